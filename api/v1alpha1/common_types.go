@@ -1,0 +1,174 @@
+package v1alpha1
+
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+// Hostname is a DNS name clients use to reach a gateway.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=253
+// +kubebuilder:validation:XValidation:rule="self.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?\\\\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="must be a lower-case DNS name such as vpn.example.com"
+type Hostname string
+
+// IPAddress is an IPv4 or IPv6 address.
+// +kubebuilder:validation:MaxLength=45
+// +kubebuilder:validation:XValidation:rule="isIP(self)",message="must be an IPv4 or IPv6 address such as 198.51.100.10 or 2001:db8::1"
+type IPAddress string
+
+// CIDR is a network in CIDR notation, written as its network address.
+// +kubebuilder:validation:MaxLength=49
+// +kubebuilder:validation:XValidation:rule="isCIDR(self)",message="must be a network in CIDR notation such as 10.3.0.0/24 or 2001:db8::/64"
+// +kubebuilder:validation:XValidation:rule="!isCIDR(self) || string(cidr(self).masked()) == self",message="must be written as its network address, e.g. 10.3.0.0/24 rather than 10.3.0.1/24"
+type CIDR string
+
+// Identity is an IKE or EAP identity: an FQDN, an e-mail address, an IP address or
+// a distinguished name.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=255
+// +kubebuilder:validation:XValidation:rule="!self.matches('[[:cntrl:]]')",message="must not contain control characters"
+// +kubebuilder:validation:XValidation:rule="self.trim() == self",message="must not start or end with white space"
+type Identity string
+
+// DomainName is a DNS domain sent to clients.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=253
+// +kubebuilder:validation:XValidation:rule="self.matches('^([A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9])?\\\\.)*[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$')",message="must be a DNS domain such as example.com"
+type DomainName string
+
+// GatewayReference names a VPNGateway in the same namespace.
+type GatewayReference struct {
+	// Name of the VPNGateway.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// SecretKeyReference selects one key of a Secret in the same namespace.
+type SecretKeyReference struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Key within the Secret's data.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key"`
+}
+
+// ProposalPreset is a named set of proposals ikegate keeps current.
+// Modern offers AES-GCM with Curve25519 and ECP-256 first. Compatible adds what
+// stock Windows, Apple and Android clients propose by default. Legacy adds 3DES,
+// SHA-1 and MODP-1024 (DH group 2) for old clients and requires allowInsecureAlgorithms.
+// +kubebuilder:validation:Enum=Modern;Compatible;Legacy
+type ProposalPreset string
+
+const (
+	PresetModern     ProposalPreset = "Modern"
+	PresetCompatible ProposalPreset = "Compatible"
+	PresetLegacy     ProposalPreset = "Legacy"
+)
+
+// EncryptionAlgorithm is an IKE or ESP cipher. AES-GCM and ChaCha20-Poly1305 are
+// AEAD ciphers and take no integrity algorithm. 3DES is insecure (RFC 8247).
+// +kubebuilder:validation:Enum=AES128;AES192;AES256;AES128GCM16;AES192GCM16;AES256GCM16;ChaCha20Poly1305;3DES
+type EncryptionAlgorithm string
+
+// IntegrityAlgorithm is an integrity (hash) algorithm. MD5 and SHA1 are insecure
+// for IKE per RFC 8247.
+// +kubebuilder:validation:Enum=SHA256;SHA384;SHA512;AESXCBC;SHA1;MD5
+type IntegrityAlgorithm string
+
+// PRFAlgorithm is an IKE pseudo-random function.
+// +kubebuilder:validation:Enum=PRFSHA256;PRFSHA384;PRFSHA512;PRFAESXCBC;PRFSHA1;PRFMD5
+type PRFAlgorithm string
+
+// DHGroup is a Diffie-Hellman group. MODP768, MODP1024 and MODP1536 (groups 1, 2
+// and 5) are insecure.
+// +kubebuilder:validation:Enum=Curve25519;Curve448;ECP256;ECP384;ECP521;MODP2048;MODP3072;MODP4096;MODP6144;MODP8192;MODP1536;MODP1024;MODP768
+type DHGroup string
+
+// PFSGroup is a DH group for Perfect Forward Secrecy of CHILD_SAs, or None.
+// +kubebuilder:validation:Enum=None;Curve25519;Curve448;ECP256;ECP384;ECP521;MODP2048;MODP3072;MODP4096;MODP6144;MODP8192;MODP1536;MODP1024;MODP768
+type PFSGroup string
+
+// PFSNone disables PFS for CHILD_SA rekeying.
+const PFSNone PFSGroup = "None"
+
+// IKEProposal is one IKE proposal as structured algorithm choices.
+// +kubebuilder:validation:XValidation:rule="self.encryption.all(e, e in ['AES128GCM16','AES192GCM16','AES256GCM16','ChaCha20Poly1305']) || (has(self.integrity) && size(self.integrity) > 0)",message="a proposal with a non-AEAD cipher (AES128, AES192, AES256, 3DES) needs at least one integrity algorithm"
+type IKEProposal struct {
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	Encryption []EncryptionAlgorithm `json:"encryption"`
+	// Integrity algorithms; required for non-AEAD ciphers.
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	Integrity []IntegrityAlgorithm `json:"integrity,omitempty"`
+	// PRF algorithms; when empty, the PRFs matching the integrity algorithms (or PRFSHA256 for AEAD) are used.
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	PRF []PRFAlgorithm `json:"prf,omitempty"`
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	DHGroups []DHGroup `json:"dhGroups"`
+}
+
+// ESPProposal is one ESP (Phase 2) proposal as structured algorithm choices.
+// +kubebuilder:validation:XValidation:rule="self.encryption.all(e, e in ['AES128GCM16','AES192GCM16','AES256GCM16','ChaCha20Poly1305']) || (has(self.integrity) && size(self.integrity) > 0)",message="a proposal with a non-AEAD cipher (AES128, AES192, AES256, 3DES) needs at least one integrity algorithm"
+type ESPProposal struct {
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	Encryption []EncryptionAlgorithm `json:"encryption"`
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	Integrity []IntegrityAlgorithm `json:"integrity,omitempty"`
+}
+
+// ESPSettings are the Phase 2 (CHILD_SA) settings.
+// +kubebuilder:validation:XValidation:rule="!has(self.rekeyTime) || duration(self.rekeyTime) < duration(self.lifetime)",message="esp.rekeyTime must be shorter than esp.lifetime"
+type ESPSettings struct {
+	// Preset selects the ESP proposals unless proposals is set.
+	// +optional
+	// +kubebuilder:default=Modern
+	Preset ProposalPreset `json:"preset,omitempty"`
+	// Proposals replace the preset when set, most preferred first.
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	Proposals []ESPProposal `json:"proposals,omitempty"`
+	// PFSGroup adds a DH exchange to CHILD_SA creation and rekeying (the seed's
+	// "PFS key group"). None keeps the keys derived from the IKE_SA.
+	// +optional
+	// +kubebuilder:default=None
+	PFSGroup PFSGroup `json:"pfsGroup,omitempty"`
+	// Lifetime is the hard lifetime of a CHILD_SA (the seed's Phase 2 "Life Time", 3600 s).
+	// +optional
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5m') && duration(self) <= duration('24h')",message="esp.lifetime must be between 5m and 24h"
+	Lifetime *metav1.Duration `json:"lifetime,omitempty"`
+	// RekeyTime is when a CHILD_SA is rekeyed; defaults to 90% of lifetime.
+	// +optional
+	RekeyTime *metav1.Duration `json:"rekeyTime,omitempty"`
+}
+
+// DPDAction is what charon does when a peer stops answering dead peer detection.
+// +kubebuilder:validation:Enum=Clear;Trap;Restart;None
+type DPDAction string
+
+// DPDSettings configure dead peer detection.
+type DPDSettings struct {
+	// Delay between liveness checks when no traffic was seen; 0s disables DPD.
+	// +optional
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('1h')",message="dpd.delay must be between 0s and 1h"
+	Delay *metav1.Duration `json:"delay,omitempty"`
+	// Action when the peer is dead.
+	// +optional
+	// +kubebuilder:default=Clear
+	Action DPDAction `json:"action,omitempty"`
+}
+
+// PeerSessionCounters are traffic counters of one CHILD_SA.
+type TrafficCounters struct {
+	BytesIn    int64 `json:"bytesIn"`
+	BytesOut   int64 `json:"bytesOut"`
+	PacketsIn  int64 `json:"packetsIn"`
+	PacketsOut int64 `json:"packetsOut"`
+}

@@ -1,0 +1,89 @@
+package v1alpha1
+
+// Condition types. Every kind has Ready; the others say which part is not.
+const (
+	// ConditionReady summarises the object: True when everything it needs works.
+	ConditionReady = "Ready"
+	// ConditionCertificateReady (VPNGateway): the server certificate is issued and matches the spec.
+	ConditionCertificateReady = "CertificateReady"
+	// ConditionWorkloadReady (VPNGateway): the gateway pods run and are ready.
+	ConditionWorkloadReady = "WorkloadReady"
+	// ConditionConfigApplied (all kinds): every gateway pod's charon holds this object's configuration.
+	ConditionConfigApplied = "ConfigApplied"
+	// ConditionValid (MobilePool, VPNUser, Tunnel): references resolve and the object
+	// does not conflict with others of its gateway.
+	ConditionValid = "Valid"
+	// ConditionEstablished (Tunnel): the IKE_SA and all children are up.
+	ConditionEstablished = "Established"
+)
+
+// Condition reasons.
+const (
+	// ReasonReady: everything checked is fine.
+	ReasonReady = "Ready"
+	// ReasonReconciling: work is in progress and no fault is known.
+	ReasonReconciling = "Reconciling"
+
+	// ReasonIssuerNotFound: the issuerRef names an issuer that does not exist.
+	ReasonIssuerNotFound = "IssuerNotFound"
+	// ReasonIssuerNotReady: the issuer exists but is not Ready.
+	ReasonIssuerNotReady = "IssuerNotReady"
+	// ReasonCertificatePending: cert-manager has not issued the certificate yet.
+	ReasonCertificatePending = "CertificatePending"
+	// ReasonCertificateFailed: cert-manager reports that issuance failed.
+	ReasonCertificateFailed = "CertificateFailed"
+	// ReasonSANMismatch: the issued certificate lacks a hostname or address of the spec.
+	ReasonSANMismatch = "SANMismatch"
+	// ReasonCertificateExpiring: the certificate is past its renewal time and not renewed.
+	ReasonCertificateExpiring = "CertificateExpiring"
+
+	// ReasonPodsUnavailable: fewer gateway pods are ready than requested.
+	ReasonPodsUnavailable = "PodsUnavailable"
+	// ReasonNoNodesSelected: the node selector matches no node.
+	ReasonNoNodesSelected = "NoNodesSelected"
+
+	// ReasonApplyFailed: charon refused a configuration the agent loaded.
+	ReasonApplyFailed = "ApplyFailed"
+	// ReasonApplyPending: the agents have not yet applied the current generation.
+	ReasonApplyPending = "ApplyPending"
+
+	// ReasonGatewayNotFound: gatewayRef names no VPNGateway.
+	ReasonGatewayNotFound = "GatewayNotFound"
+	// ReasonSecretNotFound: a referenced Secret does not exist.
+	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonSecretKeyNotFound: the Secret exists but lacks the referenced key.
+	ReasonSecretKeyNotFound = "SecretKeyNotFound"
+	// ReasonSecretInvalid: the Secret's value cannot be used (empty, malformed hash or PEM).
+	ReasonSecretInvalid = "SecretInvalid"
+	// ReasonPoolOverlap: two pools of a gateway share addresses.
+	ReasonPoolOverlap = "PoolOverlap"
+	// ReasonPoolOverlapsLocalNetwork: a pool overlaps a network clients reach through it.
+	ReasonPoolOverlapsLocalNetwork = "PoolOverlapsLocalNetwork"
+	// ReasonInsecureAlgorithm: an insecure algorithm is used without the opt-in.
+	ReasonInsecureAlgorithm = "InsecureAlgorithm"
+	// ReasonDuplicateIdentity: another VPNUser of the gateway has the same identity.
+	ReasonDuplicateIdentity = "DuplicateIdentity"
+	// ReasonNoPool: no MobilePool of the gateway selects the user.
+	ReasonNoPool = "NoPool"
+	// ReasonUnsupportedAuth: the object's authentication does not fit the gateway's method.
+	ReasonUnsupportedAuth = "UnsupportedAuth"
+	// ReasonDisabled: the user is disabled.
+	ReasonDisabled = "Disabled"
+	// ReasonExpired: the user's expiresAt has passed.
+	ReasonExpired = "Expired"
+	// ReasonAddressOutsidePool: a static address is not in the user's pool.
+	ReasonAddressOutsidePool = "AddressOutsidePool"
+
+	// ReasonProposalMismatch: the peers share no proposal (diagnosed from charon's log).
+	ReasonProposalMismatch = "ProposalMismatch"
+	// ReasonAuthenticationFailed: the peer failed authentication.
+	ReasonAuthenticationFailed = "AuthenticationFailed"
+	// ReasonIdentityMismatch: an identity did not match what the peer expected.
+	ReasonIdentityMismatch = "IdentityMismatch"
+	// ReasonTrafficSelectorMismatch: the peers' networks do not match.
+	ReasonTrafficSelectorMismatch = "TrafficSelectorMismatch"
+	// ReasonPeerUnreachable: the peer does not answer.
+	ReasonPeerUnreachable = "PeerUnreachable"
+	// ReasonConnecting: the tunnel is being established.
+	ReasonConnecting = "Connecting"
+)

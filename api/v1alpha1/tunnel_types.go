@@ -1,0 +1,214 @@
+package v1alpha1
+
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+// TunnelSpec is a site-to-site IPsec connection to a remote gateway.
+// +kubebuilder:validation:XValidation:rule="self.gatewayRef == oldSelf.gatewayRef",message="gatewayRef is immutable; create a new Tunnel for another gateway"
+// +kubebuilder:validation:XValidation:rule="has(self.auth.psk) != has(self.auth.certificate)",message="auth needs exactly one of psk or certificate"
+// +kubebuilder:validation:XValidation:rule="self.ikeVersion == 2 || !has(self.ike.mobike) || !self.ike.mobike",message="ike.mobike needs ikeVersion 2"
+// +kubebuilder:validation:XValidation:rule="self.allowInsecureAlgorithms || self.ike.preset != 'Legacy'",message="ike.preset Legacy offers 3DES, SHA1 and MODP1024 (DH group 2), which RFC 8247 forbids; set allowInsecureAlgorithms: true to accept them"
+// +kubebuilder:validation:XValidation:rule="self.allowInsecureAlgorithms || !has(self.ike.proposals) || self.ike.proposals.all(p, !p.encryption.exists(e, e == '3DES') && (!has(p.integrity) || !p.integrity.exists(i, i in ['SHA1', 'MD5'])) && (!has(p.prf) || !p.prf.exists(f, f in ['PRFSHA1', 'PRFMD5'])) && !p.dhGroups.exists(g, g in ['MODP768', 'MODP1024', 'MODP1536']))",message="ike.proposals use an insecure algorithm (3DES, SHA1, MD5, or DH groups 1, 2, 5 = MODP768, MODP1024, MODP1536); set allowInsecureAlgorithms: true to accept them"
+// +kubebuilder:validation:XValidation:rule="self.allowInsecureAlgorithms || self.children.all(c, c.esp.preset != 'Legacy' && !(c.esp.pfsGroup in ['MODP768', 'MODP1024', 'MODP1536']) && (!has(c.esp.proposals) || c.esp.proposals.all(p, !p.encryption.exists(e, e == '3DES') && (!has(p.integrity) || !p.integrity.exists(i, i in ['SHA1', 'MD5'])))))",message="children[].esp uses an insecure algorithm (Legacy preset, 3DES, SHA1, MD5, or PFS group MODP768, MODP1024, MODP1536); set allowInsecureAlgorithms: true to accept them"
+type TunnelSpec struct {
+	// GatewayRef is the VPNGateway that carries this tunnel.
+	GatewayRef GatewayReference `json:"gatewayRef"`
+
+	// IKEVersion is 2 (default) or 1 for peers that only speak IKEv1.
+	// +optional
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Enum=1;2
+	IKEVersion int32 `json:"ikeVersion,omitempty"`
+
+	// Remote is the peer gateway.
+	Remote TunnelRemote `json:"remote"`
+
+	// LocalIdentity is the identity this side presents; default: the gateway's.
+	// +optional
+	LocalIdentity Identity `json:"localIdentity,omitempty"`
+
+	// Auth is how both sides authenticate.
+	Auth TunnelAuth `json:"auth"`
+
+	// IKE holds the tunnel's Phase 1 settings.
+	// +optional
+	// +kubebuilder:default={}
+	IKE TunnelIKE `json:"ike,omitempty"`
+
+	// Children are the tunnel's CHILD_SAs (Phase 2 entries).
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=map
+	// +listMapKey=name
+	Children []TunnelChild `json:"children"`
+
+	// AllowInsecureAlgorithms accepts 3DES, SHA1, MD5 and DH groups 1, 2, 5.
+	// +optional
+	AllowInsecureAlgorithms bool `json:"allowInsecureAlgorithms,omitempty"`
+}
+
+// TunnelRemote is the peer of a site-to-site tunnel.
+type TunnelRemote struct {
+	// Addresses of the peer: IP addresses or DNS names.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=set
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9.:-]+$`
+	Addresses []string `json:"addresses"`
+	// Identity the peer presents; default: its first address.
+	// +optional
+	Identity Identity `json:"identity,omitempty"`
+}
+
+// TunnelAuth authenticates a tunnel with a pre-shared key or certificates.
+type TunnelAuth struct {
+	// PSK is a pre-shared key in a Secret.
+	// +optional
+	PSK *PSKAuth `json:"psk,omitempty"`
+	// Certificate authenticates with the gateway's certificate and the peer's,
+	// which must chain to PeerCA.
+	// +optional
+	Certificate *CertificateAuth `json:"certificate,omitempty"`
+}
+
+// PSKAuth selects a pre-shared key.
+type PSKAuth struct {
+	SecretRef SecretKeyReference `json:"secretRef"`
+}
+
+// CertificateAuth selects the CA the peer's certificate chains to.
+type CertificateAuth struct {
+	// PeerCARef selects a PEM CA bundle in a Secret.
+	PeerCARef SecretKeyReference `json:"peerCARef"`
+}
+
+// TunnelIKE is the Phase 1 configuration of a tunnel.
+// +kubebuilder:validation:XValidation:rule="!has(self.rekeyTime) || duration(self.rekeyTime) < duration(self.lifetime)",message="ike.rekeyTime must be shorter than ike.lifetime"
+// +kubebuilder:validation:XValidation:rule="!has(self.reauthTime) || duration(self.reauthTime) == duration('0s') || duration(self.reauthTime) < duration(self.lifetime)",message="ike.reauthTime must be 0s (off) or shorter than ike.lifetime"
+type TunnelIKE struct {
+	// +optional
+	// +kubebuilder:default=Modern
+	Preset ProposalPreset `json:"preset,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	Proposals []IKEProposal `json:"proposals,omitempty"`
+	// +optional
+	// +kubebuilder:default="8h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10m') && duration(self) <= duration('168h')",message="ike.lifetime must be between 10m and 168h"
+	Lifetime *metav1.Duration `json:"lifetime,omitempty"`
+	// +optional
+	RekeyTime *metav1.Duration `json:"rekeyTime,omitempty"`
+	// +optional
+	ReauthTime *metav1.Duration `json:"reauthTime,omitempty"`
+	// +optional
+	// +kubebuilder:default={}
+	DPD DPDSettings `json:"dpd,omitempty"`
+	// MOBIKE for peers that change address (IKEv2 only).
+	// +optional
+	MOBIKE *bool `json:"mobike,omitempty"`
+}
+
+// StartAction is what happens to a CHILD_SA when the configuration loads.
+// +kubebuilder:validation:Enum=Start;Trap;None
+type StartAction string
+
+// CloseAction is what happens when the peer closes a CHILD_SA.
+// +kubebuilder:validation:Enum=None;Trap;Start
+type CloseAction string
+
+// TunnelChild is one CHILD_SA of a tunnel: local and remote networks and Phase 2.
+type TunnelChild struct {
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=set
+	LocalNetworks []CIDR `json:"localNetworks"`
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=set
+	RemoteNetworks []CIDR `json:"remoteNetworks"`
+	// +optional
+	// +kubebuilder:default={}
+	ESP ESPSettings `json:"esp,omitempty"`
+	// StartAction: Start brings the tunnel up at once, Trap on the first packet, None waits for the peer.
+	// +optional
+	// +kubebuilder:default=Trap
+	StartAction StartAction `json:"startAction,omitempty"`
+	// CloseAction when the peer closes the CHILD_SA.
+	// +optional
+	// +kubebuilder:default=None
+	CloseAction CloseAction `json:"closeAction,omitempty"`
+}
+
+// TunnelChildStatus is the state of one child.
+type TunnelChildStatus struct {
+	Name string `json:"name"`
+	// State as charon reports it: INSTALLED, REKEYING, ... or Down.
+	State string `json:"state"`
+	// +optional
+	ESPProposal string `json:"espProposal,omitempty"`
+	// +optional
+	TrafficCounters `json:",inline"`
+}
+
+// Phase1Status is the tunnel's IKE_SA state.
+type Phase1Status struct {
+	// State: ESTABLISHED, CONNECTING, ... or Down.
+	State string `json:"state"`
+	// +optional
+	EstablishedAt *metav1.Time `json:"establishedAt,omitempty"`
+	// +optional
+	RemoteAddress string `json:"remoteAddress,omitempty"`
+	// +optional
+	IKEProposal string `json:"ikeProposal,omitempty"`
+}
+
+// TunnelStatus is the observed state of a tunnel.
+type TunnelStatus struct {
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// +optional
+	Phase1 *Phase1Status `json:"phase1,omitempty"`
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Children []TunnelChildStatus `json:"children,omitempty"`
+	// ChildrenUp summarises installed children, e.g. "1/1".
+	// +optional
+	ChildrenUp string `json:"childrenUp,omitempty"`
+}
+
+// Tunnel is a site-to-site IPsec connection of a VPNGateway.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=vpntun,categories=ikegate
+// +kubebuilder:printcolumn:name="Remote",type=string,JSONPath=`.spec.remote.addresses[0]`
+// +kubebuilder:printcolumn:name="Phase1",type=string,JSONPath=`.status.phase1.state`
+// +kubebuilder:printcolumn:name="Children",type=string,JSONPath=`.status.childrenUp`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Tunnel struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   TunnelSpec   `json:"spec"`
+	Status TunnelStatus `json:"status,omitempty"`
+}
+
+// TunnelList is a list of Tunnels.
+// +kubebuilder:object:root=true
+type TunnelList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Tunnel `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Tunnel{}, &TunnelList{})
+}

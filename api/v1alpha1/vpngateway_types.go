@@ -1,0 +1,449 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// VPNGatewaySpec is one IKEv2 gateway: its names, certificate, Phase 1 settings,
+// how clients authenticate, how it is exposed and its data plane.
+// +kubebuilder:validation:XValidation:rule="self.hostnames[0] == oldSelf.hostnames[0]",message="hostnames[0] is immutable: it is the certificate CN and the remote identity every client is configured with; add a new hostname or create a new VPNGateway"
+// +kubebuilder:validation:XValidation:rule="has(self.certificate.issuerRef) == has(oldSelf.certificate.issuerRef) && (!has(self.certificate.issuerRef) || self.certificate.issuerRef == oldSelf.certificate.issuerRef)",message="certificate.issuerRef is immutable: changing the CA breaks every client that trusts the current one; create a new VPNGateway"
+// +kubebuilder:validation:XValidation:rule="self.exposure.type == oldSelf.exposure.type",message="exposure.type is immutable: switching between HostNetwork and LoadBalancer changes the address clients dial"
+// +kubebuilder:validation:XValidation:rule="self.allowInsecureAlgorithms || self.ike.preset != 'Legacy'",message="ike.preset Legacy offers 3DES, SHA1 and MODP1024 (DH group 2), which RFC 8247 forbids; set allowInsecureAlgorithms: true to accept them"
+// +kubebuilder:validation:XValidation:rule="self.allowInsecureAlgorithms || !has(self.ike.proposals) || self.ike.proposals.all(p, !p.encryption.exists(e, e == '3DES') && (!has(p.integrity) || !p.integrity.exists(i, i in ['SHA1', 'MD5'])) && (!has(p.prf) || !p.prf.exists(f, f in ['PRFSHA1', 'PRFMD5'])) && !p.dhGroups.exists(g, g in ['MODP768', 'MODP1024', 'MODP1536']))",message="ike.proposals use an insecure algorithm (3DES, SHA1, MD5, or DH groups 1, 2, 5 = MODP768, MODP1024, MODP1536); set allowInsecureAlgorithms: true to accept them"
+// +kubebuilder:validation:XValidation:rule="self.clientAuth.method != 'EAPRADIUS' || has(self.clientAuth.radius)",message="clientAuth.radius is required when clientAuth.method is EAPRADIUS"
+// +kubebuilder:validation:XValidation:rule="!(self.clientAuth.method in ['EAPTLS', 'PublicKey']) || has(self.clientAuth.clientCA)",message="clientAuth.clientCA is required when clientAuth.method is EAPTLS or PublicKey"
+type VPNGatewaySpec struct {
+	// Hostnames clients dial. The first is the certificate's common name and the
+	// gateway's default IKE identity (clients' "remote ID"); all become DNS SANs.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=set
+	Hostnames []Hostname `json:"hostnames"`
+
+	// Addresses clients may dial; each becomes an IP SAN of the certificate and a
+	// local address the gateway answers IKE on.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=set
+	Addresses []IPAddress `json:"addresses,omitempty"`
+
+	// LocalIdentity overrides the IKE identity the gateway presents (default: hostnames[0]).
+	// It must be contained in the certificate.
+	// +optional
+	LocalIdentity Identity `json:"localIdentity,omitempty"`
+
+	// Certificate of the gateway, issued by cert-manager.
+	// +optional
+	// +kubebuilder:default={}
+	Certificate GatewayCertificate `json:"certificate,omitempty"`
+
+	// IKE holds the Phase 1 (IKE_SA) settings for mobile clients.
+	// +optional
+	// +kubebuilder:default={}
+	IKE IKESettings `json:"ike,omitempty"`
+
+	// ClientAuth says how mobile clients authenticate.
+	// +optional
+	// +kubebuilder:default={}
+	ClientAuth ClientAuth `json:"clientAuth,omitempty"`
+
+	// Exposure says how the gateway is reached from outside the cluster.
+	// +optional
+	// +kubebuilder:default={}
+	Exposure Exposure `json:"exposure,omitempty"`
+
+	// Dataplane selects where ESP is processed: Kernel (XFRM, the production
+	// default) or Userspace (charon's kernel-libipsec over a TUN device, for
+	// kernels without ESP support).
+	// +optional
+	// +kubebuilder:default=Kernel
+	Dataplane Dataplane `json:"dataplane,omitempty"`
+
+	// Firewall configures the gateway's host firewall (nftables).
+	// +optional
+	// +kubebuilder:default={}
+	Firewall GatewayFirewall `json:"firewall,omitempty"`
+
+	// Logging sets charon's log level per subsystem.
+	// +optional
+	Logging Logging `json:"logging,omitempty"`
+
+	// AllowInsecureAlgorithms accepts algorithms RFC 8247 forbids (3DES, MD5, SHA1,
+	// DH groups 1, 2 and 5) in this gateway's IKE proposals. Only for clients that
+	// cannot do better; anyone recording the traffic may decrypt it later.
+	// +optional
+	AllowInsecureAlgorithms bool `json:"allowInsecureAlgorithms,omitempty"`
+
+	// Images overrides the container images of the gateway pods.
+	// +optional
+	Images GatewayImages `json:"images,omitempty"`
+
+	// Resources of the gateway pods' containers.
+	// +optional
+	Resources GatewayResources `json:"resources,omitempty"`
+}
+
+// GatewayCertificate describes the gateway's server certificate.
+// +kubebuilder:validation:XValidation:rule="duration(self.renewBefore) < duration(self.duration)",message="certificate.renewBefore must be shorter than certificate.duration"
+type GatewayCertificate struct {
+	// IssuerRef is a cert-manager Issuer or ClusterIssuer. When absent, ikegate
+	// bootstraps a CA for this gateway (self-signed Issuer, CA Certificate, CA Issuer).
+	// +optional
+	IssuerRef *IssuerReference `json:"issuerRef,omitempty"`
+	// PrivateKey of the server certificate.
+	// +optional
+	// +kubebuilder:default={}
+	PrivateKey PrivateKeySpec `json:"privateKey,omitempty"`
+	// Duration of the server certificate (the seed's "lifetime").
+	// +optional
+	// +kubebuilder:default="2160h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="certificate.duration must be at least 1h"
+	Duration *metav1.Duration `json:"duration,omitempty"`
+	// RenewBefore is how long before expiry the certificate is renewed.
+	// +optional
+	// +kubebuilder:default="360h"
+	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
+}
+
+// IssuerReference names a cert-manager issuer.
+type IssuerReference struct {
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Kind is Issuer (same namespace) or ClusterIssuer.
+	// +optional
+	// +kubebuilder:default=Issuer
+	// +kubebuilder:validation:Enum=Issuer;ClusterIssuer
+	Kind string `json:"kind,omitempty"`
+	// Group of the issuer; cert-manager.io unless an external issuer is used.
+	// +optional
+	// +kubebuilder:default=cert-manager.io
+	// +kubebuilder:validation:MaxLength=253
+	Group string `json:"group,omitempty"`
+}
+
+// KeyAlgorithm is a private key algorithm.
+// +kubebuilder:validation:Enum=RSA;ECDSA;Ed25519
+type KeyAlgorithm string
+
+// PrivateKeySpec is a key algorithm and size.
+// +kubebuilder:validation:XValidation:rule="self.algorithm != 'RSA' || self.size in [2048, 3072, 4096]",message="privateKey.size for RSA must be 2048, 3072 or 4096"
+// +kubebuilder:validation:XValidation:rule="self.algorithm != 'ECDSA' || self.size in [256, 384, 521]",message="privateKey.size for ECDSA must be 256, 384 or 521"
+// +kubebuilder:validation:XValidation:rule="self.algorithm != 'Ed25519' || self.size == 0",message="privateKey.size must be omitted for Ed25519"
+type PrivateKeySpec struct {
+	// +optional
+	// +kubebuilder:default=ECDSA
+	Algorithm KeyAlgorithm `json:"algorithm,omitempty"`
+	// Size in bits (RSA) or curve size (ECDSA); defaults to 256 for ECDSA and 3072 for RSA.
+	// +optional
+	Size int32 `json:"size,omitempty"`
+}
+
+// IKESettings are Phase 1 settings.
+// +kubebuilder:validation:XValidation:rule="!has(self.rekeyTime) || duration(self.rekeyTime) < duration(self.lifetime)",message="ike.rekeyTime must be shorter than ike.lifetime"
+// +kubebuilder:validation:XValidation:rule="!has(self.reauthTime) || duration(self.reauthTime) == duration('0s') || duration(self.reauthTime) < duration(self.lifetime)",message="ike.reauthTime must be 0s (off) or shorter than ike.lifetime"
+type IKESettings struct {
+	// Version of IKE for mobile clients. Only IKEv2 carries EAP and virtual
+	// addresses; IKEv1 is available for site-to-site Tunnels.
+	// +optional
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Enum=2
+	Version int32 `json:"version,omitempty"`
+	// Preset selects the IKE proposals unless proposals is set.
+	// +optional
+	// +kubebuilder:default=Modern
+	Preset ProposalPreset `json:"preset,omitempty"`
+	// Proposals replace the preset when set, most preferred first.
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	Proposals []IKEProposal `json:"proposals,omitempty"`
+	// Lifetime is the hard lifetime of an IKE_SA (the seed's 28800 s).
+	// +optional
+	// +kubebuilder:default="8h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10m') && duration(self) <= duration('168h')",message="ike.lifetime must be between 10m and 168h"
+	Lifetime *metav1.Duration `json:"lifetime,omitempty"`
+	// RekeyTime is when the IKE_SA is rekeyed; defaults to 90% of lifetime.
+	// +optional
+	RekeyTime *metav1.Duration `json:"rekeyTime,omitempty"`
+	// ReauthTime is when clients must authenticate again; 0s (default) never.
+	// +optional
+	ReauthTime *metav1.Duration `json:"reauthTime,omitempty"`
+	// MOBIKE lets clients change address (Wi-Fi to mobile) without reconnecting.
+	// +optional
+	// +kubebuilder:default=true
+	MOBIKE *bool `json:"mobike,omitempty"`
+	// DPD is dead peer detection.
+	// +optional
+	// +kubebuilder:default={}
+	DPD DPDSettings `json:"dpd,omitempty"`
+	// Fragmentation of IKE messages (RFC 7383); Yes also accepts proprietary fragments.
+	// +optional
+	// +kubebuilder:default=Yes
+	// +kubebuilder:validation:Enum=Yes;Accept;Force;No
+	Fragmentation string `json:"fragmentation,omitempty"`
+	// ForceEncapsulation sends ESP in UDP even when no NAT is detected, for networks
+	// that drop plain ESP.
+	// +optional
+	ForceEncapsulation bool `json:"forceEncapsulation,omitempty"`
+}
+
+// ClientAuthMethod is how mobile clients authenticate.
+// +kubebuilder:validation:Enum=EAPMSCHAPv2;EAPRADIUS;EAPTLS;PublicKey
+type ClientAuthMethod string
+
+const (
+	ClientAuthEAPMSCHAPv2 ClientAuthMethod = "EAPMSCHAPv2"
+	ClientAuthEAPRADIUS   ClientAuthMethod = "EAPRADIUS"
+	ClientAuthEAPTLS      ClientAuthMethod = "EAPTLS"
+	ClientAuthPublicKey   ClientAuthMethod = "PublicKey"
+)
+
+// ClientAuth configures client authentication.
+type ClientAuth struct {
+	// Method: EAPMSCHAPv2 (VPNUsers with passwords), EAPRADIUS (a RADIUS server
+	// decides), EAPTLS or PublicKey (client certificates from clientCA).
+	// +optional
+	// +kubebuilder:default=EAPMSCHAPv2
+	Method ClientAuthMethod `json:"method,omitempty"`
+	// RADIUS servers for EAPRADIUS.
+	// +optional
+	RADIUS *RADIUSSettings `json:"radius,omitempty"`
+	// ClientCA is the CA bundle client certificates must chain to, for EAPTLS and PublicKey.
+	// +optional
+	ClientCA *SecretKeyReference `json:"clientCA,omitempty"`
+}
+
+// RADIUSSettings configure the EAP-RADIUS back end.
+type RADIUSSettings struct {
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=map
+	// +listMapKey=name
+	Servers []RADIUSServer `json:"servers"`
+	// Accounting sends RADIUS accounting records.
+	// +optional
+	Accounting bool `json:"accounting,omitempty"`
+	// NASIdentifier sent to the servers.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	NASIdentifier string `json:"nasIdentifier,omitempty"`
+}
+
+// RADIUSServer is one RADIUS server.
+type RADIUSServer struct {
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// Address is an IP address or DNS name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Address string `json:"address"`
+	// +optional
+	// +kubebuilder:default=1812
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	AuthPort int32 `json:"authPort,omitempty"`
+	// +optional
+	// +kubebuilder:default=1813
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	AccountingPort int32 `json:"accountingPort,omitempty"`
+	// SecretRef selects the shared secret.
+	SecretRef SecretKeyReference `json:"secretRef"`
+}
+
+// ExposureType says how a gateway is reachable.
+// +kubebuilder:validation:Enum=HostNetwork;LoadBalancer
+type ExposureType string
+
+const (
+	ExposureHostNetwork  ExposureType = "HostNetwork"
+	ExposureLoadBalancer ExposureType = "LoadBalancer"
+)
+
+// Exposure configures the gateway workload's reachability and placement.
+type Exposure struct {
+	// Type: HostNetwork (pods on the selected nodes answer on the nodes' addresses)
+	// or LoadBalancer (a Service for UDP 500 and 4500).
+	// +optional
+	// +kubebuilder:default=HostNetwork
+	Type ExposureType `json:"type,omitempty"`
+	// Replicas of the gateway.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=16
+	Replicas int32 `json:"replicas,omitempty"`
+	// NodeSelector chooses the nodes gateway pods run on.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// Tolerations of the gateway pods.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+	// LoadBalancer settings when type is LoadBalancer.
+	// +optional
+	LoadBalancer *LoadBalancerSettings `json:"loadBalancer,omitempty"`
+}
+
+// LoadBalancerSettings tune the gateway's LoadBalancer Service.
+type LoadBalancerSettings struct {
+	// Annotations for the Service (cloud load balancer settings).
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// LoadBalancerClass of the Service.
+	// +optional
+	LoadBalancerClass *string `json:"loadBalancerClass,omitempty"`
+}
+
+// Dataplane selects the ESP implementation.
+// +kubebuilder:validation:Enum=Kernel;Userspace
+type Dataplane string
+
+const (
+	DataplaneKernel    Dataplane = "Kernel"
+	DataplaneUserspace Dataplane = "Userspace"
+)
+
+// DefaultMSSClamp is the TCP MSS that fits ESP-in-UDP over a 1500-byte path:
+// 1500 - 20 (outer IPv4) - 8 (UDP) - 8 (ESP header) - 16 (CBC IV) - 17 (padding
+// and trailer) - 32 (ICV up to SHA-512/256 truncation) = 1399 bytes for the inner
+// packet, minus 20 (inner IPv4) and 20 (TCP) = 1359, rounded to 1360; inner IPv6
+// leaves 1340, which the clamp of an IPv6 flow takes from the route MTU.
+const DefaultMSSClamp = 1360
+
+// GatewayFirewall configures the gateway's nftables table.
+type GatewayFirewall struct {
+	// Enabled installs the gateway's firewall table.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+	// MSSClamp is the TCP maximum segment size set on SYNs through the tunnels.
+	// The default 1360 fits ESP in UDP over a 1500-byte path with AES-CBC and
+	// SHA-2 (the worst common overhead, 100 bytes + 40 for IPv4 and TCP headers);
+	// the seed suggests starting at 1400 and lowering it if large transfers stall.
+	// 0 turns clamping off.
+	// +optional
+	// +kubebuilder:default=1360
+	// +kubebuilder:validation:XValidation:rule="self == 0 || (self >= 536 && self <= 1460)",message="firewall.mssClamp must be 0 (off) or between 536 and 1460"
+	MSSClamp *int32 `json:"mssClamp,omitempty"`
+	// Masquerade rewrites the source of client traffic to the gateway's address
+	// (for LANs without a route back to the pools); pools may override it.
+	// +optional
+	Masquerade bool `json:"masquerade,omitempty"`
+}
+
+// LogLevel is a charon log level. Private (level 4, key material) is never offered.
+// +kubebuilder:validation:Enum=Silent;Basic;Audit;Control;Diagnostic
+type LogLevel string
+
+// Logging sets charon log levels per subsystem (the seed's "IPsec Logging Controls").
+type Logging struct {
+	// Default level for subsystems not named here.
+	// +optional
+	Default LogLevel `json:"default,omitempty"`
+	// +optional
+	Daemon LogLevel `json:"daemon,omitempty"`
+	// +optional
+	Manager LogLevel `json:"manager,omitempty"`
+	// IKE is the IKE_SA subsystem.
+	// +optional
+	IKE LogLevel `json:"ike,omitempty"`
+	// Child is the CHILD_SA subsystem.
+	// +optional
+	Child LogLevel `json:"child,omitempty"`
+	// +optional
+	Job LogLevel `json:"job,omitempty"`
+	// Config is the configuration backend.
+	// +optional
+	Config LogLevel `json:"config,omitempty"`
+	// +optional
+	Kernel LogLevel `json:"kernel,omitempty"`
+	// +optional
+	Network LogLevel `json:"network,omitempty"`
+	// +optional
+	ASN LogLevel `json:"asn,omitempty"`
+	// +optional
+	Encoding LogLevel `json:"encoding,omitempty"`
+	// +optional
+	TLS LogLevel `json:"tls,omitempty"`
+	// +optional
+	ESP LogLevel `json:"esp,omitempty"`
+	// +optional
+	Library LogLevel `json:"library,omitempty"`
+}
+
+// GatewayImages overrides container images.
+type GatewayImages struct {
+	// +optional
+	Charon string `json:"charon,omitempty"`
+	// +optional
+	Agent string `json:"agent,omitempty"`
+	// +optional
+	PullPolicy corev1.PullPolicy `json:"pullPolicy,omitempty"`
+}
+
+// GatewayResources are the containers' resource requirements.
+type GatewayResources struct {
+	// +optional
+	Charon corev1.ResourceRequirements `json:"charon,omitempty"`
+	// +optional
+	Agent corev1.ResourceRequirements `json:"agent,omitempty"`
+}
+
+// VPNGatewayStatus is the observed state of a gateway.
+type VPNGatewayStatus struct {
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Sessions is the number of established client IKE_SAs over all replicas.
+	// +optional
+	Sessions int32 `json:"sessions,omitempty"`
+	// CASecretName holds the CA bundle clients must trust (also in the ConfigMap
+	// named by CAConfigMapName).
+	// +optional
+	CAConfigMapName string `json:"caConfigMapName,omitempty"`
+	// CertificateSecretName holds the server certificate and key.
+	// +optional
+	CertificateSecretName string `json:"certificateSecretName,omitempty"`
+	// CertificateNotAfter is the server certificate's expiry.
+	// +optional
+	CertificateNotAfter *metav1.Time `json:"certificateNotAfter,omitempty"`
+	// ReadyReplicas is the number of gateway pods whose charon holds the current configuration.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+}
+
+// VPNGateway is an IKEv2 VPN gateway.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=vpngw,categories=ikegate
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Hostname",type=string,JSONPath=`.spec.hostnames[0]`
+// +kubebuilder:printcolumn:name="Sessions",type=integer,JSONPath=`.status.sessions`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type VPNGateway struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   VPNGatewaySpec   `json:"spec"`
+	Status VPNGatewayStatus `json:"status,omitempty"`
+}
+
+// VPNGatewayList is a list of VPNGateways.
+// +kubebuilder:object:root=true
+type VPNGatewayList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []VPNGateway `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&VPNGateway{}, &VPNGatewayList{})
+}

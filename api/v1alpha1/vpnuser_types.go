@@ -1,0 +1,129 @@
+package v1alpha1
+
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+// VPNUserSpec is one mobile user of a gateway (the seed's EAP "Pre-Shared Keys" entry).
+// +kubebuilder:validation:XValidation:rule="self.gatewayRef == oldSelf.gatewayRef",message="gatewayRef is immutable; create a new VPNUser for another gateway"
+// +kubebuilder:validation:XValidation:rule="self.identity == oldSelf.identity",message="identity is immutable: it is the name the user's devices log in with; create a new VPNUser"
+// +kubebuilder:validation:XValidation:rule="has(self.passwordSecretRef) != has(self.certificate)",message="set exactly one of passwordSecretRef (EAP-MSCHAPv2) or certificate (EAP-TLS or public key)"
+type VPNUserSpec struct {
+	// GatewayRef is the VPNGateway the user connects to.
+	GatewayRef GatewayReference `json:"gatewayRef"`
+
+	// Identity the user logs in with (EAP identity), e.g. jimp@example.com.
+	Identity Identity `json:"identity"`
+
+	// PasswordSecretRef selects the user's password in a Secret. The key may hold
+	// the plain password, or, when the key is named "nthash", the 32 hex digits of
+	// the NT hash (MD4 of the UTF-16LE password) so no plain password needs to
+	// exist in the cluster. The gateway only ever receives the NT hash.
+	// +optional
+	PasswordSecretRef *SecretKeyReference `json:"passwordSecretRef,omitempty"`
+
+	// Certificate authenticates the user with a client certificate whose subject
+	// or SAN carries the identity (gateways with EAPTLS or PublicKey).
+	// +optional
+	Certificate *UserCertificate `json:"certificate,omitempty"`
+
+	// Disabled refuses new logins and disconnects the user's sessions.
+	// +optional
+	Disabled bool `json:"disabled,omitempty"`
+
+	// ExpiresAt disables the user from this time on.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+
+	// StaticAddress is a fixed virtual address for this user, from its pool.
+	// +optional
+	StaticAddress IPAddress `json:"staticAddress,omitempty"`
+}
+
+// UserCertificate configures certificate-based authentication of a user.
+type UserCertificate struct {
+	// Issue asks ikegate to issue a client certificate from the gateway's CA into
+	// the Secret named in status.certificateSecretName.
+	// +optional
+	Issue bool `json:"issue,omitempty"`
+	// Duration of an issued certificate.
+	// +optional
+	// +kubebuilder:default="8760h"
+	Duration *metav1.Duration `json:"duration,omitempty"`
+}
+
+// Session is one live IKE_SA of a user on one gateway replica.
+type Session struct {
+	// Gateway pod holding the session.
+	Pod string `json:"pod"`
+	// RemoteAddress and RemotePort the client connects from.
+	RemoteAddress string `json:"remoteAddress"`
+	RemotePort    int32  `json:"remotePort"`
+	// VirtualIPs assigned from the pool.
+	// +optional
+	VirtualIPs []string `json:"virtualIPs,omitempty"`
+	// EstablishedAt is when the IKE_SA was established.
+	EstablishedAt metav1.Time `json:"establishedAt"`
+	// IKEProposal negotiated, e.g. AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519.
+	// +optional
+	IKEProposal string `json:"ikeProposal,omitempty"`
+	// ESPProposal negotiated for the CHILD_SAs.
+	// +optional
+	ESPProposal string `json:"espProposal,omitempty"`
+	// Traffic over the session's CHILD_SAs.
+	TrafficCounters `json:",inline"`
+}
+
+// VPNUserStatus is the observed state of a user.
+type VPNUserStatus struct {
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// SessionCount is the number of live sessions.
+	// +optional
+	SessionCount int32 `json:"sessionCount,omitempty"`
+	// Sessions are the user's live sessions, reported by the gateway pods.
+	// +optional
+	// +listType=map
+	// +listMapKey=pod
+	// +listMapKey=remoteAddress
+	// +listMapKey=remotePort
+	// +kubebuilder:validation:MaxItems=64
+	Sessions []Session `json:"sessions,omitempty"`
+	// CertificateSecretName holds the user's issued client certificate.
+	// +optional
+	CertificateSecretName string `json:"certificateSecretName,omitempty"`
+	// ProfileSecretName holds the user's generated client profiles.
+	// +optional
+	ProfileSecretName string `json:"profileSecretName,omitempty"`
+}
+
+// VPNUser is a mobile user allowed to connect to a VPNGateway.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=vpnuser,categories=ikegate
+// +kubebuilder:printcolumn:name="Identity",type=string,JSONPath=`.spec.identity`
+// +kubebuilder:printcolumn:name="Gateway",type=string,JSONPath=`.spec.gatewayRef.name`,priority=1
+// +kubebuilder:printcolumn:name="Sessions",type=integer,JSONPath=`.status.sessionCount`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type VPNUser struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   VPNUserSpec   `json:"spec"`
+	Status VPNUserStatus `json:"status,omitempty"`
+}
+
+// VPNUserList is a list of VPNUsers.
+// +kubebuilder:object:root=true
+type VPNUserList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []VPNUser `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&VPNUser{}, &VPNUserList{})
+}
