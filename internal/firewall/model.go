@@ -299,7 +299,10 @@ func PoolOfDropRule(id string) (string, bool) {
 		return "", false
 	}
 	pool, ok := strings.CutSuffix(rest, "/drop")
-	return pool, ok && pool != "" && !strings.Contains(pool, "/")
+	if !ok || pool == "" || strings.Contains(pool, "/") {
+		return "", false
+	}
+	return pool, true
 }
 
 // maxCommentID leaves room in nft's 128-byte comment for the "#digest" suffix.
