@@ -1,0 +1,152 @@
+package swan
+
+import (
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/proposals"
+)
+
+// apiEncryption maps the API's cipher names onto the catalogue's where they differ.
+func apiEncryption(in []v1alpha1.EncryptionAlgorithm) []proposals.Encryption {
+	out := make([]proposals.Encryption, len(in))
+	for i, e := range in {
+		out[i] = proposals.Encryption(e)
+		if e == "3DES" {
+			out[i] = proposals.TripleDES
+		}
+	}
+	return out
+}
+
+// prfFor is the PRF the API uses for an integrity algorithm when a proposal
+// names no PRF.
+var prfFor = map[v1alpha1.IntegrityAlgorithm]proposals.PRF{
+	"SHA256":  proposals.PRFSHA256,
+	"SHA384":  proposals.PRFSHA384,
+	"SHA512":  proposals.PRFSHA512,
+	"SHA1":    proposals.PRFSHA1,
+	"MD5":     proposals.PRFMD5,
+	"AESXCBC": proposals.PRFAESXCBC,
+}
+
+// ikeProposals returns the IKE proposal strings of a preset or of explicit
+// proposals (which win), the insecure algorithms among them, and an error
+// for a combination charon cannot use.
+func ikeProposals(preset v1alpha1.ProposalPreset, props []v1alpha1.IKEProposal) ([]string, []string, error) {
+	if len(props) == 0 {
+		tokens, err := presetIKE(preset)
+		return tokens, proposals.Insecure(tokens), err
+	}
+	var out []string
+	for _, p := range props {
+		c := proposals.Choice{Encryption: apiEncryption(p.Encryption)}
+		for _, i := range p.Integrity {
+			c.Integrity = append(c.Integrity, proposals.Integrity(i))
+		}
+		for _, f := range p.PRF {
+			c.PRF = append(c.PRF, proposals.PRF(f))
+		}
+		if len(c.PRF) == 0 {
+			for _, i := range p.Integrity {
+				if f, ok := prfFor[i]; ok {
+					c.PRF = append(c.PRF, f)
+				}
+			}
+			if len(c.PRF) == 0 {
+				c.PRF = []proposals.PRF{proposals.PRFSHA256}
+			}
+		}
+		for _, g := range p.DHGroups {
+			c.DH = append(c.DH, proposals.DHGroup(g))
+		}
+		tokens, err := proposals.BuildIKE(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, tokens...)
+	}
+	return out, proposals.Insecure(out), nil
+}
+
+// espProposals is ikeProposals for CHILD_SAs; a PFS group other than None is
+// added to every proposal.
+func espProposals(preset v1alpha1.ProposalPreset, props []v1alpha1.ESPProposal, pfs v1alpha1.PFSGroup) ([]string, []string, error) {
+	var dh []proposals.DHGroup
+	if pfs != "" && pfs != v1alpha1.PFSNone {
+		dh = []proposals.DHGroup{proposals.DHGroup(pfs)}
+	}
+	if len(props) == 0 {
+		tokens, err := presetESP(preset, dh)
+		return tokens, proposals.Insecure(tokens), err
+	}
+	var out []string
+	for _, p := range props {
+		c := proposals.Choice{Encryption: apiEncryption(p.Encryption), DH: dh}
+		for _, i := range p.Integrity {
+			c.Integrity = append(c.Integrity, proposals.Integrity(i))
+		}
+		tokens, err := proposals.BuildESP(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, tokens...)
+	}
+	return out, proposals.Insecure(out), nil
+}
+
+// presetChoices are the presets as structured choices, most preferred first.
+// Compatible adds what stock Windows, Apple and Android clients propose
+// (AES-CBC with SHA-2 and MODP-2048); Legacy adds the seed's 3DES, SHA-1 and
+// MODP-1024.
+func presetChoices(preset v1alpha1.ProposalPreset, esp bool) []proposals.Choice {
+	p := func(enc []proposals.Encryption, integ []proposals.Integrity, prf []proposals.PRF, dh []proposals.DHGroup) proposals.Choice {
+		if esp {
+			prf, dh = nil, nil
+		}
+		return proposals.Choice{Encryption: enc, Integrity: integ, PRF: prf, DH: dh}
+	}
+	modern := []proposals.Choice{
+		p([]proposals.Encryption{proposals.AES256GCM16, proposals.AES128GCM16}, nil,
+			[]proposals.PRF{proposals.PRFSHA384, proposals.PRFSHA256},
+			[]proposals.DHGroup{proposals.Curve25519, proposals.ECP256, proposals.ECP384}),
+		p([]proposals.Encryption{proposals.AES256, proposals.AES128}, []proposals.Integrity{proposals.SHA384, proposals.SHA256}, nil,
+			[]proposals.DHGroup{proposals.Curve25519, proposals.ECP256, proposals.ECP384}),
+	}
+	compatible := append(modern,
+		p([]proposals.Encryption{proposals.AES256, proposals.AES128}, []proposals.Integrity{proposals.SHA256, proposals.SHA384, proposals.SHA512}, nil,
+			[]proposals.DHGroup{proposals.MODP2048, proposals.ECP256, proposals.ECP384}))
+	switch preset {
+	case v1alpha1.PresetCompatible:
+		return compatible
+	case v1alpha1.PresetLegacy:
+		return append(compatible,
+			p([]proposals.Encryption{proposals.AES256, proposals.AES128, proposals.TripleDES}, []proposals.Integrity{proposals.SHA256, proposals.SHA1}, nil,
+				[]proposals.DHGroup{proposals.MODP2048, proposals.MODP1024}))
+	default:
+		return modern
+	}
+}
+
+func presetIKE(preset v1alpha1.ProposalPreset) ([]string, error) {
+	var out []string
+	for _, c := range presetChoices(preset, false) {
+		t, err := proposals.BuildIKE(c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t...)
+	}
+	return out, nil
+}
+
+func presetESP(preset v1alpha1.ProposalPreset, dh []proposals.DHGroup) ([]string, error) {
+	var out []string
+	for _, c := range presetChoices(preset, true) {
+		c.DH = dh
+		t, err := proposals.BuildESP(c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t...)
+	}
+	return out, nil
+}

@@ -1,0 +1,205 @@
+package swan
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+)
+
+// tunnels builds one connection per site-to-site Tunnel.
+func (b *builder) tunnels() {
+	ts := make([]*v1alpha1.Tunnel, 0, len(b.in.Tunnels))
+	for i := range b.in.Tunnels {
+		ts = append(ts, &b.in.Tunnels[i])
+	}
+	slices.SortFunc(ts, func(x, y *v1alpha1.Tunnel) int { return strings.Compare(x.Name, y.Name) })
+	for _, t := range ts {
+		if !b.belongs(t.Spec.GatewayRef, KindTunnel, t.Name) {
+			continue
+		}
+		// Credentials go to a scratch model first so a tunnel that fails
+		// later leaves nothing behind.
+		saved := b.m
+		b.m = Model{}
+		c, ok := b.tunnel(t)
+		extra := b.m
+		b.m = saved
+		if !ok {
+			continue
+		}
+		b.m.Connections = append(b.m.Connections, c)
+		b.m.Secrets = append(b.m.Secrets, extra.Secrets...)
+		b.m.Certs = append(b.m.Certs, extra.Certs...)
+	}
+}
+
+func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, bool) {
+	spec := &t.Spec
+	name := sanitize(t.Name)
+	version := int(spec.IKEVersion)
+	if version == 0 {
+		version = 2
+	}
+	if version != 1 && version != 2 {
+		b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "ikeVersion %d is neither 1 nor 2", spec.IKEVersion)
+		return Connection{}, false
+	}
+	if len(spec.Remote.Addresses) == 0 {
+		b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "remote.addresses is empty")
+		return Connection{}, false
+	}
+	if len(spec.Children) == 0 {
+		b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "children is empty")
+		return Connection{}, false
+	}
+	ikeProps, insecure, err := ikeProposals(spec.IKE.Preset, spec.IKE.Proposals)
+	if err != nil {
+		b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "ike proposals: %v", err)
+		return Connection{}, false
+	}
+	espProps := make(map[string][]string, len(spec.Children))
+	for _, ch := range spec.Children {
+		props, bad, err := espProposals(ch.ESP.Preset, ch.ESP.Proposals, ch.ESP.PFSGroup)
+		if err != nil {
+			b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "child %s: esp proposals: %v", ch.Name, err)
+			return Connection{}, false
+		}
+		espProps[ch.Name] = props
+		for _, x := range bad {
+			if !slices.Contains(insecure, x) {
+				insecure = append(insecure, x)
+			}
+		}
+	}
+	if len(insecure) > 0 && !spec.AllowInsecureAlgorithms {
+		b.problem(v1alpha1.ReasonInsecureAlgorithm, KindTunnel, t.Name, "proposals use %s, which RFC 8247 forbids, without allowInsecureAlgorithms", strings.Join(insecure, ", "))
+		return Connection{}, false
+	}
+
+	localID := string(spec.LocalIdentity)
+	if localID == "" {
+		localID = LocalIdentity(b.gw)
+	}
+	remoteID := string(spec.Remote.Identity)
+	if remoteID == "" {
+		remoteID = spec.Remote.Addresses[0]
+	}
+	local := Auth{ID: localID}
+	remote := Auth{ID: remoteID}
+	switch a := spec.Auth; {
+	case a.PSK != nil && a.Certificate == nil:
+		v, ok := b.secretValue(a.PSK.SecretRef, KindTunnel, t.Name, "auth.psk.secretRef")
+		if !ok {
+			return Connection{}, false
+		}
+		local.Method, remote.Method = "psk", "psk"
+		b.m.Secrets = append(b.m.Secrets, Secret{
+			Name:   "ike-tunnel-" + name,
+			Type:   "IKE",
+			Owners: []string{localID, remoteID},
+			Data:   v,
+		})
+	case a.Certificate != nil && a.PSK == nil:
+		cas, ok := b.caBundle(a.Certificate.PeerCARef, "tunnel-"+name+"-ca", KindTunnel, t.Name, "auth.certificate.peerCARef")
+		if !ok {
+			return Connection{}, false
+		}
+		local.Method, remote.Method = "pubkey", "pubkey"
+		local.Certs = []string{GatewayCert}
+		remote.CACerts = cas
+	default:
+		b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "auth needs exactly one of psk and certificate")
+		return Connection{}, false
+	}
+
+	ike := spec.IKE
+	life := durationOr(ike.Lifetime, defaultLifetime)
+	rk, over := rekey(life, ike.RekeyTime)
+	c := Connection{
+		Name:        "tunnel-" + name,
+		Version:     version,
+		RemoteAddrs: slices.Clone(spec.Remote.Addresses),
+		Proposals:   ikeProps,
+		Mobike:      version == 2 && ike.MOBIKE != nil && *ike.MOBIKE,
+		DPDDelay:    durationOr(ike.DPD.Delay, defaultDPDDelay),
+		SendCert:    "always",
+		SendCertReq: local.Method == "pubkey",
+		RekeyTime:   rk,
+		OverTime:    over,
+		Local:       []Auth{local},
+		Remote:      []Auth{remote},
+	}
+	if ike.DPD.Delay != nil && ike.DPD.Delay.Duration == 0 {
+		c.DPDDelay = 0
+	}
+	if ike.ReauthTime != nil {
+		c.ReauthTime = ike.ReauthTime.Duration
+	}
+	if local.Method == "psk" {
+		c.SendCert = "never"
+	}
+	seen := map[string]bool{}
+	for _, ch := range spec.Children {
+		if seen[ch.Name] || ch.Name == "" {
+			b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "child name %q is empty or used twice", ch.Name)
+			return Connection{}, false
+		}
+		seen[ch.Name] = true
+		props := espProps[ch.Name]
+		elife := durationOr(ch.ESP.Lifetime, defaultESPLife)
+		erk, _ := rekey(elife, ch.ESP.RekeyTime)
+		child := Child{
+			Name:         sanitize(ch.Name),
+			ESPProposals: props,
+			LifeTime:     elife,
+			RekeyTime:    erk,
+			StartAction:  startAction(ch.StartAction),
+			CloseAction:  closeAction(ch.CloseAction),
+			DPDAction:    dpdAction(ike.DPD.Action),
+		}
+		for _, nets := range []struct {
+			in  []v1alpha1.CIDR
+			out *[]string
+			key string
+		}{{ch.LocalNetworks, &child.LocalTS, "localNetworks"}, {ch.RemoteNetworks, &child.RemoteTS, "remoteNetworks"}} {
+			if len(nets.in) == 0 {
+				b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "child %s has no %s", ch.Name, nets.key)
+				return Connection{}, false
+			}
+			for _, n := range nets.in {
+				p, ok := parsePrefix(n)
+				if !ok {
+					b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "child %s: %s entry %q is not a network in CIDR notation", ch.Name, nets.key, n)
+					return Connection{}, false
+				}
+				*nets.out = append(*nets.out, p.String())
+			}
+		}
+		c.Children = append(c.Children, child)
+	}
+	slices.SortFunc(c.Children, func(x, y Child) int { return strings.Compare(x.Name, y.Name) })
+	return c, true
+}
+
+func startAction(a v1alpha1.StartAction) string {
+	switch a {
+	case "Start":
+		return "start"
+	case "None":
+		return "none"
+	default:
+		return "trap"
+	}
+}
+
+func closeAction(a v1alpha1.CloseAction) string {
+	switch a {
+	case "Start":
+		return "start"
+	case "Trap":
+		return "trap"
+	default:
+		return "none"
+	}
+}
