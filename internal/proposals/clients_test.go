@@ -1,0 +1,222 @@
+package proposals
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// clientFamily is what one kind of client proposes out of the box (or with
+// the configuration ikegate's profiles give it), in strongSwan syntax.
+// ESP lists are those sent when rekeying (CREATE_CHILD_SA), where PFS
+// groups must match; the CHILD_SA created with IKE_AUTH ignores groups.
+type clientFamily struct {
+	name string
+	ike  []string
+	esp  []string
+}
+
+var clientFamilies = []clientFamily{
+	{
+		// strongSwan documentation, interop/windowsClients.html ("Enable Strong
+		// Key Exchange"): Windows 7 up to 11 propose only MODP 1024, as
+		// ike = 3des-aes128-aes192-aes256-sha1-sha256-sha384-modp1024, and ESP
+		// esp = aes256-aes128-3des-des-null-sha1 (no PFS).
+		name: "Windows 10 default",
+		ike:  []string{"3des-aes128-aes192-aes256-sha1-sha256-sha384-modp1024"},
+		esp:  []string{"aes256-aes128-3des-des-null-sha1"},
+	},
+	{
+		// Same page: Windows 11 additionally proposes AES-GCM, also with MODP 1024
+		// (ike = aes128gcm16-aes256gcm16-sha1-sha256-sha384-modp1024; with AEAD
+		// the hashes are PRFs).
+		name: "Windows 11 default",
+		ike: []string{
+			"aes128gcm16-aes256gcm16-prfsha1-prfsha256-prfsha384-modp1024",
+			"3des-aes128-aes192-aes256-sha1-sha256-sha384-modp1024",
+		},
+		esp: []string{"aes256-aes128-3des-des-null-sha1"},
+	},
+	{
+		// Same page: with the registry value NegotiateDH2048_AES256 = 2 Windows
+		// proposes ike = aes256-sha1-sha256-sha384-modp2048; ESP is unchanged
+		// and still SHA-1 only.
+		name: "Windows with NegotiateDH2048_AES256=2",
+		ike:  []string{"aes256-sha1-sha256-sha384-modp2048"},
+		esp:  []string{"aes256-aes128-3des-des-null-sha1"},
+	},
+	{
+		// What ikegate's PowerShell profile sets with
+		// Set-VpnConnectionIPsecConfiguration -EncryptionMethod GCMAES256
+		// -IntegrityCheckMethod SHA256 -DHGroup ECP256 -CipherTransformConstants
+		// GCMAES256 -AuthenticationTransformConstants GCMAES256 -PfsGroup ECP256
+		// (the cmdlet's documented parameters): one proposal each, PFS on.
+		name: "Windows with ikegate policy",
+		ike:  []string{"aes256gcm16-prfsha256-ecp256"},
+		esp:  []string{"aes256gcm16-ecp256"},
+	},
+	{
+		// strongSwan documentation, interop/ios.html, "Default IKE/ESP proposals
+		// sent by iOS/macOS", iOS (as of 16.5). When rekeying, iOS sends the
+		// first ESP proposal with the IKE_SA's DH group (ECP 256 when the
+		// gateway picked it) and the others without.
+		name: "iOS 16 built-in, no profile",
+		ike: []string{
+			"aes256-sha256-prfsha256-modp2048",
+			"aes256-sha256-prfsha256-ecp256",
+			"aes256-sha256-prfsha256-modp1536",
+			"aes128-sha1-prfsha1-modp1024",
+			"3des-sha1-prfsha1-modp1024",
+		},
+		esp: []string{"aes256-sha256-ecp256", "aes256-sha256", "aes128-sha1", "3des-sha1"},
+	},
+	{
+		// Same page, macOS (as of 13.4): like iOS but "only iOS sends a proposal
+		// with ecp256", and macOS proposes no DH group when rekeying.
+		name: "macOS 13 built-in, no profile",
+		ike: []string{
+			"aes256-sha256-prfsha256-modp2048",
+			"aes256-sha256-prfsha256-modp1536",
+			"aes128-sha1-prfsha1-modp1024",
+			"3des-sha1-prfsha1-modp1024",
+		},
+		esp: []string{"aes256-sha256", "aes128-sha1", "3des-sha1"},
+	},
+	{
+		// ikegate's .mobileconfig: IKESecurityAssociationParameters and
+		// ChildSecurityAssociationParameters with EncryptionAlgorithm AES-256-GCM,
+		// IntegrityAlgorithm SHA2-256, DiffieHellmanGroup 19, EnablePFS false.
+		name: "Apple with ikegate profile",
+		ike:  []string{"aes256gcm16-prfsha256-ecp256"},
+		esp:  []string{"aes256gcm16"},
+	},
+	{
+		// The strongSwan app for Android (and NetworkManager-strongswan) sends
+		// charon's built-in defaults unless a profile sets proposals: strongSwan
+		// src/libstrongswan/crypto/proposal/proposal.c, proposal_create_default_aead
+		// and proposal_create_default with the openssl plugin (group order as
+		// the plugin registers them).
+		name: "strongSwan app defaults",
+		ike: []string{
+			"aes128gcm16-aes192gcm16-aes256gcm16-chacha20poly1305-prfsha256-prfsha384-prfsha512-prfaesxcbc-prfsha1-ecp256-ecp384-ecp521-x25519-x448-modp3072-modp4096-modp6144-modp8192-modp2048",
+			"aes128-aes192-aes256-3des-sha256-sha384-sha512-aesxcbc-sha1-prfsha256-prfsha384-prfsha512-prfaesxcbc-prfsha1-ecp256-ecp384-ecp521-x25519-x448-modp3072-modp4096-modp6144-modp8192-modp2048",
+		},
+		esp: []string{"aes128gcm16-aes192gcm16-aes256gcm16", "aes128-aes192-aes256-sha256-sha384-sha512-sha1-aesxcbc"},
+	},
+}
+
+// outcome is what a gateway preset selects for a client: the IKE proposal,
+// the ESP proposal without PFS and with PFS group ECP256; "" means rejected.
+type outcome struct{ ike, esp, espPFS string }
+
+func TestClientFamiliesAgainstPresets(t *testing.T) {
+	want := map[string]map[Preset]outcome{
+		"Windows 10 default": {
+			PresetModern:     {},
+			PresetCompatible: {},
+			PresetLegacy:     {"aes256-sha256-prfsha256-modp1024", "aes256-sha1", "aes256-sha1"},
+		},
+		"Windows 11 default": {
+			PresetModern:     {},
+			PresetCompatible: {},
+			PresetLegacy:     {"aes256-sha256-prfsha256-modp1024", "aes256-sha1", "aes256-sha1"},
+		},
+		"Windows with NegotiateDH2048_AES256=2": {
+			PresetModern:     {},
+			PresetCompatible: {"aes256-sha256-prfsha256-modp2048", "", ""},
+			PresetLegacy:     {"aes256-sha256-prfsha256-modp2048", "aes256-sha1", "aes256-sha1"},
+		},
+		// PFS on the client side needs PFS on the gateway (Modern makes it
+		// mandatory, the others optional): without it the first rekey fails.
+		"Windows with ikegate policy": {
+			PresetModern:     {"aes256gcm16-prfsha256-ecp256", "", "aes256gcm16-ecp256"},
+			PresetCompatible: {"aes256gcm16-prfsha256-ecp256", "", "aes256gcm16-ecp256"},
+			PresetLegacy:     {"aes256gcm16-prfsha256-ecp256", "", "aes256gcm16-ecp256"},
+		},
+		"iOS 16 built-in, no profile": {
+			PresetModern:     {},
+			PresetCompatible: {"aes256-sha256-prfsha256-ecp256", "aes256-sha256", "aes256-sha256-ecp256"},
+			PresetLegacy:     {"aes256-sha256-prfsha256-ecp256", "aes256-sha256", "aes256-sha256-ecp256"},
+		},
+		"macOS 13 built-in, no profile": {
+			PresetModern:     {},
+			PresetCompatible: {"aes256-sha256-prfsha256-modp2048", "aes256-sha256", "aes256-sha256"},
+			PresetLegacy:     {"aes256-sha256-prfsha256-modp2048", "aes256-sha256", "aes256-sha256"},
+		},
+		"Apple with ikegate profile": {
+			PresetModern:     {"aes256gcm16-prfsha256-ecp256", "aes256gcm16", ""},
+			PresetCompatible: {"aes256gcm16-prfsha256-ecp256", "aes256gcm16", "aes256gcm16"},
+			PresetLegacy:     {"aes256gcm16-prfsha256-ecp256", "aes256gcm16", "aes256gcm16"},
+		},
+		// Modern with PFS rejects the app's defaults at rekey: its .sswan
+		// profile must then carry ESP proposals with the group.
+		"strongSwan app defaults": {
+			PresetModern:     {"aes256gcm16-prfsha256-x25519", "aes256gcm16", ""},
+			PresetCompatible: {"aes256gcm16-prfsha256-x25519", "aes256gcm16", "aes256gcm16"},
+			PresetLegacy:     {"aes256gcm16-prfsha256-x25519", "aes256gcm16", "aes256gcm16"},
+		},
+	}
+	var table strings.Builder
+	fmt.Fprintf(&table, "%-40s %-11s %-34s %-14s %s\n", "client", "preset", "IKE", "ESP", "ESP with PFS ecp256")
+	for _, c := range clientFamilies {
+		for _, p := range Presets {
+			t.Run(c.name+"/"+string(p), func(t *testing.T) {
+				for _, tok := range append(append([]string(nil), c.ike...), c.esp...) {
+					if _, err := Parse(ProtoESP, tok); err != nil && !strings.Contains(err.Error(), "PRF") {
+						if _, err2 := Parse(ProtoIKE, tok); err2 != nil {
+							t.Fatalf("Client data does not parse: %v / %v", err, err2)
+						}
+					}
+				}
+				ike := mustPreset(t, func() ([]string, error) { return IKE(p) })
+				esp := mustPreset(t, func() ([]string, error) { return ESP(p, "") })
+				espPFS := mustPreset(t, func() ([]string, error) { return ESP(p, ECP256) })
+				var got outcome
+				got.ike, _ = Negotiate(ike, c.ike)
+				got.esp, _ = NegotiateESP(esp, c.esp)
+				got.espPFS, _ = NegotiateESP(espPFS, c.esp)
+				w, ok := want[c.name][p]
+				if !ok {
+					t.Fatalf("No expectation for %s", c.name)
+				}
+				if got != w {
+					t.Errorf("Negotiated %+v, want %+v", got, w)
+				}
+				fmt.Fprintf(&table, "%-40s %-11s %-34s %-14s %s\n", c.name, p, orDash(got.ike), orDash(got.esp), orDash(got.espPFS))
+			})
+		}
+	}
+	t.Logf("Negotiated proposals (- = rejected):\n%s", table.String())
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func mustPreset(t *testing.T, f func() ([]string, error)) []string {
+	t.Helper()
+	out, err := f()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The initial CHILD_SA ignores DH groups, so a PFS mismatch passes at first
+// and fails at the first rekey; diagnose relies on telling the two apart.
+func TestPFSMismatchOnlyAtRekey(t *testing.T) {
+	gw, err := ESP(PresetModern, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := []string{"aes256gcm16-ecp256"}
+	if got, ok := NegotiateESPInitial(gw, client); !ok || got != "aes256gcm16" {
+		t.Errorf("Initial CHILD_SA: got %q, %v; want aes256gcm16", got, ok)
+	}
+	if got, ok := NegotiateESP(gw, client); ok {
+		t.Errorf("Rekey accepted %q despite the PFS mismatch", got)
+	}
+}
