@@ -1,0 +1,351 @@
+package vici
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	govici "github.com/strongswan/govici/vici"
+
+	"github.com/ikegate/ikegate/internal/swan"
+)
+
+// Kind is the kind of item charon holds.
+type Kind string
+
+// The kinds, in the order they are loaded: credentials before the
+// connections that use them, pools before the connections that name them.
+const (
+	KindCert      Kind = "cert"
+	KindKey       Kind = "key"
+	KindAuthority Kind = "authority"
+	KindSecret    Kind = "secret"
+	KindPool      Kind = "pool"
+	KindConn      Kind = "conn"
+)
+
+// Ref names one item of the model.
+type Ref struct {
+	Kind Kind
+	Name string
+}
+
+func (r Ref) String() string { return string(r.Kind) + " " + r.Name }
+
+// Action is what an Op does to charon.
+type Action string
+
+// Actions.
+const (
+	ActionLoad   Action = "load"
+	ActionUnload Action = "unload"
+	// ActionClearCreds drops every credential loaded over VICI. strongSwan
+	// 5.9.8 cannot unload a single certificate, so removing or replacing one
+	// (a rotated CA must stop being trusted) means clearing all credentials
+	// and loading the wanted ones again.
+	ActionClearCreds Action = "clear-creds"
+)
+
+// Op is one VICI write.
+type Op struct {
+	Action Action
+	Ref    Ref
+	// Command is the VICI command sent.
+	Command string
+
+	msg    *govici.Message
+	digest string
+	// ident is what charon knows the item by when that is not Ref.Name: the
+	// key id of a private key, the fingerprint of a certificate.
+	ident string
+}
+
+func (o Op) String() string {
+	if o.Action == ActionClearCreds {
+		return string(o.Action)
+	}
+	return string(o.Action) + " " + o.Ref.String()
+}
+
+// desiredItem is one model item translated into the message that loads it.
+type desiredItem struct {
+	ref    Ref
+	cmd    string
+	msg    *govici.Message
+	digest string
+	ident  string
+	// broken items could not be translated: they are neither loaded nor
+	// unloaded, so a typo in one item never takes an existing one away.
+	broken bool
+}
+
+type desired struct {
+	byKind map[Kind][]desiredItem
+	names  map[Ref]bool
+}
+
+func (d *desired) has(r Ref) bool { return d.names[r] }
+
+// buildDesired translates the model. Items that cannot be translated are
+// reported in the error and kept as broken placeholders.
+func buildDesired(m swan.Model) (*desired, error) {
+	d := &desired{byKind: map[Kind][]desiredItem{}, names: map[Ref]bool{}}
+	var errs []error
+	add := func(kind Kind, name, cmd string, msg *govici.Message, ident string, err error) {
+		ref := Ref{kind, name}
+		if d.names[ref] {
+			errs = append(errs, fmt.Errorf("%s: defined twice", ref))
+			return
+		}
+		d.names[ref] = true
+		it := desiredItem{ref: ref, cmd: cmd, msg: msg, ident: ident}
+		if err != nil {
+			errs = append(errs, err)
+			it.broken = true
+		} else {
+			it.digest = digest(msg)
+		}
+		d.byKind[kind] = append(d.byKind[kind], it)
+	}
+	certs := indexCerts(m.Certs)
+	for _, c := range m.Certs {
+		msg, err := certMessage(c)
+		fp := ""
+		if err == nil {
+			if fp, err = certFingerprint(c.PEM); err != nil {
+				err = fmt.Errorf("certificate %s: %w", c.Name, err)
+			}
+		}
+		add(KindCert, c.Name, "load-cert", msg, fp, err)
+	}
+	for _, k := range m.Keys {
+		msg, err := keyMessage(k)
+		id := ""
+		if err == nil {
+			if id, err = keyID(k.PEM); err != nil {
+				err = fmt.Errorf("private key %s: %w", k.Name, err)
+			}
+		}
+		add(KindKey, k.Name, "load-key", msg, id, err)
+	}
+	for _, a := range m.Authorities {
+		msg, err := authorityMessage(a, certs)
+		add(KindAuthority, a.Name, "load-authority", msg, "", err)
+	}
+	for _, s := range m.Secrets {
+		msg, err := sharedMessage(s)
+		add(KindSecret, s.Name, "load-shared", msg, "", err)
+	}
+	for _, p := range m.Pools {
+		msg, err := poolMessage(p)
+		add(KindPool, p.Name, "load-pool", msg, "", err)
+	}
+	for _, c := range m.Connections {
+		msg, err := connMessage(c, certs)
+		add(KindConn, c.Name, "load-conn", msg, "", err)
+	}
+	return d, errors.Join(errs...)
+}
+
+// state is what the applier believes charon holds: presence as charon
+// reported it, content as a digest of what this applier loaded ("" when the
+// item was there before this applier and its content is unknown).
+type state struct {
+	named map[Kind]map[string]string // conns, pools, secrets, authorities: name -> digest
+	// keys are indexed by key id; name is "" for keys this applier did not load.
+	keys map[string]string
+	// certs this applier loaded, by name, with their fingerprints.
+	certs map[string]string
+	// certFPs are the fingerprints of every certificate charon reported.
+	certFPs map[string]bool
+}
+
+func newState() *state {
+	return &state{
+		named: map[Kind]map[string]string{
+			KindConn: {}, KindPool: {}, KindSecret: {}, KindAuthority: {},
+		},
+		keys:    map[string]string{},
+		certs:   map[string]string{},
+		certFPs: map[string]bool{},
+	}
+}
+
+// syncState rebuilds the state from a fresh inventory, keeping the digests
+// remembered for items charon still holds.
+func syncState(old *state, inv *Inventory) *state {
+	st := newState()
+	keep := func(kind Kind, names []string) {
+		for _, n := range names {
+			st.named[kind][n] = old.named[kind][n]
+		}
+	}
+	keep(KindConn, inv.Conns)
+	for _, p := range inv.Pools {
+		st.named[KindPool][p.Name] = old.named[KindPool][p.Name]
+	}
+	keep(KindSecret, inv.Shared)
+	keep(KindAuthority, inv.Authorities)
+	for _, id := range inv.Keys {
+		st.keys[id] = old.keys[id]
+	}
+	for _, c := range inv.Certs {
+		st.certFPs[c.Fingerprint] = true
+	}
+	for name, fp := range old.certs {
+		if st.certFPs[fp] {
+			st.certs[name] = fp
+		}
+	}
+	return st
+}
+
+// plan returns the VICI writes that make charon hold d, given st.
+func plan(d *desired, st *state) []Op {
+	var ops []Op
+	load := func(it desiredItem) {
+		ops = append(ops, Op{Action: ActionLoad, Ref: it.ref, Command: it.cmd, msg: it.msg, digest: it.digest, ident: it.ident})
+	}
+	unload := func(kind Kind, name, cmd, key, ident string) {
+		ops = append(ops, Op{Action: ActionUnload, Ref: Ref{kind, name}, Command: cmd, msg: nameMessage(key, ident), ident: ident})
+	}
+
+	wantCert := map[string]desiredItem{}
+	for _, it := range d.byKind[KindCert] {
+		wantCert[it.ref.Name] = it
+	}
+	clear := false
+	for name, fp := range st.certs {
+		it, ok := wantCert[name]
+		if !ok || (!it.broken && it.ident != fp) {
+			clear = true
+		}
+	}
+	if clear {
+		ops = append(ops, Op{Action: ActionClearCreds, Command: "clear-creds"})
+	}
+
+	for _, it := range d.byKind[KindCert] {
+		if it.broken {
+			continue
+		}
+		if clear || !st.certFPs[it.ident] {
+			load(it)
+		}
+	}
+	wantKey := map[string]bool{}
+	for _, it := range d.byKind[KindKey] {
+		if it.broken {
+			continue
+		}
+		wantKey[it.ident] = true
+		if _, ok := st.keys[it.ident]; clear || !ok {
+			load(it)
+		}
+	}
+	for _, kind := range []Kind{KindAuthority, KindSecret, KindPool, KindConn} {
+		credential := kind == KindAuthority || kind == KindSecret
+		for _, it := range d.byKind[kind] {
+			if it.broken {
+				continue
+			}
+			// Connections carry their certificates inline, and clear-creds
+			// drops those from charon's credential sets too.
+			reload := clear && (credential || kind == KindConn)
+			if dg, ok := st.named[kind][it.ref.Name]; reload || !ok || dg != it.digest {
+				load(it)
+			}
+		}
+	}
+
+	// Removals run after every load: a connection that stops naming a pool
+	// is replaced before the pool goes, and a removed connection goes before
+	// its pool.
+	for _, r := range []struct {
+		kind     Kind
+		cmd, key string
+	}{
+		{KindConn, "unload-conn", "name"},
+		{KindPool, "unload-pool", "name"},
+		{KindSecret, "unload-shared", "id"},
+		{KindAuthority, "unload-authority", "name"},
+	} {
+		if clear && r.kind == KindSecret {
+			continue
+		}
+		for _, name := range sortedKeys(st.named[r.kind]) {
+			if !d.has(Ref{r.kind, name}) {
+				unload(r.kind, name, r.cmd, r.key, name)
+			}
+		}
+	}
+	if !clear {
+		for _, id := range sortedKeys(st.keys) {
+			if !wantKey[id] && !keyHeldByBroken(d, st.keys[id]) {
+				name := st.keys[id]
+				if name == "" {
+					name = id
+				}
+				unload(KindKey, name, "unload-key", "id", id)
+			}
+		}
+	}
+	return ops
+}
+
+// keyHeldByBroken reports whether a loaded key belongs to a model key that
+// could not be translated this time (so must not be unloaded).
+func keyHeldByBroken(d *desired, name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, it := range d.byKind[KindKey] {
+		if it.ref.Name == name && it.broken {
+			return true
+		}
+	}
+	return false
+}
+
+// applied records a successful op in st.
+func (st *state) applied(op Op) {
+	switch op.Action {
+	case ActionClearCreds:
+		st.named[KindSecret] = map[string]string{}
+		st.keys = map[string]string{}
+		st.certs = map[string]string{}
+		st.certFPs = map[string]bool{}
+		for n := range st.named[KindAuthority] {
+			st.named[KindAuthority][n] = ""
+		}
+		for n := range st.named[KindConn] {
+			st.named[KindConn][n] = ""
+		}
+	case ActionLoad:
+		switch op.Ref.Kind {
+		case KindCert:
+			st.certs[op.Ref.Name] = op.ident
+			st.certFPs[op.ident] = true
+		case KindKey:
+			st.keys[op.ident] = op.Ref.Name
+		default:
+			st.named[op.Ref.Kind][op.Ref.Name] = op.digest
+		}
+	case ActionUnload:
+		switch op.Ref.Kind {
+		case KindKey:
+			delete(st.keys, op.ident)
+		default:
+			delete(st.named[op.Ref.Kind], op.Ref.Name)
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
