@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	. "github.com/ikegate/ikegate/internal/swan"
 )
@@ -258,4 +257,3 @@ func TestRenderRedactsSecrets(t *testing.T) {
 		t.Error("A password reached the redacted text")
 	}
 }
-

@@ -3,8 +3,8 @@ package swan_test
 import (
 	"flag"
 	"fmt"
-	"os"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
