@@ -131,7 +131,8 @@ func (r Rule) exprs() ([]expr.Any, error) {
 }
 
 // prefixExprs matches the source or destination address against p, loading
-// only the prefix's whole bytes when it is byte aligned (as nft does).
+// only the prefix's bytes when it is byte aligned and masking the whole
+// address otherwise, as nft does (so nft lists it as a prefix again).
 func prefixExprs(fam Family, p netip.Prefix, src bool) ([]expr.Any, error) {
 	if familyOf(p) != fam {
 		return nil, fmt.Errorf("%s does not match the rule's address family", p)
@@ -159,7 +160,8 @@ func prefixExprs(fam Family, p netip.Prefix, src bool) ([]expr.Any, error) {
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr[:n]},
 		}, nil
 	}
-	n := (bits + 7) / 8
+	// Not byte aligned: nft loads the whole address and masks it.
+	n := len(addr)
 	m := make([]byte, n)
 	for i := 0; i < bits; i++ {
 		m[i/8] |= 0x80 >> (i % 8)
