@@ -3,6 +3,7 @@ package swan
 import (
 	"encoding/hex"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +46,9 @@ func Render(m Model, opts RenderOptions) string {
 			w.open(SectionName(p.Name))
 			w.kv("addrs", p.Addrs)
 			for _, a := range p.Attributes {
+				if slices.ContainsFunc(a.Values, func(v string) bool { return strings.Contains(v, ",") }) {
+					w.comment("swanctl splits this value at its commas; over VICI it is sent whole")
+				}
 				w.list(a.Key, a.Values)
 			}
 			w.close()

@@ -1,0 +1,96 @@
+package swan_test
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	. "github.com/ikegate/ikegate/internal/swan"
+	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/netns"
+)
+
+// TestPoolPerGroupWithClients proves the pool-per-group scheme in a real
+// charon: EAP-MSCHAPv2 clients of two user groups connect to one gateway
+// and each gets an address from its own group's pool, through the
+// connection Build made for it; a user without a secret is refused.
+func TestPoolPerGroupWithClients(t *testing.T) {
+	gwNS := netns.New(t, "grgw")
+	clNS := netns.New(t, "grcl")
+	netns.Veth(t, gwNS, clNS, "192.0.2.1/24", "192.0.2.2/24")
+
+	pki := newTestPKI(t)
+	in := twoGroups(t)
+	pki.apply(&in)
+	m, problems := Build(in)
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	gw := charontest.Start(t, gwNS, charontest.Options{Name: "gw"})
+	if out, err := gw.LoadAll(Render(m, RenderOptions{ShowSecrets: true}), Files(m)); err != nil {
+		t.Fatalf("Loading the gateway: %v\n%s", err, out)
+	}
+
+	type client struct {
+		user, pool, conn string
+	}
+	clients := []client{
+		{"alice", `10\.3\.201\.\d+`, "user-alice"},
+		{"bob", `10\.3\.202\.\d+`, "mobile-engineering"},
+		{"anna", `10\.3\.201\.\d+`, "user-anna"},
+		{"ben", `10\.3\.202\.\d+`, "mobile-engineering"},
+	}
+	var conf strings.Builder
+	conf.WriteString("connections {\n")
+	for _, c := range append(clients, client{user: "mallory"}) {
+		fmt.Fprintf(&conf, `  %[1]s {
+    version = 2
+    remote_addrs = 192.0.2.1
+    vips = 0.0.0.0
+    proposals = aes256gcm16-prfsha256-x25519
+    local {
+      auth = eap-mschapv2
+      eap_id = %[1]s@example.com
+    }
+    remote {
+      auth = pubkey
+      id = vpn.example.com
+    }
+  }
+`, c.user)
+	}
+	conf.WriteString("}\nsecrets {\n")
+	for _, c := range append(clients, client{user: "mallory"}) {
+		fmt.Fprintf(&conf, "  eap-%[1]s {\n    id = %[1]s@example.com\n    secret = %[2]s\n  }\n", c.user, password(c.user))
+	}
+	conf.WriteString("}\n")
+	cl := charontest.Start(t, clNS, charontest.Options{Name: "cl", Client: true})
+	if out, err := cl.LoadAll(conf.String(), map[string][]byte{"x509ca/ca.pem": pki.ca.CertPEM}); err != nil {
+		t.Fatalf("Loading the client: %v\n%s", err, out)
+	}
+
+	for _, c := range clients {
+		out, err := cl.Swanctl("--initiate", "--ike", c.user, "--timeout", "20")
+		if err != nil {
+			t.Fatalf("%s could not connect: %v\n%s", c.user, err, out)
+		}
+		if !regexp.MustCompile(`installing new virtual IP ` + c.pool).MatchString(out) {
+			t.Errorf("%s did not get an address from its pool (%s):\n%s", c.user, c.pool, out)
+		}
+	}
+	sas, err := gw.Swanctl("--list-sas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range clients {
+		// "<conn>: #n, ESTABLISHED ..." followed by the remote line with the EAP identity and virtual IP.
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(c.conn) + `: #\d+, ESTABLISHED.*\n(?:.*\n)?.*EAP: '` + c.user + `@example\.com' \[` + c.pool + `\]`)
+		if !re.MatchString(sas) {
+			t.Errorf("Gateway does not show %s on %s with an address from %s:\n%s", c.user, c.conn, c.pool, sas)
+		}
+	}
+	if out, err := cl.Swanctl("--initiate", "--ike", "mallory", "--timeout", "20"); err == nil {
+		t.Errorf("mallory, who has no secret on the gateway, connected:\n%s", out)
+	}
+}
