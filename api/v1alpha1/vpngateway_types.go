@@ -417,6 +417,32 @@ type VPNGatewayStatus struct {
 	// ReadyReplicas is the number of gateway pods whose charon holds the current configuration.
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// Agents are the reports of the gateway pods' agents, one entry per pod,
+	// each written by that pod's agent under a field owner of its own.
+	// +optional
+	// +listType=map
+	// +listMapKey=pod
+	// +kubebuilder:validation:MaxItems=64
+	Agents []AgentStatus `json:"agents,omitempty"`
+}
+
+// AgentStatus is what one gateway pod's agent last applied to its charon.
+type AgentStatus struct {
+	// Pod is the gateway pod.
+	Pod string `json:"pod"`
+	// AppliedGeneration is the VPNGateway generation that the pod's charon holds
+	// the configuration of, together with the gateway's pools, users, tunnels
+	// and Secrets as the agent saw them. It is only raised by an apply that
+	// charon fully accepted.
+	// +optional
+	AppliedGeneration int64 `json:"appliedGeneration,omitempty"`
+	// LastError is why the latest apply failed; empty when it succeeded.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	LastError string `json:"lastError,omitempty"`
+	// Sessions is the number of established client IKE_SAs on the pod.
+	// +optional
+	Sessions int32 `json:"sessions,omitempty"`
 }
 
 // VPNGateway is an IKEv2 VPN gateway.
