@@ -11,9 +11,9 @@ import (
 // ESP lists are those sent when rekeying (CREATE_CHILD_SA), where PFS
 // groups must match; the CHILD_SA created with IKE_AUTH ignores groups.
 type clientFamily struct {
-	name string
-	ike  []string
-	esp  []string
+	Name string
+	IKE  []string
+	ESP  []string
 }
 
 var clientFamilies = []clientFamily{
@@ -22,28 +22,28 @@ var clientFamilies = []clientFamily{
 		// Key Exchange"): Windows 7 up to 11 propose only MODP 1024, as
 		// ike = 3des-aes128-aes192-aes256-sha1-sha256-sha384-modp1024, and ESP
 		// esp = aes256-aes128-3des-des-null-sha1 (no PFS).
-		name: "Windows 10 default",
-		ike:  []string{"3des-aes128-aes192-aes256-sha1-sha256-sha384-modp1024"},
-		esp:  []string{"aes256-aes128-3des-des-null-sha1"},
+		Name: "Windows 10 default",
+		IKE:  []string{"3des-aes128-aes192-aes256-sha1-sha256-sha384-modp1024"},
+		ESP:  []string{"aes256-aes128-3des-des-null-sha1"},
 	},
 	{
 		// Same page: Windows 11 additionally proposes AES-GCM, also with MODP 1024
 		// (ike = aes128gcm16-aes256gcm16-sha1-sha256-sha384-modp1024; with AEAD
 		// the hashes are PRFs).
-		name: "Windows 11 default",
-		ike: []string{
+		Name: "Windows 11 default",
+		IKE: []string{
 			"aes128gcm16-aes256gcm16-prfsha1-prfsha256-prfsha384-modp1024",
 			"3des-aes128-aes192-aes256-sha1-sha256-sha384-modp1024",
 		},
-		esp: []string{"aes256-aes128-3des-des-null-sha1"},
+		ESP: []string{"aes256-aes128-3des-des-null-sha1"},
 	},
 	{
 		// Same page: with the registry value NegotiateDH2048_AES256 = 2 Windows
 		// proposes ike = aes256-sha1-sha256-sha384-modp2048; ESP is unchanged
 		// and still SHA-1 only.
-		name: "Windows with NegotiateDH2048_AES256=2",
-		ike:  []string{"aes256-sha1-sha256-sha384-modp2048"},
-		esp:  []string{"aes256-aes128-3des-des-null-sha1"},
+		Name: "Windows with NegotiateDH2048_AES256=2",
+		IKE:  []string{"aes256-sha1-sha256-sha384-modp2048"},
+		ESP:  []string{"aes256-aes128-3des-des-null-sha1"},
 	},
 	{
 		// What ikegate's PowerShell profile sets with
@@ -51,44 +51,44 @@ var clientFamilies = []clientFamily{
 		// -IntegrityCheckMethod SHA256 -DHGroup ECP256 -CipherTransformConstants
 		// GCMAES256 -AuthenticationTransformConstants GCMAES256 -PfsGroup ECP256
 		// (the cmdlet's documented parameters): one proposal each, PFS on.
-		name: "Windows with ikegate policy",
-		ike:  []string{"aes256gcm16-prfsha256-ecp256"},
-		esp:  []string{"aes256gcm16-ecp256"},
+		Name: "Windows with ikegate policy",
+		IKE:  []string{"aes256gcm16-prfsha256-ecp256"},
+		ESP:  []string{"aes256gcm16-ecp256"},
 	},
 	{
 		// strongSwan documentation, interop/ios.html, "Default IKE/ESP proposals
 		// sent by iOS/macOS", iOS (as of 16.5). When rekeying, iOS sends the
 		// first ESP proposal with the IKE_SA's DH group (ECP 256 when the
 		// gateway picked it) and the others without.
-		name: "iOS 16 built-in, no profile",
-		ike: []string{
+		Name: "iOS 16 built-in, no profile",
+		IKE: []string{
 			"aes256-sha256-prfsha256-modp2048",
 			"aes256-sha256-prfsha256-ecp256",
 			"aes256-sha256-prfsha256-modp1536",
 			"aes128-sha1-prfsha1-modp1024",
 			"3des-sha1-prfsha1-modp1024",
 		},
-		esp: []string{"aes256-sha256-ecp256", "aes256-sha256", "aes128-sha1", "3des-sha1"},
+		ESP: []string{"aes256-sha256-ecp256", "aes256-sha256", "aes128-sha1", "3des-sha1"},
 	},
 	{
 		// Same page, macOS (as of 13.4): like iOS but "only iOS sends a proposal
 		// with ecp256", and macOS proposes no DH group when rekeying.
-		name: "macOS 13 built-in, no profile",
-		ike: []string{
+		Name: "macOS 13 built-in, no profile",
+		IKE: []string{
 			"aes256-sha256-prfsha256-modp2048",
 			"aes256-sha256-prfsha256-modp1536",
 			"aes128-sha1-prfsha1-modp1024",
 			"3des-sha1-prfsha1-modp1024",
 		},
-		esp: []string{"aes256-sha256", "aes128-sha1", "3des-sha1"},
+		ESP: []string{"aes256-sha256", "aes128-sha1", "3des-sha1"},
 	},
 	{
 		// ikegate's .mobileconfig: IKESecurityAssociationParameters and
 		// ChildSecurityAssociationParameters with EncryptionAlgorithm AES-256-GCM,
 		// IntegrityAlgorithm SHA2-256, DiffieHellmanGroup 19, EnablePFS false.
-		name: "Apple with ikegate profile",
-		ike:  []string{"aes256gcm16-prfsha256-ecp256"},
-		esp:  []string{"aes256gcm16"},
+		Name: "Apple with ikegate profile",
+		IKE:  []string{"aes256gcm16-prfsha256-ecp256"},
+		ESP:  []string{"aes256gcm16"},
 	},
 	{
 		// The strongSwan app for Android (and NetworkManager-strongswan) sends
@@ -96,12 +96,12 @@ var clientFamilies = []clientFamily{
 		// src/libstrongswan/crypto/proposal/proposal.c, proposal_create_default_aead
 		// and proposal_create_default with the openssl plugin (group order as
 		// the plugin registers them).
-		name: "strongSwan app defaults",
-		ike: []string{
+		Name: "strongSwan app defaults",
+		IKE: []string{
 			"aes128gcm16-aes192gcm16-aes256gcm16-chacha20poly1305-prfsha256-prfsha384-prfsha512-prfaesxcbc-prfsha1-ecp256-ecp384-ecp521-x25519-x448-modp3072-modp4096-modp6144-modp8192-modp2048",
 			"aes128-aes192-aes256-3des-sha256-sha384-sha512-aesxcbc-sha1-prfsha256-prfsha384-prfsha512-prfaesxcbc-prfsha1-ecp256-ecp384-ecp521-x25519-x448-modp3072-modp4096-modp6144-modp8192-modp2048",
 		},
-		esp: []string{"aes128gcm16-aes192gcm16-aes256gcm16", "aes128-aes192-aes256-sha256-sha384-sha512-sha1-aesxcbc"},
+		ESP: []string{"aes128gcm16-aes192gcm16-aes256gcm16", "aes128-aes192-aes256-sha256-sha384-sha512-sha1-aesxcbc"},
 	},
 }
 
@@ -160,8 +160,8 @@ func TestClientFamiliesAgainstPresets(t *testing.T) {
 	fmt.Fprintf(&table, "%-40s %-11s %-34s %-14s %s\n", "client", "preset", "IKE", "ESP", "ESP with PFS ecp256")
 	for _, c := range clientFamilies {
 		for _, p := range Presets {
-			t.Run(c.name+"/"+string(p), func(t *testing.T) {
-				for _, tok := range append(append([]string(nil), c.ike...), c.esp...) {
+			t.Run(c.Name+"/"+string(p), func(t *testing.T) {
+				for _, tok := range append(append([]string(nil), c.IKE...), c.ESP...) {
 					if _, err := Parse(ProtoESP, tok); err != nil && !strings.Contains(err.Error(), "PRF") {
 						if _, err2 := Parse(ProtoIKE, tok); err2 != nil {
 							t.Fatalf("Client data does not parse: %v / %v", err, err2)
@@ -172,17 +172,17 @@ func TestClientFamiliesAgainstPresets(t *testing.T) {
 				esp := mustPreset(t, func() ([]string, error) { return ESP(p, "") })
 				espPFS := mustPreset(t, func() ([]string, error) { return ESP(p, ECP256) })
 				var got outcome
-				got.ike, _ = Negotiate(ike, c.ike)
-				got.esp, _ = NegotiateESP(esp, c.esp)
-				got.espPFS, _ = NegotiateESP(espPFS, c.esp)
-				w, ok := want[c.name][p]
+				got.ike, _ = Negotiate(ike, c.IKE)
+				got.esp, _ = NegotiateESP(esp, c.ESP)
+				got.espPFS, _ = NegotiateESP(espPFS, c.ESP)
+				w, ok := want[c.Name][p]
 				if !ok {
-					t.Fatalf("No expectation for %s", c.name)
+					t.Fatalf("No expectation for %s", c.Name)
 				}
 				if got != w {
 					t.Errorf("Negotiated %+v, want %+v", got, w)
 				}
-				fmt.Fprintf(&table, "%-40s %-11s %-34s %-14s %s\n", c.name, p, orDash(got.ike), orDash(got.esp), orDash(got.espPFS))
+				fmt.Fprintf(&table, "%-40s %-11s %-34s %-14s %s\n", c.Name, p, orDash(got.ike), orDash(got.esp), orDash(got.espPFS))
 			})
 		}
 	}
@@ -220,3 +220,10 @@ func TestPFSMismatchOnlyAtRekey(t *testing.T) {
 		t.Errorf("Rekey accepted %q despite the PFS mismatch", got)
 	}
 }
+
+// ClientFamilies exposes the client data to the external tests that run
+// real charons (an external package, as charontest imports this package).
+var ClientFamilies = clientFamilies
+
+// ClientFamily is the exported name of clientFamily for external tests.
+type ClientFamily = clientFamily
