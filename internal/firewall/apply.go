@@ -91,7 +91,14 @@ func (a *Applier) Apply(rs *Ruleset) (changed bool, err error) {
 
 // program queues the messages that turn cur (nil: no table) into rs.
 func (a *Applier) program(conn *nftables.Conn, rs *Ruleset, cur *installed) error {
-	t := conn.AddTable(&nftables.Table{Name: rs.Table, Family: nftables.TableFamilyINet})
+	t := &nftables.Table{Name: rs.Table, Family: nftables.TableFamilyINet}
+	if cur != nil && cur.foreign {
+		// Someone added sets or other objects this package never creates:
+		// start from an empty table rather than leave them behind.
+		conn.DelTable(t)
+		cur = nil
+	}
+	t = conn.AddTable(t)
 	if cur != nil {
 		// Rules first, so chains lose their references, then chains, so they
 		// are recreated in the ruleset's order.
@@ -176,6 +183,11 @@ func (a *Applier) read() (*installed, error) {
 		}
 		cur.rules[c.Name] = rules
 	}
+	sets, err := a.conn.GetSets(cur.table)
+	if err != nil {
+		return nil, fmt.Errorf("listing sets of %s: %w", a.table, err)
+	}
+	cur.foreign = len(sets) > 0
 	objs, err := a.conn.GetNamedObjects(cur.table)
 	if err != nil {
 		return nil, fmt.Errorf("listing objects of %s: %w", a.table, err)

@@ -195,6 +195,16 @@ func TestApplyTwiceWritesNothing(t *testing.T) {
 	if got := ns.Run(t, "nft", "list", "table", "inet", rs.Table); got != RenderNft(changedRS) {
 		t.Errorf("After the repair nft lists:\n%s", got)
 	}
+	ns.Run(t, "nft", "add", "set", "inet", rs.Table, "stray", "{ type ipv4_addr; }")
+	if changed, err := a.Apply(changedRS); err != nil || !changed {
+		t.Fatalf("Apply after a stray set = %v, %v; want a repair", changed, err)
+	}
+	if got := ns.Run(t, "nft", "list", "table", "inet", rs.Table); got != RenderNft(changedRS) {
+		t.Errorf("After removing the stray set nft lists:\n%s", got)
+	}
+	if changed, err := a.Apply(changedRS); err != nil || changed {
+		t.Errorf("Apply after the repair = %v, %v; want no change", changed, err)
+	}
 }
 
 func TestDeleteRemovesTheTable(t *testing.T) {

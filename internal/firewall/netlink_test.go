@@ -1,7 +1,7 @@
 package firewall
 
 import (
-		"encoding/hex"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
