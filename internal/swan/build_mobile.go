@@ -93,7 +93,10 @@ func (b *builder) mobile() {
 		if len(g.users) == 0 && (localUsers || g.key != "") {
 			for _, p := range g.pools {
 				what := "its userSelector matches no VPNUser of the gateway"
-				if g.key == "" {
+				switch {
+				case g.key == "" && len(users) == 0:
+					what = "the gateway has no VPNUser that may log in"
+				case g.key == "":
 					what = "every VPNUser of the gateway is selected by another pool"
 				}
 				b.problem(ReasonPoolUnused, KindMobilePool, p.Name, "%s", what)

@@ -1,0 +1,323 @@
+package swan_test
+
+import (
+	"encoding/hex"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	. "github.com/ikegate/ikegate/internal/swan"
+)
+
+func TestNTHash(t *testing.T) {
+	// Known answers: MS-NLMP's "Password", the seed's "abc123", and a
+	// non-ASCII password whose UTF-16LE encoding differs from its UTF-8
+	// bytes (computed with iconv and openssl's MD4).
+	for pw, want := range map[string]string{
+		"Password": "a4f49c406510bdcab6824ee7c30fd852",
+		"abc123":   "f9e37e83b83c47a93c2f09f66408631b",
+		"pässword": "f1b094f25bbdcb6fdbaa6cc8b43f0c44",
+	} {
+		if got := hex.EncodeToString(NTHash(pw)); got != want {
+			t.Errorf("NTHash(%q) = %s, want %s", pw, got, want)
+		}
+	}
+}
+
+// consistent checks what every model must satisfy: references resolve and
+// names are unique and sorted.
+func consistent(t *testing.T, m Model) {
+	t.Helper()
+	names := func(n int, name func(int) string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = name(i)
+		}
+		return out
+	}
+	pools := names(len(m.Pools), func(i int) string { return m.Pools[i].Name })
+	certs := names(len(m.Certs), func(i int) string { return m.Certs[i].Name })
+	for what, list := range map[string][]string{
+		"connections": names(len(m.Connections), func(i int) string { return m.Connections[i].Name }),
+		"pools":       pools,
+		"secrets":     names(len(m.Secrets), func(i int) string { return m.Secrets[i].Name }),
+		"certs":       certs,
+	} {
+		if !slices.IsSorted(list) || len(slices.Compact(slices.Clone(list))) != len(list) {
+			t.Errorf("%s are not sorted and unique: %v", what, list)
+		}
+	}
+	for _, c := range m.Connections {
+		for _, p := range c.Pools {
+			if !slices.Contains(pools, p) {
+				t.Errorf("Connection %s uses missing pool %s", c.Name, p)
+			}
+		}
+		if len(c.Local) == 0 || len(c.Remote) == 0 {
+			t.Errorf("Connection %s lacks an authentication round", c.Name)
+		}
+		for _, a := range append(slices.Clone(c.Local), c.Remote...) {
+			for _, ref := range append(slices.Clone(a.Certs), a.CACerts...) {
+				if !slices.Contains(certs, ref) {
+					t.Errorf("Connection %s uses missing certificate %s", c.Name, ref)
+				}
+			}
+		}
+	}
+}
+
+func TestBuildProblems(t *testing.T) {
+	base := func() Resources {
+		in := Resources{Gateway: newGateway(), Now: testNow}
+		in.Pools = []v1alpha1.MobilePool{newPool("staff", "10.3.200.0/24")}
+		withUsers(&in, newUser("jimp", "jimp@example.com"))
+		return in
+	}
+	type want struct{ reason, kind, name, msg string }
+	tests := []struct {
+		name   string
+		modify func(in *Resources)
+		want   []want
+		// check looks at the model built despite the problems.
+		check func(t *testing.T, m Model)
+	}{{
+		name: "pool of another gateway",
+		modify: func(in *Resources) {
+			in.Pools = append(in.Pools, newPool("other", "10.9.0.0/24", func(p *v1alpha1.MobilePool) { p.Spec.GatewayRef.Name = "elsewhere" }))
+		},
+		want:  []want{{ReasonWrongGateway, KindMobilePool, "other", `"elsewhere"`}},
+		check: func(t *testing.T, m Model) { noPool(t, m, "other-ipv4") },
+	}, {
+		name: "pool that selects nobody",
+		modify: func(in *Resources) {
+			in.Pools = append(in.Pools, newPool("empty", "10.9.0.0/24", selecting("nobody")))
+		},
+		want:  []want{{ReasonPoolUnused, KindMobilePool, "empty", "matches no VPNUser"}},
+		check: func(t *testing.T, m Model) { noPool(t, m, "empty-ipv4") },
+	}, {
+		name:   "user without Secret",
+		modify: func(in *Resources) { delete(in.Secrets, "jimp") },
+		want:   []want{{v1alpha1.ReasonSecretNotFound, KindVPNUser, "jimp", "Secret jimp not found"}},
+		check:  func(t *testing.T, m Model) { noSecret(t, m, "ntlm-jimp") },
+	}, {
+		name:   "user Secret without key",
+		modify: func(in *Resources) { in.Secrets["jimp"] = map[string][]byte{"pass": []byte("x")} },
+		want:   []want{{v1alpha1.ReasonSecretKeyNotFound, KindVPNUser, "jimp", `no key "password"`}},
+		check:  func(t *testing.T, m Model) { noSecret(t, m, "ntlm-jimp") },
+	}, {
+		name: "malformed NT hash",
+		modify: func(in *Resources) {
+			in.Users[0].Spec.PasswordSecretRef.Key = NTHashKey
+			in.Secrets["jimp"] = map[string][]byte{NTHashKey: []byte("not-a-hash")}
+		},
+		want:  []want{{v1alpha1.ReasonSecretInvalid, KindVPNUser, "jimp", "32 hex digits"}},
+		check: func(t *testing.T, m Model) { noSecret(t, m, "ntlm-jimp") },
+	}, {
+		name: "ready NT hash is used as is",
+		modify: func(in *Resources) {
+			in.Users[0].Spec.PasswordSecretRef.Key = NTHashKey
+			in.Secrets["jimp"] = map[string][]byte{NTHashKey: []byte("A4F49C406510BDCAB6824EE7C30FD852\n")}
+		},
+		check: func(t *testing.T, m Model) {
+			if len(m.Secrets) != 1 || hex.EncodeToString(m.Secrets[0].Data) != "a4f49c406510bdcab6824ee7c30fd852" {
+				t.Errorf("Secrets = %+v, want the given hash", m.Secrets)
+			}
+		},
+	}, {
+		name: "overlapping pools",
+		modify: func(in *Resources) {
+			in.Pools = append(in.Pools, newPool("wide", "10.3.0.0/16", func(p *v1alpha1.MobilePool) {
+				p.Spec.LocalNetworks = []v1alpha1.CIDR{"10.8.0.0/24"}
+			}))
+		},
+		want: []want{
+			// "staff" sorts first and keeps its addresses; "wide" is left out.
+			{v1alpha1.ReasonPoolOverlapsLocalNetwork, KindMobilePool, "wide", "10.3.0.0/24 of MobilePool staff"},
+		},
+		check: func(t *testing.T, m Model) { noPool(t, m, "wide-ipv4") },
+	}, {
+		name: "overlapping pools without local networks in the way",
+		modify: func(in *Resources) {
+			in.Pools = append(in.Pools, newPool("wider", "10.3.200.128/25", selecting("x")))
+		},
+		want:  []want{{v1alpha1.ReasonPoolOverlap, KindMobilePool, "wider", "10.3.200.128/25 overlap 10.3.200.0/24 of MobilePool staff"}},
+		check: func(t *testing.T, m Model) { noPool(t, m, "wider-ipv4") },
+	}, {
+		name: "pool inside its own local network",
+		modify: func(in *Resources) {
+			in.Pools[0].Spec.LocalNetworks = []v1alpha1.CIDR{"10.3.0.0/16"}
+		},
+		want: []want{
+			{v1alpha1.ReasonPoolOverlapsLocalNetwork, KindMobilePool, "staff", "10.3.200.0/24 overlap local network 10.3.0.0/16"},
+			{v1alpha1.ReasonNoPool, KindVPNUser, "jimp", "no MobilePool"},
+		},
+		check: func(t *testing.T, m Model) {
+			if len(m.Connections) != 0 || len(m.Secrets) != 0 {
+				t.Errorf("Model keeps a connection or secret without its pool: %+v", m)
+			}
+		},
+	}, {
+		name: "insecure gateway proposals without opt-in",
+		modify: func(in *Resources) {
+			in.Gateway.Spec.IKE.Preset = v1alpha1.PresetLegacy
+		},
+		want: []want{{v1alpha1.ReasonInsecureAlgorithm, KindVPNGateway, "vpn", "3des"}},
+		check: func(t *testing.T, m Model) {
+			if len(m.Connections) != 0 || len(m.Secrets) != 0 || len(m.Pools) != 0 {
+				t.Errorf("Mobile access built despite insecure proposals: %+v", m)
+			}
+		},
+	}, {
+		name: "insecure pool proposals without opt-in",
+		modify: func(in *Resources) {
+			in.Pools[0].Spec.ESP.Proposals = []v1alpha1.ESPProposal{{Encryption: []v1alpha1.EncryptionAlgorithm{"3DES"}, Integrity: []v1alpha1.IntegrityAlgorithm{"SHA1"}}}
+		},
+		want: []want{
+			{v1alpha1.ReasonInsecureAlgorithm, KindMobilePool, "staff", "3des, sha1"},
+			{v1alpha1.ReasonNoPool, KindVPNUser, "jimp", "no MobilePool"},
+		},
+	}, {
+		name: "identity used twice",
+		modify: func(in *Resources) {
+			withUsers(in, newUser("jimp2", "jimp@example.com"))
+		},
+		want: []want{
+			{ReasonPoolUnused, KindMobilePool, "staff", "no VPNUser that may log in"},
+			{v1alpha1.ReasonDuplicateIdentity, KindVPNUser, "jimp", "also claimed by VPNUser jimp2"},
+			{v1alpha1.ReasonDuplicateIdentity, KindVPNUser, "jimp2", "also claimed by VPNUser jimp"},
+		},
+		check: func(t *testing.T, m Model) { noSecret(t, m, "ntlm-jimp"); noSecret(t, m, "ntlm-jimp2") },
+	}, {
+		name: "user selected by two groups",
+		modify: func(in *Resources) {
+			in.Pools = append(in.Pools,
+				newPool("a", "10.7.1.0/24", func(p *v1alpha1.MobilePool) {
+					p.Spec.UserSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"x": "1"}}
+				}),
+				newPool("b", "10.7.2.0/24", func(p *v1alpha1.MobilePool) {
+					p.Spec.UserSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"y": "1"}}
+				}))
+			withUsers(in,
+				newUser("both", "both@example.com", func(u *v1alpha1.VPNUser) { u.Labels = map[string]string{"x": "1", "y": "1"} }),
+				newUser("ua", "ua@example.com", func(u *v1alpha1.VPNUser) { u.Labels = map[string]string{"x": "1"} }),
+				newUser("ub", "ub@example.com", func(u *v1alpha1.VPNUser) { u.Labels = map[string]string{"y": "1"} }))
+		},
+		want:  []want{{ReasonPoolConflict, KindVPNUser, "both", "MobilePools a, b"}},
+		check: func(t *testing.T, m Model) { noSecret(t, m, "ntlm-both"); noConn(t, m, "user-both") },
+	}, {
+		name: "disabled and expired users",
+		modify: func(in *Resources) {
+			withUsers(in,
+				newUser("gone", "gone@example.com", func(u *v1alpha1.VPNUser) { u.Spec.Disabled = true }),
+				newUser("late", "late@example.com", func(u *v1alpha1.VPNUser) { u.Spec.ExpiresAt = &metav1.Time{Time: testNow} }),
+				newUser("soon", "soon@example.com", func(u *v1alpha1.VPNUser) { u.Spec.ExpiresAt = &metav1.Time{Time: testNow.Add(time.Second)} }))
+		},
+		check: func(t *testing.T, m Model) {
+			noSecret(t, m, "ntlm-gone")
+			noSecret(t, m, "ntlm-late")
+			if !slices.ContainsFunc(m.Secrets, func(s Secret) bool { return s.Name == "ntlm-soon" }) {
+				t.Error("A user expiring later has no secret")
+			}
+		},
+	}, {
+		name: "pinned user with a missing secret gets no connection",
+		modify: func(in *Resources) {
+			in.Pools = append(in.Pools, newPool("sales", "10.3.201.0/24", selecting("sales")))
+			withUsers(in, newUser("alice", "alice@example.com", inTeam("sales")), newUser("anna", "anna@example.com", inTeam("sales")))
+			delete(in.Secrets, "alice")
+		},
+		want:  []want{{v1alpha1.ReasonSecretNotFound, KindVPNUser, "alice", "Secret alice not found"}},
+		check: func(t *testing.T, m Model) { noConn(t, m, "user-alice"); noSecret(t, m, "ntlm-alice") },
+	}, {
+		name: "tunnel without its PSK",
+		modify: func(in *Resources) {
+			in.Tunnels = []v1alpha1.Tunnel{newTunnel("branch")}
+		},
+		want:  []want{{v1alpha1.ReasonSecretNotFound, KindTunnel, "branch", "Secret branch-psk not found"}},
+		check: func(t *testing.T, m Model) { noConn(t, m, "tunnel-branch") },
+	}, {
+		name: "tunnel with insecure proposals and a CA left out whole",
+		modify: func(in *Resources) {
+			in.Secrets["branch-ca"] = map[string][]byte{"ca.crt": []byte("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n")}
+			in.Tunnels = []v1alpha1.Tunnel{newTunnel("branch", func(tn *v1alpha1.Tunnel) {
+				tn.Spec.Auth = v1alpha1.TunnelAuth{Certificate: &v1alpha1.CertificateAuth{PeerCARef: v1alpha1.SecretKeyReference{Name: "branch-ca", Key: "ca.crt"}}}
+				tn.Spec.Children[0].ESP.PFSGroup = "MODP1024"
+			})}
+		},
+		want: []want{{v1alpha1.ReasonInsecureAlgorithm, KindTunnel, "branch", "modp1024"}},
+		check: func(t *testing.T, m Model) {
+			noConn(t, m, "tunnel-branch")
+			if slices.ContainsFunc(m.Certs, func(c Cert) bool { return strings.HasPrefix(c.Name, "tunnel-") }) {
+				t.Error("The refused tunnel's CA is in the model")
+			}
+		},
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := base()
+			tc.modify(&in)
+			m, problems := Build(in)
+			var got []want
+			for _, p := range problems {
+				got = append(got, want{p.Reason, p.Kind, p.Name, p.Message})
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("Problems = %v, want %d: %v", problems, len(tc.want), tc.want)
+			}
+			for i, w := range tc.want {
+				g := got[i]
+				if g.reason != w.reason || g.kind != w.kind || g.name != w.name || !strings.Contains(g.msg, w.msg) {
+					t.Errorf("Problem %d = %+v, want %+v (message containing %q)", i, g, w, w.msg)
+				}
+				for _, s := range []string{"pw-", "abc123"} {
+					if strings.Contains(g.msg, s) {
+						t.Errorf("Problem message leaks a password: %s", g.msg)
+					}
+				}
+			}
+			consistent(t, m)
+			if tc.check != nil {
+				tc.check(t, m)
+			}
+			// Whatever is left renders.
+			if conf := Render(m, RenderOptions{}); !strings.HasPrefix(conf, "# swanctl.conf") {
+				t.Errorf("Render gave %q", conf)
+			}
+		})
+	}
+}
+
+func noPool(t *testing.T, m Model, name string) {
+	t.Helper()
+	if slices.ContainsFunc(m.Pools, func(p Pool) bool { return p.Name == name }) {
+		t.Errorf("Pool %s is in the model", name)
+	}
+}
+
+func noSecret(t *testing.T, m Model, name string) {
+	t.Helper()
+	if slices.ContainsFunc(m.Secrets, func(s Secret) bool { return s.Name == name }) {
+		t.Errorf("Secret %s is in the model", name)
+	}
+}
+
+func noConn(t *testing.T, m Model, name string) {
+	t.Helper()
+	if slices.ContainsFunc(m.Connections, func(c Connection) bool { return c.Name == name }) {
+		t.Errorf("Connection %s is in the model", name)
+	}
+}
+
+// TestGoldenModelsConsistent checks the golden scenarios' models the same way.
+func TestGoldenModelsConsistent(t *testing.T) {
+	for _, sc := range goldenScenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			m, _ := Build(sc.in(t))
+			consistent(t, m)
+		})
+	}
+}
