@@ -61,6 +61,10 @@ type Options struct {
 	// LogLevels maps "default" or a subsystem (swan.Subsystems) to a level;
 	// nil means default 1 with ike, cfg, chd and knl at 2.
 	LogLevels map[string]int
+	// Settings, when set, adjusts the rendered settings before they are
+	// written, e.g. IKE_SA table sizes or retransmission timeouts under
+	// test. Keep the VICI socket and log file: the harness relies on them.
+	Settings func(*swan.Settings)
 }
 
 // Charon is one running (or stopped) charon daemon.
@@ -92,6 +96,9 @@ func Start(t testing.TB, ns *netns.NS, opts Options) *Charon {
 		}
 	}
 	settings := c.settings()
+	if opts.Settings != nil {
+		opts.Settings(&settings)
+	}
 	if err := settings.Validate(); err != nil {
 		t.Fatalf("Settings of charon %s: %v", opts.Name, err)
 	}
