@@ -26,9 +26,12 @@ GEN_PATHS  := $(strip $(API_PATHS) $(CTRL_PATHS))
 CRD_DIR   := config/crd/bases
 RBAC_DIR  := config/rbac
 WEBHOOK_DIR := config/webhook
-CHART_CRD_DIR := charts/ikegate/crds
+# The chart reads generated copies from files/ (not crds/): its templates wrap
+# the CRDs in `crds.install` and take the ClusterRole rules from role.yaml.
+CHART_CRD_DIR := charts/ikegate/files/crds
+CHART_RBAC_DIR := charts/ikegate/files/rbac
 # Paths written by generate/manifests; `make verify` fails if they drift.
-GENERATED_PATHS := api $(CRD_DIR) $(RBAC_DIR) $(WEBHOOK_DIR) $(CHART_CRD_DIR)
+GENERATED_PATHS := api $(CRD_DIR) $(RBAC_DIR) $(WEBHOOK_DIR) $(CHART_CRD_DIR) $(CHART_RBAC_DIR)
 
 GO_FILES_CMD := find . -name '*.go' -not -path './bin/*' -not -path './tmp/*' -not -path './.git/*' -not -path './vendor/*'
 
@@ -76,10 +79,14 @@ ifneq ($(GEN_PATHS),)
 		output:crd:artifacts:config=$(CRD_DIR) \
 		output:rbac:artifacts:config=$(RBAC_DIR) \
 		output:webhook:artifacts:config=$(WEBHOOK_DIR)
-	@# charts/ikegate/crds is generated: a copy of $(CRD_DIR), never edited by hand.
+	@# $(CHART_CRD_DIR) and $(CHART_RBAC_DIR) are generated copies of $(CRD_DIR) and $(RBAC_DIR)/role.yaml, never edited by hand.
 	rm -f $(CHART_CRD_DIR)/*.yaml
 	if compgen -G '$(CRD_DIR)/*.yaml' >/dev/null; then \
 		mkdir -p $(CHART_CRD_DIR) && cp $(CRD_DIR)/*.yaml $(CHART_CRD_DIR)/; \
+	fi
+	rm -f $(CHART_RBAC_DIR)/*.yaml
+	if [ -f $(RBAC_DIR)/role.yaml ]; then \
+		mkdir -p $(CHART_RBAC_DIR) && cp $(RBAC_DIR)/role.yaml $(CHART_RBAC_DIR)/; \
 	fi
 else
 	@echo "manifests: no api/ or controllers/ packages yet; nothing to do"
@@ -106,6 +113,11 @@ verify: generate manifests ## fail on unformatted code, vet findings, or stale g
 		untracked="$$(git ls-files --others --exclude-standard -- $$paths)"; \
 		if [ -n "$$untracked" ]; then echo "generated files not committed:"; echo "$$untracked"; exit 1; fi; \
 	fi
+
+.PHONY: chart
+chart: helm manifests ## lint the Helm chart and package it into tmp/charts
+	$(HELM) lint --strict charts/ikegate
+	$(HELM) package charts/ikegate --destination tmp/charts
 
 ## ---- build and test --------------------------------------------------------
 
