@@ -380,7 +380,7 @@ func TestDefaults(t *testing.T) {
 		{gatewayYAML, "spec.exposure.replicas", int64(1)},
 		{gatewayYAML, "spec.dataplane", "Kernel"},
 		{gatewayYAML, "spec.firewall.enabled", true},
-		{gatewayYAML, "spec.firewall.mssClamp", int64(1360)},
+		{gatewayYAML, "spec.firewall.mssClamp", int64(1350)},
 		{gatewayYAML, "spec.certificate.privateKey.algorithm", "ECDSA"},
 		{gatewayYAML, "spec.certificate.duration", "2160h"},
 		{gatewayYAML, "spec.certificate.renewBefore", "360h"},
