@@ -10,8 +10,9 @@ const (
 	ConditionWorkloadReady = "WorkloadReady"
 	// ConditionConfigApplied (all kinds): every gateway pod's charon holds this object's configuration.
 	ConditionConfigApplied = "ConfigApplied"
-	// ConditionValid (MobilePool, VPNUser, Tunnel): references resolve and the object
-	// does not conflict with others of its gateway.
+	// ConditionValid (all kinds): references resolve and the object does not
+	// conflict with others of its gateway (internal/swan's Build reports no
+	// problem for it).
 	ConditionValid = "Valid"
 	// ConditionEstablished (Tunnel): the IKE_SA and all children are up.
 	ConditionEstablished = "Established"
@@ -41,12 +42,17 @@ const (
 	ReasonPodsUnavailable = "PodsUnavailable"
 	// ReasonNoNodesSelected: the node selector matches no node.
 	ReasonNoNodesSelected = "NoNodesSelected"
+	// ReasonRollingOut: gateway pods are being replaced with a new template.
+	ReasonRollingOut = "RollingOut"
 
 	// ReasonApplyFailed: charon refused a configuration the agent loaded.
 	ReasonApplyFailed = "ApplyFailed"
 	// ReasonApplyPending: the agents have not yet applied the current generation.
 	ReasonApplyPending = "ApplyPending"
 
+	// ReasonGatewayNotReady (Ready of MobilePool, VPNUser, Tunnel): the object is
+	// valid but its gateway is not Ready, so clients cannot use it yet.
+	ReasonGatewayNotReady = "GatewayNotReady"
 	// ReasonGatewayNotFound: gatewayRef names no VPNGateway.
 	ReasonGatewayNotFound = "GatewayNotFound"
 	// ReasonSecretNotFound: a referenced Secret does not exist.

@@ -1,0 +1,46 @@
+package v1alpha1
+
+// The contract between the manager, which builds the gateway pods, and the
+// agent sidecar that runs in them. Both sides import these names so a change
+// moves them together.
+const (
+	// AgentReadinessPort serves AgentReadinessPath: 200 once the agent has
+	// loaded the gateway's configuration into charon.
+	AgentReadinessPort = 8081
+	// AgentReadinessPath is the agent's readiness endpoint.
+	AgentReadinessPath = "/readyz"
+	// AgentMetricsPort serves Prometheus metrics (/metrics).
+	AgentMetricsPort = 9090
+
+	// VICISocketDir is the emptyDir the charon and agent containers share.
+	VICISocketDir = "/run/ikegate"
+	// VICISocketURI is where charon listens for VICI and the agent connects.
+	VICISocketURI = "unix:///run/ikegate/charon.vici"
+	// CharonConfDir holds strongswan.conf (key StrongswanConfKey of the
+	// gateway's charon ConfigMap); charon reads it through STRONGSWAN_CONF.
+	CharonConfDir = "/etc/ikegate/strongswan"
+	// StrongswanConfKey is the ConfigMap key and file name of strongswan.conf.
+	StrongswanConfKey = "strongswan.conf"
+	// GatewayCertDir is where the gateway's cert-manager Secret (tls.crt,
+	// tls.key, ca.crt) is mounted into the agent. The kubelet updates the files
+	// in place when cert-manager renews the certificate; the agent reloads them
+	// into charon over VICI, so established SAs survive a renewal.
+	GatewayCertDir = "/etc/ikegate/certs"
+
+	// Environment of the agent container.
+	EnvPodName      = "POD_NAME"
+	EnvPodNamespace = "POD_NAMESPACE"
+	EnvGatewayName  = "GATEWAY_NAME"
+
+	// ManagerFieldOwner is the server-side apply field owner of the manager.
+	ManagerFieldOwner = "ikegate-manager"
+	// AgentFieldOwnerPrefix + the pod name is the field owner each agent
+	// writes status with, so replicas never take each other's fields.
+	AgentFieldOwnerPrefix = "ikegate-agent/"
+
+	// LabelGateway on every object made for a gateway names the gateway.
+	LabelGateway = "ikegate.io/gateway"
+)
+
+// AgentFieldOwner is the field owner of the agent in the named pod.
+func AgentFieldOwner(pod string) string { return AgentFieldOwnerPrefix + pod }
