@@ -166,11 +166,15 @@ func TestCredentialMessages(t *testing.T) {
 		msg  func() (*govici.Message, error)
 		want map[string]any
 	}{
-		{"ca cert", func() (*govici.Message, error) { return certMessage(swan.Cert{Name: "ca", Type: "x509ca", PEM: c.caPEM}) },
+		{"ca cert", func() (*govici.Message, error) {
+			return certMessage(swan.Cert{Name: "ca", Type: "x509ca", PEM: c.caPEM})
+		},
 			map[string]any{"type": "X509", "flag": "CA", "data": string(c.caPEM)}},
 		{"leaf cert", func() (*govici.Message, error) { return certMessage(swan.Cert{Name: "gw", PEM: c.gwPEM}) },
 			map[string]any{"type": "X509", "flag": "NONE", "data": string(c.gwPEM)}},
-		{"key", func() (*govici.Message, error) { return keyMessage(swan.PrivateKey{Name: "gw", Type: "ECDSA", PEM: c.gwKey}) },
+		{"key", func() (*govici.Message, error) {
+			return keyMessage(swan.PrivateKey{Name: "gw", Type: "ECDSA", PEM: c.gwKey})
+		},
 			map[string]any{"type": "ecdsa", "data": string(c.gwKey)}},
 		{"authority", func() (*govici.Message, error) {
 			return authorityMessage(swan.Authority{Name: "ca", CACert: "ca", OCSPURIs: []string{"http://ocsp.example.com"}}, certs)

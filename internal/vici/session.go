@@ -49,10 +49,12 @@ var ErrUnavailable = errors.New("charon unavailable")
 type Client struct {
 	path string
 
-	mu    sync.Mutex
-	sess  *govici.Session
-	dead  chan govici.Event // closed by govici when the connection's reader stops
-	epoch uint64
+	mu   sync.Mutex
+	sess *govici.Session
+	dead chan govici.Event // closed by govici when the connection's reader stops
+	// stream receives the events of streamed commands on sess.
+	stream chan govici.Event
+	epoch  uint64
 }
 
 // NewClient returns a Client for the VICI socket at path. It does not dial.
@@ -63,7 +65,7 @@ func NewClient(path string) *Client {
 // Path is the socket path the client dials.
 func (c *Client) Path() string { return c.path }
 
-func (c *Client) dial(ctx context.Context) (*govici.Session, chan govici.Event, error) {
+func (c *Client) dial(ctx context.Context) (*govici.Session, chan govici.Event, chan govici.Event, error) {
 	s, err := govici.NewSession(
 		govici.WithSocketPath(c.path),
 		govici.WithDialContext(func(_ context.Context, network, addr string) (net.Conn, error) {
@@ -72,14 +74,17 @@ func (c *Client) dial(ctx context.Context) (*govici.Session, chan govici.Event, 
 		}),
 	)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: dialing %s: %w", ErrUnavailable, c.path, err)
+		return nil, nil, nil, fmt.Errorf("%w: dialing %s: %w", ErrUnavailable, c.path, err)
 	}
 	// govici closes every notify channel when its reader ends, which is the
-	// only way it tells that charon hung up. Nothing is subscribed on this
-	// session, so the channel never carries events.
+	// only way it tells that charon hung up. Events offered to this
+	// unbuffered channel are dropped, as nobody reads it.
 	dead := make(chan govici.Event)
 	s.NotifyEvents(dead)
-	return s, dead, nil
+	// govici closes this channel with the session, so each session gets its own.
+	stream := make(chan govici.Event, streamBuffer)
+	s.NotifyEvents(stream)
+	return s, dead, stream, nil
 }
 
 // session returns the open session, dialling a new one when there is none or
@@ -94,11 +99,11 @@ func (c *Client) session(ctx context.Context) (*govici.Session, error) {
 		}
 	}
 	if c.sess == nil {
-		s, dead, err := c.dial(ctx)
+		s, dead, stream, err := c.dial(ctx)
 		if err != nil {
 			return nil, err
 		}
-		c.sess, c.dead = s, dead
+		c.sess, c.dead, c.stream = s, dead, stream
 		c.epoch++
 	}
 	return c.sess, nil
@@ -140,27 +145,59 @@ func (c *Client) Call(ctx context.Context, cmd string, in *govici.Message) (*gov
 	return resp, err
 }
 
+// streamBuffer bounds the number of events one streamed command may return
+// (list-sas with more IKE_SAs than this would lose some).
+const streamBuffer = 1 << 16
+
 // Stream implements Session.
+//
+// It does not use govici's CallStreaming: that reads the streamed events and
+// the final response from two channels in one select, so the response can
+// overtake the last events (they are lost, or later taken for the answer of
+// the next command). Instead the event is subscribed to on the command
+// connection for the duration of the command: govici's reader hands every
+// event to the notify channel before it reads the response that follows it,
+// so once Call returns, all of the command's events are in the channel.
 func (c *Client) Stream(ctx context.Context, cmd, event string, in *govici.Message) ([]*govici.Message, error) {
-	// govici releases its own lock once the iterator is built, so the whole
-	// iteration must run under ours: only one command may be active on a
-	// VICI connection.
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s, err := c.session(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.Subscribe(event); err != nil {
+		c.drop()
+		return nil, fmt.Errorf("%w: registering for %s: %w", ErrUnavailable, event, err)
+	}
+	resp, callErr := s.Call(ctx, cmd, in)
 	var out []*govici.Message
-	for m, err := range s.CallStreaming(ctx, cmd, event, in) {
-		if err != nil {
-			if m == nil {
-				c.drop()
-				return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, cmd, err)
+	for drained := false; !drained; {
+		select {
+		case ev, ok := <-c.stream:
+			if !ok {
+				drained = true
+				break
 			}
-			return nil, err
+			if ev.Name == event {
+				out = append(out, ev.Message)
+			}
+		default:
+			drained = true
 		}
-		out = append(out, m)
+	}
+	if callErr != nil && resp == nil {
+		c.drop()
+		return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, cmd, callErr)
+	}
+	if err := s.Unsubscribe(event); err != nil {
+		c.drop()
+		return nil, fmt.Errorf("%w: unregistering for %s: %w", ErrUnavailable, event, err)
+	}
+	if callErr != nil {
+		return nil, callErr
+	}
+	if len(out) == streamBuffer {
+		return nil, fmt.Errorf("%s: more than %d results", cmd, streamBuffer-1)
 	}
 	return out, nil
 }

@@ -1,0 +1,437 @@
+package vici
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf16"
+
+	govici "github.com/strongswan/govici/vici"
+	"golang.org/x/crypto/md4" //nolint:staticcheck // MS-CHAPv2 is defined over MD4
+
+	"github.com/ikegate/ikegate/internal/swan"
+	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/netns"
+)
+
+// These tests run against real charon daemons (Debian's strongSwan 5.9.8) in
+// network namespaces, as root.
+
+// ntHash is MD4 over the UTF-16LE password: what the gateway holds for
+// EAP-MSCHAPv2 instead of the password.
+func ntHash(password string) []byte {
+	h := md4.New()
+	for _, u := range utf16.Encode([]rune(password)) {
+		h.Write([]byte{byte(u), byte(u >> 8)})
+	}
+	return h.Sum(nil)
+}
+
+// counting wraps a Session and counts the write commands sent through it.
+type counting struct {
+	Session
+	mu     sync.Mutex
+	writes []string
+}
+
+func (c *counting) Call(ctx context.Context, cmd string, in *govici.Message) (*govici.Message, error) {
+	if IsWrite(cmd) {
+		c.mu.Lock()
+		c.writes = append(c.writes, RecordedCall{Command: cmd, Message: in}.String())
+		c.mu.Unlock()
+	}
+	return c.Session.Call(ctx, cmd, in)
+}
+
+func (c *counting) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.writes
+	c.writes = nil
+	return w
+}
+
+type gatewayPKI struct {
+	pki    *charontest.PKI
+	server charontest.Leaf
+}
+
+func newGatewayPKI(t *testing.T) gatewayPKI {
+	pki := charontest.NewPKI(t, "Gateway CA")
+	return gatewayPKI{pki: pki, server: pki.Server(t, "vpn.example.com", "vpn.example.com", "192.0.2.1")}
+}
+
+// gatewayModel is the seed's mobile setup: a pubkey-authenticated gateway,
+// EAP-MSCHAPv2 users held as NT hashes, one pool with attributes.
+func gatewayModel(p gatewayPKI, passwords map[string]string) swan.Model {
+	m := swan.Model{
+		Connections: []swan.Connection{{
+			Name:      "mobile",
+			Version:   2,
+			Proposals: []string{"aes256gcm16-prfsha256-x25519", "aes256-sha256-modp2048"},
+			Pools:     []string{"mobile4"},
+			Mobike:    true,
+			SendCert:  "always",
+			Unique:    "never",
+			Local:     []swan.Auth{{Method: "pubkey", ID: "vpn.example.com", Certs: []string{"gw"}}},
+			Remote:    []swan.Auth{{Method: "eap-mschapv2", EAPID: "%any"}},
+			Children: []swan.Child{{
+				Name:         "mobile",
+				LocalTS:      []string{"10.3.0.0/24"},
+				ESPProposals: []string{"aes256gcm16", "aes256-sha256"},
+			}},
+		}},
+		Pools: []swan.Pool{{Name: "mobile4", Addrs: "10.3.200.0/24", Attributes: []swan.Attribute{
+			{Key: "dns", Values: []string{"10.3.0.1"}},
+			{Key: "split_include", Values: []string{"10.3.0.0/24"}},
+			{Key: "25", Values: []string{"example.com", "example.org"}},
+			{Key: "28672", Values: []string{"Welcome to the example VPN"}},
+		}}},
+		Certs: []swan.Cert{
+			{Name: "ca", Type: "x509ca", PEM: p.pki.CertPEM},
+			{Name: "gw", Type: "x509", PEM: p.server.CertPEM},
+		},
+		Keys:        []swan.PrivateKey{{Name: "gw", Type: "ecdsa", PEM: p.server.KeyPEM}},
+		Authorities: []swan.Authority{{Name: "gateway-ca", CACert: "ca"}},
+	}
+	for _, user := range sortedKeys(passwords) {
+		m.Secrets = append(m.Secrets, swan.Secret{
+			Name:   "ntlm-" + user,
+			Type:   "NTLM",
+			Owners: []string{user + "@example.com"},
+			Data:   ntHash(passwords[user]),
+		})
+	}
+	return m
+}
+
+func TestApplyToCharon(t *testing.T) {
+	ns := netns.New(t, "vicap")
+	gw := charontest.Start(t, ns, charontest.Options{Name: "gw", Userspace: true})
+	p := newGatewayPKI(t)
+	client := NewClient(gw.VICISocket())
+	defer client.Close()
+	s := &counting{Session: client}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	m := gatewayModel(p, map[string]string{"alice": "abc123", "bob": "s3cret"})
+	a := NewApplier(s)
+	res, err := a.Apply(ctx, m)
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	t.Logf("First apply: %d writes in %v", res.Writes(), res.Duration)
+
+	conns, err := gw.Swanctl("--list-conns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"mobile: IKEv2", "local public key authentication:", "id: vpn.example.com", "remote EAP_MSCHAPV2 authentication:", "mobile: TUNNEL", "local:  10.3.0.0/24"} {
+		if !strings.Contains(conns, want) {
+			t.Errorf("swanctl --list-conns lacks %q:\n%s", want, conns)
+		}
+	}
+	pools, err := gw.Swanctl("--list-pools")
+	if err != nil || !regexp.MustCompile(`mobile4\s+10\.3\.200\.0\s+0 / 0 / 254`).MatchString(pools) {
+		t.Errorf("swanctl --list-pools: %v\n%s", err, pools)
+	}
+	inv, err := ReadInventory(ctx, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(inv.Shared, ",") != "ntlm-alice,ntlm-bob" {
+		t.Errorf("get-shared = %v", inv.Shared)
+	}
+	// Our key ids are charon's: a restarted agent can recognise its keys.
+	id, _ := keyID(p.server.KeyPEM)
+	if len(inv.Keys) != 1 || inv.Keys[0] != id {
+		t.Errorf("get-keys = %v, want [%s]", inv.Keys, id)
+	}
+	for _, c := range m.Certs {
+		fp, _ := certFingerprint(c.PEM)
+		found := false
+		for _, have := range inv.Certs {
+			found = found || have.Fingerprint == fp
+		}
+		if !found {
+			t.Errorf("list-certs lacks certificate %s", c.Name)
+		}
+	}
+	if strings.Join(inv.Authorities, ",") != "gateway-ca" {
+		t.Errorf("get-authorities = %v", inv.Authorities)
+	}
+	s.take()
+
+	t.Run("re-apply writes nothing", func(t *testing.T) {
+		res, err := a.Apply(ctx, gatewayModel(p, map[string]string{"alice": "abc123", "bob": "s3cret"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := s.take(); len(w) != 0 || res.Writes() != 0 {
+			t.Errorf("Re-apply wrote %v", w)
+		}
+	})
+
+	t.Run("one user changed", func(t *testing.T) {
+		if _, err := a.Apply(ctx, gatewayModel(p, map[string]string{"alice": "abc123", "bob": "new", "carol": "x"})); err != nil {
+			t.Fatal(err)
+		}
+		if w := strings.Join(s.take(), ","); w != "load-shared ntlm-bob,load-shared ntlm-carol" {
+			t.Errorf("Writes = %s", w)
+		}
+		if _, err := a.Apply(ctx, gatewayModel(p, map[string]string{"alice": "abc123", "carol": "x"})); err != nil {
+			t.Fatal(err)
+		}
+		if w := strings.Join(s.take(), ","); w != "unload-shared ntlm-bob" {
+			t.Errorf("Writes = %s", w)
+		}
+		inv, err := ReadInventory(ctx, client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(inv.Shared, ",") != "ntlm-alice,ntlm-carol" {
+			t.Errorf("get-shared = %v", inv.Shared)
+		}
+	})
+
+	m = gatewayModel(p, map[string]string{"alice": "abc123", "carol": "x"})
+	t.Run("restarted agent", func(t *testing.T) {
+		res, err := NewApplier(s).Apply(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := s.take()
+		for _, op := range w {
+			if strings.HasPrefix(op, "unload-") || op == "load-cert" || op == "load-key" || op == "clear-creds" {
+				t.Errorf("Restarted agent sent %s", op)
+			}
+		}
+		t.Logf("Restarted agent converged with %d writes in %v: %v", res.Writes(), res.Duration, w)
+	})
+
+	t.Run("listings are complete", func(t *testing.T) {
+		// govici's own streaming can lose a listing's last events; each of
+		// these listings must see everything every time.
+		for i := 0; i < 200; i++ {
+			inv, err := ReadInventory(ctx, client)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(inv.Conns) != 1 || len(inv.Certs) != 2 {
+				t.Fatalf("Listing %d: %d connections and %d certificates, want 1 and 2", i, len(inv.Conns), len(inv.Certs))
+			}
+		}
+	})
+
+	t.Run("charon restarted", func(t *testing.T) {
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		events := Watch(wctx, client, WatchOptions{Retry: 20 * time.Millisecond})
+		if ev := <-events; ev.Kind != EventConnected {
+			t.Fatalf("First event = %s", ev.Kind)
+		}
+		gw.Restart(t)
+		start := time.Now()
+		// What the agent does: wait for charon to be back, then apply.
+		for ev := range events {
+			if ev.Kind == EventConnected {
+				break
+			}
+		}
+		res, err := a.Apply(ctx, m)
+		if err != nil {
+			t.Fatalf("Apply after restart: %v", err)
+		}
+		took := time.Since(start)
+		if !res.Synced {
+			t.Error("Apply after a charon restart did not re-read charon")
+		}
+		if took > 2*time.Second {
+			t.Errorf("Configuration back %v after charon was, want < 2s", took)
+		}
+		t.Logf("Configuration back %v after charon restarted (%d writes)", took, res.Writes())
+		conns, err := gw.Swanctl("--list-conns")
+		if err != nil || !strings.Contains(conns, "mobile: IKEv2") {
+			t.Errorf("After restart: %v\n%s", err, conns)
+		}
+		shared, err := ReadInventory(ctx, client)
+		if err != nil || strings.Join(shared.Shared, ",") != "ntlm-alice,ntlm-carol" {
+			t.Errorf("After restart get-shared = %v, %v", shared, err)
+		}
+		s.take()
+		if res, err := a.Apply(ctx, m); err != nil || res.Writes() != 0 {
+			t.Errorf("Apply after the reload: %d writes, %v", res.Writes(), err)
+		}
+	})
+
+	t.Run("refusal names the item", func(t *testing.T) {
+		bad := gatewayModel(p, map[string]string{"alice": "abc123", "carol": "x"})
+		bad.Pools = append(bad.Pools, swan.Pool{Name: "broken", Addrs: "not-an-address"})
+		_, err := a.Apply(ctx, bad)
+		if err == nil || !strings.Contains(err.Error(), "load pool broken: charon:") {
+			t.Fatalf("Apply of a bad pool: %v", err)
+		}
+		t.Logf("charon refused: %v", err)
+	})
+}
+
+// clientModel is a road warrior logging in as user with password.
+func clientModel(p gatewayPKI, user, password string) swan.Model {
+	return swan.Model{
+		Connections: []swan.Connection{{
+			Name:        "home",
+			Version:     2,
+			RemoteAddrs: []string{"192.0.2.1"},
+			Vips:        []string{"0.0.0.0"},
+			Proposals:   []string{"aes256gcm16-prfsha256-x25519"},
+			Mobike:      true,
+			Local:       []swan.Auth{{Method: "eap-mschapv2", EAPID: user + "@example.com"}},
+			Remote:      []swan.Auth{{Method: "pubkey", ID: "vpn.example.com"}},
+			Children: []swan.Child{{
+				Name:         "home",
+				RemoteTS:     []string{"10.3.0.0/24"},
+				ESPProposals: []string{"aes256gcm16"},
+			}},
+		}},
+		Certs:   []swan.Cert{{Name: "ca", Type: "x509ca", PEM: p.pki.CertPEM}},
+		Secrets: []swan.Secret{{Name: "eap-" + user, Type: "EAP", Owners: []string{user + "@example.com"}, Data: []byte(password)}},
+	}
+}
+
+func TestSessionsOfARealClient(t *testing.T) {
+	gwNS := netns.New(t, "vicgw")
+	clNS := netns.New(t, "viccl")
+	netns.Veth(t, gwNS, clNS, "192.0.2.1/24", "192.0.2.2/24")
+	gwNS.AddLoopbackAddr(t, "10.3.0.1/24")
+	gw := charontest.Start(t, gwNS, charontest.Options{Name: "gw", Userspace: true})
+	cl := charontest.Start(t, clNS, charontest.Options{Name: "cl", Userspace: true, Client: true})
+	p := newGatewayPKI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	gwc := NewClient(gw.VICISocket())
+	defer gwc.Close()
+	clc := NewClient(cl.VICISocket())
+	defer clc.Close()
+	users := map[string]string{"alice": "abc123", "bob": "hunter2"}
+	if _, err := NewApplier(gwc).Apply(ctx, gatewayModel(p, users)); err != nil {
+		t.Fatalf("Applying the gateway: %v", err)
+	}
+	if _, err := NewApplier(clc).Apply(ctx, clientModel(p, "alice", "abc123")); err != nil {
+		t.Fatalf("Applying the client: %v", err)
+	}
+
+	events := Watch(ctx, gwc, WatchOptions{Log: true})
+	if ev := <-events; ev.Kind != EventConnected {
+		t.Fatalf("First event = %s", ev.Kind)
+	}
+	out, err := cl.Swanctl("--initiate", "--child", "home", "--timeout", "20")
+	if err != nil {
+		t.Fatalf("Initiating: %v\n%s", err, out)
+	}
+
+	// The gateway reports the session, first as events, then in list-sas.
+	// charon queues log events, so they may come after the up events.
+	var up, childUp *Event
+	authLogged := false
+	for deadline := time.After(10 * time.Second); up == nil || childUp == nil || !authLogged; {
+		select {
+		case ev := <-events:
+			switch {
+			case ev.Kind == EventIKEUpDown && ev.Up:
+				up = &ev
+			case ev.Kind == EventChildUpDown && ev.Up:
+				childUp = &ev
+			case ev.Kind == EventLog && strings.Contains(ev.Log.Message, "EAP method EAP_MSCHAPV2 succeeded"):
+				authLogged = true
+			}
+		case <-deadline:
+			t.Fatalf("Within 10s: ike-updown up %v, child-updown up %v, EAP success logged %v", up != nil, childUp != nil, authLogged)
+		}
+	}
+	if up.IKE.Identity() != "alice@example.com" || len(up.IKE.RemoteVIPs) != 1 {
+		t.Errorf("ike-updown IKE_SA = %+v", up.IKE)
+	}
+	if childUp.Child == nil || childUp.Child.Name != "mobile" || childUp.Child.State != "INSTALLED" {
+		t.Errorf("child-updown CHILD_SA = %+v", childUp.Child)
+	}
+
+	if _, err := clNS.Exec("ping", "-c", "2", "-i", "0.2", "-W", "2", "10.3.0.1"); err != nil {
+		t.Fatalf("Ping through the tunnel: %v", err)
+	}
+	sas, err := ListSAs(ctx, gwc)
+	if err != nil || len(sas) != 1 {
+		t.Fatalf("ListSAs = %+v, %v", sas, err)
+	}
+	sa := sas[0]
+	if sa.Name != "mobile" || sa.State != "ESTABLISHED" || sa.RemoteEAPID != "alice@example.com" ||
+		sa.RemoteHost != "192.0.2.2" || sa.RemotePort == 0 || len(sa.RemoteVIPs) != 1 || !strings.HasPrefix(sa.RemoteVIPs[0], "10.3.200.") ||
+		sa.Proposal.Encr != "AES_GCM_16" || sa.Proposal.EncrKeySize != 256 || sa.Proposal.DHGroup != "CURVE_25519" || sa.Proposal.PRF != "PRF_HMAC_SHA2_256" {
+		t.Errorf("IKE_SA = %+v", sa)
+	}
+	if len(sa.Children) != 1 || sa.Children[0].PacketsIn < 2 || sa.Children[0].BytesIn == 0 ||
+		strings.Join(sa.Children[0].LocalTS, ",") != "10.3.0.0/24" || sa.Children[0].Proposal.Encr != "AES_GCM_16" {
+		t.Errorf("CHILD_SAs = %+v", sa.Children)
+	}
+	t.Logf("Session: %s %s:%d vips %v %s/%d %s %s, children %+v", sa.Identity(), sa.RemoteHost, sa.RemotePort, sa.RemoteVIPs,
+		sa.Proposal.Encr, sa.Proposal.EncrKeySize, sa.Proposal.PRF, sa.Proposal.DHGroup, sa.Children)
+
+	// A restarted agent reloads the connection it finds in charon, and a
+	// changed connection replaces the old one: neither takes the user's
+	// IKE_SA down, because established SAs keep the configuration they were
+	// made with.
+	t.Run("reload keeps the SA", func(t *testing.T) {
+		m := gatewayModel(p, users)
+		if _, err := NewApplier(gwc).Apply(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		gw.WaitLog(t, "updated vici connection: mobile", 5*time.Second)
+		m.Connections[0].DPDDelay = 20 * time.Second
+		m.Pools[0].Attributes[0].Values = []string{"10.3.0.53"}
+		if _, err := NewApplier(gwc).Apply(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		gw.WaitLog(t, "replaced vici connection: mobile", 5*time.Second)
+		gw.WaitLog(t, "updated vici pool mobile4", 5*time.Second)
+		after, err := ListSAs(ctx, gwc)
+		if err != nil || len(after) != 1 || after[0].UniqueID != sa.UniqueID || after[0].State != "ESTABLISHED" {
+			t.Fatalf("SAs after reloading = %+v, %v; want IKE_SA #%d still established", after, err, sa.UniqueID)
+		}
+		if _, err := clNS.Exec("ping", "-c", "1", "-W", "2", "10.3.0.1"); err != nil {
+			t.Errorf("Ping after reloading: %v", err)
+		}
+	})
+
+	t.Run("terminate the user", func(t *testing.T) {
+		start := time.Now()
+		n, err := TerminateIKE(ctx, gwc, "alice@example.com")
+		took := time.Since(start)
+		if err != nil || n != 1 {
+			t.Fatalf("TerminateIKE = %d, %v", n, err)
+		}
+		if took > time.Second {
+			t.Errorf("TerminateIKE took %v", took)
+		}
+		for {
+			sas, err := ListSAs(ctx, clc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(sas) == 0 {
+				break
+			}
+			if time.Since(start) > time.Second {
+				t.Fatalf("Client still has %+v after %v", sas, time.Since(start))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Logf("TerminateIKE returned in %v; the client's IKE_SA was gone after %v", took, time.Since(start))
+		if gwSAs, _ := ListSAs(ctx, gwc); len(gwSAs) != 0 {
+			t.Errorf("Gateway still has %+v", gwSAs)
+		}
+	})
+}
