@@ -17,6 +17,18 @@ func apiEncryption(in []v1alpha1.EncryptionAlgorithm) []proposals.Encryption {
 	return out
 }
 
+// onlyAEAD reports whether every cipher is an AEAD: the API lets such a
+// proposal name integrity algorithms, which charon would not use, so they
+// are dropped rather than refused.
+func onlyAEAD(enc []proposals.Encryption) bool {
+	for _, e := range enc {
+		if a, err := e.Algorithm(); err != nil || !a.AEAD {
+			return false
+		}
+	}
+	return true
+}
+
 // prfFor is the PRF the API uses for an integrity algorithm when a proposal
 // names no PRF.
 var prfFor = map[v1alpha1.IntegrityAlgorithm]proposals.PRF{
@@ -41,6 +53,9 @@ func ikeProposals(preset v1alpha1.ProposalPreset, props []v1alpha1.IKEProposal) 
 		c := proposals.Choice{Encryption: apiEncryption(p.Encryption)}
 		for _, i := range p.Integrity {
 			c.Integrity = append(c.Integrity, proposals.Integrity(i))
+		}
+		if onlyAEAD(c.Encryption) {
+			c.Integrity = nil
 		}
 		for _, f := range p.PRF {
 			c.PRF = append(c.PRF, proposals.PRF(f))
@@ -83,6 +98,9 @@ func espProposals(preset v1alpha1.ProposalPreset, props []v1alpha1.ESPProposal, 
 		c := proposals.Choice{Encryption: apiEncryption(p.Encryption), DH: dh}
 		for _, i := range p.Integrity {
 			c.Integrity = append(c.Integrity, proposals.Integrity(i))
+		}
+		if onlyAEAD(c.Encryption) {
+			c.Integrity = nil
 		}
 		tokens, err := proposals.BuildESP(c)
 		if err != nil {

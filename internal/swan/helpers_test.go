@@ -363,6 +363,7 @@ func poolBaseSize(t *testing.T, cidr string) (string, string) {
 		t.Fatalf("Pool %q is not a CIDR: %v", cidr, err)
 	}
 	hostBits := p.Addr().BitLen() - p.Bits()
-	size := uint64(1)<<min(hostBits, 63) - 2
+	// charon's memory pools hold at most 2^31 addresses.
+	size := uint64(1)<<min(hostBits, 31) - 2
 	return p.Addr().String(), strconv.FormatUint(size, 10)
 }
