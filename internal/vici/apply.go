@@ -24,15 +24,17 @@ import (
 type Applier struct {
 	s Session
 
-	mu     sync.Mutex
-	epoch  uint64
-	synced bool
-	st     *state
+	mu      sync.Mutex
+	epoch   uint64
+	synced  bool
+	st      *state
+	secrets secretCache
+	gen     uint64
 }
 
 // NewApplier returns an Applier writing to s.
 func NewApplier(s Session) *Applier {
-	return &Applier{s: s, st: newState()}
+	return &Applier{s: s, st: newState(), secrets: secretCache{}}
 }
 
 // Result says what one Apply did.
@@ -73,7 +75,8 @@ func (a *Applier) Apply(ctx context.Context, m swan.Model) (Result, error) {
 			"secrets", len(inv.Shared), "keys", len(inv.Keys), "certs", len(inv.Certs), "authorities", len(inv.Authorities))
 	}
 
-	d, buildErr := buildDesired(m)
+	a.gen++
+	d, buildErr := buildDesired(m, a.secrets, a.gen)
 	ops := plan(d, a.st)
 	var errs []error
 	if buildErr != nil {
@@ -103,6 +106,7 @@ func (a *Applier) Forget() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.st = newState()
+	a.secrets = secretCache{}
 	a.synced = false
 }
 

@@ -59,7 +59,7 @@ type gatewayPKI struct {
 	server charontest.Leaf
 }
 
-func newGatewayPKI(t *testing.T) gatewayPKI {
+func newGatewayPKI(t testing.TB) gatewayPKI {
 	pki := charontest.NewPKI(t, "Gateway CA")
 	return gatewayPKI{pki: pki, server: pki.Server(t, "vpn.example.com", "vpn.example.com", "192.0.2.1")}
 }

@@ -1,8 +1,10 @@
 package vici
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	govici "github.com/strongswan/govici/vici"
@@ -80,32 +82,85 @@ type desiredItem struct {
 }
 
 type desired struct {
+	// byKind and names hold every kind but secrets.
 	byKind map[Kind][]desiredItem
-	names  map[Ref]bool
+	names  map[Kind]map[string]bool
+	// Secrets live in the applier's cache, marked with this Apply's
+	// generation; secrets is the model's list, for a stable load order.
+	secrets []swan.Secret
+	cache   secretCache
+	gen     uint64
 }
 
-func (d *desired) has(r Ref) bool { return d.names[r] }
+func (d *desired) has(r Ref) bool {
+	if r.Kind == KindSecret {
+		c := d.cache[r.Name]
+		return c != nil && c.gen == d.gen
+	}
+	return d.names[r.Kind][r.Name]
+}
 
-// buildDesired translates the model. Items that cannot be translated are
-// reported in the error and kept as broken placeholders.
-func buildDesired(m swan.Model) (*desired, error) {
-	d := &desired{byKind: map[Kind][]desiredItem{}, names: map[Ref]bool{}}
+// claim records a name and reports false when it was taken already.
+func (d *desired) claim(r Ref) bool {
+	names := d.names[r.Kind]
+	if names[r.Name] {
+		return false
+	}
+	names[r.Name] = true
+	return true
+}
+
+// secretCache keeps the translation of every secret across Applies. Secrets
+// are the one kind that grows to tens of thousands: translating and hashing
+// them all, or even building a set of their names, on every Apply would make
+// adding a user cost time in proportion to the users already there.
+type secretCache map[string]*cachedSecret
+
+type cachedSecret struct {
+	src  swan.Secret
+	item desiredItem
+	// gen is the last Apply whose model had this secret; index is its
+	// position in that model (the first, if the name was given twice).
+	gen   uint64
+	index int
+}
+
+func sameSecret(a, b swan.Secret) bool {
+	return a.Name == b.Name && a.Type == b.Type && bytes.Equal(a.Data, b.Data) && slices.Equal(a.Owners, b.Owners)
+}
+
+// buildDesired translates the model for the Apply of generation gen. Items
+// that cannot be translated are reported in the error and kept as broken
+// placeholders. Secrets go into cache, whose entries of earlier generations
+// that the model no longer has are dropped.
+func buildDesired(m swan.Model, cache secretCache, gen uint64) (*desired, error) {
+	d := &desired{
+		byKind:  map[Kind][]desiredItem{},
+		names:   map[Kind]map[string]bool{},
+		secrets: m.Secrets,
+		cache:   cache,
+		gen:     gen,
+	}
+	for _, k := range []Kind{KindCert, KindKey, KindAuthority, KindPool, KindConn} {
+		d.names[k] = map[string]bool{}
+	}
 	var errs []error
-	add := func(kind Kind, name, cmd string, msg *govici.Message, ident string, err error) {
-		ref := Ref{kind, name}
-		if d.names[ref] {
-			errs = append(errs, fmt.Errorf("%s: defined twice", ref))
-			return
-		}
-		d.names[ref] = true
-		it := desiredItem{ref: ref, cmd: cmd, msg: msg, ident: ident}
+	item := func(kind Kind, name, cmd string, msg *govici.Message, ident string, err error) desiredItem {
+		it := desiredItem{ref: Ref{kind, name}, cmd: cmd, msg: msg, ident: ident}
 		if err != nil {
 			errs = append(errs, err)
 			it.broken = true
 		} else {
 			it.digest = digest(msg)
 		}
-		d.byKind[kind] = append(d.byKind[kind], it)
+		return it
+	}
+	add := func(kind Kind, name, cmd string, msg *govici.Message, ident string, err error) {
+		if !d.claim(Ref{kind, name}) {
+			errs = append(errs, fmt.Errorf("%s: defined twice", Ref{kind, name}))
+			return
+		}
+		d.byKind[kind] = append(d.byKind[kind], item(kind, name, cmd, msg, ident, err))
 	}
 	certs := indexCerts(m.Certs)
 	for _, c := range m.Certs {
@@ -132,9 +187,30 @@ func buildDesired(m swan.Model) (*desired, error) {
 		msg, err := authorityMessage(a, certs)
 		add(KindAuthority, a.Name, "load-authority", msg, "", err)
 	}
-	for _, s := range m.Secrets {
-		msg, err := sharedMessage(s)
-		add(KindSecret, s.Name, "load-shared", msg, "", err)
+	for i, s := range m.Secrets {
+		c := cache[s.Name]
+		switch {
+		case c != nil && c.gen == gen:
+			errs = append(errs, fmt.Errorf("%s: defined twice", Ref{KindSecret, s.Name}))
+			continue
+		case c == nil || !sameSecret(c.src, s):
+			msg, err := sharedMessage(s)
+			src := s
+			src.Data = bytes.Clone(s.Data)
+			src.Owners = slices.Clone(s.Owners)
+			c = &cachedSecret{src: src, item: item(KindSecret, s.Name, "load-shared", msg, "", err)}
+			cache[s.Name] = c
+		case c.item.broken:
+			// Unchanged and still untranslatable: report it again.
+			_, err := sharedMessage(s)
+			errs = append(errs, err)
+		}
+		c.gen, c.index = gen, i
+	}
+	for name, c := range cache {
+		if c.gen != gen {
+			delete(cache, name)
+		}
 	}
 	for _, p := range m.Pools {
 		msg, err := poolMessage(p)
@@ -244,14 +320,24 @@ func plan(d *desired, st *state) []Op {
 		}
 	}
 	for _, kind := range []Kind{KindAuthority, KindSecret, KindPool, KindConn} {
-		credential := kind == KindAuthority || kind == KindSecret
-		for _, it := range d.byKind[kind] {
+		items := d.byKind[kind]
+		if kind == KindSecret {
+			items = items[:0]
+			for i, s := range d.secrets {
+				if c := d.cache[s.Name]; c != nil && c.index == i {
+					if dg, ok := st.named[kind][s.Name]; clear || !ok || dg != c.item.digest {
+						items = append(items, c.item)
+					}
+				}
+			}
+		}
+		for _, it := range items {
 			if it.broken {
 				continue
 			}
 			// Connections carry their certificates inline, and clear-creds
 			// drops those from charon's credential sets too.
-			reload := clear && (credential || kind == KindConn)
+			reload := clear && (kind != KindPool)
 			if dg, ok := st.named[kind][it.ref.Name]; reload || !ok || dg != it.digest {
 				load(it)
 			}
@@ -273,10 +359,15 @@ func plan(d *desired, st *state) []Op {
 		if clear && r.kind == KindSecret {
 			continue
 		}
-		for _, name := range sortedKeys(st.named[r.kind]) {
+		var gone []string
+		for name := range st.named[r.kind] {
 			if !d.has(Ref{r.kind, name}) {
-				unload(r.kind, name, r.cmd, r.key, name)
+				gone = append(gone, name)
 			}
+		}
+		sort.Strings(gone)
+		for _, name := range gone {
+			unload(r.kind, name, r.cmd, r.key, name)
 		}
 	}
 	if !clear {
