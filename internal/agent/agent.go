@@ -1,0 +1,342 @@
+// Package agent is the sidecar of a gateway pod. It watches the gateway's
+// resources through the API server, builds the charon model with
+// internal/swan, makes charon hold it over VICI (only the difference, through
+// vici.Applier), programs the gateway's nftables table, and reports what
+// charon does: user sessions, tunnel states, its own apply result per pod,
+// Prometheus metrics and a readiness endpoint.
+//
+// Three loops run side by side: the apply loop (debounced, retried with
+// backoff), the session loop (charon's events plus a periodic list-sas) and
+// the informers feeding the first.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/firewall"
+	"github.com/ikegate/ikegate/internal/swan"
+	"github.com/ikegate/ikegate/internal/vici"
+)
+
+// Defaults of Options.
+const (
+	DefaultDebounce        = 50 * time.Millisecond
+	DefaultSAInterval      = 3 * time.Second
+	DefaultCounterInterval = 30 * time.Second
+	DefaultMaxBackoff      = 10 * time.Second
+	minBackoff             = 100 * time.Millisecond
+	// sessionRefreshDelay gathers the burst of events one connect or
+	// disconnect raises (ike-updown, child-updown, log) into one list-sas.
+	sessionRefreshDelay = 100 * time.Millisecond
+	// maxErrorLen keeps status.agents[].lastError within its API limit.
+	maxErrorLen = 1024
+)
+
+// FieldOwnerPrefix starts the server-side apply field owner of every status
+// an agent writes; the pod name completes it, so replicas never take each
+// other's fields.
+const FieldOwnerPrefix = "ikegate-agent/"
+
+// Firewall is the part of firewall.Applier the agent uses.
+type Firewall interface {
+	Table() string
+	Apply(rs *firewall.Ruleset) (changed bool, err error)
+}
+
+// Options configure an Agent.
+type Options struct {
+	// Namespace and Gateway name the VPNGateway this agent serves; Pod is the
+	// gateway pod it runs in.
+	Namespace string
+	Gateway   string
+	Pod       string
+	// CertificateSecret overrides the gateway's status.certificateSecretName:
+	// the Secret with tls.crt, tls.key and ca.crt.
+	CertificateSecret string
+
+	// VICI is the session to the pod's charon.
+	VICI vici.Session
+	// Reader reads the gateway's objects, normally the informer cache of
+	// Sources. Writer writes status with server-side apply.
+	Reader client.Reader
+	Writer client.Client
+	// Firewall programs the gateway's table; nil leaves the firewall alone.
+	Firewall Firewall
+	// Registerer receives the agent's metrics; nil registers nowhere.
+	Registerer prometheus.Registerer
+
+	// Debounce gathers a burst of changes into one apply.
+	Debounce time.Duration
+	// SAInterval is how often live SAs are listed for counters.
+	SAInterval time.Duration
+	// CounterInterval is how often a session whose only change is its
+	// traffic counters is written to status.
+	CounterInterval time.Duration
+	// MaxBackoff caps the delay between retries of a failed apply.
+	MaxBackoff time.Duration
+	// Now is the clock (user expiry, session start times).
+	Now func() time.Time
+	// OnApply, when set, is called after every apply with what it did, for
+	// tests and benchmarks that time changes up to charon.
+	OnApply func(vici.Result, error)
+}
+
+// Agent is one gateway pod's agent.
+type Agent struct {
+	opts    Options
+	owner   string
+	applier *vici.Applier
+	metrics *metrics
+
+	kick  chan struct{}
+	ready atomic.Bool
+
+	// mu guards what both loops read and write.
+	mu sync.Mutex
+	// allowed are the identities of the last applied model's user secrets;
+	// nil until the first apply.
+	allowed map[string]bool
+	// localUsers is set when the gateway authenticates VPNUsers itself,
+	// so that a session whose identity lost its secret must end.
+	localUsers bool
+	// tunnelConns maps charon connection names to Tunnel objects and their children.
+	tunnelConns map[string]tunnelInfo
+	report      v1alpha1.AgentStatus
+	// status bookkeeping of the session loop
+	written  writtenState
+	sessions sessionClock
+}
+
+type tunnelInfo struct {
+	name     string
+	children []string
+}
+
+// New returns an agent; Run starts it.
+func New(opts Options) (*Agent, error) {
+	if opts.Namespace == "" || opts.Gateway == "" || opts.Pod == "" {
+		return nil, errors.New("agent: namespace, gateway and pod are required")
+	}
+	if opts.VICI == nil || opts.Reader == nil || opts.Writer == nil {
+		return nil, errors.New("agent: VICI session, reader and writer are required")
+	}
+	if opts.Debounce <= 0 {
+		opts.Debounce = DefaultDebounce
+	}
+	if opts.SAInterval <= 0 {
+		opts.SAInterval = DefaultSAInterval
+	}
+	if opts.CounterInterval <= 0 {
+		opts.CounterInterval = DefaultCounterInterval
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	m := newMetrics()
+	if opts.Registerer != nil {
+		if err := m.register(opts.Registerer); err != nil {
+			return nil, err
+		}
+	}
+	return &Agent{
+		opts:     opts,
+		owner:    FieldOwnerPrefix + opts.Pod,
+		applier:  vici.NewApplier(opts.VICI),
+		metrics:  m,
+		kick:     make(chan struct{}, 1),
+		report:   v1alpha1.AgentStatus{Pod: opts.Pod},
+		written:  newWrittenState(),
+		sessions: sessionClock{},
+	}, nil
+}
+
+// FieldOwner is the server-side apply field owner of this agent's writes.
+func (a *Agent) FieldOwner() string { return a.owner }
+
+// Ready reports whether charon has held the gateway's configuration since
+// the agent started: set by the first apply charon fully accepted.
+func (a *Agent) Ready() bool { return a.ready.Load() }
+
+// Trigger asks for an apply; a burst of triggers causes one.
+func (a *Agent) Trigger() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run applies and reports until ctx is done. The caller feeds Trigger from
+// its informers (see Sources).
+func (a *Agent) Run(ctx context.Context) error {
+	log := logr.FromContextOrDiscard(ctx).WithValues("gateway", a.opts.Namespace+"/"+a.opts.Gateway, "pod", a.opts.Pod)
+	ctx = logr.NewContext(ctx, log)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.applyLoop(ctx) }()
+	go func() { defer wg.Done(); a.sessionLoop(ctx) }()
+	a.Trigger()
+	wg.Wait()
+	return nil
+}
+
+// applyLoop waits for triggers, lets a burst settle for Debounce counted
+// from its first trigger (so a steady stream of changes cannot starve the
+// apply), and retries failures with exponential backoff.
+func (a *Agent) applyLoop(ctx context.Context) {
+	log := logr.FromContextOrDiscard(ctx)
+	var (
+		retry   <-chan time.Time
+		backoff time.Duration
+	)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.kick:
+		case <-retry:
+		}
+		settle := time.NewTimer(a.opts.Debounce)
+	gather:
+		for {
+			select {
+			case <-a.kick:
+			case <-settle.C:
+				break gather
+			case <-ctx.Done():
+				settle.Stop()
+				return
+			}
+		}
+		err := a.sync(ctx)
+		if err == nil || ctx.Err() != nil {
+			backoff, retry = 0, nil
+			continue
+		}
+		backoff = min(max(2*backoff, minBackoff), a.opts.MaxBackoff)
+		retry = time.After(backoff)
+		log.Error(err, "Applying the gateway configuration failed", "retryIn", backoff.String())
+	}
+}
+
+// sync makes charon and the firewall hold what the gateway's objects say.
+func (a *Agent) sync(ctx context.Context) error {
+	log := logr.FromContextOrDiscard(ctx)
+	in, gw, err := a.resources(ctx)
+	if err != nil {
+		a.metrics.lastError.Set(1)
+		a.setReport(ctx, nil, err)
+		return err
+	}
+	model, problems := swan.Build(in)
+	if len(problems) > 0 {
+		// The manager turns these into conditions; the agent only notes them.
+		log.V(1).Info("Objects left out of the configuration", "problems", len(problems))
+	}
+
+	res, applyErr := a.applier.Apply(ctx, model)
+	a.metrics.observeApply(res, applyErr)
+	if a.opts.OnApply != nil {
+		a.opts.OnApply(res, applyErr)
+	}
+	if len(res.Ops) > 0 {
+		log.Info("Applied the gateway configuration", "writes", len(res.Ops), "synced", res.Synced, "duration", res.Duration.String())
+	}
+	errs := []error{applyErr}
+	a.rememberTunnels(in, model)
+
+	if !errors.Is(applyErr, vici.ErrUnavailable) {
+		if err := a.endRevokedSessions(ctx, gw, model, res.Synced); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.opts.Firewall != nil && firewallEnabled(gw) {
+		if err := a.applyFirewall(in); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	err = errors.Join(errs...)
+	a.setReport(ctx, gw, err)
+	if err == nil && !a.ready.Swap(true) {
+		log.Info("Gateway configuration applied; ready")
+	}
+	return err
+}
+
+func firewallEnabled(gw *v1alpha1.VPNGateway) bool {
+	return gw.Spec.Firewall.Enabled == nil || *gw.Spec.Firewall.Enabled
+}
+
+func (a *Agent) applyFirewall(in swan.Resources) error {
+	cfg := firewall.FromResources(a.opts.Firewall.Table(), &in.Gateway, in.Pools, in.Tunnels)
+	rs, err := firewall.Build(cfg)
+	if err != nil {
+		return fmt.Errorf("building the firewall: %w", err)
+	}
+	if _, err := a.opts.Firewall.Apply(rs); err != nil {
+		return fmt.Errorf("applying the firewall: %w", err)
+	}
+	return nil
+}
+
+// rememberTunnels records which charon connection serves which Tunnel, for
+// the session loop.
+func (a *Agent) rememberTunnels(in swan.Resources, m swan.Model) {
+	conns := make(map[string]*swan.Connection, len(m.Connections))
+	for i := range m.Connections {
+		conns[m.Connections[i].Name] = &m.Connections[i]
+	}
+	out := map[string]tunnelInfo{}
+	for _, t := range in.Tunnels {
+		if t.Spec.GatewayRef.Name != a.opts.Gateway {
+			continue
+		}
+		name := tunnelConnection(t.Name)
+		c, ok := conns[name]
+		if !ok {
+			continue
+		}
+		info := tunnelInfo{name: t.Name}
+		for _, ch := range c.Children {
+			info.children = append(info.children, ch.Name)
+		}
+		out[name] = info
+	}
+	a.mu.Lock()
+	a.tunnelConns = out
+	a.mu.Unlock()
+}
+
+// setReport records the outcome of an apply in this pod's status.agents
+// entry; the applied generation only moves on success.
+func (a *Agent) setReport(ctx context.Context, gw *v1alpha1.VPNGateway, err error) {
+	a.mu.Lock()
+	if err == nil && gw != nil {
+		a.report.AppliedGeneration = gw.Generation
+		a.report.LastError = ""
+	} else if err != nil {
+		a.report.LastError = truncate(err.Error(), maxErrorLen)
+	}
+	a.mu.Unlock()
+	a.writeAgentStatus(ctx)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}

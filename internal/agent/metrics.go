@@ -1,0 +1,107 @@
+package agent
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ikegate/ikegate/internal/vici"
+)
+
+type metrics struct {
+	sessions      prometheus.Gauge
+	ikeSAs        *prometheus.CounterVec
+	childSAs      *prometheus.CounterVec
+	authFailures  prometheus.Counter
+	applyDuration prometheus.Histogram
+	applies       *prometheus.CounterVec
+	viciWrites    prometheus.Counter
+	lastError     prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ikegate_agent_sessions",
+			Help: "Established IKE_SAs of mobile clients on this gateway pod.",
+		}),
+		ikeSAs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ikegate_agent_ike_sa_events_total",
+			Help: "IKE_SAs that came up or went down (charon's ike-updown events).",
+		}, []string{"event"}),
+		childSAs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ikegate_agent_child_sa_events_total",
+			Help: "CHILD_SAs that came up or went down (charon's child-updown events).",
+		}, []string{"event"}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ikegate_agent_auth_failures_total",
+			Help: "Client authentications charon refused (EAP failures, failed signatures, constraint checks).",
+		}),
+		applyDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ikegate_agent_apply_duration_seconds",
+			Help:    "Time to bring charon to the desired configuration, including reading its state after a reconnect.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
+		applies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ikegate_agent_applies_total",
+			Help: "Applies of the gateway configuration by result.",
+		}, []string{"result"}),
+		viciWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ikegate_agent_vici_writes_total",
+			Help: "VICI load and unload commands charon accepted.",
+		}),
+		lastError: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ikegate_agent_last_apply_error",
+			Help: "1 when the latest apply of the gateway configuration failed, else 0.",
+		}),
+	}
+}
+
+func (m *metrics) register(r prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{m.sessions, m.ikeSAs, m.childSAs, m.authFailures,
+		m.applyDuration, m.applies, m.viciWrites, m.lastError} {
+		if err := r.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *metrics) observeApply(res vici.Result, err error) {
+	m.applyDuration.Observe(res.Duration.Seconds())
+	m.viciWrites.Add(float64(len(res.Ops)))
+	if err != nil {
+		m.applies.WithLabelValues("error").Inc()
+		m.lastError.Set(1)
+		return
+	}
+	m.applies.WithLabelValues("success").Inc()
+	m.lastError.Set(0)
+}
+
+func upDown(up bool) string {
+	if up {
+		return "up"
+	}
+	return "down"
+}
+
+func (m *metrics) ikeUpDown(up bool)   { m.ikeSAs.WithLabelValues(upDown(up)).Inc() }
+func (m *metrics) childUpDown(up bool) { m.childSAs.WithLabelValues(upDown(up)).Inc() }
+
+// HealthHandler serves /healthz (the process runs) and /readyz (charon has
+// held the gateway's configuration since the agent started).
+func (a *Agent) HealthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.Ready() {
+			http.Error(w, "configuration not applied yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}

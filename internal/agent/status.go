@@ -1,0 +1,380 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/go-logr/logr"
+	govici "github.com/strongswan/govici/vici"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/swan"
+	"github.com/ikegate/ikegate/internal/vici"
+)
+
+// maxSessions is the API's limit of status.sessions of one VPNUser.
+const maxSessions = 64
+
+// written is what the agent last wrote, so that it writes only changes.
+type written struct {
+	shape    string
+	counters string
+	at       time.Time
+}
+
+type writtenState struct {
+	users   map[string]written
+	tunnels map[string]written
+	agent   *v1alpha1.AgentStatus
+}
+
+func newWrittenState() writtenState {
+	return writtenState{users: map[string]written{}, tunnels: map[string]written{}}
+}
+
+// due decides whether a status with this shape and these counters must be
+// written, given what was written last.
+func (w written) due(shape, counters string, now time.Time, every time.Duration) bool {
+	if shape != w.shape {
+		return true
+	}
+	return counters != w.counters && now.Sub(w.at) >= every
+}
+
+// sessionLoop follows charon's events and lists its SAs periodically, and
+// writes what it finds to the users', tunnels' and gateway's status.
+func (a *Agent) sessionLoop(ctx context.Context) {
+	log := logr.FromContextOrDiscard(ctx)
+	events := vici.Watch(ctx, a.opts.VICI, vici.WatchOptions{Log: true, Retry: 100 * time.Millisecond})
+	tick := time.NewTicker(a.opts.SAInterval)
+	defer tick.Stop()
+	var (
+		refresh *time.Timer
+		soon    <-chan time.Time
+	)
+	later := func() {
+		if soon == nil {
+			refresh = time.NewTimer(sessionRefreshDelay)
+			soon = refresh.C
+		}
+	}
+	authFailed := newAuthFailures()
+	for {
+		select {
+		case <-ctx.Done():
+			if refresh != nil {
+				refresh.Stop()
+			}
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			switch ev.Kind {
+			case vici.EventConnected:
+				// charon may have restarted with nothing loaded: apply
+				// (the applier notices the new connection and reloads all).
+				log.Info("Connected to charon")
+				a.Trigger()
+				later()
+			case vici.EventDisconnected:
+				log.Info("Lost charon's VICI socket; waiting for it to come back")
+			case vici.EventIKEUpDown:
+				a.metrics.ikeUpDown(ev.Up)
+				later()
+			case vici.EventChildUpDown:
+				a.metrics.childUpDown(ev.Up)
+				later()
+			case vici.EventIKERekey, vici.EventChildRekey, vici.EventIKEUpdate:
+				later()
+			case vici.EventLog:
+				if ev.Log != nil && authFailed.seen(ev.Log) {
+					a.metrics.authFailures.Inc()
+				}
+			}
+		case <-tick.C:
+			a.refreshSessions(ctx)
+		case <-soon:
+			soon = nil
+			a.refreshSessions(ctx)
+		}
+	}
+}
+
+// refreshSessions lists the live SAs and reports them.
+func (a *Agent) refreshSessions(ctx context.Context) {
+	log := logr.FromContextOrDiscard(ctx)
+	sas, err := vici.ListSAs(ctx, a.opts.VICI)
+	if err != nil {
+		if !errors.Is(err, vici.ErrUnavailable) {
+			log.Error(err, "Listing SAs failed")
+		}
+		return
+	}
+	now := a.opts.Now()
+	a.mu.Lock()
+	tunnels := a.tunnelConns
+	a.sessions.prune(sas)
+	byID := userSessions(sas, a.opts.Pod, tunnels, a.sessions, now)
+	tstat := make(map[string]v1alpha1.TunnelStatus, len(tunnels))
+	for conn, info := range tunnels {
+		tstat[info.name] = tunnelStatus(sas, conn, info.children, a.sessions, now)
+	}
+	total := 0
+	for _, ss := range byID {
+		total += len(ss)
+	}
+	a.report.Sessions = int32(total)
+	a.mu.Unlock()
+	a.metrics.sessions.Set(float64(total))
+
+	var errs []error
+	errs = append(errs, a.writeUserSessions(ctx, byID, now))
+	errs = append(errs, a.writeTunnels(ctx, tstat, now))
+	if err := errors.Join(errs...); err != nil {
+		log.Error(err, "Writing session status failed")
+	}
+	a.writeAgentStatus(ctx)
+}
+
+// writeUserSessions writes this pod's sessions into each user's status that
+// changed. A user seen for the first time since the agent started is
+// compared with what its status already says this pod holds.
+func (a *Agent) writeUserSessions(ctx context.Context, byID map[string][]v1alpha1.Session, now time.Time) error {
+	var users v1alpha1.VPNUserList
+	if err := a.opts.Reader.List(ctx, &users, client.InNamespace(a.opts.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing VPNUsers: %w", err)
+	}
+	var errs []error
+	for i := range users.Items {
+		u := &users.Items[i]
+		if u.Spec.GatewayRef.Name != a.opts.Gateway {
+			continue
+		}
+		mine := byID[string(u.Spec.Identity)]
+		var others []v1alpha1.Session
+		for _, s := range u.Status.Sessions {
+			if s.Pod != a.opts.Pod {
+				others = append(others, s)
+			}
+		}
+		if len(mine) > maxSessions-len(others) {
+			mine = mine[:max(0, maxSessions-len(others))]
+		}
+		shape, counters := sessionShape(mine), sessionCounters(mine)
+		a.mu.Lock()
+		last, known := a.written.users[u.Name]
+		a.mu.Unlock()
+		if !known {
+			// What a previous run of this pod's agent wrote.
+			var before []v1alpha1.Session
+			for _, s := range u.Status.Sessions {
+				if s.Pod == a.opts.Pod {
+					before = append(before, s)
+				}
+			}
+			last = written{shape: sessionShape(before), counters: sessionCounters(before), at: now}
+			if len(before) > 0 {
+				// Counters from an earlier run are stale by definition.
+				last.at = time.Time{}
+			}
+		}
+		if !last.due(shape, counters, now, a.opts.CounterInterval) {
+			continue
+		}
+		status := map[string]any{}
+		if len(mine) > 0 {
+			list, err := toList(mine)
+			if err != nil {
+				return err
+			}
+			status["sessions"] = list
+		}
+		if n := len(mine) + len(others); n > 0 {
+			status["sessionCount"] = int64(n)
+		}
+		if err := a.applyStatus(ctx, "VPNUser", u.Name, status); err != nil {
+			errs = append(errs, fmt.Errorf("VPNUser %s: %w", u.Name, err))
+			continue
+		}
+		a.mu.Lock()
+		a.written.users[u.Name] = written{shape: shape, counters: counters, at: now}
+		a.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Agent) writeTunnels(ctx context.Context, stats map[string]v1alpha1.TunnelStatus, now time.Time) error {
+	var errs []error
+	for name, st := range stats {
+		shape, counters := tunnelShape(st), tunnelCounters(st)
+		a.mu.Lock()
+		last := a.written.tunnels[name]
+		a.mu.Unlock()
+		if !last.due(shape, counters, now, a.opts.CounterInterval) {
+			continue
+		}
+		status, err := toMap(struct {
+			Phase1     *v1alpha1.Phase1Status       `json:"phase1,omitempty"`
+			Children   []v1alpha1.TunnelChildStatus `json:"children,omitempty"`
+			ChildrenUp string                       `json:"childrenUp,omitempty"`
+		}{st.Phase1, st.Children, st.ChildrenUp})
+		if err != nil {
+			return err
+		}
+		if err := a.applyStatus(ctx, "Tunnel", name, status); err != nil {
+			errs = append(errs, fmt.Errorf("Tunnel %s: %w", name, err))
+			continue
+		}
+		a.mu.Lock()
+		a.written.tunnels[name] = written{shape: shape, counters: counters, at: now}
+		a.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// writeAgentStatus writes this pod's entry of the gateway's status.agents
+// when it changed.
+func (a *Agent) writeAgentStatus(ctx context.Context) {
+	a.mu.Lock()
+	rep := a.report
+	last := a.written.agent
+	a.mu.Unlock()
+	if last != nil && *last == rep {
+		return
+	}
+	entry, err := toMap(rep)
+	if err != nil {
+		return
+	}
+	if err := a.applyStatus(ctx, "VPNGateway", a.opts.Gateway, map[string]any{"agents": []any{entry}}); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "Writing the gateway's agent status failed")
+		return
+	}
+	a.mu.Lock()
+	a.written.agent = &rep
+	a.mu.Unlock()
+}
+
+// applyStatus writes status fields of one object with server-side apply as
+// this pod's field owner. Only the fields given are sent, so the owner
+// holds exactly those, and drops what it held before and sends no more.
+func (a *Agent) applyStatus(ctx context.Context, kind, name string, status map[string]any) error {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": v1alpha1.GroupVersion.String(),
+		"kind":       kind,
+		"metadata":   map[string]any{"name": name, "namespace": a.opts.Namespace},
+		"status":     status,
+	}}
+	return a.opts.Writer.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+		client.FieldOwner(a.owner), client.ForceOwnership)
+}
+
+func toMap(v any) (map[string]any, error) {
+	return kruntime.DefaultUnstructuredConverter.ToUnstructured(v)
+}
+
+func toList(ss []v1alpha1.Session) ([]any, error) {
+	out := make([]any, 0, len(ss))
+	for i := range ss {
+		m, err := toMap(&ss[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// endRevokedSessions terminates the IKE_SAs of users who lost their secret.
+// It runs when the set of users changed and after charon's state was read
+// afresh (agent start, charon restart), so users removed while the agent
+// was away are cut off too, and established sessions of remaining users
+// are never touched.
+func (a *Agent) endRevokedSessions(ctx context.Context, gw *v1alpha1.VPNGateway, m swan.Model, synced bool) error {
+	allowed := map[string]bool{}
+	for _, s := range m.Secrets {
+		if s.Type == "NTLM" || s.Type == "EAP" {
+			for _, o := range s.Owners {
+				allowed[o] = true
+			}
+		}
+	}
+	local := gw.Spec.ClientAuth.Method == "" || gw.Spec.ClientAuth.Method == v1alpha1.ClientAuthEAPMSCHAPv2
+	a.mu.Lock()
+	changed := a.allowed == nil || !mapsEqual(a.allowed, allowed) || a.localUsers != local
+	a.allowed, a.localUsers = allowed, local
+	tunnels := a.tunnelConns
+	a.mu.Unlock()
+	if !local || (!changed && !synced) {
+		return nil
+	}
+	sas, err := vici.ListSAs(ctx, a.opts.VICI)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, sa := range revoked(sas, allowed, tunnels) {
+		req := govici.NewMessage()
+		_ = req.Set("ike-id", strconv.FormatUint(uint64(sa.UniqueID), 10))
+		_ = req.Set("force", "yes")
+		_ = req.Set("timeout", "-1")
+		resp, err := a.opts.VICI.Call(ctx, "terminate", req)
+		if resp != nil && resp.Get("matches") == "0" {
+			continue // gone meanwhile
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("terminating IKE_SA %s[%d] of a removed user: %w", sa.Name, sa.UniqueID, err))
+			continue
+		}
+		logr.FromContextOrDiscard(ctx).Info("Terminated the session of a removed user",
+			"identity", sa.RemoteEAPID, "remote", sa.RemoteHost, "ikeSA", sa.UniqueID)
+	}
+	return errors.Join(errs...)
+}
+
+func mapsEqual(a, b map[string]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// authFailures recognises charon's log lines (levels 0 and 1, all it sends
+// over VICI) that end a client's authentication, counting each IKE_SA once.
+type authFailures struct {
+	recent []uint32
+}
+
+var authFailureLine = regexp.MustCompile(`EAP method \S+ failed for peer|authentication of '[^']*' with \S+ failed|constraint check failed`)
+
+func newAuthFailures() *authFailures { return &authFailures{} }
+
+func (f *authFailures) seen(l *vici.LogEntry) bool {
+	if !authFailureLine.MatchString(l.Message) {
+		return false
+	}
+	if l.IKEUniqueID != 0 {
+		if slices.Contains(f.recent, l.IKEUniqueID) {
+			return false
+		}
+		f.recent = append(f.recent, l.IKEUniqueID)
+		if len(f.recent) > 64 {
+			f.recent = f.recent[1:]
+		}
+	}
+	return true
+}
