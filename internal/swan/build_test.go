@@ -2,6 +2,7 @@ package swan_test
 
 import (
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -318,6 +319,24 @@ func TestGoldenModelsConsistent(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			m, _ := Build(sc.in(t))
 			consistent(t, m)
+		})
+	}
+}
+
+// BenchmarkBuildRender measures Build and Render for one pool and N users;
+// each user costs an NT hash (MD4 over the UTF-16LE password).
+func BenchmarkBuildRender(b *testing.B) {
+	for _, n := range []int{10, 1000, 10000} {
+		in := manyUsers(n)
+		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				m, problems := Build(in)
+				if len(problems) > 0 || len(m.Secrets) != n {
+					b.Fatalf("%d problems, %d secrets", len(problems), len(m.Secrets))
+				}
+				_ = Render(m, RenderOptions{ShowSecrets: true})
+			}
 		})
 	}
 }
