@@ -111,60 +111,47 @@ func espProposals(preset v1alpha1.ProposalPreset, props []v1alpha1.ESPProposal, 
 	return out, proposals.Insecure(out), nil
 }
 
-// presetChoices are the presets as structured choices, most preferred first.
-// Compatible adds what stock Windows, Apple and Android clients propose
-// (AES-CBC with SHA-2 and MODP-2048); Legacy adds the seed's 3DES, SHA-1 and
-// MODP-1024.
-func presetChoices(preset v1alpha1.ProposalPreset, esp bool) []proposals.Choice {
-	p := func(enc []proposals.Encryption, integ []proposals.Integrity, prf []proposals.PRF, dh []proposals.DHGroup) proposals.Choice {
-		if esp {
-			prf, dh = nil, nil
-		}
-		return proposals.Choice{Encryption: enc, Integrity: integ, PRF: prf, DH: dh}
+func preset(p v1alpha1.ProposalPreset) proposals.Preset {
+	if p == "" {
+		return proposals.PresetModern
 	}
-	modern := []proposals.Choice{
-		p([]proposals.Encryption{proposals.AES256GCM16, proposals.AES128GCM16}, nil,
-			[]proposals.PRF{proposals.PRFSHA384, proposals.PRFSHA256},
-			[]proposals.DHGroup{proposals.Curve25519, proposals.ECP256, proposals.ECP384}),
-		p([]proposals.Encryption{proposals.AES256, proposals.AES128}, []proposals.Integrity{proposals.SHA384, proposals.SHA256}, nil,
-			[]proposals.DHGroup{proposals.Curve25519, proposals.ECP256, proposals.ECP384}),
-	}
-	compatible := append(modern,
-		p([]proposals.Encryption{proposals.AES256, proposals.AES128}, []proposals.Integrity{proposals.SHA256, proposals.SHA384, proposals.SHA512}, nil,
-			[]proposals.DHGroup{proposals.MODP2048, proposals.ECP256, proposals.ECP384}))
-	switch preset {
-	case v1alpha1.PresetCompatible:
-		return compatible
-	case v1alpha1.PresetLegacy:
-		return append(compatible,
-			p([]proposals.Encryption{proposals.AES256, proposals.AES128, proposals.TripleDES}, []proposals.Integrity{proposals.SHA256, proposals.SHA1}, nil,
-				[]proposals.DHGroup{proposals.MODP2048, proposals.MODP1024}))
-	default:
-		return modern
-	}
+	return proposals.Preset(p)
 }
 
-func presetIKE(preset v1alpha1.ProposalPreset) ([]string, error) {
-	var out []string
-	for _, c := range presetChoices(preset, false) {
-		t, err := proposals.BuildIKE(c)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t...)
-	}
-	return out, nil
+func presetIKE(p v1alpha1.ProposalPreset) ([]string, error) {
+	return proposals.IKE(preset(p))
 }
 
-func presetESP(preset v1alpha1.ProposalPreset, dh []proposals.DHGroup) ([]string, error) {
-	var out []string
-	for _, c := range presetChoices(preset, true) {
-		c.DH = dh
-		t, err := proposals.BuildESP(c)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t...)
+// presetESP returns a preset's ESP proposals with PFS group dh (none if
+// empty). The catalogue refuses an insecure PFS group outside Legacy; the
+// API accepts it with allowInsecureAlgorithms, which the caller checks on
+// the returned proposals, so it is added here the way the catalogue adds
+// secure ones.
+func presetESP(p v1alpha1.ProposalPreset, dh []proposals.DHGroup) ([]string, error) {
+	var pfs proposals.DHGroup
+	if len(dh) > 0 {
+		pfs = dh[0]
+	}
+	tokens, err := proposals.ESP(preset(p), pfs)
+	if err == nil || pfs == "" {
+		return tokens, err
+	}
+	a, aerr := pfs.Algorithm()
+	if aerr != nil || a.Strength != proposals.StrengthInsecure {
+		return nil, err
+	}
+	base, err := proposals.ESP(preset(p), "")
+	if err != nil {
+		return nil, err
+	}
+	suffix := "-" + a.Token
+	if preset(p) != proposals.PresetModern {
+		none, _ := proposals.NoDH.Algorithm()
+		suffix += "-" + none.Token
+	}
+	out := make([]string, len(base))
+	for i, t := range base {
+		out[i] = t + suffix
 	}
 	return out, nil
 }

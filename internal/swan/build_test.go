@@ -182,6 +182,28 @@ func TestBuildProblems(t *testing.T) {
 			{v1alpha1.ReasonNoPool, KindVPNUser, "jimp", "no MobilePool"},
 		},
 	}, {
+		name: "insecure PFS group without opt-in",
+		modify: func(in *Resources) {
+			in.Pools[0].Spec.ESP.PFSGroup = "MODP1024"
+		},
+		want: []want{
+			{v1alpha1.ReasonInsecureAlgorithm, KindMobilePool, "staff", "modp1024"},
+			{v1alpha1.ReasonNoPool, KindVPNUser, "jimp", "no MobilePool"},
+		},
+	}, {
+		name: "insecure PFS group with opt-in",
+		modify: func(in *Resources) {
+			in.Pools[0].Spec.ESP.PFSGroup = "MODP1024"
+			in.Pools[0].Spec.AllowInsecureAlgorithms = true
+		},
+		check: func(t *testing.T, m Model) {
+			for _, p := range m.Connections[0].Children[0].ESPProposals {
+				if !strings.HasSuffix(p, "-modp1024") {
+					t.Errorf("ESP proposal %s lacks the PFS group", p)
+				}
+			}
+		},
+	}, {
 		name: "identity used twice",
 		modify: func(in *Resources) {
 			withUsers(in, newUser("jimp2", "jimp@example.com"))
