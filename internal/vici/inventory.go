@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
 
 	govici "github.com/strongswan/govici/vici"
 )
@@ -50,7 +52,9 @@ type CertState struct {
 func ReadInventory(ctx context.Context, s Session) (*Inventory, error) {
 	inv := &Inventory{}
 
-	conns, err := s.Stream(ctx, "list-conns", "list-conn", nil)
+	lctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	conns, err := s.Stream(lctx, "list-conns", "list-conn", nil)
 	if err != nil {
 		return nil, fmt.Errorf("listing connections: %w", err)
 	}
@@ -58,7 +62,7 @@ func ReadInventory(ctx context.Context, s Session) (*Inventory, error) {
 		inv.Conns = append(inv.Conns, m.Keys()...)
 	}
 
-	pools, err := s.Call(ctx, "get-pools", nil)
+	pools, err := s.Call(lctx, "get-pools", nil)
 	if err != nil {
 		return nil, fmt.Errorf("listing pools: %w", err)
 	}
@@ -77,6 +81,11 @@ func ReadInventory(ctx context.Context, s Session) (*Inventory, error) {
 	}
 
 	if inv.Shared, err = callList(ctx, s, "get-shared", "keys"); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			// charon drops replies over 512 KiB without a word; get-shared
+			// has no paging, so this is where many users would end up.
+			return nil, fmt.Errorf("listing shared secrets: no reply within %v; charon discards replies over 512 KiB (roughly 18,000 ids of 25 characters): %w", listTimeout, err)
+		}
 		return nil, fmt.Errorf("listing shared secrets: %w", err)
 	}
 	if inv.Keys, err = callList(ctx, s, "get-keys", "keys"); err != nil {
@@ -86,7 +95,7 @@ func ReadInventory(ctx context.Context, s Session) (*Inventory, error) {
 		return nil, fmt.Errorf("listing authorities: %w", err)
 	}
 
-	certs, err := s.Stream(ctx, "list-certs", "list-cert", nil)
+	certs, err := s.Stream(lctx, "list-certs", "list-cert", nil)
 	if err != nil {
 		return nil, fmt.Errorf("listing certificates: %w", err)
 	}
@@ -111,7 +120,13 @@ func ReadInventory(ctx context.Context, s Session) (*Inventory, error) {
 	return inv, nil
 }
 
+// listTimeout bounds each listing command: a reply charon discarded (too
+// large) would otherwise be waited for forever.
+const listTimeout = 30 * time.Second
+
 func callList(ctx context.Context, s Session, cmd, key string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
 	m, err := s.Call(ctx, cmd, nil)
 	if err != nil {
 		return nil, err
