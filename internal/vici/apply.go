@@ -77,6 +77,7 @@ func (a *Applier) Apply(ctx context.Context, m swan.Model) (Result, error) {
 
 	a.gen++
 	d, buildErr := buildDesired(m, a.secrets, a.gen)
+	a.st.adopt(d)
 	ops := plan(d, a.st)
 	var errs []error
 	if buildErr != nil {

@@ -367,6 +367,26 @@ func TestRemovingACertificateReloadsCredentials(t *testing.T) {
 	}
 }
 
+func TestFreshApplierNoticesARemovedCertificate(t *testing.T) {
+	f := NewFake()
+	m := testModel(t, "alice")
+	m.Certs = append(m.Certs, swan.Cert{Name: "old-ca", Type: "x509ca", PEM: creds(t).otherCAPEM})
+	apply(t, NewApplier(f), m)
+
+	// A restarted agent finds the certificates by content, then the model
+	// drops one: it must stop being trusted.
+	a := NewApplier(f)
+	apply(t, a, m)
+	f.ResetCalls()
+	apply(t, a, testModel(t, "alice"))
+	if got := writes(f); len(got) == 0 || got[0] != "clear-creds" {
+		t.Errorf("Writes = %v, want clear-creds first", got)
+	}
+	if f.CertCount() != 2 {
+		t.Errorf("Fake holds %d certificates, want 2", f.CertCount())
+	}
+}
+
 func TestRefusedItemIsNamedAndRetried(t *testing.T) {
 	f := NewFake()
 	a := NewApplier(f)

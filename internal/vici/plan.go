@@ -398,6 +398,22 @@ func keyHeldByBroken(d *desired, name string) bool {
 	return false
 }
 
+// adopt takes certificates and keys of the model that charon holds already
+// (recognised by content after a restart of the applier) as loaded by this
+// applier, so that removing them later is noticed.
+func (st *state) adopt(d *desired) {
+	for _, it := range d.byKind[KindCert] {
+		if _, ok := st.certs[it.ref.Name]; !ok && !it.broken && st.certFPs[it.ident] {
+			st.certs[it.ref.Name] = it.ident
+		}
+	}
+	for _, it := range d.byKind[KindKey] {
+		if name, ok := st.keys[it.ident]; ok && name == "" && !it.broken {
+			st.keys[it.ident] = it.ref.Name
+		}
+	}
+}
+
 // applied records a successful op in st.
 func (st *state) applied(op Op) {
 	switch op.Action {
