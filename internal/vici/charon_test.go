@@ -433,5 +433,19 @@ func TestSessionsOfARealClient(t *testing.T) {
 		if gwSAs, _ := ListSAs(ctx, gwc); len(gwSAs) != 0 {
 			t.Errorf("Gateway still has %+v", gwSAs)
 		}
+		for deadline := time.After(time.Second); ; {
+			select {
+			case ev := <-events:
+				if ev.Kind != EventIKEUpDown {
+					continue
+				}
+				if ev.Up || ev.IKE.UniqueID != sa.UniqueID || ev.IKE.Identity() != "alice@example.com" {
+					t.Errorf("ike-updown after terminate = up %v, %+v", ev.Up, ev.IKE)
+				}
+			case <-deadline:
+				t.Fatal("No ike-updown down event within 1s of terminating")
+			}
+			break
+		}
 	})
 }
