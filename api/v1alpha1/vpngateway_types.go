@@ -86,7 +86,7 @@ type VPNGatewaySpec struct {
 }
 
 // GatewayCertificate describes the gateway's server certificate.
-// +kubebuilder:validation:XValidation:rule="duration(self.renewBefore) < duration(self.duration)",message="certificate.renewBefore must be shorter than certificate.duration"
+// +kubebuilder:validation:XValidation:rule="!has(self.renewBefore) || !has(self.duration) || duration(self.renewBefore) < duration(self.duration)",message="certificate.renewBefore must be shorter than certificate.duration"
 type GatewayCertificate struct {
 	// IssuerRef is a cert-manager Issuer or ClusterIssuer. When absent, ikegate
 	// bootstraps a CA for this gateway (self-signed Issuer, CA Certificate, CA Issuer).
@@ -129,9 +129,9 @@ type IssuerReference struct {
 type KeyAlgorithm string
 
 // PrivateKeySpec is a key algorithm and size.
-// +kubebuilder:validation:XValidation:rule="self.algorithm != 'RSA' || self.size in [2048, 3072, 4096]",message="privateKey.size for RSA must be 2048, 3072 or 4096"
-// +kubebuilder:validation:XValidation:rule="self.algorithm != 'ECDSA' || self.size in [256, 384, 521]",message="privateKey.size for ECDSA must be 256, 384 or 521"
-// +kubebuilder:validation:XValidation:rule="self.algorithm != 'Ed25519' || self.size == 0",message="privateKey.size must be omitted for Ed25519"
+// +kubebuilder:validation:XValidation:rule="!has(self.algorithm) || !has(self.size) || self.algorithm != 'RSA' || self.size in [2048, 3072, 4096]",message="privateKey.size for RSA must be 2048, 3072 or 4096"
+// +kubebuilder:validation:XValidation:rule="!has(self.algorithm) || !has(self.size) || self.algorithm != 'ECDSA' || self.size in [256, 384, 521]",message="privateKey.size for ECDSA must be 256, 384 or 521"
+// +kubebuilder:validation:XValidation:rule="!has(self.algorithm) || !has(self.size) || self.algorithm != 'Ed25519' || self.size == 0",message="privateKey.size must be omitted for Ed25519"
 type PrivateKeySpec struct {
 	// +optional
 	// +kubebuilder:default=ECDSA

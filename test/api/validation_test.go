@@ -316,6 +316,7 @@ func checkRefused(t *testing.T, err error, want string) {
 	if !strings.Contains(err.Error(), want) {
 		t.Fatalf("refusal does not mention %q:\n%v", want, err)
 	}
+	t.Logf("refused: %v", err)
 }
 
 func TestValidObjectsAccepted(t *testing.T) {
