@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ikegate/ikegate/api/v1alpha1"
 	. "github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
@@ -92,5 +93,82 @@ func TestPoolPerGroupWithClients(t *testing.T) {
 	}
 	if out, err := cl.Swanctl("--initiate", "--ike", "mallory", "--timeout", "20"); err == nil {
 		t.Errorf("mallory, who has no secret on the gateway, connected:\n%s", out)
+	}
+}
+
+// TestCertificateUsersPinnedWithClients: with EAP-TLS and with public key
+// authentication, a certificate user selected by a pool's userSelector gets
+// an address from that pool through its own connection, and any other
+// certificate of the client CA gets the default pool.
+func TestCertificateUsersPinnedWithClients(t *testing.T) {
+	for _, method := range []v1alpha1.ClientAuthMethod{v1alpha1.ClientAuthEAPTLS, v1alpha1.ClientAuthPublicKey} {
+		t.Run(string(method), func(t *testing.T) {
+			gwNS := netns.New(t, "cegw")
+			clNS := netns.New(t, "cecl")
+			netns.Veth(t, gwNS, clNS, "192.0.2.1/24", "192.0.2.2/24")
+
+			pki := newTestPKI(t)
+			in := certUsers(method)(t)
+			pki.apply(&in)
+			m, problems := Build(in)
+			if len(problems) > 0 {
+				t.Fatal(problems)
+			}
+			gw := charontest.Start(t, gwNS, charontest.Options{Name: "gw"})
+			if out, err := gw.LoadAll(Render(m, RenderOptions{ShowSecrets: true}), Files(m)); err != nil {
+				t.Fatalf("Loading the gateway: %v\n%s", err, out)
+			}
+
+			auth := "pubkey"
+			if method == v1alpha1.ClientAuthEAPTLS {
+				auth = "eap-tls"
+			}
+			files := map[string][]byte{"x509ca/ca.pem": pki.ca.CertPEM}
+			var conf strings.Builder
+			conf.WriteString("connections {\n")
+			for _, user := range []string{"carl@contractor.example", "dora@example.com"} {
+				name := strings.Split(user, "@")[0]
+				leaf := pki.clientCA.Client(t, user, user)
+				files["x509/"+name+".pem"] = leaf.CertPEM
+				files["private/"+name+".pem"] = leaf.KeyPEM
+				fmt.Fprintf(&conf, `  %s {
+    version = 2
+    remote_addrs = 192.0.2.1
+    vips = 0.0.0.0
+    proposals = aes256gcm16-prfsha256-x25519
+    local {
+      auth = %s
+      certs = %s.pem
+      id = %s
+    }
+    remote {
+      auth = pubkey
+      id = vpn.example.com
+    }
+  }
+`, name, auth, name, user)
+			}
+			conf.WriteString("}\n")
+			cl := charontest.Start(t, clNS, charontest.Options{Name: "cl", Client: true})
+			if out, err := cl.LoadAll(conf.String(), files); err != nil {
+				t.Fatalf("Loading the client: %v\n%s", err, out)
+			}
+			for _, c := range []struct{ name, pool, conn string }{
+				{"carl", `10\.3\.210\.\d+`, "user-carl"},
+				{"dora", `10\.3\.200\.\d+`, "mobile-staff"},
+			} {
+				out, err := cl.Swanctl("--initiate", "--ike", c.name, "--timeout", "20")
+				if err != nil {
+					t.Fatalf("%s could not connect: %v\n%s", c.name, err, out)
+				}
+				if !regexp.MustCompile(`installing new virtual IP ` + c.pool).MatchString(out) {
+					t.Errorf("%s did not get an address from %s:\n%s", c.name, c.pool, out)
+				}
+				sas, err := gw.Swanctl("--list-sas", "--ike", c.conn)
+				if err != nil || !strings.Contains(sas, c.name+"@") {
+					t.Errorf("Gateway has no SA of %s on %s: %v\n%s", c.name, c.conn, err, sas)
+				}
+			}
+		})
 	}
 }
