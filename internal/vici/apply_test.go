@@ -367,6 +367,24 @@ func TestRemovingACertificateReloadsCredentials(t *testing.T) {
 	}
 }
 
+func TestRenewedServerCertificateReloadsOnlyItsUsers(t *testing.T) {
+	f := NewFake()
+	a := NewApplier(f)
+	apply(t, a, testModel(t, "alice"))
+	f.ResetCalls()
+
+	// cert-manager renewed the gateway's certificate: no trust changes, so
+	// the users' secrets stay as they are.
+	pki := charontest.NewPKI(t, "Test CA 2")
+	m := testModel(t, "alice")
+	m.Certs[1].PEM = pki.Server(t, "vpn.example.com", "vpn.example.com").CertPEM
+	apply(t, a, m)
+	want := []string{"load-cert", "load-conn mobile", "load-conn staff"}
+	if diff := cmp.Diff(want, writes(f)); diff != "" {
+		t.Errorf("Writes (-want +got):\n%s", diff)
+	}
+}
+
 func TestFreshApplierNoticesARemovedCertificate(t *testing.T) {
 	f := NewFake()
 	m := testModel(t, "alice")

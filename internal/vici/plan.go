@@ -60,6 +60,7 @@ type Op struct {
 	// ident is what charon knows the item by when that is not Ref.Name: the
 	// key id of a private key, the fingerprint of a certificate.
 	ident string
+	ca    bool
 }
 
 func (o Op) String() string {
@@ -76,6 +77,8 @@ type desiredItem struct {
 	msg    *govici.Message
 	digest string
 	ident  string
+	// ca marks a certificate that is a trust anchor.
+	ca bool
 	// broken items could not be translated: they are neither loaded nor
 	// unloaded, so a typo in one item never takes an existing one away.
 	broken bool
@@ -165,13 +168,19 @@ func buildDesired(m swan.Model, cache secretCache, gen uint64) (*desired, error)
 	certs := indexCerts(m.Certs)
 	for _, c := range m.Certs {
 		msg, err := certMessage(c)
-		fp := ""
+		var (
+			fp string
+			ca bool
+		)
 		if err == nil {
-			if fp, err = certFingerprint(c.PEM); err != nil {
+			if fp, ca, err = certInfo(c.PEM); err != nil {
 				err = fmt.Errorf("certificate %s: %w", c.Name, err)
 			}
 		}
 		add(KindCert, c.Name, "load-cert", msg, fp, err)
+		if items := d.byKind[KindCert]; len(items) > 0 && items[len(items)-1].ref.Name == c.Name {
+			items[len(items)-1].ca = ca
+		}
 	}
 	for _, k := range m.Keys {
 		msg, err := keyMessage(k)
@@ -230,10 +239,15 @@ type state struct {
 	named map[Kind]map[string]string // conns, pools, secrets, authorities: name -> digest
 	// keys are indexed by key id; name is "" for keys this applier did not load.
 	keys map[string]string
-	// certs this applier loaded, by name, with their fingerprints.
-	certs map[string]string
+	// certs this applier loaded, by name.
+	certs map[string]loadedCert
 	// certFPs are the fingerprints of every certificate charon reported.
 	certFPs map[string]bool
+}
+
+type loadedCert struct {
+	fp string
+	ca bool
 }
 
 func newState() *state {
@@ -242,7 +256,7 @@ func newState() *state {
 			KindConn: {}, KindPool: {}, KindSecret: {}, KindAuthority: {},
 		},
 		keys:    map[string]string{},
-		certs:   map[string]string{},
+		certs:   map[string]loadedCert{},
 		certFPs: map[string]bool{},
 	}
 }
@@ -268,9 +282,9 @@ func syncState(old *state, inv *Inventory) *state {
 	for _, c := range inv.Certs {
 		st.certFPs[c.Fingerprint] = true
 	}
-	for name, fp := range old.certs {
-		if st.certFPs[fp] {
-			st.certs[name] = fp
+	for name, c := range old.certs {
+		if st.certFPs[c.fp] {
+			st.certs[name] = c
 		}
 	}
 	return st
@@ -280,7 +294,7 @@ func syncState(old *state, inv *Inventory) *state {
 func plan(d *desired, st *state) []Op {
 	var ops []Op
 	load := func(it desiredItem) {
-		ops = append(ops, Op{Action: ActionLoad, Ref: it.ref, Command: it.cmd, msg: it.msg, digest: it.digest, ident: it.ident})
+		ops = append(ops, Op{Action: ActionLoad, Ref: it.ref, Command: it.cmd, msg: it.msg, digest: it.digest, ident: it.ident, ca: it.ca})
 	}
 	unload := func(kind Kind, name, cmd, key, ident string) {
 		ops = append(ops, Op{Action: ActionUnload, Ref: Ref{kind, name}, Command: cmd, msg: nameMessage(key, ident), ident: ident})
@@ -290,10 +304,13 @@ func plan(d *desired, st *state) []Op {
 	for _, it := range d.byKind[KindCert] {
 		wantCert[it.ref.Name] = it
 	}
+	// A leaf certificate left behind in charon is harmless (nothing trusts
+	// it, and connections carry their own certificates inline); a CA
+	// certificate left behind would still be trusted.
 	clear := false
-	for name, fp := range st.certs {
+	for name, c := range st.certs {
 		it, ok := wantCert[name]
-		if !ok || (!it.broken && it.ident != fp) {
+		if c.ca && (!ok || (!it.broken && it.ident != c.fp)) {
 			clear = true
 		}
 	}
@@ -403,8 +420,8 @@ func keyHeldByBroken(d *desired, name string) bool {
 // applier, so that removing them later is noticed.
 func (st *state) adopt(d *desired) {
 	for _, it := range d.byKind[KindCert] {
-		if _, ok := st.certs[it.ref.Name]; !ok && !it.broken && st.certFPs[it.ident] {
-			st.certs[it.ref.Name] = it.ident
+		if c, ok := st.certs[it.ref.Name]; (!ok || c.fp != it.ident) && !it.broken && st.certFPs[it.ident] {
+			st.certs[it.ref.Name] = loadedCert{fp: it.ident, ca: it.ca}
 		}
 	}
 	for _, it := range d.byKind[KindKey] {
@@ -420,7 +437,7 @@ func (st *state) applied(op Op) {
 	case ActionClearCreds:
 		st.named[KindSecret] = map[string]string{}
 		st.keys = map[string]string{}
-		st.certs = map[string]string{}
+		st.certs = map[string]loadedCert{}
 		st.certFPs = map[string]bool{}
 		for n := range st.named[KindAuthority] {
 			st.named[KindAuthority][n] = ""
@@ -431,7 +448,7 @@ func (st *state) applied(op Op) {
 	case ActionLoad:
 		switch op.Ref.Kind {
 		case KindCert:
-			st.certs[op.Ref.Name] = op.ident
+			st.certs[op.Ref.Name] = loadedCert{fp: op.ident, ca: op.ca}
 			st.certFPs[op.ident] = true
 		case KindKey:
 			st.keys[op.ident] = op.Ref.Name
