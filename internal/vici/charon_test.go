@@ -268,6 +268,38 @@ func TestApplyToCharon(t *testing.T) {
 		}
 	})
 
+	t.Run("removed CA is dropped", func(t *testing.T) {
+		old := charontest.NewPKI(t, "Retired CA")
+		withOld := gatewayModel(p, map[string]string{"alice": "abc123", "carol": "x"})
+		withOld.Certs = append(withOld.Certs, swan.Cert{Name: "retired", Type: "x509ca", PEM: old.CertPEM})
+		if _, err := a.Apply(ctx, withOld); err != nil {
+			t.Fatal(err)
+		}
+		s.take()
+		if _, err := a.Apply(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		if w := s.take(); len(w) == 0 || w[0] != "clear-creds" {
+			t.Errorf("Writes = %v, want clear-creds first", w)
+		}
+		inv, err := ReadInventory(ctx, client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		retired, _ := certFingerprint(old.CertPEM)
+		for _, c := range inv.Certs {
+			if c.Fingerprint == retired {
+				t.Error("charon still holds the removed CA certificate")
+			}
+		}
+		if strings.Join(inv.Shared, ",") != "ntlm-alice,ntlm-carol" || len(inv.Keys) != 1 || len(inv.Conns) != 1 || len(inv.Authorities) != 1 {
+			t.Errorf("After clearing credentials charon holds %+v", inv)
+		}
+		if res, err := a.Apply(ctx, m); err != nil || res.Writes() != 0 {
+			t.Errorf("Apply after the reload: %d writes, %v", res.Writes(), err)
+		}
+	})
+
 	t.Run("refusal names the item", func(t *testing.T) {
 		bad := gatewayModel(p, map[string]string{"alice": "abc123", "carol": "x"})
 		bad.Pools = append(bad.Pools, swan.Pool{Name: "broken", Addrs: "not-an-address"})
