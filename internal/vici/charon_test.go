@@ -353,7 +353,8 @@ func TestSessionsOfARealClient(t *testing.T) {
 	if _, err := NewApplier(gwc).Apply(ctx, gatewayModel(p, users)); err != nil {
 		t.Fatalf("Applying the gateway: %v", err)
 	}
-	if _, err := NewApplier(clc).Apply(ctx, clientModel(p, "alice", "abc123")); err != nil {
+	clApplier := NewApplier(clc)
+	if _, err := clApplier.Apply(ctx, clientModel(p, "alice", "abc123")); err != nil {
 		t.Fatalf("Applying the client: %v", err)
 	}
 
@@ -478,6 +479,22 @@ func TestSessionsOfARealClient(t *testing.T) {
 				t.Fatal("No ike-updown down event within 1s of terminating")
 			}
 			break
+		}
+	})
+
+	t.Run("changed password replaces the secret", func(t *testing.T) {
+		gwApplier := NewApplier(gwc)
+		if _, err := gwApplier.Apply(ctx, gatewayModel(p, map[string]string{"alice": "n3w-pw", "bob": "hunter2"})); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := cl.Swanctl("--initiate", "--child", "home", "--timeout", "10"); err == nil {
+			t.Fatalf("The old password still works:\n%s", out)
+		}
+		if _, err := clApplier.Apply(ctx, clientModel(p, "alice", "n3w-pw")); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := cl.Swanctl("--initiate", "--child", "home", "--timeout", "10"); err != nil {
+			t.Fatalf("The new password does not work: %v\n%s", err, out)
 		}
 	})
 }
