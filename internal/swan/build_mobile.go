@@ -21,7 +21,9 @@ type poolGroup struct {
 	// charon pool names and the child every connection of the group carries.
 	poolNames []string
 	child     Child
-	espSig    string
+	// sig is what all pools of the group must agree on: ESP, full tunnel
+	// and the attributes that do not depend on the address family.
+	sig string
 }
 
 func (g *poolGroup) name() string { return sanitize(g.pools[0].Name) }
@@ -311,18 +313,18 @@ pools:
 				ts = append(ts, pr.String())
 			}
 		}
-		sig := fmt.Sprintf("%v|%v|%v|%v", espProps, life, rk, p.Spec.FullTunnel)
+		sig := fmt.Sprintf("%v|%v|%v|%v|%v|%v|%q", espProps, life, rk, p.Spec.FullTunnel, dnsSig(p.Spec.DNS), p.Spec.WINSServers, p.Spec.Banner)
 		key := selectorKey(p.Spec.UserSelector)
 		g := byKey[key]
-		if g != nil && g.espSig != sig {
-			b.problem(ReasonPoolConflict, KindMobilePool, p.Name, "selects the same users as MobilePool %s but differs in esp or fullTunnel", g.pools[0].Name)
+		if g != nil && g.sig != sig {
+			b.problem(ReasonPoolConflict, KindMobilePool, p.Name, "selects the same users as MobilePool %s but differs in esp, fullTunnel, dns, winsServers or banner", g.pools[0].Name)
 			continue
 		}
 		for _, a := range addrs {
 			accepted = append(accepted, taken{a, p.Name})
 		}
 		if g == nil {
-			g = &poolGroup{key: key, sel: sel, espSig: sig}
+			g = &poolGroup{key: key, sel: sel, sig: sig}
 			g.child = Child{
 				Name:         sanitize(p.Name),
 				ESPProposals: espProps,
@@ -454,69 +456,93 @@ func (b *builder) ntlmSecret(u *v1alpha1.VPNUser) bool {
 	return true
 }
 
+func dnsSig(d *v1alpha1.DNSSettings) string {
+	if d == nil {
+		return ""
+	}
+	return fmt.Sprintf("%v|%s|%v", d.Servers, d.DefaultDomain, d.SplitDomains)
+}
+
 // pools adds the charon pools of a group with their attributes. charon sends
-// the attributes of every pool that assigned an address, so the
-// family-neutral ones go with the first pool only.
+// the attributes of every pool that assigned the client an address: each
+// pool carries the DNS servers and split networks of its family, and one
+// pool (the group's first IPv4 pool, which every client asks for, else its
+// first) the attributes that do not depend on the family. The pools of a
+// group agree on those (see poolGroups), so the first pool's spec holds them.
 func (b *builder) pools(g *poolGroup) {
-	for i, p := range g.pools {
-		spec := &p.Spec
-		for _, a := range []v1alpha1.CIDR{spec.Addresses.IPv4, spec.Addresses.IPv6} {
-			if a == "" {
-				continue
+	spec := &g.pools[0].Spec
+	type charonPool struct {
+		name   string
+		prefix netip.Prefix
+	}
+	var cps []charonPool
+	for _, p := range g.pools {
+		for _, a := range []v1alpha1.CIDR{p.Spec.Addresses.IPv4, p.Spec.Addresses.IPv6} {
+			if pr, ok := parsePrefix(a); a != "" && ok {
+				cps = append(cps, charonPool{poolName(p, pr), pr})
 			}
-			pr, _ := parsePrefix(a)
-			v4 := pr.Addr().Is4()
-			pool := Pool{Name: poolName(p, pr), Addrs: pr.String()}
-			add := func(key string, vals ...string) {
-				if len(vals) > 0 {
-					pool.Attributes = append(pool.Attributes, Attribute{Key: key, Values: vals})
-				}
-			}
-			var dns []string
-			if spec.DNS != nil {
-				for _, s := range spec.DNS.Servers {
-					if ip, err := netip.ParseAddr(string(s)); err == nil && ip.Is4() == v4 {
-						dns = append(dns, ip.String())
-					}
-				}
-			}
-			add("dns", dns...)
-			first := i == 0 && (v4 || spec.Addresses.IPv4 == "")
-			if first {
-				var wins []string
-				for _, w := range spec.WINSServers {
-					wins = append(wins, string(w))
-				}
-				add("nbns", wins...)
-			}
-			var split []string
-			for _, n := range spec.LocalNetworks {
-				if pn, ok := parsePrefix(n); ok && pn.Addr().Is4() == v4 {
-					split = append(split, pn.String())
-				}
-			}
-			add("split_include", split...)
-			if first {
-				if d := spec.DNS; d != nil {
-					var domains []string
-					for _, s := range d.SplitDomains {
-						domains = append(domains, string(s))
-					}
-					// RFC 8598 INTERNAL_DNS_DOMAIN: one attribute per domain.
-					add("25", domains...)
-					if d.DefaultDomain != "" {
-						add("28674", string(d.DefaultDomain))
-					}
-					if len(domains) > 0 {
-						// Cisco Unity split DNS: one attribute, a space-separated list.
-						add("28675", strings.Join(domains, " "))
-					}
-				}
-				if spec.Banner != "" {
-					add("28672", spec.Banner)
-				}
-			}
-			b.m.Pools = append(b.m.Pools, pool)
 		}
+	}
+	neutral := 0
+	for i, cp := range cps {
+		if cp.prefix.Addr().Is4() {
+			neutral = i
+			break
+		}
+	}
+	for i, cp := range cps {
+		v4 := cp.prefix.Addr().Is4()
+		pool := Pool{Name: cp.name, Addrs: cp.prefix.String()}
+		add := func(key string, vals ...string) {
+			if len(vals) > 0 {
+				pool.Attributes = append(pool.Attributes, Attribute{Key: key, Values: vals})
+			}
+		}
+		var dns []string
+		if spec.DNS != nil {
+			for _, s := range spec.DNS.Servers {
+				if ip, err := netip.ParseAddr(string(s)); err == nil && ip.Is4() == v4 {
+					dns = append(dns, ip.String())
+				}
+			}
+		}
+		add("dns", dns...)
+		if i == neutral {
+			var wins []string
+			for _, w := range spec.WINSServers {
+				wins = append(wins, string(w))
+			}
+			add("nbns", wins...)
+		}
+		var split []string
+		if !spec.FullTunnel {
+			for _, ts := range g.child.LocalTS {
+				if pn, err := netip.ParsePrefix(ts); err == nil && pn.Addr().Is4() == v4 {
+					split = append(split, ts)
+				}
+			}
+		}
+		add("split_include", split...)
+		if i == neutral {
+			if d := spec.DNS; d != nil {
+				var domains []string
+				for _, s := range d.SplitDomains {
+					domains = append(domains, string(s))
+				}
+				// RFC 8598 INTERNAL_DNS_DOMAIN: one attribute per domain.
+				add("25", domains...)
+				if d.DefaultDomain != "" {
+					add("28674", string(d.DefaultDomain))
+				}
+				if len(domains) > 0 {
+					// Cisco Unity split DNS: one attribute, a space-separated list.
+					add("28675", strings.Join(domains, " "))
+				}
+			}
+			if spec.Banner != "" {
+				add("28672", spec.Banner)
+			}
+		}
+		b.m.Pools = append(b.m.Pools, pool)
 	}
 }

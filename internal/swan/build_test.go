@@ -204,6 +204,50 @@ func TestBuildProblems(t *testing.T) {
 			}
 		},
 	}, {
+		name: "pools of one user group that disagree",
+		modify: func(in *Resources) {
+			in.Pools = append(in.Pools, newPool("staff6", "", func(p *v1alpha1.MobilePool) {
+				p.Spec.Addresses.IPv6 = "fd00:3:200::/112"
+				p.Spec.Banner = "another banner"
+			}))
+		},
+		want:  []want{{ReasonPoolConflict, KindMobilePool, "staff6", "selects the same users as MobilePool staff"}},
+		check: func(t *testing.T, m Model) { noPool(t, m, "staff6-ipv6") },
+	}, {
+		name: "one user group in two MobilePools",
+		modify: func(in *Resources) {
+			dns := &v1alpha1.DNSSettings{Servers: []v1alpha1.IPAddress{"10.3.0.1", "fd00:3::1"}, SplitDomains: []v1alpha1.DomainName{"example.com"}}
+			in.Pools[0].Spec.DNS = dns
+			in.Pools = append([]v1alpha1.MobilePool{newPool("a-staff6", "", func(p *v1alpha1.MobilePool) {
+				p.Spec.Addresses.IPv6 = "fd00:3:200::/112"
+				p.Spec.LocalNetworks = []v1alpha1.CIDR{"fd00:3::/64", "10.4.0.0/24"}
+				p.Spec.DNS = dns
+			})}, in.Pools...)
+		},
+		check: func(t *testing.T, m Model) {
+			if len(m.Connections) != 1 || strings.Join(m.Connections[0].Pools, ",") != "a-staff6-ipv6,staff-ipv4" {
+				t.Fatalf("Want one connection with both pools: %+v", m.Connections)
+			}
+			attrs := map[string]string{}
+			for _, p := range m.Pools {
+				for _, a := range p.Attributes {
+					attrs[p.Name+" "+a.Key] = strings.Join(a.Values, ",")
+				}
+			}
+			for k, v := range map[string]string{
+				"staff-ipv4 dns":              "10.3.0.1",
+				"a-staff6-ipv6 dns":           "fd00:3::1",
+				"staff-ipv4 split_include":    "10.4.0.0/24,10.3.0.0/24",
+				"a-staff6-ipv6 split_include": "fd00:3::/64",
+				"staff-ipv4 25":               "example.com",
+				"a-staff6-ipv6 25":            "",
+			} {
+				if attrs[k] != v {
+					t.Errorf("Attribute %s = %q, want %q (all: %v)", k, attrs[k], v, attrs)
+				}
+			}
+		},
+	}, {
 		name: "identity used twice",
 		modify: func(in *Resources) {
 			withUsers(in, newUser("jimp2", "jimp@example.com"))
