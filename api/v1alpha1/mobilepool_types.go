@@ -5,11 +5,11 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 // MobilePoolSpec is a group of mobile clients: the addresses they get, the networks
 // they reach, what they are told (DNS, WINS, banner), Phase 2 settings and what the
 // firewall lets them do.
-// +kubebuilder:validation:XValidation:rule="self.gatewayRef == oldSelf.gatewayRef",message="gatewayRef is immutable; create a new MobilePool for another gateway"
-// +kubebuilder:validation:XValidation:rule="(has(self.localNetworks) && size(self.localNetworks) > 0) != (has(self.fullTunnel) && self.fullTunnel)",message="set exactly one of localNetworks (split tunnel: only these networks go through the VPN) or fullTunnel: true (all traffic goes through the VPN)"
-// +kubebuilder:validation:XValidation:rule="self.allowInsecureAlgorithms || self.esp.preset != 'Legacy'",message="esp.preset Legacy offers 3DES and SHA1, which RFC 8247 forbids; set allowInsecureAlgorithms: true to accept them"
-// +kubebuilder:validation:XValidation:rule="self.allowInsecureAlgorithms || !(self.esp.pfsGroup in ['MODP768', 'MODP1024', 'MODP1536'])",message="esp.pfsGroup MODP768, MODP1024 and MODP1536 (DH groups 1, 2, 5) are insecure; set allowInsecureAlgorithms: true to accept them"
-// +kubebuilder:validation:XValidation:rule="self.allowInsecureAlgorithms || !has(self.esp.proposals) || self.esp.proposals.all(p, !p.encryption.exists(e, e == '3DES') && (!has(p.integrity) || !p.integrity.exists(i, i in ['SHA1', 'MD5'])))",message="esp.proposals use an insecure algorithm (3DES, SHA1 or MD5); set allowInsecureAlgorithms: true to accept them"
+// +kubebuilder:validation:XValidation:rule="self.gatewayRef == oldSelf.gatewayRef",message="gatewayRef is immutable; create a new MobilePool for another gateway",fieldPath=`.gatewayRef`
+// +kubebuilder:validation:XValidation:rule="(has(self.localNetworks) && size(self.localNetworks) > 0) != (has(self.fullTunnel) && self.fullTunnel)",message="set exactly one of localNetworks (split tunnel: only these networks go through the VPN) or fullTunnel: true (all traffic goes through the VPN)",fieldPath=`.localNetworks`
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || self.esp.preset != 'Legacy'",message="esp.preset Legacy offers 3DES and SHA1, which RFC 8247 forbids; set allowInsecureAlgorithms: true to accept them",fieldPath=`.esp.preset`
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || !(self.esp.pfsGroup in ['MODP768', 'MODP1024', 'MODP1536'])",message="esp.pfsGroup MODP768, MODP1024 and MODP1536 (DH groups 1, 2, 5) are insecure; set allowInsecureAlgorithms: true to accept them",fieldPath=`.esp.pfsGroup`
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || !has(self.esp.proposals) || self.esp.proposals.all(p, !p.encryption.exists(e, e == '3DES') && (!has(p.integrity) || !p.integrity.exists(i, i in ['SHA1', 'MD5'])))",message="esp.proposals use an insecure algorithm (3DES, SHA1 or MD5); set allowInsecureAlgorithms: true to accept them",fieldPath=`.esp.proposals`
 type MobilePoolSpec struct {
 	// GatewayRef is the VPNGateway this pool belongs to.
 	GatewayRef GatewayReference `json:"gatewayRef"`
@@ -65,8 +65,8 @@ type MobilePoolSpec struct {
 
 // PoolAddresses are the pool's address ranges, one per family.
 // +kubebuilder:validation:XValidation:rule="has(self.ipv4) || has(self.ipv6)",message="addresses needs ipv4, ipv6 or both"
-// +kubebuilder:validation:XValidation:rule="has(self.ipv4) == has(oldSelf.ipv4) && (!has(self.ipv4) || self.ipv4 == oldSelf.ipv4)",message="addresses.ipv4 is immutable: connected clients hold addresses from it; create a new pool"
-// +kubebuilder:validation:XValidation:rule="has(self.ipv6) == has(oldSelf.ipv6) && (!has(self.ipv6) || self.ipv6 == oldSelf.ipv6)",message="addresses.ipv6 is immutable: connected clients hold addresses from it; create a new pool"
+// +kubebuilder:validation:XValidation:rule="has(self.ipv4) == has(oldSelf.ipv4) && (!has(self.ipv4) || self.ipv4 == oldSelf.ipv4)",message="addresses.ipv4 is immutable: connected clients hold addresses from it; create a new pool",fieldPath=`.ipv4`
+// +kubebuilder:validation:XValidation:rule="has(self.ipv6) == has(oldSelf.ipv6) && (!has(self.ipv6) || self.ipv6 == oldSelf.ipv6)",message="addresses.ipv6 is immutable: connected clients hold addresses from it; create a new pool",fieldPath=`.ipv6`
 type PoolAddresses struct {
 	// IPv4 pool, a prefix between /8 and /30 such as 10.3.200.0/24.
 	// +optional

@@ -3,9 +3,9 @@ package v1alpha1
 import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 // VPNUserSpec is one mobile user of a gateway (the seed's EAP "Pre-Shared Keys" entry).
-// +kubebuilder:validation:XValidation:rule="self.gatewayRef == oldSelf.gatewayRef",message="gatewayRef is immutable; create a new VPNUser for another gateway"
-// +kubebuilder:validation:XValidation:rule="self.identity == oldSelf.identity",message="identity is immutable: it is the name the user's devices log in with; create a new VPNUser"
-// +kubebuilder:validation:XValidation:rule="has(self.passwordSecretRef) != has(self.certificate)",message="set exactly one of passwordSecretRef (EAP-MSCHAPv2) or certificate (EAP-TLS or public key)"
+// +kubebuilder:validation:XValidation:rule="self.gatewayRef == oldSelf.gatewayRef",message="gatewayRef is immutable; create a new VPNUser for another gateway",fieldPath=`.gatewayRef`
+// +kubebuilder:validation:XValidation:rule="self.identity == oldSelf.identity",message="identity is immutable: it is the name the user's devices log in with; create a new VPNUser",fieldPath=`.identity`
+// +kubebuilder:validation:XValidation:rule="has(self.passwordSecretRef) != has(self.certificate)",message="set exactly one of passwordSecretRef (EAP-MSCHAPv2) or certificate (EAP-TLS or public key)",fieldPath=`.passwordSecretRef`
 type VPNUserSpec struct {
 	// GatewayRef is the VPNGateway the user connects to.
 	GatewayRef GatewayReference `json:"gatewayRef"`
