@@ -85,15 +85,17 @@ const NTHashKey = "nthash"
 
 // Names of model entries Build creates for the gateway's own credentials.
 const (
-	GatewayCert     = "gateway"
-	GatewayKey      = "gateway"
-	GatewayCA       = "gateway-ca"
-	ClientCA        = "client-ca"
-	selectConn      = "mobile-select"
-	neverGroup      = "ikegate-pool-selection"
-	defaultLifetime = 8 * time.Hour
-	defaultESPLife  = time.Hour
-	defaultDPDDelay = 30 * time.Second
+	GatewayCert = "gateway"
+	GatewayKey  = "gateway"
+	GatewayCA   = "gateway-ca"
+	ClientCA    = "client-ca"
+	// SelectConnection asks for the EAP identity and hands over to a user's
+	// connection (see selectRemoteAddrs); its prefix is that of no other kind.
+	SelectConnection = "select-identity"
+	neverGroup       = "ikegate-pool-selection"
+	defaultLifetime  = 8 * time.Hour
+	defaultESPLife   = time.Hour
+	defaultDPDDelay  = 30 * time.Second
 )
 
 // Ordering of the mobile connections. charon picks a peer config before it
@@ -107,6 +109,18 @@ var (
 	selectRemoteAddrs = []string{"0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "192.0.0.0/2", "::/2", "4000::/2", "8000::/2", "c000::/2"}
 	pinRemoteAddrs    = []string{"0.0.0.0/1", "128.0.0.0/1", "::/1", "8000::/1"}
 )
+
+// Connection names. Kubernetes names never hold "_", and dots become "_",
+// so the prefixes keep the kinds apart.
+
+// MobileConnectionName is the connection of the user group whose first pool is pool.
+func MobileConnectionName(pool string) string { return "mobile-" + sanitize(pool) }
+
+// UserConnectionName is the connection of a user pinned to its group's pools.
+func UserConnectionName(user string) string { return "user-" + sanitize(user) }
+
+// TunnelConnectionName is the connection of a Tunnel.
+func TunnelConnectionName(tunnel string) string { return "tunnel-" + sanitize(tunnel) }
 
 // Build computes the charon configuration of one gateway. Objects with
 // problems are left out whole; the rest is built.

@@ -26,9 +26,8 @@ type poolGroup struct {
 	sig string
 }
 
-func (g *poolGroup) name() string { return sanitize(g.pools[0].Name) }
 
-// authRound returns the remote authentication of mobile clients for method.
+// clientAuth returns the remote authentication round of mobile clients.
 func (b *builder) clientAuth() (Auth, bool) {
 	gw := b.gw
 	switch gw.Spec.ClientAuth.Method {
@@ -157,7 +156,7 @@ func (b *builder) mobile() {
 	for _, g := range live {
 		if g == catchAll {
 			c := base
-			c.Name = "mobile-" + g.name()
+			c.Name = MobileConnectionName(g.pools[0].Name)
 			c.Pools = g.poolNames
 			c.Remote = []Auth{remote}
 			c.Children = []Child{g.child}
@@ -165,7 +164,7 @@ func (b *builder) mobile() {
 		} else {
 			for _, u := range g.users {
 				c := base
-				c.Name = "user-" + sanitize(u.Name)
+				c.Name = UserConnectionName(u.Name)
 				c.Pools = g.poolNames
 				r := remote
 				if r.Method == "pubkey" {
@@ -187,7 +186,7 @@ func (b *builder) mobile() {
 		// Asks for the EAP identity and, refusing everybody afterwards, makes
 		// charon move on to the connection that names the identity.
 		c := base
-		c.Name = selectConn
+		c.Name = SelectConnection
 		c.RemoteAddrs = selectRemoteAddrs
 		r := remote
 		r.Groups = []string{neverGroup}

@@ -117,7 +117,7 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, bool) {
 	life := durationOr(ike.Lifetime, defaultLifetime)
 	rk, over := rekey(life, ike.RekeyTime)
 	c := Connection{
-		Name:        "tunnel-" + name,
+		Name:        TunnelConnectionName(t.Name),
 		Version:     version,
 		RemoteAddrs: slices.Clone(spec.Remote.Addresses),
 		Proposals:   ikeProps,

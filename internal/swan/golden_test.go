@@ -85,7 +85,7 @@ func goldenScenarios() []goldenScenario {
 			for _, c := range m.Connections {
 				names = append(names, c.Name)
 			}
-			if got, want := strings.Join(names, " "), "mobile-engineering mobile-select user-alice user-anna"; got != want {
+			if got, want := strings.Join(names, " "), "mobile-engineering select-identity user-alice user-anna"; got != want {
 				t.Errorf("Connections = %s, want %s", got, want)
 			}
 		}},
