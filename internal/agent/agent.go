@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
@@ -97,6 +98,7 @@ type Agent struct {
 	owner   string
 	applier *vici.Applier
 	metrics *metrics
+	cache   cache.Cache
 
 	kick  chan struct{}
 	ready atomic.Bool
@@ -178,11 +180,15 @@ func (a *Agent) Trigger() {
 	}
 }
 
-// Run applies and reports until ctx is done. The caller feeds Trigger from
-// its informers (see Sources).
+// Run applies and reports until ctx is done. An agent made by NewForConfig
+// starts its informers first; with a Reader of the caller's, the caller
+// calls Trigger on changes (Watch does that for a cache).
 func (a *Agent) Run(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx).WithValues("gateway", a.opts.Namespace+"/"+a.opts.Gateway, "pod", a.opts.Pod)
 	ctx = logr.NewContext(ctx, log)
+	if err := a.startCache(ctx); err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); a.applyLoop(ctx) }()
@@ -243,7 +249,9 @@ func (a *Agent) sync(ctx context.Context) error {
 	model, problems := swan.Build(in)
 	if len(problems) > 0 {
 		// The manager turns these into conditions; the agent only notes them.
-		log.V(1).Info("Objects left out of the configuration", "problems", len(problems))
+		for _, p := range problems {
+			log.V(1).Info("Object left out of the configuration", "problem", p.String())
+		}
 	}
 
 	res, applyErr := a.applier.Apply(ctx, model)

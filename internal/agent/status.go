@@ -222,7 +222,7 @@ func (a *Agent) writeTunnels(ctx context.Context, stats map[string]v1alpha1.Tunn
 		if !last.due(shape, counters, now, a.opts.CounterInterval) {
 			continue
 		}
-		status, err := toMap(struct {
+		status, err := toMap(&struct {
 			Phase1     *v1alpha1.Phase1Status       `json:"phase1,omitempty"`
 			Children   []v1alpha1.TunnelChildStatus `json:"children,omitempty"`
 			ChildrenUp string                       `json:"childrenUp,omitempty"`
@@ -251,8 +251,9 @@ func (a *Agent) writeAgentStatus(ctx context.Context) {
 	if last != nil && *last == rep {
 		return
 	}
-	entry, err := toMap(rep)
+	entry, err := toMap(&rep)
 	if err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "Encoding the gateway's agent status failed")
 		return
 	}
 	if err := a.applyStatus(ctx, "VPNGateway", a.opts.Gateway, map[string]any{"agents": []any{entry}}); err != nil {
@@ -278,6 +279,7 @@ func (a *Agent) applyStatus(ctx context.Context, kind, name string, status map[s
 		client.FieldOwner(a.owner), client.ForceOwnership)
 }
 
+// toMap encodes a pointer to a struct as JSON-like maps.
 func toMap(v any) (map[string]any, error) {
 	return kruntime.DefaultUnstructuredConverter.ToUnstructured(v)
 }

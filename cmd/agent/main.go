@@ -1,0 +1,162 @@
+// Command agent is the sidecar of an ikegate gateway pod: it makes the pod's
+// charon hold what the gateway's VPNGateway, MobilePools, VPNUsers, Tunnels
+// and Secrets say, programs the gateway's nftables table, and reports
+// sessions, tunnel states and metrics.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/ikegate/ikegate/internal/agent"
+	"github.com/ikegate/ikegate/internal/firewall"
+	"github.com/ikegate/ikegate/internal/vici"
+)
+
+type config struct {
+	namespace, gateway, pod string
+	certSecret              string
+	kubeconfig              string
+	viciSocket              string
+	metricsAddr, healthAddr string
+	firewall                bool
+	firewallNetns           string
+	debounce, saInterval    time.Duration
+	counterInterval         time.Duration
+}
+
+func main() {
+	zapOpts := zap.Options{}
+	cfg := parseFlags(flag.CommandLine, os.Args[1:], &zapOpts)
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		ctrl.Log.Error(err, "Agent failed")
+		os.Exit(1)
+	}
+}
+
+// parseFlags reads flags, taking defaults from the environment the gateway
+// pod's manifest sets (downward API for the pod's name and namespace).
+func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) config {
+	var c config
+	fs.StringVar(&c.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "namespace of the gateway (env POD_NAMESPACE)")
+	fs.StringVar(&c.gateway, "gateway", os.Getenv("GATEWAY_NAME"), "name of the VPNGateway (env GATEWAY_NAME)")
+	fs.StringVar(&c.pod, "pod", os.Getenv("POD_NAME"), "name of this pod, the status field owner (env POD_NAME)")
+	fs.StringVar(&c.certSecret, "certificate-secret", os.Getenv("CERTIFICATE_SECRET"),
+		"Secret with the gateway's tls.crt, tls.key and ca.crt; default: the gateway's status.certificateSecretName (env CERTIFICATE_SECRET)")
+	fs.StringVar(&c.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file; in-cluster configuration when empty")
+	fs.StringVar(&c.viciSocket, "vici-socket", "/var/run/charon.vici", "charon's VICI socket")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", ":8080", "address of the Prometheus /metrics endpoint; empty disables it")
+	fs.StringVar(&c.healthAddr, "health-addr", ":8081", "address of /healthz and /readyz")
+	fs.BoolVar(&c.firewall, "firewall", true, "program the gateway's nftables table (when the VPNGateway enables its firewall)")
+	fs.StringVar(&c.firewallNetns, "firewall-netns", "", "network namespace file (e.g. /run/netns/x) whose nftables to program; default the agent's own")
+	fs.DurationVar(&c.debounce, "debounce", agent.DefaultDebounce, "how long a burst of changes may gather before one apply")
+	fs.DurationVar(&c.saInterval, "sa-interval", agent.DefaultSAInterval, "how often live SAs are listed")
+	fs.DurationVar(&c.counterInterval, "counter-interval", agent.DefaultCounterInterval, "how often traffic counters alone are written to status")
+	if zapOpts != nil {
+		zapOpts.BindFlags(fs)
+	}
+	_ = fs.Parse(args)
+	return c
+}
+
+func (c config) validate() error {
+	var errs []error
+	for _, f := range []struct{ name, v string }{{"namespace", c.namespace}, {"gateway", c.gateway}, {"pod", c.pod}, {"vici-socket", c.viciSocket}} {
+		if f.v == "" {
+			errs = append(errs, fmt.Errorf("--%s is required", f.name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	return rest.InClusterConfig()
+}
+
+func run(ctx context.Context, c config) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	log := ctrl.Log.WithName("agent")
+	ctx = ctrl.LoggerInto(ctx, log)
+	rc, err := restConfig(c.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("API server configuration: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	sess := vici.NewClient(c.viciSocket)
+	defer sess.Close()
+	opts := agent.Options{
+		Namespace: c.namespace, Gateway: c.gateway, Pod: c.pod, CertificateSecret: c.certSecret,
+		VICI: sess, Registerer: reg,
+		Debounce: c.debounce, SAInterval: c.saInterval, CounterInterval: c.counterInterval,
+	}
+	if c.firewall {
+		var nfOpts []nftables.ConnOption
+		if c.firewallNetns != "" {
+			f, err := os.Open(c.firewallNetns)
+			if err != nil {
+				return fmt.Errorf("opening network namespace %s: %w", c.firewallNetns, err)
+			}
+			defer f.Close()
+			nfOpts = append(nfOpts, nftables.WithNetNSFd(int(f.Fd())))
+		}
+		fw, err := firewall.NewApplier(firewall.TableName(c.namespace, c.gateway), nfOpts...)
+		if err != nil {
+			return err
+		}
+		reg.MustRegister(firewall.NewCollector(fw))
+		opts.Firewall = fw
+	}
+	a, err := agent.NewForConfig(rc, opts)
+	if err != nil {
+		return err
+	}
+
+	serve := func(addr string, h http.Handler) {
+		srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error(err, "HTTP server failed", "addr", addr)
+			}
+		}()
+	}
+	serve(c.healthAddr, a.HealthHandler())
+	if c.metricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		serve(c.metricsAddr, mux)
+	}
+	log.Info("Starting", "namespace", c.namespace, "gateway", c.gateway, "pod", c.pod, "vici", c.viciSocket, "firewall", c.firewall)
+	return a.Run(ctx)
+}

@@ -1,0 +1,330 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/testr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/vici"
+)
+
+const (
+	testNS  = "vpn"
+	testGW  = "vpn"
+	testPod = "vpn-gw-0"
+)
+
+// statusRecorder is a client whose status writes are recorded instead of
+// sent: the fake client has no server-side apply.
+type statusRecorder struct {
+	client.Client
+	mu      sync.Mutex
+	applies []recordedApply
+}
+
+type recordedApply struct {
+	kind, name, owner string
+	status            map[string]any
+}
+
+func (r *statusRecorder) Status() client.SubResourceWriter { return recorderWriter{r} }
+
+func (r *statusRecorder) take(kind string) []recordedApply {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out, rest []recordedApply
+	for _, a := range r.applies {
+		if a.kind == kind {
+			out = append(out, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	r.applies = rest
+	return out
+}
+
+type recorderWriter struct{ r *statusRecorder }
+
+var errNotApply = errors.New("the agent writes status with server-side apply only")
+
+func (w recorderWriter) Create(context.Context, client.Object, client.Object, ...client.SubResourceCreateOption) error {
+	return errNotApply
+}
+func (w recorderWriter) Update(context.Context, client.Object, ...client.SubResourceUpdateOption) error {
+	return errNotApply
+}
+func (w recorderWriter) Patch(context.Context, client.Object, client.Patch, ...client.SubResourcePatchOption) error {
+	return errNotApply
+}
+func (w recorderWriter) Apply(_ context.Context, obj kruntime.ApplyConfiguration, opts ...client.SubResourceApplyOption) error {
+	var o client.SubResourceApplyOptions
+	o.ApplyOpts(opts)
+	u, ok := obj.(interface{ UnstructuredContent() map[string]any })
+	if !ok {
+		return errors.New("not an unstructured apply configuration")
+	}
+	content := u.UnstructuredContent()
+	uo := unstructured.Unstructured{Object: content}
+	status, _ := content["status"].(map[string]any)
+	if o.Force == nil || !*o.Force {
+		return errors.New("status must be applied with force: the fields are this pod's alone")
+	}
+	w.r.mu.Lock()
+	w.r.applies = append(w.r.applies, recordedApply{kind: uo.GetKind(), name: uo.GetName(), owner: o.FieldManager, status: status})
+	w.r.mu.Unlock()
+	return nil
+}
+
+type fixture struct {
+	fake   *vici.Fake
+	reader client.Client
+	writer *statusRecorder
+	agent  *Agent
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func user(name string) (*v1alpha1.VPNUser, *corev1.Secret) {
+	return &v1alpha1.VPNUser{
+			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: name},
+			Spec: v1alpha1.VPNUserSpec{
+				GatewayRef:        v1alpha1.GatewayReference{Name: testGW},
+				Identity:          v1alpha1.Identity(name + "@example.com"),
+				PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: name, Key: "password"},
+			},
+		}, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: name},
+			Data:       map[string][]byte{"password": []byte("pw-" + name)},
+		}
+}
+
+func newFixture(t *testing.T, f *vici.Fake, users ...string) *fixture {
+	t.Helper()
+	pki := charontest.NewPKI(t, "Unit CA")
+	leaf := pki.Server(t, "vpn.example.com", "vpn.example.com")
+	objs := []client.Object{
+		&v1alpha1.VPNGateway{
+			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: testGW, Generation: 3},
+			Spec:       v1alpha1.VPNGatewaySpec{Hostnames: []v1alpha1.Hostname{"vpn.example.com"}},
+		},
+		&corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "vpn-tls"},
+			Data:       map[string][]byte{"tls.crt": leaf.CertPEM, "tls.key": leaf.KeyPEM, "ca.crt": pki.CertPEM},
+		},
+		&v1alpha1.MobilePool{
+			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "staff"},
+			Spec: v1alpha1.MobilePoolSpec{
+				GatewayRef:    v1alpha1.GatewayReference{Name: testGW},
+				Addresses:     v1alpha1.PoolAddresses{IPv4: "10.3.200.0/24"},
+				LocalNetworks: []v1alpha1.CIDR{"10.3.0.0/24"},
+			},
+		},
+	}
+	for _, n := range users {
+		u, s := user(n)
+		objs = append(objs, u, s)
+	}
+	reader := fake.NewClientBuilder().WithScheme(Scheme()).WithObjects(objs...).Build()
+	w := &statusRecorder{Client: reader}
+	a, err := New(Options{
+		Namespace: testNS, Gateway: testGW, Pod: testPod, CertificateSecret: "vpn-tls",
+		VICI: f, Reader: reader, Writer: w,
+		Debounce: 5 * time.Millisecond, SAInterval: 50 * time.Millisecond, CounterInterval: time.Hour,
+		MaxBackoff: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), testr.NewWithOptions(t, testr.Options{Verbosity: 1})))
+	fx := &fixture{fake: f, reader: reader, writer: w, agent: a, cancel: cancel, done: make(chan struct{})}
+	go func() { defer close(fx.done); _ = a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-fx.done })
+	return fx
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("Timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func clientSA(identity string) vici.IKESA {
+	return vici.IKESA{
+		Name: "mobile-staff", State: "ESTABLISHED", RemoteHost: "203.0.113.9", RemotePort: 4500,
+		RemoteID: "203.0.113.9", RemoteEAPID: identity, RemoteVIPs: []string{"10.3.200.1"},
+		Established: 30 * time.Second,
+		Children: []vici.ChildSA{{Name: "staff", State: "INSTALLED", BytesIn: 100, PacketsIn: 2,
+			Proposal: vici.Proposal{Encr: "AES_GCM_16", EncrKeySize: 256}}},
+	}
+}
+
+func TestStartKeepsSessionsOfExistingUsersAndEndsOrphans(t *testing.T) {
+	f := vici.NewFake()
+	keep := f.AddSA(clientSA("alice@example.com"))
+	// A user deleted while the agent was away still has a session.
+	f.AddSA(clientSA("mallory@example.com"))
+	fx := newFixture(t, f, "alice")
+	eventually(t, "ready", fx.agent.Ready)
+	eventually(t, "mallory's session to end", func() bool { return len(f.SAs()) == 1 })
+	if sas := f.SAs(); sas[0].UniqueID != keep {
+		t.Fatalf("Left SA %d, want alice's %d", sas[0].UniqueID, keep)
+	}
+	if f.Shared("ntlm-alice") == nil {
+		t.Fatal("alice's secret is not loaded")
+	}
+}
+
+func TestDeletingAUserTouchesOnlyThatUser(t *testing.T) {
+	f := vici.NewFake()
+	fx := newFixture(t, f, "alice", "bob")
+	eventually(t, "ready", fx.agent.Ready)
+	aliceSA := f.AddSA(clientSA("alice@example.com"))
+	bobSA := f.AddSA(clientSA("bob@example.com"))
+	f.ResetCalls()
+
+	u, _ := user("bob")
+	if err := fx.reader.Delete(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	fx.agent.Trigger()
+	eventually(t, "bob's session to end", func() bool { return len(f.SAs()) == 1 })
+	if f.SAs()[0].UniqueID != aliceSA {
+		t.Fatalf("Ended the wrong session: left %+v", f.SAs())
+	}
+	var writes []string
+	for _, c := range f.Writes() {
+		writes = append(writes, c.String())
+	}
+	want := []string{"unload-shared ntlm-bob", "terminate " + strconv.Itoa(int(bobSA))}
+	if !slices.Equal(writes, want) {
+		t.Errorf("Writes = %q, want %q", writes, want)
+	}
+	if f.Shared("ntlm-alice") == nil || f.Shared("ntlm-bob") != nil {
+		t.Error("Secrets after the delete: want alice's only")
+	}
+}
+
+func TestDisablingAUserEndsItsSession(t *testing.T) {
+	f := vici.NewFake()
+	fx := newFixture(t, f, "alice")
+	eventually(t, "ready", fx.agent.Ready)
+	f.AddSA(clientSA("alice@example.com"))
+	var u v1alpha1.VPNUser
+	ctx := context.Background()
+	if err := fx.reader.Get(ctx, client.ObjectKey{Namespace: testNS, Name: "alice"}, &u); err != nil {
+		t.Fatal(err)
+	}
+	u.Spec.Disabled = true
+	if err := fx.reader.Update(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	fx.agent.Trigger()
+	eventually(t, "the session to end", func() bool { return len(f.SAs()) == 0 })
+	if f.Shared("ntlm-alice") != nil {
+		t.Error("A disabled user's secret is still loaded")
+	}
+}
+
+func TestCharonRestartReloadsEverything(t *testing.T) {
+	f := vici.NewFake()
+	fx := newFixture(t, f, "alice")
+	eventually(t, "ready", fx.agent.Ready)
+	f.Restart()
+	eventually(t, "the configuration back", func() bool {
+		return f.Shared("ntlm-alice") != nil && f.Conn("mobile-staff") != nil && f.Pool("staff-ipv4") != nil
+	})
+}
+
+func TestNotReadyUntilCharonTakesTheConfiguration(t *testing.T) {
+	f := vici.NewFake()
+	f.SetDown(true)
+	fx := newFixture(t, f, "alice")
+	time.Sleep(100 * time.Millisecond)
+	rec := httptest.NewRecorder()
+	fx.agent.HealthHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable || fx.agent.Ready() {
+		t.Fatalf("/readyz = %d while charon is down, want 503", rec.Code)
+	}
+	reps := fx.writer.take("VPNGateway")
+	if len(reps) == 0 {
+		t.Fatal("No agent report while charon is down")
+	}
+	last := reps[len(reps)-1]
+	entry := last.status["agents"].([]any)[0].(map[string]any)
+	if entry["lastError"] == nil || entry["appliedGeneration"] != nil || last.owner != FieldOwnerPrefix+testPod {
+		t.Errorf("Report while down = %v by %s; want an error, no applied generation, owner %s", entry, last.owner, FieldOwnerPrefix+testPod)
+	}
+	f.SetDown(false)
+	eventually(t, "ready after charon came up", fx.agent.Ready)
+	rec = httptest.NewRecorder()
+	fx.agent.HealthHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("/readyz = %d after the first apply, want 200", rec.Code)
+	}
+	eventually(t, "a report of generation 3 without error", func() bool {
+		for _, r := range fx.writer.take("VPNGateway") {
+			e := r.status["agents"].([]any)[0].(map[string]any)
+			if e["appliedGeneration"] == int64(3) && e["lastError"] == nil {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func TestSessionsAreWrittenOncePerChange(t *testing.T) {
+	f := vici.NewFake()
+	fx := newFixture(t, f, "alice", "bob")
+	eventually(t, "ready", fx.agent.Ready)
+	f.AddSA(clientSA("alice@example.com"))
+	var got []recordedApply
+	eventually(t, "alice's session in status", func() bool {
+		got = append(got, fx.writer.take("VPNUser")...)
+		return len(got) > 0
+	})
+	// Several more SA polls with nothing changed but counters (whose
+	// interval is an hour here) write nothing more.
+	time.Sleep(300 * time.Millisecond)
+	got = append(got, fx.writer.take("VPNUser")...)
+	if len(got) != 1 || got[0].name != "alice" || got[0].owner != FieldOwnerPrefix+testPod {
+		t.Fatalf("Status writes = %+v, want one for alice by %s", got, FieldOwnerPrefix+testPod)
+	}
+	sessions := got[0].status["sessions"].([]any)
+	s := sessions[0].(map[string]any)
+	if s["pod"] != testPod || s["remoteAddress"] != "203.0.113.9" || s["bytesIn"] != int64(100) || got[0].status["sessionCount"] != int64(1) {
+		t.Errorf("Session written = %v", got[0].status)
+	}
+	// The session ends: the pod's entries are withdrawn.
+	f.Restart() // drops every SA
+	eventually(t, "the session withdrawn", func() bool {
+		for _, r := range fx.writer.take("VPNUser") {
+			if r.name == "alice" && r.status["sessions"] == nil && r.status["sessionCount"] == nil {
+				return true
+			}
+		}
+		return false
+	})
+}

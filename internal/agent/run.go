@@ -1,0 +1,54 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// NewForConfig returns an agent that reads through an informer cache of its
+// own (see NewCache) and writes status through a client, both made from cfg.
+// Run starts the cache and waits for it before the first apply, so an agent
+// never applies a half-listed configuration (which would unload users).
+func NewForConfig(cfg *rest.Config, opts Options) (*Agent, error) {
+	c, err := NewCache(cfg, opts.Namespace, opts.Gateway)
+	if err != nil {
+		return nil, fmt.Errorf("creating the informer cache: %w", err)
+	}
+	w, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	if err != nil {
+		return nil, fmt.Errorf("creating the API client: %w", err)
+	}
+	opts.Reader, opts.Writer = c, w
+	a, err := New(opts)
+	if err != nil {
+		return nil, err
+	}
+	a.cache = c
+	return a, nil
+}
+
+// startCache starts the agent's own cache, if it has one, and waits until
+// every informer has listed.
+func (a *Agent) startCache(ctx context.Context) error {
+	if a.cache == nil {
+		return nil
+	}
+	if err := Watch(ctx, a.cache, a.Trigger); err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- a.cache.Start(ctx) }()
+	if !a.cache.WaitForCacheSync(ctx) {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("informer cache: %w", err)
+		default:
+		}
+		return errors.New("informer cache did not sync")
+	}
+	return nil
+}

@@ -1,0 +1,154 @@
+package agent
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/vici"
+)
+
+var now = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+func TestUserSessions(t *testing.T) {
+	tunnels := map[string]tunnelInfo{"tunnel-hq": {name: "hq"}}
+	gcm := vici.Proposal{Encr: "AES_GCM_16", EncrKeySize: 256, PRF: "PRF_HMAC_SHA2_256", DHGroup: "CURVE_25519"}
+	sas := []vici.IKESA{
+		{Name: "mobile-staff", UniqueID: 1, State: "ESTABLISHED", RemoteHost: "203.0.113.9", RemotePort: 4500,
+			RemoteEAPID: "jimp@example.com", RemoteVIPs: []string{"10.3.200.1"}, Established: 90 * time.Second, Proposal: gcm,
+			Children: []vici.ChildSA{
+				{Name: "staff", State: "INSTALLED", Proposal: vici.Proposal{Encr: "AES_GCM_16", EncrKeySize: 256}, BytesIn: 10, BytesOut: 20, PacketsIn: 1, PacketsOut: 2},
+				{Name: "staff", State: "REKEYED", BytesIn: 5, BytesOut: 5, PacketsIn: 1, PacketsOut: 1},
+			}},
+		// The rekeyed predecessor's successor from the same endpoint: only the newest counts.
+		{Name: "mobile-staff", UniqueID: 3, State: "ESTABLISHED", RemoteHost: "198.51.100.7", RemotePort: 4500,
+			RemoteEAPID: "jimp@example.com", Established: time.Second},
+		{Name: "mobile-staff", UniqueID: 4, State: "ESTABLISHED", RemoteHost: "198.51.100.7", RemotePort: 4500,
+			RemoteEAPID: "jimp@example.com", Established: 0},
+		// Not yet established, and a tunnel: neither is a user session.
+		{Name: "mobile-staff", UniqueID: 5, State: "CONNECTING", RemoteHost: "192.0.2.50", RemotePort: 500, RemoteEAPID: "eve@example.com"},
+		{Name: "tunnel-hq", UniqueID: 6, State: "ESTABLISHED", RemoteHost: "192.0.2.80", RemotePort: 500, RemoteID: "hq"},
+	}
+	clock := sessionClock{}
+	got := userSessions(sas, "gw-0", tunnels, clock, now)
+	want := map[string][]v1alpha1.Session{
+		"jimp@example.com": {
+			{Pod: "gw-0", RemoteAddress: "198.51.100.7", RemotePort: 4500, EstablishedAt: metav1.NewTime(now)},
+			{Pod: "gw-0", RemoteAddress: "203.0.113.9", RemotePort: 4500, VirtualIPs: []string{"10.3.200.1"},
+				EstablishedAt: metav1.NewTime(now.Add(-90 * time.Second)),
+				IKEProposal:   "AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519", ESPProposal: "AES_GCM_16_256",
+				TrafficCounters: v1alpha1.TrafficCounters{BytesIn: 15, BytesOut: 25, PacketsIn: 2, PacketsOut: 3}},
+		},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("userSessions (-want +got):\n%s", d)
+	}
+	// A poll a little later, where charon's age in seconds ticked over
+	// unevenly, keeps every start time: nothing looks changed.
+	sas[0].Established += 3 * time.Second
+	later := userSessions(sas, "gw-0", tunnels, clock, now.Add(2500*time.Millisecond))
+	if sessionShape(later["jimp@example.com"]) != sessionShape(got["jimp@example.com"]) {
+		t.Errorf("Shape changed between polls:\n%s\n%s", sessionShape(got["jimp@example.com"]), sessionShape(later["jimp@example.com"]))
+	}
+	clock.prune(sas[:1])
+	if len(clock) != 1 {
+		t.Errorf("Clock kept %d IKE_SAs after pruning to one", len(clock))
+	}
+}
+
+func TestTunnelStatus(t *testing.T) {
+	sas := []vici.IKESA{
+		{Name: "tunnel-hq", UniqueID: 2, State: "CONNECTING", RemoteHost: "192.0.2.80"},
+		{Name: "tunnel-hq", UniqueID: 3, State: "ESTABLISHED", RemoteHost: "192.0.2.80", Established: time.Minute,
+			Proposal: vici.Proposal{Encr: "AES_CBC", EncrKeySize: 256, Integ: "HMAC_SHA2_256_128", PRF: "PRF_HMAC_SHA2_256", DHGroup: "MODP_2048"},
+			Children: []vici.ChildSA{
+				{Name: "lan", State: "INSTALLED", Proposal: vici.Proposal{Encr: "AES_GCM_16", EncrKeySize: 128}, BytesIn: 7, PacketsIn: 1},
+			}},
+		{Name: "mobile-staff", UniqueID: 4, State: "ESTABLISHED"},
+	}
+	got := tunnelStatus(sas, "tunnel-hq", []string{"lan", "dmz"}, sessionClock{}, now)
+	at := metav1.NewTime(now.Add(-time.Minute))
+	want := v1alpha1.TunnelStatus{
+		Phase1: &v1alpha1.Phase1Status{State: "ESTABLISHED", EstablishedAt: &at, RemoteAddress: "192.0.2.80",
+			IKEProposal: "AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048"},
+		Children: []v1alpha1.TunnelChildStatus{
+			{Name: "lan", State: "INSTALLED", ESPProposal: "AES_GCM_16_128", TrafficCounters: v1alpha1.TrafficCounters{BytesIn: 7, PacketsIn: 1}},
+			{Name: "dmz", State: "Down"},
+		},
+		ChildrenUp: "1/2",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("tunnelStatus (-want +got):\n%s", d)
+	}
+	down := tunnelStatus(nil, "tunnel-hq", []string{"lan"}, sessionClock{}, now)
+	if down.Phase1.State != "Down" || down.ChildrenUp != "0/1" || down.Children[0].State != "Down" {
+		t.Errorf("Status without SAs = %+v", down)
+	}
+}
+
+func TestRevoked(t *testing.T) {
+	sas := []vici.IKESA{
+		{Name: "mobile-staff", UniqueID: 1, RemoteEAPID: "alice@example.com"},
+		{Name: "mobile-staff", UniqueID: 2, RemoteEAPID: "bob@example.com"},
+		// Mid-authentication: no EAP identity yet, not ours to judge.
+		{Name: "mobile-select", UniqueID: 3},
+		{Name: "tunnel-hq", UniqueID: 4, RemoteEAPID: "hq"},
+	}
+	got := revoked(sas, map[string]bool{"alice@example.com": true}, map[string]tunnelInfo{"tunnel-hq": {}})
+	if len(got) != 1 || got[0].UniqueID != 2 {
+		t.Errorf("revoked = %+v, want bob's IKE_SA 2 only", got)
+	}
+}
+
+func TestWrittenDue(t *testing.T) {
+	w := written{shape: "a", counters: "1", at: now}
+	for _, tc := range []struct {
+		name            string
+		shape, counters string
+		at              time.Time
+		want            bool
+	}{
+		{"unchanged", "a", "1", now.Add(time.Hour), false},
+		{"new session", "b", "1", now, true},
+		{"counters soon after", "a", "2", now.Add(time.Second), false},
+		{"counters after the interval", "a", "2", now.Add(30 * time.Second), true},
+	} {
+		if got := w.due(tc.shape, tc.counters, tc.at, 30*time.Second); got != tc.want {
+			t.Errorf("%s: due = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestOnlySpecAndLabelChangesTrigger(t *testing.T) {
+	user := func(rv string, gen int64, labels map[string]string) *v1alpha1.VPNUser {
+		return &v1alpha1.VPNUser{ObjectMeta: metav1.ObjectMeta{ResourceVersion: rv, Generation: gen, Labels: labels}}
+	}
+	secret := func(rv string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{ResourceVersion: rv}}
+	}
+	gw := func(rv string) *v1alpha1.VPNGateway {
+		return &v1alpha1.VPNGateway{ObjectMeta: metav1.ObjectMeta{ResourceVersion: rv, Generation: 1}}
+	}
+	for _, tc := range []struct {
+		name     string
+		old, new any
+		want     bool
+	}{
+		{"resync", user("1", 1, nil), user("1", 1, nil), false},
+		{"status write", user("1", 1, nil), user("2", 1, nil), false},
+		{"spec change", user("1", 1, nil), user("2", 2, nil), true},
+		{"label change", user("1", 1, map[string]string{"team": "a"}), user("2", 1, map[string]string{"team": "b"}), true},
+		{"secret data", secret("1"), secret("2"), true},
+		{"gateway status (certificate Secret name)", gw("1"), gw("2"), true},
+	} {
+		got := false
+		onUpdate(tc.old, tc.new, func() { got = true })
+		if got != tc.want {
+			t.Errorf("%s: triggered = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

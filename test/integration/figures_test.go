@@ -1,0 +1,286 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/swan"
+	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/vici"
+)
+
+// figureSpec says what to measure.
+type figureSpec struct {
+	// sizes are the numbers of users already loaded, ascending.
+	sizes []int
+	// samples of the agent's user-ready latency per size, and of the naive
+	// full reload.
+	samples, naiveSamples int
+	// connects per gateway at the largest size.
+	connects int
+}
+
+type figureRow struct {
+	users              int
+	agent              []time.Duration // sorted
+	naive              []time.Duration // sorted
+	agentSyncAfterBulk time.Duration
+}
+
+type figureResult struct {
+	rows                         []figureRow
+	connectAgent, connectSwanctl []time.Duration // sorted
+}
+
+// applyWatch turns the agent's OnApply reports into per-secret signals: the
+// moment the apply that loaded (or unloaded) a secret returned.
+type applyWatch struct {
+	mu      sync.Mutex
+	waiters map[string]chan time.Time
+}
+
+func newApplyWatch() *applyWatch { return &applyWatch{waiters: map[string]chan time.Time{}} }
+
+func (w *applyWatch) expect(action vici.Action, secret string) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	w.mu.Lock()
+	w.waiters[string(action)+" "+secret] = ch
+	w.mu.Unlock()
+	return ch
+}
+
+func (w *applyWatch) onApply(res vici.Result, _ error) {
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, op := range res.Ops {
+		if op.Ref.Kind != vici.KindSecret {
+			continue
+		}
+		key := string(op.Action) + " " + op.Ref.Name
+		if ch, ok := w.waiters[key]; ok {
+			ch <- now
+			delete(w.waiters, key)
+		}
+	}
+}
+
+func waitSignal(t testing.TB, ch <-chan time.Time, what string) time.Time {
+	t.Helper()
+	select {
+	case at := <-ch:
+		return at
+	case <-time.After(60 * time.Second):
+		t.Fatalf("Timed out waiting for %s", what)
+		return time.Time{}
+	}
+}
+
+// measureFigures sets up an agent-driven gateway charon and a second one
+// loaded the naive way (swanctl --load-all of the whole rendered
+// configuration), each in its own namespace, plus a client namespace wired
+// to both, and measures spec.
+func measureFigures(t testing.TB, spec figureSpec) figureResult {
+	netns.RequireRoot(t)
+	ctx := context.Background()
+	const (
+		agentAddr = "192.0.2.1"
+		naiveAddr = "198.51.100.1"
+	)
+	agNS, nvNS, clNS := netns.New(t, "fgag"), netns.New(t, "fgnv"), netns.New(t, "fgcl")
+	netns.Veth(t, agNS, clNS, agentAddr+"/24", "192.0.2.2/24")
+	netns.Veth(t, nvNS, clNS, naiveAddr+"/24", "198.51.100.2/24")
+	pki := charontest.NewPKI(t, "Figures CA")
+	server := pki.Server(t, hostname, hostname, agentAddr, naiveAddr)
+	quiet := map[string]int{"default": 1}
+	agGW := charontest.Start(t, agNS, charontest.Options{Name: "agent-gw", Userspace: true, LogLevels: quiet})
+	nvGW := charontest.Start(t, nvNS, charontest.Options{Name: "naive-gw", Userspace: true, LogLevels: quiet})
+	cl := charontest.Start(t, clNS, charontest.Options{Name: "client", Userspace: true, Client: true, LogLevels: quiet})
+	agVICI, clVICI := vici.NewClient(agGW.VICISocket()), vici.NewClient(cl.VICISocket())
+	t.Cleanup(func() { agVICI.Close(); clVICI.Close() })
+
+	cfg, c := startAPI(t)
+	createGateway(t, c, pki, server, nil)
+	var (
+		gw   v1alpha1.VPNGateway
+		pool v1alpha1.MobilePool
+	)
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: gatewayName}, &gw); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: poolName}, &pool); err != nil {
+		t.Fatal(err)
+	}
+	// The first user: the pool serves nobody without one.
+	createUsers(t, c, "u", 0, 1)
+	watch := newApplyWatch()
+	ag := startAgent(t, cfg, agentConfig{pod: "figures-0", socket: agGW.VICISocket(), onApply: watch.onApply, log: logr.Discard()})
+	ag.waitReady(t, 60*time.Second)
+
+	// naiveConf renders what a full reload of n users plus extra loads.
+	naiveConf := func(n int, extra string) (string, map[string][]byte) {
+		in := swan.Resources{
+			Gateway: gw, Pools: []v1alpha1.MobilePool{pool},
+			Secrets:       map[string]map[string][]byte{},
+			ServerCertPEM: server.CertPEM, ServerKeyPEM: server.KeyPEM, CAPEM: pki.CertPEM, Now: time.Now(),
+		}
+		add := func(name string) {
+			s, u := userObjects(name, name+"@example.com", "pw-"+name)
+			in.Users = append(in.Users, *u)
+			in.Secrets[s.Name] = s.Data
+		}
+		for i := range n {
+			add(fmt.Sprintf("u-%d", i))
+		}
+		if extra != "" {
+			add(extra)
+		}
+		m, problems := swan.Build(in)
+		if len(problems) > 0 {
+			t.Fatalf("Building the naive configuration: %v", problems)
+		}
+		return swan.Render(m, swan.RenderOptions{ShowSecrets: true}), swan.Files(m)
+	}
+
+	var res figureResult
+	loaded := 1
+	for _, n := range spec.sizes {
+		row := figureRow{users: n}
+		bulk := time.Now()
+		createUsers(t, c, "u", loaded, n-loaded)
+		loaded = n
+		waitFor(t, 15*time.Minute, fmt.Sprintf("charon to hold %d user secrets", n), func() (bool, string) {
+			keys, err := sharedKeys(ctx, agVICI)
+			if err != nil {
+				return false, err.Error()
+			}
+			time.Sleep(100 * time.Millisecond)
+			return len(keys) == n, fmt.Sprintf("%d secrets", len(keys))
+		})
+		row.agentSyncAfterBulk = time.Since(bulk)
+
+		for i := range spec.samples {
+			name := fmt.Sprintf("new-%d-%d", n, i)
+			loadedAt := watch.expect(vici.ActionLoad, "ntlm-"+name)
+			start := time.Now()
+			if err := createUser(ctx, c, name, name+"@example.com", "pw-"+name); err != nil {
+				t.Fatal(err)
+			}
+			row.agent = append(row.agent, waitSignal(t, loadedAt, "the new user's secret").Sub(start))
+			if i == 0 && !holdsSecret(ctx, agVICI, "ntlm-"+name) {
+				t.Fatalf("Agent reported loading ntlm-%s but charon does not hold it", name)
+			}
+			// Back to n users for the next sample.
+			gone := watch.expect(vici.ActionUnload, "ntlm-"+name)
+			s, u := userObjects(name, "", "")
+			if err := c.Delete(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Delete(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			waitSignal(t, gone, "the sample user's secret to go")
+		}
+		slices.Sort(row.agent)
+
+		conf, files := naiveConf(n, "")
+		if out, err := nvGW.LoadAll(conf, files); err != nil {
+			t.Fatalf("Loading %d users with swanctl: %v\n%s", n, err, out)
+		}
+		for i := range spec.naiveSamples {
+			conf, files := naiveConf(n, fmt.Sprintf("naive-%d", i))
+			start := time.Now()
+			if out, err := nvGW.LoadAll(conf, files); err != nil {
+				t.Fatalf("Reloading %d+1 users with swanctl: %v\n%s", n, err, out)
+			}
+			row.naive = append(row.naive, time.Since(start))
+		}
+		slices.Sort(row.naive)
+		res.rows = append(res.rows, row)
+		t.Logf("%d users: agent p50 %v p99 %v; swanctl --load-all median %v; agent took %v to load the bulk",
+			n, percentile(row.agent, 0.5), percentile(row.agent, 0.99), percentile(row.naive, 0.5), row.agentSyncAfterBulk.Round(time.Millisecond))
+	}
+
+	// Connect time with the largest user count, on both gateways, in turns.
+	conf := func(conn, addr string) (string, string) { return clientConf(conn, addr, "u-0@example.com", "pw-u-0") }
+	ac, as := conf("agent", agentAddr)
+	nc, ns := conf("naive", naiveAddr)
+	loadClient(t, cl, pki, []string{ac, nc}, []string{as, ns})
+	for range spec.connects {
+		for _, target := range []struct {
+			conn string
+			out  *[]time.Duration
+		}{{"agent", &res.connectAgent}, {"naive", &res.connectSwanctl}} {
+			d, err := initiate(ctx, clVICI, target.conn)
+			if err != nil {
+				t.Fatalf("Connecting to the %s gateway: %v", target.conn, err)
+			}
+			*target.out = append(*target.out, d)
+			if err := terminate(ctx, clVICI, target.conn); err != nil {
+				t.Fatalf("Disconnecting from the %s gateway: %v", target.conn, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	slices.Sort(res.connectAgent)
+	slices.Sort(res.connectSwanctl)
+	return res
+}
+
+func (r figureResult) table() string {
+	var b strings.Builder
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+	fmt.Fprintf(&b, "\nUser-ready latency (API write of VPNUser+Secret -> charon holds the secret)\n")
+	fmt.Fprintf(&b, "%-13s %-11s %-11s %-11s %-26s %-8s\n", "users loaded", "agent p50", "agent p99", "agent max", "swanctl --load-all median", "ratio")
+	for _, row := range r.rows {
+		naive := percentile(row.naive, 0.5)
+		ratio := "-"
+		if p50 := percentile(row.agent, 0.5); p50 > 0 && naive > 0 {
+			ratio = fmt.Sprintf("%.0fx", float64(naive)/float64(p50))
+		}
+		fmt.Fprintf(&b, "%-13d %-11s %-11s %-11s %-26s %-8s\n", row.users, ms(percentile(row.agent, 0.5)),
+			ms(percentile(row.agent, 0.99)), ms(percentile(row.agent, 1)), ms(naive), ratio)
+	}
+	if len(r.rows) > 0 {
+		last := r.rows[len(r.rows)-1]
+		fmt.Fprintf(&b, "\nConnect time (IKE_SA + EAP-MSCHAPv2 + CHILD_SA, client side) with %d users loaded\n", last.users)
+		fmt.Fprintf(&b, "%-22s %-11s %-11s\n", "loaded by", "p50", "max")
+		fmt.Fprintf(&b, "%-22s %-11s %-11s\n", "agent (VICI)", ms(percentile(r.connectAgent, 0.5)), ms(percentile(r.connectAgent, 1)))
+		fmt.Fprintf(&b, "%-22s %-11s %-11s\n", "swanctl --load-all", ms(percentile(r.connectSwanctl, 0.5)), ms(percentile(r.connectSwanctl, 1)))
+	}
+	return b.String()
+}
+
+// TestUserReadyFigures runs the figures at a small scale so that `make test`
+// exercises the code path; BenchmarkUserReadyFigures has the real sizes.
+func TestUserReadyFigures(t *testing.T) {
+	res := measureFigures(t, figureSpec{sizes: []int{10, 100}, samples: 10, naiveSamples: 2, connects: 3})
+	t.Log(res.table())
+	for _, row := range res.rows {
+		if p99 := percentile(row.agent, 0.99); p99 > 500*time.Millisecond {
+			t.Errorf("User-ready p99 with %d users is %v, want < 500ms", row.users, p99)
+		}
+	}
+}
+
+// BenchmarkUserReadyFigures prints the figures table at 10, 1,000 and 10,000
+// users (several minutes; `make bench`). It measures once, whatever b.N.
+func BenchmarkUserReadyFigures(b *testing.B) {
+	res := measureFigures(b, figureSpec{sizes: []int{10, 1000, 10000}, samples: 20, naiveSamples: 3, connects: 5})
+	b.Log(res.table())
+	for _, row := range res.rows {
+		b.ReportMetric(float64(percentile(row.agent, 0.99).Microseconds())/1000, fmt.Sprintf("p99-ms@%d", row.users))
+	}
+	b.ReportMetric(float64(percentile(res.connectAgent, 0.5).Microseconds())/1000, "connect-agent-ms")
+	b.ReportMetric(float64(percentile(res.connectSwanctl, 0.5).Microseconds())/1000, "connect-swanctl-ms")
+}

@@ -1,0 +1,392 @@
+// Package integration runs the gateway agent against real processes: the
+// kube-apiserver and etcd of envtest, charon daemons in network namespaces
+// (a gateway with the userspace ESP data plane and EAP-MSCHAPv2 clients), and
+// the nftables of the gateway's namespace. Everything needs root.
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	govici "github.com/strongswan/govici/vici"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/agent"
+	"github.com/ikegate/ikegate/internal/testenv"
+	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/vici"
+)
+
+// The scenario is the seed's: gateway vpn.example.com, pool 10.3.200.0/24,
+// LAN 10.3.0.0/24 whose first address sits on the gateway's loopback.
+const (
+	namespace   = "vpn"
+	gatewayName = "vpn"
+	poolName    = "staff"
+	certSecret  = "vpn-tls"
+	hostname    = "vpn.example.com"
+	lanAddr     = "10.3.0.1"
+	lanNet      = "10.3.0.0/24"
+	poolNet     = "10.3.200.0/24"
+)
+
+// startAPI starts envtest with the project's CRDs.
+func startAPI(t testing.TB) (*rest.Config, client.Client) {
+	t.Helper()
+	cfg, c, _ := testenv.Start(t, testenv.WithScheme(agent.Scheme()))
+	return cfg, c
+}
+
+// createGateway writes the namespace, the gateway's certificate Secret (what
+// cert-manager would write), the VPNGateway and its MobilePool.
+func createGateway(t testing.TB, c client.Client, pki *charontest.PKI, server charontest.Leaf, addrs []string) {
+	t.Helper()
+	ctx := context.Background()
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}},
+		&corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: certSecret},
+			Type:       corev1.SecretTypeTLS,
+			Data:       map[string][]byte{"tls.crt": server.CertPEM, "tls.key": server.KeyPEM, "ca.crt": pki.CertPEM},
+		},
+		&v1alpha1.VPNGateway{
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: gatewayName},
+			Spec: v1alpha1.VPNGatewaySpec{
+				Hostnames: []v1alpha1.Hostname{hostname},
+				Addresses: ipAddresses(addrs),
+				Dataplane: v1alpha1.DataplaneUserspace,
+			},
+		},
+		&v1alpha1.MobilePool{
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: poolName},
+			Spec: v1alpha1.MobilePoolSpec{
+				GatewayRef:    v1alpha1.GatewayReference{Name: gatewayName},
+				Addresses:     v1alpha1.PoolAddresses{IPv4: poolNet},
+				LocalNetworks: []v1alpha1.CIDR{lanNet},
+				Firewall:      v1alpha1.PoolFirewall{Allow: []v1alpha1.AllowRule{{To: lanNet}}},
+			},
+		},
+	}
+	for _, o := range objs {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatalf("Creating %T %s: %v", o, o.GetName(), err)
+		}
+	}
+}
+
+func ipAddresses(in []string) []v1alpha1.IPAddress {
+	out := make([]v1alpha1.IPAddress, len(in))
+	for i, a := range in {
+		out[i] = v1alpha1.IPAddress(a)
+	}
+	return out
+}
+
+// userObjects are a VPNUser and the Secret holding its password.
+func userObjects(name, identity, password string) (*corev1.Secret, *v1alpha1.VPNUser) {
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name + "-password"},
+		Data:       map[string][]byte{"password": []byte(password)},
+	}
+	u := &v1alpha1.VPNUser{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: v1alpha1.VPNUserSpec{
+			GatewayRef:        v1alpha1.GatewayReference{Name: gatewayName},
+			Identity:          v1alpha1.Identity(identity),
+			PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: s.Name, Key: "password"},
+		},
+	}
+	return s, u
+}
+
+// createUser writes a user's Secret, then the VPNUser.
+func createUser(ctx context.Context, c client.Client, name, identity, password string) error {
+	s, u := userObjects(name, identity, password)
+	if err := c.Create(ctx, s); err != nil {
+		return fmt.Errorf("creating Secret %s: %w", s.Name, err)
+	}
+	if err := c.Create(ctx, u); err != nil {
+		return fmt.Errorf("creating VPNUser %s: %w", u.Name, err)
+	}
+	return nil
+}
+
+// createUsers creates users first..first+n-1 named prefix-<i> with a few
+// writers in parallel.
+func createUsers(t testing.TB, c client.Client, prefix string, first, n int) {
+	t.Helper()
+	ctx := context.Background()
+	const writers = 8
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	next := make(chan int)
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				name := fmt.Sprintf("%s-%d", prefix, i)
+				if err := createUser(ctx, c, name, name+"@example.com", "pw-"+name); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := first; i < first+n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("Creating users: %v", err)
+	}
+}
+
+// runningAgent is an agent running in a goroutine of the test, as it would
+// in its container: its own informers, its own VICI connection.
+type runningAgent struct {
+	*agent.Agent
+	reg    *prometheus.Registry
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type agentConfig struct {
+	pod      string
+	socket   string
+	firewall agent.Firewall
+	onApply  func(vici.Result, error)
+	log      logr.Logger
+}
+
+func startAgent(t testing.TB, cfg *rest.Config, ac agentConfig) *runningAgent {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	a, err := agent.NewForConfig(cfg, agent.Options{
+		Namespace:         namespace,
+		Gateway:           gatewayName,
+		Pod:               ac.pod,
+		CertificateSecret: certSecret,
+		VICI:              vici.NewClient(ac.socket),
+		Firewall:          ac.firewall,
+		Registerer:        reg,
+		SAInterval:        500 * time.Millisecond,
+		CounterInterval:   time.Second,
+		OnApply:           ac.onApply,
+	})
+	if err != nil {
+		t.Fatalf("Creating agent: %v", err)
+	}
+	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), ac.log))
+	r := &runningAgent{Agent: a, reg: reg, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- a.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop ends the agent and waits for it; stopping twice is fine.
+func (r *runningAgent) stop(t testing.TB) {
+	t.Helper()
+	r.cancel()
+	select {
+	case err, ok := <-r.done:
+		if ok && err != nil {
+			t.Errorf("Agent ended with: %v", err)
+		}
+		close(r.done)
+	case <-time.After(15 * time.Second):
+		t.Errorf("Agent did not stop within 15s")
+	}
+}
+
+func (r *runningAgent) waitReady(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, "agent ready", func() (bool, string) { return r.Ready(), "not ready" })
+}
+
+// metric returns the value of a counter or gauge (summed over series whose
+// labels include want), or the sample count of a histogram.
+func (r *runningAgent) metric(t testing.TB, name string, want map[string]string) float64 {
+	t.Helper()
+	fams, err := r.reg.Gather()
+	if err != nil {
+		t.Fatalf("Gathering metrics: %v", err)
+	}
+	var v float64
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			for k, val := range want {
+				found := false
+				for _, l := range m.GetLabel() {
+					if l.GetName() == k && l.GetValue() == val {
+						found = true
+					}
+				}
+				if !found {
+					continue series
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				v += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				v += m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				v += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return v
+}
+
+// waitFor polls cond every 10ms until it holds or timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, detail := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Timed out after %v waiting for %s: %s", timeout, what, detail)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// sharedKeys lists the ids of the shared secrets charon holds.
+func sharedKeys(ctx context.Context, s vici.Session) ([]string, error) {
+	resp, err := s.Call(ctx, "get-shared", govici.NewMessage())
+	if err != nil {
+		return nil, err
+	}
+	keys, _ := resp.Get("keys").([]string)
+	return keys, nil
+}
+
+func holdsSecret(ctx context.Context, s vici.Session, id string) bool {
+	keys, err := sharedKeys(ctx, s)
+	return err == nil && slices.Contains(keys, id)
+}
+
+// connNames lists the connections charon holds.
+func connNames(ctx context.Context, s vici.Session) ([]string, error) {
+	resp, err := s.Call(ctx, "get-conns", govici.NewMessage())
+	if err != nil {
+		return nil, err
+	}
+	names, _ := resp.Get("conns").([]string)
+	return names, nil
+}
+
+// established returns the client's established IKE_SAs of connection conn.
+func established(ctx context.Context, s vici.Session, conn string) ([]vici.IKESA, error) {
+	sas, err := vici.ListSAs(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(sas, func(sa vici.IKESA) bool { return sa.Name != conn || sa.State != "ESTABLISHED" }), nil
+}
+
+// clientConf is a road-warrior client connection named conn to the gateway
+// at addr, authenticating as identity with EAP-MSCHAPv2.
+func clientConf(conn, addr, identity, password string) (connSection, secretSection string) {
+	connSection = `  ` + conn + ` {
+    version = 2
+    remote_addrs = ` + addr + `
+    vips = 0.0.0.0
+    proposals = aes256gcm16-prfsha256-x25519
+    local {
+      auth = eap-mschapv2
+      eap_id = ` + identity + `
+    }
+    remote {
+      auth = pubkey
+      id = ` + hostname + `
+    }
+    children {
+      ` + conn + ` {
+        remote_ts = ` + lanNet + `
+        esp_proposals = aes256gcm16
+      }
+    }
+  }
+`
+	secretSection = `  eap-` + conn + ` {
+    id = ` + identity + `
+    secret = ` + password + `
+  }
+`
+	return connSection, secretSection
+}
+
+func loadClient(t testing.TB, cl *charontest.Charon, pki *charontest.PKI, conns, secrets []string) {
+	t.Helper()
+	conf := "connections {\n" + strings.Join(conns, "") + "}\nsecrets {\n" + strings.Join(secrets, "") + "}\n"
+	if out, err := cl.LoadAll(conf, map[string][]byte{"x509ca/ca.pem": pki.CertPEM}); err != nil {
+		t.Fatalf("Loading the client: %v\n%s", err, out)
+	}
+}
+
+// initiate brings up the client's connection (IKE_SA, EAP, CHILD_SA) over
+// VICI and returns how long charon took.
+func initiate(ctx context.Context, s vici.Session, conn string) (time.Duration, error) {
+	req := govici.NewMessage()
+	_ = req.Set("child", conn)
+	_ = req.Set("ike", conn)
+	_ = req.Set("timeout", "20000")
+	start := time.Now()
+	resp, err := s.Call(ctx, "initiate", req)
+	d := time.Since(start)
+	if err != nil {
+		return d, fmt.Errorf("initiating %s: %w", conn, err)
+	}
+	if resp.Get("success") != "yes" {
+		return d, fmt.Errorf("initiating %s: %v", conn, resp.Get("errmsg"))
+	}
+	return d, nil
+}
+
+// terminate ends the client's IKE_SAs of conn without waiting for the peer.
+func terminate(ctx context.Context, s vici.Session, conn string) error {
+	req := govici.NewMessage()
+	_ = req.Set("ike", conn)
+	_ = req.Set("force", "yes")
+	_ = req.Set("timeout", "-1")
+	resp, err := s.Call(ctx, "terminate", req)
+	if err != nil && (resp == nil || resp.Get("matches") != "0") {
+		return err
+	}
+	return nil
+}
+
+// percentile of sorted durations, nearest rank.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
