@@ -26,7 +26,6 @@ type poolGroup struct {
 	sig string
 }
 
-
 // clientAuth returns the remote authentication round of mobile clients.
 func (b *builder) clientAuth() (Auth, bool) {
 	gw := b.gw
