@@ -1,0 +1,177 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/swan"
+)
+
+// Field indexes on the cache.
+const (
+	// indexGateway indexes pools, users and tunnels by gatewayRef.name.
+	indexGateway = "spec.gatewayRef.name"
+	// indexSecrets indexes gateways, users and tunnels by the Secrets they reference.
+	indexSecrets = "ikegate.secretRefs"
+)
+
+// gatewayBuild is the outcome of swan.Build over one gateway and everything
+// that references it, as the cache held them.
+type gatewayBuild struct {
+	// Gateway is nil when the gateway does not exist.
+	Gateway *v1alpha1.VPNGateway
+	Pools   []v1alpha1.MobilePool
+	Users   []v1alpha1.VPNUser
+	Tunnels []v1alpha1.Tunnel
+	// Problems by object kind and name.
+	Problems map[objectKey][]swan.Problem
+	// Secrets the gateway and its members reference (for the agent's Role).
+	Secrets []string
+	// NextExpiry is the earliest expiresAt of a user still in the future:
+	// Build's result changes then without any event.
+	NextExpiry time.Time
+}
+
+type objectKey struct{ Kind, Name string }
+
+// buildCache shares one swan.Build per gateway between the reconcilers: the
+// validity of a user or pool depends on all the others (overlaps, duplicate
+// identities), so it is computed for the whole gateway at once and reused
+// until an event invalidates it. Event handlers bump a gateway's generation
+// after the informer cache was updated, so a build started after the bump
+// sees the change.
+type buildCache struct {
+	reader client.Reader
+	now    func() time.Time
+
+	mu      sync.Mutex
+	gens    map[types.NamespacedName]uint64
+	entries map[types.NamespacedName]cacheEntry
+	// building serialises builds of one gateway so concurrent reconciles
+	// wait for one result instead of each building their own.
+	building map[types.NamespacedName]*sync.Mutex
+}
+
+type cacheEntry struct {
+	gen   uint64
+	build *gatewayBuild
+}
+
+func newBuildCache(r client.Reader, now func() time.Time) *buildCache {
+	return &buildCache{
+		reader:   r,
+		now:      now,
+		gens:     map[types.NamespacedName]uint64{},
+		entries:  map[types.NamespacedName]cacheEntry{},
+		building: map[types.NamespacedName]*sync.Mutex{},
+	}
+}
+
+// invalidate marks a gateway's build stale.
+func (b *buildCache) invalidate(gw types.NamespacedName) {
+	b.mu.Lock()
+	b.gens[gw]++
+	b.mu.Unlock()
+}
+
+// get returns the gateway's current build, building it if stale.
+func (b *buildCache) get(ctx context.Context, gw types.NamespacedName) (*gatewayBuild, error) {
+	b.mu.Lock()
+	lock, ok := b.building[gw]
+	if !ok {
+		lock = &sync.Mutex{}
+		b.building[gw] = lock
+	}
+	b.mu.Unlock()
+	lock.Lock()
+	defer lock.Unlock()
+
+	b.mu.Lock()
+	gen := b.gens[gw]
+	e, ok := b.entries[gw]
+	b.mu.Unlock()
+	now := b.now()
+	if ok && e.gen == gen && (e.build.NextExpiry.IsZero() || now.Before(e.build.NextExpiry)) {
+		return e.build, nil
+	}
+	res, err := b.build(ctx, gw, now)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.entries[gw] = cacheEntry{gen: gen, build: res}
+	b.mu.Unlock()
+	return res, nil
+}
+
+// forget drops a deleted gateway's entry once nothing references it.
+func (b *buildCache) forget(gw types.NamespacedName) {
+	b.mu.Lock()
+	delete(b.entries, gw)
+	b.mu.Unlock()
+}
+
+func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now time.Time) (*gatewayBuild, error) {
+	// The lists share the cache's objects (no deep copy): Build and the
+	// reconcilers only read them, and copying 10,000 users per build would
+	// dominate the cost.
+	inGateway := []client.ListOption{client.InNamespace(key.Namespace), client.MatchingFields{indexGateway: key.Name}, client.UnsafeDisableDeepCopy}
+	var pools v1alpha1.MobilePoolList
+	var users v1alpha1.VPNUserList
+	var tunnels v1alpha1.TunnelList
+	for _, l := range []client.ObjectList{&pools, &users, &tunnels} {
+		if err := b.reader.List(ctx, l, inGateway...); err != nil {
+			return nil, fmt.Errorf("listing members of gateway %s: %w", key, err)
+		}
+	}
+	out := &gatewayBuild{Pools: pools.Items, Users: users.Items, Tunnels: tunnels.Items, Problems: map[objectKey][]swan.Problem{}}
+	for i := range users.Items {
+		if e := users.Items[i].Spec.ExpiresAt; e != nil && now.Before(e.Time) && (out.NextExpiry.IsZero() || e.Time.Before(out.NextExpiry)) {
+			out.NextExpiry = e.Time
+		}
+	}
+
+	var gw v1alpha1.VPNGateway
+	if err := b.reader.Get(ctx, key, &gw); err != nil {
+		if apierrors.IsNotFound(err) {
+			return out, nil
+		}
+		return nil, fmt.Errorf("getting gateway %s: %w", key, err)
+	}
+	out.Gateway = &gw
+	out.Secrets = referencedSecrets(&gw, users.Items, tunnels.Items)
+
+	secrets := map[string]map[string][]byte{}
+	for _, name := range out.Secrets {
+		var s corev1.Secret
+		err := b.reader.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: name}, &s)
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return nil, fmt.Errorf("getting Secret %s/%s: %w", key.Namespace, name, err)
+		default:
+			secrets[name] = s.Data
+		}
+	}
+	_, problems := swan.Build(swan.Resources{
+		Gateway: gw,
+		Pools:   pools.Items,
+		Users:   users.Items,
+		Tunnels: tunnels.Items,
+		Secrets: secrets,
+		Now:     now,
+	})
+	for _, p := range problems {
+		k := objectKey{p.Kind, p.Name}
+		out.Problems[k] = append(out.Problems[k], p)
+	}
+	return out, nil
+}

@@ -1,0 +1,174 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+)
+
+func fakeReader(t *testing.T, objs ...client.Object) client.WithWatch {
+	t.Helper()
+	b := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(objs...)
+	b = b.WithIndex(&v1alpha1.MobilePool{}, indexGateway, func(o client.Object) []string { return []string{o.(*v1alpha1.MobilePool).Spec.GatewayRef.Name} })
+	b = b.WithIndex(&v1alpha1.VPNUser{}, indexGateway, func(o client.Object) []string { return []string{o.(*v1alpha1.VPNUser).Spec.GatewayRef.Name} })
+	b = b.WithIndex(&v1alpha1.Tunnel{}, indexGateway, func(o client.Object) []string { return []string{o.(*v1alpha1.Tunnel).Spec.GatewayRef.Name} })
+	return b.Build()
+}
+
+func userObj(name, identity, secret string, mods ...func(*v1alpha1.VPNUser)) *v1alpha1.VPNUser {
+	u := &v1alpha1.VPNUser{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "vpn", Name: name, Generation: 1},
+		Spec: v1alpha1.VPNUserSpec{
+			GatewayRef:        v1alpha1.GatewayReference{Name: "vpn"},
+			Identity:          v1alpha1.Identity(identity),
+			PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: secret, Key: "password"},
+		},
+	}
+	for _, m := range mods {
+		m(u)
+	}
+	return u
+}
+
+func poolObj(name, cidr string, mods ...func(*v1alpha1.MobilePool)) *v1alpha1.MobilePool {
+	p := &v1alpha1.MobilePool{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "vpn", Name: name, Generation: 1},
+		Spec: v1alpha1.MobilePoolSpec{
+			GatewayRef: v1alpha1.GatewayReference{Name: "vpn"},
+			Addresses:  v1alpha1.PoolAddresses{IPv4: v1alpha1.CIDR(cidr)},
+			FullTunnel: true,
+			ESP:        v1alpha1.ESPSettings{Preset: v1alpha1.PresetModern, PFSGroup: v1alpha1.PFSNone},
+		},
+	}
+	for _, m := range mods {
+		m(p)
+	}
+	return p
+}
+
+func secretObj(name string, data map[string]string) *corev1.Secret {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "vpn", Name: name}, Data: map[string][]byte{}}
+	for k, v := range data {
+		s.Data[k] = []byte(v)
+	}
+	return s
+}
+
+// TestMembersInsecureAlgorithm covers what the API's CEL rules cannot: a
+// pool stored before the rule existed (the fake client validates nothing,
+// like an API server with older CRDs) still gets InsecureAlgorithm.
+func TestMembersInsecureAlgorithm(t *testing.T) {
+	legacy := poolObj("legacy", "10.9.0.0/24", func(p *v1alpha1.MobilePool) { p.Spec.ESP.Preset = v1alpha1.PresetLegacy })
+	c := fakeReader(t, gateway(), legacy, poolObj("staff", "10.3.200.0/24"),
+		userObj("jimp", "jimp@example.com", "jimp"), secretObj("jimp", map[string]string{"password": "abc123"}))
+	bc := newBuildCache(c, func() time.Time { return now })
+	b, err := bc.get(context.Background(), types.NamespacedName{Namespace: "vpn", Name: "vpn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := validCondition(b.Problems[objectKey{"MobilePool", "legacy"}])
+	if valid.Status != metav1.ConditionFalse || valid.Reason != v1alpha1.ReasonInsecureAlgorithm || !strings.Contains(valid.Message, "allowInsecureAlgorithms") {
+		t.Fatalf("legacy pool Valid = %+v, want InsecureAlgorithm naming allowInsecureAlgorithms", valid)
+	}
+	if p := b.Problems[objectKey{"MobilePool", "staff"}]; len(p) != 0 {
+		t.Errorf("staff pool has problems %v", p)
+	}
+	rec := events.NewFakeRecorder(4)
+	announce(rec, legacy, nil, valid)
+	select {
+	case e := <-rec.Events:
+		if !strings.HasPrefix(e, "Warning InsecureAlgorithm") {
+			t.Errorf("event %q, want a Warning InsecureAlgorithm", e)
+		}
+	default:
+		t.Error("no Warning event")
+	}
+	// The same verdict again is no news.
+	announce(rec, legacy, []metav1.Condition{valid}, valid)
+	if len(rec.Events) != 0 {
+		t.Errorf("repeated condition produced event %q", <-rec.Events)
+	}
+}
+
+// TestBuildCacheInvalidation shows a build is reused until an event bumps
+// its gateway, and that a user's expiry ends its validity without one.
+func TestBuildCacheInvalidation(t *testing.T) {
+	clock := now
+	expires := metav1.NewTime(now.Add(time.Hour))
+	c := fakeReader(t, gateway(), poolObj("staff", "10.3.200.0/24"),
+		userObj("jimp", "jimp@example.com", "jimp", func(u *v1alpha1.VPNUser) { u.Spec.ExpiresAt = &expires }),
+		secretObj("jimp", map[string]string{"password": "abc123"}))
+	bc := newBuildCache(c, func() time.Time { return clock })
+	key := types.NamespacedName{Namespace: "vpn", Name: "vpn"}
+	ctx := context.Background()
+
+	first, err := bc.get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Problems) != 0 || !first.NextExpiry.Equal(expires.Time) {
+		t.Fatalf("problems %v next expiry %v", first.Problems, first.NextExpiry)
+	}
+	if err := c.Delete(ctx, secretObj("jimp", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := bc.get(ctx, key); again != first {
+		t.Error("build redone without an invalidation")
+	}
+	bc.invalidate(key)
+	second, err := bc.get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := second.Problems[objectKey{"VPNUser", "jimp"}]; len(p) != 1 || p[0].Reason != v1alpha1.ReasonSecretNotFound {
+		t.Errorf("after deleting the Secret: %v", p)
+	}
+	clock = now.Add(2 * time.Hour)
+	third, err := bc.get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third == second {
+		t.Error("build reused past a user's expiry")
+	}
+}
+
+func TestTrimSecret(t *testing.T) {
+	tls := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "vpn-server-tls", ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "x"}},
+			Annotations: map[string]string{lastApplied: `{"stringData":{"password":"abc123"}}`, "keep": "me"}},
+		Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{"tls.crt": []byte("cert"), "tls.key": []byte("key"), "ca.crt": []byte("ca")},
+	}
+	out, err := trimSecret(tls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := out.(*corev1.Secret)
+	if _, ok := s.Data["tls.key"]; ok || string(s.Data["tls.crt"]) != "cert" || string(s.Data["ca.crt"]) != "ca" {
+		t.Errorf("TLS data after trim: %v", s.Data)
+	}
+	if s.ManagedFields != nil || s.Annotations[lastApplied] != "" || s.Annotations["keep"] != "me" {
+		t.Errorf("metadata after trim: %+v", s.ObjectMeta)
+	}
+	sa := &corev1.Secret{Type: corev1.SecretTypeServiceAccountToken, Data: map[string][]byte{"token": []byte("t")}}
+	out, _ = trimSecret(sa)
+	if out.(*corev1.Secret).Data != nil {
+		t.Error("service account token data kept")
+	}
+	opaque := secretObj("jimp", map[string]string{"password": "abc123"})
+	out, _ = trimSecret(opaque)
+	if string(out.(*corev1.Secret).Data["password"]) != "abc123" {
+		t.Error("a user's password Secret lost its data")
+	}
+}

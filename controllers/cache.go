@@ -1,0 +1,75 @@
+package controllers
+
+import (
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// lastApplied is kubectl's copy of the whole object; for a Secret applied
+// from a manifest it holds the plain values a second time.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// CacheOptions keep the manager's memory proportional to what it reads:
+// objects the manager makes are cached only when they carry its label, no
+// object keeps its managedFields or kubectl's last-applied copy, and Secrets
+// keep only data the manager can need.
+func CacheOptions() cache.Options {
+	ours := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": "ikegate"})}
+	return cache.Options{
+		DefaultTransform: trimObject,
+		ByObject: map[client.Object]cache.ByObject{
+			&appsv1.StatefulSet{}: ours,
+			&corev1.ConfigMap{}:   ours,
+			&corev1.Service{}:     ours,
+			&rbacv1.Role{}:        ours,
+			&cmv1.Certificate{}:   ours,
+			&corev1.Secret{}:      {Transform: trimSecret},
+		},
+	}
+}
+
+func trimObject(obj any) (any, error) {
+	if m, err := meta.Accessor(obj); err == nil {
+		m.SetManagedFields(nil)
+		if a := m.GetAnnotations(); a != nil {
+			if _, ok := a[lastApplied]; ok {
+				delete(a, lastApplied)
+				m.SetAnnotations(a)
+			}
+		}
+	}
+	return obj, nil
+}
+
+// unreadSecretTypes are Secret types no ikegate object can reference
+// meaningfully; the manager keeps their names (for events) but not their data.
+var unreadSecretTypes = map[corev1.SecretType]bool{
+	corev1.SecretTypeServiceAccountToken: true,
+	corev1.SecretTypeDockercfg:           true,
+	corev1.SecretTypeDockerConfigJson:    true,
+	corev1.SecretTypeBootstrapToken:      true,
+	"helm.sh/release.v1":                 true,
+}
+
+// trimSecret drops what the manager never reads: the private key of TLS
+// Secrets (it checks the certificate, the agent reads the key from its
+// volume) and the data of Secret types nothing references.
+func trimSecret(obj any) (any, error) {
+	obj, _ = trimObject(obj)
+	s, ok := obj.(*corev1.Secret)
+	if !ok {
+		return obj, nil
+	}
+	if unreadSecretTypes[s.Type] {
+		s.Data = nil
+	}
+	delete(s.Data, corev1.TLSPrivateKeyKey)
+	s.StringData = nil
+	return s, nil
+}

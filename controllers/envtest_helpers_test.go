@@ -1,0 +1,210 @@
+package controllers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/testenv"
+)
+
+func testScheme(t testing.TB) *runtime.Scheme {
+	t.Helper()
+	s := testenv.DefaultScheme()
+	for _, add := range []func(*runtime.Scheme) error{v1alpha1.AddToScheme, cmv1.AddToScheme} {
+		if err := add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// startManager runs the manager with the production cache options and both
+// controllers until the test ends.
+func startManager(t testing.TB, cfg *rest.Config, s *runtime.Scheme, o Options) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 s,
+		Cache:                  CacheOptions(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Setup(ctx, mgr, o); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+}
+
+// applyFiles creates every object of the YAML files (multi-document).
+func applyFiles(t testing.TB, c client.Client, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+		for {
+			u := &unstructured.Unstructured{}
+			if err := dec.Decode(&u.Object); err != nil {
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				t.Fatalf("%s: %v", p, err)
+			}
+			if len(u.Object) == 0 {
+				continue
+			}
+			if err := c.Create(context.Background(), u); err != nil {
+				t.Fatalf("%s: creating %s %s: %v", p, u.GetKind(), u.GetName(), err)
+			}
+		}
+	}
+}
+
+func exampleFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(root, "examples", dir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples in %s: %v", dir, err)
+	}
+	// The gateway file creates the namespace the others live in.
+	for i, f := range files {
+		if filepath.Base(f) == "gateway.yaml" {
+			files[0], files[i] = files[i], files[0]
+		}
+	}
+	return files
+}
+
+const waitTimeout = 60 * time.Second
+
+// eventually polls cond until it returns nil or the timeout passes, then
+// fails with cond's last error.
+func eventually(t testing.TB, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: still failing after %s: %v", what, waitTimeout, err)
+}
+
+// conditionIs checks one condition of an object's status.
+func conditionIs(c client.Client, obj client.Object, conds func() []metav1.Condition, typ string, status metav1.ConditionStatus, reason string) func() error {
+	return func() error {
+		if err := c.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		got := meta.FindStatusCondition(conds(), typ)
+		if got == nil {
+			return fmt.Errorf("%s %s has no %s condition (has %v)", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), typ, conds())
+		}
+		if got.Status != status || (reason != "" && got.Reason != reason) {
+			return fmt.Errorf("%s of %s is %s/%s (%q), want %s/%s", typ, obj.GetName(), got.Status, got.Reason, got.Message, status, reason)
+		}
+		if got.ObservedGeneration != obj.GetGeneration() {
+			return fmt.Errorf("%s of %s observed generation %d, object is at %d", typ, obj.GetName(), got.ObservedGeneration, obj.GetGeneration())
+		}
+		return nil
+	}
+}
+
+// condMessage returns the message of a condition (after conditionIs passed).
+func condMessage(conds []metav1.Condition, typ string) string {
+	if c := meta.FindStatusCondition(conds, typ); c != nil {
+		return c.Message
+	}
+	return ""
+}
+
+// warningEvent waits for a Warning Event with the reason about the object
+// whose note contains every one of contains.
+func warningEvent(t testing.TB, c client.Client, ns, name, reason string, contains ...string) eventsv1.Event {
+	t.Helper()
+	var found eventsv1.Event
+	eventually(t, fmt.Sprintf("Warning event %s on %s", reason, name), func() error {
+		var list eventsv1.EventList
+		if err := c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		var seen []string
+	next:
+		for _, e := range list.Items {
+			if e.Regarding.Name != name || e.Type != "Warning" || e.Reason != reason {
+				seen = append(seen, e.Regarding.Name+"/"+e.Type+"/"+e.Reason)
+				continue
+			}
+			for _, s := range contains {
+				if !strings.Contains(e.Note, s) {
+					seen = append(seen, e.Note)
+					continue next
+				}
+			}
+			found = e
+			return nil
+		}
+		return fmt.Errorf("none among %q", seen)
+	})
+	return found
+}
+
+func mustGet(t testing.TB, c client.Client, ns, name string, obj client.Object) {
+	t.Helper()
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
+		t.Fatalf("getting %T %s/%s: %v", obj, ns, name, err)
+	}
+}
+
+func gone(c client.Client, obj client.Object) func() error {
+	return func() error {
+		err := c.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("%s still exists", obj.GetName())
+	}
+}

@@ -1,0 +1,408 @@
+package controllers
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/x509"
+	"encoding/pem"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/certmanagertest"
+	"github.com/ikegate/ikegate/internal/testenv"
+)
+
+// TestGatewayEnvtest runs the manager and cert-manager's controllers against
+// a real API server: the seed example comes up Ready, then faults are put in
+// one at a time, each seen as a condition and a Warning Event, and fixed.
+//
+// envtest has no kubelet, no StatefulSet controller and no agent: where the
+// test needs pods to be ready it writes the StatefulSet's status itself, and
+// where it needs an agent's report it writes status.agents the way the agent
+// does (server-side apply under the agent's field owner).
+func TestGatewayEnvtest(t *testing.T) {
+	s := testScheme(t)
+	cfg, c, kubeconfig := testenv.Start(t, testenv.WithScheme(s))
+	stopCM := certmanagertest.Start(t, kubeconfig)
+	startManager(t, cfg, s, Options{StatusWorkers: 4})
+	ctx := context.Background()
+
+	applyFiles(t, c, exampleFiles(t, "pfsense-mobile")...)
+	const ns = "vpn"
+	gw := &v1alpha1.VPNGateway{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vpn"}}
+	gwConds := func() []metav1.Condition { return gw.Status.Conditions }
+	user := &v1alpha1.VPNUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "jimp"}}
+	userConds := func() []metav1.Condition { return user.Status.Conditions }
+	pool := &v1alpha1.MobilePool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "staff"}}
+	poolConds := func() []metav1.Condition { return pool.Status.Conditions }
+
+	t.Run("certificates", func(t *testing.T) {
+		eventually(t, "CertificateReady", conditionIs(c, gw, gwConds, v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
+		if !slices.Contains(gw.Finalizers, GatewayFinalizer) {
+			t.Errorf("finalizers = %v, want %s", gw.Finalizers, GatewayFinalizer)
+		}
+		var server, ca corev1.Secret
+		mustGet(t, c, ns, "vpn-server-tls", &server)
+		mustGet(t, c, ns, "vpn-ca", &ca)
+		leaf := parseCert(t, server.Data["tls.crt"])
+		caCert := parseCert(t, ca.Data["tls.crt"])
+		if leaf.Subject.CommonName != "vpn.example.com" || !slices.Equal(leaf.DNSNames, []string{"vpn.example.com"}) {
+			t.Errorf("leaf CN %q DNS %v, want vpn.example.com", leaf.Subject.CommonName, leaf.DNSNames)
+		}
+		if len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(net.ParseIP("198.51.100.10")) {
+			t.Errorf("leaf IP SANs %v, want [198.51.100.10]", leaf.IPAddresses)
+		}
+		if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) || leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
+			t.Errorf("leaf usages %v / %v, want serverAuth and digitalSignature", leaf.ExtKeyUsage, leaf.KeyUsage)
+		}
+		if k, ok := leaf.PublicKey.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() {
+			t.Errorf("leaf key %T, want ECDSA P-256", leaf.PublicKey)
+		}
+		if d := leaf.NotAfter.Sub(leaf.NotBefore).Hours(); d < 2159 || d > 2161 {
+			t.Errorf("leaf lifetime %.0fh, want 2160h", d)
+		}
+		if !caCert.IsCA {
+			t.Error("CA certificate is not a CA")
+		}
+		pool := x509.NewCertPool()
+		pool.AddCert(caCert)
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "vpn.example.com", KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+			t.Errorf("leaf does not verify against the gateway CA: %v", err)
+		}
+		var bundle corev1.ConfigMap
+		eventually(t, "CA bundle ConfigMap", func() error {
+			return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "vpn-ca-bundle"}, &bundle)
+		})
+		if got := parseCert(t, []byte(bundle.Data["ca.crt"])); !got.Equal(caCert) {
+			t.Error("CA bundle ConfigMap does not hold the gateway's CA")
+		}
+		if gw.Status.CAConfigMapName != "vpn-ca-bundle" || gw.Status.CertificateSecretName != "vpn-server-tls" || gw.Status.CertificateNotAfter == nil {
+			t.Errorf("status names %q %q %v", gw.Status.CAConfigMapName, gw.Status.CertificateSecretName, gw.Status.CertificateNotAfter)
+		}
+	})
+
+	t.Run("workload", func(t *testing.T) {
+		var sts appsv1.StatefulSet
+		eventually(t, "StatefulSet", func() error { return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "vpn-gateway"}, &sts) })
+		p := sts.Spec.Template.Spec
+		if !p.HostNetwork || p.NodeSelector["ikegate.io/gateway"] != "true" || p.ServiceAccountName != "vpn-agent" {
+			t.Errorf("pod spec hostNetwork=%v nodeSelector=%v sa=%q", p.HostNetwork, p.NodeSelector, p.ServiceAccountName)
+		}
+		for _, ctr := range p.Containers {
+			sc := ctr.SecurityContext
+			if sc == nil || sc.Privileged == nil || *sc.Privileged || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+				t.Errorf("%s: privileged or escalation allowed: %+v", ctr.Name, sc)
+				continue
+			}
+			want := map[string][]corev1.Capability{"charon": {"NET_ADMIN", "NET_BIND_SERVICE"}, "agent": {"NET_ADMIN"}}[ctr.Name]
+			if !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || !slices.Equal(sc.Capabilities.Add, want) {
+				t.Errorf("%s capabilities %+v, want drop ALL add %v", ctr.Name, sc.Capabilities, want)
+			}
+		}
+		agent := p.Containers[1]
+		if agent.ReadinessProbe == nil || agent.ReadinessProbe.HTTPGet.Path != "/readyz" || agent.ReadinessProbe.HTTPGet.Port.IntValue() != 8081 {
+			t.Errorf("agent readiness probe %+v", agent.ReadinessProbe)
+		}
+		var conf corev1.ConfigMap
+		mustGet(t, c, ns, "vpn-charon", &conf)
+		if s := conf.Data["strongswan.conf"]; !strings.Contains(s, "unix:///run/ikegate/charon.vici") || !strings.Contains(s, "ike = 2") {
+			t.Errorf("strongswan.conf lacks the VICI socket or the ike log level:\n%s", s)
+		}
+		var role rbacv1.Role
+		mustGet(t, c, ns, "vpn-agent", &role)
+		var secretRule *rbacv1.PolicyRule
+		for i, r := range role.Rules {
+			if slices.Contains(r.Resources, "secrets") {
+				secretRule = &role.Rules[i]
+			}
+		}
+		if secretRule == nil || !slices.Equal(secretRule.ResourceNames, []string{"jimp", "vpn-server-tls"}) || slices.Contains(secretRule.Verbs, "update") {
+			t.Errorf("agent Role's Secret rule %+v, want read of jimp and vpn-server-tls only", secretRule)
+		}
+		var rb rbacv1.RoleBinding
+		mustGet(t, c, ns, "vpn-agent", &rb)
+		var sa corev1.ServiceAccount
+		mustGet(t, c, ns, "vpn-agent", &sa)
+		for _, o := range []client.Object{&sts, &conf, &role, &rb, &sa} {
+			if refs := o.GetOwnerReferences(); len(refs) != 1 || refs[0].Name != "vpn" || refs[0].Kind != "VPNGateway" {
+				t.Errorf("%s owner references %v", o.GetName(), refs)
+			}
+		}
+
+		eventually(t, "NoNodesSelected", conditionIs(c, gw, gwConds, v1alpha1.ConditionWorkloadReady, metav1.ConditionFalse, v1alpha1.ReasonNoNodesSelected))
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "edge-1", Labels: map[string]string{"ikegate.io/gateway": "true"}}}
+		if err := c.Create(ctx, node); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "PodsUnavailable", conditionIs(c, gw, gwConds, v1alpha1.ConditionWorkloadReady, metav1.ConditionFalse, v1alpha1.ReasonPodsUnavailable))
+
+		// Play the StatefulSet controller and kubelet: one pod, ready.
+		mustGet(t, c, ns, "vpn-gateway", &sts)
+		sts.Status = appsv1.StatefulSetStatus{ObservedGeneration: sts.Generation, Replicas: 1, ReadyReplicas: 1, AvailableReplicas: 1, UpdatedReplicas: 1, CurrentReplicas: 1, CurrentRevision: "r1", UpdateRevision: "r1"}
+		if err := c.Status().Update(ctx, &sts); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "WorkloadReady", conditionIs(c, gw, gwConds, v1alpha1.ConditionWorkloadReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
+	})
+
+	t.Run("config applied by the agent", func(t *testing.T) {
+		eventually(t, "ApplyPending", conditionIs(c, gw, gwConds, v1alpha1.ConditionConfigApplied, metav1.ConditionFalse, v1alpha1.ReasonApplyPending))
+		agentReport(t, c, gw, v1alpha1.AgentStatus{Pod: "vpn-gateway-0", AppliedGeneration: gw.Generation, Sessions: 2})
+		eventually(t, "gateway Ready", conditionIs(c, gw, gwConds, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
+		if gw.Status.Sessions != 2 || gw.Status.ReadyReplicas != 1 || len(gw.Status.Agents) != 1 {
+			t.Errorf("sessions %d readyReplicas %d agents %v", gw.Status.Sessions, gw.Status.ReadyReplicas, gw.Status.Agents)
+		}
+		eventually(t, "pool Ready", conditionIs(c, pool, poolConds, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
+		eventually(t, "user Ready", conditionIs(c, user, userConds, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
+
+		agentReport(t, c, gw, v1alpha1.AgentStatus{Pod: "vpn-gateway-0", AppliedGeneration: gw.Generation, LastError: "loading connection mobile: unknown proposal"})
+		eventually(t, "ApplyFailed", conditionIs(c, gw, gwConds, v1alpha1.ConditionConfigApplied, metav1.ConditionFalse, v1alpha1.ReasonApplyFailed))
+		warningEvent(t, c, ns, "vpn", v1alpha1.ReasonApplyFailed, "vpn-gateway-0", "unknown proposal")
+		eventually(t, "user follows the gateway", conditionIs(c, user, userConds, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonGatewayNotReady))
+		agentReport(t, c, gw, v1alpha1.AgentStatus{Pod: "vpn-gateway-0", AppliedGeneration: gw.Generation})
+		eventually(t, "gateway Ready again", conditionIs(c, gw, gwConds, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
+	})
+
+	t.Run("missing Secret", func(t *testing.T) {
+		var sec corev1.Secret
+		mustGet(t, c, ns, "jimp", &sec)
+		if err := c.Delete(ctx, &sec); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "SecretNotFound", conditionIs(c, user, userConds, v1alpha1.ConditionValid, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound))
+		if m := condMessage(user.Status.Conditions, v1alpha1.ConditionValid); !strings.Contains(m, "jimp") {
+			t.Errorf("message %q does not name the Secret", m)
+		}
+		warningEvent(t, c, ns, "jimp", v1alpha1.ReasonSecretNotFound, "Secret jimp")
+		fixed := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "jimp"}, StringData: map[string]string{"password": "abc123"}}
+		if err := c.Create(ctx, fixed); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "Valid again", conditionIs(c, user, userConds, v1alpha1.ConditionValid, metav1.ConditionTrue, v1alpha1.ReasonReady))
+
+		mustGet(t, c, ns, "jimp", fixed)
+		fixed.Data = map[string][]byte{"pass": []byte("abc123")}
+		if err := c.Update(ctx, fixed); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "SecretKeyNotFound", conditionIs(c, user, userConds, v1alpha1.ConditionValid, metav1.ConditionFalse, v1alpha1.ReasonSecretKeyNotFound))
+		fixed.Data = map[string][]byte{"password": []byte("abc123")}
+		if err := c.Update(ctx, fixed); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "Valid after the key is back", conditionIs(c, user, userConds, v1alpha1.ConditionValid, metav1.ConditionTrue, v1alpha1.ReasonReady))
+	})
+
+	t.Run("overlapping pool", func(t *testing.T) {
+		guests := &v1alpha1.MobilePool{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "guests"},
+			Spec: v1alpha1.MobilePoolSpec{
+				GatewayRef:   v1alpha1.GatewayReference{Name: "vpn"},
+				Addresses:    v1alpha1.PoolAddresses{IPv4: "10.3.200.128/25"},
+				FullTunnel:   true,
+				UserSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"group": "guests"}},
+			},
+		}
+		if err := c.Create(ctx, guests); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "PoolOverlap on staff", conditionIs(c, pool, poolConds, v1alpha1.ConditionValid, metav1.ConditionFalse, v1alpha1.ReasonPoolOverlap))
+		if m := condMessage(pool.Status.Conditions, v1alpha1.ConditionValid); !strings.Contains(m, "10.3.200.0/24") || !strings.Contains(m, "guests") {
+			t.Errorf("message %q does not name the networks and the other pool", m)
+		}
+		warningEvent(t, c, ns, "staff", v1alpha1.ReasonPoolOverlap, "guests")
+		if err := c.Delete(ctx, guests); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "staff Valid again", conditionIs(c, pool, poolConds, v1alpha1.ConditionValid, metav1.ConditionTrue, v1alpha1.ReasonReady))
+	})
+
+	t.Run("duplicate identity", func(t *testing.T) {
+		twin := &v1alpha1.VPNUser{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "jimp-2"},
+			Spec: v1alpha1.VPNUserSpec{
+				GatewayRef:        v1alpha1.GatewayReference{Name: "vpn"},
+				Identity:          "jimp@example.com",
+				PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: "jimp", Key: "password"},
+			},
+		}
+		if err := c.Create(ctx, twin); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "DuplicateIdentity", conditionIs(c, user, userConds, v1alpha1.ConditionValid, metav1.ConditionFalse, v1alpha1.ReasonDuplicateIdentity))
+		warningEvent(t, c, ns, "jimp", v1alpha1.ReasonDuplicateIdentity, "jimp-2")
+		if err := c.Delete(ctx, twin); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "jimp Valid again", conditionIs(c, user, userConds, v1alpha1.ConditionValid, metav1.ConditionTrue, v1alpha1.ReasonReady))
+	})
+
+	t.Run("insecure algorithm", func(t *testing.T) {
+		// The API's CEL rules refuse insecure proposals without the opt-in
+		// before the manager sees them; Build's check (InsecureAlgorithm)
+		// guards objects stored before a rule existed, see
+		// TestMembersInsecureAlgorithm.
+		legacy := &v1alpha1.MobilePool{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "legacy"},
+			Spec: v1alpha1.MobilePoolSpec{
+				GatewayRef: v1alpha1.GatewayReference{Name: "vpn"},
+				Addresses:  v1alpha1.PoolAddresses{IPv4: "10.3.201.0/24"},
+				FullTunnel: true,
+				ESP:        v1alpha1.ESPSettings{Preset: v1alpha1.PresetLegacy},
+			},
+		}
+		err := c.Create(ctx, legacy)
+		if err == nil || !strings.Contains(err.Error(), "allowInsecureAlgorithms") {
+			t.Fatalf("creating a Legacy pool without the opt-in: %v, want a refusal naming allowInsecureAlgorithms", err)
+		}
+	})
+
+	t.Run("SAN the certificate lacks", func(t *testing.T) {
+		// With cert-manager down the Secret keeps the old certificate while
+		// the spec asks for another name: clients dialling it would fail.
+		stopCM()
+		mustGet(t, c, ns, "vpn", gw)
+		gw.Spec.Hostnames = append(gw.Spec.Hostnames, "vpn2.example.com")
+		if err := c.Update(ctx, gw); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "SANMismatch", conditionIs(c, gw, gwConds, v1alpha1.ConditionCertificateReady, metav1.ConditionFalse, v1alpha1.ReasonSANMismatch))
+		if m := condMessage(gw.Status.Conditions, v1alpha1.ConditionCertificateReady); !strings.Contains(m, "DNS name vpn2.example.com") {
+			t.Errorf("message %q does not name the missing SAN", m)
+		}
+		warningEvent(t, c, ns, "vpn", v1alpha1.ReasonSANMismatch, "vpn2.example.com")
+		eventually(t, "Ready follows", conditionIs(c, gw, gwConds, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSANMismatch))
+
+		certmanagertest.Start(t, kubeconfig)
+		eventually(t, "CertificateReady after reissue", conditionIs(c, gw, gwConds, v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
+		var server corev1.Secret
+		mustGet(t, c, ns, "vpn-server-tls", &server)
+		if leaf := parseCert(t, server.Data["tls.crt"]); !slices.Equal(leaf.DNSNames, []string{"vpn.example.com", "vpn2.example.com"}) {
+			t.Errorf("reissued DNS SANs %v", leaf.DNSNames)
+		}
+	})
+
+	t.Run("wrong issuer", func(t *testing.T) {
+		corp := &v1alpha1.VPNGateway{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "corp"},
+			Spec: v1alpha1.VPNGatewaySpec{
+				Hostnames:   []v1alpha1.Hostname{"corp.example.com"},
+				Certificate: v1alpha1.GatewayCertificate{IssuerRef: &v1alpha1.IssuerReference{Name: "corp-ca", Kind: "Issuer"}},
+			},
+		}
+		if err := c.Create(ctx, corp); err != nil {
+			t.Fatal(err)
+		}
+		corpConds := func() []metav1.Condition { return corp.Status.Conditions }
+		eventually(t, "IssuerNotFound", conditionIs(c, corp, corpConds, v1alpha1.ConditionCertificateReady, metav1.ConditionFalse, v1alpha1.ReasonIssuerNotFound))
+		if m := condMessage(corp.Status.Conditions, v1alpha1.ConditionCertificateReady); !strings.Contains(m, "Issuer corp-ca") {
+			t.Errorf("message %q does not name the issuer", m)
+		}
+		warningEvent(t, c, ns, "corp", v1alpha1.ReasonIssuerNotFound, "corp-ca")
+		var issuers cmv1.IssuerList
+		if err := c.List(ctx, &issuers, client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelGateway: "corp"}); err != nil || len(issuers.Items) != 0 {
+			t.Errorf("a gateway with an issuerRef got issuers of its own: %v %v", issuers.Items, err)
+		}
+		iss := &cmv1.Issuer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "corp-ca"},
+			Spec:       cmv1.IssuerSpec{IssuerConfig: cmv1.IssuerConfig{SelfSigned: &cmv1.SelfSignedIssuer{}}},
+		}
+		if err := c.Create(ctx, iss); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "CertificateReady with the named issuer", conditionIs(c, corp, corpConds, v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
+		var cert cmv1.Certificate
+		mustGet(t, c, ns, "corp-server", &cert)
+		if cert.Spec.IssuerRef != (cmmeta.IssuerReference{Name: "corp-ca", Kind: "Issuer", Group: "cert-manager.io"}) {
+			t.Errorf("issuerRef %+v", cert.Spec.IssuerRef)
+		}
+	})
+
+	t.Run("members of a missing gateway", func(t *testing.T) {
+		orphan := &v1alpha1.VPNUser{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orphan"},
+			Spec: v1alpha1.VPNUserSpec{
+				GatewayRef:        v1alpha1.GatewayReference{Name: "nowhere"},
+				Identity:          "orphan@example.com",
+				PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: "jimp", Key: "password"},
+			},
+		}
+		if err := c.Create(ctx, orphan); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "GatewayNotFound", conditionIs(c, orphan, func() []metav1.Condition { return orphan.Status.Conditions },
+			v1alpha1.ConditionValid, metav1.ConditionFalse, v1alpha1.ReasonGatewayNotFound))
+		warningEvent(t, c, ns, "orphan", v1alpha1.ReasonGatewayNotFound, "nowhere")
+	})
+
+	t.Run("agent status survives the manager", func(t *testing.T) {
+		mustGet(t, c, ns, "vpn", gw)
+		if len(gw.Status.Agents) != 1 || gw.Status.Agents[0].Pod != "vpn-gateway-0" {
+			t.Fatalf("agents %v, want the agent's entry kept", gw.Status.Agents)
+		}
+		for _, mf := range gw.ManagedFields {
+			if mf.Manager == v1alpha1.ManagerFieldOwner && mf.Subresource == "status" && strings.Contains(string(mf.FieldsV1.Raw), "f:agents") {
+				t.Errorf("the manager owns status.agents: %s", mf.FieldsV1.Raw)
+			}
+		}
+	})
+
+	t.Run("deletion", func(t *testing.T) {
+		mustGet(t, c, ns, "vpn", gw)
+		if err := c.Delete(ctx, gw); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "gateway gone", gone(c, gw))
+		for _, name := range []string{"vpn-server-tls", "vpn-ca"} {
+			eventually(t, "Secret "+name+" deleted", gone(c, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}))
+		}
+		eventually(t, "user reports the missing gateway", conditionIs(c, user, userConds, v1alpha1.ConditionValid, metav1.ConditionFalse, v1alpha1.ReasonGatewayNotFound))
+	})
+}
+
+// agentReport writes one agent's entry of status.agents as the agent does.
+func agentReport(t *testing.T, c client.Client, gw *v1alpha1.VPNGateway, a v1alpha1.AgentStatus) {
+	t.Helper()
+	entry := map[string]any{"pod": a.Pod, "appliedGeneration": a.AppliedGeneration}
+	if a.LastError != "" {
+		entry["lastError"] = a.LastError
+	}
+	if a.Sessions != 0 {
+		entry["sessions"] = int64(a.Sessions)
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": v1alpha1.GroupVersion.String(),
+		"kind":       "VPNGateway",
+		"metadata":   map[string]any{"name": gw.Name, "namespace": gw.Namespace},
+		"status":     map[string]any{"agents": []any{entry}},
+	}}
+	if err := c.Status().Apply(context.Background(), client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(v1alpha1.AgentFieldOwner(a.Pod)), client.ForceOwnership); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func parseCert(t testing.TB, data []byte) *x509.Certificate {
+	t.Helper()
+	blk, _ := pem.Decode(data)
+	if blk == nil {
+		t.Fatal("no PEM certificate")
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}

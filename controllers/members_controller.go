@@ -1,0 +1,155 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/swan"
+)
+
+// MembersReconciler reports on the MobilePools, VPNUsers and Tunnels of one
+// gateway. It is keyed by the gateway, not by the member: whether a pool
+// overlaps or an identity is taken depends on all members at once, so one
+// swan.Build per gateway decides for every member, and each member's status
+// is written only when its verdict changed. A fix to one object (or to a
+// Secret) therefore clears the conditions of every object it affected.
+type MembersReconciler struct {
+	Client   client.Client
+	Recorder events.EventRecorder
+	// StatusWorkers bounds the concurrent status writes of one reconcile.
+	StatusWorkers int
+	builds        *buildCache
+}
+
+// member is what the reconciler needs of a pool, user or tunnel.
+type member struct {
+	kind       string
+	obj        client.Object
+	generation int64
+	conditions []metav1.Condition
+	observed   int64
+	// status returns an object carrying only the given status, for apply.
+	status func(conds []metav1.Condition, observed int64) client.Object
+}
+
+func (r *MembersReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	b, err := r.builds.get(ctx, req.NamespacedName)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	members := collectMembers(b)
+	work := make(chan member)
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for range max(1, r.StatusWorkers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range work {
+				if err := r.report(ctx, b, m); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, m := range members {
+		work <- m
+	}
+	close(work)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return ctrl.Result{}, err
+	}
+	if !b.NextExpiry.IsZero() {
+		return ctrl.Result{RequeueAfter: max(0, time.Until(b.NextExpiry)) + time.Second}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, m member) error {
+	var valid metav1.Condition
+	if b.Gateway == nil {
+		valid = condFalse(v1alpha1.ConditionValid, v1alpha1.ReasonGatewayNotFound,
+			fmt.Sprintf("VPNGateway %s not found in namespace %s", gatewayRefOf(m.obj), m.obj.GetNamespace()))
+	} else {
+		valid = validCondition(b.Problems[objectKey{m.kind, m.obj.GetName()}])
+	}
+	ready := memberReadyCondition(valid, b.Gateway)
+
+	next := append([]metav1.Condition(nil), m.conditions...)
+	for _, c := range []metav1.Condition{valid, ready} {
+		c.ObservedGeneration = m.generation
+		announce(r.Recorder, m.obj, m.conditions, c)
+		meta.SetStatusCondition(&next, c)
+	}
+	if m.observed == m.generation && equality.Semantic.DeepEqual(m.conditions, next) {
+		return nil
+	}
+	// Only the manager's condition types go out: an agent owns the others
+	// (Established of a Tunnel) under its own field owner.
+	mine := []metav1.Condition{*meta.FindStatusCondition(next, v1alpha1.ConditionValid), *meta.FindStatusCondition(next, v1alpha1.ConditionReady)}
+	err := applyStatus(ctx, r.Client, m.status(mine, m.generation))
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+func gatewayRefOf(o client.Object) string {
+	switch o := o.(type) {
+	case *v1alpha1.MobilePool:
+		return o.Spec.GatewayRef.Name
+	case *v1alpha1.VPNUser:
+		return o.Spec.GatewayRef.Name
+	case *v1alpha1.Tunnel:
+		return o.Spec.GatewayRef.Name
+	}
+	return ""
+}
+
+func collectMembers(b *gatewayBuild) []member {
+	var out []member
+	typeMeta := func(kind string) metav1.TypeMeta {
+		return metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: kind}
+	}
+	for i := range b.Pools {
+		p := &b.Pools[i]
+		out = append(out, member{kind: swan.KindMobilePool, obj: p, generation: p.Generation, conditions: p.Status.Conditions, observed: p.Status.ObservedGeneration,
+			status: func(c []metav1.Condition, g int64) client.Object {
+				return &v1alpha1.MobilePool{TypeMeta: typeMeta("MobilePool"), ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace},
+					Status: v1alpha1.MobilePoolStatus{Conditions: c, ObservedGeneration: g}}
+			}})
+	}
+	for i := range b.Users {
+		u := &b.Users[i]
+		out = append(out, member{kind: swan.KindVPNUser, obj: u, generation: u.Generation, conditions: u.Status.Conditions, observed: u.Status.ObservedGeneration,
+			status: func(c []metav1.Condition, g int64) client.Object {
+				return &v1alpha1.VPNUser{TypeMeta: typeMeta("VPNUser"), ObjectMeta: metav1.ObjectMeta{Name: u.Name, Namespace: u.Namespace},
+					Status: v1alpha1.VPNUserStatus{Conditions: c, ObservedGeneration: g}}
+			}})
+	}
+	for i := range b.Tunnels {
+		t := &b.Tunnels[i]
+		out = append(out, member{kind: swan.KindTunnel, obj: t, generation: t.Generation, conditions: t.Status.Conditions, observed: t.Status.ObservedGeneration,
+			status: func(c []metav1.Condition, g int64) client.Object {
+				return &v1alpha1.Tunnel{TypeMeta: typeMeta("Tunnel"), ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: t.Namespace},
+					Status: v1alpha1.TunnelStatus{Conditions: c, ObservedGeneration: g}}
+			}})
+	}
+	return out
+}

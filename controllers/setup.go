@@ -1,0 +1,225 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+)
+
+// Options configure the reconcilers.
+type Options struct {
+	Images Images
+	// GatewayConcurrency and MembersConcurrency are the workers of each controller.
+	GatewayConcurrency int
+	MembersConcurrency int
+	// StatusWorkers bounds concurrent member status writes per gateway.
+	StatusWorkers int
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Setup registers the field indexes and both controllers with mgr.
+func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
+	if o.Images.Charon == "" {
+		o.Images.Charon = DefaultCharonImage
+	}
+	if o.Images.Agent == "" {
+		o.Images.Agent = DefaultAgentImage
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if err := IndexFields(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
+	builds := newBuildCache(mgr.GetClient(), o.Now)
+	gwr := &VPNGatewayReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), Images: o.Images, Now: o.Now, builds: builds}
+	mr := &MembersReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), StatusWorkers: max(1, o.StatusWorkers), builds: builds}
+	m := &mappers{c: mgr.GetClient(), builds: builds}
+
+	// Member events matter to a build only when the spec or the labels
+	// (user selectors) changed, or the object came or went; status writes,
+	// including the manager's own, do not.
+	memberChanged := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{})
+
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named("vpngateway").
+		For(&v1alpha1.VPNGateway{}, builder.WithPredicates(m.invalidateOnGatewayChange())).
+		Owns(&appsv1.StatefulSet{}).
+		Owns(&cmv1.Certificate{}).
+		Owns(&cmv1.Issuer{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.Service{}).
+		Owns(&rbacv1.Role{}).
+		Watches(&v1alpha1.MobilePool{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&v1alpha1.VPNUser{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&v1alpha1.Tunnel{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(m.secretToGateways)).
+		Watches(&cmv1.Issuer{}, handler.EnqueueRequestsFromMapFunc(m.issuerToGateways)).
+		Watches(&cmv1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(m.issuerToGateways)).
+		WatchesMetadata(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(m.nodeToGateways), builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, createOrDelete()))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, o.GatewayConcurrency)}).
+		Complete(gwr)
+	if err != nil {
+		return fmt.Errorf("vpngateway controller: %w", err)
+	}
+
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("members").
+		Watches(&v1alpha1.VPNGateway{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
+		})).
+		Watches(&v1alpha1.MobilePool{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&v1alpha1.VPNUser{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&v1alpha1.Tunnel{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(m.secretToGateways)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, o.MembersConcurrency)}).
+		Complete(mr)
+}
+
+func createOrDelete() predicate.Funcs {
+	return predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }}
+}
+
+// IndexFields registers the indexes the reconcilers and mappers query.
+func IndexFields(ctx context.Context, idx client.FieldIndexer) error {
+	for obj, fn := range map[client.Object]client.IndexerFunc{
+		&v1alpha1.MobilePool{}: func(o client.Object) []string { return []string{o.(*v1alpha1.MobilePool).Spec.GatewayRef.Name} },
+		&v1alpha1.VPNUser{}:    func(o client.Object) []string { return []string{o.(*v1alpha1.VPNUser).Spec.GatewayRef.Name} },
+		&v1alpha1.Tunnel{}:     func(o client.Object) []string { return []string{o.(*v1alpha1.Tunnel).Spec.GatewayRef.Name} },
+	} {
+		if err := idx.IndexField(ctx, obj, indexGateway, fn); err != nil {
+			return fmt.Errorf("indexing %T by gateway: %w", obj, err)
+		}
+	}
+	for obj, fn := range map[client.Object]client.IndexerFunc{
+		&v1alpha1.VPNGateway{}: func(o client.Object) []string { return gatewaySecretRefs(o.(*v1alpha1.VPNGateway)) },
+		&v1alpha1.VPNUser{}:    func(o client.Object) []string { return userSecretRefs(o.(*v1alpha1.VPNUser)) },
+		&v1alpha1.Tunnel{}:     func(o client.Object) []string { return tunnelSecretRefs(o.(*v1alpha1.Tunnel)) },
+	} {
+		if err := idx.IndexField(ctx, obj, indexSecrets, fn); err != nil {
+			return fmt.Errorf("indexing %T by Secret: %w", obj, err)
+		}
+	}
+	return nil
+}
+
+// mappers turn events on other objects into the gateways they concern, and
+// invalidate those gateways' builds on the way: handlers run after the
+// informer cache holds the change, so the next build sees it.
+type mappers struct {
+	c      client.Reader
+	builds *buildCache
+}
+
+func (m *mappers) invalidateOnGatewayChange() predicate.Funcs {
+	inv := func(o client.Object) { m.builds.invalidate(client.ObjectKeyFromObject(o)) }
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool { inv(e.Object); return true },
+		DeleteFunc: func(e event.DeleteEvent) bool { inv(e.Object); return true },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			if e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() {
+				inv(e.ObjectNew)
+			}
+			return true
+		},
+		GenericFunc: func(event.GenericEvent) bool { return true },
+	}
+}
+
+func (m *mappers) memberToGateway(_ context.Context, o client.Object) []reconcile.Request {
+	key := types.NamespacedName{Namespace: o.GetNamespace(), Name: gatewayRefOf(o)}
+	m.builds.invalidate(key)
+	return []reconcile.Request{{NamespacedName: key}}
+}
+
+// secretToGateways finds the gateways whose build reads the Secret: those
+// that reference it themselves or through a user or tunnel, and the gateway
+// whose certificate it holds.
+func (m *mappers) secretToGateways(ctx context.Context, o client.Object) []reconcile.Request {
+	set := map[types.NamespacedName]struct{}{}
+	if gw := o.GetLabels()[v1alpha1.LabelGateway]; gw != "" {
+		set[types.NamespacedName{Namespace: o.GetNamespace(), Name: gw}] = struct{}{}
+	}
+	by := []client.ListOption{client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSecrets: o.GetName()}, client.UnsafeDisableDeepCopy}
+	var gws v1alpha1.VPNGatewayList
+	var users v1alpha1.VPNUserList
+	var tunnels v1alpha1.TunnelList
+	if err := m.c.List(ctx, &gws, by...); err == nil {
+		for _, g := range gws.Items {
+			set[types.NamespacedName{Namespace: g.Namespace, Name: g.Name}] = struct{}{}
+		}
+	}
+	if err := m.c.List(ctx, &users, by...); err == nil {
+		for _, u := range users.Items {
+			set[types.NamespacedName{Namespace: u.Namespace, Name: u.Spec.GatewayRef.Name}] = struct{}{}
+		}
+	}
+	if err := m.c.List(ctx, &tunnels, by...); err == nil {
+		for _, t := range tunnels.Items {
+			set[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.GatewayRef.Name}] = struct{}{}
+		}
+	}
+	out := make([]reconcile.Request, 0, len(set))
+	for k := range set {
+		m.builds.invalidate(k)
+		out = append(out, reconcile.Request{NamespacedName: k})
+	}
+	return out
+}
+
+// issuerToGateways finds the gateways whose issuerRef names the issuer.
+func (m *mappers) issuerToGateways(ctx context.Context, o client.Object) []reconcile.Request {
+	kind := cmv1.IssuerKind
+	var opts []client.ListOption
+	if o.GetNamespace() == "" {
+		kind = cmv1.ClusterIssuerKind
+	} else {
+		opts = append(opts, client.InNamespace(o.GetNamespace()))
+	}
+	var gws v1alpha1.VPNGatewayList
+	if err := m.c.List(ctx, &gws, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, g := range gws.Items {
+		ref := issuerRef(&g)
+		if ref.Name == o.GetName() && ref.Kind == kind {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: g.Namespace, Name: g.Name}})
+		}
+	}
+	return out
+}
+
+// nodeToGateways wakes the HostNetwork gateways with a node selector when
+// nodes come, go or change labels.
+func (m *mappers) nodeToGateways(ctx context.Context, _ client.Object) []reconcile.Request {
+	var gws v1alpha1.VPNGatewayList
+	if err := m.c.List(ctx, &gws, client.UnsafeDisableDeepCopy); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, g := range gws.Items {
+		if len(g.Spec.Exposure.NodeSelector) > 0 {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: g.Namespace, Name: g.Name}})
+		}
+	}
+	return out
+}

@@ -1,0 +1,391 @@
+package controllers
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"time"
+
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+)
+
+// GatewayFinalizer holds a VPNGateway until the objects owner references
+// cannot remove are gone: the Secrets cert-manager issued for it.
+const GatewayFinalizer = "ikegate.io/gateway-cleanup"
+
+// VPNGatewayReconciler turns a VPNGateway into its certificates, workload,
+// agent RBAC and CA bundle, and reports on them in the gateway's conditions.
+type VPNGatewayReconciler struct {
+	Client   client.Client
+	Recorder events.EventRecorder
+	Images   Images
+	// Now is the clock for certificate expiry; time.Now when nil.
+	Now    func() time.Time
+	builds *buildCache
+}
+
+// +kubebuilder:rbac:groups=ikegate.io,resources=vpngateways;mobilepools;vpnusers;tunnels,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=ikegate.io,resources=vpngateways/status;mobilepools/status;vpnusers/status;tunnels/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=ikegate.io,resources=vpngateways/finalizers,verbs=update
+// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates;issuers,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=cert-manager.io,resources=clusterissuers,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups="",resources=configmaps;services;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
+// gatewayScope carries what the phases found to the status computation.
+type gatewayScope struct {
+	gw       *v1alpha1.VPNGateway
+	build    *gatewayBuild
+	issuer   issuerState
+	cert     certState
+	workload workloadState
+	caPEM    []byte
+}
+
+// Reconcile reads like the list of what a gateway needs.
+func (r *VPNGatewayReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	gw := &v1alpha1.VPNGateway{}
+	if err := r.Client.Get(ctx, req.NamespacedName, gw); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.builds.forget(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if !gw.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, gw)
+	}
+	if !controllerutil.ContainsFinalizer(gw, GatewayFinalizer) {
+		patch := client.MergeFrom(gw.DeepCopy())
+		controllerutil.AddFinalizer(gw, GatewayFinalizer)
+		if err := r.Client.Patch(ctx, gw, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
+		}
+	}
+
+	s := &gatewayScope{gw: gw}
+	defer func() {
+		if err := r.writeStatus(ctx, s, retErr == nil); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+
+	b, err := r.builds.get(ctx, req.NamespacedName)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	s.build = b
+
+	var errs []error
+	for _, phase := range []func(context.Context, *gatewayScope) error{
+		r.reconcilePKI,
+		r.reconcileWorkload,
+		r.reconcileAgentRBAC,
+		r.reconcileCABundle,
+	} {
+		errs = append(errs, phase(ctx, s))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: r.requeueAfter(s)}, nil
+}
+
+// requeueAfter wakes the reconciler when the certificate passes its expiry
+// or a user expires, which no event announces.
+func (r *VPNGatewayReconciler) requeueAfter(s *gatewayScope) time.Duration {
+	var next time.Time
+	if s.cert.Leaf != nil {
+		next = s.cert.Leaf.NotAfter
+	}
+	if e := s.build.NextExpiry; !e.IsZero() && (next.IsZero() || e.Before(next)) {
+		next = e
+	}
+	if next.IsZero() {
+		return 0
+	}
+	return max(time.Second, next.Sub(r.now())+time.Second)
+}
+
+func (r *VPNGatewayReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *VPNGatewayReconciler) reconcilePKI(ctx context.Context, s *gatewayScope) error {
+	gw := s.gw
+	n := namesFor(gw.Name)
+	if gw.Spec.Certificate.IssuerRef == nil {
+		self, ca, caIssuer := caBootstrap(gw)
+		for _, o := range []client.Object{self, ca, caIssuer} {
+			if err := applyObject(ctx, r.Client, o); err != nil {
+				return err
+			}
+		}
+	}
+	if err := r.observeIssuer(ctx, s); err != nil {
+		return err
+	}
+	if err := applyObject(ctx, r.Client, serverCertificate(gw)); err != nil {
+		return err
+	}
+
+	s.cert = certState{Name: n.Server, SecretName: n.ServerSecret}
+	var cert cmv1.Certificate
+	switch err := r.Client.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: n.Server}, &cert); {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	}
+	s.cert.Found = true
+	s.cert.Ready = cmCertCondition(&cert, cmv1.CertificateConditionReady)
+	s.cert.Issuing = cmCertCondition(&cert, cmv1.CertificateConditionIssuing)
+
+	var sec corev1.Secret
+	switch err := r.Client.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: n.ServerSecret}, &sec); {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	}
+	if blk, _ := pem.Decode(sec.Data[corev1.TLSCertKey]); blk != nil && blk.Type == "CERTIFICATE" {
+		if leaf, err := x509.ParseCertificate(blk.Bytes); err == nil {
+			s.cert.Leaf = leaf
+		}
+	}
+	s.caPEM = sec.Data["ca.crt"]
+	return nil
+}
+
+func (r *VPNGatewayReconciler) observeIssuer(ctx context.Context, s *gatewayScope) error {
+	ref := issuerRef(s.gw)
+	s.issuer = issuerState{Kind: ref.Kind, Name: ref.Name, Checked: ref.Group == "cert-manager.io"}
+	if !s.issuer.Checked {
+		return nil
+	}
+	var status cmv1.IssuerStatus
+	var err error
+	if ref.Kind == cmv1.ClusterIssuerKind {
+		var ci cmv1.ClusterIssuer
+		err = r.Client.Get(ctx, types.NamespacedName{Name: ref.Name}, &ci)
+		status = ci.Status
+	} else {
+		var is cmv1.Issuer
+		err = r.Client.Get(ctx, types.NamespacedName{Namespace: s.gw.Namespace, Name: ref.Name}, &is)
+		status = is.Status
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("getting %s %s: %w", ref.Kind, ref.Name, err)
+	}
+	s.issuer.Found = true
+	s.issuer.Ready, s.issuer.Message = cmIssuerReady(status)
+	return nil
+}
+
+func (r *VPNGatewayReconciler) reconcileWorkload(ctx context.Context, s *gatewayScope) error {
+	gw := s.gw
+	n := namesFor(gw.Name)
+	conf, err := charonConfigMap(gw)
+	if err != nil {
+		return err
+	}
+	if err := applyObject(ctx, r.Client, conf); err != nil {
+		return err
+	}
+	if gw.Spec.Exposure.Type == v1alpha1.ExposureLoadBalancer {
+		if err := applyObject(ctx, r.Client, loadBalancerService(gw)); err != nil {
+			return err
+		}
+	}
+	sts := statefulSet(gw, r.Images, conf)
+	if err := applyObject(ctx, r.Client, sts); err != nil {
+		return err
+	}
+
+	s.workload = workloadState{Name: n.Workload, Desired: replicas(gw), NodeSelectorMatches: -1}
+	if sel := gw.Spec.Exposure.NodeSelector; len(sel) > 0 {
+		nodes := &metav1.PartialObjectMetadataList{}
+		nodes.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
+		if err := r.Client.List(ctx, nodes, client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(sel)}); err != nil {
+			return fmt.Errorf("listing nodes: %w", err)
+		}
+		s.workload.NodeSelectorMatches = len(nodes.Items)
+	}
+	var cur appsv1.StatefulSet
+	switch err := r.Client.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: n.Workload}, &cur); {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	}
+	s.workload.Found = true
+	s.workload.Generation = cur.Generation
+	s.workload.ObservedGeneration = cur.Status.ObservedGeneration
+	s.workload.Ready = cur.Status.ReadyReplicas
+	s.workload.Updated = cur.Status.UpdatedReplicas
+	s.workload.CurrentRevision = cur.Status.CurrentRevision
+	s.workload.UpdateRevision = cur.Status.UpdateRevision
+	return nil
+}
+
+func (r *VPNGatewayReconciler) reconcileAgentRBAC(ctx context.Context, s *gatewayScope) error {
+	sa, role, rb := agentRBAC(s.gw, s.build.Secrets)
+	for _, o := range []client.Object{sa, role, rb} {
+		if err := applyObject(ctx, r.Client, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *VPNGatewayReconciler) reconcileCABundle(ctx context.Context, s *gatewayScope) error {
+	if len(s.caPEM) == 0 {
+		// External issuers may not say which CA signed; then there is
+		// nothing to publish and clients are told out of band.
+		return nil
+	}
+	return applyObject(ctx, r.Client, caConfigMap(s.gw, s.caPEM))
+}
+
+// finalize deletes the Secrets cert-manager wrote for the gateway (they
+// carry no owner reference) and releases the gateway; owner references
+// remove the rest.
+func (r *VPNGatewayReconciler) finalize(ctx context.Context, gw *v1alpha1.VPNGateway) error {
+	if !controllerutil.ContainsFinalizer(gw, GatewayFinalizer) {
+		return nil
+	}
+	n := namesFor(gw.Name)
+	for _, name := range []string{n.ServerSecret, n.CA} {
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: gw.Namespace, Name: name}}
+		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(sec), sec); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return err
+		}
+		// A Secret of that name the user made themselves is not ours to delete.
+		if sec.Labels[v1alpha1.LabelGateway] != gw.Name {
+			continue
+		}
+		if err := r.Client.Delete(ctx, sec); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting Secret %s: %w", name, err)
+		}
+	}
+	patch := client.MergeFrom(gw.DeepCopy())
+	controllerutil.RemoveFinalizer(gw, GatewayFinalizer)
+	return r.Client.Patch(ctx, gw, patch)
+}
+
+// writeStatus computes the conditions from what the phases found and writes
+// them only when they changed. observedGeneration moves only when the whole
+// reconcile succeeded.
+func (r *VPNGatewayReconciler) writeStatus(ctx context.Context, s *gatewayScope, ok bool) error {
+	gw := s.gw
+	if s.build == nil {
+		return nil
+	}
+	valid := validCondition(s.build.Problems[objectKey{"VPNGateway", gw.Name}])
+	certC := certificateCondition(gw, s.issuer, s.cert, r.now())
+	work := workloadCondition(gw, s.workload)
+	applied := configAppliedCondition(gw)
+	ready := readyCondition(valid, certC, work, applied)
+
+	old := gw.Status
+	next := v1alpha1.VPNGatewayStatus{
+		Conditions:            append([]metav1.Condition(nil), old.Conditions...),
+		ObservedGeneration:    old.ObservedGeneration,
+		CertificateSecretName: namesFor(gw.Name).ServerSecret,
+	}
+	if ok {
+		next.ObservedGeneration = gw.Generation
+	}
+	if len(s.caPEM) > 0 {
+		next.CAConfigMapName = namesFor(gw.Name).CAConfigMap
+	}
+	if s.cert.Leaf != nil {
+		next.CertificateNotAfter = &metav1.Time{Time: s.cert.Leaf.NotAfter.UTC()}
+	}
+	for _, a := range gw.Status.Agents {
+		next.Sessions += a.Sessions
+		if a.LastError == "" && a.AppliedGeneration >= gw.Generation {
+			next.ReadyReplicas++
+		}
+	}
+	for _, c := range []metav1.Condition{valid, certC, work, applied, ready} {
+		c.ObservedGeneration = gw.Generation
+		r.announce(gw, old.Conditions, c)
+		meta.SetStatusCondition(&next.Conditions, c)
+	}
+	cmpOld := old
+	cmpOld.Agents = nil
+	if equality.Semantic.DeepEqual(cmpOld, next) {
+		return nil
+	}
+	out := &v1alpha1.VPNGateway{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "VPNGateway"},
+		ObjectMeta: metav1.ObjectMeta{Name: gw.Name, Namespace: gw.Namespace},
+		Status:     next,
+	}
+	return applyStatus(ctx, r.Client, out)
+}
+
+// announce records an Event when a condition turns False or changes its
+// reason while False (Warning), or turns True again (Normal).
+func (r *VPNGatewayReconciler) announce(obj client.Object, old []metav1.Condition, c metav1.Condition) {
+	announce(r.Recorder, obj, old, c)
+}
+
+// progressReasons are states every new object passes through; they are
+// not worth a Warning.
+var progressReasons = map[string]bool{
+	v1alpha1.ReasonReconciling:        true,
+	v1alpha1.ReasonCertificatePending: true,
+	v1alpha1.ReasonApplyPending:       true,
+	v1alpha1.ReasonRollingOut:         true,
+	v1alpha1.ReasonGatewayNotReady:    true,
+}
+
+func announce(rec events.EventRecorder, obj client.Object, old []metav1.Condition, c metav1.Condition) {
+	if rec == nil || c.Type == v1alpha1.ConditionReady {
+		return
+	}
+	prev := meta.FindStatusCondition(old, c.Type)
+	if progressReasons[c.Reason] || (c.Reason == v1alpha1.ReasonPodsUnavailable && (prev == nil || prev.Status != metav1.ConditionTrue)) {
+		return
+	}
+	switch {
+	case c.Status == metav1.ConditionFalse &&
+		(prev == nil || prev.Status != c.Status || prev.Reason != c.Reason || prev.Message != c.Message):
+		rec.Eventf(obj, nil, corev1.EventTypeWarning, c.Reason, "Check"+c.Type, "%s", c.Message)
+	case c.Status == metav1.ConditionTrue && prev != nil && prev.Status == metav1.ConditionFalse:
+		rec.Eventf(obj, nil, corev1.EventTypeNormal, c.Reason, "Check"+c.Type, "%s is True: %s", c.Type, c.Message)
+	}
+}

@@ -1,0 +1,289 @@
+package controllers
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/swan"
+)
+
+// gateway builds a VPNGateway with modifiers, defaulted like the API server does.
+func gateway(mods ...func(*v1alpha1.VPNGateway)) *v1alpha1.VPNGateway {
+	gw := &v1alpha1.VPNGateway{
+		ObjectMeta: metav1.ObjectMeta{Name: "vpn", Namespace: "vpn", UID: types.UID("uid-1"), Generation: 1},
+		Spec: v1alpha1.VPNGatewaySpec{
+			Hostnames: []v1alpha1.Hostname{"vpn.example.com"},
+			Addresses: []v1alpha1.IPAddress{"198.51.100.10"},
+			Certificate: v1alpha1.GatewayCertificate{
+				PrivateKey:  v1alpha1.PrivateKeySpec{Algorithm: "ECDSA", Size: 256},
+				Duration:    &metav1.Duration{Duration: 2160 * time.Hour},
+				RenewBefore: &metav1.Duration{Duration: 360 * time.Hour},
+			},
+			Exposure:  v1alpha1.Exposure{Type: v1alpha1.ExposureHostNetwork, Replicas: 1},
+			Dataplane: v1alpha1.DataplaneKernel,
+		},
+	}
+	for _, m := range mods {
+		m(gw)
+	}
+	return gw
+}
+
+func TestServerCertificate(t *testing.T) {
+	ours := cmmeta.IssuerReference{Name: "vpn-ca", Kind: "Issuer", Group: "cert-manager.io"}
+	tests := []struct {
+		name  string
+		gw    *v1alpha1.VPNGateway
+		check func(cmv1.CertificateSpec) cmv1.CertificateSpec
+	}{
+		{
+			name: "seed",
+			gw:   gateway(),
+			check: func(s cmv1.CertificateSpec) cmv1.CertificateSpec {
+				return cmv1.CertificateSpec{
+					CommonName: "vpn.example.com", DNSNames: []string{"vpn.example.com"}, IPAddresses: []string{"198.51.100.10"},
+					SecretName: "vpn-server-tls", Duration: &metav1.Duration{Duration: 2160 * time.Hour}, RenewBefore: &metav1.Duration{Duration: 360 * time.Hour},
+					PrivateKey: &cmv1.CertificatePrivateKey{Algorithm: cmv1.ECDSAKeyAlgorithm, Size: 256, RotationPolicy: cmv1.RotationPolicyAlways},
+					Usages:     []cmv1.KeyUsage{cmv1.UsageServerAuth, cmv1.UsageDigitalSignature},
+					IssuerRef:  ours, SecretTemplate: s.SecretTemplate,
+				}
+			},
+		},
+		{
+			name: "RSA, several names, external ClusterIssuer",
+			gw: gateway(func(g *v1alpha1.VPNGateway) {
+				g.Spec.Hostnames = append(g.Spec.Hostnames, "vpn.example.org")
+				g.Spec.Addresses = append(g.Spec.Addresses, "2001:db8::10")
+				g.Spec.Certificate.PrivateKey = v1alpha1.PrivateKeySpec{Algorithm: "RSA"}
+				g.Spec.Certificate.IssuerRef = &v1alpha1.IssuerReference{Name: "corp", Kind: "ClusterIssuer"}
+			}),
+			check: func(s cmv1.CertificateSpec) cmv1.CertificateSpec {
+				return cmv1.CertificateSpec{
+					CommonName: "vpn.example.com", DNSNames: []string{"vpn.example.com", "vpn.example.org"}, IPAddresses: []string{"198.51.100.10", "2001:db8::10"},
+					SecretName: "vpn-server-tls", Duration: &metav1.Duration{Duration: 2160 * time.Hour}, RenewBefore: &metav1.Duration{Duration: 360 * time.Hour},
+					PrivateKey: &cmv1.CertificatePrivateKey{Algorithm: cmv1.RSAKeyAlgorithm, Size: 3072, RotationPolicy: cmv1.RotationPolicyAlways},
+					Usages:     []cmv1.KeyUsage{cmv1.UsageServerAuth, cmv1.UsageDigitalSignature, cmv1.UsageKeyEncipherment},
+					IssuerRef:  cmmeta.IssuerReference{Name: "corp", Kind: "ClusterIssuer", Group: "cert-manager.io"}, SecretTemplate: s.SecretTemplate,
+				}
+			},
+		},
+		{
+			name: "Ed25519",
+			gw: gateway(func(g *v1alpha1.VPNGateway) {
+				g.Spec.Certificate.PrivateKey = v1alpha1.PrivateKeySpec{Algorithm: "Ed25519"}
+			}),
+			check: func(s cmv1.CertificateSpec) cmv1.CertificateSpec {
+				w := s
+				w.PrivateKey = &cmv1.CertificatePrivateKey{Algorithm: cmv1.Ed25519KeyAlgorithm, RotationPolicy: cmv1.RotationPolicyAlways}
+				return w
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := serverCertificate(tc.gw)
+			if diff := cmp.Diff(tc.check(got.Spec), got.Spec); diff != "" {
+				t.Errorf("spec (-want +got):\n%s", diff)
+			}
+			if got.Spec.SecretTemplate == nil || got.Spec.SecretTemplate.Labels[v1alpha1.LabelGateway] != "vpn" {
+				t.Errorf("issued Secret is not labelled with its gateway: %+v", got.Spec.SecretTemplate)
+			}
+			if len(got.OwnerReferences) != 1 || got.OwnerReferences[0].UID != "uid-1" || !*got.OwnerReferences[0].Controller {
+				t.Errorf("owner references %+v", got.OwnerReferences)
+			}
+		})
+	}
+}
+
+func TestCABootstrap(t *testing.T) {
+	self, ca, issuer := caBootstrap(gateway())
+	if self.Name != "vpn-selfsigned" || self.Spec.SelfSigned == nil {
+		t.Errorf("self-signed issuer %s %+v", self.Name, self.Spec)
+	}
+	if !ca.Spec.IsCA || ca.Spec.SecretName != "vpn-ca" || ca.Spec.IssuerRef.Name != "vpn-selfsigned" {
+		t.Errorf("CA certificate %+v", ca.Spec)
+	}
+	if issuer.Name != "vpn-ca" || issuer.Spec.CA == nil || issuer.Spec.CA.SecretName != "vpn-ca" {
+		t.Errorf("CA issuer %+v", issuer.Spec)
+	}
+	if got := issuerRef(gateway()); got.Name != issuer.Name {
+		t.Errorf("server certificate issuer %q, want the CA issuer %q", got.Name, issuer.Name)
+	}
+}
+
+func TestStatefulSet(t *testing.T) {
+	images := Images{Charon: "charon:1", Agent: "agent:1"}
+	tests := []struct {
+		name string
+		gw   *v1alpha1.VPNGateway
+		// want checks the parts a table row cares about.
+		hostNetwork bool
+		hostPort    int32
+		tun         bool
+		charonImage string
+		replicas    int32
+	}{
+		{name: "host network", gw: gateway(), hostNetwork: true, hostPort: 500, charonImage: "charon:1", replicas: 1},
+		{name: "load balancer, userspace, own image, three replicas", gw: gateway(func(g *v1alpha1.VPNGateway) {
+			g.Spec.Exposure = v1alpha1.Exposure{Type: v1alpha1.ExposureLoadBalancer, Replicas: 3}
+			g.Spec.Dataplane = v1alpha1.DataplaneUserspace
+			g.Spec.Images.Charon = "registry.example.com/charon:2"
+		}), tun: true, charonImage: "registry.example.com/charon:2", replicas: 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			conf, err := charonConfigMap(tc.gw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sts := statefulSet(tc.gw, images, conf)
+			p := sts.Spec.Template.Spec
+			if p.HostNetwork != tc.hostNetwork || *sts.Spec.Replicas != tc.replicas {
+				t.Errorf("hostNetwork %v replicas %d", p.HostNetwork, *sts.Spec.Replicas)
+			}
+			charon, agent := p.Containers[0], p.Containers[1]
+			if charon.Image != tc.charonImage || agent.Image != "agent:1" {
+				t.Errorf("images %s %s", charon.Image, agent.Image)
+			}
+			if charon.Ports[0].HostPort != tc.hostPort {
+				t.Errorf("IKE host port %d, want %d", charon.Ports[0].HostPort, tc.hostPort)
+			}
+			wantCharonSC := &corev1.SecurityContext{
+				Privileged: ptr.To(false), AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
+				Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"NET_ADMIN", "NET_BIND_SERVICE"}},
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			}
+			if diff := cmp.Diff(wantCharonSC, charon.SecurityContext); diff != "" {
+				t.Errorf("charon security context (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]corev1.Capability{"NET_ADMIN"}, agent.SecurityContext.Capabilities.Add); diff != "" {
+				t.Errorf("agent capabilities (-want +got):\n%s", diff)
+			}
+			wantProbe := &corev1.Probe{
+				ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromInt32(8081)}},
+				PeriodSeconds: 5, FailureThreshold: 2,
+			}
+			if diff := cmp.Diff(wantProbe, agent.ReadinessProbe); diff != "" {
+				t.Errorf("agent readiness probe (-want +got):\n%s", diff)
+			}
+			if charon.ReadinessProbe != nil {
+				t.Error("readiness must come from the agent only")
+			}
+			if *p.AutomountServiceAccountToken {
+				t.Error("charon must not get a service account token")
+			}
+			var agentMounts []string
+			for _, m := range agent.VolumeMounts {
+				agentMounts = append(agentMounts, m.MountPath)
+			}
+			if diff := cmp.Diff([]string{"/run/ikegate", "/etc/ikegate/certs", "/var/run/secrets/kubernetes.io/serviceaccount"}, agentMounts); diff != "" {
+				t.Errorf("agent mounts (-want +got):\n%s", diff)
+			}
+			var env []string
+			for _, e := range agent.Env {
+				env = append(env, e.Name)
+			}
+			if diff := cmp.Diff([]string{"POD_NAME", "POD_NAMESPACE", "GATEWAY_NAME"}, env); diff != "" {
+				t.Errorf("agent env (-want +got):\n%s", diff)
+			}
+			hasTUN := false
+			for _, m := range charon.VolumeMounts {
+				hasTUN = hasTUN || m.MountPath == "/dev/net/tun"
+			}
+			if hasTUN != tc.tun {
+				t.Errorf("TUN device mounted %v, want %v", hasTUN, tc.tun)
+			}
+			if charonSettings(tc.gw).UserspaceDataPlane != tc.tun {
+				t.Errorf("userspace data plane %v, want %v", !tc.tun, tc.tun)
+			}
+			if conf.Data["strongswan.conf"] != swan.RenderStrongswanConf(charonSettings(tc.gw)) {
+				t.Error("ConfigMap does not hold the rendered settings")
+			}
+			if sts.Spec.Template.Annotations[annotationConfHash] != confHash(conf) {
+				t.Error("pod template does not carry the strongswan.conf hash")
+			}
+		})
+	}
+}
+
+func TestConfHashFollowsSettings(t *testing.T) {
+	a, _ := charonConfigMap(gateway())
+	b, _ := charonConfigMap(gateway(func(g *v1alpha1.VPNGateway) { g.Spec.Logging.IKE = "Diagnostic" }))
+	c, _ := charonConfigMap(gateway(func(g *v1alpha1.VPNGateway) { g.Spec.Hostnames = append(g.Spec.Hostnames, "x.example.com") }))
+	if confHash(a) == confHash(b) {
+		t.Error("a log level change must restart charon")
+	}
+	if confHash(a) != confHash(c) {
+		t.Error("a hostname change must not restart charon (the agent loads it over VICI)")
+	}
+	if !strings.Contains(b.Data["strongswan.conf"], "ike = 3") {
+		t.Errorf("Diagnostic is not level 3:\n%s", b.Data["strongswan.conf"])
+	}
+}
+
+func TestLoadBalancerService(t *testing.T) {
+	gw := gateway(func(g *v1alpha1.VPNGateway) {
+		g.Spec.Exposure = v1alpha1.Exposure{Type: v1alpha1.ExposureLoadBalancer, LoadBalancer: &v1alpha1.LoadBalancerSettings{
+			Annotations: map[string]string{"lb.example.com/x": "y"}, LoadBalancerClass: ptr.To("example.com/lb"),
+		}}
+	})
+	got := loadBalancerService(gw).Spec
+	want := corev1.ServiceSpec{
+		Type:     corev1.ServiceTypeLoadBalancer,
+		Selector: podLabels("vpn"),
+		Ports: []corev1.ServicePort{
+			{Name: "ike", Port: 500, TargetPort: intstr.FromInt32(500), Protocol: corev1.ProtocolUDP},
+			{Name: "ike-natt", Port: 4500, TargetPort: intstr.FromInt32(4500), Protocol: corev1.ProtocolUDP},
+		},
+		ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyLocal,
+		SessionAffinity:       corev1.ServiceAffinityClientIP,
+		LoadBalancerClass:     ptr.To("example.com/lb"),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("service spec (-want +got):\n%s", diff)
+	}
+}
+
+func TestAgentRBAC(t *testing.T) {
+	gw := gateway(func(g *v1alpha1.VPNGateway) {
+		g.Spec.ClientAuth.RADIUS = &v1alpha1.RADIUSSettings{Servers: []v1alpha1.RADIUSServer{{Name: "r", Address: "10.0.0.2", SecretRef: v1alpha1.SecretKeyReference{Name: "radius", Key: "secret"}}}}
+	})
+	users := []v1alpha1.VPNUser{
+		{Spec: v1alpha1.VPNUserSpec{GatewayRef: v1alpha1.GatewayReference{Name: "vpn"}, PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: "bob", Key: "password"}}},
+		{Spec: v1alpha1.VPNUserSpec{GatewayRef: v1alpha1.GatewayReference{Name: "other"}, PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: "eve", Key: "password"}}},
+		{Spec: v1alpha1.VPNUserSpec{GatewayRef: v1alpha1.GatewayReference{Name: "vpn"}, PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: "bob", Key: "nthash"}}},
+	}
+	tunnels := []v1alpha1.Tunnel{{Spec: v1alpha1.TunnelSpec{GatewayRef: v1alpha1.GatewayReference{Name: "vpn"}, Auth: v1alpha1.TunnelAuth{PSK: &v1alpha1.PSKAuth{SecretRef: v1alpha1.SecretKeyReference{Name: "site-b", Key: "psk"}}}}}}
+	secrets := referencedSecrets(gw, users, tunnels)
+	if diff := cmp.Diff([]string{"bob", "radius", "site-b", "vpn-server-tls"}, secrets); diff != "" {
+		t.Errorf("secrets (-want +got):\n%s", diff)
+	}
+	sa, role, rb := agentRBAC(gw, secrets)
+	read := []string{"get", "list", "watch"}
+	want := []rbacv1.PolicyRule{
+		{APIGroups: []string{"ikegate.io"}, Resources: []string{"vpngateways"}, ResourceNames: []string{"vpn"}, Verbs: read},
+		{APIGroups: []string{"ikegate.io"}, Resources: []string{"vpngateways/status"}, ResourceNames: []string{"vpn"}, Verbs: []string{"get", "patch"}},
+		{APIGroups: []string{"ikegate.io"}, Resources: []string{"mobilepools", "vpnusers", "tunnels"}, Verbs: read},
+		{APIGroups: []string{"ikegate.io"}, Resources: []string{"mobilepools/status", "vpnusers/status", "tunnels/status"}, Verbs: []string{"get", "patch"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: secrets, Verbs: read},
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+	}
+	if diff := cmp.Diff(want, role.Rules); diff != "" {
+		t.Errorf("rules (-want +got):\n%s", diff)
+	}
+	if rb.RoleRef.Name != role.Name || rb.Subjects[0].Name != sa.Name || rb.Subjects[0].Namespace != "vpn" {
+		t.Errorf("binding %+v", rb)
+	}
+}

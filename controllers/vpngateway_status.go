@@ -1,0 +1,278 @@
+package controllers
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/swan"
+)
+
+// Each condition is computed by a function of explicit inputs with no I/O,
+// so a table test covers every reason. Messages name the objects and values
+// involved and never hold timestamps, so an unchanged world writes no status.
+
+func condTrue(t, reason, msg string) metav1.Condition {
+	return metav1.Condition{Type: t, Status: metav1.ConditionTrue, Reason: reason, Message: msg}
+}
+
+func condFalse(t, reason, msg string) metav1.Condition {
+	return metav1.Condition{Type: t, Status: metav1.ConditionFalse, Reason: reason, Message: msg}
+}
+
+// issuerState is what the reconciler found of the certificate's issuer.
+type issuerState struct {
+	Kind, Name string
+	// Checked is false for issuers of other API groups, which cert-manager's
+	// external issuers serve with their own kinds and readiness.
+	Checked bool
+	Found   bool
+	Ready   bool
+	Message string // the issuer's Ready condition message
+}
+
+// certState is what the reconciler found of the server certificate.
+type certState struct {
+	Name       string
+	SecretName string
+	Found      bool
+	// Ready and Issuing are cert-manager's conditions on the Certificate.
+	Ready   *metav1.Condition
+	Issuing *metav1.Condition
+	// Leaf is the parsed tls.crt of the issued Secret, nil if there is none.
+	Leaf *x509.Certificate
+}
+
+// certificateCondition checks, in order: the issuer, cert-manager's verdict,
+// the issued certificate's SANs against the spec, and its expiry.
+func certificateCondition(gw *v1alpha1.VPNGateway, iss issuerState, cert certState, now time.Time) metav1.Condition {
+	const t = v1alpha1.ConditionCertificateReady
+	if iss.Checked && !iss.Found {
+		return condFalse(t, v1alpha1.ReasonIssuerNotFound, fmt.Sprintf("%s %s not found in namespace %s", iss.Kind, iss.Name, gw.Namespace))
+	}
+	if iss.Checked && !iss.Ready {
+		return condFalse(t, v1alpha1.ReasonIssuerNotReady, fmt.Sprintf("%s %s is not ready: %s", iss.Kind, iss.Name, orDash(iss.Message)))
+	}
+	if !cert.Found {
+		return condFalse(t, v1alpha1.ReasonCertificatePending, fmt.Sprintf("Certificate %s not created yet", cert.Name))
+	}
+	if cert.Issuing != nil && cert.Issuing.Status == metav1.ConditionFalse && cert.Issuing.Reason == "Failed" {
+		return condFalse(t, v1alpha1.ReasonCertificateFailed, fmt.Sprintf("cert-manager failed to issue Certificate %s: %s", cert.Name, cert.Issuing.Message))
+	}
+	if cert.Leaf == nil {
+		msg := fmt.Sprintf("cert-manager has not issued Certificate %s into Secret %s yet", cert.Name, cert.SecretName)
+		if cert.Ready != nil && cert.Ready.Message != "" {
+			msg += ": " + cert.Ready.Message
+		}
+		return condFalse(t, v1alpha1.ReasonCertificatePending, msg)
+	}
+	if missing := missingSANs(gw, cert.Leaf); len(missing) > 0 {
+		msg := fmt.Sprintf("certificate in Secret %s lacks %s", cert.SecretName, strings.Join(missing, ", "))
+		if cert.Ready != nil && cert.Ready.Status != metav1.ConditionTrue {
+			msg += fmt.Sprintf("; cert-manager: %s", cert.Ready.Message)
+		}
+		return condFalse(t, v1alpha1.ReasonSANMismatch, msg)
+	}
+	if !now.Before(cert.Leaf.NotAfter) {
+		return condFalse(t, v1alpha1.ReasonCertificateExpiring, fmt.Sprintf("certificate in Secret %s has expired and was not renewed", cert.SecretName))
+	}
+	if cert.Ready != nil && cert.Ready.Status == metav1.ConditionFalse && cert.Ready.Reason == "Expired" {
+		return condFalse(t, v1alpha1.ReasonCertificateExpiring, fmt.Sprintf("Certificate %s: %s", cert.Name, cert.Ready.Message))
+	}
+	return condTrue(t, v1alpha1.ReasonReady, fmt.Sprintf("certificate in Secret %s covers %s", cert.SecretName, strings.Join(wantSANs(gw), ", ")))
+}
+
+func wantSANs(gw *v1alpha1.VPNGateway) []string {
+	var out []string
+	for _, h := range gw.Spec.Hostnames {
+		out = append(out, string(h))
+	}
+	for _, a := range gw.Spec.Addresses {
+		out = append(out, string(a))
+	}
+	return out
+}
+
+// missingSANs lists the hostnames and addresses of the spec the certificate
+// does not carry; clients check the name they dial against them.
+func missingSANs(gw *v1alpha1.VPNGateway, leaf *x509.Certificate) []string {
+	var out []string
+	for _, h := range gw.Spec.Hostnames {
+		if !slices.Contains(leaf.DNSNames, string(h)) {
+			out = append(out, "DNS name "+string(h))
+		}
+	}
+	for _, a := range gw.Spec.Addresses {
+		ip := net.ParseIP(string(a))
+		if !slices.ContainsFunc(leaf.IPAddresses, func(x net.IP) bool { return x.Equal(ip) }) {
+			out = append(out, "IP address "+string(a))
+		}
+	}
+	return out
+}
+
+// workloadState is what the reconciler found of the gateway pods.
+type workloadState struct {
+	Name  string
+	Found bool
+	// NodeSelectorMatches is how many nodes the exposure's nodeSelector
+	// selects, or -1 when there is no selector.
+	NodeSelectorMatches int
+	Desired             int32
+	ObservedGeneration  int64
+	Generation          int64
+	Ready               int32
+	Updated             int32
+	CurrentRevision     string
+	UpdateRevision      string
+}
+
+func workloadCondition(gw *v1alpha1.VPNGateway, w workloadState) metav1.Condition {
+	const t = v1alpha1.ConditionWorkloadReady
+	if w.NodeSelectorMatches == 0 {
+		return condFalse(t, v1alpha1.ReasonNoNodesSelected, fmt.Sprintf("no node matches exposure.nodeSelector %s", selectorString(gw.Spec.Exposure.NodeSelector)))
+	}
+	if !w.Found {
+		return condFalse(t, v1alpha1.ReasonReconciling, fmt.Sprintf("StatefulSet %s not created yet", w.Name))
+	}
+	if w.ObservedGeneration < w.Generation {
+		return condFalse(t, v1alpha1.ReasonRollingOut, fmt.Sprintf("StatefulSet %s has not observed its latest spec yet", w.Name))
+	}
+	if w.Ready < w.Desired {
+		return condFalse(t, v1alpha1.ReasonPodsUnavailable, fmt.Sprintf("%d of %d gateway pods of StatefulSet %s are ready", w.Ready, w.Desired, w.Name))
+	}
+	if w.UpdateRevision != "" && w.CurrentRevision != w.UpdateRevision && w.Updated < w.Desired {
+		return condFalse(t, v1alpha1.ReasonRollingOut, fmt.Sprintf("%d of %d gateway pods of StatefulSet %s run the current template", w.Updated, w.Desired, w.Name))
+	}
+	return condTrue(t, v1alpha1.ReasonReady, fmt.Sprintf("%d of %d gateway pods are ready", w.Ready, w.Desired))
+}
+
+func selectorString(m map[string]string) string {
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, k+"="+v)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+// configAppliedCondition compares what the gateway's agents report with the
+// generation the manager asks for; reports of pods outside the StatefulSet
+// (a scaled-down ordinal) do not count.
+func configAppliedCondition(gw *v1alpha1.VPNGateway) metav1.Condition {
+	const t = v1alpha1.ConditionConfigApplied
+	reports := map[string]v1alpha1.AgentStatus{}
+	for _, a := range gw.Status.Agents {
+		reports[a.Pod] = a
+	}
+	var failed, pending []string
+	var firstErr string
+	for _, pod := range podNames(gw) {
+		a, ok := reports[pod]
+		switch {
+		case ok && a.LastError != "":
+			failed = append(failed, pod)
+			if firstErr == "" {
+				firstErr = a.LastError
+			}
+		case !ok || a.AppliedGeneration < gw.Generation:
+			pending = append(pending, pod)
+		}
+	}
+	if len(failed) > 0 {
+		return condFalse(t, v1alpha1.ReasonApplyFailed, fmt.Sprintf("charon refused the configuration on %s: %s", strings.Join(failed, ", "), firstErr))
+	}
+	if len(pending) > 0 {
+		return condFalse(t, v1alpha1.ReasonApplyPending, fmt.Sprintf("%s ha%s not applied generation %d yet", strings.Join(pending, ", "), plural(len(pending), "s", "ve"), gw.Generation))
+	}
+	return condTrue(t, v1alpha1.ReasonReady, fmt.Sprintf("all %d gateway pods hold generation %d", len(podNames(gw)), gw.Generation))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// validCondition puts Build's problems of one object on it: the first
+// problem's reason, every problem's message.
+func validCondition(problems []swan.Problem) metav1.Condition {
+	const t = v1alpha1.ConditionValid
+	if len(problems) == 0 {
+		return condTrue(t, v1alpha1.ReasonReady, "references resolve and nothing conflicts")
+	}
+	msgs := make([]string, len(problems))
+	for i, p := range problems {
+		msgs[i] = p.Message
+	}
+	return condFalse(t, problems[0].Reason, strings.Join(msgs, "; "))
+}
+
+// readyCondition is the first of the given conditions that is not True, or
+// True when all are.
+func readyCondition(conds ...metav1.Condition) metav1.Condition {
+	for _, c := range conds {
+		if c.Status != metav1.ConditionTrue {
+			return condFalse(v1alpha1.ConditionReady, c.Reason, c.Type+": "+c.Message)
+		}
+	}
+	return condTrue(v1alpha1.ConditionReady, v1alpha1.ReasonReady, "the gateway serves clients")
+}
+
+// memberReadyCondition: a pool, user or tunnel is Ready when it is valid and
+// its gateway is Ready.
+func memberReadyCondition(valid metav1.Condition, gw *v1alpha1.VPNGateway) metav1.Condition {
+	const t = v1alpha1.ConditionReady
+	if valid.Status != metav1.ConditionTrue {
+		return condFalse(t, valid.Reason, valid.Message)
+	}
+	if gw == nil {
+		return condFalse(t, v1alpha1.ReasonGatewayNotFound, "gateway not found")
+	}
+	for _, c := range gw.Status.Conditions {
+		if c.Type == v1alpha1.ConditionReady {
+			if c.Status == metav1.ConditionTrue && gw.Status.ObservedGeneration == gw.Generation {
+				return condTrue(t, v1alpha1.ReasonReady, fmt.Sprintf("VPNGateway %s is Ready", gw.Name))
+			}
+			if c.Status == metav1.ConditionTrue {
+				return condFalse(t, v1alpha1.ReasonGatewayNotReady, fmt.Sprintf("VPNGateway %s has not caught up with its latest spec yet", gw.Name))
+			}
+			return condFalse(t, v1alpha1.ReasonGatewayNotReady, fmt.Sprintf("VPNGateway %s is not Ready: %s", gw.Name, c.Reason))
+		}
+	}
+	return condFalse(t, v1alpha1.ReasonGatewayNotReady, fmt.Sprintf("VPNGateway %s has no status yet", gw.Name))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// cmCondition finds a cert-manager condition.
+func cmCertCondition(c *cmv1.Certificate, t cmv1.CertificateConditionType) *metav1.Condition {
+	for _, x := range c.Status.Conditions {
+		if x.Type == t {
+			return &metav1.Condition{Type: string(x.Type), Status: metav1.ConditionStatus(x.Status), Reason: x.Reason, Message: x.Message}
+		}
+	}
+	return nil
+}
+
+func cmIssuerReady(s cmv1.IssuerStatus) (bool, string) {
+	for _, x := range s.Conditions {
+		if x.Type == cmv1.IssuerConditionReady {
+			return x.Status == "True", x.Message
+		}
+	}
+	return false, "no Ready condition yet"
+}

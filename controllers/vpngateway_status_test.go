@@ -1,0 +1,205 @@
+package controllers
+
+import (
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/swan"
+)
+
+var now = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+func leafFor(dns []string, ips []string, notAfter time.Time) *x509.Certificate {
+	c := &x509.Certificate{Subject: pkix.Name{CommonName: dns[0]}, DNSNames: dns, NotAfter: notAfter}
+	for _, ip := range ips {
+		c.IPAddresses = append(c.IPAddresses, net.ParseIP(ip))
+	}
+	return c
+}
+
+func TestCertificateCondition(t *testing.T) {
+	issuerOK := issuerState{Kind: "Issuer", Name: "vpn-ca", Checked: true, Found: true, Ready: true}
+	ready := &metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Ready"}
+	good := certState{Name: "vpn-server", SecretName: "vpn-server-tls", Found: true, Ready: ready,
+		Leaf: leafFor([]string{"vpn.example.com"}, []string{"198.51.100.10"}, now.Add(time.Hour))}
+	with := func(f func(*certState)) certState { c := good; f(&c); return c }
+
+	tests := []struct {
+		name   string
+		gw     *v1alpha1.VPNGateway
+		issuer issuerState
+		cert   certState
+		want   metav1.Condition
+	}{
+		{"issued and matching", gateway(), issuerOK, good,
+			condTrue("CertificateReady", "Ready", "certificate in Secret vpn-server-tls covers vpn.example.com, 198.51.100.10")},
+		{"issuer missing", gateway(), issuerState{Kind: "Issuer", Name: "corp-ca", Checked: true}, certState{},
+			condFalse("CertificateReady", "IssuerNotFound", "Issuer corp-ca not found in namespace vpn")},
+		{"issuer not ready", gateway(), issuerState{Kind: "ClusterIssuer", Name: "corp", Checked: true, Found: true, Message: "secret corp-ca not found"}, good,
+			condFalse("CertificateReady", "IssuerNotReady", "ClusterIssuer corp is not ready: secret corp-ca not found")},
+		{"external issuer is not checked", gateway(), issuerState{Kind: "AWSPCAIssuer", Name: "pca"}, good,
+			condTrue("CertificateReady", "Ready", "certificate in Secret vpn-server-tls covers vpn.example.com, 198.51.100.10")},
+		{"certificate not created", gateway(), issuerOK, certState{Name: "vpn-server", SecretName: "vpn-server-tls"},
+			condFalse("CertificateReady", "CertificatePending", "Certificate vpn-server not created yet")},
+		{"not issued yet", gateway(), issuerOK, with(func(c *certState) {
+			c.Leaf = nil
+			c.Ready = &metav1.Condition{Status: metav1.ConditionFalse, Reason: "DoesNotExist", Message: "Issuing certificate as Secret does not exist"}
+		}), condFalse("CertificateReady", "CertificatePending", "cert-manager has not issued Certificate vpn-server into Secret vpn-server-tls yet: Issuing certificate as Secret does not exist")},
+		{"issuance failed", gateway(), issuerOK, with(func(c *certState) {
+			c.Issuing = &metav1.Condition{Status: metav1.ConditionFalse, Reason: "Failed", Message: "The certificate request has failed to complete"}
+		}), condFalse("CertificateReady", "CertificateFailed", "cert-manager failed to issue Certificate vpn-server: The certificate request has failed to complete")},
+		{"SAN missing", gateway(func(g *v1alpha1.VPNGateway) {
+			g.Spec.Hostnames = append(g.Spec.Hostnames, "vpn2.example.com")
+			g.Spec.Addresses = append(g.Spec.Addresses, "2001:db8::1")
+		}), issuerOK, with(func(c *certState) {
+			c.Ready = &metav1.Condition{Status: metav1.ConditionFalse, Reason: "DoesNotMatch", Message: "DNS names do not match"}
+		}), condFalse("CertificateReady", "SANMismatch", "certificate in Secret vpn-server-tls lacks DNS name vpn2.example.com, IP address 2001:db8::1; cert-manager: DNS names do not match")},
+		{"expired", gateway(), issuerOK, with(func(c *certState) {
+			c.Leaf = leafFor([]string{"vpn.example.com"}, []string{"198.51.100.10"}, now.Add(-time.Minute))
+		}), condFalse("CertificateReady", "CertificateExpiring", "certificate in Secret vpn-server-tls has expired and was not renewed")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, certificateCondition(tc.gw, tc.issuer, tc.cert, now)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestWorkloadCondition(t *testing.T) {
+	base := workloadState{Name: "vpn-gateway", Found: true, NodeSelectorMatches: -1, Desired: 2, Generation: 3, ObservedGeneration: 3, Ready: 2, Updated: 2, CurrentRevision: "a", UpdateRevision: "a"}
+	with := func(f func(*workloadState)) workloadState { w := base; f(&w); return w }
+	gwSel := gateway(func(g *v1alpha1.VPNGateway) {
+		g.Spec.Exposure.NodeSelector = map[string]string{"zone": "edge", "ikegate.io/gateway": "true"}
+	})
+	tests := []struct {
+		name string
+		gw   *v1alpha1.VPNGateway
+		w    workloadState
+		want metav1.Condition
+	}{
+		{"ready", gateway(), base, condTrue("WorkloadReady", "Ready", "2 of 2 gateway pods are ready")},
+		{"no nodes", gwSel, with(func(w *workloadState) { w.NodeSelectorMatches = 0 }),
+			condFalse("WorkloadReady", "NoNodesSelected", "no node matches exposure.nodeSelector ikegate.io/gateway=true,zone=edge")},
+		{"not created", gateway(), workloadState{Name: "vpn-gateway", NodeSelectorMatches: -1},
+			condFalse("WorkloadReady", "Reconciling", "StatefulSet vpn-gateway not created yet")},
+		{"spec not observed", gateway(), with(func(w *workloadState) { w.ObservedGeneration = 2 }),
+			condFalse("WorkloadReady", "RollingOut", "StatefulSet vpn-gateway has not observed its latest spec yet")},
+		{"pods missing", gateway(), with(func(w *workloadState) { w.Ready = 1 }),
+			condFalse("WorkloadReady", "PodsUnavailable", "1 of 2 gateway pods of StatefulSet vpn-gateway are ready")},
+		{"rolling", gateway(), with(func(w *workloadState) { w.UpdateRevision, w.Updated = "b", 1 }),
+			condFalse("WorkloadReady", "RollingOut", "1 of 2 gateway pods of StatefulSet vpn-gateway run the current template")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, workloadCondition(tc.gw, tc.w)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestConfigAppliedCondition(t *testing.T) {
+	two := func(agents ...v1alpha1.AgentStatus) *v1alpha1.VPNGateway {
+		return gateway(func(g *v1alpha1.VPNGateway) {
+			g.Generation = 4
+			g.Spec.Exposure.Replicas = 2
+			g.Status.Agents = agents
+		})
+	}
+	tests := []struct {
+		name string
+		gw   *v1alpha1.VPNGateway
+		want metav1.Condition
+	}{
+		{"all applied", two(v1alpha1.AgentStatus{Pod: "vpn-gateway-0", AppliedGeneration: 4}, v1alpha1.AgentStatus{Pod: "vpn-gateway-1", AppliedGeneration: 4}),
+			condTrue("ConfigApplied", "Ready", "all 2 gateway pods hold generation 4")},
+		{"no reports", two(), condFalse("ConfigApplied", "ApplyPending", "vpn-gateway-0, vpn-gateway-1 have not applied generation 4 yet")},
+		{"one behind", two(v1alpha1.AgentStatus{Pod: "vpn-gateway-0", AppliedGeneration: 4}, v1alpha1.AgentStatus{Pod: "vpn-gateway-1", AppliedGeneration: 3}),
+			condFalse("ConfigApplied", "ApplyPending", "vpn-gateway-1 has not applied generation 4 yet")},
+		{"stale pod does not count", two(v1alpha1.AgentStatus{Pod: "vpn-gateway-0", AppliedGeneration: 4}, v1alpha1.AgentStatus{Pod: "vpn-gateway-1", AppliedGeneration: 4},
+			v1alpha1.AgentStatus{Pod: "vpn-gateway-2", LastError: "old"}),
+			condTrue("ConfigApplied", "Ready", "all 2 gateway pods hold generation 4")},
+		{"refused", two(v1alpha1.AgentStatus{Pod: "vpn-gateway-0", AppliedGeneration: 3, LastError: "loading pool staff: address in use"}, v1alpha1.AgentStatus{Pod: "vpn-gateway-1", AppliedGeneration: 4}),
+			condFalse("ConfigApplied", "ApplyFailed", "charon refused the configuration on vpn-gateway-0: loading pool staff: address in use")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, configAppliedCondition(tc.gw)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestValidAndReadyConditions(t *testing.T) {
+	problems := []swan.Problem{
+		{Reason: "PoolOverlap", Kind: "MobilePool", Name: "staff", Message: "addresses 10.3.200.0/24 overlap 10.3.200.128/25 of MobilePool guests"},
+		{Reason: "PoolOverlapsLocalNetwork", Kind: "MobilePool", Name: "staff", Message: "addresses 10.3.200.0/24 overlap local network 10.3.200.0/23 of MobilePool staff"},
+	}
+	got := validCondition(problems)
+	want := condFalse("Valid", "PoolOverlap", "addresses 10.3.200.0/24 overlap 10.3.200.128/25 of MobilePool guests; addresses 10.3.200.0/24 overlap local network 10.3.200.0/23 of MobilePool staff")
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("valid (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(condTrue("Valid", "Ready", "references resolve and nothing conflicts"), validCondition(nil)); diff != "" {
+		t.Errorf("valid without problems (-want +got):\n%s", diff)
+	}
+
+	okC := condTrue("X", "Ready", "fine")
+	tests := []struct {
+		name  string
+		conds []metav1.Condition
+		want  metav1.Condition
+	}{
+		{"all true", []metav1.Condition{okC, okC}, condTrue("Ready", "Ready", "the gateway serves clients")},
+		{"first failure wins", []metav1.Condition{okC, condFalse("CertificateReady", "SANMismatch", "lacks DNS name b"), condFalse("WorkloadReady", "PodsUnavailable", "0 of 1")},
+			condFalse("Ready", "SANMismatch", "CertificateReady: lacks DNS name b")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, readyCondition(tc.conds...)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestMemberReadyCondition(t *testing.T) {
+	readyGW := gateway(func(g *v1alpha1.VPNGateway) {
+		g.Status.ObservedGeneration = 1
+		g.Status.Conditions = []metav1.Condition{condTrue("Ready", "Ready", "")}
+	})
+	staleGW := gateway(func(g *v1alpha1.VPNGateway) {
+		g.Generation = 2
+		g.Status.ObservedGeneration = 1
+		g.Status.Conditions = []metav1.Condition{condTrue("Ready", "Ready", "")}
+	})
+	valid := condTrue("Valid", "Ready", "ok")
+	tests := []struct {
+		name  string
+		valid metav1.Condition
+		gw    *v1alpha1.VPNGateway
+		want  metav1.Condition
+	}{
+		{"ready", valid, readyGW, condTrue("Ready", "Ready", "VPNGateway vpn is Ready")},
+		{"invalid", condFalse("Valid", "SecretNotFound", "password: Secret jimp not found"), readyGW, condFalse("Ready", "SecretNotFound", "password: Secret jimp not found")},
+		{"gateway behind its spec", valid, staleGW, condFalse("Ready", "GatewayNotReady", "VPNGateway vpn has not caught up with its latest spec yet")},
+		{"gateway without status", valid, gateway(), condFalse("Ready", "GatewayNotReady", "VPNGateway vpn has no status yet")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, memberReadyCondition(tc.valid, tc.gw)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
