@@ -59,6 +59,7 @@ ENV STRONGSWAN_CONF=/etc/ikegate/strongswan/strongswan.conf
 USER 0:0
 EXPOSE 500/udp 4500/udp
 
-# Without the mounted strongswan.conf charon would start on its defaults,
-# with the VICI socket where the agent never looks: refuse to start instead.
-ENTRYPOINT ["/bin/sh", "-c", "if [ ! -r \"$STRONGSWAN_CONF\" ]; then echo \"charon: $STRONGSWAN_CONF not found; mount the gateway's charon ConfigMap there\" >&2; exit 1; fi; exec /usr/sbin/charon-systemd \"$@\"", "charon"]
+# The manager's gateway pods run the same command; they mount the ConfigMap
+# at STRONGSWAN_CONF, the VICI emptyDir at /run/ikegate and an emptyDir at
+# /run, so the root filesystem can stay read-only.
+ENTRYPOINT ["/usr/sbin/charon-systemd"]
