@@ -79,9 +79,13 @@ func (b *builder) mobile() {
 		b.problem(ReasonInvalidSpec, KindVPNGateway, gw.Name, "ike.version %d: mobile clients need IKEv2", ike.Version)
 		gwOK = false
 	}
-	remote, authOK := b.clientAuth()
-	gwOK = gwOK && authOK
-	localUsers := remote.Method == "eap-mschapv2"
+	// The client CA joins the model only with a mobile side that uses it.
+	var remote Auth
+	if gwOK {
+		remote, gwOK = b.clientAuth()
+	}
+	method := gw.Spec.ClientAuth.Method
+	localUsers := method == "" || method == v1alpha1.ClientAuthEAPMSCHAPv2
 
 	groups := b.poolGroups()
 	users := b.validUsers()
