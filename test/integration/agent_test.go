@@ -135,13 +135,15 @@ func TestAgentWithRealClient(t *testing.T) {
 		t.Errorf("ikegate_agent_apply_duration_seconds has %v samples, want >= 1", v)
 	}
 
+	parent := t
 	t.Run("agent restart keeps the established SA", func(t *testing.T) {
 		before, err := established(ctx, gwVICI, "mobile-"+poolName)
 		if err != nil || len(before) != 1 {
 			t.Fatalf("Gateway SAs before the restart: %v, %v", before, err)
 		}
 		ag.stop(t)
-		ag = startAgent(t, cfg, ac)
+		// The new agent outlives this subtest.
+		ag = startAgent(parent, cfg, ac)
 		ag.waitReady(t, 30*time.Second)
 		// Give the new agent's session loop a few rounds to act.
 		time.Sleep(2 * time.Second)
@@ -176,7 +178,9 @@ func TestAgentWithRealClient(t *testing.T) {
 	})
 
 	t.Run("charon restart: configuration back within 2s and the client reconnects", func(t *testing.T) {
-		if err := createUser(ctx, c, "jimp", identity, password); err != nil && !strings.Contains(err.Error(), "already exists") {
+		// The password Secret outlived the VPNUser.
+		_, u := userObjects("jimp", identity, password)
+		if err := c.Create(ctx, u); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, 10*time.Second, "the user's secret back in charon", func() (bool, string) {

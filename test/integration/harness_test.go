@@ -163,9 +163,10 @@ func createUsers(t testing.TB, c client.Client, prefix string, first, n int) {
 // in its container: its own informers, its own VICI connection.
 type runningAgent struct {
 	*agent.Agent
-	reg    *prometheus.Registry
-	cancel context.CancelFunc
-	done   chan error
+	reg      *prometheus.Registry
+	cancel   context.CancelFunc
+	done     chan error
+	stopOnce sync.Once
 }
 
 type agentConfig struct {
@@ -204,16 +205,17 @@ func startAgent(t testing.TB, cfg *rest.Config, ac agentConfig) *runningAgent {
 // stop ends the agent and waits for it; stopping twice is fine.
 func (r *runningAgent) stop(t testing.TB) {
 	t.Helper()
-	r.cancel()
-	select {
-	case err, ok := <-r.done:
-		if ok && err != nil {
-			t.Errorf("Agent ended with: %v", err)
+	r.stopOnce.Do(func() {
+		r.cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Errorf("Agent ended with: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("Agent did not stop within 15s")
 		}
-		close(r.done)
-	case <-time.After(15 * time.Second):
-		t.Errorf("Agent did not stop within 15s")
-	}
+	})
 }
 
 func (r *runningAgent) waitReady(t testing.TB, timeout time.Duration) {
