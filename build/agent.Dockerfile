@@ -8,9 +8,9 @@
 #   docker build -f build/agent.Dockerfile -t ghcr.io/ikegate/agent:v0.1.0 .
 #
 # The project's development and CI machines have no container engine, so this
-# file is not built there; `make test` runs the same agent binary against real
-# charons in network namespaces. Pin the base images by digest in the
-# pipeline that publishes releases.
+# file has never been built there; `make test` runs the agent's code against
+# real charons in network namespaces, but not this image. Pin the base images
+# by digest in the pipeline that publishes releases.
 
 ARG GO_VERSION=1.26.8
 

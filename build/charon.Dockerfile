@@ -7,8 +7,9 @@
 #   docker build -f build/charon.Dockerfile -t ghcr.io/ikegate/charon:v0.1.0 .
 #
 # The project's development and CI machines have no container engine, so this
-# file is not built there. Pin the base image by digest in the pipeline that
-# publishes releases.
+# file has never been built there; the package names and the version glob
+# were checked with apt on Debian 12. Pin the base image by digest in the
+# pipeline that publishes releases.
 #
 # One stage: there is nothing to compile, and copying the installed files
 # into another base by hand would drop dpkg's record of them, which image
