@@ -67,6 +67,8 @@ const (
 	// ReasonPoolConflict: a user is selected by pools of different user groups,
 	// or the pools of one user group disagree on what their clients get.
 	ReasonPoolConflict = "PoolConflict"
+	// ReasonAddressInUse: another VPNUser of the gateway has the same staticAddress.
+	ReasonAddressInUse = "AddressInUse"
 	// ReasonInvalidSpec: a value offline YAML can carry but the API server would refuse.
 	ReasonInvalidSpec = "InvalidSpec"
 )

@@ -18,9 +18,8 @@ type poolGroup struct {
 	sel   labels.Selector
 	pools []*v1alpha1.MobilePool
 	users []*v1alpha1.VPNUser
-	// charon pool names and the child every connection of the group carries.
-	poolNames []string
-	child     Child
+	// child is what every connection of the group carries.
+	child Child
 	// sig is what all pools of the group must agree on: ESP, full tunnel
 	// and the attributes that do not depend on the address family.
 	sig string
@@ -112,6 +111,7 @@ func (b *builder) mobile() {
 	if !gwOK {
 		return
 	}
+	statics := b.staticAddresses(live)
 	if localUsers {
 		// A user whose secret is unusable gets neither a secret nor a connection.
 		for _, g := range live {
@@ -157,33 +157,39 @@ func (b *builder) mobile() {
 
 	pins := false
 	for _, g := range live {
+		groupPools, userPools := b.pools(g, statics)
 		if g == catchAll {
 			c := base
 			c.Name = MobileConnectionName(g.pools[0].Name)
-			c.Pools = g.poolNames
+			c.Pools = groupPools
 			c.Remote = []Auth{remote}
 			c.Children = []Child{g.child}
 			b.m.Connections = append(b.m.Connections, c)
-		} else {
-			for _, u := range g.users {
-				c := base
-				c.Name = UserConnectionName(u.Name)
-				c.Pools = g.poolNames
-				r := remote
-				if r.Method == "pubkey" {
-					// The IKE identity is known when charon picks the config: an exact match wins.
-					r.ID = string(u.Spec.Identity)
-				} else {
-					r.EAPID = string(u.Spec.Identity)
-					c.RemoteAddrs = pinRemoteAddrs
-					pins = true
-				}
-				c.Remote = []Auth{r}
-				c.Children = []Child{g.child}
-				b.m.Connections = append(b.m.Connections, c)
-			}
 		}
-		b.pools(g)
+		for _, u := range g.users {
+			_, static := statics[u]
+			if g == catchAll && !static {
+				continue
+			}
+			c := base
+			c.Name = UserConnectionName(u.Name)
+			c.Pools = groupPools
+			if static {
+				c.Pools = userPools[u.Name]
+			}
+			r := remote
+			if r.Method == "pubkey" {
+				// The IKE identity is known when charon picks the config: an exact match wins.
+				r.ID = string(u.Spec.Identity)
+			} else {
+				r.EAPID = string(u.Spec.Identity)
+				c.RemoteAddrs = pinRemoteAddrs
+				pins = true
+			}
+			c.Remote = []Auth{r}
+			c.Children = []Child{g.child}
+			b.m.Connections = append(b.m.Connections, c)
+		}
 	}
 	if pins {
 		// Asks for the EAP identity and, refusing everybody afterwards, makes
@@ -343,9 +349,6 @@ pools:
 				g.child.LocalTS = append(g.child.LocalTS, t)
 			}
 		}
-		for _, a := range addrs {
-			g.poolNames = append(g.poolNames, poolName(p, a))
-		}
 	}
 	return groups
 }
@@ -429,6 +432,90 @@ func (b *builder) assignUsers(groups []*poolGroup, users []*v1alpha1.VPNUser) {
 	}
 }
 
+// staticAddresses validates the users' static addresses: each must be a
+// usable address of one of its group's pools and belong to one user only
+// (the first by name keeps it). Users failing that are left out.
+func (b *builder) staticAddresses(groups []*poolGroup) map[*v1alpha1.VPNUser]netip.Addr {
+	out := map[*v1alpha1.VPNUser]netip.Addr{}
+	owner := map[netip.Addr]string{}
+	for _, g := range groups {
+		g.users = slices.DeleteFunc(g.users, func(u *v1alpha1.VPNUser) bool {
+			if u.Spec.StaticAddress == "" {
+				return false
+			}
+			a, err := netip.ParseAddr(string(u.Spec.StaticAddress))
+			if err != nil {
+				b.problem(ReasonInvalidSpec, KindVPNUser, u.Name, "staticAddress %q is not an IP address", u.Spec.StaticAddress)
+				return true
+			}
+			a = a.Unmap()
+			inside := false
+			var nets []string
+			for _, p := range g.pools {
+				for _, c := range []v1alpha1.CIDR{p.Spec.Addresses.IPv4, p.Spec.Addresses.IPv6} {
+					if pr, ok := parsePrefix(c); c != "" && ok {
+						nets = append(nets, pr.String())
+						inside = inside || usable(pr, a)
+					}
+				}
+			}
+			if !inside {
+				b.problem(v1alpha1.ReasonAddressOutsidePool, KindVPNUser, u.Name, "staticAddress %s is not a usable address of the user's pools (%s of MobilePool %s)", a, strings.Join(nets, ", "), g.pools[0].Name)
+				return true
+			}
+			if o, taken := owner[a]; taken {
+				b.problem(ReasonAddressInUse, KindVPNUser, u.Name, "staticAddress %s is already VPNUser %s's", a, o)
+				return true
+			}
+			owner[a] = u.Name
+			out[u] = a
+			return false
+		})
+	}
+	return out
+}
+
+// usable reports whether charon hands a out from a pool of p: not the
+// network address, not the last address.
+func usable(p netip.Prefix, a netip.Addr) bool {
+	return p.Contains(a) && a != p.Addr() && a != lastAddr(p)
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// dynamicRanges are the addresses of p charon may hand to anybody: all
+// usable ones but the static addresses (sorted, inside p).
+func dynamicRanges(p netip.Prefix, static []netip.Addr) []string {
+	var out []string
+	start, end := p.Addr().Next(), lastAddr(p).Prev()
+	for _, s := range static {
+		if start.Less(s) {
+			out = append(out, start.String()+"-"+s.Prev().String())
+		}
+		start = s.Next()
+	}
+	if !end.Less(start) {
+		out = append(out, start.String()+"-"+end.String())
+	}
+	return out
+}
+
+// StaticPoolName is the one-address pool of a user's static address; the
+// suffix is one no MobilePool's pool ends in.
+func StaticPoolName(user string, a netip.Addr) string {
+	if a.Is4() {
+		return "static-" + sanitize(user) + "-v4"
+	}
+	return "static-" + sanitize(user) + "-v6"
+}
+
 // ntlmSecret adds the NT hash of a user's password and reports whether it could.
 func (b *builder) ntlmSecret(u *v1alpha1.VPNUser) bool {
 	ref := u.Spec.PasswordSecretRef
@@ -471,7 +558,8 @@ func dnsSig(d *v1alpha1.DNSSettings) string {
 // pool (the group's first IPv4 pool, which every client asks for, else its
 // first) the attributes that do not depend on the family. The pools of a
 // group agree on those (see poolGroups), so the first pool's spec holds them.
-func (b *builder) pools(g *poolGroup) {
+func (b *builder) pools(g *poolGroup, statics map[*v1alpha1.VPNUser]netip.Addr) (group []string, users map[string][]string) {
+	users = map[string][]string{}
 	spec := &g.pools[0].Spec
 	type charonPool struct {
 		name   string
@@ -492,14 +580,18 @@ func (b *builder) pools(g *poolGroup) {
 			break
 		}
 	}
+	var attrs []Attribute
+	add := func(key string, vals ...string) {
+		if len(vals) > 0 {
+			attrs = append(attrs, Attribute{Key: key, Values: vals})
+		}
+	}
+	// A static user's pool list: its own address and the group's pools of
+	// the other family.
+	familyPools := map[bool][]string{}
 	for i, cp := range cps {
 		v4 := cp.prefix.Addr().Is4()
-		pool := Pool{Name: cp.name, Addrs: cp.prefix.String()}
-		add := func(key string, vals ...string) {
-			if len(vals) > 0 {
-				pool.Attributes = append(pool.Attributes, Attribute{Key: key, Values: vals})
-			}
-		}
+		attrs = nil
 		var dns []string
 		if spec.DNS != nil {
 			for _, s := range spec.DNS.Servers {
@@ -545,6 +637,41 @@ func (b *builder) pools(g *poolGroup) {
 				add("28672", spec.Banner)
 			}
 		}
-		b.m.Pools = append(b.m.Pools, pool)
+		var holes []netip.Addr
+		var owners []*v1alpha1.VPNUser
+		for _, u := range g.users {
+			if a, ok := statics[u]; ok && cp.prefix.Contains(a) {
+				holes = append(holes, a)
+				owners = append(owners, u)
+			}
+		}
+		if len(holes) == 0 {
+			b.m.Pools = append(b.m.Pools, Pool{Name: cp.name, Addrs: cp.prefix.String(), Attributes: slices.Clone(attrs)})
+			group = append(group, cp.name)
+			familyPools[v4] = append(familyPools[v4], cp.name)
+			continue
+		}
+		slices.SortFunc(holes, func(x, y netip.Addr) int { return x.Compare(y) })
+		for j, r := range dynamicRanges(cp.prefix, holes) {
+			name := cp.name
+			if j > 0 {
+				name = fmt.Sprintf("%s-%d", cp.name, j+1)
+			}
+			b.m.Pools = append(b.m.Pools, Pool{Name: name, Addrs: r, Attributes: slices.Clone(attrs)})
+			group = append(group, name)
+			familyPools[v4] = append(familyPools[v4], name)
+		}
+		for _, u := range owners {
+			a := statics[u]
+			name := StaticPoolName(u.Name, a)
+			b.m.Pools = append(b.m.Pools, Pool{Name: name, Addrs: a.String() + "-" + a.String(), Attributes: slices.Clone(attrs)})
+			users[u.Name] = append(users[u.Name], name)
+		}
 	}
+	for _, u := range g.users {
+		if a, ok := statics[u]; ok {
+			users[u.Name] = append(users[u.Name], familyPools[!a.Is4()]...)
+		}
+	}
+	return group, users
 }

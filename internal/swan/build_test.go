@@ -248,6 +248,30 @@ func TestBuildProblems(t *testing.T) {
 			}
 		},
 	}, {
+		name: "static addresses outside the pool, on its network address, or taken",
+		modify: func(in *Resources) {
+			withUsers(in,
+				newUser("out", "out@example.com", func(u *v1alpha1.VPNUser) { u.Spec.StaticAddress = "10.3.201.5" }),
+				newUser("net", "net@example.com", func(u *v1alpha1.VPNUser) { u.Spec.StaticAddress = "10.3.200.0" }),
+				newUser("one", "one@example.com", func(u *v1alpha1.VPNUser) { u.Spec.StaticAddress = "10.3.200.7" }),
+				newUser("two", "two@example.com", func(u *v1alpha1.VPNUser) { u.Spec.StaticAddress = "10.3.200.7" }))
+		},
+		want: []want{
+			{v1alpha1.ReasonAddressOutsidePool, KindVPNUser, "net", "10.3.200.0 is not a usable address of the user's pools (10.3.200.0/24 of MobilePool staff)"},
+			{v1alpha1.ReasonAddressOutsidePool, KindVPNUser, "out", "10.3.201.5"},
+			{ReasonAddressInUse, KindVPNUser, "two", "10.3.200.7 is already VPNUser one's"},
+		},
+		check: func(t *testing.T, m Model) {
+			noSecret(t, m, "ntlm-out")
+			noSecret(t, m, "ntlm-two")
+			noConn(t, m, "user-two")
+			if !slices.ContainsFunc(m.Connections, func(c Connection) bool {
+				return c.Name == "user-one" && slices.Equal(c.Pools, []string{"static-one-v4"})
+			}) {
+				t.Errorf("user-one should hold its static pool only: %+v", m.Connections)
+			}
+		},
+	}, {
 		name: "identity used twice",
 		modify: func(in *Resources) {
 			withUsers(in, newUser("jimp2", "jimp@example.com"))

@@ -89,6 +89,18 @@ func goldenScenarios() []goldenScenario {
 				t.Errorf("Connections = %s, want %s", got, want)
 			}
 		}},
+		{name: "static-addresses", in: staticAddresses, check: func(t *testing.T, m Model) {
+			var pools []string
+			for _, p := range m.Pools {
+				pools = append(pools, p.Name+"="+p.Addrs)
+			}
+			want := "staff-ipv4=10.3.200.1-10.3.200.9 staff-ipv4-2=10.3.200.11-10.3.200.254 " +
+				"staff-ipv6=fd00:3:200::1-fd00:3:200::1f staff-ipv6-2=fd00:3:200::21-fd00:3:200::fffe " +
+				"static-vera-v4=10.3.200.10-10.3.200.10 static-walt-v6=fd00:3:200::20-fd00:3:200::20"
+			if got := strings.Join(pools, " "); got != want {
+				t.Errorf("Pools = %s\nwant    %s", got, want)
+			}
+		}},
 		{name: "eap-radius", in: func(t *testing.T) Resources {
 			in := Resources{Gateway: newGateway(func(g *v1alpha1.VPNGateway) {
 				g.Spec.ClientAuth = v1alpha1.ClientAuth{Method: v1alpha1.ClientAuthEAPRADIUS, RADIUS: &v1alpha1.RADIUSSettings{
@@ -169,6 +181,22 @@ func twoGroups(t *testing.T) Resources {
 		newUser("bob", "bob@example.com", inTeam("eng")),
 		newUser("bea", "bea@example.com", inTeam("eng")),
 		newUser("ben", "ben@example.com", inTeam("eng")),
+	)
+	return in
+}
+
+// staticAddresses has a dual-stack pool and two users with a static address
+// each, one of either family, beside one without.
+func staticAddresses(t *testing.T) Resources {
+	in := Resources{Gateway: newGateway(), Now: testNow}
+	in.Pools = []v1alpha1.MobilePool{newPool("staff", "10.3.200.0/24", func(p *v1alpha1.MobilePool) {
+		p.Spec.Addresses.IPv6 = "fd00:3:200::/112"
+		p.Spec.DNS = &v1alpha1.DNSSettings{Servers: []v1alpha1.IPAddress{"10.3.0.1"}, SplitDomains: []v1alpha1.DomainName{"example.com"}}
+	})}
+	withUsers(&in,
+		newUser("jimp", "jimp@example.com"),
+		newUser("vera", "vera@example.com", func(u *v1alpha1.VPNUser) { u.Spec.StaticAddress = "10.3.200.10" }),
+		newUser("walt", "walt@example.com", func(u *v1alpha1.VPNUser) { u.Spec.StaticAddress = "fd00:3:200::20" }),
 	)
 	return in
 }

@@ -42,32 +42,13 @@ func TestPoolPerGroupWithClients(t *testing.T) {
 		{"anna", `10\.3\.201\.\d+`, "user-anna"},
 		{"ben", `10\.3\.202\.\d+`, "mobile-engineering"},
 	}
-	var conf strings.Builder
-	conf.WriteString("connections {\n")
-	for _, c := range append(clients, client{user: "mallory"}) {
-		fmt.Fprintf(&conf, `  %[1]s {
-    version = 2
-    remote_addrs = 192.0.2.1
-    vips = 0.0.0.0
-    proposals = aes256gcm16-prfsha256-x25519
-    local {
-      auth = eap-mschapv2
-      eap_id = %[1]s@example.com
-    }
-    remote {
-      auth = pubkey
-      id = vpn.example.com
-    }
-  }
-`, c.user)
+	users := []string{"mallory"}
+	for _, c := range clients {
+		users = append(users, c.user)
 	}
-	conf.WriteString("}\nsecrets {\n")
-	for _, c := range append(clients, client{user: "mallory"}) {
-		fmt.Fprintf(&conf, "  eap-%[1]s {\n    id = %[1]s@example.com\n    secret = %[2]s\n  }\n", c.user, password(c.user))
-	}
-	conf.WriteString("}\n")
+	conf := eapClients(users...)
 	cl := charontest.Start(t, clNS, charontest.Options{Name: "cl", Client: true})
-	if out, err := cl.LoadAll(conf.String(), map[string][]byte{"x509ca/ca.pem": pki.ca.CertPEM}); err != nil {
+	if out, err := cl.LoadAll(conf, map[string][]byte{"x509ca/ca.pem": pki.ca.CertPEM}); err != nil {
 		t.Fatalf("Loading the client: %v\n%s", err, out)
 	}
 
@@ -170,5 +151,75 @@ func TestCertificateUsersPinnedWithClients(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// eapClients is the swanctl.conf of a client charon with one EAP-MSCHAPv2
+// connection per user (named after it) to the gateway at 192.0.2.1.
+func eapClients(users ...string) string {
+	var conf strings.Builder
+	conf.WriteString("connections {\n")
+	for _, u := range users {
+		fmt.Fprintf(&conf, `  %[1]s {
+    version = 2
+    remote_addrs = 192.0.2.1
+    vips = 0.0.0.0, ::
+    proposals = aes256gcm16-prfsha256-x25519
+    local {
+      auth = eap-mschapv2
+      eap_id = %[1]s@example.com
+    }
+    remote {
+      auth = pubkey
+      id = vpn.example.com
+    }
+  }
+`, u)
+	}
+	conf.WriteString("}\nsecrets {\n")
+	for _, u := range users {
+		fmt.Fprintf(&conf, "  eap-%[1]s {\n    id = %[1]s@example.com\n    secret = %[2]s\n  }\n", u, password(u))
+	}
+	conf.WriteString("}\n")
+	return conf.String()
+}
+
+// TestStaticAddressWithClients: users with a static address get exactly it
+// (IPv4 and IPv6 ones), and a user without gets a pool address that is not
+// anybody's static address.
+func TestStaticAddressWithClients(t *testing.T) {
+	gwNS := netns.New(t, "stgw")
+	clNS := netns.New(t, "stcl")
+	netns.Veth(t, gwNS, clNS, "192.0.2.1/24", "192.0.2.2/24")
+	pki := newTestPKI(t)
+	in := staticAddresses(t)
+	pki.apply(&in)
+	m, problems := Build(in)
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	gw := charontest.Start(t, gwNS, charontest.Options{Name: "gw"})
+	if out, err := gw.LoadAll(Render(m, RenderOptions{ShowSecrets: true}), Files(m)); err != nil {
+		t.Fatalf("Loading the gateway: %v\n%s", err, out)
+	}
+	cl := charontest.Start(t, clNS, charontest.Options{Name: "cl", Client: true})
+	if out, err := cl.LoadAll(eapClients("vera", "walt", "jimp"), map[string][]byte{"x509ca/ca.pem": pki.ca.CertPEM}); err != nil {
+		t.Fatalf("Loading the client: %v\n%s", err, out)
+	}
+	for _, c := range []struct{ user, want, not string }{
+		{"vera", `installing new virtual IP 10\.3\.200\.10\n`, ""},
+		{"walt", `installing new virtual IP fd00:3:200::20\n`, ""},
+		{"jimp", `installing new virtual IP 10\.3\.200\.\d+\n`, `virtual IP (10\.3\.200\.10|fd00:3:200::20)\n`},
+	} {
+		out, err := cl.Swanctl("--initiate", "--ike", c.user, "--timeout", "20")
+		if err != nil {
+			t.Fatalf("%s could not connect: %v\n%s", c.user, err, out)
+		}
+		if !regexp.MustCompile(c.want).MatchString(out) {
+			t.Errorf("%s: no %s in:\n%s", c.user, c.want, out)
+		}
+		if c.not != "" && regexp.MustCompile(c.not).MatchString(out) {
+			t.Errorf("%s got somebody's static address:\n%s", c.user, out)
+		}
 	}
 }

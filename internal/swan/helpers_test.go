@@ -353,11 +353,24 @@ func countKeys(m Model) int {
 	return n
 }
 
-// poolBaseSize is what swanctl --list-pools prints for a CIDR pool: the
+// poolBaseSize is what swanctl --list-pools prints for a pool. For a CIDR: the
 // network address as base, and a size without the network and the last
 // (broadcast) address, for both families.
 func poolBaseSize(t *testing.T, cidr string) (string, string) {
 	t.Helper()
+	if from, to, ok := strings.Cut(cidr, "-"); ok {
+		// A range holds both of its ends.
+		a, err1 := netip.ParseAddr(from)
+		b, err2 := netip.ParseAddr(to)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("Pool range %q: %v %v", cidr, err1, err2)
+		}
+		n := uint64(1)
+		for x := a; x != b; x = x.Next() {
+			n++
+		}
+		return a.String(), strconv.FormatUint(n, 10)
+	}
 	p, err := netip.ParsePrefix(cidr)
 	if err != nil {
 		t.Fatalf("Pool %q is not a CIDR: %v", cidr, err)
