@@ -130,6 +130,11 @@ test: tools envtest strongswan generate manifests ## all tests against the real 
 	@echo "KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) IKEGATE_REQUIRE_ROOT_TESTS=$(IKEGATE_REQUIRE_ROOT_TESTS)"
 	go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: demo
+demo: tools envtest strongswan ## the seed scenario live: control plane, manager, gateway, a client connecting (DEMO_ONESHOT=1 exits after the check)
+	go test -c -o $(BIN)/e2e.test ./test/e2e
+	IKEGATE_DEMO=1 $(BIN)/e2e.test -test.run '^TestEndToEnd$$' -test.count=1 -test.timeout=0
+
 .PHONY: bench
 bench: envtest
 	go test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...

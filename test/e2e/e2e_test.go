@@ -92,6 +92,7 @@ func TestEndToEnd(t *testing.T) {
 	say(t, "Starting a local control plane (kube-apiserver + etcd) with the ikegate and cert-manager CRDs")
 	s := scheme(t)
 	cfg, c, kubeconfig := testenv.Start(t, testenv.WithScheme(s))
+	say(t, "The API server is up; its kubeconfig is %s", kubeconfig)
 	say(t, "Starting cert-manager's controllers")
 	certmanagertest.Start(t, kubeconfig)
 	say(t, "Starting the ikegate manager")
