@@ -52,6 +52,8 @@ const FieldOwnerPrefix = "ikegate-agent/"
 type Firewall interface {
 	Table() string
 	Apply(rs *firewall.Ruleset) (changed bool, err error)
+	// Delete removes the table; removing a missing table is no error.
+	Delete() error
 }
 
 // Options configure an Agent.
@@ -114,6 +116,9 @@ type Agent struct {
 	// tunnelConns maps charon connection names to Tunnel objects and their children.
 	tunnelConns map[string]tunnelInfo
 	report      v1alpha1.AgentStatus
+	// firewallOff is set once the table of a gateway whose firewall is
+	// disabled has been deleted.
+	firewallOff bool
 	// status bookkeeping of the session loop
 	written  writtenState
 	sessions sessionClock
@@ -270,8 +275,8 @@ func (a *Agent) sync(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if a.opts.Firewall != nil && firewallEnabled(gw) {
-		if err := a.applyFirewall(in); err != nil {
+	if a.opts.Firewall != nil {
+		if err := a.syncFirewall(in); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -288,7 +293,20 @@ func firewallEnabled(gw *v1alpha1.VPNGateway) bool {
 	return gw.Spec.Firewall.Enabled == nil || *gw.Spec.Firewall.Enabled
 }
 
-func (a *Agent) applyFirewall(in swan.Resources) error {
+// syncFirewall programs the gateway's table, or removes it (once) when the
+// gateway's firewall is disabled, so that turning it off leaves no rules.
+func (a *Agent) syncFirewall(in swan.Resources) error {
+	if !firewallEnabled(&in.Gateway) {
+		if a.firewallOff {
+			return nil
+		}
+		if err := a.opts.Firewall.Delete(); err != nil {
+			return fmt.Errorf("removing the firewall table: %w", err)
+		}
+		a.firewallOff = true
+		return nil
+	}
+	a.firewallOff = false
 	cfg := firewall.FromResources(a.opts.Firewall.Table(), &in.Gateway, in.Pools, in.Tunnels)
 	rs, err := firewall.Build(cfg)
 	if err != nil {

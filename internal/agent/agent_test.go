@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/vici"
 )
@@ -118,6 +120,11 @@ func user(name string) (*v1alpha1.VPNUser, *corev1.Secret) {
 
 func newFixture(t *testing.T, f *vici.Fake, users ...string) *fixture {
 	t.Helper()
+	return newFixtureWith(t, f, nil, users...)
+}
+
+func newFixtureWith(t *testing.T, f *vici.Fake, fw Firewall, users ...string) *fixture {
+	t.Helper()
 	pki := charontest.NewPKI(t, "Unit CA")
 	leaf := pki.Server(t, "vpn.example.com", "vpn.example.com")
 	objs := []client.Object{
@@ -146,7 +153,7 @@ func newFixture(t *testing.T, f *vici.Fake, users ...string) *fixture {
 	w := &statusRecorder{Client: reader}
 	a, err := New(Options{
 		Namespace: testNS, Gateway: testGW, Pod: testPod, CertificateSecret: "vpn-tls",
-		VICI: f, Reader: reader, Writer: w,
+		VICI: f, Reader: reader, Writer: w, Firewall: fw,
 		Debounce: 5 * time.Millisecond, SAInterval: 50 * time.Millisecond, CounterInterval: time.Hour,
 		MaxBackoff: 50 * time.Millisecond,
 	})
@@ -327,4 +334,136 @@ func TestSessionsAreWrittenOncePerChange(t *testing.T) {
 		}
 		return false
 	})
+}
+
+func TestChangingAPoolLeavesOtherPoolsUsersAlone(t *testing.T) {
+	f := vici.NewFake()
+	fx := newFixture(t, f, "alice", "bob")
+	ctx := context.Background()
+	// bob moves to a pool of his own, selected by label.
+	var bob v1alpha1.VPNUser
+	if err := fx.reader.Get(ctx, client.ObjectKey{Namespace: testNS, Name: "bob"}, &bob); err != nil {
+		t.Fatal(err)
+	}
+	bob.Labels = map[string]string{"team": "contractors"}
+	if err := fx.reader.Update(ctx, &bob); err != nil {
+		t.Fatal(err)
+	}
+	contractors := &v1alpha1.MobilePool{
+		ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "contractors"},
+		Spec: v1alpha1.MobilePoolSpec{
+			GatewayRef:    v1alpha1.GatewayReference{Name: testGW},
+			Addresses:     v1alpha1.PoolAddresses{IPv4: "10.3.201.0/24"},
+			LocalNetworks: []v1alpha1.CIDR{"10.3.1.0/24"},
+			UserSelector:  &metav1.LabelSelector{MatchLabels: map[string]string{"team": "contractors"}},
+		},
+	}
+	if err := fx.reader.Create(ctx, contractors); err != nil {
+		t.Fatal(err)
+	}
+	fx.agent.Trigger()
+	eventually(t, "bob's own connection", func() bool { return f.Conn("user-bob") != nil && f.Pool("contractors-ipv4") != nil })
+	bobSA := clientSA("bob@example.com")
+	bobSA.Name = "user-bob"
+	f.AddSA(bobSA)
+	f.ResetCalls()
+
+	var staff v1alpha1.MobilePool
+	if err := fx.reader.Get(ctx, client.ObjectKey{Namespace: testNS, Name: "staff"}, &staff); err != nil {
+		t.Fatal(err)
+	}
+	staff.Spec.DNS = &v1alpha1.DNSSettings{Servers: []v1alpha1.IPAddress{"10.3.0.53"}}
+	if err := fx.reader.Update(ctx, &staff); err != nil {
+		t.Fatal(err)
+	}
+	fx.agent.Trigger()
+	eventually(t, "the staff pool reloaded", func() bool { return len(f.Writes()) > 0 })
+	time.Sleep(50 * time.Millisecond)
+	for _, w := range f.Writes() {
+		if name := w.Name(); name != "staff-ipv4" {
+			t.Errorf("Changing the staff pool sent %s", w)
+		}
+	}
+	if len(f.SAs()) != 1 {
+		t.Errorf("bob's session ended when another pool changed")
+	}
+}
+
+// fakeFirewall records what the agent asks of the firewall.
+type fakeFirewall struct {
+	mu      sync.Mutex
+	applied []string
+	deletes int
+}
+
+func (f *fakeFirewall) Table() string { return "ikegate-vpn-vpn" }
+func (f *fakeFirewall) Apply(rs *firewall.Ruleset) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var pools []string
+	for _, c := range rs.Chains {
+		pools = append(pools, c.Name)
+	}
+	f.applied = append(f.applied, strings.Join(pools, ","))
+	return true, nil
+}
+func (f *fakeFirewall) Delete() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deletes++
+	return nil
+}
+func (f *fakeFirewall) counts() (int, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.applied), f.deletes
+}
+
+func TestFirewallFollowsTheGateway(t *testing.T) {
+	f := vici.NewFake()
+	fw := &fakeFirewall{}
+	fx := newFixtureWith(t, f, fw, "alice")
+	eventually(t, "ready", fx.agent.Ready)
+	if applied, _ := fw.counts(); applied == 0 {
+		t.Fatal("Firewall not programmed")
+	}
+	if !strings.Contains(fw.applied[0], "pool-staff") {
+		t.Errorf("Firewall chains %s lack the staff pool's", fw.applied[0])
+	}
+	ctx := context.Background()
+	var gw v1alpha1.VPNGateway
+	if err := fx.reader.Get(ctx, client.ObjectKey{Namespace: testNS, Name: testGW}, &gw); err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	gw.Spec.Firewall.Enabled = &off
+	if err := fx.reader.Update(ctx, &gw); err != nil {
+		t.Fatal(err)
+	}
+	fx.agent.Trigger()
+	eventually(t, "the table removed", func() bool { _, d := fw.counts(); return d == 1 })
+	fx.agent.Trigger()
+	time.Sleep(50 * time.Millisecond)
+	if _, d := fw.counts(); d != 1 {
+		t.Errorf("Table deleted %d times, want once", d)
+	}
+}
+
+func TestAuthFailuresCountOncePerIKESA(t *testing.T) {
+	a := newAuthFailures()
+	lines := []vici.LogEntry{
+		{IKEUniqueID: 7, Message: "EAP method EAP_MSCHAPV2 failed for peer 192.0.2.2"},
+		{IKEUniqueID: 7, Message: "authentication of '192.0.2.2' with EAP failed"}, // same failure
+		{IKEUniqueID: 8, Message: "constraint check failed: identity 'x' required"},
+		{IKEUniqueID: 9, Message: "IKE_SA mobile-staff[9] established"},
+	}
+	n := 0
+	for i := range lines {
+		if a.seen(&lines[i]) {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("Counted %d failures, want 2", n)
+	}
 }

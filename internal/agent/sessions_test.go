@@ -130,8 +130,9 @@ func TestOnlySpecAndLabelChangesTrigger(t *testing.T) {
 	secret := func(rv string) *corev1.Secret {
 		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{ResourceVersion: rv}}
 	}
-	gw := func(rv string) *v1alpha1.VPNGateway {
-		return &v1alpha1.VPNGateway{ObjectMeta: metav1.ObjectMeta{ResourceVersion: rv, Generation: 1}}
+	gw := func(rv, certSecret string, sessions int32) *v1alpha1.VPNGateway {
+		return &v1alpha1.VPNGateway{ObjectMeta: metav1.ObjectMeta{ResourceVersion: rv, Generation: 1},
+			Status: v1alpha1.VPNGatewayStatus{CertificateSecretName: certSecret, Sessions: sessions}}
 	}
 	for _, tc := range []struct {
 		name     string
@@ -143,7 +144,8 @@ func TestOnlySpecAndLabelChangesTrigger(t *testing.T) {
 		{"spec change", user("1", 1, nil), user("2", 2, nil), true},
 		{"label change", user("1", 1, map[string]string{"team": "a"}), user("2", 1, map[string]string{"team": "b"}), true},
 		{"secret data", secret("1"), secret("2"), true},
-		{"gateway status (certificate Secret name)", gw("1"), gw("2"), true},
+		{"gateway's certificate Secret named", gw("1", "", 0), gw("2", "vpn-tls", 0), true},
+		{"gateway status written by agents", gw("1", "vpn-tls", 0), gw("2", "vpn-tls", 1), false},
 	} {
 		got := false
 		onUpdate(tc.old, tc.new, func() { got = true })

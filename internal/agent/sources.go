@@ -76,6 +76,7 @@ func Watch(ctx context.Context, c cache.Cache, trigger func()) error {
 
 // onUpdate ignores updates that cannot change charon's configuration:
 // status writes (the agents' own session reports among them) and resyncs.
+// Secrets have neither generation nor status: every change counts.
 func onUpdate(oldObj, newObj any, trigger func()) {
 	o, ok1 := oldObj.(client.Object)
 	n, ok2 := newObj.(client.Object)
@@ -86,17 +87,22 @@ func onUpdate(oldObj, newObj any, trigger func()) {
 	if o.GetResourceVersion() == n.GetResourceVersion() {
 		return
 	}
-	if _, isSecret := n.(*corev1.Secret); !isSecret && o.GetGeneration() == n.GetGeneration() &&
-		equalStrings(o.GetLabels(), n.GetLabels()) {
-		// Spec unchanged (generation) and labels unchanged (pools select
-		// users by label): a status or metadata-only update. The gateway's
-		// certificate Secret name lives in its status, so gateways always
-		// count.
-		if _, isGateway := n.(*v1alpha1.VPNGateway); !isGateway {
-			return
-		}
+	if _, isSecret := n.(*corev1.Secret); isSecret {
+		trigger()
+		return
 	}
-	trigger()
+	// Pools select users by label, so labels count as much as the spec.
+	if o.GetGeneration() != n.GetGeneration() || !equalStrings(o.GetLabels(), n.GetLabels()) {
+		trigger()
+		return
+	}
+	// The gateway's status names its certificate Secret; the rest of that
+	// status is written by the manager and by every gateway pod's agent.
+	og, okO := oldObj.(*v1alpha1.VPNGateway)
+	ng, okN := newObj.(*v1alpha1.VPNGateway)
+	if okO && okN && og.Status.CertificateSecretName != ng.Status.CertificateSecretName {
+		trigger()
+	}
 }
 
 func equalStrings(a, b map[string]string) bool {
