@@ -103,6 +103,7 @@ func fuzzResources(data []byte) Resources {
 				u.Labels = map[string]string{"team": team}
 			}
 			u.Spec.Disabled = f.n(6) == 0
+			u.Spec.StaticAddress = pick[v1alpha1.IPAddress](f, "", "", "", "10.3.200.10", "10.3.200.0", "fd00:3:200::5", "10.3.201.7", "bogus")
 			if f.n(6) == 0 {
 				u.Spec.ExpiresAt = &metav1.Time{Time: testNow.Add(time.Duration(f.n(3)-1) * time.Hour)}
 			}
