@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"hash"
 	"net/netip"
 	"slices"
 	"strings"
@@ -135,6 +136,7 @@ func Build(in Resources) (Model, []Problem) {
 }
 
 type builder struct {
+	nt       ntHasher
 	in       Resources
 	gw       *v1alpha1.VPNGateway
 	m        Model
@@ -261,15 +263,32 @@ func (b *builder) belongs(ref v1alpha1.GatewayReference, kind, name string) bool
 
 // NTHash is the NT hash of a password: MD4 over its UTF-16LE encoding.
 func NTHash(password string) []byte {
-	h := md4.New()
-	u := utf16.Encode([]rune(password))
-	buf := make([]byte, 2*len(u))
-	for i, c := range u {
-		buf[2*i] = byte(c)
-		buf[2*i+1] = byte(c >> 8)
+	var n ntHasher
+	return n.sum(password)
+}
+
+// ntHasher reuses its MD4 state and buffer across users.
+type ntHasher struct {
+	h   hash.Hash
+	buf []byte
+}
+
+func (n *ntHasher) sum(password string) []byte {
+	if n.h == nil {
+		n.h = md4.New()
 	}
-	h.Write(buf)
-	return h.Sum(nil)
+	n.h.Reset()
+	n.buf = n.buf[:0]
+	for _, r := range password {
+		if r >= 0x10000 {
+			r1, r2 := utf16.EncodeRune(r)
+			n.buf = append(n.buf, byte(r1), byte(r1>>8), byte(r2), byte(r2>>8))
+			continue
+		}
+		n.buf = append(n.buf, byte(r), byte(r>>8))
+	}
+	n.h.Write(n.buf)
+	return n.h.Sum(nil)
 }
 
 // sanitize maps a Kubernetes object name into the model's name space: dots

@@ -534,7 +534,7 @@ func (b *builder) ntlmSecret(u *v1alpha1.VPNUser) bool {
 			return false
 		}
 	} else {
-		hash = NTHash(string(v))
+		hash = b.nt.sum(string(v))
 	}
 	b.m.Secrets = append(b.m.Secrets, Secret{
 		Name:   "ntlm-" + sanitize(u.Name),

@@ -15,13 +15,14 @@ import (
 )
 
 func TestNTHash(t *testing.T) {
-	// Known answers: MS-NLMP's "Password", the seed's "abc123", and a
-	// non-ASCII password whose UTF-16LE encoding differs from its UTF-8
+	// Known answers: MS-NLMP's "Password", the seed's "abc123", and
+	// non-ASCII passwords whose UTF-16LE encoding differs from their UTF-8
 	// bytes (computed with iconv and openssl's MD4).
 	for pw, want := range map[string]string{
 		"Password": "a4f49c406510bdcab6824ee7c30fd852",
 		"abc123":   "f9e37e83b83c47a93c2f09f66408631b",
 		"pässword": "f1b094f25bbdcb6fdbaa6cc8b43f0c44",
+		"p😀ss":     "b1847a4f90ec6e6793d813f9992e54a5", // a surrogate pair in UTF-16
 	} {
 		if got := hex.EncodeToString(NTHash(pw)); got != want {
 			t.Errorf("NTHash(%q) = %s, want %s", pw, got, want)
