@@ -57,8 +57,8 @@ func (b *builder) clientAuth() (Auth, bool) {
 //
 // Pools with the same user selector form a group. Every user belongs to at
 // most one group. The group taking everybody else (no selector, or with local
-// users the largest group, since only selected users have secrets) gets one
-// connection that accepts any identity. Each user of another group gets a
+// users the group of the first pool, since only selected users have secrets)
+// gets one connection that accepts any identity. Each user of another group gets a
 // connection of its own that names its identity and carries its group's pools;
 // charon switches to it after authentication (see selectRemoteAddrs).
 func (b *builder) mobile() {
@@ -125,12 +125,13 @@ func (b *builder) mobile() {
 			catchAll = g
 		}
 	}
-	if catchAll == nil && localUsers {
-		for _, g := range live {
-			if catchAll == nil || len(g.users) > len(catchAll.users) {
-				catchAll = g
-			}
-		}
+	if catchAll == nil && localUsers && len(live) > 0 {
+		// Only selected users have secrets, so one group may take "anybody
+		// else". It is the group of the first pool by name rather than the
+		// largest: a user added to a group must never turn another group's
+		// connection into per-user ones (or back), which would reload the
+		// connections of everybody in both groups.
+		catchAll = live[0]
 	}
 
 	lifetime := durationOr(ike.Lifetime, defaultLifetime)

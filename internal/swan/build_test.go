@@ -431,3 +431,40 @@ func BenchmarkBuildRender(b *testing.B) {
 		})
 	}
 }
+
+// TestAddingUserKeepsOtherConnections: adding users to a pinned group adds
+// their connections and changes no other, even when that group grows past
+// the one taking everybody else.
+func TestAddingUserKeepsOtherConnections(t *testing.T) {
+	in := twoGroups(t)
+	before, problems := Build(in)
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	withUsers(&in,
+		newUser("sam", "sam@example.com", inTeam("sales")),
+		newUser("sue", "sue@example.com", inTeam("sales")))
+	after, problems := Build(in)
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	old := map[string]Connection{}
+	for _, c := range before.Connections {
+		old[c.Name] = c
+	}
+	var added []string
+	for _, c := range after.Connections {
+		prev, ok := old[c.Name]
+		if !ok {
+			added = append(added, c.Name)
+			continue
+		}
+		if Render(Model{Connections: []Connection{prev}}, RenderOptions{}) != Render(Model{Connections: []Connection{c}}, RenderOptions{}) {
+			t.Errorf("Connection %s changed", c.Name)
+		}
+		delete(old, c.Name)
+	}
+	if len(old) != 0 || strings.Join(added, " ") != "user-sam user-sue" {
+		t.Errorf("Removed %v, added %v; want nothing removed and user-sam, user-sue added", old, added)
+	}
+}
