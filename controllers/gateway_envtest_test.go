@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -147,14 +148,14 @@ func TestGatewayEnvtest(t *testing.T) {
 		if err := c.Create(ctx, node); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "PodsUnavailable", conditionIs(c, gw, gwConds, v1alpha1.ConditionWorkloadReady, metav1.ConditionFalse, v1alpha1.ReasonPodsUnavailable))
+		// No StatefulSet controller runs, so nothing has observed the spec.
+		eventually(t, "RollingOut", conditionIs(c, gw, gwConds, v1alpha1.ConditionWorkloadReady, metav1.ConditionFalse, v1alpha1.ReasonRollingOut))
 
-		// Play the StatefulSet controller and kubelet: one pod, ready.
-		mustGet(t, c, ns, "vpn-gateway", &sts)
-		sts.Status = appsv1.StatefulSetStatus{ObservedGeneration: sts.Generation, Replicas: 1, ReadyReplicas: 1, AvailableReplicas: 1, UpdatedReplicas: 1, CurrentReplicas: 1, CurrentRevision: "r1", UpdateRevision: "r1"}
-		if err := c.Status().Update(ctx, &sts); err != nil {
-			t.Fatal(err)
-		}
+		// Play the StatefulSet controller: it saw the spec, the pod is not ready.
+		setStatefulSetStatus(t, c, ns, "vpn-gateway", 0)
+		eventually(t, "PodsUnavailable", conditionIs(c, gw, gwConds, v1alpha1.ConditionWorkloadReady, metav1.ConditionFalse, v1alpha1.ReasonPodsUnavailable))
+		// ...and the kubelet: the agent's readiness probe passes.
+		setStatefulSetStatus(t, c, ns, "vpn-gateway", 1)
 		eventually(t, "WorkloadReady", conditionIs(c, gw, gwConds, v1alpha1.ConditionWorkloadReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
 	})
 
@@ -270,31 +271,6 @@ func TestGatewayEnvtest(t *testing.T) {
 		}
 	})
 
-	t.Run("SAN the certificate lacks", func(t *testing.T) {
-		// With cert-manager down the Secret keeps the old certificate while
-		// the spec asks for another name: clients dialling it would fail.
-		stopCM()
-		mustGet(t, c, ns, "vpn", gw)
-		gw.Spec.Hostnames = append(gw.Spec.Hostnames, "vpn2.example.com")
-		if err := c.Update(ctx, gw); err != nil {
-			t.Fatal(err)
-		}
-		eventually(t, "SANMismatch", conditionIs(c, gw, gwConds, v1alpha1.ConditionCertificateReady, metav1.ConditionFalse, v1alpha1.ReasonSANMismatch))
-		if m := condMessage(gw.Status.Conditions, v1alpha1.ConditionCertificateReady); !strings.Contains(m, "DNS name vpn2.example.com") {
-			t.Errorf("message %q does not name the missing SAN", m)
-		}
-		warningEvent(t, c, ns, "vpn", v1alpha1.ReasonSANMismatch, "vpn2.example.com")
-		eventually(t, "Ready follows", conditionIs(c, gw, gwConds, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSANMismatch))
-
-		certmanagertest.Start(t, kubeconfig)
-		eventually(t, "CertificateReady after reissue", conditionIs(c, gw, gwConds, v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
-		var server corev1.Secret
-		mustGet(t, c, ns, "vpn-server-tls", &server)
-		if leaf := parseCert(t, server.Data["tls.crt"]); !slices.Equal(leaf.DNSNames, []string{"vpn.example.com", "vpn2.example.com"}) {
-			t.Errorf("reissued DNS SANs %v", leaf.DNSNames)
-		}
-	})
-
 	t.Run("wrong issuer", func(t *testing.T) {
 		corp := &v1alpha1.VPNGateway{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "corp"},
@@ -323,11 +299,45 @@ func TestGatewayEnvtest(t *testing.T) {
 		if err := c.Create(ctx, iss); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "CertificateReady with the named issuer", conditionIs(c, corp, corpConds, v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
+		issued := conditionIs(c, corp, corpConds, v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
+		eventually(t, "CertificateReady with the named issuer", func() error {
+			err := issued()
+			if err != nil {
+				var now cmv1.Issuer
+				_ = c.Get(ctx, client.ObjectKeyFromObject(iss), &now)
+				return fmt.Errorf("%w (issuer status %+v)", err, now.Status)
+			}
+			return nil
+		})
 		var cert cmv1.Certificate
 		mustGet(t, c, ns, "corp-server", &cert)
 		if cert.Spec.IssuerRef != (cmmeta.IssuerReference{Name: "corp-ca", Kind: "Issuer", Group: "cert-manager.io"}) {
 			t.Errorf("issuerRef %+v", cert.Spec.IssuerRef)
+		}
+	})
+
+	t.Run("SAN the certificate lacks", func(t *testing.T) {
+		// With cert-manager down the Secret keeps the old certificate while
+		// the spec asks for another name: clients dialling it would fail.
+		stopCM()
+		mustGet(t, c, ns, "vpn", gw)
+		gw.Spec.Hostnames = append(gw.Spec.Hostnames, "vpn2.example.com")
+		if err := c.Update(ctx, gw); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "SANMismatch", conditionIs(c, gw, gwConds, v1alpha1.ConditionCertificateReady, metav1.ConditionFalse, v1alpha1.ReasonSANMismatch))
+		if m := condMessage(gw.Status.Conditions, v1alpha1.ConditionCertificateReady); !strings.Contains(m, "DNS name vpn2.example.com") {
+			t.Errorf("message %q does not name the missing SAN", m)
+		}
+		warningEvent(t, c, ns, "vpn", v1alpha1.ReasonSANMismatch, "vpn2.example.com")
+		eventually(t, "Ready follows", conditionIs(c, gw, gwConds, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSANMismatch))
+
+		certmanagertest.Start(t, kubeconfig)
+		eventually(t, "CertificateReady after reissue", conditionIs(c, gw, gwConds, v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
+		var server corev1.Secret
+		mustGet(t, c, ns, "vpn-server-tls", &server)
+		if leaf := parseCert(t, server.Data["tls.crt"]); !slices.Equal(leaf.DNSNames, []string{"vpn.example.com", "vpn2.example.com"}) {
+			t.Errorf("reissued DNS SANs %v", leaf.DNSNames)
 		}
 	})
 
@@ -371,6 +381,19 @@ func TestGatewayEnvtest(t *testing.T) {
 		}
 		eventually(t, "user reports the missing gateway", conditionIs(c, user, userConds, v1alpha1.ConditionValid, metav1.ConditionFalse, v1alpha1.ReasonGatewayNotFound))
 	})
+}
+
+// setStatefulSetStatus writes what the StatefulSet controller would after
+// the kubelet reported ready pods.
+func setStatefulSetStatus(t *testing.T, c client.Client, ns, name string, ready int32) {
+	t.Helper()
+	var sts appsv1.StatefulSet
+	mustGet(t, c, ns, name, &sts)
+	sts.Status = appsv1.StatefulSetStatus{ObservedGeneration: sts.Generation, Replicas: *sts.Spec.Replicas, ReadyReplicas: ready, AvailableReplicas: ready,
+		UpdatedReplicas: *sts.Spec.Replicas, CurrentReplicas: *sts.Spec.Replicas, CurrentRevision: "r1", UpdateRevision: "r1"}
+	if err := c.Status().Update(context.Background(), &sts); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // agentReport writes one agent's entry of status.agents as the agent does.

@@ -49,6 +49,18 @@ func (r *MembersReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	// The build holds the gateway as it was when built; Ready follows the
+	// gateway's current status, which changes without a new build.
+	var gw *v1alpha1.VPNGateway
+	if b.Gateway != nil {
+		gw = &v1alpha1.VPNGateway{}
+		if err := r.Client.Get(ctx, req.NamespacedName, gw); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, err
+			}
+			gw = nil
+		}
+	}
 	members := collectMembers(b)
 	work := make(chan member)
 	var mu sync.Mutex
@@ -59,7 +71,7 @@ func (r *MembersReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		go func() {
 			defer wg.Done()
 			for m := range work {
-				if err := r.report(ctx, b, m); err != nil {
+				if err := r.report(ctx, b, gw, m); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
 					mu.Unlock()
@@ -81,7 +93,7 @@ func (r *MembersReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	return ctrl.Result{}, nil
 }
 
-func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, m member) error {
+func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, gw *v1alpha1.VPNGateway, m member) error {
 	var valid metav1.Condition
 	if b.Gateway == nil {
 		valid = condFalse(v1alpha1.ConditionValid, v1alpha1.ReasonGatewayNotFound,
@@ -89,7 +101,7 @@ func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, m membe
 	} else {
 		valid = validCondition(b.Problems[objectKey{m.kind, m.obj.GetName()}])
 	}
-	ready := memberReadyCondition(valid, b.Gateway)
+	ready := memberReadyCondition(valid, gw)
 
 	next := append([]metav1.Condition(nil), m.conditions...)
 	for _, c := range []metav1.Condition{valid, ready} {

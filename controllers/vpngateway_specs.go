@@ -398,6 +398,12 @@ func statefulSet(gw *v1alpha1.VPNGateway, images Images, charonConf *corev1.Conf
 		Name:            agentContainer,
 		Image:           agentImage,
 		ImagePullPolicy: gw.Spec.Images.PullPolicy,
+		Args: []string{
+			"--vici-socket=" + v1alpha1.VICISocketPath,
+			fmt.Sprintf("--health-addr=:%d", v1alpha1.AgentReadinessPort),
+			fmt.Sprintf("--metrics-addr=:%d", v1alpha1.AgentMetricsPort),
+			"--certificate-secret=" + n.ServerSecret,
+		},
 		Env: []corev1.EnvVar{
 			{Name: v1alpha1.EnvPodName, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
 			{Name: v1alpha1.EnvPodNamespace, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}},

@@ -191,6 +191,9 @@ func TestStatefulSet(t *testing.T) {
 			if diff := cmp.Diff([]string{"/run/ikegate", "/etc/ikegate/certs", "/var/run/secrets/kubernetes.io/serviceaccount"}, agentMounts); diff != "" {
 				t.Errorf("agent mounts (-want +got):\n%s", diff)
 			}
+			if diff := cmp.Diff([]string{"--vici-socket=/run/ikegate/charon.vici", "--health-addr=:8081", "--metrics-addr=:9090", "--certificate-secret=vpn-server-tls"}, agent.Args); diff != "" {
+				t.Errorf("agent args (-want +got):\n%s", diff)
+			}
 			var env []string
 			for _, e := range agent.Env {
 				env = append(env, e.Name)

@@ -14,8 +14,10 @@ const (
 
 	// VICISocketDir is the emptyDir the charon and agent containers share.
 	VICISocketDir = "/run/ikegate"
-	// VICISocketURI is where charon listens for VICI and the agent connects.
-	VICISocketURI = "unix:///run/ikegate/charon.vici"
+	// VICISocketURI is where charon listens for VICI (strongswan.conf)...
+	VICISocketURI = "unix://" + VICISocketPath
+	// VICISocketPath ...and the path the agent connects to (--vici-socket).
+	VICISocketPath = VICISocketDir + "/charon.vici"
 	// CharonConfDir holds strongswan.conf (key StrongswanConfKey of the
 	// gateway's charon ConfigMap); charon reads it through STRONGSWAN_CONF.
 	CharonConfDir = "/etc/ikegate/strongswan"

@@ -1,0 +1,284 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/testenv"
+)
+
+// BenchmarkManager10kUsers measures the manager with 10,000 VPNUsers and
+// their password Secrets (written the way `kubectl apply` writes them, with
+// the last-applied copy): the heap its caches take, the time from start to
+// every user's status written (cold: no status yet), and the time from a
+// restart to every user checked again (statuses already current). It runs
+// once with the production cache options and once with a plain cache, to
+// show what trimming saves. Goal (issue 5): < 5 KiB per user, < 60 s.
+//
+//	go test -run '^$' -bench Manager10kUsers -benchtime 1x ./controllers/
+func BenchmarkManager10kUsers(b *testing.B) {
+	users := 10000
+	if n, err := strconv.Atoi(os.Getenv("IKEGATE_BENCH_USERS")); err == nil && n > 0 {
+		users = n
+	}
+	s := testScheme(b)
+	cfg, c, _ := testenv.Start(b, testenv.WithScheme(s))
+	const ns = "scale"
+	start := time.Now()
+	seedScale(b, c, ns, users)
+	b.Logf("created %d users and Secrets in %s", users, time.Since(start).Round(time.Millisecond))
+
+	type row struct {
+		variant          string
+		heapMiB, perKiB  float64
+		cold, restart    time.Duration
+		coldErr, restErr error
+	}
+	var rows []row
+	for i := 0; i < b.N; i++ {
+		for _, v := range []struct {
+			name string
+			opts cache.Options
+		}{
+			{"trimmed cache (production)", CacheOptions()},
+			{"plain cache", cache.Options{}},
+		} {
+			clearStatuses(b, c, ns)
+			r := row{variant: v.name}
+			r.cold, r.heapMiB, r.coldErr = runUntilChecked(b, cfg, s, v.opts, users)
+			r.restart, _, r.restErr = runUntilChecked(b, cfg, s, v.opts, users)
+			r.perKiB = r.heapMiB * 1024 / float64(users)
+			rows = append(rows, r)
+			if r.coldErr != nil || r.restErr != nil {
+				b.Fatalf("%s: cold %v, restart %v", v.name, r.coldErr, r.restErr)
+			}
+		}
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "variant\tusers\theap after sync (MiB)\tper user (KiB)\tcold: all statuses written\trestart: all checked\t\n")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%s\t%d\t%.1f\t%.2f\t%s\t%s\t\n", r.variant, users, r.heapMiB, r.perKiB, r.cold.Round(10*time.Millisecond), r.restart.Round(10*time.Millisecond))
+	}
+	_ = w.Flush()
+	if rows[0].perKiB >= 5 || rows[0].cold > time.Minute || rows[0].restart > time.Minute {
+		b.Errorf("production cache misses the goal: %.2f KiB per user, cold %s, restart %s", rows[0].perKiB, rows[0].cold, rows[0].restart)
+	}
+}
+
+// seedScale creates a gateway, a pool and n users with a Secret each.
+func seedScale(b *testing.B, c client.Client, ns string, n int) {
+	ctx := context.Background()
+	must := func(err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	must(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	must(c.Create(ctx, &v1alpha1.VPNGateway{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vpn"},
+		Spec: v1alpha1.VPNGatewaySpec{Hostnames: []v1alpha1.Hostname{"vpn.example.com"}}}))
+	must(c.Create(ctx, &v1alpha1.MobilePool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "staff"},
+		Spec: v1alpha1.MobilePoolSpec{GatewayRef: v1alpha1.GatewayReference{Name: "vpn"}, Addresses: v1alpha1.PoolAddresses{IPv4: "10.64.0.0/16"}, FullTunnel: true}}))
+
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				name := fmt.Sprintf("user-%05d", i)
+				pw := fmt.Sprintf("pw-%08x-%08x", i*2654435761, i*40503)
+				sec := &corev1.Secret{
+					TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+					StringData: map[string]string{"password": pw},
+				}
+				last, _ := json.Marshal(sec)
+				sec.Annotations = map[string]string{lastApplied: string(last)}
+				user := &v1alpha1.VPNUser{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"team": fmt.Sprintf("t%d", i%20)}},
+					Spec: v1alpha1.VPNUserSpec{
+						GatewayRef:        v1alpha1.GatewayReference{Name: "vpn"},
+						Identity:          v1alpha1.Identity(name + "@example.com"),
+						PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: name, Key: "password"},
+					},
+				}
+				for _, o := range []client.Object{sec, user} {
+					if err := c.Create(ctx, o); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+// clearStatuses removes the users' statuses so the next run starts cold.
+func clearStatuses(b *testing.B, c client.Client, ns string) {
+	ctx := context.Background()
+	var list v1alpha1.VPNUserList
+	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		b.Fatal(err)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(list.Items) {
+					return
+				}
+				u := &list.Items[i]
+				if len(u.Status.Conditions) == 0 {
+					continue
+				}
+				u.Status = v1alpha1.VPNUserStatus{}
+				// The manager owns the conditions through apply; an update
+				// by another manager name clears them.
+				if err := c.Status().Update(ctx, u); err != nil {
+					b.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// runUntilChecked starts a manager and returns how long until the members
+// controller finished a successful pass over the gateway after the caches
+// synced with every user, and the heap growth at that point.
+func runUntilChecked(b *testing.B, cfg *rest.Config, s *kruntime.Scheme, co cache.Options, users int) (time.Duration, float64, error) {
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rc := rest.CopyConfig(cfg)
+	rc.QPS, rc.Burst = 500, 1000
+	base := successes("members")
+	t0 := time.Now()
+	mgr, err := ctrl.NewManager(rc, ctrl.Options{
+		Scheme:                 s,
+		Cache:                  co,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		// Each run registers its controllers under the same names.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := Setup(ctx, mgr, Options{StatusWorkers: 32}); err != nil {
+		return 0, 0, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	// Controllers start only after the caches synced, so the first
+	// successful pass saw every user and wrote every status that was due.
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		if successes("members") > base {
+			elapsed := time.Since(t0)
+			runtime.GC()
+			var after runtime.MemStats
+			runtime.ReadMemStats(&after)
+			if !allChecked(ctx, mgr.GetAPIReader(), users) {
+				return 0, 0, fmt.Errorf("a members pass succeeded but not every user is Valid")
+			}
+			return elapsed, float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (1 << 20), nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return 0, 0, fmt.Errorf("users not all checked within 5 minutes")
+}
+
+func allChecked(ctx context.Context, r client.Reader, users int) bool {
+	var list v1alpha1.VPNUserList
+	if err := r.List(ctx, &list, client.InNamespace("scale")); err != nil || len(list.Items) != users {
+		return false
+	}
+	for _, u := range list.Items {
+		c := findCond(u.Status.Conditions, v1alpha1.ConditionValid)
+		if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != u.Generation {
+			return false
+		}
+	}
+	return true
+}
+
+func findCond(cs []metav1.Condition, t string) *metav1.Condition {
+	for i := range cs {
+		if cs[i].Type == t {
+			return &cs[i]
+		}
+	}
+	return nil
+}
+
+// successes reads controller-runtime's reconcile counter of a controller.
+func successes(controller string) float64 {
+	mfs, err := crmetrics.Registry.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label(m, "controller") == controller && label(m, "result") == "success" {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
