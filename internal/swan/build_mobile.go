@@ -653,11 +653,11 @@ func (b *builder) pools(g *poolGroup, statics map[*v1alpha1.VPNUser]netip.Addr) 
 			continue
 		}
 		slices.SortFunc(holes, func(x, y netip.Addr) int { return x.Compare(y) })
-		for j, r := range dynamicRanges(cp.prefix, holes) {
-			name := cp.name
-			if j > 0 {
-				name = fmt.Sprintf("%s-%d", cp.name, j+1)
-			}
+		for _, r := range dynamicRanges(cp.prefix, holes) {
+			// Named after the range: charon replaces a pool only while nobody
+			// holds a lease from it, so a range that changes with a new static
+			// address becomes a new pool and the old one drains.
+			name := cp.name + "-" + strings.NewReplacer(".", "_", ":", "_").Replace(r)
 			b.m.Pools = append(b.m.Pools, Pool{Name: name, Addrs: r, Attributes: slices.Clone(attrs)})
 			group = append(group, name)
 			familyPools[v4] = append(familyPools[v4], name)

@@ -94,8 +94,8 @@ func goldenScenarios() []goldenScenario {
 			for _, p := range m.Pools {
 				pools = append(pools, p.Name+"="+p.Addrs)
 			}
-			want := "staff-ipv4=10.3.200.1-10.3.200.9 staff-ipv4-2=10.3.200.11-10.3.200.254 " +
-				"staff-ipv6=fd00:3:200::1-fd00:3:200::1f staff-ipv6-2=fd00:3:200::21-fd00:3:200::fffe " +
+			want := "staff-ipv4-10_3_200_1-10_3_200_9=10.3.200.1-10.3.200.9 staff-ipv4-10_3_200_11-10_3_200_254=10.3.200.11-10.3.200.254 " +
+				"staff-ipv6-fd00_3_200__1-fd00_3_200__1f=fd00:3:200::1-fd00:3:200::1f staff-ipv6-fd00_3_200__21-fd00_3_200__fffe=fd00:3:200::21-fd00:3:200::fffe " +
 				"static-vera-v4=10.3.200.10-10.3.200.10 static-walt-v6=fd00:3:200::20-fd00:3:200::20"
 			if got := strings.Join(pools, " "); got != want {
 				t.Errorf("Pools = %s\nwant    %s", got, want)
