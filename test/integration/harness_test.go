@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/agent"
@@ -41,6 +42,11 @@ const (
 	lanNet      = "10.3.0.0/24"
 	poolNet     = "10.3.200.0/24"
 )
+
+func init() {
+	// The agent's informers log through controller-runtime's global logger.
+	ctrllog.SetLogger(logr.Discard())
+}
 
 // startAPI starts envtest with the project's CRDs.
 func startAPI(t testing.TB) (*rest.Config, client.Client) {
