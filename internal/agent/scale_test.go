@@ -1,0 +1,64 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/swan"
+	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/vici"
+)
+
+// BenchmarkRebuildOneMoreUser is the agent's work for one new user at
+// gateway sizes: build the whole model, diff it, load the one secret.
+func BenchmarkRebuildOneMoreUser(b *testing.B) {
+	pki := charontest.NewPKI(b, "Bench CA")
+	leaf := pki.Server(b, "vpn.example.com", "vpn.example.com")
+	for _, n := range []int{10, 1000, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			in := swan.Resources{
+				Gateway: v1alpha1.VPNGateway{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: testGW},
+					Spec: v1alpha1.VPNGatewaySpec{Hostnames: []v1alpha1.Hostname{"vpn.example.com"}}},
+				Pools: []v1alpha1.MobilePool{{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "staff"},
+					Spec: v1alpha1.MobilePoolSpec{GatewayRef: v1alpha1.GatewayReference{Name: testGW},
+						Addresses: v1alpha1.PoolAddresses{IPv4: "10.3.200.0/24"}, LocalNetworks: []v1alpha1.CIDR{"10.3.0.0/24"}}}},
+				Secrets:       map[string]map[string][]byte{},
+				ServerCertPEM: leaf.CertPEM, ServerKeyPEM: leaf.KeyPEM, CAPEM: pki.CertPEM, Now: time.Now(),
+			}
+			add := func(name string) {
+				u, s := user(name)
+				in.Users = append(in.Users, *u)
+				in.Secrets[s.Name] = s.Data
+			}
+			for i := range n {
+				add(fmt.Sprintf("u%d", i))
+			}
+			a := vici.NewApplier(vici.NewFake())
+			m, _ := swan.Build(in)
+			if _, err := a.Apply(context.Background(), m); err != nil {
+				b.Fatal(err)
+			}
+			var build, apply time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				in.Users = in.Users[:n]
+				add(fmt.Sprintf("extra%d", i))
+				t0 := time.Now()
+				m, _ := swan.Build(in)
+				t1 := time.Now()
+				if _, err := a.Apply(context.Background(), m); err != nil {
+					b.Fatal(err)
+				}
+				build += t1.Sub(t0)
+				apply += time.Since(t1)
+			}
+			b.ReportMetric(float64(build.Microseconds())/float64(b.N)/1000, "build-ms")
+			b.ReportMetric(float64(apply.Microseconds())/float64(b.N)/1000, "apply-ms")
+		})
+	}
+}
