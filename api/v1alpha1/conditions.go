@@ -80,6 +80,18 @@ const (
 	// ReasonAddressOutsidePool: a static address is not in the user's pool.
 	ReasonAddressOutsidePool = "AddressOutsidePool"
 
+	// ReasonWrongGateway: the object's gatewayRef names another gateway.
+	ReasonWrongGateway = "WrongGateway"
+	// ReasonPoolUnused: a pool selects no user of a gateway whose users are its VPNUsers.
+	ReasonPoolUnused = "PoolUnused"
+	// ReasonPoolConflict: a user is selected by pools of different user groups,
+	// or the pools of one user group disagree on what their clients get.
+	ReasonPoolConflict = "PoolConflict"
+	// ReasonAddressInUse: another VPNUser of the gateway has the same staticAddress.
+	ReasonAddressInUse = "AddressInUse"
+	// ReasonInvalidSpec: a value the API server would refuse, met offline (kubectl-ikegate render).
+	ReasonInvalidSpec = "InvalidSpec"
+
 	// ReasonProposalMismatch: the peers share no proposal (diagnosed from charon's log).
 	ReasonProposalMismatch = "ProposalMismatch"
 	// ReasonAuthenticationFailed: the peer failed authentication.

@@ -59,21 +59,6 @@ func (p Problem) String() string {
 	return fmt.Sprintf("%s %s: %s: %s", p.Kind, p.Name, p.Reason, p.Message)
 }
 
-// Reasons Build reports that v1alpha1 does not define.
-const (
-	// ReasonWrongGateway: the object's gatewayRef names another gateway.
-	ReasonWrongGateway = "WrongGateway"
-	// ReasonPoolUnused: a pool selects no user of a gateway whose users are its VPNUsers.
-	ReasonPoolUnused = "PoolUnused"
-	// ReasonPoolConflict: a user is selected by pools of different user groups,
-	// or the pools of one user group disagree on what their clients get.
-	ReasonPoolConflict = "PoolConflict"
-	// ReasonAddressInUse: another VPNUser of the gateway has the same staticAddress.
-	ReasonAddressInUse = "AddressInUse"
-	// ReasonInvalidSpec: a value offline YAML can carry but the API server would refuse.
-	ReasonInvalidSpec = "InvalidSpec"
-)
-
 // Object kinds named in Problems.
 const (
 	KindVPNGateway = "VPNGateway"
@@ -257,7 +242,7 @@ func (b *builder) belongs(ref v1alpha1.GatewayReference, kind, name string) bool
 	if ref.Name == b.gw.Name {
 		return true
 	}
-	b.problem(ReasonWrongGateway, kind, name, "gatewayRef names gateway %q, not %q", ref.Name, b.gw.Name)
+	b.problem(v1alpha1.ReasonWrongGateway, kind, name, "gatewayRef names gateway %q, not %q", ref.Name, b.gw.Name)
 	return false
 }
 

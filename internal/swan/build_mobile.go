@@ -67,7 +67,7 @@ func (b *builder) mobile() {
 	ikeProps, insecure, err := ikeProposals(ike.Preset, ike.Proposals)
 	gwOK := true
 	if err != nil {
-		b.problem(ReasonInvalidSpec, KindVPNGateway, gw.Name, "ike proposals: %v", err)
+		b.problem(v1alpha1.ReasonInvalidSpec, KindVPNGateway, gw.Name, "ike proposals: %v", err)
 		gwOK = false
 	}
 	if len(insecure) > 0 && !gw.Spec.AllowInsecureAlgorithms {
@@ -75,7 +75,7 @@ func (b *builder) mobile() {
 		gwOK = false
 	}
 	if ike.Version != 0 && ike.Version != 2 {
-		b.problem(ReasonInvalidSpec, KindVPNGateway, gw.Name, "ike.version %d: mobile clients need IKEv2", ike.Version)
+		b.problem(v1alpha1.ReasonInvalidSpec, KindVPNGateway, gw.Name, "ike.version %d: mobile clients need IKEv2", ike.Version)
 		gwOK = false
 	}
 	// The client CA joins the model only with a mobile side that uses it.
@@ -102,7 +102,7 @@ func (b *builder) mobile() {
 				case g.key == "":
 					what = "every VPNUser of the gateway is selected by another pool"
 				}
-				b.problem(ReasonPoolUnused, KindMobilePool, p.Name, "%s", what)
+				b.problem(v1alpha1.ReasonPoolUnused, KindMobilePool, p.Name, "%s", what)
 			}
 			continue
 		}
@@ -263,22 +263,22 @@ pools:
 			}
 			pr, ok := parsePrefix(a)
 			if !ok || pr.Bits() == pr.Addr().BitLen() {
-				b.problem(ReasonInvalidSpec, KindMobilePool, p.Name, "addresses %q is not a network in CIDR notation", a)
+				b.problem(v1alpha1.ReasonInvalidSpec, KindMobilePool, p.Name, "addresses %q is not a network in CIDR notation", a)
 				continue pools
 			}
 			addrs = append(addrs, pr)
 		}
 		if len(addrs) == 0 {
-			b.problem(ReasonInvalidSpec, KindMobilePool, p.Name, "addresses has neither ipv4 nor ipv6")
+			b.problem(v1alpha1.ReasonInvalidSpec, KindMobilePool, p.Name, "addresses has neither ipv4 nor ipv6")
 			continue
 		}
 		if (len(p.Spec.LocalNetworks) > 0) == p.Spec.FullTunnel {
-			b.problem(ReasonInvalidSpec, KindMobilePool, p.Name, "set exactly one of localNetworks and fullTunnel")
+			b.problem(v1alpha1.ReasonInvalidSpec, KindMobilePool, p.Name, "set exactly one of localNetworks and fullTunnel")
 			continue
 		}
 		for _, n := range p.Spec.LocalNetworks {
 			if _, ok := parsePrefix(n); !ok {
-				b.problem(ReasonInvalidSpec, KindMobilePool, p.Name, "localNetworks entry %q is not a network in CIDR notation", n)
+				b.problem(v1alpha1.ReasonInvalidSpec, KindMobilePool, p.Name, "localNetworks entry %q is not a network in CIDR notation", n)
 				continue pools
 			}
 		}
@@ -298,13 +298,13 @@ pools:
 		}
 		sel, err := selectorOf(p.Spec.UserSelector)
 		if err != nil {
-			b.problem(ReasonInvalidSpec, KindMobilePool, p.Name, "userSelector: %v", err)
+			b.problem(v1alpha1.ReasonInvalidSpec, KindMobilePool, p.Name, "userSelector: %v", err)
 			continue
 		}
 		esp := p.Spec.ESP
 		espProps, insecure, err := espProposals(esp.Preset, esp.Proposals, esp.PFSGroup)
 		if err != nil {
-			b.problem(ReasonInvalidSpec, KindMobilePool, p.Name, "esp proposals: %v", err)
+			b.problem(v1alpha1.ReasonInvalidSpec, KindMobilePool, p.Name, "esp proposals: %v", err)
 			continue
 		}
 		if len(insecure) > 0 && !p.Spec.AllowInsecureAlgorithms {
@@ -326,7 +326,7 @@ pools:
 		key := selectorKey(p.Spec.UserSelector)
 		g := byKey[key]
 		if g != nil && g.sig != sig {
-			b.problem(ReasonPoolConflict, KindMobilePool, p.Name, "selects the same users as MobilePool %s but differs in esp, fullTunnel, dns, winsServers or banner", g.pools[0].Name)
+			b.problem(v1alpha1.ReasonPoolConflict, KindMobilePool, p.Name, "selects the same users as MobilePool %s but differs in esp, fullTunnel, dns, winsServers or banner", g.pools[0].Name)
 			continue
 		}
 		for _, a := range addrs {
@@ -376,7 +376,7 @@ func (b *builder) validUsers() []*v1alpha1.VPNUser {
 			continue
 		}
 		if u.Spec.Identity == "" {
-			b.problem(ReasonInvalidSpec, KindVPNUser, u.Name, "identity is empty")
+			b.problem(v1alpha1.ReasonInvalidSpec, KindVPNUser, u.Name, "identity is empty")
 			continue
 		}
 		claims[string(u.Spec.Identity)] = append(claims[string(u.Spec.Identity)], u.Name)
@@ -422,7 +422,7 @@ func (b *builder) assignUsers(groups []*poolGroup, users []*v1alpha1.VPNUser) {
 			for i, g := range hits {
 				names[i] = g.pools[0].Name
 			}
-			b.problem(ReasonPoolConflict, KindVPNUser, u.Name, "selected by MobilePools %s, which hand out different addresses; a user can draw from one group of pools only", strings.Join(names, ", "))
+			b.problem(v1alpha1.ReasonPoolConflict, KindVPNUser, u.Name, "selected by MobilePools %s, which hand out different addresses; a user can draw from one group of pools only", strings.Join(names, ", "))
 		case len(hits) == 1:
 			hits[0].users = append(hits[0].users, u)
 		case fallback != nil:
@@ -446,7 +446,7 @@ func (b *builder) staticAddresses(groups []*poolGroup) map[*v1alpha1.VPNUser]net
 			}
 			a, err := netip.ParseAddr(string(u.Spec.StaticAddress))
 			if err != nil {
-				b.problem(ReasonInvalidSpec, KindVPNUser, u.Name, "staticAddress %q is not an IP address", u.Spec.StaticAddress)
+				b.problem(v1alpha1.ReasonInvalidSpec, KindVPNUser, u.Name, "staticAddress %q is not an IP address", u.Spec.StaticAddress)
 				return true
 			}
 			a = a.Unmap()
@@ -465,7 +465,7 @@ func (b *builder) staticAddresses(groups []*poolGroup) map[*v1alpha1.VPNUser]net
 				return true
 			}
 			if o, taken := owner[a]; taken {
-				b.problem(ReasonAddressInUse, KindVPNUser, u.Name, "staticAddress %s is already VPNUser %s's", a, o)
+				b.problem(v1alpha1.ReasonAddressInUse, KindVPNUser, u.Name, "staticAddress %s is already VPNUser %s's", a, o)
 				return true
 			}
 			owner[a] = u.Name

@@ -91,14 +91,14 @@ func TestBuildProblems(t *testing.T) {
 		modify: func(in *Resources) {
 			in.Pools = append(in.Pools, newPool("other", "10.9.0.0/24", func(p *v1alpha1.MobilePool) { p.Spec.GatewayRef.Name = "elsewhere" }))
 		},
-		want:  []want{{ReasonWrongGateway, KindMobilePool, "other", `"elsewhere"`}},
+		want:  []want{{v1alpha1.ReasonWrongGateway, KindMobilePool, "other", `"elsewhere"`}},
 		check: func(t *testing.T, m Model) { noPool(t, m, "other-ipv4") },
 	}, {
 		name: "pool that selects nobody",
 		modify: func(in *Resources) {
 			in.Pools = append(in.Pools, newPool("empty", "10.9.0.0/24", selecting("nobody")))
 		},
-		want:  []want{{ReasonPoolUnused, KindMobilePool, "empty", "matches no VPNUser"}},
+		want:  []want{{v1alpha1.ReasonPoolUnused, KindMobilePool, "empty", "matches no VPNUser"}},
 		check: func(t *testing.T, m Model) { noPool(t, m, "empty-ipv4") },
 	}, {
 		name:   "user without Secret",
@@ -212,7 +212,7 @@ func TestBuildProblems(t *testing.T) {
 				p.Spec.Banner = "another banner"
 			}))
 		},
-		want:  []want{{ReasonPoolConflict, KindMobilePool, "staff6", "selects the same users as MobilePool staff"}},
+		want:  []want{{v1alpha1.ReasonPoolConflict, KindMobilePool, "staff6", "selects the same users as MobilePool staff"}},
 		check: func(t *testing.T, m Model) { noPool(t, m, "staff6-ipv6") },
 	}, {
 		name: "one user group in two MobilePools",
@@ -260,7 +260,7 @@ func TestBuildProblems(t *testing.T) {
 		want: []want{
 			{v1alpha1.ReasonAddressOutsidePool, KindVPNUser, "net", "10.3.200.0 is not a usable address of the user's pools (10.3.200.0/24 of MobilePool staff)"},
 			{v1alpha1.ReasonAddressOutsidePool, KindVPNUser, "out", "10.3.201.5"},
-			{ReasonAddressInUse, KindVPNUser, "two", "10.3.200.7 is already VPNUser one's"},
+			{v1alpha1.ReasonAddressInUse, KindVPNUser, "two", "10.3.200.7 is already VPNUser one's"},
 		},
 		check: func(t *testing.T, m Model) {
 			noSecret(t, m, "ntlm-out")
@@ -278,7 +278,7 @@ func TestBuildProblems(t *testing.T) {
 			withUsers(in, newUser("jimp2", "jimp@example.com"))
 		},
 		want: []want{
-			{ReasonPoolUnused, KindMobilePool, "staff", "no VPNUser that may log in"},
+			{v1alpha1.ReasonPoolUnused, KindMobilePool, "staff", "no VPNUser that may log in"},
 			{v1alpha1.ReasonDuplicateIdentity, KindVPNUser, "jimp", "also claimed by VPNUser jimp2"},
 			{v1alpha1.ReasonDuplicateIdentity, KindVPNUser, "jimp2", "also claimed by VPNUser jimp"},
 		},
@@ -298,7 +298,7 @@ func TestBuildProblems(t *testing.T) {
 				newUser("ua", "ua@example.com", func(u *v1alpha1.VPNUser) { u.Labels = map[string]string{"x": "1"} }),
 				newUser("ub", "ub@example.com", func(u *v1alpha1.VPNUser) { u.Labels = map[string]string{"y": "1"} }))
 		},
-		want:  []want{{ReasonPoolConflict, KindVPNUser, "both", "MobilePools a, b"}},
+		want:  []want{{v1alpha1.ReasonPoolConflict, KindVPNUser, "both", "MobilePools a, b"}},
 		check: func(t *testing.T, m Model) { noSecret(t, m, "ntlm-both"); noConn(t, m, "user-both") },
 	}, {
 		name: "disabled and expired users",

@@ -42,27 +42,27 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, bool) {
 		version = 2
 	}
 	if version != 1 && version != 2 {
-		b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "ikeVersion %d is neither 1 nor 2", spec.IKEVersion)
+		b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "ikeVersion %d is neither 1 nor 2", spec.IKEVersion)
 		return Connection{}, false
 	}
 	if len(spec.Remote.Addresses) == 0 {
-		b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "remote.addresses is empty")
+		b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "remote.addresses is empty")
 		return Connection{}, false
 	}
 	if len(spec.Children) == 0 {
-		b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "children is empty")
+		b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "children is empty")
 		return Connection{}, false
 	}
 	ikeProps, insecure, err := ikeProposals(spec.IKE.Preset, spec.IKE.Proposals)
 	if err != nil {
-		b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "ike proposals: %v", err)
+		b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "ike proposals: %v", err)
 		return Connection{}, false
 	}
 	espProps := make(map[string][]string, len(spec.Children))
 	for _, ch := range spec.Children {
 		props, bad, err := espProposals(ch.ESP.Preset, ch.ESP.Proposals, ch.ESP.PFSGroup)
 		if err != nil {
-			b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "child %s: esp proposals: %v", ch.Name, err)
+			b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "child %s: esp proposals: %v", ch.Name, err)
 			return Connection{}, false
 		}
 		espProps[ch.Name] = props
@@ -109,7 +109,7 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, bool) {
 		local.Certs = []string{GatewayCert}
 		remote.CACerts = cas
 	default:
-		b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "auth needs exactly one of psk and certificate")
+		b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "auth needs exactly one of psk and certificate")
 		return Connection{}, false
 	}
 
@@ -142,7 +142,7 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, bool) {
 	seen := map[string]bool{}
 	for _, ch := range spec.Children {
 		if seen[ch.Name] || ch.Name == "" {
-			b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "child name %q is empty or used twice", ch.Name)
+			b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "child name %q is empty or used twice", ch.Name)
 			return Connection{}, false
 		}
 		seen[ch.Name] = true
@@ -164,13 +164,13 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, bool) {
 			key string
 		}{{ch.LocalNetworks, &child.LocalTS, "localNetworks"}, {ch.RemoteNetworks, &child.RemoteTS, "remoteNetworks"}} {
 			if len(nets.in) == 0 {
-				b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "child %s has no %s", ch.Name, nets.key)
+				b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "child %s has no %s", ch.Name, nets.key)
 				return Connection{}, false
 			}
 			for _, n := range nets.in {
 				p, ok := parsePrefix(n)
 				if !ok {
-					b.problem(ReasonInvalidSpec, KindTunnel, t.Name, "child %s: %s entry %q is not a network in CIDR notation", ch.Name, nets.key, n)
+					b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "child %s: %s entry %q is not a network in CIDR notation", ch.Name, nets.key, n)
 					return Connection{}, false
 				}
 				*nets.out = append(*nets.out, p.String())
