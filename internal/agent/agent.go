@@ -101,6 +101,9 @@ type Agent struct {
 	applier *vici.Applier
 	metrics *metrics
 	cache   cache.Cache
+	// stores are the views of the agent's own informers; nil when the
+	// caller supplied Options.Reader.
+	stores *stores
 
 	kick  chan struct{}
 	ready atomic.Bool
@@ -187,7 +190,7 @@ func (a *Agent) Trigger() {
 
 // Run applies and reports until ctx is done. An agent made by NewForConfig
 // starts its informers first; with a Reader of the caller's, the caller
-// calls Trigger on changes (Watch does that for a cache).
+// calls Trigger on changes.
 func (a *Agent) Run(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx).WithValues("gateway", a.opts.Namespace+"/"+a.opts.Gateway, "pod", a.opts.Pod)
 	ctx = logr.NewContext(ctx, log)
@@ -245,13 +248,16 @@ func (a *Agent) applyLoop(ctx context.Context) {
 // sync makes charon and the firewall hold what the gateway's objects say.
 func (a *Agent) sync(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx)
+	start := time.Now()
 	in, gw, err := a.resources(ctx)
+	read := time.Since(start)
 	if err != nil {
 		a.metrics.lastError.Set(1)
 		a.setReport(ctx, nil, err)
 		return err
 	}
 	model, problems := swan.Build(in)
+	built := time.Since(start) - read
 	if len(problems) > 0 {
 		// The manager turns these into conditions; the agent only notes them.
 		for _, p := range problems {
@@ -265,7 +271,8 @@ func (a *Agent) sync(ctx context.Context) error {
 		a.opts.OnApply(res, applyErr)
 	}
 	if len(res.Ops) > 0 {
-		log.Info("Applied the gateway configuration", "writes", len(res.Ops), "synced", res.Synced, "duration", res.Duration.String())
+		log.Info("Applied the gateway configuration", "writes", len(res.Ops), "synced", res.Synced,
+			"read", read.String(), "build", built.String(), "apply", res.Duration.String())
 	}
 	errs := []error{applyErr}
 	a.rememberTunnels(in, model)

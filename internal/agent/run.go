@@ -32,12 +32,14 @@ func NewForConfig(cfg *rest.Config, opts Options) (*Agent, error) {
 }
 
 // startCache starts the agent's own cache, if it has one, and waits until
-// every informer has listed.
+// every informer has listed and the agent's stores hold what they listed.
 func (a *Agent) startCache(ctx context.Context) error {
 	if a.cache == nil {
 		return nil
 	}
-	if err := Watch(ctx, a.cache, a.Trigger); err != nil {
+	a.stores = newStores()
+	handlersSynced, err := a.stores.watch(ctx, a.cache, a.Trigger)
+	if err != nil {
 		return err
 	}
 	errc := make(chan error, 1)
@@ -50,5 +52,5 @@ func (a *Agent) startCache(ctx context.Context) error {
 		}
 		return errors.New("informer cache did not sync")
 	}
-	return nil
+	return handlersSynced(ctx)
 }

@@ -11,7 +11,6 @@ import (
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -50,28 +49,6 @@ func NewCache(cfg *rest.Config, namespace, gateway string) (cache.Cache, error) 
 			&v1alpha1.VPNGateway{}: {Field: fields.OneTermEqualSelector("metadata.name", gateway)},
 		},
 	})
-}
-
-// Watch makes every change of the objects an agent reads call trigger.
-// The cache must be started afterwards (or already be running).
-func Watch(ctx context.Context, c cache.Cache, trigger func()) error {
-	h := toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { trigger() },
-		UpdateFunc: func(oldObj, newObj any) { onUpdate(oldObj, newObj, trigger) },
-		DeleteFunc: func(any) { trigger() },
-	}
-	for _, obj := range []client.Object{
-		&v1alpha1.VPNGateway{}, &v1alpha1.MobilePool{}, &v1alpha1.VPNUser{}, &v1alpha1.Tunnel{}, &corev1.Secret{},
-	} {
-		inf, err := c.GetInformer(ctx, obj)
-		if err != nil {
-			return fmt.Errorf("informer for %T: %w", obj, err)
-		}
-		if _, err := inf.AddEventHandler(h); err != nil {
-			return fmt.Errorf("watching %T: %w", obj, err)
-		}
-	}
-	return nil
 }
 
 // onUpdate ignores updates that cannot change charon's configuration:
@@ -117,18 +94,34 @@ func equalStrings(a, b map[string]string) bool {
 	return true
 }
 
-// resources reads everything the gateway's charon configuration depends on.
-func (a *Agent) resources(ctx context.Context) (swan.Resources, *v1alpha1.VPNGateway, error) {
-	r, ns := a.opts.Reader, client.InNamespace(a.opts.Namespace)
-	// The objects are only read: skipping the cache's deep copies keeps a
-	// gateway with 10,000 users cheap to rebuild on every change.
-	noCopy := client.UnsafeDisableDeepCopy
-	var gw v1alpha1.VPNGateway
-	if err := r.Get(ctx, client.ObjectKey{Namespace: a.opts.Namespace, Name: a.opts.Gateway}, &gw); err != nil {
-		if apierrors.IsNotFound(err) {
-			return swan.Resources{}, nil, fmt.Errorf("VPNGateway %s/%s not found", a.opts.Namespace, a.opts.Gateway)
+// view is what the agent reads, shared with the informers: read only.
+type view struct {
+	gateway *v1alpha1.VPNGateway
+	pools   []*v1alpha1.MobilePool
+	users   []*v1alpha1.VPNUser
+	tunnels []*v1alpha1.Tunnel
+	secrets []*corev1.Secret
+}
+
+// read returns the agent's objects: from its own informers' stores, or
+// through Options.Reader when the caller supplied one.
+func (a *Agent) read(ctx context.Context, withSecrets bool) (view, error) {
+	var v view
+	if st := a.stores; st != nil {
+		v.gateway, _ = st.gateways.get(a.opts.Gateway)
+		v.pools, v.users, v.tunnels = st.pools.list(), st.users.list(), st.tunnels.list()
+		if withSecrets {
+			v.secrets = st.secrets.list()
 		}
-		return swan.Resources{}, nil, fmt.Errorf("reading VPNGateway: %w", err)
+		return v, nil
+	}
+	r, ns := a.opts.Reader, client.InNamespace(a.opts.Namespace)
+	var gw v1alpha1.VPNGateway
+	switch err := r.Get(ctx, client.ObjectKey{Namespace: a.opts.Namespace, Name: a.opts.Gateway}, &gw); {
+	case err == nil:
+		v.gateway = &gw
+	case !apierrors.IsNotFound(err):
+		return v, fmt.Errorf("reading VPNGateway: %w", err)
 	}
 	var (
 		pools   v1alpha1.MobilePoolList
@@ -136,34 +129,64 @@ func (a *Agent) resources(ctx context.Context) (swan.Resources, *v1alpha1.VPNGat
 		tunnels v1alpha1.TunnelList
 		secrets corev1.SecretList
 	)
-	for _, l := range []client.ObjectList{&pools, &users, &tunnels, &secrets} {
-		if err := r.List(ctx, l, ns, noCopy); err != nil {
-			return swan.Resources{}, nil, fmt.Errorf("listing %T: %w", l, err)
+	lists := []client.ObjectList{&pools, &users, &tunnels}
+	if withSecrets {
+		lists = append(lists, &secrets)
+	}
+	for _, l := range lists {
+		if err := r.List(ctx, l, ns); err != nil {
+			return v, fmt.Errorf("listing %T: %w", l, err)
 		}
 	}
+	for i := range pools.Items {
+		v.pools = append(v.pools, &pools.Items[i])
+	}
+	for i := range users.Items {
+		v.users = append(v.users, &users.Items[i])
+	}
+	for i := range tunnels.Items {
+		v.tunnels = append(v.tunnels, &tunnels.Items[i])
+	}
+	for i := range secrets.Items {
+		v.secrets = append(v.secrets, &secrets.Items[i])
+	}
+	return v, nil
+}
+
+// resources reads everything the gateway's charon configuration depends on.
+func (a *Agent) resources(ctx context.Context) (swan.Resources, *v1alpha1.VPNGateway, error) {
+	v, err := a.read(ctx, true)
+	if err != nil {
+		return swan.Resources{}, nil, err
+	}
+	if v.gateway == nil {
+		return swan.Resources{}, nil, fmt.Errorf("VPNGateway %s/%s not found", a.opts.Namespace, a.opts.Gateway)
+	}
+	gw := v.gateway
 	in := swan.Resources{
-		Gateway: gw,
-		Secrets: make(map[string]map[string][]byte, len(secrets.Items)),
+		Gateway: *gw,
+		Users:   make([]v1alpha1.VPNUser, 0, len(v.users)),
+		Secrets: make(map[string]map[string][]byte, len(v.secrets)),
 		Now:     a.opts.Now(),
 	}
 	// Build reports objects of other gateways as problems; leaving them out
 	// here keeps the problem list about this gateway.
-	for _, p := range pools.Items {
+	for _, p := range v.pools {
 		if p.Spec.GatewayRef.Name == gw.Name {
-			in.Pools = append(in.Pools, p)
+			in.Pools = append(in.Pools, *p)
 		}
 	}
-	for _, u := range users.Items {
+	for _, u := range v.users {
 		if u.Spec.GatewayRef.Name == gw.Name {
-			in.Users = append(in.Users, u)
+			in.Users = append(in.Users, *u)
 		}
 	}
-	for _, t := range tunnels.Items {
+	for _, t := range v.tunnels {
 		if t.Spec.GatewayRef.Name == gw.Name {
-			in.Tunnels = append(in.Tunnels, t)
+			in.Tunnels = append(in.Tunnels, *t)
 		}
 	}
-	for _, s := range secrets.Items {
+	for _, s := range v.secrets {
 		in.Secrets[s.Name] = s.Data
 	}
 	certSecret := a.opts.CertificateSecret
@@ -171,17 +194,17 @@ func (a *Agent) resources(ctx context.Context) (swan.Resources, *v1alpha1.VPNGat
 		certSecret = gw.Status.CertificateSecretName
 	}
 	if certSecret == "" {
-		return in, &gw, fmt.Errorf("VPNGateway %s has no certificate Secret yet", gw.Name)
+		return in, gw, fmt.Errorf("VPNGateway %s has no certificate Secret yet", gw.Name)
 	}
 	data, ok := in.Secrets[certSecret]
 	if !ok {
-		return in, &gw, fmt.Errorf("certificate Secret %s not found", certSecret)
+		return in, gw, fmt.Errorf("certificate Secret %s not found", certSecret)
 	}
 	in.ServerCertPEM, in.ServerKeyPEM, in.CAPEM = data[keyTLSCert], data[keyTLSKey], data[keyCACert]
 	if len(in.ServerCertPEM) == 0 || len(in.ServerKeyPEM) == 0 {
-		return in, &gw, fmt.Errorf("certificate Secret %s lacks %s or %s", certSecret, keyTLSCert, keyTLSKey)
+		return in, gw, fmt.Errorf("certificate Secret %s lacks %s or %s", certSecret, keyTLSCert, keyTLSKey)
 	}
-	return in, &gw, nil
+	return in, gw, nil
 }
 
 // tunnelConnection is the charon connection swan.Build makes of a Tunnel.

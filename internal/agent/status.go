@@ -149,13 +149,12 @@ func (a *Agent) refreshSessions(ctx context.Context) {
 // changed. A user seen for the first time since the agent started is
 // compared with what its status already says this pod holds.
 func (a *Agent) writeUserSessions(ctx context.Context, byID map[string][]v1alpha1.Session, now time.Time) error {
-	var users v1alpha1.VPNUserList
-	if err := a.opts.Reader.List(ctx, &users, client.InNamespace(a.opts.Namespace), client.UnsafeDisableDeepCopy); err != nil {
-		return fmt.Errorf("listing VPNUsers: %w", err)
+	v, err := a.read(ctx, false)
+	if err != nil {
+		return err
 	}
 	var errs []error
-	for i := range users.Items {
-		u := &users.Items[i]
+	for _, u := range v.users {
 		if u.Spec.GatewayRef.Name != a.opts.Gateway {
 			continue
 		}

@@ -1,0 +1,144 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+)
+
+// objects holds the objects of one kind as the informer delivered them,
+// keyed by name. They are the informer's own objects: nobody may modify
+// them. Listing through the cache's reader copies every object into a
+// typed list by reflection, which at 10,000 users cost as much as building
+// the whole charon model; the agent only ever reads.
+type objects[T client.Object] struct {
+	mu sync.RWMutex
+	m  map[string]T
+}
+
+func newObjects[T client.Object]() *objects[T] { return &objects[T]{m: map[string]T{}} }
+
+func (s *objects[T]) set(o T) {
+	s.mu.Lock()
+	s.m[o.GetName()] = o
+	s.mu.Unlock()
+}
+
+func (s *objects[T]) remove(obj any) {
+	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	if o, ok := obj.(T); ok {
+		s.mu.Lock()
+		delete(s.m, o.GetName())
+		s.mu.Unlock()
+	}
+}
+
+func (s *objects[T]) list() []T {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]T, 0, len(s.m))
+	for _, o := range s.m {
+		out = append(out, o)
+	}
+	return out
+}
+
+func (s *objects[T]) get(name string) (T, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	o, ok := s.m[name]
+	return o, ok
+}
+
+// handler keeps the store current and then calls trigger, so that an apply
+// started by the trigger sees the change.
+func (s *objects[T]) handler(trigger func()) toolscache.ResourceEventHandler {
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if o, ok := obj.(T); ok {
+				s.set(o)
+			}
+			trigger()
+		},
+		UpdateFunc: func(oldObj, newObj any) {
+			if o, ok := newObj.(T); ok {
+				s.set(o)
+			}
+			onUpdate(oldObj, newObj, trigger)
+		},
+		DeleteFunc: func(obj any) {
+			s.remove(obj)
+			trigger()
+		},
+	}
+}
+
+// stores are the agent's views of its informers.
+type stores struct {
+	gateways *objects[*v1alpha1.VPNGateway]
+	pools    *objects[*v1alpha1.MobilePool]
+	users    *objects[*v1alpha1.VPNUser]
+	tunnels  *objects[*v1alpha1.Tunnel]
+	secrets  *objects[*corev1.Secret]
+}
+
+func newStores() *stores {
+	return &stores{
+		gateways: newObjects[*v1alpha1.VPNGateway](),
+		pools:    newObjects[*v1alpha1.MobilePool](),
+		users:    newObjects[*v1alpha1.VPNUser](),
+		tunnels:  newObjects[*v1alpha1.Tunnel](),
+		secrets:  newObjects[*corev1.Secret](),
+	}
+}
+
+// watch registers the stores' handlers on c's informers and returns once
+// every handler has seen the informers' initial lists, so that the first
+// apply never works from a partial view (which would unload users).
+func (st *stores) watch(ctx context.Context, c cache.Cache, trigger func()) (func(context.Context) error, error) {
+	regs := []struct {
+		obj client.Object
+		h   toolscache.ResourceEventHandler
+	}{
+		{&v1alpha1.VPNGateway{}, st.gateways.handler(trigger)},
+		{&v1alpha1.MobilePool{}, st.pools.handler(trigger)},
+		{&v1alpha1.VPNUser{}, st.users.handler(trigger)},
+		{&v1alpha1.Tunnel{}, st.tunnels.handler(trigger)},
+		{&corev1.Secret{}, st.secrets.handler(trigger)},
+	}
+	var synced []toolscache.ResourceEventHandlerRegistration
+	for _, r := range regs {
+		inf, err := c.GetInformer(ctx, r.obj)
+		if err != nil {
+			return nil, fmt.Errorf("informer for %T: %w", r.obj, err)
+		}
+		reg, err := inf.AddEventHandler(r.h)
+		if err != nil {
+			return nil, fmt.Errorf("watching %T: %w", r.obj, err)
+		}
+		synced = append(synced, reg)
+	}
+	wait := func(ctx context.Context) error {
+		for _, reg := range synced {
+			for !reg.HasSynced() {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		}
+		return nil
+	}
+	return wait, nil
+}
