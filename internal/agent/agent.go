@@ -337,7 +337,7 @@ func (a *Agent) rememberTunnels(in swan.Resources, m swan.Model) {
 		if t.Spec.GatewayRef.Name != a.opts.Gateway {
 			continue
 		}
-		name := tunnelConnection(t.Name)
+		name := swan.TunnelConnectionName(t.Name)
 		c, ok := conns[name]
 		if !ok {
 			continue

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -205,9 +204,4 @@ func (a *Agent) resources(ctx context.Context) (swan.Resources, *v1alpha1.VPNGat
 		return in, gw, fmt.Errorf("certificate Secret %s lacks %s or %s", certSecret, keyTLSCert, keyTLSKey)
 	}
 	return in, gw, nil
-}
-
-// tunnelConnection is the charon connection swan.Build makes of a Tunnel.
-func tunnelConnection(tunnel string) string {
-	return "tunnel-" + strings.ReplaceAll(tunnel, ".", "_")
 }
