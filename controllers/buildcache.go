@@ -28,9 +28,6 @@ const (
 type gatewayBuild struct {
 	// Gateway is nil when the gateway does not exist.
 	Gateway *v1alpha1.VPNGateway
-	Pools   []v1alpha1.MobilePool
-	Users   []v1alpha1.VPNUser
-	Tunnels []v1alpha1.Tunnel
 	// Problems by object kind and name.
 	Problems map[objectKey][]swan.Problem
 	// Secrets the gateway and its members reference (for the agent's Role).
@@ -120,19 +117,13 @@ func (b *buildCache) forget(gw types.NamespacedName) {
 }
 
 func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now time.Time) (*gatewayBuild, error) {
-	// The lists share the cache's objects (no deep copy): Build and the
-	// reconcilers only read them, and copying 10,000 users per build would
-	// dominate the cost.
-	inGateway := []client.ListOption{client.InNamespace(key.Namespace), client.MatchingFields{indexGateway: key.Name}, client.UnsafeDisableDeepCopy}
-	var pools v1alpha1.MobilePoolList
-	var users v1alpha1.VPNUserList
-	var tunnels v1alpha1.TunnelList
-	for _, l := range []client.ObjectList{&pools, &users, &tunnels} {
-		if err := b.reader.List(ctx, l, inGateway...); err != nil {
-			return nil, fmt.Errorf("listing members of gateway %s: %w", key, err)
-		}
+	pools, users, tunnels, err := listMembers(ctx, b.reader, key)
+	if err != nil {
+		return nil, err
 	}
-	out := &gatewayBuild{Pools: pools.Items, Users: users.Items, Tunnels: tunnels.Items, Problems: map[objectKey][]swan.Problem{}}
+	// The member lists are not kept: holding a copy of every user between
+	// builds would cost as much memory as the cache itself.
+	out := &gatewayBuild{Problems: map[objectKey][]swan.Problem{}}
 	for i := range users.Items {
 		if e := users.Items[i].Spec.ExpiresAt; e != nil && now.Before(e.Time) && (out.NextExpiry.IsZero() || e.Time.Before(out.NextExpiry)) {
 			out.NextExpiry = e.Time
@@ -174,4 +165,19 @@ func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now ti
 		out.Problems[k] = append(out.Problems[k], p)
 	}
 	return out, nil
+}
+
+// listMembers lists the pools, users and tunnels whose gatewayRef names the
+// gateway. The lists share the cache's objects (no deep copy): Build and the
+// reconcilers only read them, and copying 10,000 users per pass would
+// dominate the cost.
+func listMembers(ctx context.Context, r client.Reader, key types.NamespacedName) (*v1alpha1.MobilePoolList, *v1alpha1.VPNUserList, *v1alpha1.TunnelList, error) {
+	inGateway := []client.ListOption{client.InNamespace(key.Namespace), client.MatchingFields{indexGateway: key.Name}, client.UnsafeDisableDeepCopy}
+	pools, users, tunnels := &v1alpha1.MobilePoolList{}, &v1alpha1.VPNUserList{}, &v1alpha1.TunnelList{}
+	for _, l := range []client.ObjectList{pools, users, tunnels} {
+		if err := r.List(ctx, l, inGateway...); err != nil {
+			return nil, nil, nil, fmt.Errorf("listing members of gateway %s: %w", key, err)
+		}
+	}
+	return pools, users, tunnels, nil
 }

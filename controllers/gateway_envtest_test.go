@@ -207,6 +207,41 @@ func TestGatewayEnvtest(t *testing.T) {
 		eventually(t, "Valid after the key is back", conditionIs(c, user, userConds, v1alpha1.ConditionValid, metav1.ConditionTrue, v1alpha1.ReasonReady))
 	})
 
+	t.Run("tunnel PSK Secret", func(t *testing.T) {
+		tun := &v1alpha1.Tunnel{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "site-b"},
+			Spec: v1alpha1.TunnelSpec{
+				GatewayRef: v1alpha1.GatewayReference{Name: "vpn"},
+				Remote:     v1alpha1.TunnelRemote{Addresses: []string{"203.0.113.20"}},
+				Auth:       v1alpha1.TunnelAuth{PSK: &v1alpha1.PSKAuth{SecretRef: v1alpha1.SecretKeyReference{Name: "site-b-psk", Key: "psk"}}},
+				Children: []v1alpha1.TunnelChild{{
+					Name: "lan", LocalNetworks: []v1alpha1.CIDR{"10.3.0.0/24"}, RemoteNetworks: []v1alpha1.CIDR{"10.50.0.0/24"},
+				}},
+			},
+		}
+		if err := c.Create(ctx, tun); err != nil {
+			t.Fatal(err)
+		}
+		tunConds := func() []metav1.Condition { return tun.Status.Conditions }
+		eventually(t, "SecretNotFound", conditionIs(c, tun, tunConds, v1alpha1.ConditionValid, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound))
+		warningEvent(t, c, ns, "site-b", v1alpha1.ReasonSecretNotFound, "site-b-psk")
+		psk := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "site-b-psk"}, StringData: map[string]string{"psk": "a long random pre-shared key"}}
+		if err := c.Create(ctx, psk); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "tunnel Valid", conditionIs(c, tun, tunConds, v1alpha1.ConditionValid, metav1.ConditionTrue, v1alpha1.ReasonReady))
+		var role rbacv1.Role
+		eventually(t, "agent may read the PSK", func() error {
+			mustGet(t, c, ns, "vpn-agent", &role)
+			for _, r := range role.Rules {
+				if slices.Contains(r.Resources, "secrets") && slices.Contains(r.ResourceNames, "site-b-psk") {
+					return nil
+				}
+			}
+			return fmt.Errorf("Role rules %+v", role.Rules)
+		})
+	})
+
 	t.Run("overlapping pool", func(t *testing.T) {
 		guests := &v1alpha1.MobilePool{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "guests"},
@@ -319,6 +354,8 @@ func TestGatewayEnvtest(t *testing.T) {
 	t.Run("SAN the certificate lacks", func(t *testing.T) {
 		// With cert-manager down the Secret keeps the old certificate while
 		// the spec asks for another name: clients dialling it would fail.
+		var sts appsv1.StatefulSet
+		mustGet(t, c, ns, "vpn-gateway", &sts)
 		stopCM()
 		mustGet(t, c, ns, "vpn", gw)
 		gw.Spec.Hostnames = append(gw.Spec.Hostnames, "vpn2.example.com")
@@ -338,6 +375,14 @@ func TestGatewayEnvtest(t *testing.T) {
 		mustGet(t, c, ns, "vpn-server-tls", &server)
 		if leaf := parseCert(t, server.Data["tls.crt"]); !slices.Equal(leaf.DNSNames, []string{"vpn.example.com", "vpn2.example.com"}) {
 			t.Errorf("reissued DNS SANs %v", leaf.DNSNames)
+		}
+		// A new certificate reaches the pods through the Secret (the agent
+		// reloads it over VICI); the pod template must not change, or every
+		// renewal would restart charon and drop the clients' SAs.
+		var after appsv1.StatefulSet
+		mustGet(t, c, ns, "vpn-gateway", &after)
+		if after.Generation != sts.Generation {
+			t.Errorf("StatefulSet generation %d -> %d after a certificate change", sts.Generation, after.Generation)
 		}
 	})
 

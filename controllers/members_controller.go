@@ -45,6 +45,12 @@ type member struct {
 }
 
 func (r *MembersReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// Listing before getting the build means every listed member is one
+	// the build saw: a newer member's event has invalidated the build.
+	pools, users, tunnels, err := listMembers(ctx, r.Client, req.NamespacedName)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	b, err := r.builds.get(ctx, req.NamespacedName)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -61,7 +67,7 @@ func (r *MembersReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			gw = nil
 		}
 	}
-	members := collectMembers(b)
+	members := collectMembers(pools.Items, users.Items, tunnels.Items)
 	work := make(chan member)
 	var mu sync.Mutex
 	var errs []error
@@ -134,29 +140,29 @@ func gatewayRefOf(o client.Object) string {
 	return ""
 }
 
-func collectMembers(b *gatewayBuild) []member {
+func collectMembers(pools []v1alpha1.MobilePool, users []v1alpha1.VPNUser, tunnels []v1alpha1.Tunnel) []member {
 	var out []member
 	typeMeta := func(kind string) metav1.TypeMeta {
 		return metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: kind}
 	}
-	for i := range b.Pools {
-		p := &b.Pools[i]
+	for i := range pools {
+		p := &pools[i]
 		out = append(out, member{kind: swan.KindMobilePool, obj: p, generation: p.Generation, conditions: p.Status.Conditions, observed: p.Status.ObservedGeneration,
 			status: func(c []metav1.Condition, g int64) client.Object {
 				return &v1alpha1.MobilePool{TypeMeta: typeMeta("MobilePool"), ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace},
 					Status: v1alpha1.MobilePoolStatus{Conditions: c, ObservedGeneration: g}}
 			}})
 	}
-	for i := range b.Users {
-		u := &b.Users[i]
+	for i := range users {
+		u := &users[i]
 		out = append(out, member{kind: swan.KindVPNUser, obj: u, generation: u.Generation, conditions: u.Status.Conditions, observed: u.Status.ObservedGeneration,
 			status: func(c []metav1.Condition, g int64) client.Object {
 				return &v1alpha1.VPNUser{TypeMeta: typeMeta("VPNUser"), ObjectMeta: metav1.ObjectMeta{Name: u.Name, Namespace: u.Namespace},
 					Status: v1alpha1.VPNUserStatus{Conditions: c, ObservedGeneration: g}}
 			}})
 	}
-	for i := range b.Tunnels {
-		t := &b.Tunnels[i]
+	for i := range tunnels {
+		t := &tunnels[i]
 		out = append(out, member{kind: swan.KindTunnel, obj: t, generation: t.Generation, conditions: t.Status.Conditions, observed: t.Status.ObservedGeneration,
 			status: func(c []metav1.Condition, g int64) client.Object {
 				return &v1alpha1.Tunnel{TypeMeta: typeMeta("Tunnel"), ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: t.Namespace},

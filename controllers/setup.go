@@ -83,9 +83,12 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("members").
+		// Every handler that enqueues invalidates too: handlers of one
+		// informer run independently, so the other controller's
+		// invalidation may come after this controller's reconcile.
 		Watches(&v1alpha1.VPNGateway{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
-		})).
+		}), builder.WithPredicates(m.invalidateOnGatewayChange())).
 		Watches(&v1alpha1.MobilePool{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
 		Watches(&v1alpha1.VPNUser{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
 		Watches(&v1alpha1.Tunnel{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
@@ -228,7 +229,11 @@ func readyCondition(conds ...metav1.Condition) metav1.Condition {
 }
 
 // memberReadyCondition: a pool, user or tunnel is Ready when it is valid and
-// its gateway is Ready.
+// its gateway serves clients: the gateway is valid, its certificate and pods
+// are ready, and charon did not refuse its configuration. A gateway that is
+// still applying a new generation keeps serving the members it had, so
+// ApplyPending does not count; otherwise every gateway edit would flip, and
+// rewrite, the status of every member.
 func memberReadyCondition(valid metav1.Condition, gw *v1alpha1.VPNGateway) metav1.Condition {
 	const t = v1alpha1.ConditionReady
 	if valid.Status != metav1.ConditionTrue {
@@ -237,18 +242,21 @@ func memberReadyCondition(valid metav1.Condition, gw *v1alpha1.VPNGateway) metav
 	if gw == nil {
 		return condFalse(t, v1alpha1.ReasonGatewayNotFound, "gateway not found")
 	}
-	for _, c := range gw.Status.Conditions {
-		if c.Type == v1alpha1.ConditionReady {
-			if c.Status == metav1.ConditionTrue && gw.Status.ObservedGeneration == gw.Generation {
-				return condTrue(t, v1alpha1.ReasonReady, fmt.Sprintf("VPNGateway %s is Ready", gw.Name))
-			}
-			if c.Status == metav1.ConditionTrue {
-				return condFalse(t, v1alpha1.ReasonGatewayNotReady, fmt.Sprintf("VPNGateway %s has not caught up with its latest spec yet", gw.Name))
-			}
-			return condFalse(t, v1alpha1.ReasonGatewayNotReady, fmt.Sprintf("VPNGateway %s is not Ready: %s", gw.Name, c.Reason))
-		}
+	serving := true
+	for _, typ := range []string{v1alpha1.ConditionValid, v1alpha1.ConditionCertificateReady, v1alpha1.ConditionWorkloadReady} {
+		c := meta.FindStatusCondition(gw.Status.Conditions, typ)
+		serving = serving && c != nil && c.Status == metav1.ConditionTrue
 	}
-	return condFalse(t, v1alpha1.ReasonGatewayNotReady, fmt.Sprintf("VPNGateway %s has no status yet", gw.Name))
+	if c := meta.FindStatusCondition(gw.Status.Conditions, v1alpha1.ConditionConfigApplied); c == nil || c.Reason == v1alpha1.ReasonApplyFailed {
+		serving = false
+	}
+	if serving {
+		return condTrue(t, v1alpha1.ReasonReady, fmt.Sprintf("VPNGateway %s serves clients", gw.Name))
+	}
+	// The message leaves out why: every member carries it, and a change of
+	// the gateway's reason would rewrite thousands of statuses. The
+	// gateway's own conditions say why.
+	return condFalse(t, v1alpha1.ReasonGatewayNotReady, fmt.Sprintf("VPNGateway %s is not serving clients; see its conditions", gw.Name))
 }
 
 func orDash(s string) string {

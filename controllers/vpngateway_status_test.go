@@ -174,26 +174,27 @@ func TestValidAndReadyConditions(t *testing.T) {
 }
 
 func TestMemberReadyCondition(t *testing.T) {
-	readyGW := gateway(func(g *v1alpha1.VPNGateway) {
-		g.Status.ObservedGeneration = 1
-		g.Status.Conditions = []metav1.Condition{condTrue("Ready", "Ready", "")}
-	})
-	staleGW := gateway(func(g *v1alpha1.VPNGateway) {
-		g.Generation = 2
-		g.Status.ObservedGeneration = 1
-		g.Status.Conditions = []metav1.Condition{condTrue("Ready", "Ready", "")}
-	})
+	withConds := func(conds ...metav1.Condition) *v1alpha1.VPNGateway {
+		return gateway(func(g *v1alpha1.VPNGateway) { g.Status.Conditions = conds })
+	}
+	v, c, w := condTrue("Valid", "Ready", ""), condTrue("CertificateReady", "Ready", ""), condTrue("WorkloadReady", "Ready", "")
+	applied := condTrue("ConfigApplied", "Ready", "")
 	valid := condTrue("Valid", "Ready", "ok")
+	notServing := condFalse("Ready", "GatewayNotReady", "VPNGateway vpn is not serving clients; see its conditions")
 	tests := []struct {
 		name  string
 		valid metav1.Condition
 		gw    *v1alpha1.VPNGateway
 		want  metav1.Condition
 	}{
-		{"ready", valid, readyGW, condTrue("Ready", "Ready", "VPNGateway vpn is Ready")},
-		{"invalid", condFalse("Valid", "SecretNotFound", "password: Secret jimp not found"), readyGW, condFalse("Ready", "SecretNotFound", "password: Secret jimp not found")},
-		{"gateway behind its spec", valid, staleGW, condFalse("Ready", "GatewayNotReady", "VPNGateway vpn has not caught up with its latest spec yet")},
-		{"gateway without status", valid, gateway(), condFalse("Ready", "GatewayNotReady", "VPNGateway vpn has no status yet")},
+		{"ready", valid, withConds(v, c, w, applied), condTrue("Ready", "Ready", "VPNGateway vpn serves clients")},
+		{"gateway applying a new generation", valid, withConds(v, c, w, condFalse("ConfigApplied", "ApplyPending", "")), condTrue("Ready", "Ready", "VPNGateway vpn serves clients")},
+		{"invalid", condFalse("Valid", "SecretNotFound", "password: Secret jimp not found"), withConds(v, c, w, applied), condFalse("Ready", "SecretNotFound", "password: Secret jimp not found")},
+		{"charon refused", valid, withConds(v, c, w, condFalse("ConfigApplied", "ApplyFailed", "x")), notServing},
+		{"no pods", valid, withConds(v, c, condFalse("WorkloadReady", "PodsUnavailable", ""), applied), notServing},
+		{"certificate", valid, withConds(v, condFalse("CertificateReady", "SANMismatch", ""), w, applied), notServing},
+		{"gateway without status", valid, gateway(), notServing},
+		{"gateway missing", valid, nil, condFalse("Ready", "GatewayNotFound", "gateway not found")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
