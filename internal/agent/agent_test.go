@@ -455,6 +455,9 @@ func TestAuthFailuresCountOncePerIKESA(t *testing.T) {
 		{IKEUniqueID: 7, Message: "EAP method EAP_MSCHAPV2 failed for peer 192.0.2.2"},
 		{IKEUniqueID: 7, Message: "authentication of '192.0.2.2' with EAP failed"}, // same failure
 		{IKEUniqueID: 8, Message: "constraint check failed: identity 'x' required"},
+		{IKEUniqueID: 10, Message: "no EAP key found for hosts 'vpn.example.com' - 'mallory@example.com'"},
+		{IKEUniqueID: 10, Message: "EAP-MS-CHAPv2 verification failed, retry (1)"},
+		{IKEUniqueID: 11, Message: "EAP-MS-CHAPv2 verification failed, retry (1)"},
 		{IKEUniqueID: 9, Message: "IKE_SA mobile-staff[9] established"},
 	}
 	n := 0
@@ -463,7 +466,7 @@ func TestAuthFailuresCountOncePerIKESA(t *testing.T) {
 			n++
 		}
 	}
-	if n != 2 {
-		t.Errorf("Counted %d failures, want 2", n)
+	if n != 4 {
+		t.Errorf("Counted %d failures, want 4", n)
 	}
 }

@@ -360,7 +360,12 @@ type authFailures struct {
 	recent []uint32
 }
 
-var authFailureLine = regexp.MustCompile(`EAP method \S+ failed for peer|authentication of '[^']*' with \S+ failed|constraint check failed`)
+// authFailureLine matches what charon 5.9.8 logs at level 1 when a client
+// fails to authenticate: the EAP server's verdicts (MSCHAPv2 retries before
+// failing for good, so its first refusal counts), failed signatures and
+// certificate constraints, and a client giving up with AUTHENTICATION_FAILED.
+var authFailureLine = regexp.MustCompile(`EAP method \S+ failed for peer|EAP-MS-CHAPv2 verification failed|no EAP key found for|` +
+	`authentication of '[^']*' with \S+ failed|constraint check failed|received AUTHENTICATION_FAILED notify`)
 
 func newAuthFailures() *authFailures { return &authFailures{} }
 

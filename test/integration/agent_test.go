@@ -77,7 +77,19 @@ func TestAgentWithRealClient(t *testing.T) {
 	}
 
 	conn, secret := clientConf("home", gwAddr, identity, password)
-	loadClient(t, cl, pki, []string{conn}, []string{secret})
+	badConn, badSecret := clientConf("intruder", gwAddr, "mallory@example.com", "guess")
+	loadClient(t, cl, pki, []string{conn, badConn}, []string{secret, badSecret})
+	// An identity the gateway has no user for is refused, and counted.
+	if _, err := initiate(ctx, clVICI, "intruder"); err == nil {
+		t.Fatal("An unknown user connected")
+	}
+	waitFor(t, 5*time.Second, "the refused login in the metrics", func() (bool, string) {
+		v := ag.metric(t, "ikegate_agent_auth_failures_total", nil)
+		return v == 1, "ikegate_agent_auth_failures_total = " + strconv.FormatFloat(v, 'g', -1, 64)
+	})
+	if err := terminate(ctx, clVICI, "intruder"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := initiate(ctx, clVICI, "home"); err != nil {
 		t.Fatalf("Client could not connect: %v\n", err)
 	}
