@@ -13,9 +13,11 @@ import (
 
 	"github.com/go-logr/logr/testr"
 	"github.com/google/nftables"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/agent"
 	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
@@ -125,6 +127,51 @@ func TestAgentWithRealClient(t *testing.T) {
 		s := u.Status.Sessions[0]
 		return s.BytesIn > first.BytesIn && s.BytesOut > first.BytesOut && s.PacketsIn >= first.PacketsIn+5, sessionsString(u)
 	})
+	// Another replica reports a session of the same user under its own
+	// field owner; neither pod's writes may remove the other's.
+	other := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": v1alpha1.GroupVersion.String(), "kind": "VPNUser",
+		"metadata": map[string]any{"name": "jimp", "namespace": namespace},
+		"status": map[string]any{
+			"sessionCount": int64(2),
+			"sessions": []any{map[string]any{
+				"pod": "vpn-gateway-1", "remoteAddress": "198.51.100.77", "remotePort": int64(4500),
+				"establishedAt": "2026-01-01T00:00:00Z", "bytesIn": int64(1), "bytesOut": int64(1), "packetsIn": int64(1), "packetsOut": int64(1),
+			}},
+		},
+	}}
+	if err := c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(other), client.FieldOwner(agent.FieldOwnerPrefix+"vpn-gateway-1"), client.ForceOwnership); err != nil {
+		t.Fatalf("Writing the other replica's session: %v", err)
+	}
+	var mine v1alpha1.Session
+	for _, s := range getUser(t, c, "jimp").Status.Sessions {
+		if s.Pod == pod {
+			mine = s
+		}
+	}
+	ping(t, clNS, 3)
+	waitFor(t, 10*time.Second, "both replicas' sessions after this pod's next write", func() (bool, string) {
+		u := getUser(t, c, "jimp")
+		if len(u.Status.Sessions) != 2 || u.Status.SessionCount != 2 {
+			return false, sessionsString(u)
+		}
+		for _, s := range u.Status.Sessions {
+			if s.Pod == pod && s.PacketsIn > mine.PacketsIn {
+				return true, ""
+			}
+		}
+		return false, sessionsString(u)
+	})
+	owners := map[string]bool{}
+	for _, mf := range getUser(t, c, "jimp").ManagedFields {
+		if mf.Subresource == "status" {
+			owners[mf.Manager] = true
+		}
+	}
+	if !owners[agent.FieldOwnerPrefix+pod] || !owners[agent.FieldOwnerPrefix+"vpn-gateway-1"] {
+		t.Errorf("Status field owners = %v, want one per pod", owners)
+	}
+
 	waitFor(t, 10*time.Second, "the gateway's agent report", func() (bool, string) {
 		var g v1alpha1.VPNGateway
 		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: gatewayName}, &g); err != nil {
