@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -242,6 +244,51 @@ func TestGatewayEnvtest(t *testing.T) {
 		})
 	})
 
+	t.Run("agent RBAC is least privilege", func(t *testing.T) {
+		// The API server's own RBAC authorizer answers for the agent's
+		// ServiceAccount. A list or watch of one Secret by
+		// fieldSelector=metadata.name is authorized as that name, which is
+		// how an agent can watch exactly the Secrets it may read.
+		const agent = "system:serviceaccount:vpn:vpn-agent"
+		tests := []struct {
+			verb, group, resource, sub, name string
+			ns                               string
+			allowed                          bool
+		}{
+			{"get", "ikegate.io", "vpngateways", "", "vpn", ns, true},
+			{"watch", "ikegate.io", "vpngateways", "", "vpn", ns, true},
+			{"get", "ikegate.io", "vpngateways", "", "corp", ns, false},
+			{"list", "ikegate.io", "vpngateways", "", "", ns, false},
+			{"update", "ikegate.io", "vpngateways", "", "vpn", ns, false},
+			{"patch", "ikegate.io", "vpngateways", "status", "vpn", ns, true},
+			{"patch", "ikegate.io", "vpngateways", "status", "corp", ns, false},
+			{"list", "ikegate.io", "vpnusers", "", "", ns, true},
+			{"patch", "ikegate.io", "vpnusers", "status", "jimp", ns, true},
+			{"update", "ikegate.io", "vpnusers", "", "jimp", ns, false},
+			{"list", "ikegate.io", "vpnusers", "", "", "default", false},
+			{"get", "", "secrets", "", "jimp", ns, true},
+			{"watch", "", "secrets", "", "site-b-psk", ns, true},
+			{"get", "", "secrets", "", "vpn-server-tls", ns, true},
+			{"get", "", "secrets", "", "vpn-ca", ns, false},
+			{"list", "", "secrets", "", "", ns, false},
+			{"update", "", "secrets", "", "jimp", ns, false},
+			{"create", "", "pods", "", "", ns, false},
+		}
+		for _, tc := range tests {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:   agent,
+				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:vpn", "system:authenticated"},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{
+					Namespace: tc.ns, Verb: tc.verb, Group: tc.group, Resource: tc.resource, Subresource: tc.sub, Name: tc.name,
+				},
+			}}
+			eventually(t, "access review", func() error { return c.Create(ctx, sar) })
+			if sar.Status.Allowed != tc.allowed {
+				t.Errorf("%s %s/%s %q in %s: allowed=%v, want %v (%s)", tc.verb, tc.resource, tc.sub, tc.name, tc.ns, sar.Status.Allowed, tc.allowed, sar.Status.Reason)
+			}
+		}
+	})
+
 	t.Run("overlapping pool", func(t *testing.T) {
 		guests := &v1alpha1.MobilePool{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "guests"},
@@ -351,9 +398,50 @@ func TestGatewayEnvtest(t *testing.T) {
 		}
 	})
 
+	t.Run("load balancer exposure", func(t *testing.T) {
+		edge := &v1alpha1.VPNGateway{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge"},
+			Spec: v1alpha1.VPNGatewaySpec{
+				Hostnames: []v1alpha1.Hostname{"edge.example.com"},
+				Exposure:  v1alpha1.Exposure{Type: v1alpha1.ExposureLoadBalancer, Replicas: 2},
+				Dataplane: v1alpha1.DataplaneUserspace,
+			},
+		}
+		if err := c.Create(ctx, edge); err != nil {
+			t.Fatal(err)
+		}
+		var svc corev1.Service
+		eventually(t, "Service", func() error { return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "edge-gateway"}, &svc) })
+		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || len(svc.Spec.Ports) != 2 ||
+			svc.Spec.Ports[0].Port != 500 || svc.Spec.Ports[1].Port != 4500 || svc.Spec.Ports[0].Protocol != corev1.ProtocolUDP ||
+			svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal {
+			t.Errorf("service spec %+v", svc.Spec)
+		}
+		var sts appsv1.StatefulSet
+		mustGet(t, c, ns, "edge-gateway", &sts)
+		if sts.Spec.Template.Spec.HostNetwork || *sts.Spec.Replicas != 2 {
+			t.Errorf("hostNetwork %v replicas %d", sts.Spec.Template.Spec.HostNetwork, *sts.Spec.Replicas)
+		}
+		var conf corev1.ConfigMap
+		mustGet(t, c, ns, "edge-charon", &conf)
+		if !regexp.MustCompile(`kernel-libipsec \{\s*load = yes`).MatchString(conf.Data["strongswan.conf"]) {
+			t.Errorf("strongswan.conf does not load kernel-libipsec:\n%s", conf.Data["strongswan.conf"])
+		}
+		edgeConds := func() []metav1.Condition { return edge.Status.Conditions }
+		eventually(t, "edge certificate", conditionIs(c, edge, edgeConds, v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
+		setStatefulSetStatus(t, c, ns, "edge-gateway", 1)
+		eventually(t, "one of two pods", conditionIs(c, edge, edgeConds, v1alpha1.ConditionWorkloadReady, metav1.ConditionFalse, v1alpha1.ReasonPodsUnavailable))
+		if m := condMessage(edge.Status.Conditions, v1alpha1.ConditionWorkloadReady); m != "1 of 2 gateway pods of StatefulSet edge-gateway are ready" {
+			t.Errorf("message %q", m)
+		}
+	})
+
 	t.Run("SAN the certificate lacks", func(t *testing.T) {
 		// With cert-manager down the Secret keeps the old certificate while
 		// the spec asks for another name: clients dialling it would fail.
+		// This runs after the last subtest that creates an Issuer: in our
+		// runs, cert-manager restarted in the same process issued
+		// Certificates again but never made a new Issuer Ready.
 		var sts appsv1.StatefulSet
 		mustGet(t, c, ns, "vpn-gateway", &sts)
 		stopCM()

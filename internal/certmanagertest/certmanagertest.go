@@ -47,7 +47,9 @@ const ClusterResourceNamespace = "cert-manager"
 
 // Start runs the controllers against the API server of kubeconfig until the
 // returned stop function is called (also called on t.Cleanup). Stopping and
-// starting again plays a cert-manager outage.
+// starting again plays a cert-manager outage; after such a restart the
+// certificate controllers issue again, but Issuers created afterwards were
+// not seen to turn Ready, so tests restart only after their last Issuer.
 func Start(t testing.TB, kubeconfig string) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
