@@ -236,11 +236,17 @@ func measureFigures(t testing.TB, spec figureSpec) figureResult {
 	ac, as := conf("agent", agentAddr)
 	nc, ns := conf("naive", naiveAddr)
 	loadClient(t, cl, pki, []string{ac, nc}, []string{as, ns})
-	for range spec.connects {
-		for _, target := range []struct {
-			conn string
-			out  *[]time.Duration
-		}{{"agent", &res.connectAgent}, {"naive", &res.connectSwanctl}} {
+	type target struct {
+		conn string
+		out  *[]time.Duration
+	}
+	for i := range spec.connects {
+		order := []target{{"agent", &res.connectAgent}, {"naive", &res.connectSwanctl}}
+		if i%2 == 1 {
+			// Neither gateway always goes first.
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, target := range order {
 			d, err := initiate(ctx, clVICI, target.conn)
 			if err != nil {
 				t.Fatalf("Connecting to the %s gateway: %v", target.conn, err)
