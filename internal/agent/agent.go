@@ -119,6 +119,8 @@ type Agent struct {
 	// tunnelConns maps charon connection names to Tunnel objects and their children.
 	tunnelConns map[string]tunnelInfo
 	report      v1alpha1.AgentStatus
+	// expiry triggers an apply when the next user expires.
+	expiry *time.Timer
 	// firewallOff is set once the table of a gateway whose firewall is
 	// disabled has been deleted.
 	firewallOff bool
@@ -258,6 +260,7 @@ func (a *Agent) sync(ctx context.Context) error {
 	}
 	model, problems := swan.Build(in)
 	built := time.Since(start) - read
+	a.scheduleExpiry(in)
 	if len(problems) > 0 {
 		// The manager turns these into conditions; the agent only notes them.
 		for _, p := range problems {
@@ -294,6 +297,26 @@ func (a *Agent) sync(ctx context.Context) error {
 		log.Info("Gateway configuration applied; ready")
 	}
 	return err
+}
+
+// scheduleExpiry arranges an apply for the moment the next user expires:
+// nothing in the API changes then, but the user must be cut off.
+func (a *Agent) scheduleExpiry(in swan.Resources) {
+	var next time.Time
+	for i := range in.Users {
+		if at := in.Users[i].Spec.ExpiresAt; at != nil && at.Time.After(in.Now) && (next.IsZero() || at.Time.Before(next)) {
+			next = at.Time
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.expiry != nil {
+		a.expiry.Stop()
+		a.expiry = nil
+	}
+	if !next.IsZero() {
+		a.expiry = time.AfterFunc(next.Sub(in.Now), a.Trigger)
+	}
 }
 
 func firewallEnabled(gw *v1alpha1.VPNGateway) bool {

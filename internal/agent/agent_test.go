@@ -470,3 +470,27 @@ func TestAuthFailuresCountOncePerIKESA(t *testing.T) {
 		t.Errorf("Counted %d failures, want 4", n)
 	}
 }
+
+func TestExpiredUserIsCutOffWithoutAnAPIChange(t *testing.T) {
+	f := vici.NewFake()
+	fx := newFixture(t, f, "alice", "bob")
+	ctx := context.Background()
+	var u v1alpha1.VPNUser
+	if err := fx.reader.Get(ctx, client.ObjectKey{Namespace: testNS, Name: "bob"}, &u); err != nil {
+		t.Fatal(err)
+	}
+	// Whole seconds: that is all the API keeps of a time.
+	at := metav1.NewTime(time.Now().Add(2 * time.Second).Truncate(time.Second))
+	u.Spec.ExpiresAt = &at
+	if err := fx.reader.Update(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	fx.agent.Trigger()
+	eventually(t, "bob's secret loaded", func() bool { return f.Shared("ntlm-bob") != nil })
+	f.AddSA(clientSA("bob@example.com"))
+	f.AddSA(clientSA("alice@example.com"))
+	eventually(t, "bob cut off at expiry", func() bool { return f.Shared("ntlm-bob") == nil && len(f.SAs()) == 1 })
+	if time.Now().Before(at.Time) {
+		t.Errorf("bob was cut off before his expiry")
+	}
+}
