@@ -205,6 +205,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); a.sessionLoop(ctx) }()
 	a.Trigger()
 	wg.Wait()
+	a.mu.Lock()
+	if a.expiry != nil {
+		a.expiry.Stop()
+	}
+	a.mu.Unlock()
 	return nil
 }
 
