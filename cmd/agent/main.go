@@ -24,6 +24,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/agent"
 	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/vici"
@@ -57,15 +58,15 @@ func main() {
 // pod's manifest sets (downward API for the pod's name and namespace).
 func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) config {
 	var c config
-	fs.StringVar(&c.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "namespace of the gateway (env POD_NAMESPACE)")
-	fs.StringVar(&c.gateway, "gateway", os.Getenv("GATEWAY_NAME"), "name of the VPNGateway (env GATEWAY_NAME)")
-	fs.StringVar(&c.pod, "pod", os.Getenv("POD_NAME"), "name of this pod, the status field owner (env POD_NAME)")
+	fs.StringVar(&c.namespace, "namespace", os.Getenv(v1alpha1.EnvPodNamespace), "namespace of the gateway (env "+v1alpha1.EnvPodNamespace+")")
+	fs.StringVar(&c.gateway, "gateway", os.Getenv(v1alpha1.EnvGatewayName), "name of the VPNGateway (env "+v1alpha1.EnvGatewayName+")")
+	fs.StringVar(&c.pod, "pod", os.Getenv(v1alpha1.EnvPodName), "name of this pod, the status field owner (env "+v1alpha1.EnvPodName+")")
 	fs.StringVar(&c.certSecret, "certificate-secret", os.Getenv("CERTIFICATE_SECRET"),
 		"Secret with the gateway's tls.crt, tls.key and ca.crt; default: the gateway's status.certificateSecretName (env CERTIFICATE_SECRET)")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file; in-cluster configuration when empty")
-	fs.StringVar(&c.viciSocket, "vici-socket", "/var/run/charon.vici", "charon's VICI socket")
-	fs.StringVar(&c.metricsAddr, "metrics-addr", ":8080", "address of the Prometheus /metrics endpoint; empty disables it")
-	fs.StringVar(&c.healthAddr, "health-addr", ":8081", "address of /healthz and /readyz")
+	fs.StringVar(&c.viciSocket, "vici-socket", v1alpha1.VICISocketPath, "charon's VICI socket")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", fmt.Sprintf(":%d", v1alpha1.AgentMetricsPort), "address of the Prometheus /metrics endpoint; empty disables it")
+	fs.StringVar(&c.healthAddr, "health-addr", fmt.Sprintf(":%d", v1alpha1.AgentReadinessPort), "address of /healthz and "+v1alpha1.AgentReadinessPath)
 	fs.BoolVar(&c.firewall, "firewall", true, "program the gateway's nftables table (when the VPNGateway enables its firewall)")
 	fs.StringVar(&c.firewallNetns, "firewall-netns", "", "network namespace file (e.g. /run/netns/x) whose nftables to program; default the agent's own")
 	fs.DurationVar(&c.debounce, "debounce", agent.DefaultDebounce, "how long a burst of changes may gather before one apply")

@@ -46,7 +46,7 @@ const (
 // FieldOwnerPrefix starts the server-side apply field owner of every status
 // an agent writes; the pod name completes it, so replicas never take each
 // other's fields.
-const FieldOwnerPrefix = "ikegate-agent/"
+const FieldOwnerPrefix = v1alpha1.AgentFieldOwnerPrefix
 
 // Firewall is the part of firewall.Applier the agent uses.
 type Firewall interface {
@@ -165,7 +165,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	return &Agent{
 		opts:     opts,
-		owner:    FieldOwnerPrefix + opts.Pod,
+		owner:    v1alpha1.AgentFieldOwner(opts.Pod),
 		applier:  vici.NewApplier(opts.VICI),
 		metrics:  m,
 		kick:     make(chan struct{}, 1),
