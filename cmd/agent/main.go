@@ -38,6 +38,7 @@ type config struct {
 	metricsAddr, healthAddr string
 	firewall                bool
 	firewallNetns           string
+	firewallCleanup         bool
 	debounce, saInterval    time.Duration
 	counterInterval         time.Duration
 }
@@ -68,6 +69,7 @@ func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) config {
 	fs.StringVar(&c.metricsAddr, "metrics-addr", fmt.Sprintf(":%d", v1alpha1.AgentMetricsPort), "address of the Prometheus /metrics endpoint; empty disables it")
 	fs.StringVar(&c.healthAddr, "health-addr", fmt.Sprintf(":%d", v1alpha1.AgentReadinessPort), "address of /healthz and "+v1alpha1.AgentReadinessPath)
 	fs.BoolVar(&c.firewall, "firewall", true, "program the gateway's nftables table (when the VPNGateway enables its firewall)")
+	fs.BoolVar(&c.firewallCleanup, "firewall-cleanup", true, "remove the gateway's nftables table when the agent is stopped (the pod goes away)")
 	fs.StringVar(&c.firewallNetns, "firewall-netns", "", "network namespace file (e.g. /run/netns/x) whose nftables to program; default the agent's own")
 	fs.DurationVar(&c.debounce, "debounce", agent.DefaultDebounce, "how long a burst of changes may gather before one apply")
 	fs.DurationVar(&c.saInterval, "sa-interval", agent.DefaultSAInterval, "how often live SAs are listed")
@@ -116,6 +118,7 @@ func run(ctx context.Context, c config) error {
 		VICI: sess, Registerer: reg,
 		Debounce: c.debounce, SAInterval: c.saInterval, CounterInterval: c.counterInterval,
 	}
+	var fw *firewall.Applier
 	if c.firewall {
 		var nfOpts []nftables.ConnOption
 		if c.firewallNetns != "" {
@@ -126,7 +129,7 @@ func run(ctx context.Context, c config) error {
 			defer f.Close()
 			nfOpts = append(nfOpts, nftables.WithNetNSFd(int(f.Fd())))
 		}
-		fw, err := firewall.NewApplier(firewall.TableName(c.namespace, c.gateway), nfOpts...)
+		fw, err = firewall.NewApplier(firewall.TableName(c.namespace, c.gateway), nfOpts...)
 		if err != nil {
 			return err
 		}
@@ -159,5 +162,13 @@ func run(ctx context.Context, c config) error {
 		serve(c.metricsAddr, mux)
 	}
 	log.Info("Starting", "namespace", c.namespace, "gateway", c.gateway, "pod", c.pod, "vici", c.viciSocket, "firewall", c.firewall)
-	return a.Run(ctx)
+	err = a.Run(ctx)
+	if fw != nil && c.firewallCleanup {
+		// The pod is going away: a table left behind on a host-network node
+		// would keep filtering for a gateway that no longer runs there.
+		if derr := fw.Delete(); derr != nil {
+			err = errors.Join(err, fmt.Errorf("removing the firewall table: %w", derr))
+		}
+	}
+	return err
 }
