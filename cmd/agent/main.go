@@ -45,7 +45,9 @@ type config struct {
 
 func main() {
 	zapOpts := zap.Options{}
-	cfg := parseFlags(flag.CommandLine, os.Args[1:], &zapOpts)
+	// A flag set of our own: controller-runtime registers its own
+	// --kubeconfig on flag.CommandLine.
+	cfg := parseFlags(flag.NewFlagSet(os.Args[0], flag.ExitOnError), os.Args[1:], &zapOpts)
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,0 +1,146 @@
+package integration
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ikegate/ikegate/internal/agent"
+	"github.com/ikegate/ikegate/internal/firewall"
+	"github.com/ikegate/ikegate/internal/testenv"
+	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/vici"
+)
+
+// TestAgentBinary runs cmd/agent as a process the way the gateway pod does
+// (flags and environment, a kubeconfig instead of the in-cluster account)
+// and checks its endpoints, its firewall table in the gateway's namespace,
+// and that SIGTERM removes the table.
+func TestAgentBinary(t *testing.T) {
+	netns.RequireRoot(t)
+	testenv.RequireCommands(t, "go", "nft")
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "agent")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/agent")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("Building cmd/agent: %v\n%s", err, out)
+	}
+
+	const gwAddr = "192.0.2.1"
+	gwNS := netns.New(t, "bngw")
+	gwNS.AddLoopbackAddr(t, lanAddr+"/24")
+	pki := charontest.NewPKI(t, "Binary Test CA")
+	server := pki.Server(t, hostname, hostname, gwAddr)
+	gw := charontest.Start(t, gwNS, charontest.Options{Name: "gw", Userspace: true})
+	gwVICI := vici.NewClient(gw.VICISocket())
+	t.Cleanup(func() { gwVICI.Close() })
+
+	_, c, kubeconfig := testenv.Start(t, testenv.WithScheme(agent.Scheme()))
+	createGateway(t, c, pki, server, []string{gwAddr})
+	if err := createUser(context.Background(), c, "jimp", "jimp@example.com", "abc123"); err != nil {
+		t.Fatal(err)
+	}
+	health, metrics := freeAddr(t), freeAddr(t)
+	cmd := exec.Command(bin,
+		"--kubeconfig", kubeconfig,
+		"--vici-socket", gw.VICISocket(),
+		"--health-addr", health,
+		"--metrics-addr", metrics,
+		"--certificate-secret", certSecret,
+		"--firewall-netns", gwNS.Path(),
+	)
+	cmd.Env = append(os.Environ(), "POD_NAME=vpn-gateway-0", "POD_NAMESPACE="+namespace, "GATEWAY_NAME="+gatewayName)
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			// SIGQUIT first: a Go program prints its goroutines on it.
+			_ = cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+		}
+		if t.Failed() {
+			t.Logf("Agent output:\n%s", out)
+		}
+	})
+
+	waitFor(t, 20*time.Second, "/readyz to answer 200", func() (bool, string) {
+		code, body := get("http://" + health + "/readyz")
+		return code == http.StatusOK, body
+	})
+	if !holdsSecret(context.Background(), gwVICI, "ntlm-jimp") {
+		t.Error("Ready, but charon lacks the user's secret")
+	}
+	_, body := get("http://" + metrics + "/metrics")
+	for _, want := range []string{"ikegate_agent_apply_duration_seconds_count", "ikegate_agent_last_apply_error 0", "ikegate_firewall_counters_read_error"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	table := firewall.TableName(namespace, gatewayName)
+	if tables := gwNS.Run(t, "nft", "list", "tables"); !strings.Contains(tables, table) {
+		t.Errorf("No table %s in the gateway's namespace:\n%s", table, tables)
+	}
+
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		stopped = true
+		if err != nil {
+			t.Errorf("Agent exited with %v after SIGTERM", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Agent did not exit within 20s of SIGTERM")
+	}
+	if tables := gwNS.Run(t, "nft", "list", "tables"); strings.Contains(tables, table) {
+		t.Errorf("Table %s still there after the agent stopped:\n%s", table, tables)
+	}
+	if strings.Contains(out.String(), "abc123") {
+		t.Error("The agent logged a password")
+	}
+}
+
+func get(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// freeAddr is a loopback address with a port nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
