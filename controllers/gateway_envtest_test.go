@@ -398,6 +398,30 @@ func TestGatewayEnvtest(t *testing.T) {
 		}
 	})
 
+	t.Run("gateway's own references", func(t *testing.T) {
+		radius := &v1alpha1.VPNGateway{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "radius"},
+			Spec: v1alpha1.VPNGatewaySpec{
+				Hostnames: []v1alpha1.Hostname{"radius.example.com"},
+				ClientAuth: v1alpha1.ClientAuth{Method: v1alpha1.ClientAuthEAPRADIUS, RADIUS: &v1alpha1.RADIUSSettings{Servers: []v1alpha1.RADIUSServer{{
+					Name: "nps", Address: "10.3.0.5", SecretRef: v1alpha1.SecretKeyReference{Name: "nps-secret", Key: "secret"},
+				}}}},
+			},
+		}
+		if err := c.Create(ctx, radius); err != nil {
+			t.Fatal(err)
+		}
+		conds := func() []metav1.Condition { return radius.Status.Conditions }
+		eventually(t, "gateway Valid False", conditionIs(c, radius, conds, v1alpha1.ConditionValid, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound))
+		warningEvent(t, c, ns, "radius", v1alpha1.ReasonSecretNotFound, "nps-secret")
+		eventually(t, "Ready says why", conditionIs(c, radius, conds, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound))
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nps-secret"}, StringData: map[string]string{"secret": "shared with the RADIUS server"}}
+		if err := c.Create(ctx, sec); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "gateway Valid", conditionIs(c, radius, conds, v1alpha1.ConditionValid, metav1.ConditionTrue, v1alpha1.ReasonReady))
+	})
+
 	t.Run("load balancer exposure", func(t *testing.T) {
 		edge := &v1alpha1.VPNGateway{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge"},
