@@ -37,7 +37,7 @@ func (a *Agent) startCache(ctx context.Context) error {
 	if a.cache == nil {
 		return nil
 	}
-	a.stores = newStores()
+	a.stores = newStores(a.opts.CertificateSecret)
 	handlersSynced, err := a.stores.watch(ctx, a.cache, a.Trigger)
 	if err != nil {
 		return err

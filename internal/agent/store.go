@@ -22,6 +22,9 @@ import (
 type objects[T client.Object] struct {
 	mu sync.RWMutex
 	m  map[string]T
+	// onSet and onRemove keep indexes of the objects current.
+	onSet    func(T)
+	onRemove func(T)
 }
 
 func newObjects[T client.Object]() *objects[T] { return &objects[T]{m: map[string]T{}} }
@@ -30,17 +33,27 @@ func (s *objects[T]) set(o T) {
 	s.mu.Lock()
 	s.m[o.GetName()] = o
 	s.mu.Unlock()
+	if s.onSet != nil {
+		s.onSet(o)
+	}
 }
 
-func (s *objects[T]) remove(obj any) {
+// remove forgets a deleted object and returns it.
+func (s *objects[T]) remove(obj any) (T, bool) {
 	if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	if o, ok := obj.(T); ok {
-		s.mu.Lock()
-		delete(s.m, o.GetName())
-		s.mu.Unlock()
+	o, ok := obj.(T)
+	if !ok {
+		return o, false
 	}
+	s.mu.Lock()
+	delete(s.m, o.GetName())
+	s.mu.Unlock()
+	if s.onRemove != nil {
+		s.onRemove(o)
+	}
+	return o, true
 }
 
 func (s *objects[T]) list() []T {
@@ -83,6 +96,97 @@ func (s *objects[T]) handler(trigger func()) toolscache.ResourceEventHandler {
 	}
 }
 
+// secretHandler keeps the Secret store current but calls trigger only for
+// Secrets the gateway's objects reference: a namespace has Secrets of all
+// kinds (tokens, other applications' certificates), and each change would
+// otherwise rebuild a configuration of up to 10,000 users for nothing. A
+// Secret that a new object is about to reference needs no trigger either:
+// the object's own event causes the apply, which reads the Secret store.
+func secretHandler(s *objects[*corev1.Secret], referenced func(name string) bool, trigger func()) toolscache.ResourceEventHandler {
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if o, ok := obj.(*corev1.Secret); ok {
+				s.set(o)
+				if referenced(o.Name) {
+					trigger()
+				}
+			}
+		},
+		UpdateFunc: func(oldObj, newObj any) {
+			o, ok := newObj.(*corev1.Secret)
+			if !ok {
+				return
+			}
+			s.set(o)
+			if referenced(o.Name) {
+				onUpdate(oldObj, newObj, trigger)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if o, ok := s.remove(obj); ok && referenced(o.Name) {
+				trigger()
+			}
+		},
+	}
+}
+
+// secretRefs counts the VPNUsers that reference each Secret; there may be
+// tens of thousands of users, so looking through them per Secret event is
+// no option.
+type secretRefs struct {
+	mu     sync.Mutex
+	byUser map[string]string
+	count  map[string]int
+}
+
+func newSecretRefs() *secretRefs {
+	return &secretRefs{byUser: map[string]string{}, count: map[string]int{}}
+}
+
+func (r *secretRefs) set(u *v1alpha1.VPNUser) {
+	secret := ""
+	if ref := u.Spec.PasswordSecretRef; ref != nil {
+		secret = ref.Name
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.byUser[u.Name]; ok {
+		if old == secret {
+			return
+		}
+		r.drop(old)
+	}
+	r.byUser[u.Name] = secret
+	if secret != "" {
+		r.count[secret]++
+	}
+}
+
+func (r *secretRefs) remove(u *v1alpha1.VPNUser) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.byUser[u.Name]; ok {
+		r.drop(old)
+		delete(r.byUser, u.Name)
+	}
+}
+
+// drop releases one reference; r.mu must be held.
+func (r *secretRefs) drop(secret string) {
+	if secret == "" {
+		return
+	}
+	if r.count[secret]--; r.count[secret] <= 0 {
+		delete(r.count, secret)
+	}
+}
+
+func (r *secretRefs) has(secret string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.count[secret] > 0
+}
+
 // stores are the agent's views of its informers.
 type stores struct {
 	gateways *objects[*v1alpha1.VPNGateway]
@@ -90,16 +194,55 @@ type stores struct {
 	users    *objects[*v1alpha1.VPNUser]
 	tunnels  *objects[*v1alpha1.Tunnel]
 	secrets  *objects[*corev1.Secret]
+	userRefs *secretRefs
+	// certSecret overrides the gateway's status.certificateSecretName.
+	certSecret string
 }
 
-func newStores() *stores {
-	return &stores{
-		gateways: newObjects[*v1alpha1.VPNGateway](),
-		pools:    newObjects[*v1alpha1.MobilePool](),
-		users:    newObjects[*v1alpha1.VPNUser](),
-		tunnels:  newObjects[*v1alpha1.Tunnel](),
-		secrets:  newObjects[*corev1.Secret](),
+func newStores(certSecret string) *stores {
+	st := &stores{
+		gateways:   newObjects[*v1alpha1.VPNGateway](),
+		pools:      newObjects[*v1alpha1.MobilePool](),
+		users:      newObjects[*v1alpha1.VPNUser](),
+		tunnels:    newObjects[*v1alpha1.Tunnel](),
+		secrets:    newObjects[*corev1.Secret](),
+		userRefs:   newSecretRefs(),
+		certSecret: certSecret,
 	}
+	st.users.onSet, st.users.onRemove = st.userRefs.set, st.userRefs.remove
+	return st
+}
+
+// referenced reports whether any of the gateway's objects names the Secret.
+// Gateways and tunnels are few and are looked through; users are indexed.
+func (st *stores) referenced(name string) bool {
+	if name == st.certSecret || st.userRefs.has(name) {
+		return true
+	}
+	for _, gw := range st.gateways.list() {
+		if gw.Status.CertificateSecretName == name {
+			return true
+		}
+		if ca := gw.Spec.ClientAuth.ClientCA; ca != nil && ca.Name == name {
+			return true
+		}
+		if r := gw.Spec.ClientAuth.RADIUS; r != nil {
+			for _, srv := range r.Servers {
+				if srv.SecretRef.Name == name {
+					return true
+				}
+			}
+		}
+	}
+	for _, t := range st.tunnels.list() {
+		if p := t.Spec.Auth.PSK; p != nil && p.SecretRef.Name == name {
+			return true
+		}
+		if c := t.Spec.Auth.Certificate; c != nil && c.PeerCARef.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // watch registers the stores' handlers on c's informers and returns once
@@ -114,7 +257,7 @@ func (st *stores) watch(ctx context.Context, c cache.Cache, trigger func()) (fun
 		{&v1alpha1.MobilePool{}, st.pools.handler(trigger)},
 		{&v1alpha1.VPNUser{}, st.users.handler(trigger)},
 		{&v1alpha1.Tunnel{}, st.tunnels.handler(trigger)},
-		{&corev1.Secret{}, st.secrets.handler(trigger)},
+		{&corev1.Secret{}, secretHandler(st.secrets, st.referenced, trigger)},
 	}
 	var synced []toolscache.ResourceEventHandlerRegistration
 	for _, r := range regs {
