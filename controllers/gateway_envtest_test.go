@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -37,6 +38,7 @@ import (
 // where it needs an agent's report it writes status.agents the way the agent
 // does (server-side apply under the agent's field owner).
 func TestGatewayEnvtest(t *testing.T) {
+	outer := t
 	s := testScheme(t)
 	cfg, c, kubeconfig := testenv.Start(t, testenv.WithScheme(s))
 	stopCM := certmanagertest.Start(t, kubeconfig)
@@ -124,21 +126,26 @@ func TestGatewayEnvtest(t *testing.T) {
 		if s := conf.Data["strongswan.conf"]; !strings.Contains(s, "unix:///run/ikegate/charon.vici") || !strings.Contains(s, "ike = 2") {
 			t.Errorf("strongswan.conf lacks the VICI socket or the ike log level:\n%s", s)
 		}
+		// The user may reach the manager after the gateway's first pass; the
+		// Role follows.
 		var role rbacv1.Role
-		mustGet(t, c, ns, "vpn-agent", &role)
-		var secretRule *rbacv1.PolicyRule
-		for i, r := range role.Rules {
-			if slices.Contains(r.Resources, "secrets") {
-				secretRule = &role.Rules[i]
+		eventually(t, "agent Role", func() error {
+			mustGet(t, c, ns, "vpn-agent", &role)
+			for _, r := range role.Rules {
+				if slices.Contains(r.Resources, "secrets") {
+					if !slices.Equal(r.ResourceNames, []string{"jimp", "vpn-server-tls"}) || !slices.Equal(r.Verbs, []string{"get", "list", "watch"}) {
+						return fmt.Errorf("agent Role's Secret rule %+v, want read of jimp and vpn-server-tls only", r)
+					}
+					return nil
+				}
 			}
-		}
-		if secretRule == nil || !slices.Equal(secretRule.ResourceNames, []string{"jimp", "vpn-server-tls"}) || slices.Contains(secretRule.Verbs, "update") {
-			t.Errorf("agent Role's Secret rule %+v, want read of jimp and vpn-server-tls only", secretRule)
-		}
+			return fmt.Errorf("agent Role has no Secret rule: %+v", role.Rules)
+		})
 		var rb rbacv1.RoleBinding
-		mustGet(t, c, ns, "vpn-agent", &rb)
 		var sa corev1.ServiceAccount
-		mustGet(t, c, ns, "vpn-agent", &sa)
+		eventually(t, "RoleBinding and ServiceAccount", func() error {
+			return errors.Join(c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "vpn-agent"}, &rb), c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "vpn-agent"}, &sa))
+		})
 		for _, o := range []client.Object{&sts, &conf, &role, &rb, &sa} {
 			if refs := o.GetOwnerReferences(); len(refs) != 1 || refs[0].Name != "vpn" || refs[0].Kind != "VPNGateway" {
 				t.Errorf("%s owner references %v", o.GetName(), refs)
@@ -353,6 +360,42 @@ func TestGatewayEnvtest(t *testing.T) {
 		}
 	})
 
+	t.Run("SAN the certificate lacks", func(t *testing.T) {
+		// With cert-manager down the Secret keeps the old certificate while
+		// the spec asks for another name: clients dialling it would fail.
+		var sts appsv1.StatefulSet
+		mustGet(t, c, ns, "vpn-gateway", &sts)
+		stopCM()
+		mustGet(t, c, ns, "vpn", gw)
+		gw.Spec.Hostnames = append(gw.Spec.Hostnames, "vpn2.example.com")
+		if err := c.Update(ctx, gw); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "SANMismatch", conditionIs(c, gw, gwConds, v1alpha1.ConditionCertificateReady, metav1.ConditionFalse, v1alpha1.ReasonSANMismatch))
+		if m := condMessage(gw.Status.Conditions, v1alpha1.ConditionCertificateReady); !strings.Contains(m, "DNS name vpn2.example.com") {
+			t.Errorf("message %q does not name the missing SAN", m)
+		}
+		warningEvent(t, c, ns, "vpn", v1alpha1.ReasonSANMismatch, "vpn2.example.com")
+		eventually(t, "Ready follows", conditionIs(c, gw, gwConds, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSANMismatch))
+
+		// Started for the rest of the test, not just this subtest.
+		certmanagertest.Start(outer, kubeconfig)
+		eventually(t, "CertificateReady after reissue", conditionIs(c, gw, gwConds, v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
+		var server corev1.Secret
+		mustGet(t, c, ns, "vpn-server-tls", &server)
+		if leaf := parseCert(t, server.Data["tls.crt"]); !slices.Equal(leaf.DNSNames, []string{"vpn.example.com", "vpn2.example.com"}) {
+			t.Errorf("reissued DNS SANs %v", leaf.DNSNames)
+		}
+		// A new certificate reaches the pods through the Secret (the agent
+		// reloads it over VICI); the pod template must not change, or every
+		// renewal would restart charon and drop the clients' SAs.
+		var after appsv1.StatefulSet
+		mustGet(t, c, ns, "vpn-gateway", &after)
+		if after.Generation != sts.Generation {
+			t.Errorf("StatefulSet generation %d -> %d after a certificate change", sts.Generation, after.Generation)
+		}
+	})
+
 	t.Run("wrong issuer", func(t *testing.T) {
 		corp := &v1alpha1.VPNGateway{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "corp"},
@@ -442,7 +485,7 @@ func TestGatewayEnvtest(t *testing.T) {
 			t.Errorf("service spec %+v", svc.Spec)
 		}
 		var sts appsv1.StatefulSet
-		mustGet(t, c, ns, "edge-gateway", &sts)
+		eventually(t, "StatefulSet", func() error { return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "edge-gateway"}, &sts) })
 		if sts.Spec.Template.Spec.HostNetwork || *sts.Spec.Replicas != 2 {
 			t.Errorf("hostNetwork %v replicas %d", sts.Spec.Template.Spec.HostNetwork, *sts.Spec.Replicas)
 		}
@@ -457,44 +500,6 @@ func TestGatewayEnvtest(t *testing.T) {
 		eventually(t, "one of two pods", conditionIs(c, edge, edgeConds, v1alpha1.ConditionWorkloadReady, metav1.ConditionFalse, v1alpha1.ReasonPodsUnavailable))
 		if m := condMessage(edge.Status.Conditions, v1alpha1.ConditionWorkloadReady); m != "1 of 2 gateway pods of StatefulSet edge-gateway are ready" {
 			t.Errorf("message %q", m)
-		}
-	})
-
-	t.Run("SAN the certificate lacks", func(t *testing.T) {
-		// With cert-manager down the Secret keeps the old certificate while
-		// the spec asks for another name: clients dialling it would fail.
-		// This runs after the last subtest that creates an Issuer: in our
-		// runs, cert-manager restarted in the same process issued
-		// Certificates again but never made a new Issuer Ready.
-		var sts appsv1.StatefulSet
-		mustGet(t, c, ns, "vpn-gateway", &sts)
-		stopCM()
-		mustGet(t, c, ns, "vpn", gw)
-		gw.Spec.Hostnames = append(gw.Spec.Hostnames, "vpn2.example.com")
-		if err := c.Update(ctx, gw); err != nil {
-			t.Fatal(err)
-		}
-		eventually(t, "SANMismatch", conditionIs(c, gw, gwConds, v1alpha1.ConditionCertificateReady, metav1.ConditionFalse, v1alpha1.ReasonSANMismatch))
-		if m := condMessage(gw.Status.Conditions, v1alpha1.ConditionCertificateReady); !strings.Contains(m, "DNS name vpn2.example.com") {
-			t.Errorf("message %q does not name the missing SAN", m)
-		}
-		warningEvent(t, c, ns, "vpn", v1alpha1.ReasonSANMismatch, "vpn2.example.com")
-		eventually(t, "Ready follows", conditionIs(c, gw, gwConds, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSANMismatch))
-
-		certmanagertest.Start(t, kubeconfig)
-		eventually(t, "CertificateReady after reissue", conditionIs(c, gw, gwConds, v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
-		var server corev1.Secret
-		mustGet(t, c, ns, "vpn-server-tls", &server)
-		if leaf := parseCert(t, server.Data["tls.crt"]); !slices.Equal(leaf.DNSNames, []string{"vpn.example.com", "vpn2.example.com"}) {
-			t.Errorf("reissued DNS SANs %v", leaf.DNSNames)
-		}
-		// A new certificate reaches the pods through the Secret (the agent
-		// reloads it over VICI); the pod template must not change, or every
-		// renewal would restart charon and drop the clients' SAs.
-		var after appsv1.StatefulSet
-		mustGet(t, c, ns, "vpn-gateway", &after)
-		if after.Generation != sts.Generation {
-			t.Errorf("StatefulSet generation %d -> %d after a certificate change", sts.Generation, after.Generation)
 		}
 	})
 

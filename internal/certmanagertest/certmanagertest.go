@@ -46,14 +46,13 @@ var Controllers = []string{
 const ClusterResourceNamespace = "cert-manager"
 
 // Start runs the controllers against the API server of kubeconfig until the
-// returned stop function is called (also called on t.Cleanup). Stopping and
-// starting again plays a cert-manager outage; after such a restart the
-// certificate controllers issue again, but Issuers created afterwards were
-// not seen to turn Ready, so tests restart only after their last Issuer.
+// returned stop function is called, or t ends (pass the test, not a subtest,
+// to keep them for the rest of it). Stopping and starting again plays a
+// cert-manager outage.
 func Start(t testing.TB, kubeconfig string) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := run(ctx, kubeconfig); err != nil {
+	if err := run(ctx, kubeconfig, func(name string, err error) { t.Logf("cert-manager controller %s stopped: %v", name, err) }); err != nil {
 		cancel()
 		t.Fatalf("certmanagertest: %v", err)
 	}
@@ -68,7 +67,7 @@ func Start(t testing.TB, kubeconfig string) (stop func()) {
 	return stop
 }
 
-func run(ctx context.Context, kubeconfig string) error {
+func run(ctx context.Context, kubeconfig string, failed func(string, error)) error {
 	factory, err := cmcontroller.NewContextFactory(ctx, cmcontroller.ContextOptions{
 		Kubeconfig:         kubeconfig,
 		KubernetesAPIQPS:   200,
@@ -92,7 +91,11 @@ func run(ctx context.Context, kubeconfig string) error {
 		if err != nil {
 			return fmt.Errorf("constructing %s: %w", name, err)
 		}
-		go func() { _ = c.Run(1, ctx) }()
+		go func() {
+			if err := c.Run(1, ctx); err != nil && ctx.Err() == nil {
+				failed(name, err)
+			}
+		}()
 	}
 	// The informers the controllers asked for exist only now; starting the
 	// factories earlier would start none of them.
