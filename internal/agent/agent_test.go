@@ -494,3 +494,28 @@ func TestExpiredUserIsCutOffWithoutAnAPIChange(t *testing.T) {
 		t.Errorf("bob was cut off before his expiry")
 	}
 }
+
+func TestFreshCharonGetsConnectionsBeforeUserSecrets(t *testing.T) {
+	f := vici.NewFake()
+	fx := newFixture(t, f, "alice", "bob")
+	eventually(t, "ready", fx.agent.Ready)
+	for _, restart := range []bool{false, true} {
+		if restart {
+			f.ResetCalls()
+			f.Restart()
+			eventually(t, "the configuration back", func() bool { return f.Shared("ntlm-bob") != nil && f.Conn("mobile-staff") != nil })
+		}
+		conn, secret := -1, -1
+		for i, w := range f.Writes() {
+			switch {
+			case w.Command == "load-conn" && conn < 0:
+				conn = i
+			case w.Command == "load-shared" && strings.HasPrefix(w.Name(), "ntlm-") && secret < 0:
+				secret = i
+			}
+		}
+		if conn < 0 || secret < 0 || conn > secret {
+			t.Errorf("restart=%v: first connection loaded at write %d, first user secret at %d; want the connection first", restart, conn, secret)
+		}
+	}
+}
