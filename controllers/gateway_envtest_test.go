@@ -13,9 +13,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -529,6 +531,51 @@ func TestGatewayEnvtest(t *testing.T) {
 			if mf.Manager == v1alpha1.ManagerFieldOwner && mf.Subresource == "status" && strings.Contains(string(mf.FieldsV1.Raw), "f:agents") {
 				t.Errorf("the manager owns status.agents: %s", mf.FieldsV1.Raw)
 			}
+		}
+	})
+
+	t.Run("steady state writes nothing", func(t *testing.T) {
+		// A reconciler that rewrites what did not change loops on its own
+		// events; once settled, no object may change.
+		objs := []client.Object{
+			&v1alpha1.VPNGateway{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vpn"}},
+			&v1alpha1.VPNUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "jimp"}},
+			&v1alpha1.MobilePool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "staff"}},
+			&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vpn-gateway"}},
+			&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vpn-agent"}},
+			&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vpn-charon"}},
+			&cmv1.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vpn-server"}},
+		}
+		versions := func() []string {
+			var out []string
+			for _, o := range objs {
+				mustGet(t, c, ns, o.GetName(), o)
+				out = append(out, o.GetName()+"@"+o.GetResourceVersion())
+			}
+			return out
+		}
+		// Settle: the same versions twice, a second apart.
+		var before []string
+		eventually(t, "settled", func() error {
+			a := versions()
+			time.Sleep(time.Second)
+			if b := versions(); !slices.Equal(a, b) {
+				return fmt.Errorf("still changing: %v -> %v", a, b)
+			}
+			before = a
+			return nil
+		})
+		// Nudge both controllers without changing anything they compute.
+		mustGet(t, c, ns, "vpn", gw)
+		agentReport(t, c, gw, v1alpha1.AgentStatus{Pod: "vpn-gateway-0", AppliedGeneration: gw.Generation, Sessions: 3})
+		time.Sleep(2 * time.Second)
+		after := versions()
+		if diff := cmp.Diff(before[1:], after[1:]); diff != "" {
+			t.Errorf("objects changed in steady state (-before +after):\n%s", diff)
+		}
+		mustGet(t, c, ns, "vpn", gw)
+		if gw.Status.Sessions != 3 {
+			t.Errorf("sessions %d after the agent reported 3", gw.Status.Sessions)
 		}
 	})
 
