@@ -505,6 +505,24 @@ func TestGatewayEnvtest(t *testing.T) {
 		}
 	})
 
+	t.Run("gateway name limit", func(t *testing.T) {
+		long := &v1alpha1.VPNGateway{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: strings.Repeat("g", 41)},
+			Spec:       v1alpha1.VPNGatewaySpec{Hostnames: []v1alpha1.Hostname{"long.example.com"}},
+		}
+		if err := c.Create(ctx, long); err == nil || !strings.Contains(err.Error(), "at most 40 characters") {
+			t.Errorf("creating a gateway with a 41-character name: %v, want a refusal", err)
+		}
+		long.Name = strings.Repeat("g", 40)
+		if err := c.Create(ctx, long); err != nil {
+			t.Fatalf("a 40-character name: %v", err)
+		}
+		var sts appsv1.StatefulSet
+		eventually(t, "StatefulSet of the longest name", func() error {
+			return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: long.Name + "-gateway"}, &sts)
+		})
+	})
+
 	t.Run("members of a missing gateway", func(t *testing.T) {
 		orphan := &v1alpha1.VPNUser{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orphan"},
@@ -585,8 +603,18 @@ func TestGatewayEnvtest(t *testing.T) {
 			t.Fatal(err)
 		}
 		eventually(t, "gateway gone", gone(c, gw))
+		for _, name := range []string{"vpn-server", "vpn-ca"} {
+			eventually(t, "Certificate "+name+" deleted", gone(c, &cmv1.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}))
+		}
 		for _, name := range []string{"vpn-server-tls", "vpn-ca"} {
 			eventually(t, "Secret "+name+" deleted", gone(c, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}))
+		}
+		// cert-manager, still running, must not have issued them again.
+		time.Sleep(time.Second)
+		for _, name := range []string{"vpn-server-tls", "vpn-ca"} {
+			if err := gone(c, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})(); err != nil {
+				t.Errorf("after deletion: %v", err)
+			}
 		}
 		eventually(t, "user reports the missing gateway", conditionIs(c, user, userConds, v1alpha1.ConditionValid, metav1.ConditionFalse, v1alpha1.ReasonGatewayNotFound))
 	})

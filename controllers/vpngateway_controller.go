@@ -61,6 +61,9 @@ type gatewayScope struct {
 	cert     certState
 	workload workloadState
 	caPEM    []byte
+	// Errors of the phases that make the certificate (and CA bundle) and
+	// the workload (and its RBAC).
+	pkiErr, workloadErr error
 }
 
 // Reconcile reads like the list of what a gateway needs.
@@ -74,7 +77,7 @@ func (r *VPNGatewayReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, err
 	}
 	if !gw.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.finalize(ctx, gw)
+		return r.finalize(ctx, gw)
 	}
 	if !controllerutil.ContainsFinalizer(gw, GatewayFinalizer) {
 		patch := client.MergeFrom(gw.DeepCopy())
@@ -97,16 +100,11 @@ func (r *VPNGatewayReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	s.build = b
 
-	var errs []error
-	for _, phase := range []func(context.Context, *gatewayScope) error{
-		r.reconcilePKI,
-		r.reconcileWorkload,
-		r.reconcileAgentRBAC,
-		r.reconcileCABundle,
-	} {
-		errs = append(errs, phase(ctx, s))
-	}
-	if err := errors.Join(errs...); err != nil {
+	// Every phase runs even if one before it failed, so the conditions
+	// report on all of them.
+	s.pkiErr = errors.Join(r.reconcilePKI(ctx, s), r.reconcileCABundle(ctx, s))
+	s.workloadErr = errors.Join(r.reconcileWorkload(ctx, s), r.reconcileAgentRBAC(ctx, s))
+	if err := errors.Join(s.pkiErr, s.workloadErr); err != nil {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: r.requeueAfter(s)}, nil
@@ -276,31 +274,52 @@ func (r *VPNGatewayReconciler) reconcileCABundle(ctx context.Context, s *gateway
 
 // finalize deletes the Secrets cert-manager wrote for the gateway (they
 // carry no owner reference) and releases the gateway; owner references
-// remove the rest.
-func (r *VPNGatewayReconciler) finalize(ctx context.Context, gw *v1alpha1.VPNGateway) error {
+// remove the rest. The Certificates go first: while one exists,
+// cert-manager would issue its Secret again after it was deleted.
+func (r *VPNGatewayReconciler) finalize(ctx context.Context, gw *v1alpha1.VPNGateway) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(gw, GatewayFinalizer) {
-		return nil
+		return ctrl.Result{}, nil
 	}
 	n := namesFor(gw.Name)
+	pending := false
+	for _, name := range []string{n.Server, n.CA} {
+		cert := &cmv1.Certificate{}
+		err := r.Client.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: name}, cert)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		pending = true
+		if cert.DeletionTimestamp.IsZero() {
+			if err := r.Client.Delete(ctx, cert); client.IgnoreNotFound(err) != nil {
+				return ctrl.Result{}, fmt.Errorf("deleting Certificate %s: %w", name, err)
+			}
+		}
+	}
+	if pending {
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
 	for _, name := range []string{n.ServerSecret, n.CA} {
-		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: gw.Namespace, Name: name}}
-		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(sec), sec); err != nil {
+		sec := &corev1.Secret{}
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: name}, sec); err != nil {
 			if apierrors.IsNotFound(err) {
 				continue
 			}
-			return err
+			return ctrl.Result{}, err
 		}
 		// A Secret of that name the user made themselves is not ours to delete.
 		if sec.Labels[v1alpha1.LabelGateway] != gw.Name {
 			continue
 		}
 		if err := r.Client.Delete(ctx, sec); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("deleting Secret %s: %w", name, err)
+			return ctrl.Result{}, fmt.Errorf("deleting Secret %s: %w", name, err)
 		}
 	}
 	patch := client.MergeFrom(gw.DeepCopy())
 	controllerutil.RemoveFinalizer(gw, GatewayFinalizer)
-	return r.Client.Patch(ctx, gw, patch)
+	return ctrl.Result{}, r.Client.Patch(ctx, gw, patch)
 }
 
 // writeStatus computes the conditions from what the phases found and writes
@@ -312,8 +331,8 @@ func (r *VPNGatewayReconciler) writeStatus(ctx context.Context, s *gatewayScope,
 		return nil
 	}
 	valid := validCondition(s.build.Problems[objectKey{"VPNGateway", gw.Name}])
-	certC := certificateCondition(gw, s.issuer, s.cert, r.now())
-	work := workloadCondition(gw, s.workload)
+	certC := withPhaseError(certificateCondition(gw, s.issuer, s.cert, r.now()), s.pkiErr)
+	work := withPhaseError(workloadCondition(gw, s.workload), s.workloadErr)
 	applied := configAppliedCondition(gw)
 	ready := readyCondition(valid, certC, work, applied)
 

@@ -203,6 +203,16 @@ func plural(n int, one, many string) string {
 	return many
 }
 
+// withPhaseError replaces a condition by the error of the phase behind it:
+// when the manager cannot write what the condition depends on, what it read
+// says nothing.
+func withPhaseError(c metav1.Condition, err error) metav1.Condition {
+	if err == nil {
+		return c
+	}
+	return condFalse(c.Type, v1alpha1.ReasonReconcileError, err.Error())
+}
+
 // validCondition puts Build's problems of one object on it: the first
 // problem's reason, every problem's message.
 func validCondition(problems []swan.Problem) metav1.Condition {

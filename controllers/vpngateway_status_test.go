@@ -3,6 +3,7 @@ package controllers
 import (
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -202,5 +203,17 @@ func TestMemberReadyCondition(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestWithPhaseError(t *testing.T) {
+	ok := condTrue("WorkloadReady", "Ready", "1 of 1 gateway pods are ready")
+	if diff := cmp.Diff(ok, withPhaseError(ok, nil)); diff != "" {
+		t.Errorf("without error (-want +got):\n%s", diff)
+	}
+	err := errors.New(`applying StatefulSet vpn-gateway: StatefulSet.apps "vpn-gateway" is invalid: spec.template.spec.containers[0].image: Required value`)
+	want := condFalse("WorkloadReady", "ReconcileError", err.Error())
+	if diff := cmp.Diff(want, withPhaseError(ok, err)); diff != "" {
+		t.Errorf("with error (-want +got):\n%s", diff)
 	}
 }

@@ -45,6 +45,9 @@ const (
 	// ReasonRollingOut: gateway pods are being replaced with a new template.
 	ReasonRollingOut = "RollingOut"
 
+	// ReasonReconcileError: the manager could not write an object the gateway
+	// needs; the message carries the API server's answer.
+	ReasonReconcileError = "ReconcileError"
 	// ReasonApplyFailed: charon refused a configuration the agent loaded.
 	ReasonApplyFailed = "ApplyFailed"
 	// ReasonApplyPending: the agents have not yet applied the current generation.

@@ -447,8 +447,11 @@ type AgentStatus struct {
 	Sessions int32 `json:"sessions,omitempty"`
 }
 
-// VPNGateway is an IKEv2 VPN gateway.
+// VPNGateway is an IKEv2 VPN gateway. Its name becomes part of the names and
+// label values of the objects made for it (StatefulSet <name>-gateway, whose
+// pods carry a 63-character revision label), hence the limit.
 // +kubebuilder:object:root=true
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40",message="metadata.name of a VPNGateway must be at most 40 characters: it prefixes the gateway's StatefulSet, pods and labels"
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=vpngw,categories=ikegate
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
