@@ -270,11 +270,9 @@ func (a *Agent) sync(ctx context.Context) error {
 	model, problems := swan.Build(in)
 	built := time.Since(start) - read
 	a.scheduleExpiry(in)
-	if len(problems) > 0 {
-		// The manager turns these into conditions; the agent only notes them.
-		for _, p := range problems {
-			log.V(1).Info("Object left out of the configuration", "problem", p.String())
-		}
+	// The manager turns problems into conditions; the agent only notes them.
+	for _, p := range problems {
+		log.V(1).Info("Object left out of the configuration", "problem", p.String())
 	}
 
 	if a.freshCharon(ctx) {
