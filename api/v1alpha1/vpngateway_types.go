@@ -445,6 +445,20 @@ type AgentStatus struct {
 	// Sessions is the number of established client IKE_SAs on the pod.
 	// +optional
 	Sessions int32 `json:"sessions,omitempty"`
+	// Pools are the addresses the pod's charon has leased per MobilePool.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=256
+	Pools []PoolLeases `json:"pools,omitempty"`
+}
+
+// PoolLeases counts the addresses of one MobilePool leased on one gateway pod.
+type PoolLeases struct {
+	// Name of the MobilePool.
+	Name string `json:"name"`
+	// Leased addresses, online clients only.
+	Leased int32 `json:"leased"`
 }
 
 // VPNGateway is an IKEv2 VPN gateway. Its name becomes part of the names and
