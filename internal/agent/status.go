@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"regexp"
 	"slices"
 	"strconv"
@@ -247,7 +248,7 @@ func (a *Agent) writeAgentStatus(ctx context.Context) {
 	rep := a.report
 	last := a.written.agent
 	a.mu.Unlock()
-	if last != nil && *last == rep {
+	if last != nil && equality.Semantic.DeepEqual(*last, rep) {
 		return
 	}
 	entry, err := toMap(&rep)
