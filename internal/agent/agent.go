@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,7 +120,9 @@ type Agent struct {
 	localUsers bool
 	// tunnelConns maps charon connection names to Tunnel objects and their children.
 	tunnelConns map[string]tunnelInfo
-	report      v1alpha1.AgentStatus
+	// poolNets maps MobilePool names to their address ranges.
+	poolNets map[string][]netip.Prefix
+	report   v1alpha1.AgentStatus
 	// expiry triggers an apply when the next user expires.
 	expiry *time.Timer
 	// epoch is charon's VICI connection epoch at the last apply; only the
@@ -407,8 +410,8 @@ func (a *Agent) syncFirewall(in swan.Resources) error {
 	return nil
 }
 
-// rememberTunnels records which charon connection serves which Tunnel, for
-// the session loop.
+// rememberTunnels records which charon connection serves which Tunnel, and
+// the address ranges of the gateway's pools, for the session loop.
 func (a *Agent) rememberTunnels(in swan.Resources, m swan.Model) {
 	conns := make(map[string]*swan.Connection, len(m.Connections))
 	for i := range m.Connections {
@@ -430,8 +433,10 @@ func (a *Agent) rememberTunnels(in swan.Resources, m swan.Model) {
 		}
 		out[name] = info
 	}
+	pools := poolNetworks(in, a.opts.Gateway)
 	a.mu.Lock()
 	a.tunnelConns = out
+	a.poolNets = pools
 	a.mu.Unlock()
 }
 

@@ -134,6 +134,7 @@ func (a *Agent) refreshSessions(ctx context.Context) {
 		total += len(ss)
 	}
 	a.report.Sessions = int32(total)
+	a.report.Pools = poolLeases(a.poolNets, byID)
 	a.mu.Unlock()
 	a.metrics.sessions.Set(float64(total))
 
