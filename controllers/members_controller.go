@@ -115,13 +115,24 @@ func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, gw *v1a
 		announce(r.Recorder, m.obj, m.conditions, c)
 		meta.SetStatusCondition(&next, c)
 	}
-	if m.observed == m.generation && equality.Semantic.DeepEqual(m.conditions, next) {
+	// A pool's status also counts its addresses and the leases the agents report.
+	pool, isPool := m.obj.(*v1alpha1.MobilePool)
+	var counts poolCounts
+	if isPool {
+		counts = poolCountsFor(pool, gw)
+	}
+	countsSame := !isPool || (pool.Status.Leased == counts.Leased && pool.Status.Size == counts.Size)
+	if m.observed == m.generation && countsSame && equality.Semantic.DeepEqual(m.conditions, next) {
 		return nil
 	}
 	// Only the manager's condition types go out: an agent owns the others
 	// (Established of a Tunnel) under its own field owner.
 	mine := []metav1.Condition{*meta.FindStatusCondition(next, v1alpha1.ConditionValid), *meta.FindStatusCondition(next, v1alpha1.ConditionReady)}
-	err := applyStatus(ctx, r.Client, m.status(mine, m.generation))
+	out := m.status(mine, m.generation)
+	if p, ok := out.(*v1alpha1.MobilePool); ok {
+		p.Status.Leased, p.Status.Size = counts.Leased, counts.Size
+	}
+	err := applyStatus(ctx, r.Client, out)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
