@@ -156,10 +156,12 @@ func (a *Agent) writeUserSessions(ctx context.Context, byID map[string][]v1alpha
 		return err
 	}
 	var errs []error
+	seen := make(map[string]bool, len(v.users))
 	for _, u := range v.users {
 		if u.Spec.GatewayRef.Name != a.opts.Gateway {
 			continue
 		}
+		seen[u.Name] = true
 		mine := byID[string(u.Spec.Identity)]
 		var others []v1alpha1.Session
 		for _, s := range u.Status.Sessions {
@@ -210,6 +212,14 @@ func (a *Agent) writeUserSessions(ctx context.Context, byID map[string][]v1alpha
 		a.written.users[u.Name] = written{shape: shape, counters: counters, at: now}
 		a.mu.Unlock()
 	}
+	// Users deleted since: nothing to write for them any more.
+	a.mu.Lock()
+	for name := range a.written.users {
+		if !seen[name] {
+			delete(a.written.users, name)
+		}
+	}
+	a.mu.Unlock()
 	return errors.Join(errs...)
 }
 
@@ -239,6 +249,13 @@ func (a *Agent) writeTunnels(ctx context.Context, stats map[string]v1alpha1.Tunn
 		a.written.tunnels[name] = written{shape: shape, counters: counters, at: now}
 		a.mu.Unlock()
 	}
+	a.mu.Lock()
+	for name := range a.written.tunnels {
+		if _, ok := stats[name]; !ok {
+			delete(a.written.tunnels, name)
+		}
+	}
+	a.mu.Unlock()
 	return errors.Join(errs...)
 }
 
