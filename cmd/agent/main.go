@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"syscall"
 	"time"
 
@@ -71,7 +72,7 @@ func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) config {
 	fs.StringVar(&c.metricsAddr, "metrics-addr", fmt.Sprintf(":%d", v1alpha1.AgentMetricsPort), "address of the Prometheus /metrics endpoint; empty disables it")
 	fs.StringVar(&c.healthAddr, "health-addr", fmt.Sprintf(":%d", v1alpha1.AgentReadinessPort), "address of /healthz and "+v1alpha1.AgentReadinessPath)
 	fs.BoolVar(&c.firewall, "firewall", true, "program the gateway's nftables table (when the VPNGateway enables its firewall)")
-	fs.BoolVar(&c.firewallCleanup, "firewall-cleanup", true, "remove the gateway's nftables table when the agent is stopped (the pod goes away)")
+	fs.BoolVar(&c.firewallCleanup, "firewall-cleanup", true, "remove the gateway's nftables table when the agent stops for good (gateway deleted or scaled below this pod); a restart keeps it")
 	fs.StringVar(&c.firewallNetns, "firewall-netns", "", "network namespace file (e.g. /run/netns/x) whose nftables to program; default the agent's own")
 	fs.DurationVar(&c.debounce, "debounce", agent.DefaultDebounce, "how long a burst of changes may gather before one apply")
 	fs.DurationVar(&c.saInterval, "sa-interval", agent.DefaultSAInterval, "how often live SAs are listed")
@@ -166,10 +167,21 @@ func run(ctx context.Context, c config) error {
 	log.Info("Starting", "namespace", c.namespace, "gateway", c.gateway, "pod", c.pod, "vici", c.viciSocket, "firewall", c.firewall)
 	err = a.Run(ctx)
 	if fw != nil && c.firewallCleanup {
-		// The pod is going away: a table left behind on a host-network node
-		// would keep filtering for a gateway that no longer runs there.
-		if derr := fw.Delete(); derr != nil {
-			err = errors.Join(err, fmt.Errorf("removing the firewall table: %w", derr))
+		// A table left behind on a host-network node would keep filtering for
+		// a gateway that no longer runs there; one removed on every restart
+		// would leave the pools unfiltered until the next agent starts.
+		reader, cerr := client.New(rc, client.Options{Scheme: agent.Scheme()})
+		forGood, why := true, "no API client"
+		if cerr == nil {
+			forGood, why = agent.StoppingForGood(context.Background(), reader, c.namespace, c.gateway, c.pod)
+		}
+		if forGood {
+			log.Info("Removing the firewall table", "table", fw.Table(), "because", why)
+			if derr := fw.Delete(); derr != nil {
+				err = errors.Join(err, fmt.Errorf("removing the firewall table: %w", derr))
+			}
+		} else {
+			log.Info("Keeping the firewall table", "table", fw.Table(), "because", why)
 		}
 	}
 	return err

@@ -1,7 +1,10 @@
 package integration
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"context"
+	"github.com/ikegate/ikegate/api/v1alpha1"
 	"io"
 	"net"
 	"net/http"
@@ -24,7 +27,7 @@ import (
 // TestAgentBinary runs cmd/agent as a process the way the gateway pod does
 // (flags and environment, a kubeconfig instead of the in-cluster account)
 // and checks its endpoints, its firewall table in the gateway's namespace,
-// and that SIGTERM removes the table.
+// that a restart keeps the table and that stopping for good removes it.
 func TestAgentBinary(t *testing.T) {
 	netns.RequireRoot(t)
 	testenv.RequireCommands(t, "go", "nft")
@@ -53,74 +56,91 @@ func TestAgentBinary(t *testing.T) {
 	if err := createUser(context.Background(), c, "jimp", "jimp@example.com", "abc123"); err != nil {
 		t.Fatal(err)
 	}
-	health, metrics := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(bin,
-		"--kubeconfig", kubeconfig,
-		"--vici-socket", gw.VICISocket(),
-		"--health-addr", health,
-		"--metrics-addr", metrics,
-		"--certificate-secret", certSecret,
-		"--firewall-netns", gwNS.Path(),
-	)
-	cmd.Env = append(os.Environ(), "POD_NAME=vpn-gateway-0", "POD_NAMESPACE="+namespace, "GATEWAY_NAME="+gatewayName)
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			// SIGQUIT first: a Go program prints its goroutines on it.
-			_ = cmd.Process.Signal(syscall.SIGQUIT)
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
+	table := firewall.TableName(namespace, gatewayName)
+	run := func() (stop func() string) {
+		health, metrics := freeAddr(t), freeAddr(t)
+		cmd := exec.Command(bin,
+			"--kubeconfig", kubeconfig,
+			"--vici-socket", gw.VICISocket(),
+			"--health-addr", health,
+			"--metrics-addr", metrics,
+			"--certificate-secret", certSecret,
+			"--firewall-netns", gwNS.Path(),
+		)
+		cmd.Env = append(os.Environ(), "POD_NAME=vpn-gateway-0", "POD_NAMESPACE="+namespace, "GATEWAY_NAME="+gatewayName)
+		out := &strings.Builder{}
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		stopped := false
+		t.Cleanup(func() {
+			if !stopped {
+				// SIGQUIT first: a Go program prints its goroutines on it.
+				_ = cmd.Process.Signal(syscall.SIGQUIT)
+				select {
+				case <-done:
+				case <-time.After(5 * time.Second):
+					_ = cmd.Process.Kill()
+					<-done
+				}
+			}
+			if t.Failed() {
+				t.Logf("Agent output:\n%s", out)
+			}
+			if strings.Contains(out.String(), "abc123") {
+				t.Error("The agent logged a password")
+			}
+		})
+
+		waitFor(t, 20*time.Second, "/readyz to answer 200", func() (bool, string) {
+			code, body := get("http://" + health + "/readyz")
+			return code == http.StatusOK, body
+		})
+		if !holdsSecret(context.Background(), gwVICI, "ntlm-jimp") {
+			t.Error("Ready, but charon lacks the user's secret")
+		}
+		_, body := get("http://" + metrics + "/metrics")
+		for _, want := range []string{"ikegate_agent_apply_duration_seconds_count", "ikegate_agent_last_apply_error 0", "ikegate_firewall_counters_read_error"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("/metrics lacks %q", want)
 			}
 		}
-		if t.Failed() {
-			t.Logf("Agent output:\n%s", out)
+		if tables := gwNS.Run(t, "nft", "list", "tables"); !strings.Contains(tables, table) {
+			t.Errorf("No table %s in the gateway's namespace:\n%s", table, tables)
 		}
-	})
-
-	waitFor(t, 20*time.Second, "/readyz to answer 200", func() (bool, string) {
-		code, body := get("http://" + health + "/readyz")
-		return code == http.StatusOK, body
-	})
-	if !holdsSecret(context.Background(), gwVICI, "ntlm-jimp") {
-		t.Error("Ready, but charon lacks the user's secret")
-	}
-	_, body := get("http://" + metrics + "/metrics")
-	for _, want := range []string{"ikegate_agent_apply_duration_seconds_count", "ikegate_agent_last_apply_error 0", "ikegate_firewall_counters_read_error"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("/metrics lacks %q", want)
+		return func() string {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case err := <-done:
+				stopped = true
+				if err != nil {
+					t.Errorf("Agent exited with %v after SIGTERM", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("Agent did not exit within 20s of SIGTERM")
+			}
+			return gwNS.Run(t, "nft", "list", "tables")
 		}
-	}
-	table := firewall.TableName(namespace, gatewayName)
-	if tables := gwNS.Run(t, "nft", "list", "tables"); !strings.Contains(tables, table) {
-		t.Errorf("No table %s in the gateway's namespace:\n%s", table, tables)
 	}
 
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-done:
-		stopped = true
-		if err != nil {
-			t.Errorf("Agent exited with %v after SIGTERM", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Agent did not exit within 20s of SIGTERM")
+	// A restart (the gateway still wants this pod) keeps the table, so the
+	// pools stay filtered until the next agent adopts it.
+	stop := run()
+	if tables := stop(); !strings.Contains(tables, table) {
+		t.Errorf("Table %s removed by a restart:\n%s", table, tables)
 	}
-	if tables := gwNS.Run(t, "nft", "list", "tables"); strings.Contains(tables, table) {
-		t.Errorf("Table %s still there after the agent stopped:\n%s", table, tables)
+	// Stopping for good (the gateway is gone) removes it.
+	stop = run()
+	gwObj := &v1alpha1.VPNGateway{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: gatewayName}}
+	if err := c.Delete(context.Background(), gwObj); err != nil {
+		t.Fatal(err)
 	}
-	if strings.Contains(out.String(), "abc123") {
-		t.Error("The agent logged a password")
+	if tables := stop(); strings.Contains(tables, table) {
+		t.Errorf("Table %s still there after the gateway was deleted and its agent stopped:\n%s", table, tables)
 	}
 }
 
