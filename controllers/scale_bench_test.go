@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -59,6 +61,8 @@ func BenchmarkManager10kUsers(b *testing.B) {
 		coldErr, restErr      error
 	}
 	var rows []row
+	time.Sleep(2 * time.Second)
+	processHeap = heapNow()
 	baseline, err := baselineHeap(cfg, s)
 	if err != nil {
 		b.Fatal(err)
@@ -97,9 +101,6 @@ func BenchmarkManager10kUsers(b *testing.B) {
 // baselineHeap is the heap of a started manager whose caches hold nothing
 // (every namespaced informer restricted to a namespace without objects).
 func baselineHeap(cfg *rest.Config, s *kruntime.Scheme) (float64, error) {
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	co := CacheOptions()
@@ -123,10 +124,23 @@ func baselineHeap(cfg *rest.Config, s *kruntime.Scheme) (float64, error) {
 		return 0, fmt.Errorf("caches did not sync")
 	}
 	time.Sleep(2 * time.Second)
+	return heapAboveStart(), nil
+}
+
+// processHeap is the test process's heap before any manager ran; every
+// figure is the heap above it, so memory an earlier, stopped manager still
+// holds counts against the next one rather than flattering it.
+var processHeap uint64
+
+func heapNow() uint64 {
 	runtime.GC()
-	var after runtime.MemStats
-	runtime.ReadMemStats(&after)
-	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (1 << 20), nil
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+func heapAboveStart() float64 {
+	return float64(int64(heapNow())-int64(processHeap)) / (1 << 20)
 }
 
 // seedScale creates a gateway, a pool and n users with a Secret each.
@@ -226,9 +240,6 @@ func clearStatuses(b *testing.B, c client.Client, ns string) {
 // controller finished a successful pass over the gateway after the caches
 // synced with every user, and the heap growth at that point.
 func runUntilChecked(b *testing.B, cfg *rest.Config, s *kruntime.Scheme, co cache.Options, users int) (time.Duration, float64, error) {
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -260,21 +271,41 @@ func runUntilChecked(b *testing.B, cfg *rest.Config, s *kruntime.Scheme, co cach
 	for time.Now().Before(deadline) {
 		if successes("members") > base {
 			elapsed := time.Since(t0)
-			runtime.GC()
-			var after runtime.MemStats
-			runtime.ReadMemStats(&after)
+			heap := heapAboveStart()
+			writeHeapProfile(b)
 			if !allChecked(ctx, mgr.GetAPIReader(), users) {
 				return 0, 0, fmt.Errorf("a members pass succeeded but not every user is Valid")
 			}
 			// Let follow-up passes (the gateway's own status settling)
 			// finish, so the next start finds every status current.
 			settle(ctx)
-			return elapsed, float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (1 << 20), nil
+			return elapsed, heap, nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return 0, 0, fmt.Errorf("users not all checked within 5 minutes")
 }
+
+// writeHeapProfile writes a heap profile per measurement into the directory
+// IKEGATE_BENCH_HEAPPROFILES names, for `go tool pprof`.
+func writeHeapProfile(b *testing.B) {
+	dir := os.Getenv("IKEGATE_BENCH_HEAPPROFILES")
+	if dir == "" {
+		return
+	}
+	profiles++
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("heap-%d.pprof", profiles)))
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Error(err)
+	}
+}
+
+var profiles int
 
 func allChecked(ctx context.Context, r client.Reader, users int) bool {
 	var list v1alpha1.VPNUserList

@@ -254,7 +254,7 @@ func (r *VPNGatewayReconciler) reconcileWorkload(ctx context.Context, s *gateway
 }
 
 func (r *VPNGatewayReconciler) reconcileAgentRBAC(ctx context.Context, s *gatewayScope) error {
-	sa, role, rb := agentRBAC(s.gw, s.build.Secrets)
+	sa, role, rb := agentRBAC(s.gw)
 	for _, o := range []client.Object{sa, role, rb} {
 		if err := applyObject(ctx, r.Client, o); err != nil {
 			return err

@@ -535,7 +535,12 @@ func referencedSecrets(gw *v1alpha1.VPNGateway, users []v1alpha1.VPNUser, tunnel
 // members in the namespace (the API cannot filter them by gatewayRef) and
 // exactly the Secrets they reference; write the status of those kinds. It
 // gets nothing cluster-wide and no write access to any spec or Secret.
-func agentRBAC(gw *v1alpha1.VPNGateway, secrets []string) (*corev1.ServiceAccount, *rbacv1.Role, *rbacv1.RoleBinding) {
+// The agent reads the Secrets of its namespace, not only the ones its gateway's
+// objects name: it watches them with one informer (a watch per user Secret
+// does not scale, and a Role listing every Secret by name would change with
+// every user). It only reads, and only its own namespace; a gateway in a
+// namespace of its own keeps every other Secret out of its reach.
+func agentRBAC(gw *v1alpha1.VPNGateway) (*corev1.ServiceAccount, *rbacv1.Role, *rbacv1.RoleBinding) {
 	n := namesFor(gw.Name)
 	sa := &corev1.ServiceAccount{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
@@ -553,7 +558,7 @@ func agentRBAC(gw *v1alpha1.VPNGateway, secrets []string) (*corev1.ServiceAccoun
 			{APIGroups: []string{group}, Resources: []string{"vpngateways/status"}, ResourceNames: []string{gw.Name}, Verbs: []string{"get", "patch"}},
 			{APIGroups: []string{group}, Resources: []string{"mobilepools", "vpnusers", "tunnels"}, Verbs: read},
 			{APIGroups: []string{group}, Resources: []string{"mobilepools/status", "vpnusers/status", "tunnels/status"}, Verbs: []string{"get", "patch"}},
-			{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: secrets, Verbs: read},
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: read},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		},
 	}

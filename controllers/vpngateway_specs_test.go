@@ -273,14 +273,14 @@ func TestAgentRBAC(t *testing.T) {
 	if diff := cmp.Diff([]string{"bob", "radius", "site-b", "vpn-server-tls"}, secrets); diff != "" {
 		t.Errorf("secrets (-want +got):\n%s", diff)
 	}
-	sa, role, rb := agentRBAC(gw, secrets)
+	sa, role, rb := agentRBAC(gw)
 	read := []string{"get", "list", "watch"}
 	want := []rbacv1.PolicyRule{
 		{APIGroups: []string{"ikegate.io"}, Resources: []string{"vpngateways"}, ResourceNames: []string{"vpn"}, Verbs: read},
 		{APIGroups: []string{"ikegate.io"}, Resources: []string{"vpngateways/status"}, ResourceNames: []string{"vpn"}, Verbs: []string{"get", "patch"}},
 		{APIGroups: []string{"ikegate.io"}, Resources: []string{"mobilepools", "vpnusers", "tunnels"}, Verbs: read},
 		{APIGroups: []string{"ikegate.io"}, Resources: []string{"mobilepools/status", "vpnusers/status", "tunnels/status"}, Verbs: []string{"get", "patch"}},
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: secrets, Verbs: read},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: read},
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	}
 	if diff := cmp.Diff(want, role.Rules); diff != "" {
