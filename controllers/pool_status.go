@@ -35,7 +35,16 @@ func poolCountsFor(pool *v1alpha1.MobilePool, gw *v1alpha1.VPNGateway) poolCount
 	if gw == nil {
 		return c
 	}
+	// Reports of pods the StatefulSet no longer runs (after a scale-down
+	// nobody removes them) hold leases that are gone.
+	current := map[string]bool{}
+	for _, pod := range podNames(gw) {
+		current[pod] = true
+	}
 	for _, a := range gw.Status.Agents {
+		if !current[a.Pod] {
+			continue
+		}
 		for _, p := range a.Pools {
 			if p.Name == pool.Name {
 				c.Leased += p.Leased

@@ -14,11 +14,15 @@ func TestPoolCountsFor(t *testing.T) {
 		p.Spec.Addresses = v1alpha1.PoolAddresses{IPv4: v4, IPv6: v6}
 		return p
 	}
-	gw := &v1alpha1.VPNGateway{Status: v1alpha1.VPNGatewayStatus{Agents: []v1alpha1.AgentStatus{
-		{Pod: "vpn-gateway-0", Pools: []v1alpha1.PoolLeases{{Name: "staff", Leased: 2}, {Name: "guests", Leased: 5}}},
-		{Pod: "vpn-gateway-1", Pools: []v1alpha1.PoolLeases{{Name: "staff", Leased: 1}}},
-		{Pod: "vpn-gateway-2"},
-	}}}
+	gw := gateway(func(g *v1alpha1.VPNGateway) {
+		g.Spec.Exposure.Replicas = 2
+		g.Status.Agents = []v1alpha1.AgentStatus{
+			{Pod: "vpn-gateway-0", Pools: []v1alpha1.PoolLeases{{Name: "staff", Leased: 2}, {Name: "guests", Leased: 5}}},
+			{Pod: "vpn-gateway-1", Pools: []v1alpha1.PoolLeases{{Name: "staff", Leased: 1}}},
+			// Scaled away: its leases went with it.
+			{Pod: "vpn-gateway-2", Pools: []v1alpha1.PoolLeases{{Name: "staff", Leased: 7}}},
+		}
+	})
 	tests := []struct {
 		name string
 		pool *v1alpha1.MobilePool
