@@ -30,7 +30,7 @@ type gatewayBuild struct {
 	Gateway *v1alpha1.VPNGateway
 	// Problems by object kind and name.
 	Problems map[objectKey][]swan.Problem
-	// Secrets the gateway and its members reference (for the agent's Role).
+	// Secrets the gateway and its members reference.
 	Secrets []string
 	// NextExpiry is the earliest expiresAt of a user still in the future:
 	// Build's result changes then without any event.

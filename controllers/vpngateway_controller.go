@@ -117,6 +117,11 @@ func (r *VPNGatewayReconciler) requeueAfter(s *gatewayScope) time.Duration {
 	if s.cert.Leaf != nil {
 		next = s.cert.Leaf.NotAfter
 	}
+	if rt := s.cert.RenewalTime; rt != nil {
+		if due := rt.Add(renewalGrace); due.After(r.now()) && (next.IsZero() || due.Before(next)) {
+			next = due
+		}
+	}
 	if e := s.build.NextExpiry; !e.IsZero() && (next.IsZero() || e.Before(next)) {
 		next = e
 	}
@@ -162,6 +167,9 @@ func (r *VPNGatewayReconciler) reconcilePKI(ctx context.Context, s *gatewayScope
 	s.cert.Found = true
 	s.cert.Ready = cmCertCondition(&cert, cmv1.CertificateConditionReady)
 	s.cert.Issuing = cmCertCondition(&cert, cmv1.CertificateConditionIssuing)
+	if rt := cert.Status.RenewalTime; rt != nil {
+		s.cert.RenewalTime = &rt.Time
+	}
 
 	var sec corev1.Secret
 	switch err := r.Client.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: n.ServerSecret}, &sec); {

@@ -132,7 +132,7 @@ func TestEndToEnd(t *testing.T) {
 		return c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: gatewayName + "-gateway"}, sts)
 	})
 	pod := sts.Name + "-0"
-	say(t, "The manager made StatefulSet %s; playing its pod %s: charon and the agent in a network namespace", sts.Name, pod)
+	say(t, "The manager made StatefulSet %s; playing its pod %s: charon and the agent (as ServiceAccount %s-agent) in a network namespace", sts.Name, pod, gatewayName)
 
 	// The gateway node and the client, joined by a link; the LAN address sits
 	// on the gateway's loopback.
@@ -145,7 +145,14 @@ func TestEndToEnd(t *testing.T) {
 	fwFD := gwNS.Fd()
 	fw, err := firewall.NewApplier(firewall.TableName(namespace, gatewayName), nftables.WithNetNSFd(fwFD))
 	must(t, err)
-	a, err := agent.NewForConfig(cfg, agent.Options{
+	// The agent acts as the ServiceAccount the manager made for it, so the
+	// Role it got is what it really has.
+	agentCfg := rest.CopyConfig(cfg)
+	agentCfg.Impersonate = rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:" + namespace + ":" + gatewayName + "-agent",
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+	}
+	a, err := agent.NewForConfig(agentCfg, agent.Options{
 		Namespace: namespace,
 		Gateway:   gatewayName,
 		Pod:       pod,
