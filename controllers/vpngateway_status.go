@@ -49,7 +49,14 @@ type certState struct {
 	Issuing *metav1.Condition
 	// Leaf is the parsed tls.crt of the issued Secret, nil if there is none.
 	Leaf *x509.Certificate
+	// RenewalTime is when cert-manager plans to renew (its status.renewalTime).
+	RenewalTime *time.Time
 }
+
+// renewalGrace is how long past its renewal time a certificate may stay
+// unrenewed before the gateway reports it: cert-manager retries with backoff
+// and a slow issuer needs a while.
+const renewalGrace = time.Hour
 
 // certificateCondition checks, in order: the issuer, cert-manager's verdict,
 // the issued certificate's SANs against the spec, and its expiry.
@@ -86,6 +93,13 @@ func certificateCondition(gw *v1alpha1.VPNGateway, iss issuerState, cert certSta
 	}
 	if cert.Ready != nil && cert.Ready.Status == metav1.ConditionFalse && cert.Ready.Reason == "Expired" {
 		return condFalse(t, v1alpha1.ReasonCertificateExpiring, fmt.Sprintf("Certificate %s: %s", cert.Name, cert.Ready.Message))
+	}
+	if cert.RenewalTime != nil && now.After(cert.RenewalTime.Add(renewalGrace)) {
+		msg := fmt.Sprintf("certificate in Secret %s is past its renewal time and cert-manager has not renewed it; it expires at status.certificateNotAfter", cert.SecretName)
+		if cert.Issuing != nil && cert.Issuing.Message != "" {
+			msg += "; cert-manager: " + cert.Issuing.Message
+		}
+		return condFalse(t, v1alpha1.ReasonCertificateExpiring, msg)
 	}
 	return condTrue(t, v1alpha1.ReasonReady, fmt.Sprintf("certificate in Secret %s covers %s", cert.SecretName, strings.Join(wantSANs(gw), ", ")))
 }

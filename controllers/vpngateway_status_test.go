@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/swan"
@@ -62,6 +63,12 @@ func TestCertificateCondition(t *testing.T) {
 		}), issuerOK, with(func(c *certState) {
 			c.Ready = &metav1.Condition{Status: metav1.ConditionFalse, Reason: "DoesNotMatch", Message: "DNS names do not match"}
 		}), condFalse("CertificateReady", "SANMismatch", "certificate in Secret vpn-server-tls lacks DNS name vpn2.example.com, IP address 2001:db8::1; cert-manager: DNS names do not match")},
+		{"renewal due, within grace", gateway(), issuerOK, with(func(c *certState) { c.RenewalTime = ptr.To(now.Add(-30 * time.Minute)) }),
+			condTrue("CertificateReady", "Ready", "certificate in Secret vpn-server-tls covers vpn.example.com, 198.51.100.10")},
+		{"renewal overdue", gateway(), issuerOK, with(func(c *certState) {
+			c.RenewalTime = ptr.To(now.Add(-2 * time.Hour))
+			c.Issuing = &metav1.Condition{Status: metav1.ConditionTrue, Reason: "Renewing", Message: "Renewing certificate as renewal was scheduled at 2026-11-27"}
+		}), condFalse("CertificateReady", "CertificateExpiring", "certificate in Secret vpn-server-tls is past its renewal time and cert-manager has not renewed it; it expires at status.certificateNotAfter; cert-manager: Renewing certificate as renewal was scheduled at 2026-11-27")},
 		{"expired", gateway(), issuerOK, with(func(c *certState) {
 			c.Leaf = leafFor([]string{"vpn.example.com"}, []string{"198.51.100.10"}, now.Add(-time.Minute))
 		}), condFalse("CertificateReady", "CertificateExpiring", "certificate in Secret vpn-server-tls has expired and was not renewed")},
