@@ -389,35 +389,10 @@ func markReady(t *testing.T, ctx context.Context, c client.Client, sts *appsv1.S
 }
 
 func clientConf() string {
-	return `connections {
-  home {
-    version = 2
-    remote_addrs = ` + wanAddress + `
-    vips = 0.0.0.0
-    proposals = aes256gcm16-prfsha256-x25519
-    local {
-      auth = eap-mschapv2
-      eap_id = ` + identity + `
-    }
-    remote {
-      auth = pubkey
-      id = ` + hostname + `
-    }
-    children {
-      home {
-        remote_ts = 10.3.0.0/24
-        esp_proposals = aes256gcm16
-      }
-    }
-  }
-}
-secrets {
-  eap-jimp {
-    id = ` + identity + `
-    secret = ` + password + `
-  }
-}
-`
+	return charontest.ClientConf(charontest.EAPClient{
+		Conn: "home", Gateway: wanAddress, RemoteID: hostname,
+		Identity: identity, Password: password, RemoteTS: "10.3.0.0/24",
+	})
 }
 
 // virtualIP is the client's address from the pool, as installed by charon.

@@ -322,30 +322,7 @@ secrets {
 }
 `
 
-const clientConf = `connections {
-  home {
-    version = 2
-    remote_addrs = ` + gatewayWAN + `
-    vips = 0.0.0.0
-    local {
-      auth = eap-mschapv2
-      eap_id = jimp@example.com
-    }
-    remote {
-      auth = pubkey
-      id = vpn.example.com
-    }
-    children {
-      home {
-        remote_ts = 10.3.0.0/24
-      }
-    }
-  }
-}
-secrets {
-  eap-jimp {
-    id = jimp@example.com
-    secret = abc123
-  }
-}
-`
+var clientConf = charontest.ClientConf(charontest.EAPClient{
+	Conn: "home", Gateway: gatewayWAN, RemoteID: "vpn.example.com",
+	Identity: "jimp@example.com", Password: "abc123", RemoteTS: "10.3.0.0/24",
+})

@@ -321,33 +321,7 @@ func established(ctx context.Context, s vici.Session, conn string) ([]vici.IKESA
 // clientConf is a road-warrior client connection named conn to the gateway
 // at addr, authenticating as identity with EAP-MSCHAPv2.
 func clientConf(conn, addr, identity, password string) (connSection, secretSection string) {
-	connSection = `  ` + conn + ` {
-    version = 2
-    remote_addrs = ` + addr + `
-    vips = 0.0.0.0
-    proposals = aes256gcm16-prfsha256-x25519
-    local {
-      auth = eap-mschapv2
-      eap_id = ` + identity + `
-    }
-    remote {
-      auth = pubkey
-      id = ` + hostname + `
-    }
-    children {
-      ` + conn + ` {
-        remote_ts = ` + lanNet + `
-        esp_proposals = aes256gcm16
-      }
-    }
-  }
-`
-	secretSection = `  eap-` + conn + ` {
-    id = ` + identity + `
-    secret = ` + password + `
-  }
-`
-	return connSection, secretSection
+	return charontest.EAPClient{Conn: conn, Gateway: addr, RemoteID: hostname, Identity: identity, Password: password, RemoteTS: lanNet}.Sections()
 }
 
 func loadClient(t testing.TB, cl *charontest.Charon, pki *charontest.PKI, conns, secrets []string) {
