@@ -42,6 +42,9 @@ type Settings struct {
 	IKESATableSize     int
 	IKESATableSegments int
 	Retransmit         Retransmit
+	// EAPRADIUS configures the eap-radius plugin of a gateway whose clients
+	// a RADIUS server authenticates; nil leaves the plugin's defaults.
+	EAPRADIUS *EAPRADIUS
 }
 
 // Logging configures charon's file and stderr loggers.
@@ -133,6 +136,9 @@ func (s Settings) Validate() error {
 	if f := s.Log.File; f != nil && strings.ContainsAny(f.Path+f.TimeFormat, "\n{}#") {
 		errs = append(errs, errors.New("log file settings contain strongswan.conf syntax"))
 	}
+	if err := s.EAPRADIUS.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -206,6 +212,7 @@ func RenderStrongswanConf(s Settings) string {
 		w.kv("socket", s.VICISocket)
 		w.close()
 	}
+	s.EAPRADIUS.render(w)
 	// Later sections merge into the included ones, so these override them.
 	load := map[string]bool{"kernel-libipsec": s.UserspaceDataPlane}
 	if s.Client {

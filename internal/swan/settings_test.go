@@ -82,6 +82,13 @@ func TestRenderStrongswanConf(t *testing.T) {
 				},
 			},
 		},
+		{
+			name: "radius gateway",
+			s: Settings{
+				VICISocket: "unix:///run/ikegate/charon.vici",
+				EAPRADIUS:  &EAPRADIUS{Accounting: true, ServersInclude: "/run/ikegate/radius/*.conf"},
+			},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,6 +124,9 @@ func TestSettingsValidate(t *testing.T) {
 		{name: "jitter over 100", s: Settings{Retransmit: Retransmit{Jitter: 101}}, want: "percentage"},
 		{name: "plugin with brace", s: Settings{DisablePlugins: []string{"ha }"}}, want: "invalid plugin name"},
 		{name: "socket injecting a section", s: Settings{VICISocket: "unix:///x\n}\nfoo {"}, want: "strongswan.conf syntax"},
+		{name: "radius include relative", s: Settings{EAPRADIUS: &EAPRADIUS{ServersInclude: "radius/*.conf"}}, want: "not absolute"},
+		{name: "radius include with space", s: Settings{EAPRADIUS: &EAPRADIUS{ServersInclude: "/run/a b/*.conf"}}, want: "strongswan.conf syntax"},
+		{name: "radius include closing the section", s: Settings{EAPRADIUS: &EAPRADIUS{ServersInclude: "/run/x}"}}, want: "strongswan.conf syntax"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
