@@ -18,6 +18,14 @@ const (
 	VICISocketURI = "unix://" + VICISocketPath
 	// VICISocketPath ...and the path the agent connects to (--vici-socket).
 	VICISocketPath = VICISocketDir + "/charon.vici"
+	// RADIUSDir, inside the shared emptyDir, is where the agent writes the
+	// eap-radius servers of an EAPRADIUS gateway with their shared secrets
+	// (--radius-dir); the gateway's strongswan.conf includes
+	// RADIUSServersInclude inside the plugin's section, and the agent has
+	// charon re-read it over VICI (reload-settings) when the servers change.
+	RADIUSDir = VICISocketDir + "/radius"
+	// RADIUSServersInclude matches the files the agent writes in RADIUSDir.
+	RADIUSServersInclude = RADIUSDir + "/*.conf"
 	// CharonConfDir holds strongswan.conf (key StrongswanConfKey of the
 	// gateway's charon ConfigMap); charon reads it through STRONGSWAN_CONF.
 	CharonConfDir = "/etc/ikegate/strongswan"
