@@ -77,6 +77,10 @@ type Options struct {
 	Writer client.Client
 	// Firewall programs the gateway's table; nil leaves the firewall alone.
 	Firewall Firewall
+	// RADIUSDir is the directory, shared with charon, where the eap-radius
+	// servers of an EAPRADIUS gateway are written (v1alpha1.RADIUSDir);
+	// empty leaves charon's RADIUS servers alone.
+	RADIUSDir string
 	// Registerer receives the agent's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
 
@@ -131,6 +135,8 @@ type Agent struct {
 	// firewallOff is set once the table of a gateway whose firewall is
 	// disabled has been deleted.
 	firewallOff bool
+	// radius tracks the eap-radius servers file; only the apply loop uses it.
+	radius radiusState
 	// status bookkeeping of the session loop
 	written  writtenState
 	sessions sessionClock
@@ -297,6 +303,9 @@ func (a *Agent) sync(ctx context.Context) error {
 		if err := a.endRevokedSessions(ctx, gw, model, res.Synced); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := a.syncRADIUS(ctx, in); err != nil {
+		errs = append(errs, err)
 	}
 	if a.opts.Firewall != nil {
 		if err := a.syncFirewall(in); err != nil {

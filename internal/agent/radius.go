@@ -1,0 +1,129 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/go-logr/logr"
+	govici "github.com/strongswan/govici/vici"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/swan"
+)
+
+// radiusFile is the file the agent writes in Options.RADIUSDir; it matches
+// v1alpha1.RADIUSServersInclude.
+const radiusFile = "servers.conf"
+
+// radiusState is what the apply loop knows of charon's eap-radius servers.
+type radiusState struct {
+	// pending is set while the file holds servers charon has not re-read.
+	pending bool
+	// epoch is the VICI connection epoch of the last reload-settings.
+	epoch uint64
+}
+
+// syncRADIUS keeps the eap-radius servers file of an EAPRADIUS gateway
+// current (and absent for other gateways), and has charon re-read its
+// settings when the file changed, or when the servers are wanted and charon
+// may not have read them: a charon that started before the first write, or
+// restarted since the last reload. The file holds the shared secrets, so
+// neither its content nor a value from it is ever logged.
+func (a *Agent) syncRADIUS(ctx context.Context, in swan.Resources) error {
+	if a.opts.RADIUSDir == "" {
+		return nil
+	}
+	log := logr.FromContextOrDiscard(ctx)
+	servers, problems := swan.RADIUSServers(&in.Gateway, in.Secrets)
+	for _, p := range problems {
+		log.V(1).Info("RADIUS server left out of the configuration", "problem", p.String())
+	}
+	var want []byte
+	if gw := in.Gateway.Spec.ClientAuth; gw.Method == v1alpha1.ClientAuthEAPRADIUS && gw.RADIUS != nil {
+		// Servers whose secret went away must go too: an empty list, not
+		// the last one written.
+		want = []byte(swan.RenderRADIUSServers(servers))
+	}
+	changed, err := writeIfChanged(filepath.Join(a.opts.RADIUSDir, radiusFile), want)
+	if err != nil {
+		return fmt.Errorf("writing the RADIUS servers file: %w", err)
+	}
+	if changed {
+		a.radius.pending = true
+	}
+	epoch, err := a.opts.VICI.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	if want != nil && epoch != a.radius.epoch {
+		a.radius.pending = true
+	}
+	if !a.radius.pending {
+		return nil
+	}
+	if _, err := a.opts.VICI.Call(ctx, "reload-settings", govici.NewMessage()); err != nil {
+		return fmt.Errorf("charon re-reading its settings for the RADIUS servers: %w", err)
+	}
+	a.radius.pending, a.radius.epoch = false, epoch
+	names := make([]string, len(servers))
+	for i, s := range servers {
+		names[i] = s.Name
+	}
+	log.Info("charon re-read its RADIUS servers", "servers", names, "fileChanged", changed)
+	return nil
+}
+
+// writeIfChanged makes the file at path hold content, or removes it when
+// content is nil, and reports whether that changed anything. A new content
+// is written to a temporary file (mode 0600, in the same directory, named
+// so that no include glob matches it) and renamed over the old one, so
+// charon never reads half a file.
+func writeIfChanged(path string, content []byte) (bool, error) {
+	old, err := os.ReadFile(path)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	if content == nil {
+		if !exists {
+			return false, nil
+		}
+		return true, os.Remove(path)
+	}
+	if exists && bytes.Equal(old, content) {
+		return false, nil
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false, err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if _, err := tmp.Write(content); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Close(); err != nil {
+		return false, err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return false, err
+	}
+	return true, nil
+}

@@ -1,0 +1,211 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	govici "github.com/strongswan/govici/vici"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/swan"
+	"github.com/ikegate/ikegate/internal/vici"
+)
+
+// reloadCounter is a fake charon that also answers reload-settings, which
+// re-reads files the in-memory fake does not have.
+type reloadCounter struct {
+	*vici.Fake
+	mu      sync.Mutex
+	reloads int
+	fail    bool
+}
+
+func (r *reloadCounter) Call(ctx context.Context, cmd string, in *govici.Message) (*govici.Message, error) {
+	if cmd != "reload-settings" {
+		return r.Fake.Call(ctx, cmd, in)
+	}
+	if _, err := r.Fake.Connect(ctx); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail {
+		return nil, errors.New("reloading '/etc/strongswan.conf' failed")
+	}
+	r.reloads++
+	return govici.NewMessage(), nil
+}
+
+func (r *reloadCounter) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reloads
+}
+
+// TestRADIUSServersFile follows a RADIUS gateway through the changes that
+// must (and must not) make charon re-read its settings, and checks that the
+// shared secret reaches the file and nothing else.
+func TestRADIUSServersFile(t *testing.T) {
+	const secret = `Sh4red"}#secret`
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	log := funcr.New(func(prefix, args string) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		logs.WriteString(prefix + " " + args + "\n")
+	}, funcr.Options{Verbosity: 2})
+	ctx := logr.NewContext(context.Background(), log)
+
+	dir := filepath.Join(t.TempDir(), "radius")
+	path := filepath.Join(dir, radiusFile)
+	charon := &reloadCounter{Fake: vici.NewFake()}
+	reader := fake.NewClientBuilder().WithScheme(Scheme()).Build()
+	a, err := New(Options{
+		Namespace: testNS, Gateway: testGW, Pod: testPod,
+		VICI: charon, Reader: reader, Writer: reader, RADIUSDir: dir,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := swan.Resources{
+		Gateway: v1alpha1.VPNGateway{
+			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: testGW},
+			Spec: v1alpha1.VPNGatewaySpec{ClientAuth: v1alpha1.ClientAuth{
+				Method: v1alpha1.ClientAuthEAPRADIUS,
+				RADIUS: &v1alpha1.RADIUSSettings{NASIdentifier: "vpn.example.com", Servers: []v1alpha1.RADIUSServer{{
+					Name: "primary", Address: "192.0.2.10", AuthPort: 1812, AccountingPort: 1813,
+					SecretRef: v1alpha1.SecretKeyReference{Name: "radius", Key: "secret"},
+				}}},
+			}},
+		},
+		Secrets: map[string]map[string][]byte{"radius": {"secret": []byte(secret)}},
+	}
+	step := func(wantReloads int, what string) {
+		t.Helper()
+		if err := a.syncRADIUS(ctx, in); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := charon.count(); got != wantReloads {
+			t.Fatalf("%s: charon re-read its settings %d times, want %d", what, got, wantReloads)
+		}
+	}
+	file := func() string {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("Reading the servers file: %v", err)
+		}
+		return string(b)
+	}
+
+	step(1, "first sync")
+	if want := swan.RenderRADIUSServers([]swan.RADIUSServer{{Name: "primary", Address: "192.0.2.10", AuthPort: 1812, AcctPort: 1813,
+		Secret: []byte(secret), NASIdentifier: "vpn.example.com"}}); file() != want {
+		t.Fatalf("Servers file:\n%s\nwant:\n%s", file(), want)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("Servers file mode %v, want 0600", st.Mode().Perm())
+	}
+
+	step(1, "nothing changed")
+
+	in.Secrets["radius"] = map[string][]byte{"secret": []byte(secret + "2")}
+	step(2, "secret changed")
+	if !strings.Contains(file(), `"Sh4red\"}#secret2"`) {
+		t.Fatalf("Servers file lacks the new secret:\n%s", file())
+	}
+
+	charon.Restart()
+	step(3, "charon restarted")
+
+	charon.mu.Lock()
+	charon.fail = true
+	charon.mu.Unlock()
+	in.Secrets["radius"] = map[string][]byte{"secret": []byte(secret)}
+	if err := a.syncRADIUS(ctx, in); err == nil {
+		t.Fatal("A failed reload-settings was no error")
+	}
+	charon.mu.Lock()
+	charon.fail = false
+	charon.mu.Unlock()
+	step(4, "retry after a failed reload, file unchanged since")
+
+	delete(in.Secrets, "radius")
+	step(5, "Secret deleted")
+	if strings.Contains(file(), "primary") {
+		t.Fatalf("A server whose Secret is gone stayed in the file:\n%s", file())
+	}
+
+	in.Gateway.Spec.ClientAuth.Method = v1alpha1.ClientAuthEAPMSCHAPv2
+	step(6, "gateway no longer RADIUS")
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("Servers file of a gateway without RADIUS: %v", err)
+	}
+	charon.Restart()
+	step(6, "charon restarted under a gateway without RADIUS")
+
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("Files left in the RADIUS directory: %v", entries)
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if !strings.Contains(logs.String(), "Secret radius not found") {
+		t.Errorf("The missing Secret was not noted in the log:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "Sh4red") {
+		t.Errorf("The shared secret appears in the log:\n%s", logs.String())
+	}
+}
+
+func TestWriteIfChangedReplacesAtomically(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "servers.conf")
+	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A reader holding the old file keeps reading the old content: the new
+	// one arrives under the name by rename, never by rewriting in place.
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if changed, err := writeIfChanged(path, []byte("new")); err != nil || !changed {
+		t.Fatalf("writeIfChanged = %v, %v; want true, nil", changed, err)
+	}
+	var buf [8]byte
+	n, _ := f.Read(buf[:])
+	if got := string(buf[:n]); got != "old" {
+		t.Errorf("Open file reads %q after the replace, want the old content", got)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "new" {
+		t.Errorf("File holds %q, want new", b)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("Mode %v after replace, want 0600", st.Mode().Perm())
+	}
+	if changed, err := writeIfChanged(path, []byte("new")); err != nil || changed {
+		t.Fatalf("Same content again = %v, %v; want false, nil", changed, err)
+	}
+	if changed, err := writeIfChanged(filepath.Join(dir, "absent"), nil); err != nil || changed {
+		t.Fatalf("Removing an absent file = %v, %v; want false, nil", changed, err)
+	}
+}
