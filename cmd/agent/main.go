@@ -36,6 +36,7 @@ type config struct {
 	certSecret              string
 	kubeconfig              string
 	viciSocket              string
+	radiusDir               string
 	metricsAddr, healthAddr string
 	firewall                bool
 	firewallNetns           string
@@ -69,6 +70,7 @@ func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) config {
 		"Secret with the gateway's tls.crt, tls.key and ca.crt; default: the gateway's status.certificateSecretName (env CERTIFICATE_SECRET)")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file; in-cluster configuration when empty")
 	fs.StringVar(&c.viciSocket, "vici-socket", v1alpha1.VICISocketPath, "charon's VICI socket")
+	fs.StringVar(&c.radiusDir, "radius-dir", v1alpha1.RADIUSDir, "directory shared with charon where an EAPRADIUS gateway's RADIUS servers are written (strongswan.conf includes "+v1alpha1.RADIUSServersInclude+"); empty leaves them alone")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", fmt.Sprintf(":%d", v1alpha1.AgentMetricsPort), "address of the Prometheus /metrics endpoint; empty disables it")
 	fs.StringVar(&c.healthAddr, "health-addr", fmt.Sprintf(":%d", v1alpha1.AgentReadinessPort), "address of /healthz and "+v1alpha1.AgentReadinessPath)
 	fs.BoolVar(&c.firewall, "firewall", true, "program the gateway's nftables table (when the VPNGateway enables its firewall)")
@@ -118,7 +120,7 @@ func run(ctx context.Context, c config) error {
 	defer sess.Close()
 	opts := agent.Options{
 		Namespace: c.namespace, Gateway: c.gateway, Pod: c.pod, CertificateSecret: c.certSecret,
-		VICI: sess, Registerer: reg,
+		VICI: sess, Registerer: reg, RADIUSDir: c.radiusDir,
 		Debounce: c.debounce, SAInterval: c.saInterval, CounterInterval: c.counterInterval,
 	}
 	var fw *firewall.Applier
