@@ -160,7 +160,10 @@ func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now ti
 		Secrets: secrets,
 		Now:     now,
 	})
-	for _, p := range append(problems, radiusProblems(&gw, secrets)...) {
+	// RADIUS shared secrets are not part of the VICI model Build makes;
+	// the agent writes them to charon's eap-radius include.
+	_, radius := swan.RADIUSServers(&gw, secrets)
+	for _, p := range append(problems, radius...) {
 		k := objectKey{p.Kind, p.Name}
 		out.Problems[k] = append(out.Problems[k], p)
 	}
@@ -180,31 +183,4 @@ func listMembers(ctx context.Context, r client.Reader, key types.NamespacedName)
 		}
 	}
 	return pools, users, tunnels, nil
-}
-
-// radiusProblems checks the RADIUS shared secrets, which Build does not see:
-// they go into charon's eap-radius settings, not into the VICI model.
-func radiusProblems(gw *v1alpha1.VPNGateway, secrets map[string]map[string][]byte) []swan.Problem {
-	r := gw.Spec.ClientAuth.RADIUS
-	if gw.Spec.ClientAuth.Method != v1alpha1.ClientAuthEAPRADIUS || r == nil {
-		return nil
-	}
-	var out []swan.Problem
-	for _, srv := range r.Servers {
-		ref := srv.SecretRef
-		what := fmt.Sprintf("clientAuth.radius.servers[%s].secretRef", srv.Name)
-		data, ok := secrets[ref.Name]
-		switch {
-		case !ok:
-			out = append(out, swan.Problem{Reason: v1alpha1.ReasonSecretNotFound, Kind: swan.KindVPNGateway, Name: gw.Name,
-				Message: fmt.Sprintf("%s: Secret %s not found", what, ref.Name)})
-		case data[ref.Key] == nil:
-			out = append(out, swan.Problem{Reason: v1alpha1.ReasonSecretKeyNotFound, Kind: swan.KindVPNGateway, Name: gw.Name,
-				Message: fmt.Sprintf("%s: Secret %s has no key %q", what, ref.Name, ref.Key)})
-		case len(data[ref.Key]) == 0:
-			out = append(out, swan.Problem{Reason: v1alpha1.ReasonSecretInvalid, Kind: swan.KindVPNGateway, Name: gw.Name,
-				Message: fmt.Sprintf("%s: key %q of Secret %s is empty", what, ref.Key, ref.Name)})
-		}
-	}
-	return out
 }

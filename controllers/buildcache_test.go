@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -171,34 +170,5 @@ func TestTrimSecret(t *testing.T) {
 	out, _ = trimSecret(opaque)
 	if string(out.(*corev1.Secret).Data["password"]) != "abc123" {
 		t.Error("a user's password Secret lost its data")
-	}
-}
-
-func TestRadiusProblems(t *testing.T) {
-	gw := gateway(func(g *v1alpha1.VPNGateway) {
-		g.Spec.ClientAuth = v1alpha1.ClientAuth{Method: v1alpha1.ClientAuthEAPRADIUS, RADIUS: &v1alpha1.RADIUSSettings{Servers: []v1alpha1.RADIUSServer{
-			{Name: "a", SecretRef: v1alpha1.SecretKeyReference{Name: "ra", Key: "secret"}},
-			{Name: "b", SecretRef: v1alpha1.SecretKeyReference{Name: "rb", Key: "secret"}},
-			{Name: "c", SecretRef: v1alpha1.SecretKeyReference{Name: "rc", Key: "secret"}},
-			{Name: "d", SecretRef: v1alpha1.SecretKeyReference{Name: "rd", Key: "secret"}},
-		}}}
-	})
-	secrets := map[string]map[string][]byte{"rb": {"other": []byte("x")}, "rc": {"secret": {}}, "rd": {"secret": []byte("s3cret")}}
-	var got []string
-	for _, p := range radiusProblems(gw, secrets) {
-		got = append(got, p.Reason+": "+p.Message)
-	}
-	want := []string{
-		"SecretNotFound: clientAuth.radius.servers[a].secretRef: Secret ra not found",
-		`SecretKeyNotFound: clientAuth.radius.servers[b].secretRef: Secret rb has no key "secret"`,
-		`SecretInvalid: clientAuth.radius.servers[c].secretRef: key "secret" of Secret rc is empty`,
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
-	}
-	for _, p := range radiusProblems(gw, secrets) {
-		if strings.Contains(p.Message, "s3cret") {
-			t.Errorf("message reveals a secret: %s", p.Message)
-		}
 	}
 }

@@ -299,6 +299,9 @@ func (r *VPNGatewayReconciler) finalize(ctx context.Context, gw *v1alpha1.VPNGat
 		if err != nil {
 			return ctrl.Result{}, err
 		}
+		if cert.Labels[v1alpha1.LabelGateway] != gw.Name {
+			continue
+		}
 		pending = true
 		if cert.DeletionTimestamp.IsZero() {
 			if err := r.Client.Delete(ctx, cert); client.IgnoreNotFound(err) != nil {

@@ -274,7 +274,14 @@ func charonSettings(gw *v1alpha1.VPNGateway) swan.Settings {
 	if len(levels) == 0 {
 		levels = nil
 	}
+	var radius *swan.EAPRADIUS
+	if ca := gw.Spec.ClientAuth; ca.Method == v1alpha1.ClientAuthEAPRADIUS && ca.RADIUS != nil {
+		// The servers and their secrets are not in the ConfigMap: the agent
+		// writes them into the shared directory this include points at.
+		radius = &swan.EAPRADIUS{Accounting: ca.RADIUS.Accounting, ServersInclude: v1alpha1.RADIUSServersInclude}
+	}
 	return swan.Settings{
+		EAPRADIUS:          radius,
 		Daemon:             "charon",
 		VICISocket:         v1alpha1.VICISocketURI,
 		UserspaceDataPlane: gw.Spec.Dataplane == v1alpha1.DataplaneUserspace,

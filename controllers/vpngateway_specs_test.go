@@ -290,3 +290,26 @@ func TestAgentRBAC(t *testing.T) {
 		t.Errorf("binding %+v", rb)
 	}
 }
+
+func TestCharonSettingsRADIUS(t *testing.T) {
+	if s := charonSettings(gateway()); s.EAPRADIUS != nil {
+		t.Errorf("EAP-MSCHAPv2 gateway configures eap-radius: %+v", s.EAPRADIUS)
+	}
+	gw := gateway(func(g *v1alpha1.VPNGateway) {
+		g.Spec.ClientAuth = v1alpha1.ClientAuth{Method: v1alpha1.ClientAuthEAPRADIUS, RADIUS: &v1alpha1.RADIUSSettings{
+			Accounting: true,
+			Servers:    []v1alpha1.RADIUSServer{{Name: "nps", Address: "10.3.0.5", SecretRef: v1alpha1.SecretKeyReference{Name: "nps", Key: "secret"}}},
+		}}
+	})
+	want := &swan.EAPRADIUS{Accounting: true, ServersInclude: "/run/ikegate/radius/*.conf"}
+	if diff := cmp.Diff(want, charonSettings(gw).EAPRADIUS); diff != "" {
+		t.Errorf("eap-radius (-want +got):\n%s", diff)
+	}
+	conf, err := charonConfigMap(gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(conf.Data["strongswan.conf"], "include /run/ikegate/radius/*.conf") || strings.Contains(conf.Data["strongswan.conf"], "10.3.0.5") {
+		t.Errorf("strongswan.conf must include the agent's servers file and hold no server:\n%s", conf.Data["strongswan.conf"])
+	}
+}
