@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the gateway and its tests need: strongSwan
 # (charon + swanctl + pki + extra plugins such as kernel-libipsec and EAP) and
-# the network tools used to build test namespaces. Fast no-op when present.
+# the network tools used to build test namespaces, and FreeRADIUS, the real
+# RADIUS server the EAP-RADIUS tests authenticate against (each test runs its
+# own in a network namespace). Fast no-op when present.
 set -euo pipefail
 
 # libcharon-extauth-plugins (eap-mschapv2) and libstrongswan-standard-plugins
 # are only Recommends of the packages above; list them so they are always there.
 PKGS=(charon-systemd strongswan-swanctl strongswan-pki libcharon-extra-plugins
       libcharon-extauth-plugins libstrongswan-standard-plugins
-      iputils-ping iproute2 nftables)
+      iputils-ping iproute2 nftables freeradius)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -46,7 +48,13 @@ fi
 
 # charon-systemd's unit may try to start on install; the gateway runs its own
 # charon processes, so keep a system-wide one out of the way.
+# Likewise freeradius, whose postinst starts it unless policy-rc.d forbids:
+# a daemon on the host's 1812/1813 would answer no test and only get in the
+# way of a real one.
 if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
   systemctl disable --now strongswan.service >/dev/null 2>&1 || true
+  systemctl disable --now freeradius.service >/dev/null 2>&1 || true
+elif [[ -s /run/freeradius/freeradius.pid ]]; then
+  invoke-rc.d freeradius stop >/dev/null 2>&1 || kill "$(cat /run/freeradius/freeradius.pid)" 2>/dev/null || true
 fi
 echo "install-strongswan: done" >&2
