@@ -80,6 +80,7 @@ func TestMembersInsecureAlgorithm(t *testing.T) {
 	if valid.Status != metav1.ConditionFalse || valid.Reason != v1alpha1.ReasonInsecureAlgorithm || !strings.Contains(valid.Message, "allowInsecureAlgorithms") {
 		t.Fatalf("legacy pool Valid = %+v, want InsecureAlgorithm naming allowInsecureAlgorithms", valid)
 	}
+	t.Logf("legacy pool: %s: %s", valid.Reason, valid.Message)
 	if p := b.Problems[objectKey{"MobilePool", "staff"}]; len(p) != 0 {
 		t.Errorf("staff pool has problems %v", p)
 	}
