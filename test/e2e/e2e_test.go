@@ -31,6 +31,7 @@ import (
 	"github.com/google/nftables"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -151,6 +152,12 @@ func TestEndToEnd(t *testing.T) {
 	agentCfg.Impersonate = rest.ImpersonationConfig{
 		UserName: "system:serviceaccount:" + namespace + ":" + gatewayName + "-agent",
 		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+	}
+	// The API server really authorizes it: nothing outside its namespace.
+	asAgent, err := client.New(agentCfg, client.Options{Scheme: s})
+	must(t, err)
+	if err := asAgent.List(ctx, &corev1.SecretList{}, client.InNamespace("default")); !apierrors.IsForbidden(err) {
+		t.Fatalf("the agent's ServiceAccount listing Secrets of another namespace: %v, want Forbidden", err)
 	}
 	a, err := agent.NewForConfig(agentCfg, agent.Options{
 		Namespace: namespace,
