@@ -24,6 +24,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/ikegate/ikegate/internal/testutil/require"
 )
 
 // CertManagerModule is the Go module whose deploy/crds directory holds the
@@ -33,7 +35,7 @@ const CertManagerModule = "github.com/cert-manager/cert-manager"
 // RequireRootEnv names the variable that turns skips of root-gated tests into
 // failures. `make test` sets it when running as root, so CI cannot pass with
 // the privileged suites silently skipped.
-const RequireRootEnv = "IKEGATE_REQUIRE_ROOT_TESTS"
+const RequireRootEnv = require.Env
 
 type options struct {
 	scheme   *kruntime.Scheme

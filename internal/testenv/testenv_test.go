@@ -67,9 +67,7 @@ func TestStartInstallsCertManagerCRDs(t *testing.T) {
 }
 
 func TestSkipOrFailSkipsWithoutRequirement(t *testing.T) {
-	if testenv.RootRequired() {
-		t.Skip("behaviour under IKEGATE_REQUIRE_ROOT_TESTS=1 is covered by TestSkipOrFailFailsWhenRequired")
-	}
+	t.Setenv(testenv.RequireRootEnv, "")
 	ft := &fakeTB{TB: t}
 	runInGoroutine(func() { testenv.SkipOrFail(ft, "reason") })
 	if !ft.skipped || ft.failed {

@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/ikegate/ikegate/internal/testutil/require"
 	"os"
 	"os/exec"
 	"runtime"
@@ -31,7 +32,7 @@ import (
 // EnvRequireRoot names the environment variable that turns a skipped root
 // test into a failure. CI sets it so that a privileged suite can never pass
 // by silently skipping.
-const EnvRequireRoot = "IKEGATE_REQUIRE_ROOT_TESTS"
+const EnvRequireRoot = require.Env
 
 // maxNameLen keeps namespace names usable as interface names too (IFNAMSIZ-1),
 // so a caller may name a link after its namespace.
@@ -44,13 +45,7 @@ var counter atomic.Uint32
 // With IKEGATE_REQUIRE_ROOT_TESTS=1 the test fails instead of skipping.
 func RequireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv(EnvRequireRoot) == "1" {
-		t.Fatalf("Test needs root (euid %d) and %s=1 forbids skipping", os.Geteuid(), EnvRequireRoot)
-	}
-	t.Skipf("Test needs root (euid %d); set %s=1 to fail instead of skipping", os.Geteuid(), EnvRequireRoot)
+	require.Root(t)
 }
 
 // NS is a named network namespace owned by one test.
