@@ -407,15 +407,9 @@ func (f *Fake) Call(ctx context.Context, cmd string, in *govici.Message) (*govic
 		return f.loadNamed(in, f.conns, "connection")
 	case "unload-conn":
 		name := str(in, "name")
-		if _, ok := f.conns[name]; !ok {
-			return reply("unload: connection '%s' not found", name)
-		}
-		delete(f.conns, name)
-		return reply("")
+		return unloadFrom(f.conns, name, fmt.Sprintf("unload: connection '%s' not found", name))
 	case "get-conns":
-		m := govici.NewMessage()
-		_ = m.Set("conns", sortedKeys(f.conns))
-		return m, nil
+		return listOf("conns", f.conns)
 	case "load-pool":
 		return f.loadPool(in)
 	case "unload-pool":
@@ -465,9 +459,7 @@ func (f *Fake) Call(ctx context.Context, cmd string, in *govici.Message) (*govic
 		delete(f.shared, id)
 		return reply("")
 	case "get-shared":
-		m := govici.NewMessage()
-		_ = m.Set("keys", sortedKeys(f.shared))
-		return m, nil
+		return listOf("keys", f.shared)
 	case "load-key":
 		id, err := keyID([]byte(str(in, "data")))
 		if err != nil {
@@ -478,31 +470,18 @@ func (f *Fake) Call(ctx context.Context, cmd string, in *govici.Message) (*govic
 		_ = m.Set("id", id)
 		return m, nil
 	case "unload-key":
-		id := str(in, "id")
-		if _, ok := f.keys[id]; !ok {
-			return reply("key not found")
-		}
-		delete(f.keys, id)
-		return reply("")
+		return unloadFrom(f.keys, str(in, "id"), "key not found")
 	case "get-keys":
-		m := govici.NewMessage()
-		_ = m.Set("keys", sortedKeys(f.keys))
-		return m, nil
+		return listOf("keys", f.keys)
 	case "load-cert":
 		return f.loadCert(in)
 	case "load-authority":
 		return f.loadNamed(in, f.authorities, "authority")
 	case "unload-authority":
 		name := str(in, "name")
-		if _, ok := f.authorities[name]; !ok {
-			return reply("unloading authority '%s' failed, not found", name)
-		}
-		delete(f.authorities, name)
-		return reply("")
+		return unloadFrom(f.authorities, name, fmt.Sprintf("unloading authority '%s' failed, not found", name))
 	case "get-authorities":
-		m := govici.NewMessage()
-		_ = m.Set("authorities", sortedKeys(f.authorities))
-		return m, nil
+		return listOf("authorities", f.authorities)
 	case "clear-creds":
 		f.shared = map[string]*govici.Message{}
 		f.keys = map[string]*govici.Message{}
@@ -753,4 +732,21 @@ func proposalFields(set func(k, v string), setN func(k string, v int), p Proposa
 	setN("integ-keysize", p.IntegKeySize)
 	set("prf-alg", p.PRF)
 	set("dh-group", p.DHGroup)
+}
+
+// unloadFrom removes name from items, answering as charon does: success, or
+// the error charon gives for a missing item.
+func unloadFrom[V any](items map[string]V, name, missing string) (*govici.Message, error) {
+	if _, ok := items[name]; !ok {
+		return reply("%s", missing)
+	}
+	delete(items, name)
+	return reply("")
+}
+
+// listOf answers a get-* command: the sorted names under field.
+func listOf[V any](field string, items map[string]V) (*govici.Message, error) {
+	m := govici.NewMessage()
+	_ = m.Set(field, sortedKeys(items))
+	return m, nil
 }
