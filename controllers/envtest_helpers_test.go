@@ -1,11 +1,8 @@
 package controllers
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,9 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -31,6 +26,7 @@ import (
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/testenv"
+	"github.com/ikegate/ikegate/internal/testutil/kube"
 )
 
 func testScheme(t testing.TB) *runtime.Scheme {
@@ -77,26 +73,9 @@ func startManager(t testing.TB, cfg *rest.Config, s *runtime.Scheme, o Options) 
 // applyFiles creates every object of the YAML files (multi-document).
 func applyFiles(t testing.TB, c client.Client, paths ...string) {
 	t.Helper()
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			u := &unstructured.Unstructured{}
-			if err := dec.Decode(&u.Object); err != nil {
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				t.Fatalf("%s: %v", p, err)
-			}
-			if len(u.Object) == 0 {
-				continue
-			}
-			if err := c.Create(context.Background(), u); err != nil {
-				t.Fatalf("%s: creating %s %s: %v", p, u.GetKind(), u.GetName(), err)
-			}
+	for _, u := range kube.DecodeFiles(t, paths...) {
+		if err := c.Create(context.Background(), u); err != nil {
+			t.Fatalf("creating %s %s: %v", u.GetKind(), u.GetName(), err)
 		}
 	}
 }
@@ -126,15 +105,7 @@ const waitTimeout = 60 * time.Second
 // fails with cond's last error.
 func eventually(t testing.TB, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: still failing after %s: %v", what, waitTimeout, err)
+	kube.Eventually(t, what, waitTimeout, cond)
 }
 
 // conditionIs checks one condition of an object's status.

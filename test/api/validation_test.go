@@ -5,7 +5,6 @@ package api_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/internal/testenv"
+	"github.com/ikegate/ikegate/internal/testutil/kube"
 )
 
 const ns = "vpn"
@@ -74,36 +74,7 @@ func readObjects(t *testing.T, dir string) []*unstructured.Unstructured {
 		t.Fatal(err)
 	}
 	sort.Strings(files)
-	var out []*unstructured.Unstructured
-	for _, f := range files {
-		out = append(out, decodeAll(t, f)...)
-	}
-	return out
-}
-
-func decodeAll(t *testing.T, file string) []*unstructured.Unstructured {
-	t.Helper()
-	fh, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	dec := yaml.NewYAMLOrJSONDecoder(fh, 4096)
-	var out []*unstructured.Unstructured
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			if err.Error() == "EOF" {
-				break
-			}
-			t.Fatalf("%s: %v", file, err)
-		}
-		if len(m) == 0 {
-			continue
-		}
-		out = append(out, &unstructured.Unstructured{Object: m})
-	}
-	return out
+	return kube.DecodeFiles(t, files...)
 }
 
 func parse(t *testing.T, s string) *unstructured.Unstructured {

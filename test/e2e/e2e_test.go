@@ -8,7 +8,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/pem"
@@ -36,7 +35,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -51,6 +49,7 @@ import (
 	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/testenv"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/kube"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
 	"github.com/ikegate/ikegate/internal/vici"
 )
@@ -340,26 +339,10 @@ func applyExample(t *testing.T, ctx context.Context, c client.Client) {
 	must(t, err)
 	files, err := filepath.Glob(filepath.Join(root, "examples", "pfsense-mobile", "*.yaml"))
 	must(t, err)
-	var objs []*unstructured.Unstructured
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		must(t, err)
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			u := &unstructured.Unstructured{}
-			if err := dec.Decode(&u.Object); err != nil {
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				t.Fatalf("%s: %v", f, err)
-			}
-			if len(u.Object) == 0 {
-				continue
-			}
-			if u.GetKind() == "VPNGateway" {
-				must(t, unstructured.SetNestedField(u.Object, string(v1alpha1.DataplaneUserspace), "spec", "dataplane"))
-			}
-			objs = append(objs, u)
+	objs := kube.DecodeFiles(t, files...)
+	for _, u := range objs {
+		if u.GetKind() == "VPNGateway" {
+			must(t, unstructured.SetNestedField(u.Object, string(v1alpha1.DataplaneUserspace), "spec", "dataplane"))
 		}
 	}
 	// The namespace first: everything else lives in it.
@@ -471,15 +454,7 @@ func condition(conds []metav1.Condition, typ string, want metav1.ConditionStatus
 
 func eventually(t *testing.T, what string, timeout time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: not after %s: %v", what, timeout, err)
+	kube.Eventually(t, what, timeout, cond)
 }
 
 func indent(s string) string {
