@@ -354,25 +354,5 @@ func quote(v string) string {
 	if v != "" && !strings.ContainsAny(v, "#{}\"\\,=\n\r\t") && strings.TrimSpace(v) == v {
 		return v
 	}
-	var b strings.Builder
-	b.Grow(len(v) + 2)
-	b.WriteByte('"')
-	for _, r := range v {
-		switch r {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
+	return confString(v)
 }
