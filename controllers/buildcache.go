@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/swan"
 )
 
@@ -32,6 +33,8 @@ type gatewayBuild struct {
 	Problems map[objectKey][]swan.Problem
 	// Secrets the gateway and its members reference.
 	Secrets []string
+	// Credentials is the data of the gateway's credentials Secret.
+	Credentials map[string][]byte
 	// NextExpiry is the earliest expiresAt of a user still in the future:
 	// Build's result changes then without any event.
 	NextExpiry time.Time
@@ -152,6 +155,7 @@ func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now ti
 			secrets[name] = s.Data
 		}
 	}
+	out.Credentials = credentials.Data(&gw, users.Items, tunnels.Items, secrets)
 	_, problems := swan.Build(swan.Resources{
 		Gateway: gw,
 		Pools:   pools.Items,

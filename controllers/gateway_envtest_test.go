@@ -1,10 +1,12 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -28,6 +30,7 @@ import (
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/certmanagertest"
+	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testenv"
 )
 
@@ -128,15 +131,15 @@ func TestGatewayEnvtest(t *testing.T) {
 		if s := conf.Data["strongswan.conf"]; !strings.Contains(s, "unix:///run/ikegate/charon.vici") || !strings.Contains(s, "ike = 2") {
 			t.Errorf("strongswan.conf lacks the VICI socket or the ike log level:\n%s", s)
 		}
-		// The agent reads its namespace's Secrets with one informer, so its
-		// Role does not change with every user.
+		// The agent reads two Secrets by name, so its Role does not change
+		// with every user.
 		var role rbacv1.Role
 		eventually(t, "agent Role", func() error {
 			mustGet(t, c, ns, "vpn-agent", &role)
 			for _, r := range role.Rules {
 				if slices.Contains(r.Resources, "secrets") {
-					if len(r.ResourceNames) != 0 || !slices.Equal(r.Verbs, []string{"get", "list", "watch"}) {
-						return fmt.Errorf("agent Role's Secret rule %+v, want read of the namespace's Secrets", r)
+					if !slices.Equal(r.ResourceNames, []string{"vpn-agent-credentials", "vpn-server-tls"}) || !slices.Equal(r.Verbs, []string{"get", "list", "watch"}) {
+						return fmt.Errorf("agent Role's Secret rule %+v, want read of the credentials and server certificate Secrets", r)
 					}
 					return nil
 				}
@@ -204,6 +207,27 @@ func TestGatewayEnvtest(t *testing.T) {
 			t.Fatal(err)
 		}
 		eventually(t, "Valid again", conditionIs(c, user, userConds, v1alpha1.ConditionValid, metav1.ConditionTrue, v1alpha1.ReasonReady))
+		// The agent gets the password's NT hash through the credentials
+		// Secret, never the password.
+		eventually(t, "credentials Secret holds the NT hash", func() error {
+			var creds corev1.Secret
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "vpn-agent-credentials"}, &creds); err != nil {
+				return err
+			}
+			if !metav1.IsControlledBy(&creds, gw) || creds.Labels[v1alpha1.LabelGateway] != "vpn" || creds.Type != corev1.SecretTypeOpaque {
+				return fmt.Errorf("credentials Secret not the gateway's: %+v %v %s", creds.OwnerReferences, creds.Labels, creds.Type)
+			}
+			want := hex.EncodeToString(swan.NTHash("abc123"))
+			if got := string(creds.Data["nthash_jimp_password"]); got != want {
+				return fmt.Errorf("nthash_jimp_password = %q, want the NT hash of the password", got)
+			}
+			for k, v := range creds.Data {
+				if bytes.Contains(v, []byte("abc123")) {
+					return fmt.Errorf("key %s holds the plain password", k)
+				}
+			}
+			return nil
+		})
 
 		mustGet(t, c, ns, "jimp", fixed)
 		fixed.Data = map[string][]byte{"pass": []byte("abc123")}
@@ -245,8 +269,9 @@ func TestGatewayEnvtest(t *testing.T) {
 
 	t.Run("agent RBAC is least privilege", func(t *testing.T) {
 		// The API server's own RBAC authorizer answers for the agent's
-		// ServiceAccount: it reads (never writes) the Secrets of its own
-		// namespace, writes only status, and nothing outside the namespace.
+		// ServiceAccount: it reads (never writes) its credentials and
+		// certificate Secrets, writes only status, and nothing outside the
+		// namespace.
 		const agent = "system:serviceaccount:vpn:vpn-agent"
 		tests := []struct {
 			verb, group, resource, sub, name string
@@ -264,10 +289,20 @@ func TestGatewayEnvtest(t *testing.T) {
 			{"patch", "ikegate.io", "vpnusers", "status", "jimp", ns, true},
 			{"update", "ikegate.io", "vpnusers", "", "jimp", ns, false},
 			{"list", "ikegate.io", "vpnusers", "", "", "default", false},
-			{"get", "", "secrets", "", "jimp", ns, true},
-			{"watch", "", "secrets", "", "site-b-psk", ns, true},
+			// The list and watch of one Secret by field selector
+			// metadata.name is authorized as a request for that name.
+			{"get", "", "secrets", "", "vpn-agent-credentials", ns, true},
+			{"list", "", "secrets", "", "vpn-agent-credentials", ns, true},
+			{"watch", "", "secrets", "", "vpn-agent-credentials", ns, true},
 			{"get", "", "secrets", "", "vpn-server-tls", ns, true},
-			{"list", "", "secrets", "", "", ns, true},
+			{"watch", "", "secrets", "", "vpn-server-tls", ns, true},
+			{"update", "", "secrets", "", "vpn-agent-credentials", ns, false},
+			// Not the CA's key, not the referenced Secrets, not all of them.
+			{"get", "", "secrets", "", "vpn-ca", ns, false},
+			{"get", "", "secrets", "", "jimp", ns, false},
+			{"watch", "", "secrets", "", "site-b-psk", ns, false},
+			{"list", "", "secrets", "", "", ns, false},
+			{"watch", "", "secrets", "", "", ns, false},
 			{"list", "", "secrets", "", "", "default", false},
 			{"update", "", "secrets", "", "jimp", ns, false},
 			{"create", "", "pods", "", "", ns, false},

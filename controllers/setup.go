@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/credentials"
 )
 
 // Options configure the reconcilers.
@@ -159,7 +160,13 @@ func (m *mappers) memberToGateway(_ context.Context, o client.Object) []reconcil
 func (m *mappers) secretToGateways(ctx context.Context, o client.Object) []reconcile.Request {
 	set := map[types.NamespacedName]struct{}{}
 	if gw := o.GetLabels()[v1alpha1.LabelGateway]; gw != "" {
-		set[types.NamespacedName{Namespace: o.GetNamespace(), Name: gw}] = struct{}{}
+		key := types.NamespacedName{Namespace: o.GetNamespace(), Name: gw}
+		// The credentials Secret is written from the build: a change to it
+		// needs a reconcile (to put it right) but no new build.
+		if o.GetName() == credentials.SecretName(gw) {
+			return []reconcile.Request{{NamespacedName: key}}
+		}
+		set[key] = struct{}{}
 	}
 	by := []client.ListOption{client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSecrets: o.GetName()}, client.UnsafeDisableDeepCopy}
 	var gws v1alpha1.VPNGatewayList

@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/swan"
 )
 
@@ -73,7 +74,7 @@ func namesFor(gw string) gatewayNames {
 		SelfSignedIssuer: gw + "-selfsigned",
 		CA:               gw + "-ca",
 		Server:           gw + "-server",
-		ServerSecret:     gw + "-server-tls",
+		ServerSecret:     credentials.ServerTLSSecretName(gw),
 		CAConfigMap:      gw + "-ca-bundle",
 		CharonConfigMap:  gw + "-charon",
 		Workload:         gw + "-gateway",
@@ -565,7 +566,9 @@ func agentRBAC(gw *v1alpha1.VPNGateway) (*corev1.ServiceAccount, *rbacv1.Role, *
 			{APIGroups: []string{group}, Resources: []string{"vpngateways/status"}, ResourceNames: []string{gw.Name}, Verbs: []string{"get", "patch"}},
 			{APIGroups: []string{group}, Resources: []string{"mobilepools", "vpnusers", "tunnels"}, Verbs: read},
 			{APIGroups: []string{group}, Resources: []string{"mobilepools/status", "vpnusers/status", "tunnels/status"}, Verbs: []string{"get", "patch"}},
-			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: read},
+			// The derived credentials and the server certificate only: not the
+			// CA's key, not the Secrets the gateway's objects reference.
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{credentials.SecretName(gw.Name), n.ServerSecret}, Verbs: read},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		},
 	}

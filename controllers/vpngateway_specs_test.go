@@ -280,7 +280,7 @@ func TestAgentRBAC(t *testing.T) {
 		{APIGroups: []string{"ikegate.io"}, Resources: []string{"vpngateways/status"}, ResourceNames: []string{"vpn"}, Verbs: []string{"get", "patch"}},
 		{APIGroups: []string{"ikegate.io"}, Resources: []string{"mobilepools", "vpnusers", "tunnels"}, Verbs: read},
 		{APIGroups: []string{"ikegate.io"}, Resources: []string{"mobilepools/status", "vpnusers/status", "tunnels/status"}, Verbs: []string{"get", "patch"}},
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: read},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"vpn-agent-credentials", "vpn-server-tls"}, Verbs: read},
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	}
 	if diff := cmp.Diff(want, role.Rules); diff != "" {

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/vici"
@@ -145,10 +146,20 @@ func newFixtureWith(t *testing.T, f *vici.Fake, fw Firewall, users ...string) *f
 			},
 		},
 	}
+	// The manager derives the credentials Secret from the users' Secrets;
+	// the agent reads only that one.
+	var userObjs []v1alpha1.VPNUser
+	passwords := map[string]map[string][]byte{}
 	for _, n := range users {
 		u, s := user(n)
 		objs = append(objs, u, s)
+		userObjs = append(userObjs, *u)
+		passwords[s.Name] = s.Data
 	}
+	objs = append(objs, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: credentials.SecretName(testGW)},
+		Data:       credentials.Data(objs[0].(*v1alpha1.VPNGateway), userObjs, nil, passwords),
+	})
 	reader := fake.NewClientBuilder().WithScheme(Scheme()).WithObjects(objs...).Build()
 	w := &statusRecorder{Client: reader}
 	a, err := New(Options{

@@ -6,7 +6,10 @@ import (
 	"fmt"
 
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ikegate/ikegate/internal/credentials"
 )
 
 // NewForConfig returns an agent that reads through an informer cache of its
@@ -14,9 +17,19 @@ import (
 // Run starts the cache and waits for it before the first apply, so an agent
 // never applies a half-listed configuration (which would unload users).
 func NewForConfig(cfg *rest.Config, opts Options) (*Agent, error) {
+	// The informer watches one Secret by name from the start, so the name
+	// cannot follow the gateway's status: it is the manager's fixed name
+	// unless the caller gave one.
+	if opts.CertificateSecret == "" {
+		opts.CertificateSecret = credentials.ServerTLSSecretName(opts.Gateway)
+	}
 	c, err := NewCache(cfg, opts.Namespace, opts.Gateway)
 	if err != nil {
 		return nil, fmt.Errorf("creating the informer cache: %w", err)
+	}
+	cc, err := NewCertificateCache(cfg, opts.Namespace, opts.CertificateSecret)
+	if err != nil {
+		return nil, fmt.Errorf("creating the certificate informer cache: %w", err)
 	}
 	w, err := client.New(cfg, client.Options{Scheme: Scheme()})
 	if err != nil {
@@ -27,7 +40,7 @@ func NewForConfig(cfg *rest.Config, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.cache = c
+	a.cache, a.certCache = c, cc
 	return a, nil
 }
 
@@ -37,20 +50,22 @@ func (a *Agent) startCache(ctx context.Context) error {
 	if a.cache == nil {
 		return nil
 	}
-	a.stores = newStores(a.opts.CertificateSecret)
-	handlersSynced, err := a.stores.watch(ctx, a.cache, a.Trigger)
+	a.stores = newStores()
+	handlersSynced, err := a.stores.watch(ctx, a.cache, a.certCache, a.Trigger)
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- a.cache.Start(ctx) }()
-	if !a.cache.WaitForCacheSync(ctx) {
-		select {
-		case err := <-errc:
-			return fmt.Errorf("informer cache: %w", err)
-		default:
+	errc := make(chan error, 2)
+	for _, c := range []cache.Cache{a.cache, a.certCache} {
+		go func() { errc <- c.Start(ctx) }()
+		if !c.WaitForCacheSync(ctx) {
+			select {
+			case err := <-errc:
+				return fmt.Errorf("informer cache: %w", err)
+			default:
+			}
+			return errors.New("informer cache did not sync")
 		}
-		return errors.New("informer cache did not sync")
 	}
 	return handlersSynced(ctx)
 }

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/swan"
 )
 
@@ -37,15 +38,33 @@ func Scheme() *kruntime.Scheme {
 }
 
 // NewCache returns an informer cache of what one gateway's agent reads:
-// its VPNGateway and the MobilePools, VPNUsers, Tunnels and Secrets of its
-// namespace. Mounted Secrets would take up to a minute to reach the pod; an
-// informer sees a change within milliseconds.
+// its VPNGateway, the MobilePools, VPNUsers and Tunnels of its namespace,
+// and of the Secrets only the gateway's credentials Secret (see package
+// credentials). Its certificate Secret has a cache of its own
+// (NewCertificateCache): a cache holds one selector per type, and a field
+// selector names one object. Mounted Secrets would take up to a minute to
+// reach the pod; an informer sees a change within milliseconds.
 func NewCache(cfg *rest.Config, namespace, gateway string) (cache.Cache, error) {
 	return cache.New(cfg, cache.Options{
 		Scheme:            Scheme(),
 		DefaultNamespaces: map[string]cache.Config{namespace: {}},
 		ByObject: map[client.Object]cache.ByObject{
 			&v1alpha1.VPNGateway{}: {Field: fields.OneTermEqualSelector("metadata.name", gateway)},
+			&corev1.Secret{}:       {Field: fields.OneTermEqualSelector("metadata.name", credentials.SecretName(gateway))},
+		},
+	})
+}
+
+// NewCertificateCache returns an informer cache of the one Secret that holds
+// the gateway's certificate and key. Listing and watching by a field
+// selector on the name is authorized as reading that name, so the agent's
+// Role names its Secrets instead of granting all of the namespace's.
+func NewCertificateCache(cfg *rest.Config, namespace, secret string) (cache.Cache, error) {
+	return cache.New(cfg, cache.Options{
+		Scheme:            Scheme(),
+		DefaultNamespaces: map[string]cache.Config{namespace: {}},
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Field: fields.OneTermEqualSelector("metadata.name", secret)},
 		},
 	})
 }
@@ -126,13 +145,8 @@ func (a *Agent) read(ctx context.Context, withSecrets bool) (view, error) {
 		pools   v1alpha1.MobilePoolList
 		users   v1alpha1.VPNUserList
 		tunnels v1alpha1.TunnelList
-		secrets corev1.SecretList
 	)
-	lists := []client.ObjectList{&pools, &users, &tunnels}
-	if withSecrets {
-		lists = append(lists, &secrets)
-	}
-	for _, l := range lists {
+	for _, l := range []client.ObjectList{&pools, &users, &tunnels} {
 		if err := r.List(ctx, l, ns); err != nil {
 			return v, fmt.Errorf("listing %T: %w", l, err)
 		}
@@ -146,10 +160,32 @@ func (a *Agent) read(ctx context.Context, withSecrets bool) (view, error) {
 	for i := range tunnels.Items {
 		v.tunnels = append(v.tunnels, &tunnels.Items[i])
 	}
-	for i := range secrets.Items {
-		v.secrets = append(v.secrets, &secrets.Items[i])
+	if !withSecrets {
+		return v, nil
+	}
+	// The same two Secrets the informers would hold, read by name.
+	names := []string{credentials.SecretName(a.opts.Gateway)}
+	if c := a.certSecret(v.gateway); c != "" {
+		names = append(names, c)
+	}
+	for _, name := range names {
+		var s corev1.Secret
+		switch err := r.Get(ctx, client.ObjectKey{Namespace: a.opts.Namespace, Name: name}, &s); {
+		case err == nil:
+			v.secrets = append(v.secrets, &s)
+		case !apierrors.IsNotFound(err):
+			return v, fmt.Errorf("reading Secret %s: %w", name, err)
+		}
 	}
 	return v, nil
+}
+
+// certSecret names the Secret with the gateway's certificate and key.
+func (a *Agent) certSecret(gw *v1alpha1.VPNGateway) string {
+	if a.opts.CertificateSecret != "" || gw == nil {
+		return a.opts.CertificateSecret
+	}
+	return gw.Status.CertificateSecretName
 }
 
 // resources reads everything the gateway's charon configuration depends on.
@@ -165,7 +201,6 @@ func (a *Agent) resources(ctx context.Context) (swan.Resources, *v1alpha1.VPNGat
 	in := swan.Resources{
 		Gateway: *gw,
 		Users:   make([]v1alpha1.VPNUser, 0, len(v.users)),
-		Secrets: make(map[string]map[string][]byte, len(v.secrets)),
 		Now:     a.opts.Now(),
 	}
 	// Build reports objects of other gateways as problems; leaving them out
@@ -185,20 +220,30 @@ func (a *Agent) resources(ctx context.Context) (swan.Resources, *v1alpha1.VPNGat
 			in.Tunnels = append(in.Tunnels, *t)
 		}
 	}
+	certSecret := a.certSecret(gw)
+	var cert *corev1.Secret
+	credsName := credentials.SecretName(gw.Name)
 	for _, s := range v.secrets {
-		in.Secrets[s.Name] = s.Data
+		switch s.Name {
+		case credsName:
+			// Users' passwords arrive as NT hashes only.
+			in.Secrets, in.PasswordHashes = credentials.Decode(s.Data)
+		case certSecret:
+			cert = s
+		}
 	}
-	certSecret := a.opts.CertificateSecret
-	if certSecret == "" {
-		certSecret = gw.Status.CertificateSecretName
+	if in.Secrets == nil {
+		// Without the credentials Secret (the manager has not written it
+		// yet) every user and tunnel with a secret is reported, not applied.
+		in.Secrets, in.PasswordHashes = map[string]map[string][]byte{}, map[string]map[string][]byte{}
 	}
 	if certSecret == "" {
 		return in, gw, fmt.Errorf("VPNGateway %s has no certificate Secret yet", gw.Name)
 	}
-	data, ok := in.Secrets[certSecret]
-	if !ok {
+	if cert == nil {
 		return in, gw, fmt.Errorf("certificate Secret %s not found", certSecret)
 	}
+	data := cert.Data
 	in.ServerCertPEM, in.ServerKeyPEM, in.CAPEM = data[keyTLSCert], data[keyTLSKey], data[keyCACert]
 	if len(in.ServerCertPEM) == 0 || len(in.ServerKeyPEM) == 0 {
 		return in, gw, fmt.Errorf("certificate Secret %s lacks %s or %s", certSecret, keyTLSCert, keyTLSKey)

@@ -96,172 +96,47 @@ func (s *objects[T]) handler(trigger func()) toolscache.ResourceEventHandler {
 	}
 }
 
-// secretHandler keeps the Secret store current but calls trigger only for
-// Secrets the gateway's objects reference: a namespace has Secrets of all
-// kinds (tokens, other applications' certificates), and each change would
-// otherwise rebuild a configuration of up to 10,000 users for nothing. A
-// Secret that a new object is about to reference needs no trigger either:
-// the object's own event causes the apply, which reads the Secret store.
-func secretHandler(s *objects[*corev1.Secret], referenced func(name string) bool, trigger func()) toolscache.ResourceEventHandler {
-	return toolscache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) {
-			if o, ok := obj.(*corev1.Secret); ok {
-				s.set(o)
-				if referenced(o.Name) {
-					trigger()
-				}
-			}
-		},
-		UpdateFunc: func(oldObj, newObj any) {
-			o, ok := newObj.(*corev1.Secret)
-			if !ok {
-				return
-			}
-			s.set(o)
-			if referenced(o.Name) {
-				onUpdate(oldObj, newObj, trigger)
-			}
-		},
-		DeleteFunc: func(obj any) {
-			if o, ok := s.remove(obj); ok && referenced(o.Name) {
-				trigger()
-			}
-		},
-	}
-}
-
-// secretRefs counts the VPNUsers that reference each Secret; there may be
-// tens of thousands of users, so looking through them per Secret event is
-// no option.
-type secretRefs struct {
-	mu     sync.Mutex
-	byUser map[string]string
-	count  map[string]int
-}
-
-func newSecretRefs() *secretRefs {
-	return &secretRefs{byUser: map[string]string{}, count: map[string]int{}}
-}
-
-func (r *secretRefs) set(u *v1alpha1.VPNUser) {
-	secret := ""
-	if ref := u.Spec.PasswordSecretRef; ref != nil {
-		secret = ref.Name
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if old, ok := r.byUser[u.Name]; ok {
-		if old == secret {
-			return
-		}
-		r.drop(old)
-	}
-	r.byUser[u.Name] = secret
-	if secret != "" {
-		r.count[secret]++
-	}
-}
-
-func (r *secretRefs) remove(u *v1alpha1.VPNUser) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if old, ok := r.byUser[u.Name]; ok {
-		r.drop(old)
-		delete(r.byUser, u.Name)
-	}
-}
-
-// drop releases one reference; r.mu must be held.
-func (r *secretRefs) drop(secret string) {
-	if secret == "" {
-		return
-	}
-	if r.count[secret]--; r.count[secret] <= 0 {
-		delete(r.count, secret)
-	}
-}
-
-func (r *secretRefs) has(secret string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.count[secret] > 0
-}
-
 // stores are the agent's views of its informers.
 type stores struct {
 	gateways *objects[*v1alpha1.VPNGateway]
 	pools    *objects[*v1alpha1.MobilePool]
 	users    *objects[*v1alpha1.VPNUser]
 	tunnels  *objects[*v1alpha1.Tunnel]
-	secrets  *objects[*corev1.Secret]
-	userRefs *secretRefs
-	// certSecret overrides the gateway's status.certificateSecretName.
-	certSecret string
+	// secrets are the credentials and the certificate Secret: the informers
+	// hold no other, so every change of one counts.
+	secrets *objects[*corev1.Secret]
 }
 
-func newStores(certSecret string) *stores {
-	st := &stores{
-		gateways:   newObjects[*v1alpha1.VPNGateway](),
-		pools:      newObjects[*v1alpha1.MobilePool](),
-		users:      newObjects[*v1alpha1.VPNUser](),
-		tunnels:    newObjects[*v1alpha1.Tunnel](),
-		secrets:    newObjects[*corev1.Secret](),
-		userRefs:   newSecretRefs(),
-		certSecret: certSecret,
+func newStores() *stores {
+	return &stores{
+		gateways: newObjects[*v1alpha1.VPNGateway](),
+		pools:    newObjects[*v1alpha1.MobilePool](),
+		users:    newObjects[*v1alpha1.VPNUser](),
+		tunnels:  newObjects[*v1alpha1.Tunnel](),
+		secrets:  newObjects[*corev1.Secret](),
 	}
-	st.users.onSet, st.users.onRemove = st.userRefs.set, st.userRefs.remove
-	return st
 }
 
-// referenced reports whether any of the gateway's objects names the Secret.
-// Gateways and tunnels are few and are looked through; users are indexed.
-func (st *stores) referenced(name string) bool {
-	if name == st.certSecret || st.userRefs.has(name) {
-		return true
-	}
-	for _, gw := range st.gateways.list() {
-		if gw.Status.CertificateSecretName == name {
-			return true
-		}
-		if ca := gw.Spec.ClientAuth.ClientCA; ca != nil && ca.Name == name {
-			return true
-		}
-		if r := gw.Spec.ClientAuth.RADIUS; r != nil {
-			for _, srv := range r.Servers {
-				if srv.SecretRef.Name == name {
-					return true
-				}
-			}
-		}
-	}
-	for _, t := range st.tunnels.list() {
-		if p := t.Spec.Auth.PSK; p != nil && p.SecretRef.Name == name {
-			return true
-		}
-		if c := t.Spec.Auth.Certificate; c != nil && c.PeerCARef.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-// watch registers the stores' handlers on c's informers and returns once
-// every handler has seen the informers' initial lists, so that the first
-// apply never works from a partial view (which would unload users).
-func (st *stores) watch(ctx context.Context, c cache.Cache, trigger func()) (func(context.Context) error, error) {
+// watch registers the stores' handlers on the informers of c and of
+// certCache (the certificate Secret's) and returns once every handler has
+// seen the informers' initial lists, so that the first apply never works
+// from a partial view (which would unload users).
+func (st *stores) watch(ctx context.Context, c, certCache cache.Cache, trigger func()) (func(context.Context) error, error) {
 	regs := []struct {
+		c   cache.Cache
 		obj client.Object
 		h   toolscache.ResourceEventHandler
 	}{
-		{&v1alpha1.VPNGateway{}, st.gateways.handler(trigger)},
-		{&v1alpha1.MobilePool{}, st.pools.handler(trigger)},
-		{&v1alpha1.VPNUser{}, st.users.handler(trigger)},
-		{&v1alpha1.Tunnel{}, st.tunnels.handler(trigger)},
-		{&corev1.Secret{}, secretHandler(st.secrets, st.referenced, trigger)},
+		{c, &v1alpha1.VPNGateway{}, st.gateways.handler(trigger)},
+		{c, &v1alpha1.MobilePool{}, st.pools.handler(trigger)},
+		{c, &v1alpha1.VPNUser{}, st.users.handler(trigger)},
+		{c, &v1alpha1.Tunnel{}, st.tunnels.handler(trigger)},
+		{c, &corev1.Secret{}, st.secrets.handler(trigger)},
+		{certCache, &corev1.Secret{}, st.secrets.handler(trigger)},
 	}
 	var synced []toolscache.ResourceEventHandlerRegistration
 	for _, r := range regs {
-		inf, err := c.GetInformer(ctx, r.obj)
+		inf, err := r.c.GetInformer(ctx, r.obj)
 		if err != nil {
 			return nil, fmt.Errorf("informer for %T: %w", r.obj, err)
 		}

@@ -524,12 +524,16 @@ func (b *builder) ntlmSecret(u *v1alpha1.VPNUser) bool {
 		b.problem(v1alpha1.ReasonUnsupportedAuth, KindVPNUser, u.Name, "gateway %s authenticates with EAP-MSCHAPv2 but the user has no passwordSecretRef", b.gw.Name)
 		return false
 	}
-	v, ok := b.secretValue(*ref, KindVPNUser, u.Name, "passwordSecretRef")
+	secrets := b.in.Secrets
+	if b.in.PasswordHashes != nil {
+		secrets = b.in.PasswordHashes
+	}
+	v, ok := secretValue(b, secrets, *ref, KindVPNUser, u.Name, "passwordSecretRef")
 	if !ok {
 		return false
 	}
 	var hash []byte
-	if ref.Key == NTHashKey {
+	if ref.Key == NTHashKey || b.in.PasswordHashes != nil {
 		if hash, ok = hexHash(string(v)); !ok {
 			b.problem(v1alpha1.ReasonSecretInvalid, KindVPNUser, u.Name, "key %q of Secret %s must hold 32 hex digits (an NT hash)", ref.Key, ref.Name)
 			return false

@@ -51,7 +51,8 @@ func TestAgentBinary(t *testing.T) {
 	gwVICI := vici.NewClient(gw.VICISocket())
 	t.Cleanup(func() { gwVICI.Close() })
 
-	_, c, kubeconfig := testenv.Start(t, testenv.WithScheme(agent.Scheme()))
+	cfg, c, kubeconfig := testenv.Start(t, testenv.WithScheme(agent.Scheme()))
+	startManager(t, cfg)
 	createGateway(t, c, pki, server, []string{gwAddr})
 	if err := createUser(context.Background(), c, "jimp", "jimp@example.com", "abc123"); err != nil {
 		t.Fatal(err)

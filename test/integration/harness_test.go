@@ -14,16 +14,22 @@ import (
 	"testing"
 	"time"
 
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	govici "github.com/strongswan/govici/vici"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/controllers"
 	"github.com/ikegate/ikegate/internal/agent"
 	"github.com/ikegate/ikegate/internal/testenv"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
@@ -48,11 +54,54 @@ func init() {
 	ctrllog.SetLogger(logr.Discard())
 }
 
-// startAPI starts envtest with the project's CRDs.
+// startAPI starts envtest with the project's CRDs, and the manager: it
+// derives the credentials Secret, the only Secret besides its certificate
+// that the agent reads.
 func startAPI(t testing.TB) (*rest.Config, client.Client) {
 	t.Helper()
 	cfg, c, _ := testenv.Start(t, testenv.WithScheme(agent.Scheme()))
+	startManager(t, cfg)
 	return cfg, c
+}
+
+// startManager runs the controller manager in the test's process, as
+// cmd/manager does. Nothing runs cert-manager or pods here: the manager's
+// gateway workload stays unavailable, and the agents are the tests'.
+func startManager(t testing.TB, cfg *rest.Config) {
+	t.Helper()
+	skipNameValidation := true
+	s := testenv.DefaultScheme()
+	for _, add := range []func(*kruntime.Scheme) error{v1alpha1.AddToScheme, cmv1.AddToScheme} {
+		if err := add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 s,
+		Cache:                  controllers.CacheOptions(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Logger:                 logr.Discard(),
+		// Each test runs a manager of its own in the one process.
+		Controller: config.Controller{SkipNameValidation: &skipNameValidation},
+	})
+	if err != nil {
+		cancel()
+		t.Fatalf("Creating the manager: %v", err)
+	}
+	if err := controllers.Setup(ctx, mgr, controllers.Options{}); err != nil {
+		cancel()
+		t.Fatalf("Setting the manager up: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Manager: %v", err)
+		}
+	})
 }
 
 // createGateway writes the namespace, the gateway's certificate Secret (what
