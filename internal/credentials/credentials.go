@@ -7,7 +7,6 @@
 package credentials
 
 import (
-	"encoding/hex"
 	"strings"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
@@ -29,7 +28,7 @@ const (
 	// kindValue holds a referenced value as it is: a PSK, a CA bundle, a
 	// RADIUS shared secret.
 	kindValue = "value"
-	// kindNTHash holds the NT hash (32 hex digits) of a referenced password.
+	// kindNTHash holds the NT hash (16 bytes) of a referenced password.
 	kindNTHash = "nthash"
 )
 
@@ -42,8 +41,8 @@ const maxKeyLen = 253
 // Data returns the credentials Secret's data for a gateway, its users and
 // tunnels, from the data of the Secrets they reference. References to a
 // missing Secret or key are left out: the agent's build then reports them
-// as the manager's does. A password under swan.NTHashKey is passed through
-// (Build checks it); any other password becomes its NT hash.
+// as missing (the manager's conditions tell a missing Secret from a missing
+// key). Passwords become their NT hashes, computed as Build computes them.
 func Data(gw *v1alpha1.VPNGateway, users []v1alpha1.VPNUser, tunnels []v1alpha1.Tunnel, secrets map[string]map[string][]byte) map[string][]byte {
 	out := map[string][]byte{}
 	value := func(ref v1alpha1.SecretKeyReference) {
@@ -85,14 +84,10 @@ func Data(gw *v1alpha1.VPNGateway, users []v1alpha1.VPNUser, tunnels []v1alpha1.
 		if _, done := out[k]; done || len(k) > maxKeyLen {
 			continue
 		}
-		switch {
-		case ref.Key == swan.NTHashKey, len(v) == 0:
-			// Build reports an empty or malformed value on the agent's side
-			// just as it does on the manager's.
-			out[k] = v
-		default:
-			out[k] = []byte(hex.EncodeToString(swan.NTHash(string(v))))
-		}
+		// A value Build refuses arrives empty, and the agent's build
+		// refuses it too; the manager's conditions say why.
+		h, _ := swan.PasswordHash(ref.Key, v)
+		out[k] = h
 	}
 	return out
 }

@@ -34,9 +34,9 @@ type Resources struct {
 	// the objects reference to its data.
 	Secrets map[string]map[string][]byte
 	// PasswordHashes, when not nil, replaces Secrets for the users'
-	// passwordSecretRefs: it maps Secret name and key to the NT hash of the
-	// password (32 hex digits), as the agent receives them from the
-	// manager. Plain passwords then never need to leave the manager.
+	// passwordSecretRefs: it maps Secret name and key to the NT hash (16
+	// bytes, see PasswordHash) of the password, as the agent receives them
+	// from the manager. Plain passwords then never need to leave the manager.
 	PasswordHashes map[string]map[string][]byte
 	// ServerCertPEM is the gateway's certificate followed by its intermediates,
 	// ServerKeyPEM its private key and CAPEM the CA clients trust (tls.crt,
@@ -335,6 +335,22 @@ func parsePrefix(s v1alpha1.CIDR) (netip.Prefix, bool) {
 }
 
 func overlaps(a, b netip.Prefix) bool { return a.Overlaps(b) }
+
+// ntHashLen is the length of an NT hash (MD4).
+const ntHashLen = 16
+
+// PasswordHash is the NT hash a passwordSecretRef's value stands for, as
+// Build computes it: under NTHashKey the value's 32 hex digits, under any
+// other key the password's hash. It reports false for a value Build refuses.
+func PasswordHash(key string, value []byte) ([]byte, bool) {
+	if len(value) == 0 {
+		return nil, false
+	}
+	if key == NTHashKey {
+		return hexHash(string(value))
+	}
+	return NTHash(string(value)), true
+}
 
 func hexHash(s string) ([]byte, bool) {
 	s = strings.TrimSpace(s)

@@ -533,12 +533,18 @@ func (b *builder) ntlmSecret(u *v1alpha1.VPNUser) bool {
 		return false
 	}
 	var hash []byte
-	if ref.Key == NTHashKey || b.in.PasswordHashes != nil {
+	switch {
+	case b.in.PasswordHashes != nil:
+		if hash = v; len(hash) != ntHashLen {
+			b.problem(v1alpha1.ReasonSecretInvalid, KindVPNUser, u.Name, "key %q of Secret %s holds no valid password or NT hash", ref.Key, ref.Name)
+			return false
+		}
+	case ref.Key == NTHashKey:
 		if hash, ok = hexHash(string(v)); !ok {
 			b.problem(v1alpha1.ReasonSecretInvalid, KindVPNUser, u.Name, "key %q of Secret %s must hold 32 hex digits (an NT hash)", ref.Key, ref.Name)
 			return false
 		}
-	} else {
+	default:
 		hash = b.nt.sum(string(v))
 	}
 	b.m.Secrets = append(b.m.Secrets, Secret{

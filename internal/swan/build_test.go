@@ -1,8 +1,10 @@
 package swan_test
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -27,6 +29,43 @@ func TestNTHash(t *testing.T) {
 		if got := hex.EncodeToString(NTHash(pw)); got != want {
 			t.Errorf("NTHash(%q) = %s, want %s", pw, got, want)
 		}
+	}
+}
+
+// With PasswordHashes, Build takes the users' NT hashes from there and
+// never looks at Secrets for them: the agent gets hashes only.
+func TestBuildPasswordHashes(t *testing.T) {
+	in := Resources{Gateway: newGateway(), Now: testNow, Pools: []v1alpha1.MobilePool{newPool("staff", "10.3.200.0/24")}}
+	withUsers(&in, newUser("alice", "alice@example.com"), newUser("bob", "bob@example.com"))
+	plain, problems := Build(in)
+	if len(problems) > 0 {
+		t.Fatalf("Build: %v", problems)
+	}
+	aliceHash, _ := PasswordHash("password", in.Secrets["alice"]["password"])
+	hashed := in
+	hashed.Secrets = map[string]map[string][]byte{}
+	hashed.PasswordHashes = map[string]map[string][]byte{
+		"alice": {"password": aliceHash},
+		"bob":   {"password": []byte("not 16 bytes")},
+	}
+	m, problems := Build(hashed)
+	if len(problems) != 1 || problems[0].Name != "bob" || problems[0].Reason != v1alpha1.ReasonSecretInvalid {
+		t.Errorf("problems %v, want bob's invalid hash only", problems)
+	}
+	var alice []Secret
+	for _, s := range plain.Secrets {
+		if slices.Contains(s.Owners, "alice@example.com") {
+			alice = append(alice, s)
+		}
+	}
+	if len(alice) != 1 || !reflect.DeepEqual(m.Secrets, alice) {
+		t.Errorf("secrets from hashes %+v, want alice's as built from her password %+v", m.Secrets, alice)
+	}
+	if h, ok := PasswordHash(NTHashKey, []byte(hex.EncodeToString(aliceHash))); !ok || !bytes.Equal(h, aliceHash) {
+		t.Errorf("PasswordHash of a ready hash = %x %v", h, ok)
+	}
+	if _, ok := PasswordHash(NTHashKey, []byte("xyz")); ok {
+		t.Error("PasswordHash accepted a malformed NT hash")
 	}
 }
 
