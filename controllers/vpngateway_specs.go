@@ -541,13 +541,13 @@ func referencedSecrets(gw *v1alpha1.VPNGateway, users []v1alpha1.VPNUser, tunnel
 
 // agentRBAC is the least the agent needs: read its gateway, the gateway's
 // members in the namespace (the API cannot filter them by gatewayRef) and
-// exactly the Secrets they reference; write the status of those kinds. It
-// gets nothing cluster-wide and no write access to any spec or Secret.
-// The agent reads the Secrets of its namespace, not only the ones its gateway's
-// objects name: it watches them with one informer (a watch per user Secret
-// does not scale, and a Role listing every Secret by name would change with
-// every user). It only reads, and only its own namespace; a gateway in a
-// namespace of its own keeps every other Secret out of its reach.
+// two Secrets by name: the credentials the manager derives from the Secrets
+// the gateway's objects reference (NT hashes instead of passwords, see
+// package credentials) and the server certificate's. It gets nothing
+// cluster-wide, no write access to any spec or Secret, and no read of any
+// other Secret: not the CA's key, not a password. A Role naming every user's
+// Secret would change with every user, and a watch per Secret does not
+// scale; one derived Secret does both.
 func agentRBAC(gw *v1alpha1.VPNGateway) (*corev1.ServiceAccount, *rbacv1.Role, *rbacv1.RoleBinding) {
 	n := namesFor(gw.Name)
 	sa := &corev1.ServiceAccount{
