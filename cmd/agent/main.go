@@ -67,7 +67,7 @@ func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) config {
 	fs.StringVar(&c.gateway, "gateway", os.Getenv(v1alpha1.EnvGatewayName), "name of the VPNGateway (env "+v1alpha1.EnvGatewayName+")")
 	fs.StringVar(&c.pod, "pod", os.Getenv(v1alpha1.EnvPodName), "name of this pod, the status field owner (env "+v1alpha1.EnvPodName+")")
 	fs.StringVar(&c.certSecret, "certificate-secret", os.Getenv("CERTIFICATE_SECRET"),
-		"Secret with the gateway's tls.crt, tls.key and ca.crt; default: the gateway's status.certificateSecretName (env CERTIFICATE_SECRET)")
+		"Secret with the gateway's tls.crt, tls.key and ca.crt, watched by name; default: <gateway>-server-tls, the manager's (env CERTIFICATE_SECRET)")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file; in-cluster configuration when empty")
 	fs.StringVar(&c.viciSocket, "vici-socket", v1alpha1.VICISocketPath, "charon's VICI socket")
 	fs.StringVar(&c.radiusDir, "radius-dir", v1alpha1.RADIUSDir, "directory shared with charon where an EAPRADIUS gateway's RADIUS servers are written (strongswan.conf includes "+v1alpha1.RADIUSServersInclude+"); empty leaves them alone")

@@ -66,7 +66,8 @@ type Options struct {
 	Gateway   string
 	Pod       string
 	// CertificateSecret overrides the gateway's status.certificateSecretName:
-	// the Secret with tls.crt, tls.key and ca.crt.
+	// the Secret with tls.crt, tls.key and ca.crt. NewForConfig watches it
+	// by name and defaults it to the manager's name for it.
 	CertificateSecret string
 
 	// VICI is the session to the pod's charon.
