@@ -10,11 +10,28 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/credentials"
 )
+
+// CredentialsReconciler writes each gateway's credentials Secret from the
+// gateway's build, shared with the MembersReconciler.
+type CredentialsReconciler struct {
+	Client client.Client
+	builds *buildCache
+}
+
+func (r *CredentialsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	b, err := r.builds.get(ctx, req.NamespacedName)
+	if err != nil || b.Gateway == nil || !b.Gateway.DeletionTimestamp.IsZero() {
+		// A deleted gateway's Secret goes with it (owner reference).
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, writeCredentials(ctx, r.Client, b.Gateway, b.Credentials)
+}
 
 // CredentialsSecret is the Secret the gateway's agent reads instead of the
 // Secrets the gateway's objects reference: see package credentials.

@@ -67,12 +67,6 @@ func (r *MembersReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			gw = nil
 		}
 	}
-	// The agents wait for the credentials; the statuses can wait for them.
-	if b.Gateway != nil {
-		if err := writeCredentials(ctx, r.Client, b.Gateway, b.Credentials); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
 	members := collectMembers(pools.Items, users.Items, tunnels.Items)
 	work := make(chan member)
 	var mu sync.Mutex

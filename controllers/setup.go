@@ -82,7 +82,7 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		return fmt.Errorf("vpngateway controller: %w", err)
 	}
 
-	return ctrl.NewControllerManagedBy(mgr).
+	if err := ctrl.NewControllerManagedBy(mgr).
 		Named("members").
 		// Every handler that enqueues invalidates too: handlers of one
 		// informer run independently, so the other controller's
@@ -95,7 +95,24 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		Watches(&v1alpha1.Tunnel{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(m.secretToGateways)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, o.MembersConcurrency)}).
-		Complete(mr)
+		Complete(mr); err != nil {
+		return fmt.Errorf("members controller: %w", err)
+	}
+
+	// The credentials have a queue of their own: a reconcile of the members
+	// may write thousands of statuses (after a restart, a bulk import), and
+	// a new user's agent must not wait for them.
+	cr := &CredentialsReconciler{Client: mgr.GetClient(), builds: builds}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("credentials").
+		Watches(&v1alpha1.VPNGateway{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
+		}), builder.WithPredicates(m.invalidateOnGatewayChange())).
+		Watches(&v1alpha1.VPNUser{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&v1alpha1.Tunnel{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(m.secretToGateways)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, o.MembersConcurrency)}).
+		Complete(cr)
 }
 
 func createOrDelete() predicate.Funcs {
