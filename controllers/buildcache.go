@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -33,8 +32,6 @@ type gatewayBuild struct {
 	Problems map[objectKey][]swan.Problem
 	// Secrets the gateway and its members reference.
 	Secrets []string
-	// Credentials is the data of the gateway's credentials Secret.
-	Credentials map[string][]byte
 	// NextExpiry is the earliest expiresAt of a user still in the future:
 	// Build's result changes then without any event.
 	NextExpiry time.Time
@@ -51,6 +48,9 @@ type objectKey struct{ Kind, Name string }
 type buildCache struct {
 	reader client.Reader
 	now    func() time.Time
+	// hashes are the users' NT hashes, shared with the credentials
+	// controller.
+	hashes *credentials.Hashes
 
 	mu      sync.Mutex
 	gens    map[types.NamespacedName]uint64
@@ -65,10 +65,11 @@ type cacheEntry struct {
 	build *gatewayBuild
 }
 
-func newBuildCache(r client.Reader, now func() time.Time) *buildCache {
+func newBuildCache(r client.Reader, now func() time.Time, hashes *credentials.Hashes) *buildCache {
 	return &buildCache{
 		reader:   r,
 		now:      now,
+		hashes:   hashes,
 		gens:     map[types.NamespacedName]uint64{},
 		entries:  map[types.NamespacedName]cacheEntry{},
 		building: map[types.NamespacedName]*sync.Mutex{},
@@ -143,35 +144,28 @@ func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now ti
 	out.Gateway = &gw
 	out.Secrets = referencedSecrets(&gw, users.Items, tunnels.Items)
 
-	// One list without copies instead of a Get (a deep copy) per Secret:
-	// with 10,000 users the copies cost more than Build itself. The data
-	// stays the cache's: Build and credentials.Data only read it.
-	var all corev1.SecretList
-	if err := b.reader.List(ctx, &all, client.InNamespace(key.Namespace), client.UnsafeDisableDeepCopy); err != nil {
-		return nil, fmt.Errorf("listing Secrets of %s: %w", key.Namespace, err)
+	secrets, err := readSecrets(ctx, b.reader, key.Namespace, out.Secrets, b.hashes)
+	if err != nil {
+		return nil, err
 	}
-	wanted := make(map[string]bool, len(out.Secrets))
-	for _, name := range out.Secrets {
-		wanted[name] = true
+	data := make(map[string]map[string][]byte, len(secrets))
+	for name, s := range secrets {
+		data[name] = s.Data
 	}
-	secrets := make(map[string]map[string][]byte, len(out.Secrets))
-	for i := range all.Items {
-		if s := &all.Items[i]; wanted[s.Name] {
-			secrets[s.Name] = s.Data
-		}
-	}
-	out.Credentials = credentials.Data(&gw, users.Items, tunnels.Items, secrets)
 	_, problems := swan.Build(swan.Resources{
 		Gateway: gw,
 		Pools:   pools.Items,
 		Users:   users.Items,
 		Tunnels: tunnels.Items,
-		Secrets: secrets,
-		Now:     now,
+		Secrets: data,
+		// The hashes the credentials controller computed (or will reuse):
+		// with 10,000 users, hashing every password is most of a build.
+		PasswordHashes: b.hashes.Passwords(gw.Name, users.Items, secrets),
+		Now:            now,
 	})
 	// RADIUS shared secrets are not part of the VICI model Build makes;
 	// the agent writes them to charon's eap-radius include.
-	_, radius := swan.RADIUSServers(&gw, secrets)
+	_, radius := swan.RADIUSServers(&gw, data)
 	for _, p := range append(problems, radius...) {
 		k := objectKey{p.Kind, p.Name}
 		out.Problems[k] = append(out.Problems[k], p)

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/credentials"
 )
 
 func fakeReader(t *testing.T, objs ...client.Object) client.WithWatch {
@@ -71,7 +72,7 @@ func TestMembersInsecureAlgorithm(t *testing.T) {
 	legacy := poolObj("legacy", "10.9.0.0/24", func(p *v1alpha1.MobilePool) { p.Spec.ESP.Preset = v1alpha1.PresetLegacy })
 	c := fakeReader(t, gateway(), legacy, poolObj("staff", "10.3.200.0/24"),
 		userObj("jimp", "jimp@example.com", "jimp"), secretObj("jimp", map[string]string{"password": "abc123"}))
-	bc := newBuildCache(c, func() time.Time { return now })
+	bc := newBuildCache(c, func() time.Time { return now }, credentials.NewHashes())
 	b, err := bc.get(context.Background(), types.NamespacedName{Namespace: "vpn", Name: "vpn"})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +110,7 @@ func TestBuildCacheInvalidation(t *testing.T) {
 	c := fakeReader(t, gateway(), poolObj("staff", "10.3.200.0/24"),
 		userObj("jimp", "jimp@example.com", "jimp", func(u *v1alpha1.VPNUser) { u.Spec.ExpiresAt = &expires }),
 		secretObj("jimp", map[string]string{"password": "abc123"}))
-	bc := newBuildCache(c, func() time.Time { return clock })
+	bc := newBuildCache(c, func() time.Time { return clock }, credentials.NewHashes())
 	key := types.NamespacedName{Namespace: "vpn", Name: "vpn"}
 	ctx := context.Background()
 

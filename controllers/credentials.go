@@ -3,6 +3,7 @@ package controllers
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,26 +18,71 @@ import (
 	"github.com/ikegate/ikegate/internal/credentials"
 )
 
-// CredentialsReconciler writes each gateway's credentials Secret from the
-// gateway's build, shared with the MembersReconciler.
+// CredentialsReconciler writes each gateway's credentials Secrets. It does
+// not build the gateway's configuration: the credentials depend only on
+// which Secrets the gateway and its members reference, and a new user's
+// agent should not wait for the validation of every other user.
 type CredentialsReconciler struct {
 	Client client.Client
-	builds *buildCache
+	hashes *credentials.Hashes
 }
 
 func (r *CredentialsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	b, err := r.builds.get(ctx, req.NamespacedName)
-	if err != nil || b.Gateway == nil || !b.Gateway.DeletionTimestamp.IsZero() {
-		// A deleted gateway's Secret goes with it (owner reference).
+	var gw v1alpha1.VPNGateway
+	if err := r.Client.Get(ctx, req.NamespacedName, &gw); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !gw.DeletionTimestamp.IsZero() {
+		// A deleted gateway's Secrets go with it (owner reference).
+		return ctrl.Result{}, nil
+	}
+	_, users, tunnels, err := listMembers(ctx, r.Client, req.NamespacedName)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, writeCredentials(ctx, r.Client, b.Gateway, b.Credentials)
+	secrets, err := readSecrets(ctx, r.Client, gw.Namespace, referencedSecrets(&gw, users.Items, tunnels.Items), r.hashes)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	shards := credentials.Split(credentials.Data(&gw, users.Items, tunnels.Items, secrets, r.hashes))
+	var errs []error
+	for i, data := range shards {
+		errs = append(errs, writeCredentials(ctx, r.Client, &gw, credentials.ShardName(gw.Name, i), data))
+	}
+	return ctrl.Result{}, errors.Join(errs...)
 }
 
-// CredentialsSecret is the Secret the gateway's agent reads instead of the
-// Secrets the gateway's objects reference: see package credentials.
-func CredentialsSecret(gw *v1alpha1.VPNGateway, data map[string][]byte) *corev1.Secret {
-	meta := objectMeta(gw, credentials.SecretName(gw.Name))
+// readSecrets returns the namespace's Secrets named in names, by name. One
+// list without copies instead of a Get (a deep copy) per Secret: with
+// 10,000 users the copies would cost more than the rest. The Secrets stay
+// the cache's: callers only read them. The cached hashes of Secrets that
+// are gone are dropped on the way.
+func readSecrets(ctx context.Context, r client.Reader, namespace string, names []string, hashes *credentials.Hashes) (map[string]*corev1.Secret, error) {
+	var all corev1.SecretList
+	if err := r.List(ctx, &all, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing Secrets of %s: %w", namespace, err)
+	}
+	wanted := make(map[string]bool, len(names))
+	for _, name := range names {
+		wanted[name] = true
+	}
+	live := make(map[types.UID]bool, len(all.Items))
+	out := make(map[string]*corev1.Secret, len(names))
+	for i := range all.Items {
+		s := &all.Items[i]
+		live[s.UID] = true
+		if wanted[s.Name] {
+			out[s.Name] = s
+		}
+	}
+	hashes.Retain(namespace, live)
+	return out, nil
+}
+
+// CredentialsSecret is one of the Secrets the gateway's agent reads instead
+// of the Secrets the gateway's objects reference: see package credentials.
+func CredentialsSecret(gw *v1alpha1.VPNGateway, name string, data map[string][]byte) *corev1.Secret {
+	meta := objectMeta(gw, name)
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: meta,
@@ -45,11 +91,11 @@ func CredentialsSecret(gw *v1alpha1.VPNGateway, data map[string][]byte) *corev1.
 	}
 }
 
-// writeCredentials writes the gateway's credentials Secret when its data
-// differs from what the cache holds: every write reaches every gateway pod
-// and makes its agent rebuild, so an unchanged Secret is not written.
-func writeCredentials(ctx context.Context, c client.Client, gw *v1alpha1.VPNGateway, data map[string][]byte) error {
-	want := CredentialsSecret(gw, data)
+// writeCredentials writes one of the gateway's credentials Secrets when its
+// data differs from what the cache holds: every write reaches every gateway
+// pod and makes its agent rebuild, so an unchanged shard is not written.
+func writeCredentials(ctx context.Context, c client.Client, gw *v1alpha1.VPNGateway, name string, data map[string][]byte) error {
+	want := CredentialsSecret(gw, name, data)
 	var have corev1.Secret
 	err := c.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: want.Name}, &have)
 	switch {

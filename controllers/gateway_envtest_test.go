@@ -29,6 +29,7 @@ import (
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/certmanagertest"
+	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testenv"
 )
@@ -130,14 +131,14 @@ func TestGatewayEnvtest(t *testing.T) {
 		if s := conf.Data["strongswan.conf"]; !strings.Contains(s, "unix:///run/ikegate/charon.vici") || !strings.Contains(s, "ike = 2") {
 			t.Errorf("strongswan.conf lacks the VICI socket or the ike log level:\n%s", s)
 		}
-		// The agent reads two Secrets by name, so its Role does not change
-		// with every user.
+		// The agent reads a fixed set of Secrets by name, so its Role does
+		// not change with every user.
 		var role rbacv1.Role
 		eventually(t, "agent Role", func() error {
 			mustGet(t, c, ns, "vpn-agent", &role)
 			for _, r := range role.Rules {
 				if slices.Contains(r.Resources, "secrets") {
-					if !slices.Equal(r.ResourceNames, []string{"vpn-agent-credentials", "vpn-server-tls"}) || !slices.Equal(r.Verbs, []string{"get", "list", "watch"}) {
+					if !slices.Equal(r.ResourceNames, append(credentials.ShardNames("vpn"), "vpn-server-tls")) || !slices.Equal(r.Verbs, []string{"get", "list", "watch"}) {
 						return fmt.Errorf("agent Role's Secret rule %+v, want read of the credentials and server certificate Secrets", r)
 					}
 					return nil
@@ -207,10 +208,10 @@ func TestGatewayEnvtest(t *testing.T) {
 		}
 		eventually(t, "Valid again", conditionIs(c, user, userConds, v1alpha1.ConditionValid, metav1.ConditionTrue, v1alpha1.ReasonReady))
 		// The agent gets the password's NT hash through the credentials
-		// Secret, never the password.
+		// shard of Secret jimp, never the password.
 		eventually(t, "credentials Secret holds the NT hash", func() error {
 			var creds corev1.Secret
-			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "vpn-agent-credentials"}, &creds); err != nil {
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: credentials.ShardName("vpn", credentials.Shard("jimp"))}, &creds); err != nil {
 				return err
 			}
 			if !metav1.IsControlledBy(&creds, gw) || creds.Labels[v1alpha1.LabelGateway] != "vpn" || creds.Type != corev1.SecretTypeOpaque {
@@ -289,12 +290,13 @@ func TestGatewayEnvtest(t *testing.T) {
 			{"list", "ikegate.io", "vpnusers", "", "", "default", false},
 			// The list and watch of one Secret by field selector
 			// metadata.name is authorized as a request for that name.
-			{"get", "", "secrets", "", "vpn-agent-credentials", ns, true},
-			{"list", "", "secrets", "", "vpn-agent-credentials", ns, true},
-			{"watch", "", "secrets", "", "vpn-agent-credentials", ns, true},
+			{"get", "", "secrets", "", "vpn-agent-credentials-0", ns, true},
+			{"list", "", "secrets", "", "vpn-agent-credentials-7", ns, true},
+			{"watch", "", "secrets", "", "vpn-agent-credentials-15", ns, true},
+			{"get", "", "secrets", "", "vpn-agent-credentials-16", ns, false},
 			{"get", "", "secrets", "", "vpn-server-tls", ns, true},
 			{"watch", "", "secrets", "", "vpn-server-tls", ns, true},
-			{"update", "", "secrets", "", "vpn-agent-credentials", ns, false},
+			{"update", "", "secrets", "", "vpn-agent-credentials-7", ns, false},
 			// Not the CA's key, not the referenced Secrets, not all of them.
 			{"get", "", "secrets", "", "vpn-ca", ns, false},
 			{"get", "", "secrets", "", "jimp", ns, false},

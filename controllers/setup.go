@@ -50,7 +50,8 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 	if err := IndexFields(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
-	builds := newBuildCache(mgr.GetClient(), o.Now)
+	hashes := credentials.NewHashes()
+	builds := newBuildCache(mgr.GetClient(), o.Now, hashes)
 	gwr := &VPNGatewayReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), Images: o.Images, Now: o.Now, builds: builds}
 	mr := &MembersReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), StatusWorkers: max(1, o.StatusWorkers), builds: builds}
 	m := &mappers{c: mgr.GetClient(), builds: builds}
@@ -102,7 +103,7 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 	// The credentials have a queue of their own: a reconcile of the members
 	// may write thousands of statuses (after a restart, a bulk import), and
 	// a new user's agent must not wait for them.
-	cr := &CredentialsReconciler{Client: mgr.GetClient(), builds: builds}
+	cr := &CredentialsReconciler{Client: mgr.GetClient(), hashes: hashes}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("credentials").
 		Watches(&v1alpha1.VPNGateway{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
@@ -178,9 +179,9 @@ func (m *mappers) secretToGateways(ctx context.Context, o client.Object) []recon
 	set := map[types.NamespacedName]struct{}{}
 	if gw := o.GetLabels()[v1alpha1.LabelGateway]; gw != "" {
 		key := types.NamespacedName{Namespace: o.GetNamespace(), Name: gw}
-		// The credentials Secret is written from the build: a change to it
-		// needs a reconcile (to put it right) but no new build.
-		if o.GetName() == credentials.SecretName(gw) {
+		// The credentials Secrets are written from the members: a change to
+		// one needs a reconcile (to put it right) but no new build.
+		if credentials.IsShard(gw, o.GetName()) {
 			return []reconcile.Request{{NamespacedName: key}}
 		}
 		set[key] = struct{}{}

@@ -541,13 +541,13 @@ func referencedSecrets(gw *v1alpha1.VPNGateway, users []v1alpha1.VPNUser, tunnel
 
 // agentRBAC is the least the agent needs: read its gateway, the gateway's
 // members in the namespace (the API cannot filter them by gatewayRef) and
-// two Secrets by name: the credentials the manager derives from the Secrets
-// the gateway's objects reference (NT hashes instead of passwords, see
-// package credentials) and the server certificate's. It gets nothing
-// cluster-wide, no write access to any spec or Secret, and no read of any
-// other Secret: not the CA's key, not a password. A Role naming every user's
-// Secret would change with every user, and a watch per Secret does not
-// scale; one derived Secret does both.
+// a fixed set of Secrets by name: the credentials shards the manager derives
+// from the Secrets the gateway's objects reference (NT hashes instead of
+// passwords, see package credentials) and the server certificate's. It gets
+// nothing cluster-wide, no write access to any spec or Secret, and no read
+// of any other Secret: not the CA's key, not a password. A Role naming every
+// user's Secret would change with every user, and a watch per Secret does
+// not scale; a fixed number of derived Secrets does both.
 func agentRBAC(gw *v1alpha1.VPNGateway) (*corev1.ServiceAccount, *rbacv1.Role, *rbacv1.RoleBinding) {
 	n := namesFor(gw.Name)
 	sa := &corev1.ServiceAccount{
@@ -568,7 +568,7 @@ func agentRBAC(gw *v1alpha1.VPNGateway) (*corev1.ServiceAccount, *rbacv1.Role, *
 			{APIGroups: []string{group}, Resources: []string{"mobilepools/status", "vpnusers/status", "tunnels/status"}, Verbs: []string{"get", "patch"}},
 			// The derived credentials and the server certificate only: not the
 			// CA's key, not the Secrets the gateway's objects reference.
-			{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{credentials.SecretName(gw.Name), n.ServerSecret}, Verbs: read},
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: append(credentials.ShardNames(gw.Name), n.ServerSecret), Verbs: read},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		},
 	}

@@ -280,7 +280,13 @@ func TestAgentRBAC(t *testing.T) {
 		{APIGroups: []string{"ikegate.io"}, Resources: []string{"vpngateways/status"}, ResourceNames: []string{"vpn"}, Verbs: []string{"get", "patch"}},
 		{APIGroups: []string{"ikegate.io"}, Resources: []string{"mobilepools", "vpnusers", "tunnels"}, Verbs: read},
 		{APIGroups: []string{"ikegate.io"}, Resources: []string{"mobilepools/status", "vpnusers/status", "tunnels/status"}, Verbs: []string{"get", "patch"}},
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"vpn-agent-credentials", "vpn-server-tls"}, Verbs: read},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{
+			"vpn-agent-credentials-0", "vpn-agent-credentials-1", "vpn-agent-credentials-2", "vpn-agent-credentials-3",
+			"vpn-agent-credentials-4", "vpn-agent-credentials-5", "vpn-agent-credentials-6", "vpn-agent-credentials-7",
+			"vpn-agent-credentials-8", "vpn-agent-credentials-9", "vpn-agent-credentials-10", "vpn-agent-credentials-11",
+			"vpn-agent-credentials-12", "vpn-agent-credentials-13", "vpn-agent-credentials-14", "vpn-agent-credentials-15",
+			"vpn-server-tls",
+		}, Verbs: read},
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	}
 	if diff := cmp.Diff(want, role.Rules); diff != "" {

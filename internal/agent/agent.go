@@ -108,8 +108,9 @@ type Agent struct {
 	applier *vici.Applier
 	metrics *metrics
 	cache   cache.Cache
-	// certCache watches the certificate Secret, set with cache.
-	certCache cache.Cache
+	// secretCaches watch one Secret each (the credentials shards and the
+	// certificate Secret), set with cache.
+	secretCaches []cache.Cache
 	// stores are the views of the agent's own informers; nil when the
 	// caller supplied Options.Reader.
 	stores *stores

@@ -146,20 +146,23 @@ func newFixtureWith(t *testing.T, f *vici.Fake, fw Firewall, users ...string) *f
 			},
 		},
 	}
-	// The manager derives the credentials Secret from the users' Secrets;
-	// the agent reads only that one.
+	// The manager derives the credentials Secrets from the users' Secrets;
+	// the agent reads only those.
 	var userObjs []v1alpha1.VPNUser
-	passwords := map[string]map[string][]byte{}
+	passwords := map[string]*corev1.Secret{}
 	for _, n := range users {
 		u, s := user(n)
 		objs = append(objs, u, s)
 		userObjs = append(userObjs, *u)
-		passwords[s.Name] = s.Data
+		passwords[s.Name] = s
 	}
-	objs = append(objs, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: credentials.SecretName(testGW)},
-		Data:       credentials.Data(objs[0].(*v1alpha1.VPNGateway), userObjs, nil, passwords),
-	})
+	shards := credentials.Split(credentials.Data(objs[0].(*v1alpha1.VPNGateway), userObjs, nil, passwords, nil))
+	for i, data := range shards {
+		objs = append(objs, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: credentials.ShardName(testGW, i)},
+			Data:       data,
+		})
+	}
 	reader := fake.NewClientBuilder().WithScheme(Scheme()).WithObjects(objs...).Build()
 	w := &statusRecorder{Client: reader}
 	a, err := New(Options{

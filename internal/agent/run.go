@@ -27,9 +27,13 @@ func NewForConfig(cfg *rest.Config, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the informer cache: %w", err)
 	}
-	cc, err := NewCertificateCache(cfg, opts.Namespace, opts.CertificateSecret)
-	if err != nil {
-		return nil, fmt.Errorf("creating the certificate informer cache: %w", err)
+	var secretCaches []cache.Cache
+	for _, name := range append(credentials.ShardNames(opts.Gateway), opts.CertificateSecret) {
+		sc, err := NewSecretCache(cfg, opts.Namespace, name)
+		if err != nil {
+			return nil, fmt.Errorf("creating the informer cache of Secret %s: %w", name, err)
+		}
+		secretCaches = append(secretCaches, sc)
 	}
 	w, err := client.New(cfg, client.Options{Scheme: Scheme()})
 	if err != nil {
@@ -40,7 +44,7 @@ func NewForConfig(cfg *rest.Config, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.cache, a.certCache = c, cc
+	a.cache, a.secretCaches = c, secretCaches
 	return a, nil
 }
 
@@ -51,12 +55,13 @@ func (a *Agent) startCache(ctx context.Context) error {
 		return nil
 	}
 	a.stores = newStores()
-	handlersSynced, err := a.stores.watch(ctx, a.cache, a.certCache, a.Trigger)
+	handlersSynced, err := a.stores.watch(ctx, a.cache, a.secretCaches, a.Trigger)
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 2)
-	for _, c := range []cache.Cache{a.cache, a.certCache} {
+	caches := append([]cache.Cache{a.cache}, a.secretCaches...)
+	errc := make(chan error, len(caches))
+	for _, c := range caches {
 		go func() { errc <- c.Start(ctx) }()
 		if !c.WaitForCacheSync(ctx) {
 			select {

@@ -37,29 +37,29 @@ func Scheme() *kruntime.Scheme {
 	return s
 }
 
-// NewCache returns an informer cache of what one gateway's agent reads:
-// its VPNGateway, the MobilePools, VPNUsers and Tunnels of its namespace,
-// and of the Secrets only the gateway's credentials Secret (see package
-// credentials). Its certificate Secret has a cache of its own
-// (NewCertificateCache): a cache holds one selector per type, and a field
-// selector names one object. Mounted Secrets would take up to a minute to
-// reach the pod; an informer sees a change within milliseconds.
+// NewCache returns an informer cache of what one gateway's agent reads
+// besides Secrets: its VPNGateway and the MobilePools, VPNUsers and Tunnels
+// of its namespace. Each Secret the agent reads (the credentials shards,
+// see package credentials, and its certificate's) has a cache of its own
+// (NewSecretCache): a cache holds one selector per type, and a field
+// selector names one object. This one must not be asked for Secrets: it
+// would list all of the namespace's, which the agent's Role forbids.
 func NewCache(cfg *rest.Config, namespace, gateway string) (cache.Cache, error) {
 	return cache.New(cfg, cache.Options{
 		Scheme:            Scheme(),
 		DefaultNamespaces: map[string]cache.Config{namespace: {}},
 		ByObject: map[client.Object]cache.ByObject{
 			&v1alpha1.VPNGateway{}: {Field: fields.OneTermEqualSelector("metadata.name", gateway)},
-			&corev1.Secret{}:       {Field: fields.OneTermEqualSelector("metadata.name", credentials.SecretName(gateway))},
 		},
 	})
 }
 
-// NewCertificateCache returns an informer cache of the one Secret that holds
-// the gateway's certificate and key. Listing and watching by a field
-// selector on the name is authorized as reading that name, so the agent's
-// Role names its Secrets instead of granting all of the namespace's.
-func NewCertificateCache(cfg *rest.Config, namespace, secret string) (cache.Cache, error) {
+// NewSecretCache returns an informer cache of the one Secret named secret.
+// Listing and watching by a field selector on the name is authorized as
+// reading that name, so the agent's Role names its Secrets instead of
+// granting all of the namespace's. Mounted Secrets would take up to a
+// minute to reach the pod; an informer sees a change within milliseconds.
+func NewSecretCache(cfg *rest.Config, namespace, secret string) (cache.Cache, error) {
 	return cache.New(cfg, cache.Options{
 		Scheme:            Scheme(),
 		DefaultNamespaces: map[string]cache.Config{namespace: {}},
@@ -163,8 +163,8 @@ func (a *Agent) read(ctx context.Context, withSecrets bool) (view, error) {
 	if !withSecrets {
 		return v, nil
 	}
-	// The same two Secrets the informers would hold, read by name.
-	names := []string{credentials.SecretName(a.opts.Gateway)}
+	// The same Secrets the informers would hold, read by name.
+	names := credentials.ShardNames(a.opts.Gateway)
 	if c := a.certSecret(v.gateway); c != "" {
 		names = append(names, c)
 	}
@@ -222,20 +222,17 @@ func (a *Agent) resources(ctx context.Context) (swan.Resources, *v1alpha1.VPNGat
 	}
 	certSecret := a.certSecret(gw)
 	var cert *corev1.Secret
-	credsName := credentials.SecretName(gw.Name)
+	// Users' passwords arrive as NT hashes only. Without the credentials
+	// Secrets (the manager has not written them yet) every user and tunnel
+	// with a secret is reported, not applied.
+	in.Secrets, in.PasswordHashes = map[string]map[string][]byte{}, map[string]map[string][]byte{}
 	for _, s := range v.secrets {
-		switch s.Name {
-		case credsName:
-			// Users' passwords arrive as NT hashes only.
-			in.Secrets, in.PasswordHashes = credentials.Decode(s.Data)
-		case certSecret:
+		switch {
+		case s.Name == certSecret:
 			cert = s
+		case credentials.IsShard(gw.Name, s.Name):
+			credentials.Decode(s.Data, in.Secrets, in.PasswordHashes)
 		}
-	}
-	if in.Secrets == nil {
-		// Without the credentials Secret (the manager has not written it
-		// yet) every user and tunnel with a secret is reported, not applied.
-		in.Secrets, in.PasswordHashes = map[string]map[string][]byte{}, map[string]map[string][]byte{}
 	}
 	if certSecret == "" {
 		return in, gw, fmt.Errorf("VPNGateway %s has no certificate Secret yet", gw.Name)

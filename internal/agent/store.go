@@ -102,7 +102,7 @@ type stores struct {
 	pools    *objects[*v1alpha1.MobilePool]
 	users    *objects[*v1alpha1.VPNUser]
 	tunnels  *objects[*v1alpha1.Tunnel]
-	// secrets are the credentials and the certificate Secret: the informers
+	// secrets are the credentials shards and the certificate Secret: the informers
 	// hold no other, so every change of one counts.
 	secrets *objects[*corev1.Secret]
 }
@@ -118,10 +118,10 @@ func newStores() *stores {
 }
 
 // watch registers the stores' handlers on the informers of c and of
-// certCache (the certificate Secret's) and returns once every handler has
+// secretCaches (one Secret each) and returns once every handler has
 // seen the informers' initial lists, so that the first apply never works
 // from a partial view (which would unload users).
-func (st *stores) watch(ctx context.Context, c, certCache cache.Cache, trigger func()) (func(context.Context) error, error) {
+func (st *stores) watch(ctx context.Context, c cache.Cache, secretCaches []cache.Cache, trigger func()) (func(context.Context) error, error) {
 	regs := []struct {
 		c   cache.Cache
 		obj client.Object
@@ -131,8 +131,13 @@ func (st *stores) watch(ctx context.Context, c, certCache cache.Cache, trigger f
 		{c, &v1alpha1.MobilePool{}, st.pools.handler(trigger)},
 		{c, &v1alpha1.VPNUser{}, st.users.handler(trigger)},
 		{c, &v1alpha1.Tunnel{}, st.tunnels.handler(trigger)},
-		{c, &corev1.Secret{}, st.secrets.handler(trigger)},
-		{certCache, &corev1.Secret{}, st.secrets.handler(trigger)},
+	}
+	for _, sc := range secretCaches {
+		regs = append(regs, struct {
+			c   cache.Cache
+			obj client.Object
+			h   toolscache.ResourceEventHandler
+		}{sc, &corev1.Secret{}, st.secrets.handler(trigger)})
 	}
 	var synced []toolscache.ResourceEventHandlerRegistration
 	for _, r := range regs {

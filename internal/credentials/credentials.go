@@ -1,20 +1,65 @@
-// Package credentials derives the one Secret a gateway's agent reads besides
+// Package credentials derives the Secrets a gateway's agent reads besides
 // its certificate: the values its charon needs from the Secrets the gateway,
-// its users and its tunnels reference. The manager writes it and the agent
-// reads it, so the agent's Role names two Secrets instead of granting every
-// Secret of the namespace (the gateway's CA key and every plain password
-// among them), and no plain password reaches the gateway pod.
+// its users and its tunnels reference. The manager writes them and the agent
+// reads them, so the agent's Role names a fixed set of Secrets instead of
+// granting every Secret of the namespace (the gateway's CA key and every
+// plain password among them), and no plain password reaches the gateway pod.
+//
+// The derived data is split into Shards Secrets by a hash of the referenced
+// Secret's name: a change to one user's Secret rewrites, and makes every
+// gateway pod receive, one shard instead of the data of every user.
 package credentials
 
 import (
+	"hash/fnv"
+	"strconv"
 	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/swan"
 )
 
-// SecretName is the name of the gateway's credentials Secret.
-func SecretName(gateway string) string { return gateway + "-agent-credentials" }
+// Shards is the number of credentials Secrets per gateway. It is part of
+// the agent's Role (which names each shard), so changing it needs the
+// manager and the agents of every gateway rolled together.
+const Shards = 16
+
+// ShardName is the name of the gateway's i-th credentials Secret.
+func ShardName(gateway string, i int) string {
+	return gateway + "-agent-credentials-" + strconv.Itoa(i)
+}
+
+// ShardNames are the names of all of the gateway's credentials Secrets, in
+// shard order.
+func ShardNames(gateway string) []string {
+	names := make([]string, Shards)
+	for i := range names {
+		names[i] = ShardName(gateway, i)
+	}
+	return names
+}
+
+// IsShard reports whether name is one of the gateway's credentials Secrets.
+func IsShard(gateway, name string) bool {
+	n, ok := strings.CutPrefix(name, gateway+"-agent-credentials-")
+	if !ok {
+		return false
+	}
+	i, err := strconv.Atoi(n)
+	return err == nil && i >= 0 && i < Shards && strconv.Itoa(i) == n
+}
+
+// Shard is the shard that holds what is derived from the referenced Secret
+// named secret: stable across restarts and versions (FNV-1a of the name).
+func Shard(secret string) int {
+	h := fnv.New32a()
+	h.Write([]byte(secret))
+	return int(h.Sum32() % Shards)
+}
 
 // ServerTLSSecretName is the name of the Secret cert-manager issues the
 // gateway's server certificate into.
@@ -38,15 +83,20 @@ func dataKey(kind, secret, key string) string { return kind + "_" + secret + "_"
 // name and key together exceed it is left out, and reported as missing.
 const maxKeyLen = 253
 
-// Data returns the credentials Secret's data for a gateway, its users and
-// tunnels, from the data of the Secrets they reference. References to a
-// missing Secret or key are left out: the agent's build then reports them
-// as missing (the manager's conditions tell a missing Secret from a missing
-// key). Passwords become their NT hashes, computed as Build computes them.
-func Data(gw *v1alpha1.VPNGateway, users []v1alpha1.VPNUser, tunnels []v1alpha1.Tunnel, secrets map[string]map[string][]byte) map[string][]byte {
+// Data returns the credentials' data (all shards together, see Split) for
+// a gateway, its users and tunnels, from the Secrets they reference, by
+// name. References to a missing Secret or key are left out: the agent's
+// build then reports them as missing (the manager's conditions tell a
+// missing Secret from a missing key). Passwords become their NT hashes,
+// computed as Build computes them and taken from hashes when it has them.
+func Data(gw *v1alpha1.VPNGateway, users []v1alpha1.VPNUser, tunnels []v1alpha1.Tunnel, secrets map[string]*corev1.Secret, hashes *Hashes) map[string][]byte {
 	out := map[string][]byte{}
 	value := func(ref v1alpha1.SecretKeyReference) {
-		if v, ok := secrets[ref.Name][ref.Key]; ok && len(dataKey(kindValue, ref.Name, ref.Key)) <= maxKeyLen {
+		s := secrets[ref.Name]
+		if s == nil {
+			return
+		}
+		if v, ok := s.Data[ref.Key]; ok && len(dataKey(kindValue, ref.Name, ref.Key)) <= maxKeyLen {
 			out[dataKey(kindValue, ref.Name, ref.Key)] = v
 		}
 	}
@@ -76,8 +126,11 @@ func Data(gw *v1alpha1.VPNGateway, users []v1alpha1.VPNUser, tunnels []v1alpha1.
 		if ref == nil || u.Spec.GatewayRef.Name != gw.Name {
 			continue
 		}
-		v, ok := secrets[ref.Name][ref.Key]
-		if !ok {
+		s := secrets[ref.Name]
+		if s == nil {
+			continue
+		}
+		if _, ok := s.Data[ref.Key]; !ok {
 			continue
 		}
 		k := dataKey(kindNTHash, ref.Name, ref.Key)
@@ -86,24 +139,128 @@ func Data(gw *v1alpha1.VPNGateway, users []v1alpha1.VPNUser, tunnels []v1alpha1.
 		}
 		// A value Build refuses arrives empty, and the agent's build
 		// refuses it too; the manager's conditions say why.
-		h, _ := swan.PasswordHash(ref.Key, v)
+		h, _ := hashes.Hash(s, ref.Key)
 		out[k] = h
 	}
 	return out
 }
 
-// Decode splits a credentials Secret's data into swan.Resources' Secrets
-// (the plain values) and PasswordHashes (the NT hashes), both by referenced
-// Secret name and key. Keys it does not know are ignored.
-func Decode(data map[string][]byte) (values, hashes map[string]map[string][]byte) {
-	values, hashes = map[string]map[string][]byte{}, map[string]map[string][]byte{}
+// Split divides Data's result into the shards' data: each entry goes to the
+// Shard of the Secret it was derived from. Every shard is non-nil.
+func Split(data map[string][]byte) [Shards]map[string][]byte {
+	var out [Shards]map[string][]byte
+	for i := range out {
+		out[i] = map[string][]byte{}
+	}
 	for k, v := range data {
-		kind, rest, ok := strings.Cut(k, "_")
+		_, secret, _ := splitKey(k)
+		out[Shard(secret)][k] = v
+	}
+	return out
+}
+
+// Hashes remembers the NT hash of each password by the UID of its Secret,
+// the key and the Secret's resourceVersion, so that a change to one user's
+// Secret re-hashes that one password and not all of them. Safe for
+// concurrent use; a nil *Hashes computes every hash.
+type Hashes struct {
+	mu sync.Mutex
+	m  map[hashKey]hashEntry
+}
+
+type hashKey struct {
+	uid types.UID
+	key string
+}
+
+type hashEntry struct {
+	namespace, resourceVersion string
+	hash                       []byte
+	ok                         bool
+}
+
+// NewHashes returns an empty cache.
+func NewHashes() *Hashes { return &Hashes{m: map[hashKey]hashEntry{}} }
+
+// Hash returns swan.PasswordHash of the Secret's value under key, from the
+// cache when the Secret has not changed since it was computed. The Secret
+// must hold key.
+func (h *Hashes) Hash(s *corev1.Secret, key string) ([]byte, bool) {
+	if h == nil || s.UID == "" || s.ResourceVersion == "" {
+		return swan.PasswordHash(key, s.Data[key])
+	}
+	k := hashKey{s.UID, key}
+	h.mu.Lock()
+	e, ok := h.m[k]
+	h.mu.Unlock()
+	if ok && e.resourceVersion == s.ResourceVersion {
+		return e.hash, e.ok
+	}
+	hash, valid := swan.PasswordHash(key, s.Data[key])
+	h.mu.Lock()
+	h.m[k] = hashEntry{namespace: s.Namespace, resourceVersion: s.ResourceVersion, hash: hash, ok: valid}
+	h.mu.Unlock()
+	return hash, valid
+}
+
+// Passwords returns swan.Resources' PasswordHashes for the gateway's users:
+// the NT hash of each valid password. Invalid and missing ones are left
+// out, so that Build reads them from its Secrets and says what is wrong.
+func (h *Hashes) Passwords(gw string, users []v1alpha1.VPNUser, secrets map[string]*corev1.Secret) map[string]map[string][]byte {
+	out := map[string]map[string][]byte{}
+	for i := range users {
+		ref := users[i].Spec.PasswordSecretRef
+		if ref == nil || users[i].Spec.GatewayRef.Name != gw {
+			continue
+		}
+		s := secrets[ref.Name]
+		if s == nil {
+			continue
+		}
+		if _, ok := s.Data[ref.Key]; !ok {
+			continue
+		}
+		hash, ok := h.Hash(s, ref.Key)
 		if !ok {
 			continue
 		}
-		secret, key, ok := strings.Cut(rest, "_")
-		if !ok || secret == "" || key == "" {
+		if out[ref.Name] == nil {
+			out[ref.Name] = map[string][]byte{}
+		}
+		out[ref.Name][ref.Key] = hash
+	}
+	return out
+}
+
+// Retain drops the cached hashes of the namespace's Secrets that no longer
+// exist: live holds the UIDs of the namespace's Secrets.
+func (h *Hashes) Retain(namespace string, live map[types.UID]bool) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k, e := range h.m {
+		if e.namespace == namespace && !live[k.uid] {
+			delete(h.m, k)
+		}
+	}
+}
+
+func splitKey(k string) (kind, secret, key string) {
+	kind, rest, _ := strings.Cut(k, "_")
+	secret, key, _ = strings.Cut(rest, "_")
+	return kind, secret, key
+}
+
+// Decode adds a credentials Secret's data to swan.Resources' Secrets (the
+// plain values) and PasswordHashes (the NT hashes), both by referenced
+// Secret name and key; the shards of a gateway go into the same two maps.
+// Keys it does not know are ignored.
+func Decode(data map[string][]byte, values, hashes map[string]map[string][]byte) {
+	for k, v := range data {
+		kind, secret, key := splitKey(k)
+		if secret == "" || key == "" {
 			continue
 		}
 		var into map[string]map[string][]byte
@@ -120,5 +277,4 @@ func Decode(data map[string][]byte) (values, hashes map[string]map[string][]byte
 		}
 		into[secret][key] = v
 	}
-	return values, hashes
 }

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/credentials"
@@ -18,6 +19,27 @@ import (
 )
 
 func meta(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name, Namespace: "vpn"} }
+
+// asSecrets makes Secret objects of Secret data, each with a UID and a
+// resourceVersion as the API server sets them.
+func asSecrets(data map[string]map[string][]byte) map[string]*corev1.Secret {
+	out := map[string]*corev1.Secret{}
+	for name, d := range data {
+		m := meta(name)
+		m.UID, m.ResourceVersion = types.UID("uid-"+name), "1"
+		out[name] = &corev1.Secret{ObjectMeta: m, Data: d}
+	}
+	return out
+}
+
+// decode reads all shards' data as the agent does.
+func decode(shards ...map[string][]byte) (values, hashes map[string]map[string][]byte) {
+	values, hashes = map[string]map[string][]byte{}, map[string]map[string][]byte{}
+	for _, d := range shards {
+		credentials.Decode(d, values, hashes)
+	}
+	return values, hashes
+}
 
 func user(name, secret, key string) v1alpha1.VPNUser {
 	return v1alpha1.VPNUser{ObjectMeta: meta(name), Spec: v1alpha1.VPNUserSpec{
@@ -87,10 +109,19 @@ func TestAgentBuildsTheSameModel(t *testing.T) {
 	radiusGW.Spec.ClientAuth.Method = v1alpha1.ClientAuthEAPRADIUS
 	wantRADIUS, _ := swan.RADIUSServers(&radiusGW, in.Secrets)
 
-	data := credentials.Data(&in.Gateway, in.Users, in.Tunnels, in.Secrets)
+	shards := credentials.Split(credentials.Data(&in.Gateway, in.Users, in.Tunnels, asSecrets(in.Secrets), nil))
 	agent := in
-	agent.Secrets, agent.PasswordHashes = credentials.Decode(data)
+	agent.Secrets, agent.PasswordHashes = decode(shards[:]...)
 	got, gotProblems := swan.Build(agent)
+
+	// The manager's own build with the cached hashes makes the same model
+	// and the same problems as with the plain passwords.
+	hashes := credentials.NewHashes()
+	cached := in
+	cached.PasswordHashes = hashes.Passwords(in.Gateway.Name, in.Users, asSecrets(in.Secrets))
+	if m, ps := swan.Build(cached); !reflect.DeepEqual(want, m) || !reflect.DeepEqual(wantProblems, ps) {
+		t.Errorf("The manager's build with cached hashes differs:\nwant %v\ngot  %v", wantProblems, ps)
+	}
 	if !reflect.DeepEqual(want, got) {
 		t.Errorf("Models differ:\nmanager: %s\nagent:   %s", swan.Render(want, swan.RenderOptions{ShowSecrets: true}), swan.Render(got, swan.RenderOptions{ShowSecrets: true}))
 	}
@@ -124,7 +155,7 @@ func TestAgentBuildsTheSameModel(t *testing.T) {
 // another gateway, no unreferenced key.
 func TestDataHoldsNoPlainPassword(t *testing.T) {
 	in := resources()
-	data := credentials.Data(&in.Gateway, in.Users, in.Tunnels, in.Secrets)
+	data := credentials.Data(&in.Gateway, in.Users, in.Tunnels, asSecrets(in.Secrets), nil)
 	for k, v := range data {
 		for _, plain := range []string{"correct horse", "bobs secret", "carols secret", "another gateway's", "not for the agent", "the CA's private key"} {
 			if bytes.Contains(v, []byte(plain)) || strings.Contains(k, "mallory") || strings.Contains(k, "unused") || strings.Contains(k, "vpn-ca") {
@@ -141,7 +172,7 @@ func TestDataHoldsNoPlainPassword(t *testing.T) {
 	if got := string(data["value_radius.example_shared_secret"]); got != "radius secret" {
 		t.Errorf("RADIUS secret %q", got)
 	}
-	values, hashes := credentials.Decode(data)
+	values, hashes := decode(data)
 	if _, ok := hashes["shared.passwords"]["carol.pw"]; !ok {
 		t.Errorf("Decode lost carol's hash: %v", hashes)
 	}
@@ -150,10 +181,10 @@ func TestDataHoldsNoPlainPassword(t *testing.T) {
 	}
 }
 
-// At 10,000 users, each with a Secret of their own, the credentials Secret
-// stays inside the API's 1 MiB limit on a Secret's data and under 1 MiB as
-// an object (etcd takes 1.5 MiB) while Secret name and key together stay
-// under about 70 characters: each user costs its data key (kind, Secret
+// At 10,000 users, each with a Secret of their own, every credentials shard
+// stays far inside the API's 1 MiB limit on a Secret's data, and the users
+// spread over the shards evenly enough that one user's change rewrites
+// about a sixteenth of the data: each user costs its data key (kind, Secret
 // name and key) and a 16-byte hash.
 func TestSizeAt10000Users(t *testing.T) {
 	for _, tc := range []struct {
@@ -170,17 +201,91 @@ func TestSizeAt10000Users(t *testing.T) {
 			users = append(users, user(name, name+"-password", "password"))
 			secrets[name+"-password"] = map[string][]byte{"password": []byte(fmt.Sprintf("pw-%d-%s", i, strings.Repeat("x", 20)))}
 		}
-		s := &corev1.Secret{ObjectMeta: meta(credentials.SecretName("vpn")), Data: credentials.Data(&gw, users, nil, secrets)}
-		if len(s.Data) != 10000 {
-			t.Fatalf("%s: %d entries, want 10000", tc.what, len(s.Data))
+		shards := credentials.Split(credentials.Data(&gw, users, nil, asSecrets(secrets), nil))
+		entries, largest := 0, 0
+		for i, data := range shards {
+			s := &corev1.Secret{ObjectMeta: meta(credentials.ShardName("vpn", i)), Data: data}
+			entries += len(data)
+			largest = max(largest, s.Size())
+			// Evenly would be 625 each.
+			if len(data) < 500 || len(data) > 750 {
+				t.Errorf("%s: shard %d holds %d users, want about 625", tc.what, i, len(data))
+			}
 		}
-		values, size := 0, s.Size()
-		for _, v := range s.Data {
-			values += len(v)
+		if entries != 10000 {
+			t.Fatalf("%s: %d entries, want 10000", tc.what, entries)
 		}
-		t.Logf("10,000 users, %s (%q): data values %d bytes, object %d bytes (protobuf)", tc.what, fmt.Sprintf(tc.format, 0)+"-password", values, size)
-		if values > corev1.MaxSecretSize || size > 1<<20 {
-			t.Errorf("%s: credentials Secret too large: data %d bytes, object %d bytes", tc.what, values, size)
+		t.Logf("10,000 users, %s (%q): largest shard %d bytes (protobuf)", tc.what, fmt.Sprintf(tc.format, 0)+"-password", largest)
+		if largest > 1<<20/8 {
+			t.Errorf("%s: a credentials shard is too large: %d bytes", tc.what, largest)
 		}
+	}
+}
+
+// A shard is chosen by the referenced Secret's name alone, so the entries of
+// one Secret stay together and a shard's name never depends on the others.
+func TestShards(t *testing.T) {
+	if got := credentials.ShardNames("vpn"); len(got) != credentials.Shards || got[0] != "vpn-agent-credentials-0" || got[15] != "vpn-agent-credentials-15" {
+		t.Errorf("ShardNames: %v", got)
+	}
+	for name, want := range map[string]bool{
+		"vpn-agent-credentials-0": true, "vpn-agent-credentials-15": true,
+		"vpn-agent-credentials-16": false, "vpn-agent-credentials-01": false, "vpn-agent-credentials-": false,
+		"vpn-agent-credentials": false, "other-agent-credentials-1": false, "vpn-server-tls": false,
+	} {
+		if got := credentials.IsShard("vpn", name); got != want {
+			t.Errorf("IsShard(vpn, %s) = %v, want %v", name, got, want)
+		}
+	}
+	// FNV-1a of the name: fixed values, so a new manager writes every
+	// entry into the shard an older one did.
+	for name, want := range map[string]int{"alice": 7, "shared.passwords": 0, "u-00000-password": 1} {
+		if got := credentials.Shard(name); got != want {
+			t.Errorf("Shard(%s) = %d, want %d", name, got, want)
+		}
+	}
+	data := map[string][]byte{"nthash_alice_password": {1}, "value_alice_psk": {2}, "nthash_shared.passwords_bob_pw": {3}}
+	shards := credentials.Split(data)
+	a, s := shards[credentials.Shard("alice")], shards[credentials.Shard("shared.passwords")]
+	if len(a) != 2 || len(s) != 1 || s["nthash_shared.passwords_bob_pw"][0] != 3 {
+		t.Errorf("Split: alice's shard %v, shared.passwords' shard %v", a, s)
+	}
+}
+
+// A hash is computed once per Secret version: an unchanged Secret is not
+// hashed again, a changed one is, and a deleted Secret's hashes go.
+func TestHashesFollowResourceVersions(t *testing.T) {
+	h := credentials.NewHashes()
+	s := asSecrets(map[string]map[string][]byte{"alice": {"password": []byte("one")}})["alice"]
+	first, ok := h.Hash(s, "password")
+	if !ok || !bytes.Equal(first, swan.NTHash("one")) {
+		t.Fatalf("first hash %x %v", first, ok)
+	}
+	// The same version with other data (which the API never serves) shows
+	// that the cache answered.
+	s.Data["password"] = []byte("two")
+	if got, _ := h.Hash(s, "password"); !bytes.Equal(got, first) {
+		t.Errorf("same resourceVersion hashed again: %x", got)
+	}
+	s.ResourceVersion = "2"
+	if got, _ := h.Hash(s, "password"); !bytes.Equal(got, swan.NTHash("two")) {
+		t.Errorf("new resourceVersion: %x, want the hash of the new value", got)
+	}
+	s.Data["nthash"] = []byte("not hex")
+	if _, ok := h.Hash(s, "nthash"); ok {
+		t.Error("an invalid NT hash was accepted")
+	}
+	h.Retain("vpn", map[types.UID]bool{s.UID: true})
+	s.Data["password"] = []byte("three")
+	if got, _ := h.Hash(s, "password"); !bytes.Equal(got, swan.NTHash("two")) {
+		t.Errorf("Retain dropped a live Secret's hash")
+	}
+	h.Retain("other", map[types.UID]bool{})
+	if got, _ := h.Hash(s, "password"); !bytes.Equal(got, swan.NTHash("two")) {
+		t.Errorf("Retain of another namespace dropped this one's hash")
+	}
+	h.Retain("vpn", map[types.UID]bool{})
+	if got, _ := h.Hash(s, "password"); !bytes.Equal(got, swan.NTHash("three")) {
+		t.Errorf("Retain kept a deleted Secret's hash: %x", got)
 	}
 }

@@ -33,10 +33,11 @@ type Resources struct {
 	// Secrets maps the name of each Secret in the gateway's namespace that
 	// the objects reference to its data.
 	Secrets map[string]map[string][]byte
-	// PasswordHashes, when not nil, replaces Secrets for the users'
-	// passwordSecretRefs: it maps Secret name and key to the NT hash (16
-	// bytes, see PasswordHash) of the password, as the agent receives them
-	// from the manager. Plain passwords then never need to leave the manager.
+	// PasswordHashes maps Secret name and key to the NT hash (16 bytes, see
+	// PasswordHash) of a users' passwordSecretRef's value: as the agent
+	// receives them from the manager, so plain passwords never leave the
+	// manager, and as the manager caches them, so an unchanged password is
+	// not hashed again. A reference it lacks is read from Secrets.
 	PasswordHashes map[string]map[string][]byte
 	// ServerCertPEM is the gateway's certificate followed by its intermediates,
 	// ServerKeyPEM its private key and CAPEM the CA clients trust (tls.crt,
@@ -225,11 +226,7 @@ func (b *builder) caBundle(ref v1alpha1.SecretKeyReference, prefix, kind, name, 
 
 // secretValue looks a Secret key up and reports a missing Secret or key.
 func (b *builder) secretValue(ref v1alpha1.SecretKeyReference, kind, name, what string) ([]byte, bool) {
-	return secretValue(b, b.in.Secrets, ref, kind, name, what)
-}
-
-func secretValue(b *builder, secrets map[string]map[string][]byte, ref v1alpha1.SecretKeyReference, kind, name, what string) ([]byte, bool) {
-	data, ok := secrets[ref.Name]
+	data, ok := b.in.Secrets[ref.Name]
 	if !ok {
 		b.problem(v1alpha1.ReasonSecretNotFound, kind, name, "%s: Secret %s not found", what, ref.Name)
 		return nil, false

@@ -524,28 +524,24 @@ func (b *builder) ntlmSecret(u *v1alpha1.VPNUser) bool {
 		b.problem(v1alpha1.ReasonUnsupportedAuth, KindVPNUser, u.Name, "gateway %s authenticates with EAP-MSCHAPv2 but the user has no passwordSecretRef", b.gw.Name)
 		return false
 	}
-	secrets := b.in.Secrets
-	if b.in.PasswordHashes != nil {
-		secrets = b.in.PasswordHashes
-	}
-	v, ok := secretValue(b, secrets, *ref, KindVPNUser, u.Name, "passwordSecretRef")
-	if !ok {
-		return false
-	}
-	var hash []byte
+	hash, ok := b.in.PasswordHashes[ref.Name][ref.Key]
 	switch {
-	case b.in.PasswordHashes != nil:
-		if hash = v; len(hash) != ntHashLen {
+	case ok:
+		if len(hash) != ntHashLen {
 			b.problem(v1alpha1.ReasonSecretInvalid, KindVPNUser, u.Name, "key %q of Secret %s holds no valid password or NT hash", ref.Key, ref.Name)
 			return false
 		}
-	case ref.Key == NTHashKey:
-		if hash, ok = hexHash(string(v)); !ok {
+	default:
+		v, ok := b.secretValue(*ref, KindVPNUser, u.Name, "passwordSecretRef")
+		if !ok {
+			return false
+		}
+		if ref.Key != NTHashKey {
+			hash = b.nt.sum(string(v))
+		} else if hash, ok = hexHash(string(v)); !ok {
 			b.problem(v1alpha1.ReasonSecretInvalid, KindVPNUser, u.Name, "key %q of Secret %s must hold 32 hex digits (an NT hash)", ref.Key, ref.Name)
 			return false
 		}
-	default:
-		hash = b.nt.sum(string(v))
 	}
 	b.m.Secrets = append(b.m.Secrets, Secret{
 		Name:   "ntlm-" + sanitize(u.Name),

@@ -125,7 +125,7 @@ func measureFigures(t testing.TB, spec figureSpec) figureResult {
 	t.Cleanup(func() { agVICI.Close(); clVICI.Close() })
 
 	// The manager runs too (startAPI): a user's NT hash reaches the agent
-	// only through the credentials Secret it writes, so it is on the path
+	// only through the credentials Secrets it writes, so it is on the path
 	// being measured.
 	cfg, c := startAPI(t)
 	createGateway(t, c, pki, server, nil)
@@ -291,7 +291,7 @@ func measureFigures(t testing.TB, spec figureSpec) figureResult {
 func (r figureResult) table() string {
 	var b strings.Builder
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
-	fmt.Fprintf(&b, "\nUser-ready latency (API write of VPNUser+Secret -> the manager writes the credentials Secret -> charon holds the secret)\n")
+	fmt.Fprintf(&b, "\nUser-ready latency (API write of VPNUser+Secret -> the manager writes a credentials Secret -> charon holds the secret)\n")
 	fmt.Fprintf(&b, "%-13s %-11s %-11s %-11s %-26s %-14s %-16s %-16s\n", "users loaded", "agent p50", "agent p99", "agent max",
 		"swanctl --load-all median", "swanctl/agent", "of which: writes", "VICI apply p50")
 	for _, row := range r.rows {

@@ -55,7 +55,7 @@ func init() {
 }
 
 // startAPI starts envtest with the project's CRDs, and the manager: it
-// derives the credentials Secret, the only Secret besides its certificate
+// derives the credentials Secrets, the only Secrets besides its certificate
 // that the agent reads.
 func startAPI(t testing.TB) (*rest.Config, client.Client) {
 	t.Helper()
