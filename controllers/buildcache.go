@@ -76,8 +76,11 @@ func newBuildCache(r client.Reader, now func() time.Time, hashes *credentials.Ha
 	}
 }
 
-// invalidate marks a gateway's build stale.
+// invalidate marks a gateway's build stale; a nil cache has nothing to mark.
 func (b *buildCache) invalidate(gw types.NamespacedName) {
+	if b == nil {
+		return
+	}
 	b.mu.Lock()
 	b.gens[gw]++
 	b.mu.Unlock()

@@ -103,15 +103,17 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 	// The credentials have a queue of their own: a reconcile of the members
 	// may write thousands of statuses (after a restart, a bulk import), and
 	// a new user's agent must not wait for them.
+	// It does not read the builds, so its handlers do not invalidate them:
+	// an invalidation after the other controllers' build started would
+	// make them build the gateway once more for the same change.
 	cr := &CredentialsReconciler{Client: mgr.GetClient(), hashes: hashes}
+	cm := &mappers{c: mgr.GetClient()}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("credentials").
-		Watches(&v1alpha1.VPNGateway{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
-		}), builder.WithPredicates(m.invalidateOnGatewayChange())).
-		Watches(&v1alpha1.VPNUser{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
-		Watches(&v1alpha1.Tunnel{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(m.secretToGateways)).
+		Watches(&v1alpha1.VPNGateway{}, &handler.EnqueueRequestForObject{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.VPNUser{}, handler.EnqueueRequestsFromMapFunc(cm.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&v1alpha1.Tunnel{}, handler.EnqueueRequestsFromMapFunc(cm.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(cm.secretToGateways)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, o.MembersConcurrency)}).
 		Complete(cr)
 }
@@ -147,7 +149,8 @@ func IndexFields(ctx context.Context, idx client.FieldIndexer) error {
 // invalidate those gateways' builds on the way: handlers run after the
 // informer cache holds the change, so the next build sees it.
 type mappers struct {
-	c      client.Reader
+	c client.Reader
+	// builds is nil for a controller that does not read them.
 	builds *buildCache
 }
 
