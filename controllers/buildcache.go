@@ -8,6 +8,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
@@ -51,6 +52,8 @@ type buildCache struct {
 	// hashes are the users' NT hashes, shared with the credentials
 	// controller.
 	hashes *credentials.Hashes
+	// secrets is the manager's Secret informer store, nil to list instead.
+	secrets toolscache.Indexer
 
 	mu      sync.Mutex
 	gens    map[types.NamespacedName]uint64
@@ -147,7 +150,7 @@ func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now ti
 	out.Gateway = &gw
 	out.Secrets = referencedSecrets(&gw, users.Items, tunnels.Items)
 
-	secrets, err := readSecrets(ctx, b.reader, key.Namespace, out.Secrets, b.hashes)
+	secrets, err := readSecrets(ctx, b.reader, b.secrets, key.Namespace, out.Secrets, b.hashes)
 	if err != nil {
 		return nil, err
 	}

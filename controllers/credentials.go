@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -25,6 +26,8 @@ import (
 type CredentialsReconciler struct {
 	Client client.Client
 	hashes *credentials.Hashes
+	// secrets is the manager's Secret informer store, nil to list instead.
+	secrets toolscache.Indexer
 }
 
 func (r *CredentialsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -40,7 +43,7 @@ func (r *CredentialsReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	secrets, err := readSecrets(ctx, r.Client, gw.Namespace, referencedSecrets(&gw, users.Items, tunnels.Items), r.hashes)
+	secrets, err := readSecrets(ctx, r.Client, r.secrets, gw.Namespace, referencedSecrets(&gw, users.Items, tunnels.Items), r.hashes)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -52,12 +55,38 @@ func (r *CredentialsReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	return ctrl.Result{}, errors.Join(errs...)
 }
 
-// readSecrets returns the namespace's Secrets named in names, by name. One
-// list without copies instead of a Get (a deep copy) per Secret: with
-// 10,000 users the copies would cost more than the rest. The Secrets stay
-// the cache's: callers only read them. The cached hashes of Secrets that
-// are gone are dropped on the way.
-func readSecrets(ctx context.Context, r client.Reader, namespace string, names []string, hashes *credentials.Hashes) (map[string]*corev1.Secret, error) {
+// readSecrets returns the namespace's Secrets named in names, by name.
+// With the Secret informer's store it looks each one up there: with 10,000
+// users, a list (a copy of every Secret of the namespace) or a Get per
+// Secret (a deep copy each) would cost more than the rest. Without the
+// store it lists without copies. The Secrets stay the cache's: callers only
+// read them. The cached hashes of Secrets that are gone are dropped on the
+// way.
+func readSecrets(ctx context.Context, r client.Reader, store toolscache.Indexer, namespace string, names []string, hashes *credentials.Hashes) (map[string]*corev1.Secret, error) {
+	out := make(map[string]*corev1.Secret, len(names))
+	live := map[types.UID]bool{}
+	if store != nil {
+		for _, name := range names {
+			o, ok, err := store.GetByKey(namespace + "/" + name)
+			if err != nil {
+				return nil, fmt.Errorf("reading Secret %s/%s: %w", namespace, name, err)
+			}
+			if s, isSecret := o.(*corev1.Secret); ok && isSecret {
+				out[name] = s
+			}
+		}
+		all, err := store.ByIndex(toolscache.NamespaceIndex, namespace)
+		if err != nil {
+			return nil, fmt.Errorf("listing Secrets of %s: %w", namespace, err)
+		}
+		for _, o := range all {
+			if s, ok := o.(*corev1.Secret); ok {
+				live[s.UID] = true
+			}
+		}
+		hashes.Retain(namespace, live)
+		return out, nil
+	}
 	var all corev1.SecretList
 	if err := r.List(ctx, &all, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing Secrets of %s: %w", namespace, err)
@@ -66,8 +95,6 @@ func readSecrets(ctx context.Context, r client.Reader, namespace string, names [
 	for _, name := range names {
 		wanted[name] = true
 	}
-	live := make(map[types.UID]bool, len(all.Items))
-	out := make(map[string]*corev1.Secret, len(names))
 	for i := range all.Items {
 		s := &all.Items[i]
 		live[s.UID] = true

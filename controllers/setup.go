@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -52,6 +53,15 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 	}
 	hashes := credentials.NewHashes()
 	builds := newBuildCache(mgr.GetClient(), o.Now, hashes)
+	// The builds and the credentials read the Secrets they reference from
+	// the informer's store by name instead of listing the namespace's.
+	secretInformer, err := mgr.GetCache().GetInformer(ctx, &corev1.Secret{})
+	if err != nil {
+		return fmt.Errorf("Secret informer: %w", err)
+	}
+	if sii, ok := secretInformer.(toolscache.SharedIndexInformer); ok {
+		builds.secrets = sii.GetIndexer()
+	}
 	gwr := &VPNGatewayReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), Images: o.Images, Now: o.Now, builds: builds}
 	mr := &MembersReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), StatusWorkers: max(1, o.StatusWorkers), builds: builds}
 	m := &mappers{c: mgr.GetClient(), builds: builds}
@@ -61,7 +71,7 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 	// including the manager's own, do not.
 	memberChanged := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{})
 
-	err := ctrl.NewControllerManagedBy(mgr).
+	err = ctrl.NewControllerManagedBy(mgr).
 		Named("vpngateway").
 		For(&v1alpha1.VPNGateway{}, builder.WithPredicates(m.invalidateOnGatewayChange())).
 		Owns(&appsv1.StatefulSet{}).
@@ -106,7 +116,7 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 	// It does not read the builds, so its handlers do not invalidate them:
 	// an invalidation after the other controllers' build started would
 	// make them build the gateway once more for the same change.
-	cr := &CredentialsReconciler{Client: mgr.GetClient(), hashes: hashes}
+	cr := &CredentialsReconciler{Client: mgr.GetClient(), hashes: hashes, secrets: builds.secrets}
 	cm := &mappers{c: mgr.GetClient()}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("credentials").
