@@ -22,6 +22,9 @@ const (
 	indexGateway = "spec.gatewayRef.name"
 	// indexSecrets indexes gateways, users and tunnels by the Secrets they reference.
 	indexSecrets = "ikegate.secretRefs"
+	// indexCredentialsShard indexes users by "<gateway>/<shard>": the
+	// credentials shard that holds their password's hash.
+	indexCredentialsShard = "ikegate.credentialsShard"
 )
 
 // gatewayBuild is the outcome of swan.Build over one gateway and everything
@@ -150,7 +153,7 @@ func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now ti
 	out.Gateway = &gw
 	out.Secrets = referencedSecrets(&gw, users.Items, tunnels.Items)
 
-	secrets, err := readSecrets(ctx, b.reader, b.secrets, key.Namespace, out.Secrets, b.hashes)
+	secrets, err := readSecrets(ctx, b.reader, b.secrets, key.Namespace, out.Secrets)
 	if err != nil {
 		return nil, err
 	}

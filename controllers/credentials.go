@@ -3,8 +3,8 @@ package controllers
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -12,17 +12,39 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/credentials"
 )
 
-// CredentialsReconciler writes each gateway's credentials Secrets. It does
-// not build the gateway's configuration: the credentials depend only on
-// which Secrets the gateway and its members reference, and a new user's
-// agent should not wait for the validation of every other user.
+// credentialsRequest names one credentials shard of a gateway: the unit the
+// credentials controller reconciles. A change to one user's password touches
+// one shard, and the reconcile reads that shard's users (about 1/Shards of
+// the gateway's) instead of all of them.
+type credentialsRequest struct {
+	Gateway types.NamespacedName
+	Shard   int
+}
+
+func (r credentialsRequest) String() string {
+	return r.Gateway.String() + "#" + strconv.Itoa(r.Shard)
+}
+
+// CredentialsReconciler writes each gateway's credentials Secrets, one shard
+// per reconcile. It does not build the gateway's configuration: the
+// credentials depend only on which Secrets the gateway and its members
+// reference, and a new user's agent should not wait for the validation of
+// every other user.
 type CredentialsReconciler struct {
 	Client client.Client
 	hashes *credentials.Hashes
@@ -30,29 +52,153 @@ type CredentialsReconciler struct {
 	secrets toolscache.Indexer
 }
 
-func (r *CredentialsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *CredentialsReconciler) Reconcile(ctx context.Context, req credentialsRequest) (ctrl.Result, error) {
 	var gw v1alpha1.VPNGateway
-	if err := r.Client.Get(ctx, req.NamespacedName, &gw); err != nil {
+	if err := r.Client.Get(ctx, req.Gateway, &gw); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !gw.DeletionTimestamp.IsZero() {
 		// A deleted gateway's Secrets go with it (owner reference).
 		return ctrl.Result{}, nil
 	}
-	_, users, tunnels, err := listMembers(ctx, r.Client, req.NamespacedName)
+	// The shard's users come from an index; the gateway's own references
+	// and its tunnels are few, and Split keeps those of this shard.
+	var (
+		users   v1alpha1.VPNUserList
+		tunnels v1alpha1.TunnelList
+	)
+	if err := r.Client.List(ctx, &users, client.InNamespace(gw.Namespace),
+		client.MatchingFields{indexCredentialsShard: shardIndexValue(gw.Name, req.Shard)}, client.UnsafeDisableDeepCopy); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing the users of %s: %w", req, err)
+	}
+	if err := r.Client.List(ctx, &tunnels, client.InNamespace(gw.Namespace),
+		client.MatchingFields{indexGateway: gw.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing the tunnels of %s: %w", req.Gateway, err)
+	}
+	secrets, err := readSecrets(ctx, r.Client, r.secrets, gw.Namespace, referencedSecrets(&gw, users.Items, tunnels.Items))
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	secrets, err := readSecrets(ctx, r.Client, r.secrets, gw.Namespace, referencedSecrets(&gw, users.Items, tunnels.Items), r.hashes)
-	if err != nil {
-		return ctrl.Result{}, err
+	data := credentials.Split(credentials.Data(&gw, users.Items, tunnels.Items, secrets, r.hashes))[req.Shard]
+	return ctrl.Result{}, writeCredentials(ctx, r.Client, &gw, credentials.ShardName(gw.Name, req.Shard), data)
+}
+
+// shardIndexValue is the value of indexCredentialsShard for the users of a
+// gateway's shard.
+func shardIndexValue(gateway string, shard int) string {
+	return gateway + "/" + strconv.Itoa(shard)
+}
+
+// userShard is indexCredentialsShard's function: the credentials shard that
+// holds the user's password hash.
+func userShard(o client.Object) []string {
+	u := o.(*v1alpha1.VPNUser)
+	if r := u.Spec.PasswordSecretRef; r != nil {
+		return []string{shardIndexValue(u.Spec.GatewayRef.Name, credentials.Shard(r.Name))}
 	}
-	shards := credentials.Split(credentials.Data(&gw, users.Items, tunnels.Items, secrets, r.hashes))
-	var errs []error
-	for i, data := range shards {
-		errs = append(errs, writeCredentials(ctx, r.Client, &gw, credentials.ShardName(gw.Name, i), data))
+	return nil
+}
+
+// allShards are the requests for every shard of a gateway.
+func allShards(gw types.NamespacedName) []credentialsRequest {
+	out := make([]credentialsRequest, credentials.Shards)
+	for i := range out {
+		out[i] = credentialsRequest{Gateway: gw, Shard: i}
 	}
-	return ctrl.Result{}, errors.Join(errs...)
+	return out
+}
+
+// shardsOf maps an object to the shards that hold what is derived from
+// the Secrets it references.
+func shardsOf(gateway types.NamespacedName, secrets []string) []credentialsRequest {
+	out := make([]credentialsRequest, 0, len(secrets))
+	for _, s := range secrets {
+		out = append(out, credentialsRequest{Gateway: gateway, Shard: credentials.Shard(s)})
+	}
+	return out
+}
+
+// credentialsHandler enqueues the shards fn names for an object; on an
+// update, those of the old object too, so a reference that moved away
+// leaves its former shard.
+func credentialsHandler[T client.Object](fn func(context.Context, T) []credentialsRequest) handler.TypedEventHandler[T, credentialsRequest] {
+	type queue = workqueue.TypedRateLimitingInterface[credentialsRequest]
+	add := func(ctx context.Context, q queue, o T) {
+		for _, r := range fn(ctx, o) {
+			q.Add(r)
+		}
+	}
+	return handler.TypedFuncs[T, credentialsRequest]{
+		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[T], q queue) { add(ctx, q, e.Object) },
+		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[T], q queue) {
+			add(ctx, q, e.ObjectOld)
+			add(ctx, q, e.ObjectNew)
+		},
+		DeleteFunc:  func(ctx context.Context, e event.TypedDeleteEvent[T], q queue) { add(ctx, q, e.Object) },
+		GenericFunc: func(ctx context.Context, e event.TypedGenericEvent[T], q queue) { add(ctx, q, e.Object) },
+	}
+}
+
+// setupCredentials registers the credentials controller. It has a queue
+// of its own: a reconcile of the members may write thousands of statuses
+// (after a restart, a bulk import), and a new user's agent must not wait
+// for them. It does not read the builds, so its handlers do not invalidate
+// them: an invalidation after the other controllers' build started would
+// make them build the gateway once more for the same change.
+func setupCredentials(mgr manager.Manager, r *CredentialsReconciler, workers int) error {
+	c := mgr.GetCache()
+	memberChanged := predicate.Or(predicate.TypedGenerationChangedPredicate[client.Object]{}, predicate.TypedLabelChangedPredicate[client.Object]{})
+	gateways := credentialsHandler(func(_ context.Context, gw *v1alpha1.VPNGateway) []credentialsRequest {
+		return allShards(client.ObjectKeyFromObject(gw))
+	})
+	users := credentialsHandler(func(_ context.Context, u *v1alpha1.VPNUser) []credentialsRequest {
+		return shardsOf(types.NamespacedName{Namespace: u.Namespace, Name: u.Spec.GatewayRef.Name}, userSecretRefs(u))
+	})
+	tunnels := credentialsHandler(func(_ context.Context, t *v1alpha1.Tunnel) []credentialsRequest {
+		return shardsOf(types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.GatewayRef.Name}, tunnelSecretRefs(t))
+	})
+	secrets := credentialsHandler(func(ctx context.Context, s *corev1.Secret) []credentialsRequest {
+		return secretShards(ctx, r.Client, s)
+	})
+	return builder.TypedControllerManagedBy[credentialsRequest](mgr).
+		Named("credentials").
+		WatchesRawSource(source.TypedKind(c, &v1alpha1.VPNGateway{}, gateways, predicate.TypedGenerationChangedPredicate[*v1alpha1.VPNGateway]{})).
+		WatchesRawSource(source.TypedKind(c, &v1alpha1.VPNUser{}, users, typed[*v1alpha1.VPNUser](memberChanged))).
+		WatchesRawSource(source.TypedKind(c, &v1alpha1.Tunnel{}, tunnels, typed[*v1alpha1.Tunnel](memberChanged))).
+		WatchesRawSource(source.TypedKind(c, &corev1.Secret{}, secrets)).
+		WithOptions(controller.TypedOptions[credentialsRequest]{MaxConcurrentReconciles: max(1, workers)}).
+		Complete(r)
+}
+
+// typed narrows a predicate on client.Object to one of its types.
+func typed[T client.Object](p predicate.Predicate) predicate.TypedPredicate[T] {
+	return predicate.TypedFuncs[T]{
+		CreateFunc: func(e event.TypedCreateEvent[T]) bool { return p.Create(event.CreateEvent{Object: e.Object}) },
+		UpdateFunc: func(e event.TypedUpdateEvent[T]) bool {
+			return p.Update(event.UpdateEvent{ObjectOld: e.ObjectOld, ObjectNew: e.ObjectNew})
+		},
+		DeleteFunc:  func(e event.TypedDeleteEvent[T]) bool { return p.Delete(event.DeleteEvent{Object: e.Object}) },
+		GenericFunc: func(e event.TypedGenericEvent[T]) bool { return p.Generic(event.GenericEvent{Object: e.Object}) },
+	}
+}
+
+// secretShards finds the shards a Secret's change concerns: a credentials
+// Secret itself (to put a change made by someone else right), or the shard
+// of the Secret's name in every gateway that references it directly or
+// through a user or tunnel.
+func secretShards(ctx context.Context, r client.Reader, s *corev1.Secret) []credentialsRequest {
+	if gw := s.Labels[v1alpha1.LabelGateway]; gw != "" {
+		for i := range credentials.Shards {
+			if s.Name == credentials.ShardName(gw, i) {
+				return []credentialsRequest{{Gateway: types.NamespacedName{Namespace: s.Namespace, Name: gw}, Shard: i}}
+			}
+		}
+	}
+	var out []credentialsRequest
+	for _, gw := range gatewaysReferencing(ctx, r, s) {
+		out = append(out, credentialsRequest{Gateway: gw, Shard: credentials.Shard(s.Name)})
+	}
+	return out
 }
 
 // readSecrets returns the namespace's Secrets named in names, by name.
@@ -60,11 +206,9 @@ func (r *CredentialsReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 // users, a list (a copy of every Secret of the namespace) or a Get per
 // Secret (a deep copy each) would cost more than the rest. Without the
 // store it lists without copies. The Secrets stay the cache's: callers only
-// read them. The cached hashes of Secrets that are gone are dropped on the
-// way.
-func readSecrets(ctx context.Context, r client.Reader, store toolscache.Indexer, namespace string, names []string, hashes *credentials.Hashes) (map[string]*corev1.Secret, error) {
+// read them.
+func readSecrets(ctx context.Context, r client.Reader, store toolscache.Indexer, namespace string, names []string) (map[string]*corev1.Secret, error) {
 	out := make(map[string]*corev1.Secret, len(names))
-	live := map[types.UID]bool{}
 	if store != nil {
 		for _, name := range names {
 			o, ok, err := store.GetByKey(namespace + "/" + name)
@@ -75,16 +219,6 @@ func readSecrets(ctx context.Context, r client.Reader, store toolscache.Indexer,
 				out[name] = s
 			}
 		}
-		all, err := store.ByIndex(toolscache.NamespaceIndex, namespace)
-		if err != nil {
-			return nil, fmt.Errorf("listing Secrets of %s: %w", namespace, err)
-		}
-		for _, o := range all {
-			if s, ok := o.(*corev1.Secret); ok {
-				live[s.UID] = true
-			}
-		}
-		hashes.Retain(namespace, live)
 		return out, nil
 	}
 	var all corev1.SecretList
@@ -96,13 +230,10 @@ func readSecrets(ctx context.Context, r client.Reader, store toolscache.Indexer,
 		wanted[name] = true
 	}
 	for i := range all.Items {
-		s := &all.Items[i]
-		live[s.UID] = true
-		if wanted[s.Name] {
+		if s := &all.Items[i]; wanted[s.Name] {
 			out[s.Name] = s
 		}
 	}
-	hashes.Retain(namespace, live)
 	return out, nil
 }
 

@@ -241,6 +241,57 @@ func TestGatewayEnvtest(t *testing.T) {
 		eventually(t, "Valid after the key is back", conditionIs(c, user, userConds, v1alpha1.ConditionValid, metav1.ConditionTrue, v1alpha1.ReasonReady))
 	})
 
+	t.Run("credentials follow the user's reference", func(t *testing.T) {
+		// A Secret in another shard than jimp's.
+		moved := "jimp-new"
+		for credentials.Shard(moved) == credentials.Shard("jimp") {
+			moved += "-x"
+		}
+		if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: moved}, StringData: map[string]string{"password": "a new password"}}); err != nil {
+			t.Fatal(err)
+		}
+		shardHolds := func(secret string, want []byte) func() error {
+			return func() error {
+				var creds corev1.Secret
+				if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: credentials.ShardName("vpn", credentials.Shard(secret))}, &creds); err != nil {
+					return err
+				}
+				got, ok := creds.Data[credentials.NTHashKey(secret, "password")]
+				switch {
+				case want == nil && ok:
+					return fmt.Errorf("shard %s still holds the hash of Secret %s", creds.Name, secret)
+				case want != nil && !bytes.Equal(got, want):
+					return fmt.Errorf("shard %s holds %x for Secret %s, want %x", creds.Name, got, secret, want)
+				}
+				return nil
+			}
+		}
+		setRef := func(secret string) {
+			t.Helper()
+			mustGet(t, c, ns, "jimp", user)
+			user.Spec.PasswordSecretRef.Name = secret
+			if err := c.Update(ctx, user); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setRef(moved)
+		eventually(t, "the new Secret's hash in its shard", shardHolds(moved, swan.NTHash("a new password")))
+		eventually(t, "the former Secret's hash gone from its shard", shardHolds("jimp", nil))
+
+		// A shard changed by hand is put right.
+		var creds corev1.Secret
+		mustGet(t, c, ns, credentials.ShardName("vpn", credentials.Shard(moved)), &creds)
+		creds.Data[credentials.NTHashKey(moved, "password")] = []byte("0123456789abcdef")
+		if err := c.Update(ctx, &creds); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the hand-edited shard restored", shardHolds(moved, swan.NTHash("a new password")))
+
+		setRef("jimp")
+		eventually(t, "jimp's hash back in its shard", shardHolds("jimp", swan.NTHash("abc123")))
+		eventually(t, "the other Secret's hash gone", shardHolds(moved, nil))
+	})
+
 	t.Run("tunnel PSK Secret", func(t *testing.T) {
 		tun := &v1alpha1.Tunnel{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "site-b"},

@@ -11,6 +11,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -28,11 +29,19 @@ import (
 // Options configure the reconcilers.
 type Options struct {
 	Images Images
-	// GatewayConcurrency and MembersConcurrency are the workers of each controller.
+	// GatewayConcurrency and MembersConcurrency are the workers of each
+	// controller (the credentials controller has MembersConcurrency too);
+	// 0 means DefaultGatewayWorkers and DefaultMembersWorkers.
 	GatewayConcurrency int
 	MembersConcurrency int
-	// StatusWorkers bounds concurrent member status writes per gateway.
+	// StatusWorkers bounds concurrent member status writes per gateway; 0
+	// means DefaultStatusWorkers.
 	StatusWorkers int
+	// MemberSettle is how long a gateway's validation waits after a change
+	// to one of its pools, users, tunnels or referenced Secrets, counted
+	// from the first change, so that a burst of them costs one build of
+	// the whole gateway. 0 means DefaultMemberSettle, negative not to wait.
+	MemberSettle time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -48,6 +57,18 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.MemberSettle == 0 {
+		o.MemberSettle = DefaultMemberSettle
+	}
+	if o.GatewayConcurrency <= 0 {
+		o.GatewayConcurrency = DefaultGatewayWorkers
+	}
+	if o.MembersConcurrency <= 0 {
+		o.MembersConcurrency = DefaultMembersWorkers
+	}
+	if o.StatusWorkers <= 0 {
+		o.StatusWorkers = DefaultStatusWorkers
+	}
 	if err := IndexFields(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
@@ -62,8 +83,19 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 	if sii, ok := secretInformer.(toolscache.SharedIndexInformer); ok {
 		builds.secrets = sii.GetIndexer()
 	}
+	// A deleted Secret's cached hashes go with it.
+	if _, err := secretInformer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) {
+		if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		if s, ok := obj.(*corev1.Secret); ok {
+			hashes.Forget(s.UID)
+		}
+	}}); err != nil {
+		return fmt.Errorf("watching Secret deletions: %w", err)
+	}
 	gwr := &VPNGatewayReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), Images: o.Images, Now: o.Now, builds: builds}
-	mr := &MembersReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), StatusWorkers: max(1, o.StatusWorkers), builds: builds}
+	mr := &MembersReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), StatusWorkers: o.StatusWorkers, builds: builds}
 	m := &mappers{c: mgr.GetClient(), builds: builds}
 
 	// Member events matter to a build only when the spec or the labels
@@ -80,14 +112,14 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		Owns(&corev1.ConfigMap{}).
 		Owns(&corev1.Service{}).
 		Owns(&rbacv1.Role{}).
-		Watches(&v1alpha1.MobilePool{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
-		Watches(&v1alpha1.VPNUser{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
-		Watches(&v1alpha1.Tunnel{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(m.secretToGateways)).
+		Watches(&v1alpha1.MobilePool{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&v1alpha1.VPNUser{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&v1alpha1.Tunnel{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&corev1.Secret{}, settled(o.MemberSettle, m.secretToGateways)).
 		Watches(&cmv1.Issuer{}, handler.EnqueueRequestsFromMapFunc(m.issuerToGateways)).
 		Watches(&cmv1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(m.issuerToGateways)).
 		WatchesMetadata(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(m.nodeToGateways), builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, createOrDelete()))).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, o.GatewayConcurrency)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: o.GatewayConcurrency}).
 		Complete(gwr)
 	if err != nil {
 		return fmt.Errorf("vpngateway controller: %w", err)
@@ -101,31 +133,55 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		Watches(&v1alpha1.VPNGateway{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
 		}), builder.WithPredicates(m.invalidateOnGatewayChange())).
-		Watches(&v1alpha1.MobilePool{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
-		Watches(&v1alpha1.VPNUser{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
-		Watches(&v1alpha1.Tunnel{}, handler.EnqueueRequestsFromMapFunc(m.memberToGateway), builder.WithPredicates(memberChanged)).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(m.secretToGateways)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, o.MembersConcurrency)}).
+		Watches(&v1alpha1.MobilePool{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&v1alpha1.VPNUser{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&v1alpha1.Tunnel{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&corev1.Secret{}, settled(o.MemberSettle, m.secretToGateways)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: o.MembersConcurrency}).
 		Complete(mr); err != nil {
 		return fmt.Errorf("members controller: %w", err)
 	}
 
-	// The credentials have a queue of their own: a reconcile of the members
-	// may write thousands of statuses (after a restart, a bulk import), and
-	// a new user's agent must not wait for them.
-	// It does not read the builds, so its handlers do not invalidate them:
-	// an invalidation after the other controllers' build started would
-	// make them build the gateway once more for the same change.
 	cr := &CredentialsReconciler{Client: mgr.GetClient(), hashes: hashes, secrets: builds.secrets}
-	cm := &mappers{c: mgr.GetClient()}
-	return ctrl.NewControllerManagedBy(mgr).
-		Named("credentials").
-		Watches(&v1alpha1.VPNGateway{}, &handler.EnqueueRequestForObject{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&v1alpha1.VPNUser{}, handler.EnqueueRequestsFromMapFunc(cm.memberToGateway), builder.WithPredicates(memberChanged)).
-		Watches(&v1alpha1.Tunnel{}, handler.EnqueueRequestsFromMapFunc(cm.memberToGateway), builder.WithPredicates(memberChanged)).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(cm.secretToGateways)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, o.MembersConcurrency)}).
-		Complete(cr)
+	if err := setupCredentials(mgr, cr, o.MembersConcurrency); err != nil {
+		return fmt.Errorf("credentials controller: %w", err)
+	}
+	return nil
+}
+
+// The manager's default workers.
+const (
+	DefaultGatewayWorkers = 2
+	DefaultMembersWorkers = 2
+	DefaultStatusWorkers  = 16
+)
+
+// DefaultMemberSettle is Options.MemberSettle's default: a user's
+// conditions follow its change by about this much, and a bulk import of
+// thousands of users builds the gateway a few times a second instead of
+// once per user. The credentials a new user's agent waits for do not wait.
+const DefaultMemberSettle = 200 * time.Millisecond
+
+// settled enqueues the gateways fn maps an object to after settle (the
+// queue keeps the earliest time of a gateway already waiting, so a steady
+// stream of changes cannot put its build off for ever).
+func settled(settle time.Duration, fn handler.MapFunc) handler.EventHandler {
+	type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
+	add := func(ctx context.Context, q queue, o client.Object) {
+		for _, r := range fn(ctx, o) {
+			if settle > 0 {
+				q.AddAfter(r, settle)
+			} else {
+				q.Add(r)
+			}
+		}
+	}
+	return handler.Funcs{
+		CreateFunc:  func(ctx context.Context, e event.CreateEvent, q queue) { add(ctx, q, e.Object) },
+		UpdateFunc:  func(ctx context.Context, e event.UpdateEvent, q queue) { add(ctx, q, e.ObjectNew) },
+		DeleteFunc:  func(ctx context.Context, e event.DeleteEvent, q queue) { add(ctx, q, e.Object) },
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q queue) { add(ctx, q, e.Object) },
+	}
 }
 
 func createOrDelete() predicate.Funcs {
@@ -151,6 +207,9 @@ func IndexFields(ctx context.Context, idx client.FieldIndexer) error {
 		if err := idx.IndexField(ctx, obj, indexSecrets, fn); err != nil {
 			return fmt.Errorf("indexing %T by Secret: %w", obj, err)
 		}
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.VPNUser{}, indexCredentialsShard, userShard); err != nil {
+		return fmt.Errorf("indexing VPNUsers by credentials shard: %w", err)
 	}
 	return nil
 }
@@ -191,37 +250,50 @@ func (m *mappers) memberToGateway(_ context.Context, o client.Object) []reconcil
 func (m *mappers) secretToGateways(ctx context.Context, o client.Object) []reconcile.Request {
 	set := map[types.NamespacedName]struct{}{}
 	if gw := o.GetLabels()[v1alpha1.LabelGateway]; gw != "" {
-		key := types.NamespacedName{Namespace: o.GetNamespace(), Name: gw}
-		// The credentials Secrets are written from the members: a change to
-		// one needs a reconcile (to put it right) but no new build.
+		// The credentials Secrets are written from the members and read by
+		// no build: the credentials controller watches them itself.
 		if credentials.IsShard(gw, o.GetName()) {
-			return []reconcile.Request{{NamespacedName: key}}
+			return nil
 		}
-		set[key] = struct{}{}
+		set[types.NamespacedName{Namespace: o.GetNamespace(), Name: gw}] = struct{}{}
 	}
-	by := []client.ListOption{client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSecrets: o.GetName()}, client.UnsafeDisableDeepCopy}
-	var gws v1alpha1.VPNGatewayList
-	var users v1alpha1.VPNUserList
-	var tunnels v1alpha1.TunnelList
-	if err := m.c.List(ctx, &gws, by...); err == nil {
-		for _, g := range gws.Items {
-			set[types.NamespacedName{Namespace: g.Namespace, Name: g.Name}] = struct{}{}
-		}
-	}
-	if err := m.c.List(ctx, &users, by...); err == nil {
-		for _, u := range users.Items {
-			set[types.NamespacedName{Namespace: u.Namespace, Name: u.Spec.GatewayRef.Name}] = struct{}{}
-		}
-	}
-	if err := m.c.List(ctx, &tunnels, by...); err == nil {
-		for _, t := range tunnels.Items {
-			set[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.GatewayRef.Name}] = struct{}{}
-		}
+	for _, gw := range gatewaysReferencing(ctx, m.c, o) {
+		set[gw] = struct{}{}
 	}
 	out := make([]reconcile.Request, 0, len(set))
 	for k := range set {
 		m.builds.invalidate(k)
 		out = append(out, reconcile.Request{NamespacedName: k})
+	}
+	return out
+}
+
+// gatewaysReferencing returns the gateways that reference the Secret
+// themselves or through a user or tunnel, from the field indexes.
+func gatewaysReferencing(ctx context.Context, r client.Reader, o client.Object) []types.NamespacedName {
+	set := map[types.NamespacedName]struct{}{}
+	by := []client.ListOption{client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSecrets: o.GetName()}, client.UnsafeDisableDeepCopy}
+	var gws v1alpha1.VPNGatewayList
+	var users v1alpha1.VPNUserList
+	var tunnels v1alpha1.TunnelList
+	if err := r.List(ctx, &gws, by...); err == nil {
+		for _, g := range gws.Items {
+			set[types.NamespacedName{Namespace: g.Namespace, Name: g.Name}] = struct{}{}
+		}
+	}
+	if err := r.List(ctx, &users, by...); err == nil {
+		for _, u := range users.Items {
+			set[types.NamespacedName{Namespace: u.Namespace, Name: u.Spec.GatewayRef.Name}] = struct{}{}
+		}
+	}
+	if err := r.List(ctx, &tunnels, by...); err == nil {
+		for _, t := range tunnels.Items {
+			set[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.GatewayRef.Name}] = struct{}{}
+		}
+	}
+	out := make([]types.NamespacedName, 0, len(set))
+	for k := range set {
+		out = append(out, k)
 	}
 	return out
 }

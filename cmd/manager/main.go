@@ -45,9 +45,9 @@ func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) (config, 
 	fs.StringVar(&c.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election Lease; default: the manager's own")
 	fs.StringVar(&c.images.Charon, "charon-image", controllers.DefaultCharonImage, "charon image of gateways that name none")
 	fs.StringVar(&c.images.Agent, "agent-image", controllers.DefaultAgentImage, "agent image of gateways that name none")
-	fs.IntVar(&c.gatewayWorkers, "gateway-workers", 2, "VPNGateways reconciled at once")
-	fs.IntVar(&c.membersWorkers, "members-workers", 2, "gateways whose pools, users and tunnels are checked at once")
-	fs.IntVar(&c.statusWorkers, "status-workers", 16, "concurrent status writes while checking one gateway's members")
+	fs.IntVar(&c.gatewayWorkers, "gateway-workers", controllers.DefaultGatewayWorkers, "VPNGateways reconciled at once")
+	fs.IntVar(&c.membersWorkers, "members-workers", controllers.DefaultMembersWorkers, "gateways whose pools, users and tunnels are checked at once")
+	fs.IntVar(&c.statusWorkers, "status-workers", controllers.DefaultStatusWorkers, "concurrent status writes while checking one gateway's members")
 	fs.Float64Var(&c.qps, "kube-api-qps", 100, "API requests per second")
 	fs.IntVar(&c.burst, "kube-api-burst", 200, "API request burst")
 	if zapOpts != nil {

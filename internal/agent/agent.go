@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/vici"
@@ -34,6 +35,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultDebounce        = 50 * time.Millisecond
+	DefaultCredentialsWait = 300 * time.Millisecond
 	DefaultSAInterval      = 3 * time.Second
 	DefaultCounterInterval = 30 * time.Second
 	DefaultMaxBackoff      = 10 * time.Second
@@ -87,6 +89,11 @@ type Options struct {
 
 	// Debounce gathers a burst of changes into one apply.
 	Debounce time.Duration
+	// CredentialsWait is how long past Debounce an apply waits for the
+	// password hash of a new user that the manager has not written yet
+	// (see pendingHashes); 0 means DefaultCredentialsWait, negative not
+	// to wait.
+	CredentialsWait time.Duration
 	// SAInterval is how often live SAs are listed for counters.
 	SAInterval time.Duration
 	// CounterInterval is how often a session whose only change is its
@@ -114,6 +121,9 @@ type Agent struct {
 	// stores are the views of the agent's own informers; nil when the
 	// caller supplied Options.Reader.
 	stores *stores
+	// decoder holds the decoded credentials shards; only the apply loop
+	// uses it.
+	decoder *credentials.Decoder
 
 	kick  chan struct{}
 	ready atomic.Bool
@@ -162,6 +172,9 @@ func New(opts Options) (*Agent, error) {
 	if opts.Debounce <= 0 {
 		opts.Debounce = DefaultDebounce
 	}
+	if opts.CredentialsWait == 0 {
+		opts.CredentialsWait = DefaultCredentialsWait
+	}
 	if opts.SAInterval <= 0 {
 		opts.SAInterval = DefaultSAInterval
 	}
@@ -187,6 +200,7 @@ func New(opts Options) (*Agent, error) {
 		metrics:  m,
 		kick:     make(chan struct{}, 1),
 		report:   v1alpha1.AgentStatus{Pod: opts.Pod},
+		decoder:  credentials.NewDecoder(opts.Gateway),
 		written:  newWrittenState(),
 		sessions: sessionClock{},
 	}, nil
@@ -232,7 +246,8 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // applyLoop waits for triggers, lets a burst settle for Debounce counted
 // from its first trigger (so a steady stream of changes cannot starve the
-// apply), and retries failures with exponential backoff.
+// apply), then for the password hashes it knows are coming, for at most
+// CredentialsWait, and retries failures with exponential backoff.
 func (a *Agent) applyLoop(ctx context.Context) {
 	log := logr.FromContextOrDiscard(ctx)
 	var (
@@ -246,17 +261,8 @@ func (a *Agent) applyLoop(ctx context.Context) {
 		case <-a.kick:
 		case <-retry:
 		}
-		settle := time.NewTimer(a.opts.Debounce)
-	gather:
-		for {
-			select {
-			case <-a.kick:
-			case <-settle.C:
-				break gather
-			case <-ctx.Done():
-				settle.Stop()
-				return
-			}
+		if !a.gather(ctx) {
+			return
 		}
 		err := a.sync(ctx)
 		if err == nil || ctx.Err() != nil {
@@ -267,6 +273,43 @@ func (a *Agent) applyLoop(ctx context.Context) {
 		retry = time.After(backoff)
 		log.Error(err, "Applying the gateway configuration failed", "retryIn", backoff.String())
 	}
+}
+
+// gather lets a burst of triggers settle: Debounce from the first, and
+// then, while a new user's password hash is awaited, until it arrives or
+// CredentialsWait has passed. It returns false when ctx is done.
+func (a *Agent) gather(ctx context.Context) bool {
+	start := time.Now()
+	deadline := start.Add(a.opts.Debounce + max(0, a.opts.CredentialsWait))
+	timer := time.NewTimer(a.opts.Debounce)
+	defer timer.Stop()
+	settled := false
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-a.kick:
+			if !settled {
+				continue
+			}
+		case <-timer.C:
+			settled = true
+		}
+		now := time.Now()
+		if !now.Before(deadline) || !a.awaitingHashes(now) {
+			return true
+		}
+		// Woken by the shard that brings the hash, or at the deadline.
+		timer.Reset(deadline.Sub(now))
+	}
+}
+
+// awaitingHashes reports whether a new user's password hash is on its way.
+func (a *Agent) awaitingHashes(now time.Time) bool {
+	if a.stores == nil || a.stores.pending == nil || a.opts.CredentialsWait <= 0 {
+		return false
+	}
+	return a.stores.pending.waiting(now, a.opts.CredentialsWait)
 }
 
 // sync makes charon and the firewall hold what the gateway's objects say.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -55,6 +56,7 @@ func (a *Agent) startCache(ctx context.Context) error {
 		return nil
 	}
 	a.stores = newStores()
+	a.stores.awaitHashes(a.opts.Gateway, time.Now)
 	handlersSynced, err := a.stores.watch(ctx, a.cache, a.secretCaches, a.Trigger)
 	if err != nil {
 		return err

@@ -225,13 +225,11 @@ func (a *Agent) resources(ctx context.Context) (swan.Resources, *v1alpha1.VPNGat
 	// Users' passwords arrive as NT hashes only. Without the credentials
 	// Secrets (the manager has not written them yet) every user and tunnel
 	// with a secret is reported, not applied.
-	in.Secrets, in.PasswordHashes = map[string]map[string][]byte{}, map[string]map[string][]byte{}
+	// Only the shards that changed since the last apply are decoded.
+	in.Secrets, in.PasswordHashes = a.decoder.Update(v.secrets)
 	for _, s := range v.secrets {
-		switch {
-		case s.Name == certSecret:
+		if s.Name == certSecret {
 			cert = s
-		case credentials.IsShard(gw.Name, s.Name):
-			credentials.Decode(s.Data, in.Secrets, in.PasswordHashes)
 		}
 	}
 	if certSecret == "" {

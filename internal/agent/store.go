@@ -105,6 +105,9 @@ type stores struct {
 	// secrets are the credentials shards and the certificate Secret: the informers
 	// hold no other, so every change of one counts.
 	secrets *objects[*corev1.Secret]
+	// pending are the password hashes on their way; nil when nobody awaits
+	// them (see awaitHashes).
+	pending *pendingHashes
 }
 
 func newStores() *stores {

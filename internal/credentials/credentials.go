@@ -45,12 +45,8 @@ func ShardNames(gateway string) []string {
 
 // IsShard reports whether name is one of the gateway's credentials Secrets.
 func IsShard(gateway, name string) bool {
-	n, ok := strings.CutPrefix(name, gateway+"-agent-credentials-")
-	if !ok {
-		return false
-	}
-	i, err := strconv.Atoi(n)
-	return err == nil && i >= 0 && i < Shards && strconv.Itoa(i) == n
+	_, ok := shardIndex(gateway, name)
+	return ok
 }
 
 // Shard is the shard that holds what is derived from the referenced Secret
@@ -78,6 +74,10 @@ const (
 )
 
 func dataKey(kind, secret, key string) string { return kind + "_" + secret + "_" + key }
+
+// NTHashKey is the data key that holds the NT hash of the password under
+// key in the Secret named secret, in shard Shard(secret).
+func NTHashKey(secret, key string) string { return dataKey(kindNTHash, secret, key) }
 
 // maxKeyLen is the API's limit on a Secret data key. A reference whose
 // name and key together exceed it is left out, and reported as missing.
@@ -165,22 +165,18 @@ func Split(data map[string][]byte) [Shards]map[string][]byte {
 // concurrent use; a nil *Hashes computes every hash.
 type Hashes struct {
 	mu sync.Mutex
-	m  map[hashKey]hashEntry
-}
-
-type hashKey struct {
-	uid types.UID
-	key string
+	// m holds the hashes by the Secret's UID and the key.
+	m map[types.UID]map[string]hashEntry
 }
 
 type hashEntry struct {
-	namespace, resourceVersion string
-	hash                       []byte
-	ok                         bool
+	resourceVersion string
+	hash            []byte
+	ok              bool
 }
 
 // NewHashes returns an empty cache.
-func NewHashes() *Hashes { return &Hashes{m: map[hashKey]hashEntry{}} }
+func NewHashes() *Hashes { return &Hashes{m: map[types.UID]map[string]hashEntry{}} }
 
 // Hash returns swan.PasswordHash of the Secret's value under key, from the
 // cache when the Secret has not changed since it was computed. The Secret
@@ -189,16 +185,18 @@ func (h *Hashes) Hash(s *corev1.Secret, key string) ([]byte, bool) {
 	if h == nil || s.UID == "" || s.ResourceVersion == "" {
 		return swan.PasswordHash(key, s.Data[key])
 	}
-	k := hashKey{s.UID, key}
 	h.mu.Lock()
-	e, ok := h.m[k]
+	e, ok := h.m[s.UID][key]
 	h.mu.Unlock()
 	if ok && e.resourceVersion == s.ResourceVersion {
 		return e.hash, e.ok
 	}
 	hash, valid := swan.PasswordHash(key, s.Data[key])
 	h.mu.Lock()
-	h.m[k] = hashEntry{namespace: s.Namespace, resourceVersion: s.ResourceVersion, hash: hash, ok: valid}
+	if h.m[s.UID] == nil {
+		h.m[s.UID] = map[string]hashEntry{}
+	}
+	h.m[s.UID][key] = hashEntry{resourceVersion: s.ResourceVersion, hash: hash, ok: valid}
 	h.mu.Unlock()
 	return hash, valid
 }
@@ -206,8 +204,8 @@ func (h *Hashes) Hash(s *corev1.Secret, key string) ([]byte, bool) {
 // Passwords returns swan.Resources' PasswordHashes for the gateway's users:
 // the NT hash of each valid password. Invalid and missing ones are left
 // out, so that Build reads them from its Secrets and says what is wrong.
-func (h *Hashes) Passwords(gw string, users []v1alpha1.VPNUser, secrets map[string]*corev1.Secret) map[string]map[string][]byte {
-	out := map[string]map[string][]byte{}
+func (h *Hashes) Passwords(gw string, users []v1alpha1.VPNUser, secrets map[string]*corev1.Secret) map[swan.SecretKeyRef][]byte {
+	out := make(map[swan.SecretKeyRef][]byte, len(users))
 	for i := range users {
 		ref := users[i].Spec.PasswordSecretRef
 		if ref == nil || users[i].Spec.GatewayRef.Name != gw {
@@ -224,27 +222,19 @@ func (h *Hashes) Passwords(gw string, users []v1alpha1.VPNUser, secrets map[stri
 		if !ok {
 			continue
 		}
-		if out[ref.Name] == nil {
-			out[ref.Name] = map[string][]byte{}
-		}
-		out[ref.Name][ref.Key] = hash
+		out[swan.SecretKeyRef{Name: ref.Name, Key: ref.Key}] = hash
 	}
 	return out
 }
 
-// Retain drops the cached hashes of the namespace's Secrets that no longer
-// exist: live holds the UIDs of the namespace's Secrets.
-func (h *Hashes) Retain(namespace string, live map[types.UID]bool) {
+// Forget drops the cached hashes of a Secret that was deleted.
+func (h *Hashes) Forget(uid types.UID) {
 	if h == nil {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for k, e := range h.m {
-		if e.namespace == namespace && !live[k.uid] {
-			delete(h.m, k)
-		}
-	}
+	delete(h.m, uid)
 }
 
 func splitKey(k string) (kind, secret, key string) {
@@ -253,28 +243,103 @@ func splitKey(k string) (kind, secret, key string) {
 	return kind, secret, key
 }
 
-// Decode adds a credentials Secret's data to swan.Resources' Secrets (the
-// plain values) and PasswordHashes (the NT hashes), both by referenced
-// Secret name and key; the shards of a gateway go into the same two maps.
-// Keys it does not know are ignored.
-func Decode(data map[string][]byte, values, hashes map[string]map[string][]byte) {
-	for k, v := range data {
-		kind, secret, key := splitKey(k)
-		if secret == "" || key == "" {
-			continue
+// Decoder holds the decoded data of one gateway's credentials shards:
+// the plain values and the NT hashes by referenced Secret name and key, as
+// swan.Resources' Secrets and PasswordHashes take them. Update decodes only
+// the shards whose version changed, so that a change to one user costs the
+// agent one shard (about 1/Shards of the users) instead of all of them.
+// Not safe for concurrent use; the maps it hands out are its own and
+// change with the next Update.
+type Decoder struct {
+	gateway string
+	// version is the UID and resourceVersion of each decoded shard.
+	version [Shards]string
+	// entries are the references each shard contributed.
+	entries [Shards][]entry
+	values  map[string]map[string][]byte
+	hashes  map[swan.SecretKeyRef][]byte
+}
+
+type entry struct{ kind, secret, key string }
+
+// NewDecoder returns a decoder of the named gateway's shards.
+func NewDecoder(gateway string) *Decoder {
+	return &Decoder{gateway: gateway, values: map[string]map[string][]byte{}, hashes: map[swan.SecretKeyRef][]byte{}}
+}
+
+// Update brings the decoded data to secrets, which hold the gateway's
+// shards (a shard not among them is taken as empty; other Secrets are
+// ignored), and returns the plain values and the NT hashes. A shard
+// contributes only what belongs in it (see Shard); keys it does not know
+// are ignored.
+func (d *Decoder) Update(secrets []*corev1.Secret) (values map[string]map[string][]byte, hashes map[swan.SecretKeyRef][]byte) {
+	var current [Shards]*corev1.Secret
+	for _, s := range secrets {
+		if i, ok := shardIndex(d.gateway, s.Name); ok {
+			current[i] = s
 		}
-		var into map[string]map[string][]byte
-		switch kind {
-		case kindValue:
-			into = values
-		case kindNTHash:
-			into = hashes
-		default:
-			continue
-		}
-		if into[secret] == nil {
-			into[secret] = map[string][]byte{}
-		}
-		into[secret][key] = v
 	}
+	for i, s := range current {
+		version := ""
+		if s != nil {
+			version = string(s.UID) + "/" + s.ResourceVersion
+		}
+		// An object without a resourceVersion (not from an API server)
+		// is decoded every time.
+		if version == d.version[i] && (s == nil || s.ResourceVersion != "") {
+			continue
+		}
+		d.drop(i)
+		d.version[i] = version
+		if s == nil {
+			continue
+		}
+		for k, v := range s.Data {
+			kind, secret, key := splitKey(k)
+			if secret == "" || key == "" || Shard(secret) != i {
+				continue
+			}
+			switch kind {
+			case kindValue:
+				if d.values[secret] == nil {
+					d.values[secret] = map[string][]byte{}
+				}
+				d.values[secret][key] = v
+			case kindNTHash:
+				d.hashes[swan.SecretKeyRef{Name: secret, Key: key}] = v
+			default:
+				continue
+			}
+			d.entries[i] = append(d.entries[i], entry{kind, secret, key})
+		}
+	}
+	return d.values, d.hashes
+}
+
+// drop removes what shard i contributed.
+func (d *Decoder) drop(i int) {
+	for _, e := range d.entries[i] {
+		if e.kind == kindNTHash {
+			delete(d.hashes, swan.SecretKeyRef{Name: e.secret, Key: e.key})
+			continue
+		}
+		delete(d.values[e.secret], e.key)
+		if len(d.values[e.secret]) == 0 {
+			delete(d.values, e.secret)
+		}
+	}
+	d.entries[i] = d.entries[i][:0]
+}
+
+// shardIndex is the index of the gateway's shard named name.
+func shardIndex(gateway, name string) (int, bool) {
+	n, ok := strings.CutPrefix(name, gateway+"-agent-credentials-")
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(n)
+	if err != nil || i < 0 || i >= Shards || strconv.Itoa(i) != n {
+		return 0, false
+	}
+	return i, true
 }

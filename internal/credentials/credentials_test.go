@@ -32,13 +32,21 @@ func asSecrets(data map[string]map[string][]byte) map[string]*corev1.Secret {
 	return out
 }
 
-// decode reads all shards' data as the agent does.
-func decode(shards ...map[string][]byte) (values, hashes map[string]map[string][]byte) {
-	values, hashes = map[string]map[string][]byte{}, map[string]map[string][]byte{}
-	for _, d := range shards {
-		credentials.Decode(d, values, hashes)
+// decode reads the shards' data (in shard order) as the agent does.
+func decode(shards ...map[string][]byte) (values map[string]map[string][]byte, hashes map[swan.SecretKeyRef][]byte) {
+	return credentials.NewDecoder("vpn").Update(shardSecrets("1", shards...))
+}
+
+// shardSecrets are the gateway vpn's shard Secrets holding data, in shard
+// order, at resourceVersion rv.
+func shardSecrets(rv string, shards ...map[string][]byte) []*corev1.Secret {
+	var out []*corev1.Secret
+	for i, d := range shards {
+		m := meta(credentials.ShardName("vpn", i))
+		m.UID, m.ResourceVersion = types.UID(m.Name), rv
+		out = append(out, &corev1.Secret{ObjectMeta: m, Data: d})
 	}
-	return values, hashes
+	return out
 }
 
 func user(name, secret, key string) v1alpha1.VPNUser {
@@ -172,8 +180,9 @@ func TestDataHoldsNoPlainPassword(t *testing.T) {
 	if got := string(data["value_radius.example_shared_secret"]); got != "radius secret" {
 		t.Errorf("RADIUS secret %q", got)
 	}
-	values, hashes := decode(data)
-	if _, ok := hashes["shared.passwords"]["carol.pw"]; !ok {
+	split := credentials.Split(data)
+	values, hashes := decode(split[:]...)
+	if _, ok := hashes[swan.SecretKeyRef{Name: "shared.passwords", Key: "carol.pw"}]; !ok {
 		t.Errorf("Decode lost carol's hash: %v", hashes)
 	}
 	if _, ok := values["branch-psk"]["psk"]; !ok {
@@ -275,17 +284,74 @@ func TestHashesFollowResourceVersions(t *testing.T) {
 	if _, ok := h.Hash(s, "nthash"); ok {
 		t.Error("an invalid NT hash was accepted")
 	}
-	h.Retain("vpn", map[types.UID]bool{s.UID: true})
 	s.Data["password"] = []byte("three")
+	h.Forget("another Secret")
 	if got, _ := h.Hash(s, "password"); !bytes.Equal(got, swan.NTHash("two")) {
-		t.Errorf("Retain dropped a live Secret's hash")
+		t.Errorf("Forgetting another Secret dropped this one's hash")
 	}
-	h.Retain("other", map[types.UID]bool{})
-	if got, _ := h.Hash(s, "password"); !bytes.Equal(got, swan.NTHash("two")) {
-		t.Errorf("Retain of another namespace dropped this one's hash")
-	}
-	h.Retain("vpn", map[types.UID]bool{})
+	h.Forget(s.UID)
 	if got, _ := h.Hash(s, "password"); !bytes.Equal(got, swan.NTHash("three")) {
-		t.Errorf("Retain kept a deleted Secret's hash: %x", got)
+		t.Errorf("Forget kept a deleted Secret's hash: %x", got)
+	}
+}
+
+// The agent decodes only the shards that changed since its last apply; the
+// result is what decoding everything would give.
+func TestDecoderFollowsShardVersions(t *testing.T) {
+	other := "b"
+	for credentials.Shard(other) == credentials.Shard("alice") {
+		other += "b"
+	}
+	a, b := credentials.Shard("alice"), credentials.Shard(other)
+	data := map[string][]byte{
+		credentials.NTHashKey("alice", "password"): {1},
+		"value_alice_psk":                          {2},
+		credentials.NTHashKey(other, "password"):   {3},
+	}
+	split := credentials.Split(data)
+	secrets := shardSecrets("1", split[:]...)
+	d := credentials.NewDecoder("vpn")
+	values, hashes := d.Update(secrets)
+	// hash is the first byte of the secret's password hash, 0 without one.
+	hash := func(secret string) byte {
+		if h := hashes[swan.SecretKeyRef{Name: secret, Key: "password"}]; len(h) > 0 {
+			return h[0]
+		}
+		return 0
+	}
+	if hash("alice") != 1 || values["alice"]["psk"][0] != 2 || hash(other) != 3 || len(hashes) != 2 || len(values) != 1 {
+		t.Fatalf("First decode: values %v hashes %v", values, hashes)
+	}
+
+	// alice's shard changes: the psk goes, the hash changes. The other
+	// shard is not decoded again: an in-place change without a new
+	// resourceVersion (which an API server never makes) stays unseen.
+	secrets[a] = secrets[a].DeepCopy()
+	secrets[a].ResourceVersion = "2"
+	secrets[a].Data = map[string][]byte{credentials.NTHashKey("alice", "password"): {9}}
+	secrets[b].Data[credentials.NTHashKey(other, "password")] = []byte{7}
+	values, hashes = d.Update(secrets)
+	if hash("alice") != 9 || len(values) != 0 || hash(other) != 3 {
+		t.Errorf("After alice's shard changed: values %v hashes %v", values, hashes)
+	}
+
+	// A shard gone is a shard empty; other Secrets are ignored; a key
+	// in the wrong shard is left out.
+	wrong := secrets[b].DeepCopy()
+	wrong.ResourceVersion = "3"
+	wrong.Data = map[string][]byte{credentials.NTHashKey("alice", "other"): {5}, credentials.NTHashKey(other, "password"): {3}}
+	cert := &corev1.Secret{ObjectMeta: meta("vpn-server-tls"), Data: map[string][]byte{credentials.NTHashKey(other, "x"): {6}}}
+	_, hashes = d.Update([]*corev1.Secret{wrong, cert})
+	if len(hashes) != 1 || hash(other) != 3 {
+		t.Errorf("With alice's shard gone: hashes %v", hashes)
+	}
+
+	// Objects without a resourceVersion are decoded every time.
+	plain := shardSecrets("", split[:]...)
+	d = credentials.NewDecoder("vpn")
+	d.Update(plain)
+	plain[a].Data = map[string][]byte{}
+	if _, hashes = d.Update(plain); hash("alice") != 0 {
+		t.Errorf("A shard without a resourceVersion was not decoded again: %v", hashes)
 	}
 }

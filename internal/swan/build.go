@@ -21,6 +21,9 @@ import (
 	"github.com/ikegate/ikegate/api/v1alpha1"
 )
 
+// SecretKeyRef names one key of a Secret in the gateway's namespace.
+type SecretKeyRef struct{ Name, Key string }
+
 // Resources is everything of one gateway that its charon configuration depends
 // on. Build reads nothing else: no clock, no API server, no files.
 type Resources struct {
@@ -38,7 +41,7 @@ type Resources struct {
 	// receives them from the manager, so plain passwords never leave the
 	// manager, and as the manager caches them, so an unchanged password is
 	// not hashed again. A reference it lacks is read from Secrets.
-	PasswordHashes map[string]map[string][]byte
+	PasswordHashes map[SecretKeyRef][]byte
 	// ServerCertPEM is the gateway's certificate followed by its intermediates,
 	// ServerKeyPEM its private key and CAPEM the CA clients trust (tls.crt,
 	// tls.key and ca.crt of cert-manager's Secret). Empty values keep the file

@@ -524,7 +524,7 @@ func (b *builder) ntlmSecret(u *v1alpha1.VPNUser) bool {
 		b.problem(v1alpha1.ReasonUnsupportedAuth, KindVPNUser, u.Name, "gateway %s authenticates with EAP-MSCHAPv2 but the user has no passwordSecretRef", b.gw.Name)
 		return false
 	}
-	hash, ok := b.in.PasswordHashes[ref.Name][ref.Key]
+	hash, ok := b.in.PasswordHashes[SecretKeyRef{ref.Name, ref.Key}]
 	switch {
 	case ok:
 		if len(hash) != ntHashLen {

@@ -44,9 +44,9 @@ func TestBuildPasswordHashes(t *testing.T) {
 	aliceHash, _ := PasswordHash("password", in.Secrets["alice"]["password"])
 	hashed := in
 	hashed.Secrets = map[string]map[string][]byte{}
-	hashed.PasswordHashes = map[string]map[string][]byte{
-		"alice": {"password": aliceHash},
-		"bob":   {"password": []byte("not 16 bytes")},
+	hashed.PasswordHashes = map[SecretKeyRef][]byte{
+		{"alice", "password"}: aliceHash,
+		{"bob", "password"}:   []byte("not 16 bytes"),
 	}
 	m, problems := Build(hashed)
 	if len(problems) != 1 || problems[0].Name != "bob" || problems[0].Reason != v1alpha1.ReasonSecretInvalid {
