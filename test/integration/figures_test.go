@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
@@ -28,6 +30,10 @@ type figureSpec struct {
 	samples, naiveSamples int
 	// connects per gateway at the largest size.
 	connects int
+	// gap separates a sample from the removal of the one before it, so
+	// that each measures one change on a settled gateway rather than the
+	// manager's and the agent's work for the removal too.
+	gap time.Duration
 }
 
 type figureRow struct {
@@ -36,7 +42,10 @@ type figureRow struct {
 	naive []time.Duration // sorted
 	// write is the time the API writes themselves took (Secret, then
 	// VPNUser), apply the agent's VICI apply that loaded the secret.
-	write, apply       []time.Duration // sorted
+	write, apply []time.Duration // sorted
+	// credentials is when the manager's credentials Secret with the new
+	// user's NT hash reached a watch of the test's.
+	credentials        []time.Duration // sorted
 	agentSyncAfterBulk time.Duration
 }
 
@@ -129,6 +138,7 @@ func measureFigures(t testing.TB, spec figureSpec) figureResult {
 	// being measured.
 	cfg, c := startAPI(t)
 	createGateway(t, c, pki, server, nil)
+	shards := watchShards(t, cfg)
 	var (
 		gw   v1alpha1.VPNGateway
 		pool v1alpha1.MobilePool
@@ -186,8 +196,29 @@ func measureFigures(t testing.TB, spec figureSpec) figureResult {
 			return len(keys) == n, fmt.Sprintf("%d secrets", len(keys))
 		})
 		row.agentSyncAfterBulk = time.Since(bulk)
+		// The manager validates the bulk too, and writes every new user's
+		// status: a sample measures one change on a settled gateway, so
+		// it waits until the manager has caught up.
+		waitFor(t, 15*time.Minute, fmt.Sprintf("the manager to validate %d users", n), func() (bool, string) {
+			var users v1alpha1.VPNUserList
+			if err := c.List(ctx, &users, client.InNamespace(namespace)); err != nil {
+				return false, err.Error()
+			}
+			pending := 0
+			for _, u := range users.Items {
+				if c := meta.FindStatusCondition(u.Status.Conditions, v1alpha1.ConditionValid); c == nil || c.ObservedGeneration != u.Generation {
+					pending++
+				}
+			}
+			if pending == 0 {
+				return true, ""
+			}
+			time.Sleep(time.Second)
+			return false, fmt.Sprintf("%d of %d users without a current Valid condition", pending, len(users.Items))
+		})
 
 		for i := range spec.samples {
+			time.Sleep(spec.gap)
 			name := fmt.Sprintf("new-%d-%d", n, i)
 			loadedAt := watch.expect(vici.ActionLoad, "ntlm-"+name)
 			start := time.Now()
@@ -198,6 +229,9 @@ func measureFigures(t testing.TB, spec figureSpec) figureResult {
 			got := waitSignal(t, loadedAt, "the new user's secret")
 			row.agent = append(row.agent, got.at.Sub(start))
 			row.write = append(row.write, written)
+			if at, ok := shards.seen(credentials.NTHashKey(name+"-password", "password")); ok {
+				row.credentials = append(row.credentials, at.Sub(start))
+			}
 			row.apply = append(row.apply, got.duration)
 			if i == 0 && !holdsSecret(ctx, agVICI, "ntlm-"+name) {
 				t.Fatalf("Agent reported loading ntlm-%s but charon does not hold it", name)
@@ -216,6 +250,7 @@ func measureFigures(t testing.TB, spec figureSpec) figureResult {
 		slices.Sort(row.agent)
 		slices.Sort(row.write)
 		slices.Sort(row.apply)
+		slices.Sort(row.credentials)
 
 		conf, files := naiveConf(n, "")
 		if out, err := nvGW.LoadAll(conf, files); err != nil {
@@ -292,17 +327,24 @@ func (r figureResult) table() string {
 	var b strings.Builder
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 	fmt.Fprintf(&b, "\nUser-ready latency (API write of VPNUser+Secret -> the manager writes a credentials Secret -> charon holds the secret)\n")
-	fmt.Fprintf(&b, "%-13s %-11s %-11s %-11s %-26s %-14s %-16s %-16s\n", "users loaded", "agent p50", "agent p99", "agent max",
-		"swanctl --load-all median", "swanctl/agent", "of which: writes", "VICI apply p50")
+	fmt.Fprintf(&b, "%-13s %-11s %-11s %-11s %-26s %-14s %-16s %-16s %-16s\n", "users loaded", "agent p50", "agent p99", "agent max",
+		"swanctl --load-all median", "swanctl/agent", "of which: writes", "credentials p50", "VICI apply p50")
 	for _, row := range r.rows {
 		naive := percentile(row.naive, 0.5)
 		ratio := "-"
 		if p50 := percentile(row.agent, 0.5); p50 > 0 && naive > 0 {
 			ratio = fmt.Sprintf("%.2fx", float64(naive)/float64(p50))
 		}
-		fmt.Fprintf(&b, "%-13d %-11s %-11s %-11s %-26s %-14s %-16s %-16s\n", row.users, ms(percentile(row.agent, 0.5)),
+		fmt.Fprintf(&b, "%-13d %-11s %-11s %-11s %-26s %-14s %-16s %-16s %-16s\n", row.users, ms(percentile(row.agent, 0.5)),
 			ms(percentile(row.agent, 0.99)), ms(percentile(row.agent, 1)), ms(naive), ratio,
-			ms(percentile(row.write, 0.5)), ms(percentile(row.apply, 0.5)))
+			ms(percentile(row.write, 0.5)), ms(percentile(row.credentials, 0.5)), ms(percentile(row.apply, 0.5)))
+	}
+	if len(r.rows) > 1 {
+		first, last := r.rows[0], r.rows[len(r.rows)-1]
+		ratio := func(q float64) float64 {
+			return float64(percentile(last.agent, q)) / float64(max(1, percentile(first.agent, q)))
+		}
+		fmt.Fprintf(&b, "%d users against %d: p50 %.2fx, p99 %.2fx\n", last.users, first.users, ratio(0.5), ratio(0.99))
 	}
 	if len(r.rows) > 0 {
 		last := r.rows[len(r.rows)-1]
@@ -319,7 +361,7 @@ func (r figureResult) table() string {
 // TestUserReadyFigures runs the figures at a small scale so that `make test`
 // exercises the code path; BenchmarkUserReadyFigures has the real sizes.
 func TestUserReadyFigures(t *testing.T) {
-	res := measureFigures(t, figureSpec{sizes: []int{10, 100}, samples: 10, naiveSamples: 2, connects: 3})
+	res := measureFigures(t, figureSpec{sizes: []int{10, 100}, samples: 10, naiveSamples: 2, connects: 3, gap: 300 * time.Millisecond})
 	t.Log(res.table())
 	for _, row := range res.rows {
 		if p99 := percentile(row.agent, 0.99); p99 > 500*time.Millisecond {
@@ -337,7 +379,7 @@ func TestUserReadyFigures(t *testing.T) {
 // BenchmarkUserReadyFigures prints the figures table at 10, 1,000 and 10,000
 // users (several minutes; `make bench`). It measures once, whatever b.N.
 func BenchmarkUserReadyFigures(b *testing.B) {
-	res := measureFigures(b, figureSpec{sizes: []int{10, 1000, 10000}, samples: 20, naiveSamples: 3, connects: 5})
+	res := measureFigures(b, figureSpec{sizes: []int{10, 1000, 10000}, samples: 20, naiveSamples: 3, connects: 5, gap: time.Second})
 	// Straight to stdout: the testing package cuts a benchmark's log short.
 	fmt.Println(res.table())
 	for _, row := range res.rows {
