@@ -12,6 +12,7 @@ package credentials
 
 import (
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -165,18 +166,23 @@ func Split(data map[string][]byte) [Shards]map[string][]byte {
 // concurrent use; a nil *Hashes computes every hash.
 type Hashes struct {
 	mu sync.Mutex
-	// m holds the hashes by the Secret's UID and the key.
-	m map[types.UID]map[string]hashEntry
+	// m holds the hashes by the Secret's UID, one entry per key (usually
+	// one): with 10,000 users a map per Secret would cost more than the
+	// Secrets themselves in the manager's cache.
+	m map[types.UID][]hashEntry
 }
 
 type hashEntry struct {
-	resourceVersion string
-	hash            []byte
-	ok              bool
+	// key and resourceVersion share the strings of the cached Secret.
+	key, resourceVersion string
+	hash                 [ntHashLen]byte
+	ok                   bool
 }
 
+const ntHashLen = 16
+
 // NewHashes returns an empty cache.
-func NewHashes() *Hashes { return &Hashes{m: map[types.UID]map[string]hashEntry{}} }
+func NewHashes() *Hashes { return &Hashes{m: map[types.UID][]hashEntry{}} }
 
 // Hash returns swan.PasswordHash of the Secret's value under key, from the
 // cache when the Secret has not changed since it was computed. The Secret
@@ -186,17 +192,36 @@ func (h *Hashes) Hash(s *corev1.Secret, key string) ([]byte, bool) {
 		return swan.PasswordHash(key, s.Data[key])
 	}
 	h.mu.Lock()
-	e, ok := h.m[s.UID][key]
+	entries := h.m[s.UID]
 	h.mu.Unlock()
-	if ok && e.resourceVersion == s.ResourceVersion {
-		return e.hash, e.ok
+	// Entries are never changed in place (see below), so the hash can be
+	// handed out without a copy.
+	for i := range entries {
+		if e := &entries[i]; e.key == key && e.resourceVersion == s.ResourceVersion {
+			if !e.ok {
+				return nil, false
+			}
+			return e.hash[:], true
+		}
 	}
 	hash, valid := swan.PasswordHash(key, s.Data[key])
-	h.mu.Lock()
-	if h.m[s.UID] == nil {
-		h.m[s.UID] = map[string]hashEntry{}
+	if valid && len(hash) != ntHashLen {
+		return hash, valid
 	}
-	h.m[s.UID][key] = hashEntry{resourceVersion: s.ResourceVersion, hash: hash, ok: valid}
+	e := hashEntry{key: key, resourceVersion: s.ResourceVersion, ok: valid}
+	copy(e.hash[:], hash)
+	h.mu.Lock()
+	entries = h.m[s.UID]
+	i := slices.IndexFunc(entries, func(e hashEntry) bool { return e.key == key })
+	if i < 0 {
+		// A new Secret's entries get a slice of their own, not one that
+		// append shares with the old version's readers.
+		entries = append(entries[:len(entries):len(entries)], e)
+	} else {
+		entries = slices.Clone(entries)
+		entries[i] = e
+	}
+	h.m[s.UID] = entries
 	h.mu.Unlock()
 	return hash, valid
 }
