@@ -121,9 +121,10 @@ type Agent struct {
 	// stores are the views of the agent's own informers; nil when the
 	// caller supplied Options.Reader.
 	stores *stores
-	// decoder holds the decoded credentials shards; only the apply loop
-	// uses it.
-	decoder *credentials.Decoder
+	// decoder holds the decoded credentials shards and usersBuf the
+	// users' copies of the last apply; only the apply loop uses them.
+	decoder  *credentials.Decoder
+	usersBuf []v1alpha1.VPNUser
 
 	kick  chan struct{}
 	ready atomic.Bool

@@ -200,8 +200,11 @@ func (a *Agent) resources(ctx context.Context) (swan.Resources, *v1alpha1.VPNGat
 	gw := v.gateway
 	in := swan.Resources{
 		Gateway: *gw,
-		Users:   make([]v1alpha1.VPNUser, 0, len(v.users)),
-		Now:     a.opts.Now(),
+		// The users' copies go into the last apply's slice: with 10,000
+		// users a new one is half of what an apply allocates, and Build
+		// keeps nothing of it once the apply is done.
+		Users: a.usersBuf[:0],
+		Now:   a.opts.Now(),
 	}
 	// Build reports objects of other gateways as problems; leaving them out
 	// here keeps the problem list about this gateway.
@@ -215,6 +218,9 @@ func (a *Agent) resources(ctx context.Context) (swan.Resources, *v1alpha1.VPNGat
 			in.Users = append(in.Users, *u)
 		}
 	}
+	// Users gone since the last apply are not kept alive by the slice.
+	clear(in.Users[len(in.Users):cap(in.Users)])
+	a.usersBuf = in.Users
 	for _, t := range v.tunnels {
 		if t.Spec.GatewayRef.Name == gw.Name {
 			in.Tunnels = append(in.Tunnels, *t)
