@@ -147,7 +147,6 @@ func credentialsHandler[T client.Object](fn func(context.Context, T) []credentia
 // make them build the gateway once more for the same change.
 func setupCredentials(mgr manager.Manager, r *CredentialsReconciler, workers int) error {
 	c := mgr.GetCache()
-	memberChanged := predicate.Or(predicate.TypedGenerationChangedPredicate[client.Object]{}, predicate.TypedLabelChangedPredicate[client.Object]{})
 	gateways := credentialsHandler(func(_ context.Context, gw *v1alpha1.VPNGateway) []credentialsRequest {
 		return allShards(client.ObjectKeyFromObject(gw))
 	})
@@ -163,23 +162,18 @@ func setupCredentials(mgr manager.Manager, r *CredentialsReconciler, workers int
 	return builder.TypedControllerManagedBy[credentialsRequest](mgr).
 		Named("credentials").
 		WatchesRawSource(source.TypedKind(c, &v1alpha1.VPNGateway{}, gateways, predicate.TypedGenerationChangedPredicate[*v1alpha1.VPNGateway]{})).
-		WatchesRawSource(source.TypedKind(c, &v1alpha1.VPNUser{}, users, typed[*v1alpha1.VPNUser](memberChanged))).
-		WatchesRawSource(source.TypedKind(c, &v1alpha1.Tunnel{}, tunnels, typed[*v1alpha1.Tunnel](memberChanged))).
+		WatchesRawSource(source.TypedKind(c, &v1alpha1.VPNUser{}, users, specOrLabelsChanged[*v1alpha1.VPNUser]())).
+		WatchesRawSource(source.TypedKind(c, &v1alpha1.Tunnel{}, tunnels, specOrLabelsChanged[*v1alpha1.Tunnel]())).
 		WatchesRawSource(source.TypedKind(c, &corev1.Secret{}, secrets)).
 		WithOptions(controller.TypedOptions[credentialsRequest]{MaxConcurrentReconciles: max(1, workers)}).
 		Complete(r)
 }
 
-// typed narrows a predicate on client.Object to one of its types.
-func typed[T client.Object](p predicate.Predicate) predicate.TypedPredicate[T] {
-	return predicate.TypedFuncs[T]{
-		CreateFunc: func(e event.TypedCreateEvent[T]) bool { return p.Create(event.CreateEvent{Object: e.Object}) },
-		UpdateFunc: func(e event.TypedUpdateEvent[T]) bool {
-			return p.Update(event.UpdateEvent{ObjectOld: e.ObjectOld, ObjectNew: e.ObjectNew})
-		},
-		DeleteFunc:  func(e event.TypedDeleteEvent[T]) bool { return p.Delete(event.DeleteEvent{Object: e.Object}) },
-		GenericFunc: func(e event.TypedGenericEvent[T]) bool { return p.Generic(event.GenericEvent{Object: e.Object}) },
-	}
+// specOrLabelsChanged passes creations, deletions, and updates of the spec
+// (generation) or the labels (pools select users by label); not status
+// writes.
+func specOrLabelsChanged[T client.Object]() predicate.TypedPredicate[T] {
+	return predicate.Or[T](predicate.TypedGenerationChangedPredicate[T]{}, predicate.TypedLabelChangedPredicate[T]{})
 }
 
 // secretShards finds the shards a Secret's change concerns: a credentials
@@ -188,10 +182,8 @@ func typed[T client.Object](p predicate.Predicate) predicate.TypedPredicate[T] {
 // through a user or tunnel.
 func secretShards(ctx context.Context, r client.Reader, s *corev1.Secret) []credentialsRequest {
 	if gw := s.Labels[v1alpha1.LabelGateway]; gw != "" {
-		for i := range credentials.Shards {
-			if s.Name == credentials.ShardName(gw, i) {
-				return []credentialsRequest{{Gateway: types.NamespacedName{Namespace: s.Namespace, Name: gw}, Shard: i}}
-			}
+		if i, ok := credentials.ShardIndex(gw, s.Name); ok {
+			return []credentialsRequest{{Gateway: types.NamespacedName{Namespace: s.Namespace, Name: gw}, Shard: i}}
 		}
 	}
 	var out []credentialsRequest

@@ -46,7 +46,7 @@ func ShardNames(gateway string) []string {
 
 // IsShard reports whether name is one of the gateway's credentials Secrets.
 func IsShard(gateway, name string) bool {
-	_, ok := shardIndex(gateway, name)
+	_, ok := ShardIndex(gateway, name)
 	return ok
 }
 
@@ -300,7 +300,7 @@ func NewDecoder(gateway string) *Decoder {
 func (d *Decoder) Update(secrets []*corev1.Secret) (values map[string]map[string][]byte, hashes map[swan.SecretKeyRef][]byte) {
 	var current [Shards]*corev1.Secret
 	for _, s := range secrets {
-		if i, ok := shardIndex(d.gateway, s.Name); ok {
+		if i, ok := ShardIndex(d.gateway, s.Name); ok {
 			current[i] = s
 		}
 	}
@@ -356,8 +356,9 @@ func (d *Decoder) drop(i int) {
 	d.entries[i] = d.entries[i][:0]
 }
 
-// shardIndex is the index of the gateway's shard named name.
-func shardIndex(gateway, name string) (int, bool) {
+// ShardIndex is the index of the gateway's credentials Secret named name,
+// if it is one.
+func ShardIndex(gateway, name string) (int, bool) {
 	n, ok := strings.CutPrefix(name, gateway+"-agent-credentials-")
 	if !ok {
 		return 0, false
