@@ -139,6 +139,9 @@ type Agent struct {
 	localUsers bool
 	// tunnelConns maps charon connection names to Tunnel objects and their children.
 	tunnelConns map[string]tunnelInfo
+	// tunnelSet are the tunnel connections of the last apply; nil before
+	// the first.
+	tunnelSet map[string]bool
 	// poolNets maps MobilePool names to their address ranges.
 	poolNets map[string][]netip.Prefix
 	report   v1alpha1.AgentStatus
@@ -349,6 +352,9 @@ func (a *Agent) sync(ctx context.Context) error {
 
 	if !errors.Is(applyErr, vici.ErrUnavailable) {
 		if err := a.endRevokedSessions(ctx, gw, model, res.Synced); err != nil {
+			errs = append(errs, err)
+		}
+		if err := a.endRemovedTunnels(ctx, model, res.Synced); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -343,22 +343,73 @@ func (a *Agent) endRevokedSessions(ctx context.Context, gw *v1alpha1.VPNGateway,
 	}
 	var errs []error
 	for _, sa := range revoked(sas, allowed, tunnels) {
-		req := govici.NewMessage()
-		_ = req.Set("ike-id", strconv.FormatUint(uint64(sa.UniqueID), 10))
-		_ = req.Set("force", "yes")
-		_ = req.Set("timeout", "-1")
-		resp, err := a.opts.VICI.Call(ctx, "terminate", req)
-		if resp != nil && resp.Get("matches") == "0" {
-			continue // gone meanwhile
-		}
+		ended, err := a.terminateIKESA(ctx, sa)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("terminating IKE_SA %s[%d] of a removed user: %w", sa.Name, sa.UniqueID, err))
 			continue
 		}
-		logr.FromContextOrDiscard(ctx).Info("Terminated the session of a removed user",
-			"identity", sa.RemoteEAPID, "remote", sa.RemoteHost, "ikeSA", sa.UniqueID)
+		if ended {
+			logr.FromContextOrDiscard(ctx).Info("Terminated the session of a removed user",
+				"identity", sa.RemoteEAPID, "remote", sa.RemoteHost, "ikeSA", sa.UniqueID)
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// endRemovedTunnels ends the IKE_SAs of tunnel connections charon no longer
+// holds: unloading a connection leaves its SAs up, so a deleted Tunnel (or
+// one left out of the configuration for a problem) would go on carrying
+// traffic until its peer gave up. It looks at charon's SAs when the set of
+// tunnel connections changed, after charon's inventory was re-read, and on
+// the agent's first apply (a Tunnel deleted while the agent was away).
+func (a *Agent) endRemovedTunnels(ctx context.Context, m swan.Model, synced bool) error {
+	current := map[string]bool{}
+	for _, c := range m.Connections {
+		if swan.IsTunnelConnection(c.Name) {
+			current[c.Name] = true
+		}
+	}
+	a.mu.Lock()
+	changed := a.tunnelSet == nil || !mapsEqual(a.tunnelSet, current)
+	a.tunnelSet = current
+	a.mu.Unlock()
+	if !changed && !synced {
+		return nil
+	}
+	sas, err := vici.ListSAs(ctx, a.opts.VICI)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, sa := range sas {
+		if !swan.IsTunnelConnection(sa.Name) || current[sa.Name] {
+			continue
+		}
+		ended, err := a.terminateIKESA(ctx, sa)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("terminating IKE_SA %s[%d] of a removed tunnel: %w", sa.Name, sa.UniqueID, err))
+			continue
+		}
+		if ended {
+			logr.FromContextOrDiscard(ctx).Info("Terminated the IKE_SA of a removed tunnel",
+				"connection", sa.Name, "remote", sa.RemoteHost, "ikeSA", sa.UniqueID)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// terminateIKESA ends one IKE_SA without waiting for the peer, and reports
+// whether it was still there.
+func (a *Agent) terminateIKESA(ctx context.Context, sa vici.IKESA) (bool, error) {
+	req := govici.NewMessage()
+	_ = req.Set("ike-id", strconv.FormatUint(uint64(sa.UniqueID), 10))
+	_ = req.Set("force", "yes")
+	_ = req.Set("timeout", "-1")
+	resp, err := a.opts.VICI.Call(ctx, "terminate", req)
+	if resp != nil && resp.Get("matches") == "0" {
+		return false, nil // gone meanwhile
+	}
+	return err == nil, err
 }
 
 func mapsEqual(a, b map[string]bool) bool {

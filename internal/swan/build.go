@@ -117,7 +117,13 @@ func MobileConnectionName(pool string) string { return "mobile-" + sanitize(pool
 func UserConnectionName(user string) string { return "user-" + sanitize(user) }
 
 // TunnelConnectionName is the connection of a Tunnel.
-func TunnelConnectionName(tunnel string) string { return "tunnel-" + sanitize(tunnel) }
+func TunnelConnectionName(tunnel string) string { return tunnelConnectionPrefix + sanitize(tunnel) }
+
+const tunnelConnectionPrefix = "tunnel-"
+
+// IsTunnelConnection reports whether a charon connection name is one that
+// TunnelConnectionName makes.
+func IsTunnelConnection(name string) bool { return strings.HasPrefix(name, tunnelConnectionPrefix) }
 
 // Build computes the charon configuration of one gateway. Objects with
 // problems are left out whole; the rest is built.

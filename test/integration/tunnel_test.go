@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
 	"github.com/ikegate/ikegate/internal/vici"
@@ -144,4 +145,43 @@ secrets {
 		return st.Phase1 != nil && st.Phase1.State == "Down" && st.ChildrenUp == "0/1" &&
 			len(st.Children) == 1 && st.Children[0].State == "Down", describe(st)
 	})
+
+	// Deleting the Tunnel ends its IKE_SA: unloading the connection alone
+	// would leave it up, carrying traffic, until the peer gave up.
+	if out, err := site.Swanctl("--initiate", "--child", "lan", "--timeout", "20"); err != nil {
+		t.Fatalf("Site could not bring the tunnel up again: %v\n%s", err, out)
+	}
+	gwVICI := vici.NewClient(gw.VICISocket())
+	t.Cleanup(func() { gwVICI.Close() })
+	tunnelSAs := func(s vici.Session) (int, string) {
+		sas, err := vici.ListSAs(ctx, s)
+		if err != nil {
+			return -1, err.Error()
+		}
+		n := 0
+		for _, sa := range sas {
+			if sa.Name == "hq" || sa.Name == swan.TunnelConnectionName("hq") {
+				n++
+			}
+		}
+		return n, fmt.Sprintf("%d IKE_SAs of the tunnel", n)
+	}
+	waitFor(t, 10*time.Second, "the tunnel up again on the gateway", func() (bool, string) {
+		n, detail := tunnelSAs(gwVICI)
+		return n == 1, detail
+	})
+	if err := c.Delete(ctx, &v1alpha1.Tunnel{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "hq"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the deleted tunnel's IKE_SA gone from the gateway", func() (bool, string) {
+		n, detail := tunnelSAs(gwVICI)
+		return n == 0, detail
+	})
+	waitFor(t, 10*time.Second, "the peer told the tunnel is gone", func() (bool, string) {
+		n, detail := tunnelSAs(siteVICI)
+		return n == 0, detail
+	})
+	if out, err := siteNS.Exec("ping", "-c", "1", "-W", "1", "-I", siteHost, lanAddr); err == nil {
+		t.Errorf("Ping through the deleted tunnel still answered:\n%s", out)
+	}
 }
