@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -262,7 +263,7 @@ func writeCredentials(ctx context.Context, c client.Client, gw *v1alpha1.VPNGate
 	if !metav1.IsControlledBy(&have, gw) && have.Labels[v1alpha1.LabelGateway] != gw.Name {
 		return fmt.Errorf("Secret %s exists and is not VPNGateway %s's: remove it so the gateway's agent can get its credentials", want.Name, gw.Name)
 	}
-	if have.Type == want.Type && sameData(have.Data, want.Data) && sameLabels(have.Labels, want.Labels) &&
+	if have.Type == want.Type && maps.EqualFunc(have.Data, want.Data, bytes.Equal) && maps.Equal(have.Labels, want.Labels) &&
 		equality.Semantic.DeepEqual(have.OwnerReferences, want.OwnerReferences) {
 		return nil
 	}
@@ -271,29 +272,4 @@ func writeCredentials(ctx context.Context, c client.Client, gw *v1alpha1.VPNGate
 		return fmt.Errorf("updating Secret %s: %w", want.Name, err)
 	}
 	return nil
-}
-
-func sameData(a, b map[string][]byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		w, ok := b[k]
-		if !ok || !bytes.Equal(v, w) {
-			return false
-		}
-	}
-	return true
-}
-
-func sameLabels(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }

@@ -351,10 +351,7 @@ func (a *Agent) sync(ctx context.Context) error {
 	a.rememberTunnels(in, model)
 
 	if !errors.Is(applyErr, vici.ErrUnavailable) {
-		if err := a.endRevokedSessions(ctx, gw, model, res.Synced); err != nil {
-			errs = append(errs, err)
-		}
-		if err := a.endRemovedTunnels(ctx, model, res.Synced); err != nil {
+		if err := a.endStaleSessions(ctx, gw, model, res.Synced); err != nil {
 			errs = append(errs, err)
 		}
 	}

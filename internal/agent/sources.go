@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -87,7 +88,7 @@ func onUpdate(oldObj, newObj any, trigger func()) {
 		return
 	}
 	// Pools select users by label, so labels count as much as the spec.
-	if o.GetGeneration() != n.GetGeneration() || !equalStrings(o.GetLabels(), n.GetLabels()) {
+	if o.GetGeneration() != n.GetGeneration() || !maps.Equal(o.GetLabels(), n.GetLabels()) {
 		trigger()
 		return
 	}
@@ -98,18 +99,6 @@ func onUpdate(oldObj, newObj any, trigger func()) {
 	if okO && okN && og.Status.CertificateSecretName != ng.Status.CertificateSecretName {
 		trigger()
 	}
-}
-
-func equalStrings(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // view is what the agent reads, shared with the informers: read only.

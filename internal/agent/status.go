@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"k8s.io/apimachinery/pkg/api/equality"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	govici "github.com/strongswan/govici/vici"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -314,12 +315,16 @@ func toList(ss []v1alpha1.Session) ([]any, error) {
 	return out, nil
 }
 
-// endRevokedSessions terminates the IKE_SAs of users who lost their secret.
-// It runs when the set of users changed and after charon's state was read
-// afresh (agent start, charon restart), so users removed while the agent
-// was away are cut off too, and established sessions of remaining users
-// are never touched.
-func (a *Agent) endRevokedSessions(ctx context.Context, gw *v1alpha1.VPNGateway, m swan.Model, synced bool) error {
+// endStaleSessions terminates the IKE_SAs that the applied model no longer
+// allows: those of users who lost their secret, and those of tunnel
+// connections charon no longer holds (unloading a connection leaves its
+// SAs up, so a deleted Tunnel, or one left out for a problem, would go on
+// carrying traffic until its peer gave up). It lists charon's SAs, once,
+// only when the set of users or of tunnel connections changed, and after
+// charon's state was read afresh (agent start, charon restart), so that
+// users and tunnels removed while the agent was away are cut off too;
+// established sessions of remaining users and tunnels are never touched.
+func (a *Agent) endStaleSessions(ctx context.Context, gw *v1alpha1.VPNGateway, m swan.Model, synced bool) error {
 	allowed := map[string]bool{}
 	for _, s := range m.Secrets {
 		if s.Type == "NTLM" || s.Type == "EAP" {
@@ -328,71 +333,55 @@ func (a *Agent) endRevokedSessions(ctx context.Context, gw *v1alpha1.VPNGateway,
 			}
 		}
 	}
-	local := gw.Spec.ClientAuth.Method == "" || gw.Spec.ClientAuth.Method == v1alpha1.ClientAuthEAPMSCHAPv2
-	a.mu.Lock()
-	changed := a.allowed == nil || !mapsEqual(a.allowed, allowed) || a.localUsers != local
-	a.allowed, a.localUsers = allowed, local
-	tunnels := a.tunnelConns
-	a.mu.Unlock()
-	if !local || (!changed && !synced) {
-		return nil
-	}
-	sas, err := vici.ListSAs(ctx, a.opts.VICI)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, sa := range revoked(sas, allowed, tunnels) {
-		ended, err := a.terminateIKESA(ctx, sa)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("terminating IKE_SA %s[%d] of a removed user: %w", sa.Name, sa.UniqueID, err))
-			continue
-		}
-		if ended {
-			logr.FromContextOrDiscard(ctx).Info("Terminated the session of a removed user",
-				"identity", sa.RemoteEAPID, "remote", sa.RemoteHost, "ikeSA", sa.UniqueID)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// endRemovedTunnels ends the IKE_SAs of tunnel connections charon no longer
-// holds: unloading a connection leaves its SAs up, so a deleted Tunnel (or
-// one left out of the configuration for a problem) would go on carrying
-// traffic until its peer gave up. It looks at charon's SAs when the set of
-// tunnel connections changed, after charon's inventory was re-read, and on
-// the agent's first apply (a Tunnel deleted while the agent was away).
-func (a *Agent) endRemovedTunnels(ctx context.Context, m swan.Model, synced bool) error {
 	current := map[string]bool{}
 	for _, c := range m.Connections {
 		if swan.IsTunnelConnection(c.Name) {
 			current[c.Name] = true
 		}
 	}
+	local := gw.Spec.ClientAuth.Method == "" || gw.Spec.ClientAuth.Method == v1alpha1.ClientAuthEAPMSCHAPv2
 	a.mu.Lock()
-	changed := a.tunnelSet == nil || !mapsEqual(a.tunnelSet, current)
-	a.tunnelSet = current
+	usersChanged := a.allowed == nil || !maps.Equal(a.allowed, allowed) || a.localUsers != local
+	tunnelsChanged := a.tunnelSet == nil || !maps.Equal(a.tunnelSet, current)
+	a.allowed, a.localUsers, a.tunnelSet = allowed, local, current
+	tunnels := a.tunnelConns
 	a.mu.Unlock()
-	if !changed && !synced {
+	checkUsers := local && (usersChanged || synced)
+	checkTunnels := tunnelsChanged || synced
+	if !checkUsers && !checkTunnels {
 		return nil
 	}
 	sas, err := vici.ListSAs(ctx, a.opts.VICI)
 	if err != nil {
 		return err
 	}
+	log := logr.FromContextOrDiscard(ctx)
 	var errs []error
-	for _, sa := range sas {
-		if !swan.IsTunnelConnection(sa.Name) || current[sa.Name] {
-			continue
+	if checkUsers {
+		for _, sa := range revoked(sas, allowed, tunnels) {
+			ended, err := a.terminateIKESA(ctx, sa)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("terminating IKE_SA %s[%d] of a removed user: %w", sa.Name, sa.UniqueID, err))
+				continue
+			}
+			if ended {
+				log.Info("Terminated the session of a removed user", "identity", sa.RemoteEAPID, "remote", sa.RemoteHost, "ikeSA", sa.UniqueID)
+			}
 		}
-		ended, err := a.terminateIKESA(ctx, sa)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("terminating IKE_SA %s[%d] of a removed tunnel: %w", sa.Name, sa.UniqueID, err))
-			continue
-		}
-		if ended {
-			logr.FromContextOrDiscard(ctx).Info("Terminated the IKE_SA of a removed tunnel",
-				"connection", sa.Name, "remote", sa.RemoteHost, "ikeSA", sa.UniqueID)
+	}
+	if checkTunnels {
+		for _, sa := range sas {
+			if !swan.IsTunnelConnection(sa.Name) || current[sa.Name] {
+				continue
+			}
+			ended, err := a.terminateIKESA(ctx, sa)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("terminating IKE_SA %s[%d] of a removed tunnel: %w", sa.Name, sa.UniqueID, err))
+				continue
+			}
+			if ended {
+				log.Info("Terminated the IKE_SA of a removed tunnel", "connection", sa.Name, "remote", sa.RemoteHost, "ikeSA", sa.UniqueID)
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -410,18 +399,6 @@ func (a *Agent) terminateIKESA(ctx context.Context, sa vici.IKESA) (bool, error)
 		return false, nil // gone meanwhile
 	}
 	return err == nil, err
-}
-
-func mapsEqual(a, b map[string]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k := range a {
-		if !b[k] {
-			return false
-		}
-	}
-	return true
 }
 
 // authFailures recognises charon's log lines (levels 0 and 1, all it sends
