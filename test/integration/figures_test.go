@@ -229,7 +229,7 @@ func measureFigures(t testing.TB, spec figureSpec) figureResult {
 			got := waitSignal(t, loadedAt, "the new user's secret")
 			row.agent = append(row.agent, got.at.Sub(start))
 			row.write = append(row.write, written)
-			if at, ok := shards.seen(credentials.NTHashKey(name+"-password", "password")); ok {
+			if at, ok := shards.seen(credentials.NTHashKey(name+"-password", "password"), 10*time.Second); ok {
 				row.credentials = append(row.credentials, at.Sub(start))
 			}
 			row.apply = append(row.apply, got.duration)

@@ -62,10 +62,18 @@ func watchShards(t testing.TB, cfg *rest.Config) *shardWatch {
 	return sw
 }
 
-// seen returns when key first appeared.
-func (w *shardWatch) seen(key string) (time.Time, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	at, ok := w.first[key]
-	return at, ok
+// seen returns when key first appeared. The test's watch is a connection
+// of its own and may deliver an event after the agent's informers did, so
+// it waits up to within for the key.
+func (w *shardWatch) seen(key string, within time.Duration) (time.Time, bool) {
+	deadline := time.Now().Add(within)
+	for {
+		w.mu.Lock()
+		at, ok := w.first[key]
+		w.mu.Unlock()
+		if ok || time.Now().After(deadline) {
+			return at, ok
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
