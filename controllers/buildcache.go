@@ -161,7 +161,7 @@ func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now ti
 	for name, s := range secrets {
 		data[name] = s.Data
 	}
-	_, problems := swan.Build(swan.Resources{
+	res := swan.Build(swan.Resources{
 		Gateway: gw,
 		Pools:   pools.Items,
 		Users:   users.Items,
@@ -172,10 +172,7 @@ func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now ti
 		PasswordHashes: b.hashes.Passwords(gw.Name, users.Items, secrets),
 		Now:            now,
 	})
-	// RADIUS shared secrets are not part of the VICI model Build makes;
-	// the agent writes them to charon's eap-radius include.
-	_, radius := swan.RADIUSServers(&gw, data)
-	for _, p := range append(problems, radius...) {
+	for _, p := range res.Problems {
 		k := objectKey{p.Kind, p.Name}
 		out.Problems[k] = append(out.Problems[k], p)
 	}

@@ -64,14 +64,14 @@ func (o *renderOptions) run(out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	model, problems := swan.Build(in)
-	if len(problems) > 0 {
-		for _, p := range problems {
+	res := swan.Build(in)
+	if len(res.Problems) > 0 {
+		for _, p := range res.Problems {
 			fmt.Fprintln(errOut, p.String())
 		}
-		return fmt.Errorf("%w: %d found", errProblems, len(problems))
+		return fmt.Errorf("%w: %d found", errProblems, len(res.Problems))
 	}
-	_, err = io.WriteString(out, swan.Render(model, swan.RenderOptions{ShowSecrets: o.showSecrets}))
+	_, err = io.WriteString(out, swan.Render(res.Model, swan.RenderOptions{ShowSecrets: o.showSecrets}))
 	return err
 }
 

@@ -327,39 +327,40 @@ func (a *Agent) sync(ctx context.Context) error {
 		a.setReport(ctx, nil, err)
 		return err
 	}
-	model, problems := swan.Build(in)
+	res := swan.Build(in)
+	model := res.Model
 	built := time.Since(start) - read
 	a.scheduleExpiry(in)
 	// The manager turns problems into conditions; the agent only notes them.
-	for _, p := range problems {
+	for _, p := range res.Problems {
 		log.V(1).Info("Object left out of the configuration", "problem", p.String())
 	}
 
 	if a.freshCharon(ctx) {
 		a.serveFirst(ctx, model)
 	}
-	res, applyErr := a.applier.Apply(ctx, model)
-	a.metrics.observeApply(res, applyErr)
+	applied, applyErr := a.applier.Apply(ctx, model)
+	a.metrics.observeApply(applied, applyErr)
 	if a.opts.OnApply != nil {
-		a.opts.OnApply(res, applyErr)
+		a.opts.OnApply(applied, applyErr)
 	}
-	if len(res.Ops) > 0 {
-		log.Info("Applied the gateway configuration", "writes", len(res.Ops), "synced", res.Synced,
-			"read", read.String(), "build", built.String(), "apply", res.Duration.String())
+	if len(applied.Ops) > 0 {
+		log.Info("Applied the gateway configuration", "writes", len(applied.Ops), "synced", applied.Synced,
+			"read", read.String(), "build", built.String(), "apply", applied.Duration.String())
 	}
 	errs := []error{applyErr}
-	a.rememberTunnels(in, model)
+	a.rememberTunnels(&res)
 
 	if !errors.Is(applyErr, vici.ErrUnavailable) {
-		if err := a.endStaleSessions(ctx, gw, model, res.Synced); err != nil {
+		if err := a.endStaleSessions(ctx, &res, applied.Synced); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := a.syncRADIUS(ctx, in); err != nil {
+	if err := a.syncRADIUS(ctx, &res); err != nil {
 		errs = append(errs, err)
 	}
 	if a.opts.Firewall != nil {
-		if err := a.syncFirewall(in); err != nil {
+		if err := a.syncFirewall(ctx, &in.Gateway, &res); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -445,10 +446,12 @@ func firewallEnabled(gw *v1alpha1.VPNGateway) bool {
 	return gw.Spec.Firewall.Enabled == nil || *gw.Spec.Firewall.Enabled
 }
 
-// syncFirewall programs the gateway's table, or removes it (once) when the
-// gateway's firewall is disabled, so that turning it off leaves no rules.
-func (a *Agent) syncFirewall(in swan.Resources) error {
-	if !firewallEnabled(&in.Gateway) {
+// syncFirewall programs the gateway's table from what Build accepted, or
+// removes it (once) when the gateway's firewall is disabled, so that
+// turning it off leaves no rules. A table that cannot be built is replaced
+// by a closed one: clients reach nothing rather than everything.
+func (a *Agent) syncFirewall(ctx context.Context, gw *v1alpha1.VPNGateway, res *swan.Result) error {
+	if !firewallEnabled(gw) {
 		if a.firewallOff {
 			return nil
 		}
@@ -459,41 +462,34 @@ func (a *Agent) syncFirewall(in swan.Resources) error {
 		return nil
 	}
 	a.firewallOff = false
-	cfg := firewall.FromResources(a.opts.Firewall.Table(), &in.Gateway, in.Pools, in.Tunnels)
-	rs, err := firewall.Build(cfg)
-	if err != nil {
-		return fmt.Errorf("building the firewall: %w", err)
+	cfg := firewall.FromBuild(a.opts.Firewall.Table(), gw, res)
+	rs, buildErr := firewall.Build(cfg)
+	if buildErr != nil {
+		logr.FromContextOrDiscard(ctx).Error(buildErr, "Firewall cannot be built; forwarding nothing from clients and tunnels")
+		rs = firewall.Closed(cfg)
+		buildErr = fmt.Errorf("building the firewall (closed meanwhile): %w", buildErr)
 	}
 	if _, err := a.opts.Firewall.Apply(rs); err != nil {
-		return fmt.Errorf("applying the firewall: %w", err)
+		return errors.Join(buildErr, fmt.Errorf("applying the firewall: %w", err))
 	}
-	return nil
+	return buildErr
 }
 
 // rememberTunnels records which charon connection serves which Tunnel, and
 // the address ranges of the gateway's pools, for the session loop.
-func (a *Agent) rememberTunnels(in swan.Resources, m swan.Model) {
-	conns := make(map[string]*swan.Connection, len(m.Connections))
-	for i := range m.Connections {
-		conns[m.Connections[i].Name] = &m.Connections[i]
-	}
-	out := map[string]tunnelInfo{}
-	for _, t := range in.Tunnels {
-		if t.Spec.GatewayRef.Name != a.opts.Gateway {
-			continue
-		}
-		name := swan.TunnelConnectionName(t.Name)
-		c, ok := conns[name]
-		if !ok {
-			continue
-		}
+func (a *Agent) rememberTunnels(res *swan.Result) {
+	out := make(map[string]tunnelInfo, len(res.Tunnels))
+	for _, t := range res.Tunnels {
 		info := tunnelInfo{name: t.Name}
-		for _, ch := range c.Children {
+		for _, ch := range t.Children {
 			info.children = append(info.children, ch.Name)
 		}
-		out[name] = info
+		out[t.Connection] = info
 	}
-	pools := poolNetworks(in, a.opts.Gateway)
+	pools := make(map[string][]netip.Prefix, len(res.Pools))
+	for _, p := range res.Pools {
+		pools[p.Name] = p.Prefixes
+	}
 	a.mu.Lock()
 	a.tunnelConns = out
 	a.poolNets = pools

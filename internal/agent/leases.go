@@ -6,27 +6,7 @@ import (
 	"strings"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
-	"github.com/ikegate/ikegate/internal/swan"
 )
-
-// poolNetworks maps each MobilePool of the gateway to its address ranges, so
-// that the session loop can tell which pool a client's virtual IP came from.
-func poolNetworks(in swan.Resources, gateway string) map[string][]netip.Prefix {
-	out := map[string][]netip.Prefix{}
-	for _, p := range in.Pools {
-		if p.Spec.GatewayRef.Name != gateway {
-			continue
-		}
-		var nets []netip.Prefix
-		for _, s := range []v1alpha1.CIDR{p.Spec.Addresses.IPv4, p.Spec.Addresses.IPv6} {
-			if pfx, err := netip.ParsePrefix(string(s)); err == nil {
-				nets = append(nets, pfx)
-			}
-		}
-		out[p.Name] = nets
-	}
-	return out
-}
 
 // poolLeases counts the virtual IPs of the live sessions per pool; every pool
 // is listed, so a pool whose last client left reports zero. charon counts the

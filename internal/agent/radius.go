@@ -12,7 +12,6 @@ import (
 	"github.com/go-logr/logr"
 	govici "github.com/strongswan/govici/vici"
 
-	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/swan"
 )
 
@@ -34,17 +33,14 @@ type radiusState struct {
 // may not have read them: a charon that started before the first write, or
 // restarted since the last reload. The file holds the shared secrets, so
 // neither its content nor a value from it is ever logged.
-func (a *Agent) syncRADIUS(ctx context.Context, in swan.Resources) error {
+func (a *Agent) syncRADIUS(ctx context.Context, res *swan.Result) error {
 	if a.opts.RADIUSDir == "" {
 		return nil
 	}
 	log := logr.FromContextOrDiscard(ctx)
-	servers, problems := swan.RADIUSServers(&in.Gateway, in.Secrets)
-	for _, p := range problems {
-		log.V(1).Info("RADIUS server left out of the configuration", "problem", p.String())
-	}
+	servers := res.RADIUS
 	var want []byte
-	if gw := in.Gateway.Spec.ClientAuth; gw.Method == v1alpha1.ClientAuthEAPRADIUS && gw.RADIUS != nil {
+	if res.RADIUSOn {
 		// Servers whose secret went away must go too: an empty list, not
 		// the last one written.
 		want = []byte(swan.RenderRADIUSServers(servers))

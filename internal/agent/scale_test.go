@@ -39,7 +39,7 @@ func BenchmarkRebuildOneMoreUser(b *testing.B) {
 				add(fmt.Sprintf("u%d", i))
 			}
 			a := vici.NewApplier(vici.NewFake())
-			m, _ := swan.Build(in)
+			m := swan.Build(in).Model
 			if _, err := a.Apply(context.Background(), m); err != nil {
 				b.Fatal(err)
 			}
@@ -49,7 +49,7 @@ func BenchmarkRebuildOneMoreUser(b *testing.B) {
 				in.Users = in.Users[:n]
 				add(fmt.Sprintf("extra%d", i))
 				t0 := time.Now()
-				m, _ := swan.Build(in)
+				m := swan.Build(in).Model
 				t1 := time.Now()
 				if _, err := a.Apply(context.Background(), m); err != nil {
 					b.Fatal(err)

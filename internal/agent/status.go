@@ -324,22 +324,16 @@ func toList(ss []v1alpha1.Session) ([]any, error) {
 // charon's state was read afresh (agent start, charon restart), so that
 // users and tunnels removed while the agent was away are cut off too;
 // established sessions of remaining users and tunnels are never touched.
-func (a *Agent) endStaleSessions(ctx context.Context, gw *v1alpha1.VPNGateway, m swan.Model, synced bool) error {
-	allowed := map[string]bool{}
-	for _, s := range m.Secrets {
-		if s.Type == "NTLM" || s.Type == "EAP" {
-			for _, o := range s.Owners {
-				allowed[o] = true
-			}
-		}
+func (a *Agent) endStaleSessions(ctx context.Context, res *swan.Result, synced bool) error {
+	allowed := make(map[string]bool, len(res.Users))
+	for _, u := range res.Users {
+		allowed[u.Identity] = true
 	}
-	current := map[string]bool{}
-	for _, c := range m.Connections {
-		if swan.IsTunnelConnection(c.Name) {
-			current[c.Name] = true
-		}
+	current := make(map[string]bool, len(res.Tunnels))
+	for _, t := range res.Tunnels {
+		current[t.Connection] = true
 	}
-	local := gw.Spec.ClientAuth.Method == "" || gw.Spec.ClientAuth.Method == v1alpha1.ClientAuthEAPMSCHAPv2
+	local := res.LocalUsers
 	a.mu.Lock()
 	usersChanged := a.allowed == nil || !maps.Equal(a.allowed, allowed) || a.localUsers != local
 	tunnelsChanged := a.tunnelSet == nil || !maps.Equal(a.tunnelSet, current)

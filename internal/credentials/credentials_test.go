@@ -112,7 +112,8 @@ func resources() swan.Resources {
 // manager's build makes from the Secrets themselves.
 func TestAgentBuildsTheSameModel(t *testing.T) {
 	in := resources()
-	want, wantProblems := swan.Build(in)
+	res := swan.Build(in)
+	want, wantProblems := res.Model, res.Problems
 	radiusGW := *in.Gateway.DeepCopy()
 	radiusGW.Spec.ClientAuth.Method = v1alpha1.ClientAuthEAPRADIUS
 	wantRADIUS, _ := swan.RADIUSServers(&radiusGW, in.Secrets)
@@ -120,15 +121,16 @@ func TestAgentBuildsTheSameModel(t *testing.T) {
 	shards := credentials.Split(credentials.Data(&in.Gateway, in.Users, in.Tunnels, asSecrets(in.Secrets), nil))
 	agent := in
 	agent.Secrets, agent.PasswordHashes = decode(shards[:]...)
-	got, gotProblems := swan.Build(agent)
+	res = swan.Build(agent)
+	got, gotProblems := res.Model, res.Problems
 
 	// The manager's own build with the cached hashes makes the same model
 	// and the same problems as with the plain passwords.
 	hashes := credentials.NewHashes()
 	cached := in
 	cached.PasswordHashes = hashes.Passwords(in.Gateway.Name, in.Users, asSecrets(in.Secrets))
-	if m, ps := swan.Build(cached); !reflect.DeepEqual(want, m) || !reflect.DeepEqual(wantProblems, ps) {
-		t.Errorf("The manager's build with cached hashes differs:\nwant %v\ngot  %v", wantProblems, ps)
+	if res := swan.Build(cached); !reflect.DeepEqual(want, res.Model) || !reflect.DeepEqual(wantProblems, res.Problems) {
+		t.Errorf("The manager's build with cached hashes differs:\nwant %v\ngot  %v", wantProblems, res.Problems)
 	}
 	if !reflect.DeepEqual(want, got) {
 		t.Errorf("Models differ:\nmanager: %s\nagent:   %s", swan.Render(want, swan.RenderOptions{ShowSecrets: true}), swan.Render(got, swan.RenderOptions{ShowSecrets: true}))

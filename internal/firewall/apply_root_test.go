@@ -371,7 +371,7 @@ func TestMasqueradeKeepsTunnelTrafficUnNATed(t *testing.T) {
 	cfg := trafficConfig(DataPlaneUserspace)
 	cfg.Pools[0].Allow = append(cfg.Pools[0].Allow, AllowRule{Destination: pfx("10.9.0.0/24")})
 	cfg.Pools[0].Masquerade = true // toward every destination
-	cfg.Tunnels = []Tunnel{{Name: "site", LocalNetworks: []netip.Prefix{pfx("10.3.200.0/24")}, RemoteNetworks: []netip.Prefix{pfx("10.9.0.0/24")}}}
+	cfg.Tunnels = []Tunnel{{Name: "site", Children: []TunnelChild{{LocalNetworks: []netip.Prefix{pfx("10.3.200.0/24")}, RemoteNetworks: []netip.Prefix{pfx("10.9.0.0/24")}}}}}
 	rs := mustBuild(t, cfg)
 	a := newApplier(t, tp.router, rs.Table)
 	if _, err := a.Apply(rs); err != nil {

@@ -115,9 +115,53 @@ type Pool struct {
 
 // Tunnel is a site-to-site connection.
 type Tunnel struct {
-	Name           string
+	Name string
+	// Children are its CHILD_SAs. Traffic passes between the local and
+	// remote networks of one child, never across children, so a tunnel
+	// has at most 2 x the sum over children of |local| x |remote| forward
+	// rules (with the API's limits, 32 children of 32 x 32 networks: 65,536).
+	Children []TunnelChild
+}
+
+// TunnelChild is one CHILD_SA of a tunnel.
+type TunnelChild struct {
 	LocalNetworks  []netip.Prefix
 	RemoteNetworks []netip.Prefix
+}
+
+// RemoteNetworks are the remote networks of all of the tunnel's children,
+// sorted and without duplicates.
+func (t Tunnel) RemoteNetworks() []netip.Prefix {
+	var out []netip.Prefix
+	for _, c := range t.Children {
+		out = append(out, c.RemoteNetworks...)
+	}
+	return compactPrefixes(out)
+}
+
+// pairs are the (local, remote) network pairs of the tunnel's children of
+// one family, sorted and without duplicates.
+func (t Tunnel) pairs() [][2]netip.Prefix {
+	var out [][2]netip.Prefix
+	for _, c := range t.Children {
+		for _, l := range c.LocalNetworks {
+			for _, r := range c.RemoteNetworks {
+				if familyOf(l) == familyOf(r) {
+					out = append(out, [2]netip.Prefix{l, r})
+				}
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b [2]netip.Prefix) int { return cmp.Or(comparePrefix(a[0], b[0]), comparePrefix(a[1], b[1])) })
+	return slices.Compact(out)
+}
+
+// Refused is a network whose traffic no accepted pool or tunnel owns: what
+// arrives from it through IPsec is dropped and counted.
+type Refused struct {
+	// Owner names the refused object, e.g. "pool/wide" or "tunnel/hq".
+	Owner  string
+	Prefix netip.Prefix
 }
 
 // Config is everything the firewall of one gateway depends on. It is plain
@@ -138,6 +182,8 @@ type Config struct {
 	DisableMSSClamp bool
 	Pools           []Pool
 	Tunnels         []Tunnel
+	// Refused are dropped after every accepted pool's and tunnel's rules.
+	Refused []Refused
 }
 
 // maxTableName keeps table names readable in `nft list tables` and well
@@ -333,6 +379,9 @@ func Build(cfg Config) (*Ruleset, error) {
 		rs.Counters = append(rs.Counters, PoolDropCounter(p.Name))
 		rs.Chains = append(rs.Chains, b.poolChain(p))
 	}
+	if len(cfg.Refused) > 0 {
+		rs.Counters = append(rs.Counters, CounterRefused)
+	}
 	slices.Sort(rs.Counters)
 
 	rs.Chains = append(rs.Chains, b.inputChain(cfg.GatewayAddresses))
@@ -343,7 +392,7 @@ func Build(cfg Config) (*Ruleset, error) {
 		}
 		rs.Chains = append(rs.Chains, b.mssChain(mss, pools, tunnels))
 	}
-	rs.Chains = append(rs.Chains, b.forwardChain(pools, tunnels))
+	rs.Chains = append(rs.Chains, b.forwardChain(pools, tunnels, refusedRanges(cfg.Refused)))
 	if slices.ContainsFunc(pools, func(p Pool) bool { return p.Masquerade }) {
 		rs.Chains = append(rs.Chains, b.natChain(pools, tunnels))
 	}
@@ -423,8 +472,13 @@ func validate(cfg Config) error {
 			errs = append(errs, fmt.Errorf("tunnel %q defined twice", t.Name))
 		}
 		names["tunnel/"+t.Name] = true
-		errs = append(errs, validPrefixes("tunnel "+t.Name+" local networks", t.LocalNetworks)...)
-		errs = append(errs, validPrefixes("tunnel "+t.Name+" remote networks", t.RemoteNetworks)...)
+		for _, c := range t.Children {
+			errs = append(errs, validPrefixes("tunnel "+t.Name+" local networks", c.LocalNetworks)...)
+			errs = append(errs, validPrefixes("tunnel "+t.Name+" remote networks", c.RemoteNetworks)...)
+		}
+	}
+	for _, r := range cfg.Refused {
+		errs = append(errs, validPrefixes("refused "+r.Owner, []netip.Prefix{r.Prefix})...)
 	}
 	return errors.Join(errs...)
 }
@@ -539,30 +593,26 @@ func (b *builder) mssChain(mss uint16, pools []Pool, tunnels []Tunnel) Chain {
 		}
 	}
 	for _, t := range tunnels {
-		for _, rn := range t.RemoteNetworks {
+		for _, rn := range t.RemoteNetworks() {
 			clamp("mss/out/tunnel/"+t.Name+"/"+rn.String(), Rule{Family: familyOf(rn), DAddr: rn})
 		}
 	}
 	return c
 }
 
-func (b *builder) forwardChain(pools []Pool, tunnels []Tunnel) Chain {
+func (b *builder) forwardChain(pools []Pool, tunnels []Tunnel, refused []Refused) Chain {
 	c := Chain{Name: ChainForward, Base: &Base{Type: "filter", Hook: HookForward, Priority: priorityFilter}}
 	c.Rules = append(c.Rules, Rule{
 		ID: "forward/established", CtState: CtStateEstablished | CtStateRelated, Counter: true, Verdict: VerdictAccept,
 	})
 	for _, t := range tunnels {
-		for _, l := range t.LocalNetworks {
-			for _, r := range t.RemoteNetworks {
-				if familyOf(l) != familyOf(r) {
-					continue
-				}
-				c.Rules = append(c.Rules,
-					b.in(Rule{ID: fmt.Sprintf("tunnel/%s/in/%s/%s", t.Name, r, l), Family: familyOf(r),
-						SAddr: r, DAddr: l, Counter: true, Verdict: VerdictAccept}),
-					b.out(Rule{ID: fmt.Sprintf("tunnel/%s/out/%s/%s", t.Name, l, r), Family: familyOf(r),
-						SAddr: l, DAddr: r, Counter: true, Verdict: VerdictAccept}))
-			}
+		for _, p := range t.pairs() {
+			l, r := p[0], p[1]
+			c.Rules = append(c.Rules,
+				b.in(Rule{ID: fmt.Sprintf("tunnel/%s/in/%s/%s", t.Name, r, l), Family: familyOf(r),
+					SAddr: r, DAddr: l, Counter: true, Verdict: VerdictAccept}),
+				b.out(Rule{ID: fmt.Sprintf("tunnel/%s/out/%s/%s", t.Name, l, r), Family: familyOf(r),
+					SAddr: l, DAddr: r, Counter: true, Verdict: VerdictAccept}))
 		}
 	}
 	for _, p := range pools {
@@ -572,6 +622,12 @@ func (b *builder) forwardChain(pools []Pool, tunnels []Tunnel) Chain {
 				Verdict: VerdictJump, Jump: PoolChain(p.Name),
 			})
 		}
+	}
+	for _, r := range refused {
+		c.Rules = append(c.Rules, b.in(Rule{
+			ID: "refused/" + r.Owner + "/" + r.Prefix.String(), Family: familyOf(r.Prefix), SAddr: r.Prefix,
+			NamedCounter: CounterRefused, Verdict: VerdictDrop,
+		}))
 	}
 	return c
 }
@@ -624,7 +680,7 @@ func (b *builder) poolChain(p Pool) Chain {
 func (b *builder) natChain(pools []Pool, tunnels []Tunnel) Chain {
 	c := Chain{Name: ChainPostrouting, Base: &Base{Type: "nat", Hook: HookPostrouting, Priority: prioritySrcNAT}}
 	for _, t := range tunnels {
-		for _, rn := range t.RemoteNetworks {
+		for _, rn := range t.RemoteNetworks() {
 			c.Rules = append(c.Rules, Rule{
 				ID: "nat/keep/tunnel/" + t.Name + "/" + rn.String(), Family: familyOf(rn), DAddr: rn,
 				Counter: true, Verdict: VerdictAccept,

@@ -65,8 +65,8 @@ func fullConfig(dp DataPlane) Config {
 			},
 		},
 		Tunnels: []Tunnel{
-			{Name: "branch", LocalNetworks: []netip.Prefix{pfx("10.3.0.0/16")}, RemoteNetworks: []netip.Prefix{pfx("10.20.0.0/20"), pfx("fd00:20::/48")}},
-			{Name: "dc", LocalNetworks: []netip.Prefix{pfx("10.3.0.0/24"), pfx("fd00:3::/48")}, RemoteNetworks: []netip.Prefix{pfx("172.16.0.0/12"), pfx("fd00:99::/48")}},
+			{Name: "branch", Children: []TunnelChild{{LocalNetworks: []netip.Prefix{pfx("10.3.0.0/16")}, RemoteNetworks: []netip.Prefix{pfx("10.20.0.0/20"), pfx("fd00:20::/48")}}}},
+			{Name: "dc", Children: []TunnelChild{{LocalNetworks: []netip.Prefix{pfx("10.3.0.0/24"), pfx("fd00:3::/48")}, RemoteNetworks: []netip.Prefix{pfx("172.16.0.0/12"), pfx("fd00:99::/48")}}}},
 		},
 	}
 }
@@ -174,7 +174,7 @@ func TestLongIDsStayWithinCommentLimit(t *testing.T) {
 	long := strings.Repeat("a", 63)
 	rs, err := Build(Config{
 		Table:   "t",
-		Tunnels: []Tunnel{{Name: long, LocalNetworks: []netip.Prefix{pfx("fd00:1234:5678:9abc::/64")}, RemoteNetworks: []netip.Prefix{pfx("fd00:1234:5678:9abd:1:2:3:0/112")}}},
+		Tunnels: []Tunnel{{Name: long, Children: []TunnelChild{{LocalNetworks: []netip.Prefix{pfx("fd00:1234:5678:9abc::/64")}, RemoteNetworks: []netip.Prefix{pfx("fd00:1234:5678:9abd:1:2:3:0/112")}}}}},
 		Pools:   []Pool{{Name: "p", CIDRs: []netip.Prefix{pfx("10.0.0.0/24")}, Masquerade: true}},
 	})
 	if err != nil {
@@ -233,7 +233,7 @@ func TestBuildRejects(t *testing.T) {
 			c.Pools[0].Allow[0].Ports = []PortRange{{90, 80}}
 		}, "invalid port range 90-80"},
 		{"tunnel host bits", func(c *Config) {
-			c.Tunnels = []Tunnel{{Name: "t", LocalNetworks: []netip.Prefix{pfx("10.0.0.1/8")}}}
+			c.Tunnels = []Tunnel{{Name: "t", Children: []TunnelChild{{LocalNetworks: []netip.Prefix{pfx("10.0.0.1/8")}}}}}
 		}, "has host bits set"},
 	}
 	for _, tt := range tests {

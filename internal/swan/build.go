@@ -125,13 +125,20 @@ const tunnelConnectionPrefix = "tunnel-"
 // TunnelConnectionName makes.
 func IsTunnelConnection(name string) bool { return strings.HasPrefix(name, tunnelConnectionPrefix) }
 
-// Build computes the charon configuration of one gateway. Objects with
-// problems are left out whole; the rest is built.
-func Build(in Resources) (Model, []Problem) {
+// Build decides what of one gateway's objects charon serves and computes
+// its configuration. Objects with problems are left out whole; the rest is
+// built. Every object is first validated on its own, then pools and tunnels
+// are admitted oldest first (a new object never displaces a working one),
+// then the model is built from what was admitted.
+func Build(in Resources) Result {
 	b := &builder{in: in, gw: &in.Gateway}
+	b.res.LocalUsers = in.Gateway.Spec.ClientAuth.Method == "" || in.Gateway.Spec.ClientAuth.Method == v1alpha1.ClientAuthEAPMSCHAPv2
 	b.credentials()
-	b.mobile()
-	b.tunnels()
+	pools, tunnels := b.admit(b.parsePools(), b.parseTunnels())
+	b.mobile(pools)
+	b.commitTunnels(tunnels)
+	b.radius()
+	b.refused()
 	return b.finish()
 }
 
@@ -140,6 +147,7 @@ type builder struct {
 	in       Resources
 	gw       *v1alpha1.VPNGateway
 	m        Model
+	res      Result
 	problems []Problem
 }
 
@@ -147,7 +155,44 @@ func (b *builder) problem(reason, kind, name, format string, args ...any) {
 	b.problems = append(b.problems, Problem{Reason: reason, Kind: kind, Name: name, Message: fmt.Sprintf(format, args...)})
 }
 
-func (b *builder) finish() (Model, []Problem) {
+// radius adds the eap-radius servers of an EAPRADIUS gateway.
+func (b *builder) radius() {
+	b.res.RADIUSOn = b.gw.Spec.ClientAuth.Method == v1alpha1.ClientAuthEAPRADIUS && b.gw.Spec.ClientAuth.RADIUS != nil
+	servers, problems := RADIUSServers(b.gw, b.in.Secrets)
+	b.res.RADIUS = servers
+	b.problems = append(b.problems, problems...)
+}
+
+// refused records the networks of the gateway's pools and tunnels that are
+// not served, so that the firewall can drop what comes from them.
+func (b *builder) refused() {
+	for i := range b.in.Pools {
+		p := &b.in.Pools[i]
+		if _, ok := b.res.Pool(p.Name); ok || p.Spec.GatewayRef.Name != b.gw.Name {
+			continue
+		}
+		for _, a := range []v1alpha1.CIDR{p.Spec.Addresses.IPv4, p.Spec.Addresses.IPv6} {
+			if pr, ok := parsePrefix(a); a != "" && ok {
+				b.res.Refused = append(b.res.Refused, RefusedRange{KindMobilePool, p.Name, pr})
+			}
+		}
+	}
+	for i := range b.in.Tunnels {
+		t := &b.in.Tunnels[i]
+		if t.Spec.GatewayRef.Name != b.gw.Name || slices.ContainsFunc(b.res.Tunnels, func(a AcceptedTunnel) bool { return a.Name == t.Name }) {
+			continue
+		}
+		for _, c := range t.Spec.Children {
+			for _, n := range c.RemoteNetworks {
+				if pr, ok := parsePrefix(n); ok {
+					b.res.Refused = append(b.res.Refused, RefusedRange{KindTunnel, t.Name, pr})
+				}
+			}
+		}
+	}
+}
+
+func (b *builder) finish() Result {
 	byName := func(a, b string) int { return strings.Compare(a, b) }
 	slices.SortFunc(b.m.Connections, func(x, y Connection) int { return byName(x.Name, y.Name) })
 	slices.SortFunc(b.m.Pools, func(x, y Pool) int { return byName(x.Name, y.Name) })
@@ -158,7 +203,14 @@ func (b *builder) finish() (Model, []Problem) {
 	slices.SortFunc(b.problems, func(x, y Problem) int {
 		return cmp.Or(byName(x.Kind, y.Kind), byName(x.Name, y.Name), byName(x.Reason, y.Reason), byName(x.Message, y.Message))
 	})
-	return b.m, b.problems
+	slices.SortFunc(b.res.Pools, func(x, y AcceptedPool) int { return byName(x.Name, y.Name) })
+	slices.SortFunc(b.res.Users, func(x, y AcceptedUser) int { return byName(x.Name, y.Name) })
+	slices.SortFunc(b.res.Refused, func(x, y RefusedRange) int {
+		return cmp.Or(byName(x.Kind, y.Kind), byName(x.Name, y.Name), x.Prefix.Addr().Compare(y.Prefix.Addr()), x.Prefix.Bits()-y.Prefix.Bits())
+	})
+	b.res.Refused = slices.Compact(b.res.Refused)
+	b.res.Model, b.res.Problems = b.m, b.problems
+	return b.res
 }
 
 // LocalIdentity is the IKE identity the gateway presents.

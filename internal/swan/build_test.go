@@ -37,7 +37,8 @@ func TestNTHash(t *testing.T) {
 func TestBuildPasswordHashes(t *testing.T) {
 	in := Resources{Gateway: newGateway(), Now: testNow, Pools: []v1alpha1.MobilePool{newPool("staff", "10.3.200.0/24")}}
 	withUsers(&in, newUser("alice", "alice@example.com"), newUser("bob", "bob@example.com"))
-	plain, problems := Build(in)
+	res := Build(in)
+	plain, problems := res.Model, res.Problems
 	if len(problems) > 0 {
 		t.Fatalf("Build: %v", problems)
 	}
@@ -48,7 +49,8 @@ func TestBuildPasswordHashes(t *testing.T) {
 		{"alice", "password"}: aliceHash,
 		{"bob", "password"}:   []byte("not 16 bytes"),
 	}
-	m, problems := Build(hashed)
+	res = Build(hashed)
+	m, problems := res.Model, res.Problems
 	if len(problems) != 1 || problems[0].Name != "bob" || problems[0].Reason != v1alpha1.ReasonSecretInvalid {
 		t.Errorf("problems %v, want bob's invalid hash only", problems)
 	}
@@ -176,8 +178,8 @@ func TestBuildProblems(t *testing.T) {
 			}))
 		},
 		want: []want{
-			// "staff" sorts first and keeps its addresses; "wide" is left out.
-			{v1alpha1.ReasonPoolOverlapsLocalNetwork, KindMobilePool, "wide", "10.3.0.0/24 of MobilePool staff"},
+			// "staff" is as old and sorts first, so it keeps its addresses; "wide" is left out.
+			{v1alpha1.ReasonPoolOverlap, KindMobilePool, "wide", "10.3.0.0/16 overlap 10.3.200.0/24 of MobilePool staff"},
 		},
 		check: func(t *testing.T, m Model) { noPool(t, m, "wide-ipv4") },
 	}, {
@@ -193,7 +195,7 @@ func TestBuildProblems(t *testing.T) {
 			in.Pools[0].Spec.LocalNetworks = []v1alpha1.CIDR{"10.3.0.0/16"}
 		},
 		want: []want{
-			{v1alpha1.ReasonPoolOverlapsLocalNetwork, KindMobilePool, "staff", "10.3.200.0/24 overlap local network 10.3.0.0/16"},
+			{v1alpha1.ReasonPoolOverlapsLocalNetwork, KindMobilePool, "staff", "10.3.200.0/24 overlap its own local network 10.3.0.0/16"},
 			{v1alpha1.ReasonNoPool, KindVPNUser, "jimp", "no MobilePool"},
 		},
 		check: func(t *testing.T, m Model) {
@@ -391,7 +393,8 @@ func TestBuildProblems(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := base()
 			tc.modify(&in)
-			m, problems := Build(in)
+			res := Build(in)
+			m, problems := res.Model, res.Problems
 			var got []want
 			for _, p := range problems {
 				got = append(got, want{p.Reason, p.Kind, p.Name, p.Message})
@@ -447,7 +450,7 @@ func noConn(t *testing.T, m Model, name string) {
 func TestGoldenModelsConsistent(t *testing.T) {
 	for _, sc := range goldenScenarios() {
 		t.Run(sc.name, func(t *testing.T) {
-			m, _ := Build(sc.in(t))
+			m := Build(sc.in(t)).Model
 			consistent(t, m)
 		})
 	}
@@ -461,7 +464,8 @@ func BenchmarkBuildRender(b *testing.B) {
 		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				m, problems := Build(in)
+				res := Build(in)
+				m, problems := res.Model, res.Problems
 				if len(problems) > 0 || len(m.Secrets) != n {
 					b.Fatalf("%d problems, %d secrets", len(problems), len(m.Secrets))
 				}
@@ -476,14 +480,16 @@ func BenchmarkBuildRender(b *testing.B) {
 // the one taking everybody else.
 func TestAddingUserKeepsOtherConnections(t *testing.T) {
 	in := twoGroups(t)
-	before, problems := Build(in)
+	res := Build(in)
+	before, problems := res.Model, res.Problems
 	if len(problems) > 0 {
 		t.Fatal(problems)
 	}
 	withUsers(&in,
 		newUser("sam", "sam@example.com", inTeam("sales")),
 		newUser("sue", "sue@example.com", inTeam("sales")))
-	after, problems := Build(in)
+	res = Build(in)
+	after, problems := res.Model, res.Problems
 	if len(problems) > 0 {
 		t.Fatal(problems)
 	}

@@ -1,20 +1,29 @@
 package swan
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 )
 
-// tunnels builds one connection per site-to-site Tunnel.
-func (b *builder) tunnels() {
-	ts := make([]*v1alpha1.Tunnel, 0, len(b.in.Tunnels))
+// parsedTunnel is a Tunnel whose spec and credentials are valid, built but
+// not yet part of the model: whether it is served depends on the pools
+// (see admit).
+type parsedTunnel struct {
+	obj  *v1alpha1.Tunnel
+	conn Connection
+	// extra holds the secrets and certificates the connection needs.
+	extra    Model
+	children []AcceptedChild
+}
+
+// parseTunnels builds one connection per site-to-site Tunnel of the gateway.
+func (b *builder) parseTunnels() []*parsedTunnel {
+	var out []*parsedTunnel
 	for i := range b.in.Tunnels {
-		ts = append(ts, &b.in.Tunnels[i])
-	}
-	slices.SortFunc(ts, func(x, y *v1alpha1.Tunnel) int { return strings.Compare(x.Name, y.Name) })
-	for _, t := range ts {
+		t := &b.in.Tunnels[i]
 		if !b.belongs(t.Spec.GatewayRef, KindTunnel, t.Name) {
 			continue
 		}
@@ -22,19 +31,27 @@ func (b *builder) tunnels() {
 		// later leaves nothing behind.
 		saved := b.m
 		b.m = Model{}
-		c, ok := b.tunnel(t)
+		c, children, ok := b.tunnel(t)
 		extra := b.m
 		b.m = saved
-		if !ok {
-			continue
+		if ok {
+			out = append(out, &parsedTunnel{obj: t, conn: c, extra: extra, children: children})
 		}
-		b.m.Connections = append(b.m.Connections, c)
-		b.m.Secrets = append(b.m.Secrets, extra.Secrets...)
-		b.m.Certs = append(b.m.Certs, extra.Certs...)
+	}
+	return out
+}
+
+// commitTunnels adds accepted tunnels to the model and the result.
+func (b *builder) commitTunnels(ts []*parsedTunnel) {
+	for _, t := range ts {
+		b.m.Connections = append(b.m.Connections, t.conn)
+		b.m.Secrets = append(b.m.Secrets, t.extra.Secrets...)
+		b.m.Certs = append(b.m.Certs, t.extra.Certs...)
+		b.res.Tunnels = append(b.res.Tunnels, AcceptedTunnel{Name: t.obj.Name, Connection: t.conn.Name, Children: t.children})
 	}
 }
 
-func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, bool) {
+func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, []AcceptedChild, bool) {
 	spec := &t.Spec
 	name := sanitize(t.Name)
 	version := int(spec.IKEVersion)
@@ -43,27 +60,27 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, bool) {
 	}
 	if version != 1 && version != 2 {
 		b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "ikeVersion %d is neither 1 nor 2", spec.IKEVersion)
-		return Connection{}, false
+		return Connection{}, nil, false
 	}
 	if len(spec.Remote.Addresses) == 0 {
 		b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "remote.addresses is empty")
-		return Connection{}, false
+		return Connection{}, nil, false
 	}
 	if len(spec.Children) == 0 {
 		b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "children is empty")
-		return Connection{}, false
+		return Connection{}, nil, false
 	}
 	ikeProps, insecure, err := ikeProposals(spec.IKE.Preset, spec.IKE.Proposals)
 	if err != nil {
 		b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "ike proposals: %v", err)
-		return Connection{}, false
+		return Connection{}, nil, false
 	}
 	espProps := make(map[string][]string, len(spec.Children))
 	for _, ch := range spec.Children {
 		props, bad, err := espProposals(ch.ESP.Preset, ch.ESP.Proposals, ch.ESP.PFSGroup)
 		if err != nil {
 			b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "child %s: esp proposals: %v", ch.Name, err)
-			return Connection{}, false
+			return Connection{}, nil, false
 		}
 		espProps[ch.Name] = props
 		for _, x := range bad {
@@ -74,7 +91,7 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, bool) {
 	}
 	if len(insecure) > 0 && !spec.AllowInsecureAlgorithms {
 		b.problem(v1alpha1.ReasonInsecureAlgorithm, KindTunnel, t.Name, "proposals use %s, which RFC 8247 forbids, without allowInsecureAlgorithms", strings.Join(insecure, ", "))
-		return Connection{}, false
+		return Connection{}, nil, false
 	}
 
 	localID := string(spec.LocalIdentity)
@@ -91,7 +108,7 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, bool) {
 	case a.PSK != nil && a.Certificate == nil:
 		v, ok := b.secretValue(a.PSK.SecretRef, KindTunnel, t.Name, "auth.psk.secretRef")
 		if !ok {
-			return Connection{}, false
+			return Connection{}, nil, false
 		}
 		local.Method, remote.Method = "psk", "psk"
 		b.m.Secrets = append(b.m.Secrets, Secret{
@@ -103,14 +120,14 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, bool) {
 	case a.Certificate != nil && a.PSK == nil:
 		cas, ok := b.caBundle(a.Certificate.PeerCARef, "tunnel-"+name+"-ca", KindTunnel, t.Name, "auth.certificate.peerCARef")
 		if !ok {
-			return Connection{}, false
+			return Connection{}, nil, false
 		}
 		local.Method, remote.Method = "pubkey", "pubkey"
 		local.Certs = []string{GatewayCert}
 		remote.CACerts = cas
 	default:
 		b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "auth needs exactly one of psk and certificate")
-		return Connection{}, false
+		return Connection{}, nil, false
 	}
 
 	ike := spec.IKE
@@ -140,10 +157,11 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, bool) {
 		c.SendCert = "never"
 	}
 	seen := map[string]bool{}
+	var accepted []AcceptedChild
 	for _, ch := range spec.Children {
 		if seen[ch.Name] || ch.Name == "" {
 			b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "child name %q is empty or used twice", ch.Name)
-			return Connection{}, false
+			return Connection{}, nil, false
 		}
 		seen[ch.Name] = true
 		props := espProps[ch.Name]
@@ -158,28 +176,33 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, bool) {
 			CloseAction:  closeAction(ch.CloseAction),
 			DPDAction:    dpdAction(ike.DPD.Action),
 		}
+		ac := AcceptedChild{Name: child.Name}
 		for _, nets := range []struct {
-			in  []v1alpha1.CIDR
-			out *[]string
-			key string
-		}{{ch.LocalNetworks, &child.LocalTS, "localNetworks"}, {ch.RemoteNetworks, &child.RemoteTS, "remoteNetworks"}} {
+			in   []v1alpha1.CIDR
+			out  *[]string
+			nets *[]netip.Prefix
+			key  string
+		}{{ch.LocalNetworks, &child.LocalTS, &ac.LocalNetworks, "localNetworks"}, {ch.RemoteNetworks, &child.RemoteTS, &ac.RemoteNetworks, "remoteNetworks"}} {
 			if len(nets.in) == 0 {
 				b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "child %s has no %s", ch.Name, nets.key)
-				return Connection{}, false
+				return Connection{}, nil, false
 			}
 			for _, n := range nets.in {
 				p, ok := parsePrefix(n)
 				if !ok {
 					b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "child %s: %s entry %q is not a network in CIDR notation", ch.Name, nets.key, n)
-					return Connection{}, false
+					return Connection{}, nil, false
 				}
 				*nets.out = append(*nets.out, p.String())
+				*nets.nets = append(*nets.nets, p)
 			}
 		}
 		c.Children = append(c.Children, child)
+		accepted = append(accepted, ac)
 	}
 	slices.SortFunc(c.Children, func(x, y Child) int { return strings.Compare(x.Name, y.Name) })
-	return c, true
+	slices.SortFunc(accepted, func(x, y AcceptedChild) int { return strings.Compare(x.Name, y.Name) })
+	return c, accepted, true
 }
 
 func startAction(a v1alpha1.StartAction) string {

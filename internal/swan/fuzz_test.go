@@ -267,8 +267,10 @@ func FuzzBuild(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := fuzzResources(data)
-		m, problems := Build(in)
-		again, problems2 := Build(fuzzResources(data))
+		res := Build(in)
+		m, problems := res.Model, res.Problems
+		res2 := Build(fuzzResources(data))
+		again, problems2 := res2.Model, res2.Problems
 		conf := Render(m, RenderOptions{ShowSecrets: true})
 		if conf != Render(again, RenderOptions{ShowSecrets: true}) || fmt.Sprint(problems) != fmt.Sprint(problems2) {
 			t.Fatal("Build is not deterministic")
@@ -293,7 +295,8 @@ func TestFuzzCorpusInCharon(t *testing.T) {
 	for i, s := range fuzzSeeds() {
 		in := fuzzResources(s)
 		pki.apply(&in)
-		m, problems := Build(in)
+		res := Build(in)
+		m, problems := res.Model, res.Problems
 		if len(m.Connections) == 0 {
 			continue
 		}

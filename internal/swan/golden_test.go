@@ -245,11 +245,12 @@ func TestGolden(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			in := sc.in(t)
 			pki.apply(&in)
-			m, problems := Build(in)
+			res := Build(in)
+			m, problems := res.Model, res.Problems
 			if len(problems) > 0 {
 				t.Fatalf("Build reported problems: %v", problems)
 			}
-			again, _ := Build(in)
+			again := Build(in).Model
 			if Render(again, RenderOptions{ShowSecrets: true}) != Render(m, RenderOptions{ShowSecrets: true}) {
 				t.Fatal("Two builds of the same resources render differently")
 			}
@@ -268,7 +269,8 @@ func TestRenderRedactsSecrets(t *testing.T) {
 	in := twoGroups(t)
 	in.Tunnels = []v1alpha1.Tunnel{newTunnel("branch")}
 	in.Secrets["branch-psk"] = map[string][]byte{"psk": []byte("correct horse battery staple")}
-	m, problems := Build(in)
+	res := Build(in)
+	m, problems := res.Model, res.Problems
 	if len(problems) > 0 {
 		t.Fatal(problems)
 	}

@@ -24,7 +24,8 @@ func TestPoolPerGroupWithClients(t *testing.T) {
 	pki := newTestPKI(t)
 	in := twoGroups(t)
 	pki.apply(&in)
-	m, problems := Build(in)
+	res := Build(in)
+	m, problems := res.Model, res.Problems
 	if len(problems) > 0 {
 		t.Fatal(problems)
 	}
@@ -91,7 +92,8 @@ func TestCertificateUsersPinnedWithClients(t *testing.T) {
 			pki := newTestPKI(t)
 			in := certUsers(method)(t)
 			pki.apply(&in)
-			m, problems := Build(in)
+			res := Build(in)
+			m, problems := res.Model, res.Problems
 			if len(problems) > 0 {
 				t.Fatal(problems)
 			}
@@ -194,7 +196,8 @@ func TestStaticAddressWithClients(t *testing.T) {
 	pki := newTestPKI(t)
 	in := staticAddresses(t)
 	pki.apply(&in)
-	m, problems := Build(in)
+	res := Build(in)
+	m, problems := res.Model, res.Problems
 	if len(problems) > 0 {
 		t.Fatal(problems)
 	}

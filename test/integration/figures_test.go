@@ -173,7 +173,8 @@ func measureFigures(t testing.TB, spec figureSpec) figureResult {
 		if extra != "" {
 			add(extra)
 		}
-		m, problems := swan.Build(in)
+		res := swan.Build(in)
+		m, problems := res.Model, res.Problems
 		if len(problems) > 0 {
 			t.Fatalf("Building the naive configuration: %v", problems)
 		}

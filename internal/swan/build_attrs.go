@@ -1,0 +1,180 @@
+package swan
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+)
+
+// usable reports whether charon hands a out from a pool of p: not the
+// network address, not the last address.
+func usable(p netip.Prefix, a netip.Addr) bool {
+	return p.Contains(a) && a != p.Addr() && a != lastAddr(p)
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// dynamicRanges are the addresses of p charon may hand to anybody: all
+// usable ones but the static addresses (sorted, inside p).
+func dynamicRanges(p netip.Prefix, static []netip.Addr) []string {
+	var out []string
+	start, end := p.Addr().Next(), lastAddr(p).Prev()
+	for _, s := range static {
+		if start.Less(s) {
+			out = append(out, start.String()+"-"+s.Prev().String())
+		}
+		start = s.Next()
+	}
+	if !end.Less(start) {
+		out = append(out, start.String()+"-"+end.String())
+	}
+	return out
+}
+
+// StaticPoolName is the one-address pool of a user's static address; the
+// suffix is one no MobilePool's pool ends in.
+func StaticPoolName(user string, a netip.Addr) string {
+	if a.Is4() {
+		return "static-" + sanitize(user) + "-v4"
+	}
+	return "static-" + sanitize(user) + "-v6"
+}
+
+func dnsSig(d *v1alpha1.DNSSettings) string {
+	if d == nil {
+		return ""
+	}
+	return fmt.Sprintf("%v|%s|%v", d.Servers, d.DefaultDomain, d.SplitDomains)
+}
+
+// pools adds the charon pools of a group with their attributes. charon sends
+// the attributes of every pool that assigned the client an address: each
+// pool carries the DNS servers and split networks of its family, and one
+// pool (the group's first IPv4 pool, which every client asks for, else its
+// first) the attributes that do not depend on the family. The pools of a
+// group agree on those (see poolGroups), so the first pool's spec holds them.
+func (b *builder) pools(g *poolGroup, statics map[*v1alpha1.VPNUser]netip.Addr) (group []string, users map[string][]string) {
+	users = map[string][]string{}
+	spec := &g.pools[0].obj.Spec
+	type charonPool struct {
+		name   string
+		prefix netip.Prefix
+	}
+	var cps []charonPool
+	for _, p := range g.pools {
+		for _, pr := range p.addrs {
+			cps = append(cps, charonPool{poolName(p, pr), pr})
+		}
+	}
+	neutral := 0
+	for i, cp := range cps {
+		if cp.prefix.Addr().Is4() {
+			neutral = i
+			break
+		}
+	}
+	var attrs []Attribute
+	add := func(key string, vals ...string) {
+		if len(vals) > 0 {
+			attrs = append(attrs, Attribute{Key: key, Values: vals})
+		}
+	}
+	// A static user's pool list: its own address and the group's pools of
+	// the other family.
+	familyPools := map[bool][]string{}
+	for i, cp := range cps {
+		v4 := cp.prefix.Addr().Is4()
+		attrs = nil
+		var dns []string
+		if spec.DNS != nil {
+			for _, s := range spec.DNS.Servers {
+				if ip, err := netip.ParseAddr(string(s)); err == nil && ip.Is4() == v4 {
+					dns = append(dns, ip.String())
+				}
+			}
+		}
+		add("dns", dns...)
+		if i == neutral {
+			var wins []string
+			for _, w := range spec.WINSServers {
+				wins = append(wins, string(w))
+			}
+			add("nbns", wins...)
+		}
+		var split []string
+		if !spec.FullTunnel {
+			for _, ts := range g.child.LocalTS {
+				if pn, err := netip.ParsePrefix(ts); err == nil && pn.Addr().Is4() == v4 {
+					split = append(split, ts)
+				}
+			}
+		}
+		add("split_include", split...)
+		if i == neutral {
+			if d := spec.DNS; d != nil {
+				var domains []string
+				for _, s := range d.SplitDomains {
+					domains = append(domains, string(s))
+				}
+				// RFC 8598 INTERNAL_DNS_DOMAIN: one attribute per domain.
+				add("25", domains...)
+				if d.DefaultDomain != "" {
+					add("28674", string(d.DefaultDomain))
+				}
+				if len(domains) > 0 {
+					// Cisco Unity split DNS: one attribute, a space-separated list.
+					add("28675", strings.Join(domains, " "))
+				}
+			}
+			if spec.Banner != "" {
+				add("28672", spec.Banner)
+			}
+		}
+		var holes []netip.Addr
+		var owners []*v1alpha1.VPNUser
+		for _, u := range g.users {
+			if a, ok := statics[u]; ok && cp.prefix.Contains(a) {
+				holes = append(holes, a)
+				owners = append(owners, u)
+			}
+		}
+		if len(holes) == 0 {
+			b.m.Pools = append(b.m.Pools, Pool{Name: cp.name, Addrs: cp.prefix.String(), Attributes: slices.Clone(attrs)})
+			group = append(group, cp.name)
+			familyPools[v4] = append(familyPools[v4], cp.name)
+			continue
+		}
+		slices.SortFunc(holes, func(x, y netip.Addr) int { return x.Compare(y) })
+		for _, r := range dynamicRanges(cp.prefix, holes) {
+			// Named after the range: charon replaces a pool only while nobody
+			// holds a lease from it, so a range that changes with a new static
+			// address becomes a new pool and the old one drains.
+			name := cp.name + "-" + strings.NewReplacer(".", "_", ":", "_").Replace(r)
+			b.m.Pools = append(b.m.Pools, Pool{Name: name, Addrs: r, Attributes: slices.Clone(attrs)})
+			group = append(group, name)
+			familyPools[v4] = append(familyPools[v4], name)
+		}
+		for _, u := range owners {
+			a := statics[u]
+			name := StaticPoolName(u.Name, a)
+			b.m.Pools = append(b.m.Pools, Pool{Name: name, Addrs: a.String() + "-" + a.String(), Attributes: slices.Clone(attrs)})
+			users[u.Name] = append(users[u.Name], name)
+		}
+	}
+	for _, u := range g.users {
+		if a, ok := statics[u]; ok {
+			users[u.Name] = append(users[u.Name], familyPools[!a.Is4()]...)
+		}
+	}
+	return group, users
+}

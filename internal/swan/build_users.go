@@ -1,0 +1,159 @@
+package swan
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+)
+
+// validUsers returns the gateway's users that may log in: enabled, not
+// expired, with an identity no other user claims.
+func (b *builder) validUsers() []*v1alpha1.VPNUser {
+	users := make([]*v1alpha1.VPNUser, 0, len(b.in.Users))
+	for i := range b.in.Users {
+		users = append(users, &b.in.Users[i])
+	}
+	slices.SortFunc(users, func(x, y *v1alpha1.VPNUser) int { return strings.Compare(x.Name, y.Name) })
+	claims := make(map[string][]string, len(users))
+	var mine []*v1alpha1.VPNUser
+	for _, u := range users {
+		if !b.belongs(u.Spec.GatewayRef, KindVPNUser, u.Name) {
+			continue
+		}
+		if u.Spec.Identity == "" {
+			b.problem(v1alpha1.ReasonInvalidSpec, KindVPNUser, u.Name, "identity is empty")
+			continue
+		}
+		claims[string(u.Spec.Identity)] = append(claims[string(u.Spec.Identity)], u.Name)
+		mine = append(mine, u)
+	}
+	out := mine[:0]
+	for _, u := range mine {
+		if others := claims[string(u.Spec.Identity)]; len(others) > 1 {
+			b.problem(v1alpha1.ReasonDuplicateIdentity, KindVPNUser, u.Name, "identity %q is also claimed by VPNUser %s", u.Spec.Identity, strings.Join(slices.DeleteFunc(slices.Clone(others), func(n string) bool { return n == u.Name }), ", "))
+			continue
+		}
+		if u.Spec.Disabled {
+			continue
+		}
+		if u.Spec.ExpiresAt != nil && !b.in.Now.Before(u.Spec.ExpiresAt.Time) {
+			continue
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+// assignUsers puts every user into the one group whose selector matches it,
+// or the group without selector.
+func (b *builder) assignUsers(groups []*poolGroup, users []*v1alpha1.VPNUser) {
+	var fallback *poolGroup
+	for _, g := range groups {
+		if g.key == "" {
+			fallback = g
+		}
+	}
+	for _, u := range users {
+		set := labels.Set(u.Labels)
+		var hits []*poolGroup
+		for _, g := range groups {
+			if g.key != "" && g.sel.Matches(set) {
+				hits = append(hits, g)
+			}
+		}
+		switch {
+		case len(hits) > 1:
+			names := make([]string, len(hits))
+			for i, g := range hits {
+				names[i] = g.pools[0].obj.Name
+			}
+			b.problem(v1alpha1.ReasonPoolConflict, KindVPNUser, u.Name, "selected by MobilePools %s, which hand out different addresses; a user can draw from one group of pools only", strings.Join(names, ", "))
+		case len(hits) == 1:
+			hits[0].users = append(hits[0].users, u)
+		case fallback != nil:
+			fallback.users = append(fallback.users, u)
+		default:
+			b.problem(v1alpha1.ReasonNoPool, KindVPNUser, u.Name, "no MobilePool of gateway %s selects the user", b.gw.Name)
+		}
+	}
+}
+
+// staticAddresses validates the users' static addresses: each must be a
+// usable address of one of its group's pools and belong to one user only
+// (the first by name keeps it). Users failing that are left out.
+func (b *builder) staticAddresses(groups []*poolGroup) map[*v1alpha1.VPNUser]netip.Addr {
+	out := map[*v1alpha1.VPNUser]netip.Addr{}
+	owner := map[netip.Addr]string{}
+	for _, g := range groups {
+		g.users = slices.DeleteFunc(g.users, func(u *v1alpha1.VPNUser) bool {
+			if u.Spec.StaticAddress == "" {
+				return false
+			}
+			a, err := netip.ParseAddr(string(u.Spec.StaticAddress))
+			if err != nil {
+				b.problem(v1alpha1.ReasonInvalidSpec, KindVPNUser, u.Name, "staticAddress %q is not an IP address", u.Spec.StaticAddress)
+				return true
+			}
+			a = a.Unmap()
+			inside := false
+			var nets []string
+			for _, p := range g.pools {
+				for _, pr := range p.addrs {
+					nets = append(nets, pr.String())
+					inside = inside || usable(pr, a)
+				}
+			}
+			if !inside {
+				b.problem(v1alpha1.ReasonAddressOutsidePool, KindVPNUser, u.Name, "staticAddress %s is not a usable address of the user's pools (%s of MobilePool %s)", a, strings.Join(nets, ", "), g.pools[0].obj.Name)
+				return true
+			}
+			if o, taken := owner[a]; taken {
+				b.problem(v1alpha1.ReasonAddressInUse, KindVPNUser, u.Name, "staticAddress %s is already VPNUser %s's", a, o)
+				return true
+			}
+			owner[a] = u.Name
+			out[u] = a
+			return false
+		})
+	}
+	return out
+}
+
+// ntlmSecret adds the NT hash of a user's password and reports whether it could.
+func (b *builder) ntlmSecret(u *v1alpha1.VPNUser) bool {
+	ref := u.Spec.PasswordSecretRef
+	if ref == nil {
+		b.problem(v1alpha1.ReasonUnsupportedAuth, KindVPNUser, u.Name, "gateway %s authenticates with EAP-MSCHAPv2 but the user has no passwordSecretRef", b.gw.Name)
+		return false
+	}
+	hash, ok := b.in.PasswordHashes[SecretKeyRef{ref.Name, ref.Key}]
+	switch {
+	case ok:
+		if len(hash) != ntHashLen {
+			b.problem(v1alpha1.ReasonSecretInvalid, KindVPNUser, u.Name, "key %q of Secret %s holds no valid password or NT hash", ref.Key, ref.Name)
+			return false
+		}
+	default:
+		v, ok := b.secretValue(*ref, KindVPNUser, u.Name, "passwordSecretRef")
+		if !ok {
+			return false
+		}
+		if ref.Key != NTHashKey {
+			hash = b.nt.sum(string(v))
+		} else if hash, ok = hexHash(string(v)); !ok {
+			b.problem(v1alpha1.ReasonSecretInvalid, KindVPNUser, u.Name, "key %q of Secret %s must hold 32 hex digits (an NT hash)", ref.Key, ref.Name)
+			return false
+		}
+	}
+	b.m.Secrets = append(b.m.Secrets, Secret{
+		Name:   "ntlm-" + sanitize(u.Name),
+		Type:   "NTLM",
+		Owners: []string{string(u.Spec.Identity)},
+		Data:   hash,
+	})
+	return true
+}

@@ -1,0 +1,130 @@
+package swan
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// Result is everything Build decided about one gateway. It is the only
+// place that says which pools, tunnels and users are valid: the agent's
+// charon apply, firewall, session bookkeeping and RADIUS file, the
+// manager's conditions and the kubectl plugin all read it, and none of
+// them looks at the raw resources again to decide for itself.
+type Result struct {
+	// Model is what charon holds.
+	Model Model
+	// Pools are the accepted MobilePools, ordered by name.
+	Pools []AcceptedPool
+	// Tunnels are the accepted Tunnels, ordered by name.
+	Tunnels []AcceptedTunnel
+	// Users are the identities that may hold client sessions, ordered by
+	// user name. With LocalUsers false (RADIUS decides who logs in) it is
+	// empty and every authenticated identity may hold one.
+	Users      []AcceptedUser
+	LocalUsers bool
+	// RADIUS are the eap-radius servers of an EAPRADIUS gateway; RADIUSOn
+	// says whether the gateway uses them at all, so that a gateway whose
+	// servers were all refused writes an empty servers file.
+	RADIUS   []RADIUSServer
+	RADIUSOn bool
+	// Refused are the address ranges of refused pools and the remote
+	// networks of refused tunnels: traffic from them is dropped unless an
+	// accepted object owns it.
+	Refused []RefusedRange
+	// Problems are the faults that kept objects out, sorted.
+	Problems []Problem
+}
+
+// AcceptedPool is a MobilePool charon serves, with its values parsed.
+type AcceptedPool struct {
+	Name string
+	// Prefixes are its client address ranges (one per family).
+	Prefixes []netip.Prefix
+	// LocalNetworks are the networks its clients reach; empty with FullTunnel.
+	LocalNetworks []netip.Prefix
+	FullTunnel    bool
+	// Connection is the charon connection of the pool's group of pools.
+	Connection string
+	// ESPProposals are its CHILD_SA proposals as charon holds them.
+	ESPProposals []string
+	// Allow is its firewall allow list; Masquerade its effective setting.
+	Allow      []AllowRule
+	Masquerade bool
+}
+
+// AllowRule is one parsed MobilePool firewall allow entry. A zero
+// Destination means any destination; an empty Protocol any protocol.
+type AllowRule struct {
+	Destination netip.Prefix
+	Protocol    string
+	Ports       []PortRange
+}
+
+// PortRange is an inclusive destination port range.
+type PortRange struct{ From, To uint16 }
+
+// AcceptedTunnel is a Tunnel charon serves.
+type AcceptedTunnel struct {
+	Name string
+	// Connection is its charon connection name.
+	Connection string
+	// Children are its CHILD_SAs with their own networks, ordered by name.
+	Children []AcceptedChild
+}
+
+// AcceptedChild is one CHILD_SA of an accepted tunnel. Name is the child's
+// name in charon.
+type AcceptedChild struct {
+	Name           string
+	LocalNetworks  []netip.Prefix
+	RemoteNetworks []netip.Prefix
+}
+
+// AcceptedUser is a VPNUser that may log in.
+type AcceptedUser struct {
+	Name     string
+	Identity string
+	// Method is the charon auth method that proves the identity
+	// ("eap-mschapv2", "eap-tls", "pubkey", "eap-radius").
+	Method string
+	// Connection is the charon connection the user ends up on.
+	Connection string
+}
+
+// RefusedRange is a network whose traffic no accepted object owns because
+// the object that claimed it was refused.
+type RefusedRange struct {
+	Kind, Name string
+	Prefix     netip.Prefix
+}
+
+// Pool returns the accepted pool of that name.
+func (r *Result) Pool(name string) (*AcceptedPool, bool) {
+	i, ok := slices.BinarySearchFunc(r.Pools, name, func(p AcceptedPool, n string) int { return strings.Compare(p.Name, n) })
+	if !ok {
+		return nil, false
+	}
+	return &r.Pools[i], true
+}
+
+// TunnelOfConnection returns the accepted tunnel charon serves as conn.
+func (r *Result) TunnelOfConnection(conn string) (*AcceptedTunnel, bool) {
+	for i := range r.Tunnels {
+		if r.Tunnels[i].Connection == conn {
+			return &r.Tunnels[i], true
+		}
+	}
+	return nil, false
+}
+
+// ProblemsOf returns the problems of one object.
+func (r *Result) ProblemsOf(kind, name string) []Problem {
+	var out []Problem
+	for _, p := range r.Problems {
+		if p.Kind == kind && p.Name == name {
+			out = append(out, p)
+		}
+	}
+	return out
+}
