@@ -9,6 +9,7 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 // +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || self.ike.preset != 'Legacy'",message="ike.preset Legacy offers 3DES, SHA1 and MODP1024 (DH group 2), which RFC 8247 forbids; set allowInsecureAlgorithms: true to accept them",fieldPath=`.ike.preset`
 // +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || !has(self.ike.proposals) || self.ike.proposals.all(p, !p.encryption.exists(e, e == '3DES') && (!has(p.integrity) || !p.integrity.exists(i, i in ['SHA1', 'MD5'])) && (!has(p.prf) || !p.prf.exists(f, f in ['PRFSHA1', 'PRFMD5'])) && !p.dhGroups.exists(g, g in ['MODP768', 'MODP1024', 'MODP1536']))",message="ike.proposals use an insecure algorithm (3DES, SHA1, MD5, or DH groups 1, 2, 5 = MODP768, MODP1024, MODP1536); set allowInsecureAlgorithms: true to accept them",fieldPath=`.ike.proposals`
 // +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || self.children.all(c, c.esp.preset != 'Legacy' && !(c.esp.pfsGroup in ['MODP768', 'MODP1024', 'MODP1536']) && (!has(c.esp.proposals) || c.esp.proposals.all(p, !p.encryption.exists(e, e == '3DES') && (!has(p.integrity) || !p.integrity.exists(i, i in ['SHA1', 'MD5'])))))",message="children[].esp uses an insecure algorithm (Legacy preset, 3DES, SHA1, MD5, or PFS group MODP768, MODP1024, MODP1536); set allowInsecureAlgorithms: true to accept them",fieldPath=`.children`
+// +kubebuilder:validation:XValidation:rule="self.children.map(c, c.localNetworks.size() * c.remoteNetworks.size()).sum() <= 1024",message="children pair at most 1024 local with remote networks in all (the sum over children of localNetworks x remoteNetworks): charon installs policies and the firewall rules for each pair",fieldPath=`.children`
 type TunnelSpec struct {
 	// GatewayRef is the VPNGateway that carries this tunnel.
 	GatewayRef GatewayReference `json:"gatewayRef"`
@@ -34,7 +35,10 @@ type TunnelSpec struct {
 	// +kubebuilder:default={}
 	IKE TunnelIKE `json:"ike,omitempty"`
 
-	// Children are the tunnel's CHILD_SAs (Phase 2 entries).
+	// Children are the tunnel's CHILD_SAs (Phase 2 entries). Traffic passes
+	// between the local and remote networks of one child only; over all
+	// children at most 1024 such pairs, so the gateway's firewall holds at
+	// most 2,048 forward rules for a tunnel (one per pair and direction).
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=32
 	// +listType=map

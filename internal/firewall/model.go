@@ -119,7 +119,7 @@ type Tunnel struct {
 	// Children are its CHILD_SAs. Traffic passes between the local and
 	// remote networks of one child, never across children, so a tunnel
 	// has at most 2 x the sum over children of |local| x |remote| forward
-	// rules (with the API's limits, 32 children of 32 x 32 networks: 65,536).
+	// rules: with the API's limit of 1024 pairs per Tunnel, 2,048.
 	Children []TunnelChild
 }
 

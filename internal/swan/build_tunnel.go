@@ -8,6 +8,11 @@ import (
 	"github.com/ikegate/ikegate/api/v1alpha1"
 )
 
+// MaxTunnelPairs bounds the local x remote network pairs of a Tunnel's
+// children, as the API does: charon installs policies, and the firewall
+// rules, for each pair.
+const MaxTunnelPairs = 1024
+
 // parsedTunnel is a Tunnel whose spec and credentials are valid, built but
 // not yet part of the model: whether it is served depends on the pools
 // (see admit).
@@ -199,6 +204,14 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, []AcceptedChild, bool)
 		}
 		c.Children = append(c.Children, child)
 		accepted = append(accepted, ac)
+	}
+	pairs := 0
+	for _, ch := range accepted {
+		pairs += len(ch.LocalNetworks) * len(ch.RemoteNetworks)
+	}
+	if pairs > MaxTunnelPairs {
+		b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "children pair %d local with remote networks, more than %d", pairs, MaxTunnelPairs)
+		return Connection{}, nil, false
 	}
 	slices.SortFunc(c.Children, func(x, y Child) int { return strings.Compare(x.Name, y.Name) })
 	slices.SortFunc(accepted, func(x, y AcceptedChild) int { return strings.Compare(x.Name, y.Name) })

@@ -108,6 +108,7 @@ func goldenScenarios() []goldenScenario {
 				}}
 			}), Now: testNow}
 			in.Pools = []v1alpha1.MobilePool{newPool("staff", "10.3.200.0/24")}
+			in.Secrets = map[string]map[string][]byte{"radius": {"secret": []byte("radius shared secret")}}
 			return in
 		}},
 		{name: "eap-tls", in: certUsers(v1alpha1.ClientAuthEAPTLS)},

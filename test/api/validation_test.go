@@ -235,8 +235,22 @@ func invalidCases() []invalidCase {
 		{name: "tunnel bad remote network", base: tunnelYAML, mutate: fns(set("spec.children", list(obj("name", "lan", "localNetworks", list("10.3.0.0/24"), "remoteNetworks", list("10.5.0.1/24"))))), want: "must be written as its network address"},
 		{name: "tunnel child name", base: tunnelYAML, mutate: fns(set("spec.children", list(obj("name", "LAN one", "localNetworks", list("10.3.0.0/24"), "remoteNetworks", list("10.5.0.0/24"))))), want: "spec.children[0].name"},
 		{name: "tunnel unknown start action", base: tunnelYAML, mutate: fns(set("spec.children", list(obj("name", "lan", "localNetworks", list("10.3.0.0/24"), "remoteNetworks", list("10.5.0.0/24"), "startAction", "Always")))), want: "spec.children[0].startAction"},
+		{name: "tunnel over 1024 network pairs", base: tunnelYAML, mutate: fns(set("spec.children", list(child("a", 32, 32, 0), child("b", 1, 1, 1)))), want: "children pair at most 1024 local with remote networks"},
 		{name: "tunnel DH group 1 without opt-in", base: tunnelYAML, mutate: fns(set("spec.ike.proposals", list(obj("encryption", list("AES128GCM16"), "dhGroups", list("MODP768"))))), want: "ike.proposals use an insecure algorithm"},
 	}
+}
+
+// child is a tunnel child with local x remote distinct /24 networks; n
+// keeps the networks of different children apart.
+func child(name string, local, remote, n int) map[string]any {
+	nets := func(first, count int) []any {
+		var out []any
+		for i := range count {
+			out = append(out, "10."+strconv.Itoa(first)+"."+strconv.Itoa(i)+".0/24")
+		}
+		return out
+	}
+	return obj("name", name, "localNetworks", nets(2*n+1, local), "remoteNetworks", nets(2*n+100, remote))
 }
 
 func fns(f ...func(*unstructured.Unstructured)) []func(*unstructured.Unstructured) { return f }
@@ -314,6 +328,7 @@ func TestValidObjectsAccepted(t *testing.T) {
 		{"pool TCP port range", poolYAML, fns(set("spec.firewall.allow", list(obj("to", "10.3.0.0/24", "protocol", "TCP", "ports", list(obj("port", int64(80), "endPort", int64(443)))))))},
 		{"pool banner with newlines", poolYAML, fns(set("spec.banner", "Welcome\nto the VPN"))},
 		{"user certificate", userYAML, fns(set("spec.passwordSecretRef", "-"), set("spec.certificate", obj("issue", true)))},
+		{"tunnel at 1024 network pairs", tunnelYAML, fns(set("spec.children", list(child("a", 16, 32, 0), child("b", 16, 32, 1))))},
 		{"tunnel IKEv1 certificates", tunnelYAML, fns(set("spec.ikeVersion", int64(1)), set("spec.auth", obj("certificate", obj("peerCARef", obj("name", "peer-ca", "key", "ca.crt")))))},
 	}
 	for _, tc := range cases {
