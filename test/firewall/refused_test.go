@@ -110,7 +110,7 @@ func refusedNeighbours() swan.Resources {
 	wide.Name = "all-access"
 	site := v1alpha1.Tunnel{ObjectMeta: at(2), Spec: v1alpha1.TunnelSpec{
 		GatewayRef: ref, Remote: v1alpha1.TunnelRemote{Addresses: []string{"203.0.113.9"}},
-		Auth: v1alpha1.TunnelAuth{PSK: &v1alpha1.PSKAuth{SecretRef: v1alpha1.SecretKeyReference{Name: "missing", Key: "psk"}}},
+		Auth:     v1alpha1.TunnelAuth{PSK: &v1alpha1.PSKAuth{SecretRef: v1alpha1.SecretKeyReference{Name: "missing", Key: "psk"}}},
 		Children: []v1alpha1.TunnelChild{{Name: "all", LocalNetworks: []v1alpha1.CIDR{"10.3.0.0/24"}, RemoteNetworks: []v1alpha1.CIDR{"10.3.0.0/16"}}},
 	}}
 	site.Name = "a-site"
