@@ -61,28 +61,28 @@ type mobileconfig struct {
 	PayloadVersion           int    `plist:"PayloadVersion"`
 }
 
-// payload holds the keys every payload of a profile has.
-type payload struct {
-	PayloadDescription string `plist:"PayloadDescription,omitempty"`
-	PayloadDisplayName string `plist:"PayloadDisplayName"`
-	PayloadIdentifier  string `plist:"PayloadIdentifier"`
-	PayloadType        string `plist:"PayloadType"`
-	PayloadUUID        string `plist:"PayloadUUID"`
-	PayloadVersion     int    `plist:"PayloadVersion"`
-}
-
+// The keys every payload has are spelt out in each payload type: the plist
+// encoder does not flatten embedded structs.
 type certPayload struct {
-	payload
+	PayloadDisplayName         string `plist:"PayloadDisplayName"`
+	PayloadIdentifier          string `plist:"PayloadIdentifier"`
+	PayloadType                string `plist:"PayloadType"`
+	PayloadUUID                string `plist:"PayloadUUID"`
+	PayloadVersion             int    `plist:"PayloadVersion"`
 	PayloadCertificateFileName string `plist:"PayloadCertificateFileName"`
 	PayloadContent             []byte `plist:"PayloadContent"`
 	Password                   string `plist:"Password,omitempty"`
 }
 
 type vpnPayload struct {
-	payload
-	UserDefinedName string      `plist:"UserDefinedName"`
-	VPNType         string      `plist:"VPNType"`
-	IKEv2           ikev2Config `plist:"IKEv2"`
+	PayloadDisplayName string      `plist:"PayloadDisplayName"`
+	PayloadIdentifier  string      `plist:"PayloadIdentifier"`
+	PayloadType        string      `plist:"PayloadType"`
+	PayloadUUID        string      `plist:"PayloadUUID"`
+	PayloadVersion     int         `plist:"PayloadVersion"`
+	UserDefinedName    string      `plist:"UserDefinedName"`
+	VPNType            string      `plist:"VPNType"`
+	IKEv2              ikev2Config `plist:"IKEv2"`
 }
 
 type ikev2Config struct {
@@ -132,27 +132,23 @@ func Apple(in Input) ([]byte, error) {
 	id := "io.ikegate." + reverseDNS(in.Namespace) + "." + reverseDNS(in.Gateway) + "." + reverseDNS(in.User)
 	ca, caCN := firstCertDER(in.CAPEM)
 	root := certPayload{
-		payload: payload{
-			PayloadDisplayName: "ikegate CA of " + in.Gateway,
-			PayloadIdentifier:  id + ".ca",
-			PayloadType:        "com.apple.security.root",
-			PayloadUUID:        stableUUID(in, "ca"),
-			PayloadVersion:     1,
-		},
+		PayloadDisplayName:         "ikegate CA of " + in.Gateway,
+		PayloadIdentifier:          id + ".ca",
+		PayloadType:                "com.apple.security.root",
+		PayloadUUID:                stableUUID(in, "ca"),
+		PayloadVersion:             1,
 		PayloadCertificateFileName: in.Gateway + "-ca.cer",
 		PayloadContent:             ca,
 	}
 	content := []any{root}
 	vpn := vpnPayload{
-		payload: payload{
-			PayloadDisplayName: "VPN " + in.Name(),
-			PayloadIdentifier:  id + ".vpn",
-			PayloadType:        "com.apple.vpn.managed",
-			PayloadUUID:        stableUUID(in, "vpn"),
-			PayloadVersion:     1,
-		},
-		UserDefinedName: in.Name(),
-		VPNType:         "IKEv2",
+		PayloadDisplayName: "VPN " + in.Name(),
+		PayloadIdentifier:  id + ".vpn",
+		PayloadType:        "com.apple.vpn.managed",
+		PayloadUUID:        stableUUID(in, "vpn"),
+		PayloadVersion:     1,
+		UserDefinedName:    in.Name(),
+		VPNType:            "IKEv2",
 		IKEv2: ikev2Config{
 			RemoteAddress:                     in.Dial,
 			RemoteIdentifier:                  in.RemoteID,
@@ -178,13 +174,11 @@ func Apple(in Input) ([]byte, error) {
 		vpn.IKEv2.ExtendedAuthEnabled = boolInt(in.Auth == AuthEAPTLS)
 		if len(in.PKCS12) > 0 {
 			p12 := certPayload{
-				payload: payload{
-					PayloadDisplayName: in.Identity,
-					PayloadIdentifier:  id + ".identity",
-					PayloadType:        "com.apple.security.pkcs12",
-					PayloadUUID:        stableUUID(in, "identity"),
-					PayloadVersion:     1,
-				},
+				PayloadDisplayName:         in.Identity,
+				PayloadIdentifier:          id + ".identity",
+				PayloadType:                "com.apple.security.pkcs12",
+				PayloadUUID:                stableUUID(in, "identity"),
+				PayloadVersion:             1,
 				PayloadCertificateFileName: in.User + ".p12",
 				PayloadContent:             in.PKCS12,
 				Password:                   in.PKCS12Password,
