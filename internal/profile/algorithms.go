@@ -260,13 +260,13 @@ func (d dialect) espFix(pool string, esp []string, groups []*term) error {
 			}
 		}
 	}
-	offers := d.espOffers(groups)
 	hint := ""
 	for _, p := range proposals.Presets {
 		if p.RequiresInsecureOptIn() {
 			continue
 		}
 		if tokens, err := proposals.ESP(p, group); err == nil {
+			offers := d.espOffers(d.pfsGroups(d, pfsPolicy(tokens)))
 			if _, ok := best(proposals.ProtoESP, tokens, offers, func(o espOffer) string { return o.token }); ok {
 				hint = fmt.Sprintf("set spec.esp.preset %s on MobilePool %s or add", p, pool)
 				break
