@@ -11,6 +11,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRenderCommand())
+	root.AddCommand(newRenderCommand(), newProfileCommand())
 	return root
 }
