@@ -90,10 +90,10 @@ func (o *profileOptions) run(user string, out, errOut io.Writer) error {
 	if i < 0 {
 		return fmt.Errorf("no VPNUser %q in the namespace of gateway %s", user, in.Gateway.Name)
 	}
-	model, problems := swan.Build(in)
-	pin, err := profile.FromModel(model, &in.Gateway, &in.Users[i], profile.Options{Dial: o.dial})
+	built := swan.Build(in)
+	pin, err := profile.FromBuild(&built, &in.Gateway, &in.Users[i], profile.Options{Dial: o.dial})
 	if err != nil {
-		for _, p := range problems {
+		for _, p := range built.Problems {
 			fmt.Fprintln(errOut, p.String())
 		}
 		return err

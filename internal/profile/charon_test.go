@@ -34,7 +34,7 @@ func TestProfilesConnectToARealGateway(t *testing.T) {
 				r.ServerCertPEM, r.ServerKeyPEM, r.CAPEM = leaf.CertPEM, leaf.KeyPEM, pki.CertPEM
 			})...)
 			in := input(t, res, profile.Options{Dial: gatewayWAN})
-			m, _ := swan.Build(res)
+			m := swan.Build(res).Model
 
 			gw, cl := netns.New(t, "pfgw"), netns.New(t, "pfcl")
 			netns.Veth(t, gw, cl, gatewayWAN+"/24", clientWAN+"/24")

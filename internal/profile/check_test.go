@@ -109,7 +109,7 @@ func TestCheckRefusesProfilesThatCannotWork(t *testing.T) {
 	}
 }
 
-func TestFromModel(t *testing.T) {
+func TestFromBuild(t *testing.T) {
 	t.Run("a user in its own group has its own connection", func(t *testing.T) {
 		res := seed(t, func(r *swan.Resources) {
 			ops := r.Pools[0].DeepCopy()
@@ -131,7 +131,7 @@ func TestFromModel(t *testing.T) {
 	t.Run("the seed", func(t *testing.T) {
 		in := input(t, seed(t), profile.Options{})
 		if in.Password != "" {
-			t.Error("FromModel put a password into the input")
+			t.Error("FromBuild put a password into the input")
 		}
 		if in.RemoteID != "vpn.example.com" || in.Dial != "vpn.example.com" || in.Auth != profile.AuthEAP || in.Identity != "jimp@example.com" ||
 			strings.Join(in.DNSServers, ",") != "10.3.0.1" || strings.Join(in.DNSDomains, ",") != "example.com,example.org" || in.DefaultDomain != "example.com" ||
@@ -141,16 +141,16 @@ func TestFromModel(t *testing.T) {
 	})
 	t.Run("a disabled user has no profile", func(t *testing.T) {
 		res := seed(t, func(r *swan.Resources) { r.Users[0].Spec.Disabled = true })
-		m, _ := swan.Build(res)
-		if _, err := profile.FromModel(m, &res.Gateway, &res.Users[0], profile.Options{}); err == nil || !strings.Contains(err.Error(), "has no connection") {
-			t.Errorf("FromModel = %v, want an error", err)
+		built := swan.Build(res)
+		if _, err := profile.FromBuild(&built, &res.Gateway, &res.Users[0], profile.Options{}); err == nil || !strings.Contains(err.Error(), "has no connection") {
+			t.Errorf("FromBuild = %v, want an error", err)
 		}
 	})
 	t.Run("a name the gateway does not answer on", func(t *testing.T) {
 		res := seed(t)
-		m, _ := swan.Build(res)
-		if _, err := profile.FromModel(m, &res.Gateway, &res.Users[0], profile.Options{Dial: "vpn.example.org"}); err == nil {
-			t.Error("FromModel accepted a name that is not the gateway's")
+		built := swan.Build(res)
+		if _, err := profile.FromBuild(&built, &res.Gateway, &res.Users[0], profile.Options{Dial: "vpn.example.org"}); err == nil {
+			t.Error("FromBuild accepted a name that is not the gateway's")
 		}
 	})
 }

@@ -63,14 +63,14 @@ func readFile(t testing.TB, path string) []byte {
 // input builds the gateway's model and the profile input of its user jimp.
 func input(t testing.TB, res swan.Resources, opts profile.Options) profile.Input {
 	t.Helper()
-	m, problems := swan.Build(res)
-	if len(problems) > 0 {
-		t.Fatalf("Build problems: %v", problems)
+	built := swan.Build(res)
+	if len(built.Problems) > 0 {
+		t.Fatalf("Build problems: %v", built.Problems)
 	}
 	user := findUser(t, res, "jimp")
-	in, err := profile.FromModel(m, &res.Gateway, user, opts)
+	in, err := profile.FromBuild(&built, &res.Gateway, user, opts)
 	if err != nil {
-		t.Fatalf("FromModel: %v", err)
+		t.Fatalf("FromBuild: %v", err)
 	}
 	return in
 }

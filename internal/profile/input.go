@@ -2,7 +2,7 @@
 // Apple .mobileconfig, a Windows PowerShell script, a strongSwan Android
 // .sswan file, a NetworkManager-strongswan nmcli script and a swanctl.conf.
 //
-// Every builder is pure and reads only an Input, which FromModel fills from
+// Every builder is pure and reads only an Input, which FromBuild fills from
 // the same swan.Model the gateway's charon is given, so a profile cannot
 // offer what its gateway refuses. Before building, Check refuses a profile
 // that cannot work (a name the server certificate does not carry, no
@@ -10,7 +10,7 @@
 // setting would make it work.
 //
 // Passwords are written into a profile only when the caller puts one into
-// Input.Password; FromModel never does, and the gateway only holds NT hashes.
+// Input.Password; FromBuild never does, and the gateway only holds NT hashes.
 package profile
 
 import (
@@ -91,7 +91,7 @@ type Input struct {
 // Name is what the connection is called on the device.
 func (in Input) Name() string { return in.Gateway + " (" + in.Dial + ")" }
 
-// Options are what FromModel cannot read from the model.
+// Options are what FromBuild cannot read from the model.
 type Options struct {
 	// Dial overrides the address the profile dials (default: the gateway's
 	// first hostname). It must be one of the gateway's hostnames or addresses.
@@ -102,12 +102,13 @@ type Options struct {
 	OnDemand       bool
 }
 
-// FromModel fills an Input for user from the model Build made of the
+// FromBuild fills an Input for user from the model Build made of the
 // gateway's resources: the user's connection, its child, its pools'
 // attributes and the gateway's certificates. A user Build left out (see its
-// Problems) has no connection to read, and FromModel says so.
-func FromModel(m swan.Model, gw *v1alpha1.VPNGateway, user *v1alpha1.VPNUser, opts Options) (Input, error) {
-	conn, ok := userConnection(m, user)
+// Problems) has no connection to read, and FromBuild says so.
+func FromBuild(res *swan.Result, gw *v1alpha1.VPNGateway, user *v1alpha1.VPNUser, opts Options) (Input, error) {
+	m := res.Model
+	conn, ok := userConnection(res, user)
 	if !ok || len(conn.Children) == 0 || len(conn.Remote) == 0 || len(conn.Local) == 0 {
 		return Input{}, fmt.Errorf("VPNUser %s has no connection on gateway %s: see the problems the gateway's resources have", user.Name, gw.Name)
 	}
@@ -166,30 +167,18 @@ func FromModel(m swan.Model, gw *v1alpha1.VPNGateway, user *v1alpha1.VPNUser, op
 	return in, nil
 }
 
-// userConnection finds the connection that serves user: its own, or else
-// the one connection that takes every user without one (Build makes at most
-// one "mobile-" connection per gateway).
-func userConnection(m swan.Model, user *v1alpha1.VPNUser) (swan.Connection, bool) {
-	own := swan.UserConnectionName(user.Name)
-	var shared []swan.Connection
-	for _, c := range m.Connections {
-		if c.Name == own {
-			return c, true
-		}
-		if strings.HasPrefix(c.Name, swan.MobileConnectionName("")) {
-			shared = append(shared, c)
-		}
-	}
-	if len(shared) != 1 {
+// userConnection is the connection Build put user on; a user Build did
+// not accept (disabled, expired, without a usable secret) has none.
+func userConnection(res *swan.Result, user *v1alpha1.VPNUser) (swan.Connection, bool) {
+	i := slices.IndexFunc(res.Users, func(u swan.AcceptedUser) bool { return u.Name == user.Name })
+	if i < 0 {
 		return swan.Connection{}, false
 	}
-	// With passwords only users with a loaded secret can log in.
-	if shared[0].Remote[0].Method == "eap-mschapv2" && !slices.ContainsFunc(m.Secrets, func(s swan.Secret) bool {
-		return slices.Contains(s.Owners, string(user.Spec.Identity))
-	}) {
+	j := slices.IndexFunc(res.Model.Connections, func(c swan.Connection) bool { return c.Name == res.Users[i].Connection })
+	if j < 0 {
 		return swan.Connection{}, false
 	}
-	return shared[0], true
+	return res.Model.Connections[j], true
 }
 
 func gatewayAnswersOn(gw *v1alpha1.VPNGateway, dial string) bool {
