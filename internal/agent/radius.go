@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 
 	"github.com/go-logr/logr"
-	govici "github.com/strongswan/govici/vici"
 
 	"github.com/ikegate/ikegate/internal/swan"
+	"github.com/ikegate/ikegate/internal/vici"
 )
 
 // radiusFile is the file the agent writes in Options.RADIUSDir; it matches
@@ -62,7 +62,7 @@ func (a *Agent) syncRADIUS(ctx context.Context, res *swan.Result) error {
 	if !a.radius.pending {
 		return nil
 	}
-	if _, err := a.opts.VICI.Call(ctx, "reload-settings", govici.NewMessage()); err != nil {
+	if err := vici.ReloadSettings(ctx, a.opts.VICI); err != nil {
 		return fmt.Errorf("charon re-reading its settings for the RADIUS servers: %w", err)
 	}
 	a.radius.pending, a.radius.epoch = false, epoch

@@ -4,21 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/go-logr/logr"
-	govici "github.com/strongswan/govici/vici"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
-	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
@@ -52,63 +48,95 @@ func (w written) due(shape, counters string, now time.Time, every time.Duration)
 }
 
 // sessionLoop follows charon's events and lists its SAs periodically, and
-// writes what it finds to the users', tunnels' and gateway's status.
+// writes what it finds to the users', tunnels' and gateway's status. An
+// event that changes SAs asks for a listing soon after (sessionRefreshDelay),
+// so a burst of events costs one listing.
 func (a *Agent) sessionLoop(ctx context.Context) {
-	log := logr.FromContextOrDiscard(ctx)
 	events := vici.Watch(ctx, a.opts.VICI, vici.WatchOptions{Log: true, Retry: 100 * time.Millisecond})
 	tick := time.NewTicker(a.opts.SAInterval)
 	defer tick.Stop()
-	var (
-		refresh *time.Timer
-		soon    <-chan time.Time
-	)
-	later := func() {
-		if soon == nil {
-			refresh = time.NewTimer(sessionRefreshDelay)
-			soon = refresh.C
-		}
-	}
+	soon := time.NewTimer(time.Hour)
+	soon.Stop()
+	defer soon.Stop()
+	pending := false
 	authFailed := newAuthFailures()
 	for {
 		select {
 		case <-ctx.Done():
-			if refresh != nil {
-				refresh.Stop()
-			}
 			return
 		case ev, ok := <-events:
 			if !ok {
 				return
 			}
-			switch ev.Kind {
-			case vici.EventConnected:
-				// charon may have restarted with nothing loaded: apply
-				// (the applier notices the new connection and reloads all).
-				log.Info("Connected to charon")
-				a.Trigger()
-				later()
-			case vici.EventDisconnected:
-				log.Info("Lost charon's VICI socket; waiting for it to come back")
-			case vici.EventIKEUpDown:
-				a.metrics.ikeUpDown(ev.Up)
-				later()
-			case vici.EventChildUpDown:
-				a.metrics.childUpDown(ev.Up)
-				later()
-			case vici.EventIKERekey, vici.EventChildRekey, vici.EventIKEUpdate:
-				later()
-			case vici.EventLog:
-				if ev.Log != nil && authFailed.seen(ev.Log) {
-					a.metrics.authFailures.Inc()
-				}
+			if a.handleEvent(ctx, ev, authFailed) && !pending {
+				pending = true
+				soon.Reset(sessionRefreshDelay)
 			}
 		case <-tick.C:
 			a.refreshSessions(ctx)
-		case <-soon:
-			soon = nil
+		case <-soon.C:
+			pending = false
 			a.refreshSessions(ctx)
 		}
 	}
+}
+
+// handleEvent takes one of charon's events into account and reports
+// whether the SAs may have changed.
+func (a *Agent) handleEvent(ctx context.Context, ev vici.Event, authFailed *authFailures) bool {
+	log := logr.FromContextOrDiscard(ctx)
+	switch ev.Kind {
+	case vici.EventConnected:
+		// charon may have restarted with nothing loaded: apply (the
+		// applier notices the new connection and reloads everything).
+		log.Info("Connected to charon")
+		a.Trigger()
+		return true
+	case vici.EventDisconnected:
+		log.Info("Lost charon's VICI socket; waiting for it to come back")
+	case vici.EventIKEUpDown:
+		a.metrics.ikeUpDown(ev.Up)
+		return true
+	case vici.EventChildUpDown:
+		a.metrics.childUpDown(ev.Up)
+		return true
+	case vici.EventIKERekey, vici.EventChildRekey, vici.EventIKEUpdate:
+		return true
+	case vici.EventLog:
+		if ev.Log != nil && authFailed.seen(ev.Log) {
+			a.metrics.authFailures.Inc()
+		}
+	}
+	return false
+}
+
+// snapshot is what one listing of charon's SAs says about this pod.
+type snapshot struct {
+	users   map[string][]v1alpha1.Session
+	tunnels map[string]v1alpha1.TunnelStatus
+	total   int
+	pools   []v1alpha1.PoolLeases
+}
+
+// takeSnapshot turns a listing into sessions, tunnel states and leases.
+func (a *Agent) takeSnapshot(sas []vici.IKESA, now time.Time) snapshot {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sessions.prune(sas)
+	snap := snapshot{
+		users:   userSessions(sas, a.opts.Pod, a.tunnelConns, a.sessions, now),
+		tunnels: make(map[string]v1alpha1.TunnelStatus, len(a.tunnelConns)),
+	}
+	for conn, info := range a.tunnelConns {
+		snap.tunnels[info.name] = tunnelStatus(sas, conn, info.children, a.sessions, now)
+	}
+	for _, ss := range snap.users {
+		snap.total += len(ss)
+	}
+	snap.pools = poolLeases(a.poolNets, snap.users)
+	a.report.Sessions = int32(snap.total)
+	a.report.Pools = snap.pools
+	return snap
 }
 
 // refreshSessions lists the live SAs and reports them.
@@ -122,27 +150,9 @@ func (a *Agent) refreshSessions(ctx context.Context) {
 		return
 	}
 	now := a.opts.Now()
-	a.mu.Lock()
-	tunnels := a.tunnelConns
-	a.sessions.prune(sas)
-	byID := userSessions(sas, a.opts.Pod, tunnels, a.sessions, now)
-	tstat := make(map[string]v1alpha1.TunnelStatus, len(tunnels))
-	for conn, info := range tunnels {
-		tstat[info.name] = tunnelStatus(sas, conn, info.children, a.sessions, now)
-	}
-	total := 0
-	for _, ss := range byID {
-		total += len(ss)
-	}
-	a.report.Sessions = int32(total)
-	a.report.Pools = poolLeases(a.poolNets, byID)
-	a.mu.Unlock()
-	a.metrics.sessions.Set(float64(total))
-
-	var errs []error
-	errs = append(errs, a.writeUserSessions(ctx, byID, now))
-	errs = append(errs, a.writeTunnels(ctx, tstat, now))
-	if err := errors.Join(errs...); err != nil {
+	snap := a.takeSnapshot(sas, now)
+	a.metrics.sessions.Set(float64(snap.total))
+	if err := errors.Join(a.writeUserSessions(ctx, snap.users, now), a.writeTunnels(ctx, snap.tunnels, now)); err != nil {
 		log.Error(err, "Writing session status failed")
 	}
 	a.writeAgentStatus(ctx)
@@ -313,86 +323,6 @@ func toList(ss []v1alpha1.Session) ([]any, error) {
 		out = append(out, m)
 	}
 	return out, nil
-}
-
-// endStaleSessions terminates the IKE_SAs that the applied model no longer
-// allows: those of users who lost their secret, and those of tunnel
-// connections charon no longer holds (unloading a connection leaves its
-// SAs up, so a deleted Tunnel, or one left out for a problem, would go on
-// carrying traffic until its peer gave up). It lists charon's SAs, once,
-// only when the set of users or of tunnel connections changed, and after
-// charon's state was read afresh (agent start, charon restart), so that
-// users and tunnels removed while the agent was away are cut off too;
-// established sessions of remaining users and tunnels are never touched.
-func (a *Agent) endStaleSessions(ctx context.Context, res *swan.Result, synced bool) error {
-	allowed := make(map[string]bool, len(res.Users))
-	for _, u := range res.Users {
-		allowed[u.Identity] = true
-	}
-	current := make(map[string]bool, len(res.Tunnels))
-	for _, t := range res.Tunnels {
-		current[t.Connection] = true
-	}
-	local := res.LocalUsers
-	a.mu.Lock()
-	usersChanged := a.allowed == nil || !maps.Equal(a.allowed, allowed) || a.localUsers != local
-	tunnelsChanged := a.tunnelSet == nil || !maps.Equal(a.tunnelSet, current)
-	a.allowed, a.localUsers, a.tunnelSet = allowed, local, current
-	tunnels := a.tunnelConns
-	a.mu.Unlock()
-	checkUsers := local && (usersChanged || synced)
-	checkTunnels := tunnelsChanged || synced
-	if !checkUsers && !checkTunnels {
-		return nil
-	}
-	sas, err := vici.ListSAs(ctx, a.opts.VICI)
-	if err != nil {
-		return err
-	}
-	log := logr.FromContextOrDiscard(ctx)
-	var errs []error
-	if checkUsers {
-		for _, sa := range revoked(sas, allowed, tunnels) {
-			ended, err := a.terminateIKESA(ctx, sa)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("terminating IKE_SA %s[%d] of a removed user: %w", sa.Name, sa.UniqueID, err))
-				continue
-			}
-			if ended {
-				log.Info("Terminated the session of a removed user", "identity", sa.RemoteEAPID, "remote", sa.RemoteHost, "ikeSA", sa.UniqueID)
-			}
-		}
-	}
-	if checkTunnels {
-		for _, sa := range sas {
-			if !swan.IsTunnelConnection(sa.Name) || current[sa.Name] {
-				continue
-			}
-			ended, err := a.terminateIKESA(ctx, sa)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("terminating IKE_SA %s[%d] of a removed tunnel: %w", sa.Name, sa.UniqueID, err))
-				continue
-			}
-			if ended {
-				log.Info("Terminated the IKE_SA of a removed tunnel", "connection", sa.Name, "remote", sa.RemoteHost, "ikeSA", sa.UniqueID)
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// terminateIKESA ends one IKE_SA without waiting for the peer, and reports
-// whether it was still there.
-func (a *Agent) terminateIKESA(ctx context.Context, sa vici.IKESA) (bool, error) {
-	req := govici.NewMessage()
-	_ = req.Set("ike-id", strconv.FormatUint(uint64(sa.UniqueID), 10))
-	_ = req.Set("force", "yes")
-	_ = req.Set("timeout", "-1")
-	resp, err := a.opts.VICI.Call(ctx, "terminate", req)
-	if resp != nil && resp.Get("matches") == "0" {
-		return false, nil // gone meanwhile
-	}
-	return err == nil, err
 }
 
 // authFailures recognises charon's log lines (levels 0 and 1, all it sends
