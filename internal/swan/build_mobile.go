@@ -356,9 +356,9 @@ pools:
 
 func poolName(p *v1alpha1.MobilePool, a netip.Prefix) string {
 	if a.Addr().Is4() {
-		return sanitize(p.Name) + "-ipv4"
+		return modelName("", p.Name, "-ipv4")
 	}
-	return sanitize(p.Name) + "-ipv6"
+	return modelName("", p.Name, "-ipv6")
 }
 
 // validUsers returns the gateway's users that may log in: enabled, not
@@ -512,9 +512,9 @@ func dynamicRanges(p netip.Prefix, static []netip.Addr) []string {
 // suffix is one no MobilePool's pool ends in.
 func StaticPoolName(user string, a netip.Addr) string {
 	if a.Is4() {
-		return "static-" + sanitize(user) + "-v4"
+		return modelName("static-", user, "-v4")
 	}
-	return "static-" + sanitize(user) + "-v6"
+	return modelName("static-", user, "-v6")
 }
 
 // ntlmSecret adds the NT hash of a user's password and reports whether it could.
@@ -544,7 +544,7 @@ func (b *builder) ntlmSecret(u *v1alpha1.VPNUser) bool {
 		}
 	}
 	b.m.Secrets = append(b.m.Secrets, Secret{
-		Name:   "ntlm-" + sanitize(u.Name),
+		Name:   modelName("ntlm-", u.Name, ""),
 		Type:   "NTLM",
 		Owners: []string{string(u.Spec.Identity)},
 		Data:   hash,
@@ -663,7 +663,7 @@ func (b *builder) pools(g *poolGroup, statics map[*v1alpha1.VPNUser]netip.Addr) 
 			// Named after the range: charon replaces a pool only while nobody
 			// holds a lease from it, so a range that changes with a new static
 			// address becomes a new pool and the old one drains.
-			name := cp.name + "-" + strings.NewReplacer(".", "_", ":", "_").Replace(r)
+			name := modelName(cp.name+"-", strings.ReplaceAll(r, ":", "_"), "")
 			b.m.Pools = append(b.m.Pools, Pool{Name: name, Addrs: r, Attributes: slices.Clone(attrs)})
 			group = append(group, name)
 			familyPools[v4] = append(familyPools[v4], name)

@@ -36,7 +36,6 @@ func (b *builder) tunnels() {
 
 func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, bool) {
 	spec := &t.Spec
-	name := sanitize(t.Name)
 	version := int(spec.IKEVersion)
 	if version == 0 {
 		version = 2
@@ -95,13 +94,13 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, bool) {
 		}
 		local.Method, remote.Method = "psk", "psk"
 		b.m.Secrets = append(b.m.Secrets, Secret{
-			Name:   "ike-tunnel-" + name,
+			Name:   modelName("ike-tunnel-", t.Name, ""),
 			Type:   "IKE",
 			Owners: []string{localID, remoteID},
 			Data:   v,
 		})
 	case a.Certificate != nil && a.PSK == nil:
-		cas, ok := b.caBundle(a.Certificate.PeerCARef, "tunnel-"+name+"-ca", KindTunnel, t.Name, "auth.certificate.peerCARef")
+		cas, ok := b.caBundle(a.Certificate.PeerCARef, modelName("tunnel-", t.Name, "-ca"), KindTunnel, t.Name, "auth.certificate.peerCARef")
 		if !ok {
 			return Connection{}, false
 		}
