@@ -291,7 +291,6 @@ func (n *ntHasher) sum(password string) []byte {
 	return n.h.Sum(nil)
 }
 
-
 func durationOr(d *metav1.Duration, def time.Duration) time.Duration {
 	if d == nil || d.Duration <= 0 {
 		return def
