@@ -14,7 +14,7 @@ import (
 // dots; names made by it differ only in their last characters, beyond what
 // a shortened model name keeps.
 func longName(tag string) string {
-	base := strings.Repeat("long.", 50)
+	base := strings.Repeat("long.", 51)
 	return base[:253-len(tag)] + tag
 }
 
