@@ -41,7 +41,12 @@ type GatewayReference struct {
 	Name string `json:"name"`
 }
 
-// SecretKeyReference selects one key of a Secret in the same namespace.
+// SecretKeyReference selects one key of a Secret in the same namespace. The
+// manager copies what it references into the gateway's credentials Secrets
+// under the data key "nthash_<name>_<key>" or "value_<name>_<key>", and a
+// Secret data key holds at most 253 characters, hence the limit on both
+// together.
+// +kubebuilder:validation:XValidation:rule="size(self.name) + size(self.key) <= 245",message="name and key together must be at most 245 characters: the gateway's credentials Secret stores the value under a key made of both"
 type SecretKeyReference struct {
 	// Name of the Secret.
 	// +kubebuilder:validation:MinLength=1

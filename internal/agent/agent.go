@@ -346,6 +346,9 @@ func (a *Agent) sync(ctx context.Context) error {
 		log.Info("Applied the gateway configuration", "writes", len(applied.Ops), "synced", applied.Synced,
 			"read", read.String(), "build", built.String(), "apply", applied.Duration.String())
 	}
+	for _, f := range applied.Failed {
+		log.Info("Item not applied to charon", "item", f.Ref.String(), "error", f.Err.Error())
+	}
 	errs := []error{applyErr}
 	a.rememberTunnels(&res)
 
@@ -365,7 +368,10 @@ func (a *Agent) sync(ctx context.Context) error {
 
 	err = errors.Join(errs...)
 	a.setReport(ctx, gw, err)
-	if err == nil && !a.ready.Swap(true) {
+	// Items that failed alone are named in the report; they do not keep
+	// the pod from serving everything else.
+	itemsOnly := len(applied.Failed) > 0 && !errors.Is(applyErr, vici.ErrUnavailable) && errors.Join(errs[1:]...) == nil
+	if (err == nil || itemsOnly) && !a.ready.Swap(true) {
 		log.Info("Gateway configuration applied; ready")
 	}
 	return err

@@ -80,8 +80,9 @@ func dataKey(kind, secret, key string) string { return kind + "_" + secret + "_"
 // key in the Secret named secret, in shard Shard(secret).
 func NTHashKey(secret, key string) string { return dataKey(kindNTHash, secret, key) }
 
-// maxKeyLen is the API's limit on a Secret data key. A reference whose
-// name and key together exceed it is left out, and reported as missing.
+// maxKeyLen is the API's limit on a Secret data key. The API refuses a
+// SecretKeyReference whose name and key together would exceed it; one
+// stored before that rule is left out, and reported as missing.
 const maxKeyLen = 253
 
 // Data returns the credentials' data (all shards together, see Split) for

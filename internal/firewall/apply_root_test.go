@@ -46,6 +46,7 @@ func TestApplyListsAsRendered(t *testing.T) {
 		{"seed-userspace", seedConfig(DataPlaneUserspace)},
 		{"full-kernel", fullConfig(DataPlaneKernel)},
 		{"full-userspace", fullConfig(DataPlaneUserspace)},
+		{"maximal-names", maximalNames()},
 		{"non-byte-aligned", Config{Table: "ikegate-x", Pools: []Pool{{
 			Name: "p", CIDRs: []netip.Prefix{pfx("10.3.208.0/21"), pfx("fd00:1:2:3::/77")},
 			Allow: []AllowRule{{Destination: pfx("10.3.0.0/17")}, {Destination: pfx("fd00:8::/29")}},

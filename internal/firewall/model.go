@@ -22,6 +22,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/ikegate/ikegate/internal/names"
 )
 
 // DataPlane selects how decrypted traffic enters the gateway's forwarding path.
@@ -329,11 +331,25 @@ const (
 	prioritySrcNAT = 100
 )
 
+// maxObjectName bounds the chain and counter names made from pool names.
+// The kernel takes 255 bytes (NFT_NAME_MAXLEN 256 with its NUL, in
+// linux/netfilter/nf_tables.h since Linux 4.16; 32 before), and pool names
+// run to 253; 63 keeps `nft list` readable and keeps the names of pools
+// whose chain fitted before as they were.
+const maxObjectName = 63
+
+// objectHashSep ends the kept part of a shortened chain or counter name:
+// pool names never hold it (validName), and nft's syntax accepts it in a
+// bare name, so RenderNft stays valid input for `nft -f`.
+const objectHashSep = '_'
+
 // PoolChain is the chain holding the allow rules of pool.
-func PoolChain(pool string) string { return "pool-" + pool }
+func PoolChain(pool string) string { return names.Fit("pool-"+pool, maxObjectName, objectHashSep) }
 
 // PoolDropCounter is the named counter of packets from pool that no allow rule accepted.
-func PoolDropCounter(pool string) string { return "pool-" + pool + "-dropped" }
+func PoolDropCounter(pool string) string {
+	return names.Fit("pool-"+pool+"-dropped", maxObjectName, objectHashSep)
+}
 
 // PoolDropRuleID is the ID of the rule dropping everything else from pool.
 func PoolDropRuleID(pool string) string { return "pool/" + pool + "/drop" }
@@ -484,10 +500,12 @@ func validate(cfg Config) error {
 }
 
 // validName accepts Kubernetes object names (DNS labels and subdomains),
-// which also keeps chain names and rule ids free of separators.
+// which also keeps chain names and rule ids free of separators. Their length
+// is not limited here: chain and counter names are shortened (PoolChain),
+// and rule ids too long for a comment are hashed (Rule.Comment).
 func validName(n string) error {
-	if n == "" || len(n) > 63 {
-		return errors.New("name must be 1-63 characters")
+	if n == "" {
+		return errors.New("name must not be empty")
 	}
 	for _, r := range n {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.') {

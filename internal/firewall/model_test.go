@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -171,7 +172,7 @@ func TestRuleIDsAndCommentsAreUniqueAndStable(t *testing.T) {
 }
 
 func TestLongIDsStayWithinCommentLimit(t *testing.T) {
-	long := strings.Repeat("a", 63)
+	long := strings.Repeat("a", 253)
 	rs, err := Build(Config{
 		Table:   "t",
 		Tunnels: []Tunnel{{Name: long, Children: []TunnelChild{{LocalNetworks: []netip.Prefix{pfx("fd00:1234:5678:9abc::/64")}, RemoteNetworks: []netip.Prefix{pfx("fd00:1234:5678:9abd:1:2:3:0/112")}}}}},
@@ -186,6 +187,47 @@ func TestLongIDsStayWithinCommentLimit(t *testing.T) {
 				t.Errorf("Comment %q is %d bytes", cm, len(cm))
 			}
 		}
+	}
+}
+
+// maximalNames is a config whose pools and tunnel have 253-character names
+// (the Kubernetes limit) that differ only in their last characters.
+func maximalNames() Config {
+	long := func(tag string) string { return strings.Repeat("long.", 51)[:253-len(tag)] + tag }
+	return Config{
+		Table: "ikegate-long",
+		Pools: []Pool{
+			{Name: long("a"), CIDRs: []netip.Prefix{pfx("10.3.200.0/24")}, Allow: []AllowRule{{Destination: pfx("10.3.0.0/24")}}},
+			{Name: long("b"), CIDRs: []netip.Prefix{pfx("10.3.201.0/24")}, Masquerade: true},
+		},
+		Tunnels: []Tunnel{{Name: long("t"), Children: []TunnelChild{{LocalNetworks: []netip.Prefix{pfx("10.3.0.0/24")}, RemoteNetworks: []netip.Prefix{pfx("10.20.0.0/16")}}}}},
+	}
+}
+
+func TestMaximalNamesBuild(t *testing.T) {
+	cfg := maximalNames()
+	rs, err := Build(cfg)
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	var chains []string
+	for _, c := range rs.Chains {
+		chains = append(chains, c.Name)
+	}
+	seen := map[string]bool{}
+	for _, p := range cfg.Pools {
+		for _, n := range []string{PoolChain(p.Name), PoolDropCounter(p.Name)} {
+			if len(n) > maxObjectName || seen[n] {
+				t.Errorf("Pool %s: name %q is longer than %d or taken", p.Name, n, maxObjectName)
+			}
+			seen[n] = true
+		}
+		if !slices.Contains(chains, PoolChain(p.Name)) || !slices.Contains(rs.Counters, PoolDropCounter(p.Name)) {
+			t.Errorf("Pool %s has no chain %s or counter %s: %v %v", p.Name, PoolChain(p.Name), PoolDropCounter(p.Name), chains, rs.Counters)
+		}
+	}
+	if got := PoolChain("staff"); got != "pool-staff" {
+		t.Errorf("PoolChain(staff) = %q; short names must be kept", got)
 	}
 }
 

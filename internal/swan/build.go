@@ -108,16 +108,16 @@ var (
 )
 
 // Connection names. Kubernetes names never hold "_", and dots become "_",
-// so the prefixes keep the kinds apart.
+// so the prefixes keep the kinds apart; long names are shortened (modelName).
 
 // MobileConnectionName is the connection of the user group whose first pool is pool.
-func MobileConnectionName(pool string) string { return "mobile-" + sanitize(pool) }
+func MobileConnectionName(pool string) string { return modelName("mobile-", pool, "") }
 
 // UserConnectionName is the connection of a user pinned to its group's pools.
-func UserConnectionName(user string) string { return "user-" + sanitize(user) }
+func UserConnectionName(user string) string { return modelName("user-", user, "") }
 
 // TunnelConnectionName is the connection of a Tunnel.
-func TunnelConnectionName(tunnel string) string { return tunnelConnectionPrefix + sanitize(tunnel) }
+func TunnelConnectionName(tunnel string) string { return modelName(tunnelConnectionPrefix, tunnel, "") }
 
 const tunnelConnectionPrefix = "tunnel-"
 
@@ -342,10 +342,6 @@ func (n *ntHasher) sum(password string) []byte {
 	n.h.Write(n.buf)
 	return n.h.Sum(nil)
 }
-
-// sanitize maps a Kubernetes object name into the model's name space: dots
-// split swanctl settings paths, and Kubernetes names never hold underscores.
-func sanitize(name string) string { return strings.ReplaceAll(name, ".", "_") }
 
 func durationOr(d *metav1.Duration, def time.Duration) time.Duration {
 	if d == nil || d.Duration <= 0 {

@@ -45,9 +45,9 @@ func dynamicRanges(p netip.Prefix, static []netip.Addr) []string {
 // suffix is one no MobilePool's pool ends in.
 func StaticPoolName(user string, a netip.Addr) string {
 	if a.Is4() {
-		return "static-" + sanitize(user) + "-v4"
+		return modelName("static-", user, "-v4")
 	}
-	return "static-" + sanitize(user) + "-v6"
+	return modelName("static-", user, "-v6")
 }
 
 func dnsSig(d *v1alpha1.DNSSettings) string {
@@ -159,7 +159,7 @@ func (b *builder) pools(g *poolGroup, statics map[*v1alpha1.VPNUser]netip.Addr) 
 			// Named after the range: charon replaces a pool only while nobody
 			// holds a lease from it, so a range that changes with a new static
 			// address becomes a new pool and the old one drains.
-			name := cp.name + "-" + strings.NewReplacer(".", "_", ":", "_").Replace(r)
+			name := modelName(cp.name+"-", strings.ReplaceAll(r, ":", "_"), "")
 			b.m.Pools = append(b.m.Pools, Pool{Name: name, Addrs: r, Attributes: slices.Clone(attrs)})
 			group = append(group, name)
 			familyPools[v4] = append(familyPools[v4], name)

@@ -258,7 +258,7 @@ func (b *builder) acceptUser(u *v1alpha1.VPNUser, method, conn string) {
 
 func poolName(p *parsedPool, a netip.Prefix) string {
 	if a.Addr().Is4() {
-		return sanitize(p.obj.Name) + "-ipv4"
+		return modelName("", p.obj.Name, "-ipv4")
 	}
-	return sanitize(p.obj.Name) + "-ipv6"
+	return modelName("", p.obj.Name, "-ipv6")
 }

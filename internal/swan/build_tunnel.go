@@ -58,7 +58,6 @@ func (b *builder) commitTunnels(ts []*parsedTunnel) {
 
 func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, []AcceptedChild, bool) {
 	spec := &t.Spec
-	name := sanitize(t.Name)
 	version := int(spec.IKEVersion)
 	if version == 0 {
 		version = 2
@@ -117,13 +116,13 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, []AcceptedChild, bool)
 		}
 		local.Method, remote.Method = "psk", "psk"
 		b.m.Secrets = append(b.m.Secrets, Secret{
-			Name:   "ike-tunnel-" + name,
+			Name:   modelName("ike-tunnel-", t.Name, ""),
 			Type:   "IKE",
 			Owners: []string{localID, remoteID},
 			Data:   v,
 		})
 	case a.Certificate != nil && a.PSK == nil:
-		cas, ok := b.caBundle(a.Certificate.PeerCARef, "tunnel-"+name+"-ca", KindTunnel, t.Name, "auth.certificate.peerCARef")
+		cas, ok := b.caBundle(a.Certificate.PeerCARef, modelName("tunnel-", t.Name, "-ca"), KindTunnel, t.Name, "auth.certificate.peerCARef")
 		if !ok {
 			return Connection{}, nil, false
 		}

@@ -150,7 +150,7 @@ func (b *builder) ntlmSecret(u *v1alpha1.VPNUser) bool {
 		}
 	}
 	b.m.Secrets = append(b.m.Secrets, Secret{
-		Name:   "ntlm-" + sanitize(u.Name),
+		Name:   modelName("ntlm-", u.Name, ""),
 		Type:   "NTLM",
 		Owners: []string{string(u.Spec.Identity)},
 		Data:   hash,

@@ -44,6 +44,11 @@ type Result struct {
 	Synced bool
 	// Ops are the writes that succeeded, in the order they were sent.
 	Ops []Op
+	// Failed are the items left as they were: ones whose message could not
+	// be built or sent, and writes charon refused. Each failed alone; the
+	// rest of the plan ran, unless charon became unreachable: the writes not
+	// sent then are not listed.
+	Failed []Failure
 	// Duration is the wall time of the Apply.
 	Duration time.Duration
 }
@@ -51,8 +56,16 @@ type Result struct {
 // Writes is the number of VICI write commands that succeeded.
 func (r Result) Writes() int { return len(r.Ops) }
 
-// Apply makes charon hold m. It keeps going past items charon refuses and
-// returns every failure joined; each error names its item, never its secret.
+// Failure is one item Apply could not bring into the state of the model.
+type Failure struct {
+	Ref Ref
+	// Err names the item, never its secret.
+	Err error
+}
+
+// Apply makes charon hold m. It keeps going past items that cannot be sent
+// and items charon refuses, and returns every failure joined (and listed in
+// Result.Failed); each error names its item, never its secret.
 func (a *Applier) Apply(ctx context.Context, m swan.Model) (Result, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -76,16 +89,18 @@ func (a *Applier) Apply(ctx context.Context, m swan.Model) (Result, error) {
 	}
 
 	a.gen++
-	d, buildErr := buildDesired(m, a.secrets, a.gen)
+	d, failed := buildDesired(m, a.secrets, a.gen)
+	res.Failed = failed
 	a.st.adopt(d)
 	ops := plan(d, a.st)
 	var errs []error
-	if buildErr != nil {
-		errs = append(errs, buildErr)
+	for _, f := range failed {
+		errs = append(errs, f.Err)
 	}
 	for _, op := range ops {
 		if err := call(ctx, a.s, op.Command, op.msg, op.String()); err != nil {
 			errs = append(errs, err)
+			res.Failed = append(res.Failed, Failure{Ref: op.Ref, Err: err})
 			if errors.Is(err, ErrUnavailable) || op.Action == ActionClearCreds || ctx.Err() != nil {
 				// The rest of the plan assumes this op happened.
 				a.synced = false

@@ -365,6 +365,10 @@ func (f *Fake) begin(ctx context.Context, cmd string, in *govici.Message) error 
 	if f.down {
 		return fmt.Errorf("%w: fake charon is down", ErrUnavailable)
 	}
+	// Client cannot tell govici's refusal to encode from a broken socket.
+	if err := wireError(cmd, in); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, cmd, err)
+	}
 	f.calls = append(f.calls, RecordedCall{Command: cmd, Message: in})
 	return nil
 }

@@ -2,7 +2,6 @@ package vici
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -79,9 +78,11 @@ type desiredItem struct {
 	ident  string
 	// ca marks a certificate that is a trust anchor.
 	ca bool
-	// broken items could not be translated: they are neither loaded nor
-	// unloaded, so a typo in one item never takes an existing one away.
+	// broken items could not be translated, or their message could not be
+	// sent (wireError): they are neither loaded nor unloaded, so a typo in
+	// one item never takes an existing one away. err says why.
 	broken bool
+	err    error
 }
 
 type desired struct {
@@ -133,10 +134,10 @@ func sameSecret(a, b swan.Secret) bool {
 }
 
 // buildDesired translates the model for the Apply of generation gen. Items
-// that cannot be translated are reported in the error and kept as broken
-// placeholders. Secrets go into cache, whose entries of earlier generations
-// that the model no longer has are dropped.
-func buildDesired(m swan.Model, cache secretCache, gen uint64) (*desired, error) {
+// that cannot be translated or sent are reported as failures and kept as
+// broken placeholders. Secrets go into cache, whose entries of earlier
+// generations that the model no longer has are dropped.
+func buildDesired(m swan.Model, cache secretCache, gen uint64) (*desired, []Failure) {
 	d := &desired{
 		byKind:  map[Kind][]desiredItem{},
 		names:   map[Kind]map[string]bool{},
@@ -147,12 +148,18 @@ func buildDesired(m swan.Model, cache secretCache, gen uint64) (*desired, error)
 	for _, k := range []Kind{KindCert, KindKey, KindAuthority, KindPool, KindConn} {
 		d.names[k] = map[string]bool{}
 	}
-	var errs []error
+	var failed []Failure
+	fail := func(r Ref, err error) { failed = append(failed, Failure{Ref: r, Err: err}) }
 	item := func(kind Kind, name, cmd string, msg *govici.Message, ident string, err error) desiredItem {
 		it := desiredItem{ref: Ref{kind, name}, cmd: cmd, msg: msg, ident: ident}
+		if err == nil {
+			if werr := wireError(cmd, msg); werr != nil {
+				err = fmt.Errorf("%s: cannot be sent to charon: %w", it.ref, werr)
+			}
+		}
 		if err != nil {
-			errs = append(errs, err)
-			it.broken = true
+			fail(it.ref, err)
+			it.broken, it.err = true, err
 		} else {
 			it.digest = digest(msg)
 		}
@@ -160,7 +167,7 @@ func buildDesired(m swan.Model, cache secretCache, gen uint64) (*desired, error)
 	}
 	add := func(kind Kind, name, cmd string, msg *govici.Message, ident string, err error) {
 		if !d.claim(Ref{kind, name}) {
-			errs = append(errs, fmt.Errorf("%s: defined twice", Ref{kind, name}))
+			fail(Ref{kind, name}, fmt.Errorf("%s: defined twice", Ref{kind, name}))
 			return
 		}
 		d.byKind[kind] = append(d.byKind[kind], item(kind, name, cmd, msg, ident, err))
@@ -200,7 +207,7 @@ func buildDesired(m swan.Model, cache secretCache, gen uint64) (*desired, error)
 		c := cache[s.Name]
 		switch {
 		case c != nil && c.gen == gen:
-			errs = append(errs, fmt.Errorf("%s: defined twice", Ref{KindSecret, s.Name}))
+			fail(Ref{KindSecret, s.Name}, fmt.Errorf("%s: defined twice", Ref{KindSecret, s.Name}))
 			continue
 		case c == nil || !sameSecret(c.src, s):
 			msg, err := sharedMessage(s)
@@ -211,8 +218,7 @@ func buildDesired(m swan.Model, cache secretCache, gen uint64) (*desired, error)
 			cache[s.Name] = c
 		case c.item.broken:
 			// Unchanged and still untranslatable: report it again.
-			_, err := sharedMessage(s)
-			errs = append(errs, err)
+			fail(c.item.ref, c.item.err)
 		}
 		c.gen, c.index = gen, i
 	}
@@ -229,7 +235,7 @@ func buildDesired(m swan.Model, cache secretCache, gen uint64) (*desired, error)
 		msg, err := connMessage(c, certs)
 		add(KindConn, c.Name, "load-conn", msg, "", err)
 	}
-	return d, errors.Join(errs...)
+	return d, failed
 }
 
 // state is what the applier believes charon holds: presence as charon

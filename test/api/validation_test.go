@@ -218,6 +218,7 @@ func invalidCases() []invalidCase {
 		{name: "pool addresses changed", base: poolYAML, update: fns(set("spec.addresses.ipv4", "10.3.201.0/24")), want: "addresses.ipv4 is immutable"},
 
 		// VPNUser
+		{name: "user password reference too long for a credentials key", base: userYAML, mutate: fns(set("spec.passwordSecretRef", obj("name", strings.Repeat("s", 200), "key", strings.Repeat("k", 46)))), want: "name and key together must be at most 245 characters"},
 		{name: "user identity with newline", base: userYAML, mutate: fns(set("spec.identity", "jimp@example.com\nadmin")), want: "must not contain control characters"},
 		{name: "user identity too long", base: userYAML, mutate: fns(set("spec.identity", strings.Repeat("a", 300))), want: "spec.identity"},
 		{name: "user identity padded", base: userYAML, mutate: fns(set("spec.identity", " jimp@example.com")), want: "must not start or end with white space"},
@@ -304,6 +305,9 @@ func checkRefused(t *testing.T, err error, want string) {
 	t.Logf("refused: %v", err)
 }
 
+// maximalName is a name of 253 characters, the most Kubernetes allows.
+var maximalName = strings.Repeat("long.", 51)[:252] + "x"
+
 func TestValidObjectsAccepted(t *testing.T) {
 	_, c, _ := testenv.Start(t)
 	ctx := context.Background()
@@ -329,6 +333,11 @@ func TestValidObjectsAccepted(t *testing.T) {
 		{"pool banner with newlines", poolYAML, fns(set("spec.banner", "Welcome\nto the VPN"))},
 		{"user certificate", userYAML, fns(set("spec.passwordSecretRef", "-"), set("spec.certificate", obj("issue", true)))},
 		{"tunnel at 1024 network pairs", tunnelYAML, fns(set("spec.children", list(child("a", 16, 32, 0), child("b", 16, 32, 1))))},
+		// Names as long as Kubernetes allows: every name derived from them is shortened.
+		{"pool with a maximal name", poolYAML, fns(set("metadata.name", maximalName))},
+		{"tunnel with a maximal name", tunnelYAML, fns(set("metadata.name", maximalName))},
+		{"user with a maximal name and the longest reference", userYAML, fns(set("metadata.name", maximalName),
+			set("spec.passwordSecretRef", obj("name", strings.Repeat("s", 237), "key", "password")))},
 		{"tunnel IKEv1 certificates", tunnelYAML, fns(set("spec.ikeVersion", int64(1)), set("spec.auth", obj("certificate", obj("peerCARef", obj("name", "peer-ca", "key", "ca.crt")))))},
 	}
 	for _, tc := range cases {
