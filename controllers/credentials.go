@@ -94,10 +94,11 @@ func shardIndexValue(gateway string, shard int) string {
 // holds the user's password hash.
 func userShard(o client.Object) []string {
 	u := o.(*v1alpha1.VPNUser)
-	if r := u.Spec.PasswordSecretRef; r != nil {
-		return []string{shardIndexValue(u.Spec.GatewayRef.Name, credentials.Shard(r.Name))}
+	var out []string
+	for _, s := range v1alpha1.SecretNames(u.SecretRefs()) {
+		out = append(out, shardIndexValue(u.Spec.GatewayRef.Name, credentials.Shard(s)))
 	}
-	return nil
+	return out
 }
 
 // allShards are the requests for every shard of a gateway.
@@ -152,10 +153,10 @@ func setupCredentials(mgr manager.Manager, r *CredentialsReconciler, workers int
 		return allShards(client.ObjectKeyFromObject(gw))
 	})
 	users := credentialsHandler(func(_ context.Context, u *v1alpha1.VPNUser) []credentialsRequest {
-		return shardsOf(types.NamespacedName{Namespace: u.Namespace, Name: u.Spec.GatewayRef.Name}, userSecretRefs(u))
+		return shardsOf(types.NamespacedName{Namespace: u.Namespace, Name: u.Spec.GatewayRef.Name}, v1alpha1.SecretNames(u.SecretRefs()))
 	})
 	tunnels := credentialsHandler(func(_ context.Context, t *v1alpha1.Tunnel) []credentialsRequest {
-		return shardsOf(types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.GatewayRef.Name}, tunnelSecretRefs(t))
+		return shardsOf(types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.GatewayRef.Name}, v1alpha1.SecretNames(t.SecretRefs()))
 	})
 	secrets := credentialsHandler(func(ctx context.Context, s *corev1.Secret) []credentialsRequest {
 		return secretShards(ctx, r.Client, s)

@@ -200,9 +200,9 @@ func IndexFields(ctx context.Context, idx client.FieldIndexer) error {
 		}
 	}
 	for obj, fn := range map[client.Object]client.IndexerFunc{
-		&v1alpha1.VPNGateway{}: func(o client.Object) []string { return gatewaySecretRefs(o.(*v1alpha1.VPNGateway)) },
-		&v1alpha1.VPNUser{}:    func(o client.Object) []string { return userSecretRefs(o.(*v1alpha1.VPNUser)) },
-		&v1alpha1.Tunnel{}:     func(o client.Object) []string { return tunnelSecretRefs(o.(*v1alpha1.Tunnel)) },
+		&v1alpha1.VPNGateway{}: func(o client.Object) []string { return v1alpha1.SecretNames(o.(*v1alpha1.VPNGateway).SecretRefs()) },
+		&v1alpha1.VPNUser{}:    func(o client.Object) []string { return v1alpha1.SecretNames(o.(*v1alpha1.VPNUser).SecretRefs()) },
+		&v1alpha1.Tunnel{}:     func(o client.Object) []string { return v1alpha1.SecretNames(o.(*v1alpha1.Tunnel).SecretRefs()) },
 	} {
 		if err := idx.IndexField(ctx, obj, indexSecrets, fn); err != nil {
 			return fmt.Errorf("indexing %T by Secret: %w", obj, err)
