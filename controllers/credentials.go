@@ -231,9 +231,9 @@ func readSecrets(ctx context.Context, r client.Reader, store toolscache.Indexer,
 	return out, nil
 }
 
-// CredentialsSecret is one of the Secrets the gateway's agent reads instead
+// credentialsSecret is one of the Secrets the gateway's agent reads instead
 // of the Secrets the gateway's objects reference: see package credentials.
-func CredentialsSecret(gw *v1alpha1.VPNGateway, name string, data map[string][]byte) *corev1.Secret {
+func credentialsSecret(gw *v1alpha1.VPNGateway, name string, data map[string][]byte) *corev1.Secret {
 	meta := objectMeta(gw, name)
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
@@ -247,7 +247,7 @@ func CredentialsSecret(gw *v1alpha1.VPNGateway, name string, data map[string][]b
 // data differs from what the cache holds: every write reaches every gateway
 // pod and makes its agent rebuild, so an unchanged shard is not written.
 func writeCredentials(ctx context.Context, c client.Client, gw *v1alpha1.VPNGateway, name string, data map[string][]byte) error {
-	want := CredentialsSecret(gw, name, data)
+	want := credentialsSecret(gw, name, data)
 	var have corev1.Secret
 	err := c.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: want.Name}, &have)
 	switch {
