@@ -29,11 +29,6 @@ import (
 	vnetns "github.com/vishvananda/netns"
 )
 
-// EnvRequireRoot names the environment variable that turns a skipped root
-// test into a failure. CI sets it so that a privileged suite can never pass
-// by silently skipping.
-const EnvRequireRoot = require.Env
-
 // maxNameLen keeps namespace names usable as interface names too (IFNAMSIZ-1),
 // so a caller may name a link after its namespace.
 const maxNameLen = 15
