@@ -35,9 +35,9 @@ const maxNameLen = 15
 
 var counter atomic.Uint32
 
-// RequireRoot skips the test unless the process runs as root (network
-// namespaces, veth pairs and nftables need CAP_NET_ADMIN and CAP_SYS_ADMIN).
-// With IKEGATE_REQUIRE_ROOT_TESTS=1 the test fails instead of skipping.
+// RequireRoot is require.Root, for the callers not yet moved to it.
+//
+// Deprecated: use require.Root, the one root gate.
 func RequireRoot(t testing.TB) {
 	t.Helper()
 	require.Root(t)
@@ -58,7 +58,9 @@ type NS struct {
 // the test ends.
 func New(t testing.TB, prefix string) *NS {
 	t.Helper()
-	RequireRoot(t)
+	// Network namespaces, veth pairs and nftables need CAP_NET_ADMIN and
+	// CAP_SYS_ADMIN.
+	require.Root(t)
 	pid := os.Getpid()
 	var name string
 	for attempt := 0; ; attempt++ {
