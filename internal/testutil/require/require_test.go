@@ -6,21 +6,24 @@ import (
 	"github.com/ikegate/ikegate/internal/testutil/require"
 )
 
-func TestSkipOrFailSkipsWithoutRequirement(t *testing.T) {
-	t.Setenv(require.Env, "")
-	ft := &fakeTB{TB: t}
-	runInGoroutine(func() { require.SkipOrFail(ft, "reason") })
-	if !ft.skipped || ft.failed {
-		t.Fatalf("skipped=%v failed=%v, want skipped only", ft.skipped, ft.failed)
-	}
-}
-
-func TestSkipOrFailFailsWhenRequired(t *testing.T) {
-	t.Setenv(require.Env, "1")
-	ft := &fakeTB{TB: t}
-	runInGoroutine(func() { require.SkipOrFail(ft, "reason") })
-	if !ft.failed || ft.skipped {
-		t.Fatalf("skipped=%v failed=%v, want failed only", ft.skipped, ft.failed)
+// A gated test skips on a developer's machine and fails where the run
+// demands every gated test.
+func TestSkipOrFail(t *testing.T) {
+	for _, tc := range []struct {
+		env             string
+		skipped, failed bool
+	}{
+		{env: "", skipped: true},
+		{env: "1", failed: true},
+	} {
+		t.Run(require.Env+"="+tc.env, func(t *testing.T) {
+			t.Setenv(require.Env, tc.env)
+			ft := &fakeTB{TB: t}
+			runInGoroutine(func() { require.SkipOrFail(ft, "reason") })
+			if ft.skipped != tc.skipped || ft.failed != tc.failed {
+				t.Fatalf("skipped=%v failed=%v, want skipped=%v failed=%v", ft.skipped, ft.failed, tc.skipped, tc.failed)
+			}
+		})
 	}
 }
 
