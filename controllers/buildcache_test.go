@@ -15,6 +15,7 @@ import (
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/credentials"
+	"github.com/ikegate/ikegate/internal/testutil/gen"
 )
 
 func fakeReader(t *testing.T, objs ...client.Object) client.WithWatch {
@@ -26,52 +27,13 @@ func fakeReader(t *testing.T, objs ...client.Object) client.WithWatch {
 	return b.Build()
 }
 
-func userObj(name, identity, secret string, mods ...func(*v1alpha1.VPNUser)) *v1alpha1.VPNUser {
-	u := &v1alpha1.VPNUser{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "vpn", Name: name, Generation: 1},
-		Spec: v1alpha1.VPNUserSpec{
-			GatewayRef:        v1alpha1.GatewayReference{Name: "vpn"},
-			Identity:          v1alpha1.Identity(identity),
-			PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: secret, Key: "password"},
-		},
-	}
-	for _, m := range mods {
-		m(u)
-	}
-	return u
-}
-
-func poolObj(name, cidr string, mods ...func(*v1alpha1.MobilePool)) *v1alpha1.MobilePool {
-	p := &v1alpha1.MobilePool{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "vpn", Name: name, Generation: 1},
-		Spec: v1alpha1.MobilePoolSpec{
-			GatewayRef: v1alpha1.GatewayReference{Name: "vpn"},
-			Addresses:  v1alpha1.PoolAddresses{IPv4: v1alpha1.CIDR(cidr)},
-			FullTunnel: true,
-			ESP:        v1alpha1.ESPSettings{Preset: v1alpha1.PresetModern, PFSGroup: v1alpha1.PFSNone},
-		},
-	}
-	for _, m := range mods {
-		m(p)
-	}
-	return p
-}
-
-func secretObj(name string, data map[string]string) *corev1.Secret {
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "vpn", Name: name}, Data: map[string][]byte{}}
-	for k, v := range data {
-		s.Data[k] = []byte(v)
-	}
-	return s
-}
-
 // TestMembersInsecureAlgorithm covers what the API's CEL rules cannot: a
 // pool stored before the rule existed (the fake client validates nothing,
 // like an API server with older CRDs) still gets InsecureAlgorithm.
 func TestMembersInsecureAlgorithm(t *testing.T) {
-	legacy := poolObj("legacy", "10.9.0.0/24", func(p *v1alpha1.MobilePool) { p.Spec.ESP.Preset = v1alpha1.PresetLegacy })
-	c := fakeReader(t, gateway(), legacy, poolObj("staff", "10.3.200.0/24"),
-		userObj("jimp", "jimp@example.com", "jimp"), secretObj("jimp", map[string]string{"password": "abc123"}))
+	legacy := gen.Pool(gen.Namespace, "legacy", "10.9.0.0/24", gen.Stored, gen.WithESPPreset(v1alpha1.PresetLegacy))
+	c := fakeReader(t, gateway(), legacy, gen.Pool(gen.Namespace, "staff", "10.3.200.0/24", gen.Stored, gen.WithESPPreset(v1alpha1.PresetModern)),
+		gen.User(gen.Namespace, "jimp", "jimp@example.com", gen.Stored), gen.Secret(gen.Namespace, "jimp", map[string]string{"password": "abc123"}))
 	bc := newBuildCache(c, func() time.Time { return now }, credentials.NewHashes())
 	b, err := bc.get(context.Background(), types.NamespacedName{Namespace: "vpn", Name: "vpn"})
 	if err != nil {
@@ -107,9 +69,9 @@ func TestMembersInsecureAlgorithm(t *testing.T) {
 func TestBuildCacheInvalidation(t *testing.T) {
 	clock := now
 	expires := metav1.NewTime(now.Add(time.Hour))
-	c := fakeReader(t, gateway(), poolObj("staff", "10.3.200.0/24"),
-		userObj("jimp", "jimp@example.com", "jimp", func(u *v1alpha1.VPNUser) { u.Spec.ExpiresAt = &expires }),
-		secretObj("jimp", map[string]string{"password": "abc123"}))
+	c := fakeReader(t, gateway(), gen.Pool(gen.Namespace, "staff", "10.3.200.0/24", gen.Stored, gen.WithESPPreset(v1alpha1.PresetModern)),
+		gen.User(gen.Namespace, "jimp", "jimp@example.com", gen.Stored, func(u *v1alpha1.VPNUser) { u.Spec.ExpiresAt = &expires }),
+		gen.Secret(gen.Namespace, "jimp", map[string]string{"password": "abc123"}))
 	bc := newBuildCache(c, func() time.Time { return clock }, credentials.NewHashes())
 	key := types.NamespacedName{Namespace: "vpn", Name: "vpn"}
 	ctx := context.Background()
@@ -121,7 +83,7 @@ func TestBuildCacheInvalidation(t *testing.T) {
 	if len(first.Problems) != 0 || !first.NextExpiry.Equal(expires.Time) {
 		t.Fatalf("problems %v next expiry %v", first.Problems, first.NextExpiry)
 	}
-	if err := c.Delete(ctx, secretObj("jimp", nil)); err != nil {
+	if err := c.Delete(ctx, gen.Secret(gen.Namespace, "jimp", nil)); err != nil {
 		t.Fatal(err)
 	}
 	if again, _ := bc.get(ctx, key); again != first {
@@ -168,7 +130,7 @@ func TestTrimSecret(t *testing.T) {
 	if out.(*corev1.Secret).Data != nil {
 		t.Error("service account token data kept")
 	}
-	opaque := secretObj("jimp", map[string]string{"password": "abc123"})
+	opaque := gen.Secret(gen.Namespace, "jimp", map[string]string{"password": "abc123"})
 	out, _ = trimSecret(opaque)
 	if string(out.(*corev1.Secret).Data["password"]) != "abc123" {
 		t.Error("a user's password Secret lost its data")

@@ -94,10 +94,11 @@ func shardIndexValue(gateway string, shard int) string {
 // holds the user's password hash.
 func userShard(o client.Object) []string {
 	u := o.(*v1alpha1.VPNUser)
-	if r := u.Spec.PasswordSecretRef; r != nil {
-		return []string{shardIndexValue(u.Spec.GatewayRef.Name, credentials.Shard(r.Name))}
+	var out []string
+	for _, s := range v1alpha1.SecretNames(u.SecretRefs()) {
+		out = append(out, shardIndexValue(u.Spec.GatewayRef.Name, credentials.Shard(s)))
 	}
-	return nil
+	return out
 }
 
 // allShards are the requests for every shard of a gateway.
@@ -152,10 +153,10 @@ func setupCredentials(mgr manager.Manager, r *CredentialsReconciler, workers int
 		return allShards(client.ObjectKeyFromObject(gw))
 	})
 	users := credentialsHandler(func(_ context.Context, u *v1alpha1.VPNUser) []credentialsRequest {
-		return shardsOf(types.NamespacedName{Namespace: u.Namespace, Name: u.Spec.GatewayRef.Name}, userSecretRefs(u))
+		return shardsOf(types.NamespacedName{Namespace: u.Namespace, Name: u.Spec.GatewayRef.Name}, v1alpha1.SecretNames(u.SecretRefs()))
 	})
 	tunnels := credentialsHandler(func(_ context.Context, t *v1alpha1.Tunnel) []credentialsRequest {
-		return shardsOf(types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.GatewayRef.Name}, tunnelSecretRefs(t))
+		return shardsOf(types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.GatewayRef.Name}, v1alpha1.SecretNames(t.SecretRefs()))
 	})
 	secrets := credentialsHandler(func(ctx context.Context, s *corev1.Secret) []credentialsRequest {
 		return secretShards(ctx, r.Client, s)
@@ -230,9 +231,9 @@ func readSecrets(ctx context.Context, r client.Reader, store toolscache.Indexer,
 	return out, nil
 }
 
-// CredentialsSecret is one of the Secrets the gateway's agent reads instead
+// credentialsSecret is one of the Secrets the gateway's agent reads instead
 // of the Secrets the gateway's objects reference: see package credentials.
-func CredentialsSecret(gw *v1alpha1.VPNGateway, name string, data map[string][]byte) *corev1.Secret {
+func credentialsSecret(gw *v1alpha1.VPNGateway, name string, data map[string][]byte) *corev1.Secret {
 	meta := objectMeta(gw, name)
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
@@ -246,7 +247,7 @@ func CredentialsSecret(gw *v1alpha1.VPNGateway, name string, data map[string][]b
 // data differs from what the cache holds: every write reaches every gateway
 // pod and makes its agent rebuild, so an unchanged shard is not written.
 func writeCredentials(ctx context.Context, c client.Client, gw *v1alpha1.VPNGateway, name string, data map[string][]byte) error {
-	want := CredentialsSecret(gw, name, data)
+	want := credentialsSecret(gw, name, data)
 	var have corev1.Secret
 	err := c.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: want.Name}, &have)
 	switch {

@@ -32,6 +32,7 @@ import (
 	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testenv"
+	"github.com/ikegate/ikegate/internal/testutil/gen"
 )
 
 // TestGatewayEnvtest runs the manager and cert-manager's controllers against
@@ -202,7 +203,7 @@ func TestGatewayEnvtest(t *testing.T) {
 			t.Errorf("message %q does not name the Secret", m)
 		}
 		warningEvent(t, c, ns, "jimp", v1alpha1.ReasonSecretNotFound, "Secret jimp")
-		fixed := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "jimp"}, StringData: map[string]string{"password": "abc123"}}
+		fixed := gen.Secret(ns, "jimp", map[string]string{gen.PasswordKey: "abc123"})
 		if err := c.Create(ctx, fixed); err != nil {
 			t.Fatal(err)
 		}
@@ -247,7 +248,7 @@ func TestGatewayEnvtest(t *testing.T) {
 		for credentials.Shard(moved) == credentials.Shard("jimp") {
 			moved += "-x"
 		}
-		if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: moved}, StringData: map[string]string{"password": "a new password"}}); err != nil {
+		if err := c.Create(ctx, gen.Secret(ns, moved, map[string]string{gen.PasswordKey: "a new password"})); err != nil {
 			t.Fatal(err)
 		}
 		shardHolds := func(secret string, want []byte) func() error {
@@ -293,24 +294,14 @@ func TestGatewayEnvtest(t *testing.T) {
 	})
 
 	t.Run("tunnel PSK Secret", func(t *testing.T) {
-		tun := &v1alpha1.Tunnel{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "site-b"},
-			Spec: v1alpha1.TunnelSpec{
-				GatewayRef: v1alpha1.GatewayReference{Name: "vpn"},
-				Remote:     v1alpha1.TunnelRemote{Addresses: []string{"203.0.113.20"}},
-				Auth:       v1alpha1.TunnelAuth{PSK: &v1alpha1.PSKAuth{SecretRef: v1alpha1.SecretKeyReference{Name: "site-b-psk", Key: "psk"}}},
-				Children: []v1alpha1.TunnelChild{{
-					Name: "lan", LocalNetworks: []v1alpha1.CIDR{"10.3.0.0/24"}, RemoteNetworks: []v1alpha1.CIDR{"10.50.0.0/24"},
-				}},
-			},
-		}
+		tun := gen.Tunnel(ns, "site-b")
 		if err := c.Create(ctx, tun); err != nil {
 			t.Fatal(err)
 		}
 		tunConds := func() []metav1.Condition { return tun.Status.Conditions }
 		eventually(t, "SecretNotFound", conditionIs(c, tun, tunConds, v1alpha1.ConditionValid, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound))
 		warningEvent(t, c, ns, "site-b", v1alpha1.ReasonSecretNotFound, "site-b-psk")
-		psk := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "site-b-psk"}, StringData: map[string]string{"psk": "a long random pre-shared key"}}
+		psk := gen.Secret(ns, "site-b-psk", map[string]string{gen.PSKKey: "a long random pre-shared key"})
 		if err := c.Create(ctx, psk); err != nil {
 			t.Fatal(err)
 		}
@@ -374,15 +365,7 @@ func TestGatewayEnvtest(t *testing.T) {
 	})
 
 	t.Run("overlapping pool", func(t *testing.T) {
-		guests := &v1alpha1.MobilePool{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "guests"},
-			Spec: v1alpha1.MobilePoolSpec{
-				GatewayRef:   v1alpha1.GatewayReference{Name: "vpn"},
-				Addresses:    v1alpha1.PoolAddresses{IPv4: "10.3.200.128/25"},
-				FullTunnel:   true,
-				UserSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"group": "guests"}},
-			},
-		}
+		guests := gen.Pool(ns, "guests", "10.3.200.128/25", gen.Selecting(map[string]string{"group": "guests"}))
 		if err := c.Create(ctx, guests); err != nil {
 			t.Fatal(err)
 		}
@@ -401,14 +384,7 @@ func TestGatewayEnvtest(t *testing.T) {
 	})
 
 	t.Run("duplicate identity", func(t *testing.T) {
-		twin := &v1alpha1.VPNUser{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "jimp-2"},
-			Spec: v1alpha1.VPNUserSpec{
-				GatewayRef:        v1alpha1.GatewayReference{Name: "vpn"},
-				Identity:          "jimp@example.com",
-				PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: "jimp", Key: "password"},
-			},
-		}
+		twin := gen.User(ns, "jimp-2", "jimp@example.com", gen.WithPassword("jimp", gen.PasswordKey))
 		if err := c.Create(ctx, twin); err != nil {
 			t.Fatal(err)
 		}
@@ -425,15 +401,7 @@ func TestGatewayEnvtest(t *testing.T) {
 		// before the manager sees them; Build's check (InsecureAlgorithm)
 		// guards objects stored before a rule existed, see
 		// TestMembersInsecureAlgorithm.
-		legacy := &v1alpha1.MobilePool{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "legacy"},
-			Spec: v1alpha1.MobilePoolSpec{
-				GatewayRef: v1alpha1.GatewayReference{Name: "vpn"},
-				Addresses:  v1alpha1.PoolAddresses{IPv4: "10.3.201.0/24"},
-				FullTunnel: true,
-				ESP:        v1alpha1.ESPSettings{Preset: v1alpha1.PresetLegacy},
-			},
-		}
+		legacy := gen.Pool(ns, "legacy", "10.3.201.0/24", func(p *v1alpha1.MobilePool) { p.Spec.ESP.Preset = v1alpha1.PresetLegacy })
 		err := c.Create(ctx, legacy)
 		if err == nil || !strings.Contains(err.Error(), "allowInsecureAlgorithms") {
 			t.Fatalf("creating a Legacy pool without the opt-in: %v, want a refusal naming allowInsecureAlgorithms", err)
@@ -477,13 +445,7 @@ func TestGatewayEnvtest(t *testing.T) {
 	})
 
 	t.Run("wrong issuer", func(t *testing.T) {
-		corp := &v1alpha1.VPNGateway{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "corp"},
-			Spec: v1alpha1.VPNGatewaySpec{
-				Hostnames:   []v1alpha1.Hostname{"corp.example.com"},
-				Certificate: v1alpha1.GatewayCertificate{IssuerRef: &v1alpha1.IssuerReference{Name: "corp-ca", Kind: "Issuer"}},
-			},
-		}
+		corp := gen.Gateway(ns, "corp", gen.WithIssuer("corp-ca"))
 		if err := c.Create(ctx, corp); err != nil {
 			t.Fatal(err)
 		}
@@ -522,15 +484,7 @@ func TestGatewayEnvtest(t *testing.T) {
 	})
 
 	t.Run("gateway's own references", func(t *testing.T) {
-		radius := &v1alpha1.VPNGateway{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "radius"},
-			Spec: v1alpha1.VPNGatewaySpec{
-				Hostnames: []v1alpha1.Hostname{"radius.example.com"},
-				ClientAuth: v1alpha1.ClientAuth{Method: v1alpha1.ClientAuthEAPRADIUS, RADIUS: &v1alpha1.RADIUSSettings{Servers: []v1alpha1.RADIUSServer{{
-					Name: "nps", Address: "10.3.0.5", SecretRef: v1alpha1.SecretKeyReference{Name: "nps-secret", Key: "secret"},
-				}}}},
-			},
-		}
+		radius := gen.Gateway(ns, "radius", gen.WithRADIUS(gen.RADIUSServer("nps", "10.3.0.5", "nps-secret", "secret")))
 		if err := c.Create(ctx, radius); err != nil {
 			t.Fatal(err)
 		}
@@ -538,7 +492,7 @@ func TestGatewayEnvtest(t *testing.T) {
 		eventually(t, "gateway Valid False", conditionIs(c, radius, conds, v1alpha1.ConditionValid, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound))
 		warningEvent(t, c, ns, "radius", v1alpha1.ReasonSecretNotFound, "nps-secret")
 		eventually(t, "Ready says why", conditionIs(c, radius, conds, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound))
-		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nps-secret"}, StringData: map[string]string{"secret": "shared with the RADIUS server"}}
+		sec := gen.Secret(ns, "nps-secret", map[string]string{"secret": "shared with the RADIUS server"})
 		if err := c.Create(ctx, sec); err != nil {
 			t.Fatal(err)
 		}
@@ -546,14 +500,7 @@ func TestGatewayEnvtest(t *testing.T) {
 	})
 
 	t.Run("load balancer exposure", func(t *testing.T) {
-		edge := &v1alpha1.VPNGateway{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge"},
-			Spec: v1alpha1.VPNGatewaySpec{
-				Hostnames: []v1alpha1.Hostname{"edge.example.com"},
-				Exposure:  v1alpha1.Exposure{Type: v1alpha1.ExposureLoadBalancer, Replicas: 2},
-				Dataplane: v1alpha1.DataplaneUserspace,
-			},
-		}
+		edge := gen.Gateway(ns, "edge", gen.LoadBalancer, gen.WithReplicas(2), gen.Userspace)
 		if err := c.Create(ctx, edge); err != nil {
 			t.Fatal(err)
 		}
@@ -584,10 +531,7 @@ func TestGatewayEnvtest(t *testing.T) {
 	})
 
 	t.Run("gateway name limit", func(t *testing.T) {
-		long := &v1alpha1.VPNGateway{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: strings.Repeat("g", 41)},
-			Spec:       v1alpha1.VPNGatewaySpec{Hostnames: []v1alpha1.Hostname{"long.example.com"}},
-		}
+		long := gen.Gateway(ns, strings.Repeat("g", 41))
 		if err := c.Create(ctx, long); err == nil || !strings.Contains(err.Error(), "at most 40 characters") {
 			t.Errorf("creating a gateway with a 41-character name: %v, want a refusal", err)
 		}
@@ -602,14 +546,7 @@ func TestGatewayEnvtest(t *testing.T) {
 	})
 
 	t.Run("members of a missing gateway", func(t *testing.T) {
-		orphan := &v1alpha1.VPNUser{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orphan"},
-			Spec: v1alpha1.VPNUserSpec{
-				GatewayRef:        v1alpha1.GatewayReference{Name: "nowhere"},
-				Identity:          "orphan@example.com",
-				PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: "jimp", Key: "password"},
-			},
-		}
+		orphan := gen.User(ns, "orphan", "orphan@example.com", gen.OfGateway("nowhere"), gen.WithPassword("jimp", gen.PasswordKey))
 		if err := c.Create(ctx, orphan); err != nil {
 			t.Fatal(err)
 		}

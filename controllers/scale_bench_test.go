@@ -30,6 +30,7 @@ import (
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/testenv"
+	"github.com/ikegate/ikegate/internal/testutil/gen"
 )
 
 // BenchmarkManager10kUsers measures the manager with 10,000 VPNUsers and
@@ -152,10 +153,8 @@ func seedScale(b *testing.B, c client.Client, ns string, n int) {
 		}
 	}
 	must(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	must(c.Create(ctx, &v1alpha1.VPNGateway{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vpn"},
-		Spec: v1alpha1.VPNGatewaySpec{Hostnames: []v1alpha1.Hostname{"vpn.example.com"}}}))
-	must(c.Create(ctx, &v1alpha1.MobilePool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "staff"},
-		Spec: v1alpha1.MobilePoolSpec{GatewayRef: v1alpha1.GatewayReference{Name: "vpn"}, Addresses: v1alpha1.PoolAddresses{IPv4: "10.64.0.0/16"}, FullTunnel: true}}))
+	must(c.Create(ctx, gen.Gateway(ns, gen.GatewayName)))
+	must(c.Create(ctx, gen.Pool(ns, "staff", "10.64.0.0/16")))
 
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -178,14 +177,9 @@ func seedScale(b *testing.B, c client.Client, ns string, n int) {
 				}
 				last, _ := json.Marshal(sec)
 				sec.Annotations = map[string]string{lastApplied: string(last)}
-				user := &v1alpha1.VPNUser{
-					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"team": fmt.Sprintf("t%d", i%20)}},
-					Spec: v1alpha1.VPNUserSpec{
-						GatewayRef:        v1alpha1.GatewayReference{Name: "vpn"},
-						Identity:          v1alpha1.Identity(name + "@example.com"),
-						PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: name, Key: "password"},
-					},
-				}
+				user := gen.User(ns, name, v1alpha1.Identity(name+"@example.com"), func(u *v1alpha1.VPNUser) {
+					u.Labels = map[string]string{"team": fmt.Sprintf("t%d", i%20)}
+				})
 				for _, o := range []client.Object{sec, user} {
 					if err := c.Create(ctx, o); err != nil {
 						errs <- err

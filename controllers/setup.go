@@ -69,7 +69,7 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 	if o.StatusWorkers <= 0 {
 		o.StatusWorkers = DefaultStatusWorkers
 	}
-	if err := IndexFields(ctx, mgr.GetFieldIndexer()); err != nil {
+	if err := indexFields(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
 	hashes := credentials.NewHashes()
@@ -188,8 +188,8 @@ func createOrDelete() predicate.Funcs {
 	return predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }}
 }
 
-// IndexFields registers the indexes the reconcilers and mappers query.
-func IndexFields(ctx context.Context, idx client.FieldIndexer) error {
+// indexFields registers the indexes the reconcilers and mappers query.
+func indexFields(ctx context.Context, idx client.FieldIndexer) error {
 	for obj, fn := range map[client.Object]client.IndexerFunc{
 		&v1alpha1.MobilePool{}: func(o client.Object) []string { return []string{o.(*v1alpha1.MobilePool).Spec.GatewayRef.Name} },
 		&v1alpha1.VPNUser{}:    func(o client.Object) []string { return []string{o.(*v1alpha1.VPNUser).Spec.GatewayRef.Name} },
@@ -200,9 +200,9 @@ func IndexFields(ctx context.Context, idx client.FieldIndexer) error {
 		}
 	}
 	for obj, fn := range map[client.Object]client.IndexerFunc{
-		&v1alpha1.VPNGateway{}: func(o client.Object) []string { return gatewaySecretRefs(o.(*v1alpha1.VPNGateway)) },
-		&v1alpha1.VPNUser{}:    func(o client.Object) []string { return userSecretRefs(o.(*v1alpha1.VPNUser)) },
-		&v1alpha1.Tunnel{}:     func(o client.Object) []string { return tunnelSecretRefs(o.(*v1alpha1.Tunnel)) },
+		&v1alpha1.VPNGateway{}: func(o client.Object) []string { return v1alpha1.SecretNames(o.(*v1alpha1.VPNGateway).SecretRefs()) },
+		&v1alpha1.VPNUser{}:    func(o client.Object) []string { return v1alpha1.SecretNames(o.(*v1alpha1.VPNUser).SecretRefs()) },
+		&v1alpha1.Tunnel{}:     func(o client.Object) []string { return v1alpha1.SecretNames(o.(*v1alpha1.Tunnel).SecretRefs()) },
 	} {
 		if err := idx.IndexField(ctx, obj, indexSecrets, fn); err != nil {
 			return fmt.Errorf("indexing %T by Secret: %w", obj, err)

@@ -225,7 +225,7 @@ func (r *VPNGatewayReconciler) reconcileWorkload(ctx context.Context, s *gateway
 	if err := applyObject(ctx, r.Client, conf); err != nil {
 		return err
 	}
-	if gw.Spec.Exposure.Type == v1alpha1.ExposureLoadBalancer {
+	if !gw.Spec.HostNetwork() {
 		if err := applyObject(ctx, r.Client, loadBalancerService(gw)); err != nil {
 			return err
 		}
@@ -235,7 +235,7 @@ func (r *VPNGatewayReconciler) reconcileWorkload(ctx context.Context, s *gateway
 		return err
 	}
 
-	s.workload = workloadState{Name: n.Workload, Desired: replicas(gw), NodeSelectorMatches: -1}
+	s.workload = workloadState{Name: n.Workload, Desired: gw.Spec.EffectiveReplicas(), NodeSelectorMatches: -1}
 	if sel := gw.Spec.Exposure.NodeSelector; len(sel) > 0 {
 		nodes := &metav1.PartialObjectMetadataList{}
 		nodes.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))

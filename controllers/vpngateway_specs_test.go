@@ -11,30 +11,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/swan"
+	"github.com/ikegate/ikegate/internal/testutil/gen"
 )
 
-// gateway builds a VPNGateway with modifiers, defaulted like the API server does.
+// gateway is the seed's VPNGateway as the API server stores it, with modifiers.
 func gateway(mods ...func(*v1alpha1.VPNGateway)) *v1alpha1.VPNGateway {
-	gw := &v1alpha1.VPNGateway{
-		ObjectMeta: metav1.ObjectMeta{Name: "vpn", Namespace: "vpn", UID: types.UID("uid-1"), Generation: 1},
-		Spec: v1alpha1.VPNGatewaySpec{
-			Hostnames: []v1alpha1.Hostname{"vpn.example.com"},
-			Addresses: []v1alpha1.IPAddress{"198.51.100.10"},
-			Certificate: v1alpha1.GatewayCertificate{
-				PrivateKey:  v1alpha1.PrivateKeySpec{Algorithm: "ECDSA", Size: 256},
-				Duration:    &metav1.Duration{Duration: 2160 * time.Hour},
-				RenewBefore: &metav1.Duration{Duration: 360 * time.Hour},
-			},
-			Exposure:  v1alpha1.Exposure{Type: v1alpha1.ExposureHostNetwork, Replicas: 1},
-			Dataplane: v1alpha1.DataplaneKernel,
-		},
-	}
+	gw := gen.Gateway(gen.Namespace, gen.GatewayName, gen.Stored, gen.WithAPIDefaults, gen.WithAddresses("198.51.100.10"))
 	for _, m := range mods {
 		m(gw)
 	}
@@ -100,7 +87,7 @@ func TestServerCertificate(t *testing.T) {
 			if got.Spec.SecretTemplate == nil || got.Spec.SecretTemplate.Labels[v1alpha1.LabelGateway] != "vpn" {
 				t.Errorf("issued Secret is not labelled with its gateway: %+v", got.Spec.SecretTemplate)
 			}
-			if len(got.OwnerReferences) != 1 || got.OwnerReferences[0].UID != "uid-1" || !*got.OwnerReferences[0].Controller {
+			if len(got.OwnerReferences) != 1 || got.OwnerReferences[0].UID != "uid-vpn" || !*got.OwnerReferences[0].Controller {
 				t.Errorf("owner references %+v", got.OwnerReferences)
 			}
 		})

@@ -1,5 +1,10 @@
 package v1alpha1
 
+import (
+	"strconv"
+	"strings"
+)
+
 // The contract between the manager, which builds the gateway pods, and the
 // agent sidecar that runs in them. Both sides import these names so a change
 // moves them together.
@@ -31,6 +36,11 @@ const (
 	CharonConfDir = "/etc/ikegate/strongswan"
 	// StrongswanConfKey is the ConfigMap key and file name of strongswan.conf.
 	StrongswanConfKey = "strongswan.conf"
+	// StrongswanConfPath is strongswan.conf in the charon container, the
+	// value of its EnvStrongswanConf.
+	StrongswanConfPath = CharonConfDir + "/" + StrongswanConfKey
+	// EnvStrongswanConf tells charon where strongswan.conf is.
+	EnvStrongswanConf = "STRONGSWAN_CONF"
 	// GatewayCertDir is where the gateway's cert-manager Secret (tls.crt,
 	// tls.key, ca.crt) is mounted into the agent. The kubelet updates the files
 	// in place when cert-manager renews the certificate; the agent reloads them
@@ -41,6 +51,14 @@ const (
 	EnvPodName      = "POD_NAME"
 	EnvPodNamespace = "POD_NAMESPACE"
 	EnvGatewayName  = "GATEWAY_NAME"
+	// EnvCertificateSecret is the default of AgentFlagCertificateSecret.
+	EnvCertificateSecret = "CERTIFICATE_SECRET"
+
+	// Flags of the agent that the manager sets in the pod spec.
+	AgentFlagVICISocket        = "vici-socket"
+	AgentFlagHealthAddr        = "health-addr"
+	AgentFlagMetricsAddr       = "metrics-addr"
+	AgentFlagCertificateSecret = "certificate-secret"
 
 	// ManagerFieldOwner is the server-side apply field owner of the manager.
 	ManagerFieldOwner = "ikegate-manager"
@@ -54,3 +72,60 @@ const (
 
 // AgentFieldOwner is the field owner of the agent in the named pod.
 func AgentFieldOwner(pod string) string { return AgentFieldOwnerPrefix + pod }
+
+// AgentArg is the command-line argument that sets one of the agent's flags.
+func AgentArg(flag, value string) string { return "--" + flag + "=" + value }
+
+// Names the manager derives from a gateway's name and the agent reads
+// without being told.
+
+// ServerTLSSecretName is the Secret cert-manager issues the gateway's server
+// certificate into.
+func ServerTLSSecretName(gateway string) string { return gateway + "-server-tls" }
+
+// AgentCredentialsSecretName is the gateway's i-th credentials Secret (see
+// package internal/credentials).
+func AgentCredentialsSecretName(gateway string, i int) string {
+	return agentCredentialsPrefix(gateway) + strconv.Itoa(i)
+}
+
+// AgentCredentialsSecretIndex is the i of AgentCredentialsSecretName that
+// gives name, if one does; it does not bound i.
+func AgentCredentialsSecretIndex(gateway, name string) (int, bool) {
+	return ordinal(name, agentCredentialsPrefix(gateway))
+}
+
+func agentCredentialsPrefix(gateway string) string { return gateway + "-agent-credentials-" }
+
+// GatewayWorkloadName names the gateway's StatefulSet and Service; its pods
+// are GatewayPodName.
+func GatewayWorkloadName(gateway string) string { return gateway + "-gateway" }
+
+// GatewayPodName is the gateway pod of the given ordinal.
+func GatewayPodName(gateway string, ordinal int) string {
+	return GatewayWorkloadName(gateway) + "-" + strconv.Itoa(ordinal)
+}
+
+// GatewayPodOrdinal is the ordinal of the gateway's pod named pod, if pod is
+// one of the gateway's.
+func GatewayPodOrdinal(gateway, pod string) (int, bool) {
+	return ordinal(pod, GatewayWorkloadName(gateway)+"-")
+}
+
+// AgentServiceAccountName names the agent's ServiceAccount, Role and
+// RoleBinding.
+func AgentServiceAccountName(gateway string) string { return gateway + "-agent" }
+
+// ordinal parses the decimal number (no sign, no leading zero) that follows
+// prefix in name.
+func ordinal(name, prefix string) (int, bool) {
+	n, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(n)
+	if err != nil || i < 0 || strconv.Itoa(i) != n {
+		return 0, false
+	}
+	return i, true
+}

@@ -66,13 +66,13 @@ func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) config {
 	fs.StringVar(&c.namespace, "namespace", os.Getenv(v1alpha1.EnvPodNamespace), "namespace of the gateway (env "+v1alpha1.EnvPodNamespace+")")
 	fs.StringVar(&c.gateway, "gateway", os.Getenv(v1alpha1.EnvGatewayName), "name of the VPNGateway (env "+v1alpha1.EnvGatewayName+")")
 	fs.StringVar(&c.pod, "pod", os.Getenv(v1alpha1.EnvPodName), "name of this pod, the status field owner (env "+v1alpha1.EnvPodName+")")
-	fs.StringVar(&c.certSecret, "certificate-secret", os.Getenv("CERTIFICATE_SECRET"),
-		"Secret with the gateway's tls.crt, tls.key and ca.crt, watched by name; default: <gateway>-server-tls, the manager's (env CERTIFICATE_SECRET)")
+	fs.StringVar(&c.certSecret, v1alpha1.AgentFlagCertificateSecret, os.Getenv(v1alpha1.EnvCertificateSecret),
+		"Secret with the gateway's tls.crt, tls.key and ca.crt, watched by name; default: "+v1alpha1.ServerTLSSecretName("<gateway>")+", the manager's (env "+v1alpha1.EnvCertificateSecret+")")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file; in-cluster configuration when empty")
-	fs.StringVar(&c.viciSocket, "vici-socket", v1alpha1.VICISocketPath, "charon's VICI socket")
+	fs.StringVar(&c.viciSocket, v1alpha1.AgentFlagVICISocket, v1alpha1.VICISocketPath, "charon's VICI socket")
 	fs.StringVar(&c.radiusDir, "radius-dir", v1alpha1.RADIUSDir, "directory shared with charon where an EAPRADIUS gateway's RADIUS servers are written (strongswan.conf includes "+v1alpha1.RADIUSServersInclude+"); empty leaves them alone")
-	fs.StringVar(&c.metricsAddr, "metrics-addr", fmt.Sprintf(":%d", v1alpha1.AgentMetricsPort), "address of the Prometheus /metrics endpoint; empty disables it")
-	fs.StringVar(&c.healthAddr, "health-addr", fmt.Sprintf(":%d", v1alpha1.AgentReadinessPort), "address of /healthz and "+v1alpha1.AgentReadinessPath)
+	fs.StringVar(&c.metricsAddr, v1alpha1.AgentFlagMetricsAddr, fmt.Sprintf(":%d", v1alpha1.AgentMetricsPort), "address of the Prometheus /metrics endpoint; empty disables it")
+	fs.StringVar(&c.healthAddr, v1alpha1.AgentFlagHealthAddr, fmt.Sprintf(":%d", v1alpha1.AgentReadinessPort), "address of /healthz and "+v1alpha1.AgentReadinessPath)
 	fs.BoolVar(&c.firewall, "firewall", true, "program the gateway's nftables table (when the VPNGateway enables its firewall)")
 	fs.BoolVar(&c.firewallCleanup, "firewall-cleanup", true, "remove the gateway's nftables table when the agent stops for good (gateway deleted or scaled below this pod); a restart keeps it")
 	fs.StringVar(&c.firewallNetns, "firewall-netns", "", "network namespace file (e.g. /run/netns/x) whose nftables to program; default the agent's own")
@@ -88,7 +88,7 @@ func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) config {
 
 func (c config) validate() error {
 	var errs []error
-	for _, f := range []struct{ name, v string }{{"namespace", c.namespace}, {"gateway", c.gateway}, {"pod", c.pod}, {"vici-socket", c.viciSocket}} {
+	for _, f := range []struct{ name, v string }{{"namespace", c.namespace}, {"gateway", c.gateway}, {"pod", c.pod}, {v1alpha1.AgentFlagVICISocket, c.viciSocket}} {
 		if f.v == "" {
 			errs = append(errs, fmt.Errorf("--%s is required", f.name))
 		}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
 )
 
 func TestFlagsDefaultFromThePodsEnvironment(t *testing.T) {
@@ -32,6 +34,18 @@ func TestMissingIdentityIsRefused(t *testing.T) {
 	for _, want := range []string{"--namespace", "--gateway", "--pod"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("validate() = %v, want it to name %s", err, want)
+		}
+	}
+}
+
+// The manager writes these flags into the pod spec; an agent without one of
+// them would exit at start.
+func TestAgentDefinesEveryFlagTheManagerSets(t *testing.T) {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	parseFlags(fs, nil, nil)
+	for _, name := range []string{v1alpha1.AgentFlagVICISocket, v1alpha1.AgentFlagHealthAddr, v1alpha1.AgentFlagMetricsAddr, v1alpha1.AgentFlagCertificateSecret} {
+		if fs.Lookup(name) == nil {
+			t.Errorf("the agent has no flag --%s", name)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/credentials"
 )
 
@@ -22,7 +23,7 @@ func NewForConfig(cfg *rest.Config, opts Options) (*Agent, error) {
 	// cannot follow the gateway's status: it is the manager's fixed name
 	// unless the caller gave one.
 	if opts.CertificateSecret == "" {
-		opts.CertificateSecret = credentials.ServerTLSSecretName(opts.Gateway)
+		opts.CertificateSecret = v1alpha1.ServerTLSSecretName(opts.Gateway)
 	}
 	c, err := NewCache(cfg, opts.Namespace, opts.Gateway)
 	if err != nil {

@@ -13,7 +13,6 @@ package credentials
 import (
 	"hash/fnv"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -31,7 +30,7 @@ const Shards = 16
 
 // ShardName is the name of the gateway's i-th credentials Secret.
 func ShardName(gateway string, i int) string {
-	return gateway + "-agent-credentials-" + strconv.Itoa(i)
+	return v1alpha1.AgentCredentialsSecretName(gateway, i)
 }
 
 // ShardNames are the names of all of the gateway's credentials Secrets, in
@@ -57,10 +56,6 @@ func Shard(secret string) int {
 	h.Write([]byte(secret))
 	return int(h.Sum32() % Shards)
 }
-
-// ServerTLSSecretName is the name of the Secret cert-manager issues the
-// gateway's server certificate into.
-func ServerTLSSecretName(gateway string) string { return gateway + "-server-tls" }
 
 // Data keys are "<kind>_<secret>_<key>". Secret names are DNS subdomains
 // ([a-z0-9.-]) and kinds contain no underscore, so the first two
@@ -102,47 +97,39 @@ func Data(gw *v1alpha1.VPNGateway, users []v1alpha1.VPNUser, tunnels []v1alpha1.
 			out[dataKey(kindValue, ref.Name, ref.Key)] = v
 		}
 	}
-	if ca := gw.Spec.ClientAuth.ClientCA; ca != nil {
-		value(*ca)
-	}
-	if r := gw.Spec.ClientAuth.RADIUS; r != nil {
-		for _, s := range r.Servers {
-			value(s.SecretRef)
-		}
+	for _, ref := range gw.SecretRefs() {
+		value(ref)
 	}
 	for i := range tunnels {
-		t := &tunnels[i]
-		if t.Spec.GatewayRef.Name != gw.Name {
-			continue
-		}
-		if p := t.Spec.Auth.PSK; p != nil {
-			value(p.SecretRef)
-		}
-		if c := t.Spec.Auth.Certificate; c != nil {
-			value(c.PeerCARef)
+		if t := &tunnels[i]; t.Spec.GatewayRef.Name == gw.Name {
+			for _, ref := range t.SecretRefs() {
+				value(ref)
+			}
 		}
 	}
+	// A user's references are passwords: only their NT hashes go out.
 	for i := range users {
 		u := &users[i]
-		ref := u.Spec.PasswordSecretRef
-		if ref == nil || u.Spec.GatewayRef.Name != gw.Name {
+		if u.Spec.GatewayRef.Name != gw.Name {
 			continue
 		}
-		s := secrets[ref.Name]
-		if s == nil {
-			continue
+		for _, ref := range u.SecretRefs() {
+			s := secrets[ref.Name]
+			if s == nil {
+				continue
+			}
+			if _, ok := s.Data[ref.Key]; !ok {
+				continue
+			}
+			k := dataKey(kindNTHash, ref.Name, ref.Key)
+			if _, done := out[k]; done || len(k) > maxKeyLen {
+				continue
+			}
+			// A value Build refuses arrives empty, and the agent's build
+			// refuses it too; the manager's conditions say why.
+			h, _ := hashes.Hash(s, ref.Key)
+			out[k] = h
 		}
-		if _, ok := s.Data[ref.Key]; !ok {
-			continue
-		}
-		k := dataKey(kindNTHash, ref.Name, ref.Key)
-		if _, done := out[k]; done || len(k) > maxKeyLen {
-			continue
-		}
-		// A value Build refuses arrives empty, and the agent's build
-		// refuses it too; the manager's conditions say why.
-		h, _ := hashes.Hash(s, ref.Key)
-		out[k] = h
 	}
 	return out
 }
@@ -233,22 +220,21 @@ func (h *Hashes) Hash(s *corev1.Secret, key string) ([]byte, bool) {
 func (h *Hashes) Passwords(gw string, users []v1alpha1.VPNUser, secrets map[string]*corev1.Secret) map[swan.SecretKeyRef][]byte {
 	out := make(map[swan.SecretKeyRef][]byte, len(users))
 	for i := range users {
-		ref := users[i].Spec.PasswordSecretRef
-		if ref == nil || users[i].Spec.GatewayRef.Name != gw {
+		if users[i].Spec.GatewayRef.Name != gw {
 			continue
 		}
-		s := secrets[ref.Name]
-		if s == nil {
-			continue
+		for _, ref := range users[i].SecretRefs() {
+			s := secrets[ref.Name]
+			if s == nil {
+				continue
+			}
+			if _, ok := s.Data[ref.Key]; !ok {
+				continue
+			}
+			if hash, ok := h.Hash(s, ref.Key); ok {
+				out[swan.SecretKeyRef{Name: ref.Name, Key: ref.Key}] = hash
+			}
 		}
-		if _, ok := s.Data[ref.Key]; !ok {
-			continue
-		}
-		hash, ok := h.Hash(s, ref.Key)
-		if !ok {
-			continue
-		}
-		out[swan.SecretKeyRef{Name: ref.Name, Key: ref.Key}] = hash
 	}
 	return out
 }
@@ -360,12 +346,8 @@ func (d *Decoder) drop(i int) {
 // ShardIndex is the index of the gateway's credentials Secret named name,
 // if it is one.
 func ShardIndex(gateway, name string) (int, bool) {
-	n, ok := strings.CutPrefix(name, gateway+"-agent-credentials-")
-	if !ok {
-		return 0, false
-	}
-	i, err := strconv.Atoi(n)
-	if err != nil || i < 0 || i >= Shards || strconv.Itoa(i) != n {
+	i, ok := v1alpha1.AgentCredentialsSecretIndex(gateway, name)
+	if !ok || i >= Shards {
 		return 0, false
 	}
 	return i, true

@@ -16,6 +16,7 @@ import (
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/swan"
+	"github.com/ikegate/ikegate/internal/testutil/gen"
 )
 
 func meta(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name, Namespace: "vpn"} }
@@ -50,31 +51,23 @@ func shardSecrets(rv string, shards ...map[string][]byte) []*corev1.Secret {
 }
 
 func user(name, secret, key string) v1alpha1.VPNUser {
-	return v1alpha1.VPNUser{ObjectMeta: meta(name), Spec: v1alpha1.VPNUserSpec{
-		GatewayRef:        v1alpha1.GatewayReference{Name: "vpn"},
-		Identity:          v1alpha1.Identity(name + "@example.com"),
-		PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: secret, Key: key},
-	}}
+	return *gen.User(gen.Namespace, name, v1alpha1.Identity(name+"@example.com"), gen.WithPassword(secret, key))
 }
 
 // resources are a gateway whose objects reference Secrets every way the
 // agent meets them, some of them broken.
 func resources() swan.Resources {
-	gw := v1alpha1.VPNGateway{ObjectMeta: meta("vpn"), Spec: v1alpha1.VPNGatewaySpec{
-		Hostnames: []v1alpha1.Hostname{"vpn.example.com"},
-		Addresses: []v1alpha1.IPAddress{"198.51.100.10"},
-		ClientAuth: v1alpha1.ClientAuth{Method: v1alpha1.ClientAuthEAPMSCHAPv2, RADIUS: &v1alpha1.RADIUSSettings{Servers: []v1alpha1.RADIUSServer{
-			{Name: "nps", Address: "10.3.0.5", SecretRef: v1alpha1.SecretKeyReference{Name: "radius.example", Key: "shared_secret"}},
-		}}},
-	}}
-	other := user("mallory", "mallory", "password")
-	other.Spec.GatewayRef.Name = "other"
+	// RADIUS servers of a gateway that does not use them: their secrets
+	// are referenced all the same.
+	gw := gen.Gateway(gen.Namespace, gen.GatewayName, gen.WithAddresses("198.51.100.10"),
+		gen.WithRADIUS(gen.RADIUSServer("nps", "10.3.0.5", "radius.example", "shared_secret")),
+		func(g *v1alpha1.VPNGateway) { g.Spec.ClientAuth.Method = v1alpha1.ClientAuthEAPMSCHAPv2 })
+	other := *gen.User(gen.Namespace, "mallory", "mallory@example.com", gen.OfGateway("other"))
 	return swan.Resources{
-		Gateway: gw,
-		Pools: []v1alpha1.MobilePool{{ObjectMeta: meta("staff"), Spec: v1alpha1.MobilePoolSpec{
-			GatewayRef: v1alpha1.GatewayReference{Name: "vpn"}, Addresses: v1alpha1.PoolAddresses{IPv4: "10.3.200.0/24"},
-			LocalNetworks: []v1alpha1.CIDR{"10.3.0.0/24"},
-		}}},
+		Gateway: *gw,
+		Pools: []v1alpha1.MobilePool{*gen.Pool(gen.Namespace, "staff", "10.3.200.0/24", func(p *v1alpha1.MobilePool) {
+			p.Spec.FullTunnel, p.Spec.LocalNetworks = false, []v1alpha1.CIDR{"10.3.0.0/24"}
+		})},
 		Users: []v1alpha1.VPNUser{
 			user("alice", "alice", "password"),
 			// Two users share a Secret, under keys with underscores and dots.
@@ -87,12 +80,7 @@ func resources() swan.Resources {
 			user("heidi", "alice", "other"),      // no such key
 			other,
 		},
-		Tunnels: []v1alpha1.Tunnel{{ObjectMeta: meta("branch"), Spec: v1alpha1.TunnelSpec{
-			GatewayRef: v1alpha1.GatewayReference{Name: "vpn"},
-			Remote:     v1alpha1.TunnelRemote{Addresses: []string{"203.0.113.20"}, Identity: "branch.example.net"},
-			Auth:       v1alpha1.TunnelAuth{PSK: &v1alpha1.PSKAuth{SecretRef: v1alpha1.SecretKeyReference{Name: "branch-psk", Key: "psk"}}},
-			Children:   []v1alpha1.TunnelChild{{Name: "lan", LocalNetworks: []v1alpha1.CIDR{"10.3.0.0/24"}, RemoteNetworks: []v1alpha1.CIDR{"10.20.0.0/16"}}},
-		}}},
+		Tunnels: []v1alpha1.Tunnel{*gen.Tunnel(gen.Namespace, "branch")},
 		Secrets: map[string]map[string][]byte{
 			"alice":            {"password": []byte("correct horse")},
 			"shared.passwords": {"bob_pw": []byte("bobs secret"), "carol.pw": []byte("carols secret"), "unused": []byte("not for the agent")},
@@ -204,7 +192,7 @@ func TestSizeAt10000Users(t *testing.T) {
 		{"short names", "u-%05d"},
 		{"long names", "user-%05d-of-the-sales-department"},
 	} {
-		gw := v1alpha1.VPNGateway{ObjectMeta: meta("vpn")}
+		gw := gen.Gateway(gen.Namespace, gen.GatewayName)
 		secrets := map[string]map[string][]byte{}
 		var users []v1alpha1.VPNUser
 		for i := range 10000 {
@@ -212,7 +200,7 @@ func TestSizeAt10000Users(t *testing.T) {
 			users = append(users, user(name, name+"-password", "password"))
 			secrets[name+"-password"] = map[string][]byte{"password": []byte(fmt.Sprintf("pw-%d-%s", i, strings.Repeat("x", 20)))}
 		}
-		shards := credentials.Split(credentials.Data(&gw, users, nil, asSecrets(secrets), nil))
+		shards := credentials.Split(credentials.Data(gw, users, nil, asSecrets(secrets), nil))
 		entries, largest := 0, 0
 		for i, data := range shards {
 			s := &corev1.Secret{ObjectMeta: meta(credentials.ShardName("vpn", i)), Data: data}

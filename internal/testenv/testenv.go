@@ -1,6 +1,7 @@
 // Package testenv starts the real Kubernetes control plane (kube-apiserver and
 // etcd through controller-runtime's envtest) for tests, with the project's CRDs
-// and cert-manager's CRDs installed, and holds helpers for tests that need root.
+// and cert-manager's CRDs installed. Tests that need root gate themselves
+// with package internal/testutil/require.
 //
 // The control-plane binaries are built by hack/envtest-assets.sh into
 // <repo>/bin/k8s (run `make envtest`); KUBEBUILDER_ASSETS overrides that.
@@ -24,18 +25,11 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
-	"github.com/ikegate/ikegate/internal/testutil/require"
 )
 
 // CertManagerModule is the Go module whose deploy/crds directory holds the
 // cert-manager CRDs installed into every test API server.
 const CertManagerModule = "github.com/cert-manager/cert-manager"
-
-// RequireRootEnv names the variable that turns skips of root-gated tests into
-// failures. `make test` sets it when running as root, so CI cannot pass with
-// the privileged suites silently skipped.
-const RequireRootEnv = require.Env
 
 type options struct {
 	scheme   *kruntime.Scheme

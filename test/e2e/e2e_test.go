@@ -51,6 +51,7 @@ import (
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/kube"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
@@ -81,7 +82,7 @@ func say(t *testing.T, format string, args ...any) {
 }
 
 func TestEndToEnd(t *testing.T) {
-	netns.RequireRoot(t)
+	require.Root(t)
 	start := time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -106,7 +107,7 @@ func TestEndToEnd(t *testing.T) {
 	applyExample(t, ctx, c)
 
 	gw := &v1alpha1.VPNGateway{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: gatewayName}}
-	eventually(t, "the gateway's certificate is issued", 90*time.Second, func() error {
+	kube.Eventually(t, "the gateway's certificate is issued", 90*time.Second, func() error {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(gw), gw); err != nil {
 			return err
 		}
@@ -128,7 +129,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	sts := &appsv1.StatefulSet{}
-	eventually(t, "the gateway StatefulSet exists", 30*time.Second, func() error {
+	kube.Eventually(t, "the gateway StatefulSet exists", 30*time.Second, func() error {
 		return c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: gatewayName + "-gateway"}, sts)
 	})
 	pod := sts.Name + "-0"
@@ -176,7 +177,7 @@ func TestEndToEnd(t *testing.T) {
 		stopAgent()
 		<-agentDone
 	})
-	eventually(t, "the agent applied the configuration to charon", 30*time.Second, func() error {
+	kube.Eventually(t, "the agent applied the configuration to charon", 30*time.Second, func() error {
 		if !a.Ready() {
 			return errors.New("agent not ready")
 		}
@@ -190,7 +191,7 @@ func TestEndToEnd(t *testing.T) {
 	// agent is (the pod's readiness probe is the agent's /readyz).
 	markReady(t, ctx, c, sts)
 
-	eventually(t, "the gateway turns Ready", 30*time.Second, func() error {
+	kube.Eventually(t, "the gateway turns Ready", 30*time.Second, func() error {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(gw), gw); err != nil {
 			return err
 		}
@@ -235,7 +236,7 @@ func TestEndToEnd(t *testing.T) {
 	say(t, "ping %s through the tunnel:\n%s", lanAddress, indent(lastLines(ping, 2)))
 
 	user := &v1alpha1.VPNUser{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: userName}}
-	eventually(t, "the VPNUser shows the session with traffic", 30*time.Second, func() error {
+	kube.Eventually(t, "the VPNUser shows the session with traffic", 30*time.Second, func() error {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(user), user); err != nil {
 			return err
 		}
@@ -255,7 +256,7 @@ func TestEndToEnd(t *testing.T) {
 	say(t, "VPNUser %s reports the session: from %s:%d, virtual IP %v, %d packets / %d bytes in, IKE %s",
 		user.Name, sess.RemoteAddress, sess.RemotePort, sess.VirtualIPs, sess.PacketsIn, sess.BytesIn, sess.IKEProposal)
 
-	eventually(t, "the gateway counts the session", 30*time.Second, func() error {
+	kube.Eventually(t, "the gateway counts the session", 30*time.Second, func() error {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(gw), gw); err != nil {
 			return err
 		}
@@ -265,7 +266,7 @@ func TestEndToEnd(t *testing.T) {
 		return nil
 	})
 	pool := &v1alpha1.MobilePool{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "staff"}}
-	eventually(t, "the pool and the user turn Ready", 30*time.Second, func() error {
+	kube.Eventually(t, "the pool and the user turn Ready", 30*time.Second, func() error {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(pool), pool); err != nil {
 			return err
 		}
@@ -450,11 +451,6 @@ func condition(conds []metav1.Condition, typ string, want metav1.ConditionStatus
 		return fmt.Errorf("%s=%s (%s): %s", typ, c.Status, c.Reason, c.Message)
 	}
 	return nil
-}
-
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() error) {
-	t.Helper()
-	kube.Eventually(t, what, timeout, cond)
 }
 
 func indent(s string) string {

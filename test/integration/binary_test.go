@@ -21,6 +21,7 @@ import (
 	"github.com/ikegate/ikegate/internal/testenv"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
@@ -29,8 +30,8 @@ import (
 // and checks its endpoints, its firewall table in the gateway's namespace,
 // that a restart keeps the table and that stopping for good removes it.
 func TestAgentBinary(t *testing.T) {
-	netns.RequireRoot(t)
-	testenv.RequireCommands(t, "go", "nft")
+	require.Root(t)
+	require.Commands(t, "go", "nft")
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)

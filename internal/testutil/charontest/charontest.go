@@ -22,6 +22,7 @@ import (
 
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
 )
 
 // Binary is the daemon started by Start: charon-systemd logs to the journal
@@ -83,7 +84,7 @@ type Charon struct {
 // The daemon is stopped, and on failure its log is printed, when the test ends.
 func Start(t testing.TB, ns *netns.NS, opts Options) *Charon {
 	t.Helper()
-	netns.RequireRoot(t)
+	require.Root(t)
 	if opts.Name == "" {
 		opts.Name = "charon"
 	}

@@ -29,20 +29,15 @@ import (
 	vnetns "github.com/vishvananda/netns"
 )
 
-// EnvRequireRoot names the environment variable that turns a skipped root
-// test into a failure. CI sets it so that a privileged suite can never pass
-// by silently skipping.
-const EnvRequireRoot = require.Env
-
 // maxNameLen keeps namespace names usable as interface names too (IFNAMSIZ-1),
 // so a caller may name a link after its namespace.
 const maxNameLen = 15
 
 var counter atomic.Uint32
 
-// RequireRoot skips the test unless the process runs as root (network
-// namespaces, veth pairs and nftables need CAP_NET_ADMIN and CAP_SYS_ADMIN).
-// With IKEGATE_REQUIRE_ROOT_TESTS=1 the test fails instead of skipping.
+// RequireRoot is require.Root, for the callers not yet moved to it.
+//
+// Deprecated: use require.Root, the one root gate.
 func RequireRoot(t testing.TB) {
 	t.Helper()
 	require.Root(t)
@@ -63,7 +58,9 @@ type NS struct {
 // the test ends.
 func New(t testing.TB, prefix string) *NS {
 	t.Helper()
-	RequireRoot(t)
+	// Network namespaces, veth pairs and nftables need CAP_NET_ADMIN and
+	// CAP_SYS_ADMIN.
+	require.Root(t)
 	pid := os.Getpid()
 	var name string
 	for attempt := 0; ; attempt++ {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ikegate/ikegate/internal/testutil/require"
 )
 
 func TestUniqueName(t *testing.T) {
@@ -33,7 +35,7 @@ func TestUniqueName(t *testing.T) {
 }
 
 func TestNamespacesVethAndDo(t *testing.T) {
-	RequireRoot(t)
+	require.Root(t)
 	var names []string
 	t.Run("topology", func(t *testing.T) {
 		a := New(t, "nsa")
