@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
-	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/profile"
 	"github.com/ikegate/ikegate/internal/swan"
 )
@@ -112,7 +111,7 @@ func (o *profileOptions) run(user string, out, errOut io.Writer) error {
 // certificates takes the gateway's certificate and CA from the flags, or
 // else from its server TLS Secret among the manifests.
 func (o *profileOptions) certificates(in *swan.Resources) error {
-	tls := in.Secrets[credentials.ServerTLSSecretName(in.Gateway.Name)]
+	tls := in.Secrets[v1alpha1.ServerTLSSecretName(in.Gateway.Name)]
 	in.ServerCertPEM, in.CAPEM = tls["tls.crt"], tls["ca.crt"]
 	for _, f := range []struct {
 		path string
@@ -129,7 +128,7 @@ func (o *profileOptions) certificates(in *swan.Resources) error {
 	}
 	if len(in.ServerCertPEM) == 0 || len(in.CAPEM) == 0 {
 		return fmt.Errorf("the gateway's certificate and CA are needed: add Secret %s to the manifests (kubectl get secret -n %s %s -o yaml) or pass --server-cert and --ca",
-			credentials.ServerTLSSecretName(in.Gateway.Name), in.Gateway.Namespace, credentials.ServerTLSSecretName(in.Gateway.Name))
+			v1alpha1.ServerTLSSecretName(in.Gateway.Name), in.Gateway.Namespace, v1alpha1.ServerTLSSecretName(in.Gateway.Name))
 	}
 	return nil
 }

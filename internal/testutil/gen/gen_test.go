@@ -29,7 +29,8 @@ func TestBuildersMakeAValidGateway(t *testing.T) {
 	} {
 		in.Secrets[s.name] = gen.Secret(gen.Namespace, s.name, map[string]string{s.key: s.value}).Data
 	}
-	model, problems := swan.Build(in)
+	res := swan.Build(in)
+	model, problems := res.Model, res.Problems
 	if len(problems) != 0 {
 		t.Fatalf("problems: %v", problems)
 	}
