@@ -92,7 +92,9 @@ func TestNoPasswordAuthenticatesAnotherIdentity(t *testing.T) {
 		log := gw.Log()[before:]
 		// A client that fails EAP leaves without a word; the gateway would
 		// keep its IKE_SA half open and, at five, ignore the client's address.
-		defer func() { _, _ = gw.Swanctl("--terminate", "--ike", MobileConnectionName("staff"), "--force", "--timeout", "-1") }()
+		defer func() {
+			_, _ = gw.Swanctl("--terminate", "--ike", MobileConnectionName("staff"), "--force", "--timeout", "-1")
+		}()
 		if a.in {
 			if err != nil {
 				t.Errorf("%s with %s's password was refused: %v\n%s", a.identity, a.passwordOf, err, log)
