@@ -55,8 +55,11 @@ type UserCertificate struct {
 	// +optional
 	Issue bool `json:"issue,omitempty"`
 	// Duration of an issued certificate.
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="certificate.duration must be a duration such as 8h or 90m"
 	// +optional
 	// +kubebuilder:default="8760h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	Duration *metav1.Duration `json:"duration,omitempty"`
 }
 
