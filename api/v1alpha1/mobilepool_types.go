@@ -21,7 +21,8 @@ type MobilePoolSpec struct {
 	// LocalNetworks are the networks reached through the VPN (split include).
 	// +optional
 	// +kubebuilder:validation:MaxItems=64
-	// +listType=set
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="localNetworks must not repeat a network"
 	LocalNetworks []CIDR `json:"localNetworks,omitempty"`
 
 	// FullTunnel sends all client traffic through the VPN (0.0.0.0/0 and ::/0).
@@ -86,7 +87,8 @@ type DNSSettings struct {
 	// Servers clients use for name resolution.
 	// +optional
 	// +kubebuilder:validation:MaxItems=4
-	// +listType=set
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="dns.servers must not repeat an address"
 	Servers []IPAddress `json:"servers,omitempty"`
 	// DefaultDomain appended to short names.
 	// +optional
@@ -95,7 +97,8 @@ type DNSSettings struct {
 	// sent as RFC 8598 INTERNAL_DNS_DOMAIN and as Cisco Unity split DNS.
 	// +optional
 	// +kubebuilder:validation:MaxItems=32
-	// +listType=set
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="dns.splitDomains must not repeat a domain"
 	SplitDomains []DomainName `json:"splitDomains,omitempty"`
 }
 

@@ -37,8 +37,8 @@ type TunnelSpec struct {
 	// Children are the tunnel's CHILD_SAs (Phase 2 entries).
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=32
-	// +listType=map
-	// +listMapKey=name
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y.name == x.name))",message="children must not repeat a name"
 	Children []TunnelChild `json:"children"`
 
 	// AllowInsecureAlgorithms accepts 3DES, SHA1, MD5 and DH groups 1, 2, 5.
@@ -51,9 +51,10 @@ type TunnelRemote struct {
 	// Addresses of the peer: IP addresses or DNS names.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=8
-	// +listType=set
+	// +listType=atomic
 	// +kubebuilder:validation:items:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="self.all(a, isIP(a) || a.matches('^([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?[.])*[A-Za-z]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?$'))",message="remote.addresses must be IP addresses or DNS names such as 203.0.113.5, 2001:db8::5 or vpn.example.net"
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="remote.addresses must not repeat an address"
 	Addresses []string `json:"addresses"`
 	// Identity the peer presents; default: its first address.
 	// +optional
@@ -132,11 +133,13 @@ type TunnelChild struct {
 	Name string `json:"name"`
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=32
-	// +listType=set
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="children[].localNetworks must not repeat a network"
 	LocalNetworks []CIDR `json:"localNetworks"`
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=32
-	// +listType=set
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="children[].remoteNetworks must not repeat a network"
 	RemoteNetworks []CIDR `json:"remoteNetworks"`
 	// +optional
 	// +kubebuilder:default={}

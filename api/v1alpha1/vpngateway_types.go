@@ -19,14 +19,16 @@ type VPNGatewaySpec struct {
 	// gateway's default IKE identity (clients' "remote ID"); all become DNS SANs.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
-	// +listType=set
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="hostnames must not repeat a name"
 	Hostnames []Hostname `json:"hostnames"`
 
 	// Addresses clients may dial; each becomes an IP SAN of the certificate and a
 	// local address the gateway answers IKE on.
 	// +optional
 	// +kubebuilder:validation:MaxItems=16
-	// +listType=set
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="addresses must not repeat an address"
 	Addresses []IPAddress `json:"addresses,omitempty"`
 
 	// LocalIdentity overrides the IKE identity the gateway presents (default: hostnames[0]).
@@ -234,8 +236,8 @@ type ClientAuth struct {
 type RADIUSSettings struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=8
-	// +listType=map
-	// +listMapKey=name
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y.name == x.name))",message="radius.servers must not repeat a name"
 	Servers []RADIUSServer `json:"servers"`
 	// Accounting sends RADIUS accounting records.
 	// +optional
