@@ -128,7 +128,7 @@ type ESPProposal struct {
 }
 
 // ESPSettings are the Phase 2 (CHILD_SA) settings.
-// +kubebuilder:validation:XValidation:rule="!has(self.rekeyTime) || duration(self.rekeyTime) < duration(self.lifetime)",message="esp.rekeyTime must be shorter than esp.lifetime"
+// +kubebuilder:validation:XValidation:rule="!(self.lifetime.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') && self.rekeyTime.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')) || (!has(self.rekeyTime) || duration(self.rekeyTime) < duration(self.lifetime))",message="esp.rekeyTime must be shorter than esp.lifetime"
 type ESPSettings struct {
 	// Preset selects the ESP proposals unless proposals is set.
 	// +optional
@@ -144,12 +144,18 @@ type ESPSettings struct {
 	// +kubebuilder:default=None
 	PFSGroup PFSGroup `json:"pfsGroup,omitempty"`
 	// Lifetime is the hard lifetime of a CHILD_SA (the seed's Phase 2 "Life Time", 3600 s).
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="esp.lifetime must be a duration such as 8h or 90m"
 	// +optional
 	// +kubebuilder:default="1h"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5m') && duration(self) <= duration('24h')",message="esp.lifetime must be between 5m and 24h"
+	// +kubebuilder:validation:XValidation:rule="!(self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')) || (duration(self) >= duration('5m') && duration(self) <= duration('24h'))",message="esp.lifetime must be between 5m and 24h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	Lifetime *metav1.Duration `json:"lifetime,omitempty"`
 	// RekeyTime is when a CHILD_SA is rekeyed; defaults to 90% of lifetime.
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="esp.rekeyTime must be a duration such as 8h or 90m"
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	RekeyTime *metav1.Duration `json:"rekeyTime,omitempty"`
 }
 
@@ -160,9 +166,12 @@ type DPDAction string
 // DPDSettings configure dead peer detection.
 type DPDSettings struct {
 	// Delay between liveness checks when no traffic was seen; 0s disables DPD.
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="dpd.delay must be a duration such as 8h or 90m"
 	// +optional
 	// +kubebuilder:default="30s"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('1h')",message="dpd.delay must be between 0s and 1h"
+	// +kubebuilder:validation:XValidation:rule="!(self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')) || (duration(self) >= duration('0s') && duration(self) <= duration('1h'))",message="dpd.delay must be between 0s and 1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	Delay *metav1.Duration `json:"delay,omitempty"`
 	// Action when the peer is dead.
 	// +optional

@@ -10,6 +10,7 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 // +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || self.esp.preset != 'Legacy'",message="esp.preset Legacy offers 3DES and SHA1, which RFC 8247 forbids; set allowInsecureAlgorithms: true to accept them",fieldPath=`.esp.preset`
 // +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || !(self.esp.pfsGroup in ['MODP768', 'MODP1024', 'MODP1536'])",message="esp.pfsGroup MODP768, MODP1024 and MODP1536 (DH groups 1, 2, 5) are insecure; set allowInsecureAlgorithms: true to accept them",fieldPath=`.esp.pfsGroup`
 // +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || !has(self.esp.proposals) || self.esp.proposals.all(p, !p.encryption.exists(e, e == '3DES') && (!has(p.integrity) || !p.integrity.exists(i, i in ['SHA1', 'MD5'])))",message="esp.proposals use an insecure algorithm (3DES, SHA1 or MD5); set allowInsecureAlgorithms: true to accept them",fieldPath=`.esp.proposals`
+// +kubebuilder:validation:XValidation:rule="!has(self.localNetworks) || self.localNetworks.all(n, !isCIDR(n) || [self.addresses.?ipv4.orValue(''), self.addresses.?ipv6.orValue('')].all(a, !isCIDR(a) || !(cidr(n).containsCIDR(a) || cidr(a).containsCIDR(n))))",message="addresses must not overlap localNetworks: a client's own address would also be a destination behind the gateway",fieldPath=`.addresses`
 type MobilePoolSpec struct {
 	// GatewayRef is the VPNGateway this pool belongs to.
 	GatewayRef GatewayReference `json:"gatewayRef"`
@@ -20,7 +21,8 @@ type MobilePoolSpec struct {
 	// LocalNetworks are the networks reached through the VPN (split include).
 	// +optional
 	// +kubebuilder:validation:MaxItems=64
-	// +listType=set
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="localNetworks must not repeat a network"
 	LocalNetworks []CIDR `json:"localNetworks,omitempty"`
 
 	// FullTunnel sends all client traffic through the VPN (0.0.0.0/0 and ::/0).
@@ -85,7 +87,8 @@ type DNSSettings struct {
 	// Servers clients use for name resolution.
 	// +optional
 	// +kubebuilder:validation:MaxItems=4
-	// +listType=set
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="dns.servers must not repeat an address"
 	Servers []IPAddress `json:"servers,omitempty"`
 	// DefaultDomain appended to short names.
 	// +optional
@@ -94,7 +97,8 @@ type DNSSettings struct {
 	// sent as RFC 8598 INTERNAL_DNS_DOMAIN and as Cisco Unity split DNS.
 	// +optional
 	// +kubebuilder:validation:MaxItems=32
-	// +listType=set
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="dns.splitDomains must not repeat a domain"
 	SplitDomains []DomainName `json:"splitDomains,omitempty"`
 }
 

@@ -41,8 +41,8 @@ type TunnelSpec struct {
 	// most 2,048 forward rules for a tunnel (one per pair and direction).
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=32
-	// +listType=map
-	// +listMapKey=name
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y.name == x.name))",message="children must not repeat a name"
 	Children []TunnelChild `json:"children"`
 
 	// AllowInsecureAlgorithms accepts 3DES, SHA1, MD5 and DH groups 1, 2, 5.
@@ -55,9 +55,10 @@ type TunnelRemote struct {
 	// Addresses of the peer: IP addresses or DNS names.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=8
-	// +listType=set
+	// +listType=atomic
 	// +kubebuilder:validation:items:MaxLength=253
-	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9.:-]+$`
+	// +kubebuilder:validation:XValidation:rule="self.all(a, isIP(a) || a.matches('^([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?[.])*[A-Za-z]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?$'))",message="remote.addresses must be IP addresses or DNS names such as 203.0.113.5, 2001:db8::5 or vpn.example.net"
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="remote.addresses must not repeat an address"
 	Addresses []string `json:"addresses"`
 	// Identity the peer presents; default: its first address.
 	// +optional
@@ -87,8 +88,8 @@ type CertificateAuth struct {
 }
 
 // TunnelIKE is the Phase 1 configuration of a tunnel.
-// +kubebuilder:validation:XValidation:rule="!has(self.rekeyTime) || duration(self.rekeyTime) < duration(self.lifetime)",message="ike.rekeyTime must be shorter than ike.lifetime"
-// +kubebuilder:validation:XValidation:rule="!has(self.reauthTime) || duration(self.reauthTime) == duration('0s') || duration(self.reauthTime) < duration(self.lifetime)",message="ike.reauthTime must be 0s (off) or shorter than ike.lifetime"
+// +kubebuilder:validation:XValidation:rule="!(self.lifetime.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') && self.rekeyTime.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')) || (!has(self.rekeyTime) || duration(self.rekeyTime) < duration(self.lifetime))",message="ike.rekeyTime must be shorter than ike.lifetime"
+// +kubebuilder:validation:XValidation:rule="!(self.lifetime.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') && self.reauthTime.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')) || (!has(self.reauthTime) || duration(self.reauthTime) == duration('0s') || duration(self.reauthTime) < duration(self.lifetime))",message="ike.reauthTime must be 0s (off) or shorter than ike.lifetime"
 type TunnelIKE struct {
 	// +optional
 	// +kubebuilder:default=Modern
@@ -96,13 +97,22 @@ type TunnelIKE struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=8
 	Proposals []IKEProposal `json:"proposals,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="ike.lifetime must be a duration such as 8h or 90m"
 	// +optional
 	// +kubebuilder:default="8h"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10m') && duration(self) <= duration('168h')",message="ike.lifetime must be between 10m and 168h"
+	// +kubebuilder:validation:XValidation:rule="!(self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')) || (duration(self) >= duration('10m') && duration(self) <= duration('168h'))",message="ike.lifetime must be between 10m and 168h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	Lifetime *metav1.Duration `json:"lifetime,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="ike.rekeyTime must be a duration such as 8h or 90m"
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	RekeyTime *metav1.Duration `json:"rekeyTime,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="ike.reauthTime must be a duration such as 8h or 90m"
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	ReauthTime *metav1.Duration `json:"reauthTime,omitempty"`
 	// +optional
 	// +kubebuilder:default={}
@@ -127,11 +137,13 @@ type TunnelChild struct {
 	Name string `json:"name"`
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=32
-	// +listType=set
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="children[].localNetworks must not repeat a network"
 	LocalNetworks []CIDR `json:"localNetworks"`
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=32
-	// +listType=set
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="children[].remoteNetworks must not repeat a network"
 	RemoteNetworks []CIDR `json:"remoteNetworks"`
 	// +optional
 	// +kubebuilder:default={}

@@ -19,14 +19,16 @@ type VPNGatewaySpec struct {
 	// gateway's default IKE identity (clients' "remote ID"); all become DNS SANs.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
-	// +listType=set
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="hostnames must not repeat a name"
 	Hostnames []Hostname `json:"hostnames"`
 
 	// Addresses clients may dial; each becomes an IP SAN of the certificate and a
 	// local address the gateway answers IKE on.
 	// +optional
 	// +kubebuilder:validation:MaxItems=16
-	// +listType=set
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="addresses must not repeat an address"
 	Addresses []IPAddress `json:"addresses,omitempty"`
 
 	// LocalIdentity overrides the IKE identity the gateway presents (default: hostnames[0]).
@@ -86,7 +88,7 @@ type VPNGatewaySpec struct {
 }
 
 // GatewayCertificate describes the gateway's server certificate.
-// +kubebuilder:validation:XValidation:rule="!has(self.renewBefore) || !has(self.duration) || duration(self.renewBefore) < duration(self.duration)",message="certificate.renewBefore must be shorter than certificate.duration"
+// +kubebuilder:validation:XValidation:rule="!(self.duration.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') && self.renewBefore.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')) || (!has(self.renewBefore) || !has(self.duration) || duration(self.renewBefore) < duration(self.duration))",message="certificate.renewBefore must be shorter than certificate.duration"
 type GatewayCertificate struct {
 	// IssuerRef is a cert-manager Issuer or ClusterIssuer. When absent, ikegate
 	// bootstraps a CA for this gateway (self-signed Issuer, CA Certificate, CA Issuer).
@@ -97,13 +99,19 @@ type GatewayCertificate struct {
 	// +kubebuilder:default={}
 	PrivateKey PrivateKeySpec `json:"privateKey,omitempty"`
 	// Duration of the server certificate (the seed's "lifetime").
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="certificate.duration must be a duration such as 8h or 90m"
 	// +optional
 	// +kubebuilder:default="2160h"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="certificate.duration must be at least 1h"
+	// +kubebuilder:validation:XValidation:rule="!(self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')) || (duration(self) >= duration('1h'))",message="certificate.duration must be at least 1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	Duration *metav1.Duration `json:"duration,omitempty"`
 	// RenewBefore is how long before expiry the certificate is renewed.
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="certificate.renewBefore must be a duration such as 8h or 90m"
 	// +optional
 	// +kubebuilder:default="360h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
 }
 
@@ -142,8 +150,8 @@ type PrivateKeySpec struct {
 }
 
 // IKESettings are Phase 1 settings.
-// +kubebuilder:validation:XValidation:rule="!has(self.rekeyTime) || duration(self.rekeyTime) < duration(self.lifetime)",message="ike.rekeyTime must be shorter than ike.lifetime"
-// +kubebuilder:validation:XValidation:rule="!has(self.reauthTime) || duration(self.reauthTime) == duration('0s') || duration(self.reauthTime) < duration(self.lifetime)",message="ike.reauthTime must be 0s (off) or shorter than ike.lifetime"
+// +kubebuilder:validation:XValidation:rule="!(self.lifetime.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') && self.rekeyTime.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')) || (!has(self.rekeyTime) || duration(self.rekeyTime) < duration(self.lifetime))",message="ike.rekeyTime must be shorter than ike.lifetime"
+// +kubebuilder:validation:XValidation:rule="!(self.lifetime.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') && self.reauthTime.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')) || (!has(self.reauthTime) || duration(self.reauthTime) == duration('0s') || duration(self.reauthTime) < duration(self.lifetime))",message="ike.reauthTime must be 0s (off) or shorter than ike.lifetime"
 type IKESettings struct {
 	// Version of IKE for mobile clients. Only IKEv2 carries EAP and virtual
 	// addresses; IKEv1 is available for site-to-site Tunnels.
@@ -160,15 +168,24 @@ type IKESettings struct {
 	// +kubebuilder:validation:MaxItems=8
 	Proposals []IKEProposal `json:"proposals,omitempty"`
 	// Lifetime is the hard lifetime of an IKE_SA (the seed's 28800 s).
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="ike.lifetime must be a duration such as 8h or 90m"
 	// +optional
 	// +kubebuilder:default="8h"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10m') && duration(self) <= duration('168h')",message="ike.lifetime must be between 10m and 168h"
+	// +kubebuilder:validation:XValidation:rule="!(self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')) || (duration(self) >= duration('10m') && duration(self) <= duration('168h'))",message="ike.lifetime must be between 10m and 168h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	Lifetime *metav1.Duration `json:"lifetime,omitempty"`
 	// RekeyTime is when the IKE_SA is rekeyed; defaults to 90% of lifetime.
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="ike.rekeyTime must be a duration such as 8h or 90m"
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	RekeyTime *metav1.Duration `json:"rekeyTime,omitempty"`
 	// ReauthTime is when clients must authenticate again; 0s (default) never.
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="ike.reauthTime must be a duration such as 8h or 90m"
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	ReauthTime *metav1.Duration `json:"reauthTime,omitempty"`
 	// MOBIKE lets clients change address (Wi-Fi to mobile) without reconnecting.
 	// +optional
@@ -219,8 +236,8 @@ type ClientAuth struct {
 type RADIUSSettings struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=8
-	// +listType=map
-	// +listMapKey=name
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y.name == x.name))",message="radius.servers must not repeat a name"
 	Servers []RADIUSServer `json:"servers"`
 	// Accounting sends RADIUS accounting records.
 	// +optional

@@ -10,7 +10,17 @@ type VPNUserSpec struct {
 	// GatewayRef is the VPNGateway the user connects to.
 	GatewayRef GatewayReference `json:"gatewayRef"`
 
-	// Identity the user logs in with (EAP identity), e.g. jimp@example.com.
+	// Identity the user logs in with (EAP identity), e.g. jimp@example.com. It
+	// must name one identity: charon matches the identity a client sends against
+	// the owners of its secrets, so a pattern would lend this user's password to
+	// other identities. charon compares e-mail addresses and DNS names ignoring
+	// case: ALICE@example.com logs in as alice@example.com, and two users whose
+	// identities differ only in case are refused as duplicates.
+	// +kubebuilder:validation:XValidation:rule="!self.contains('*')",message="identity must be literal: charon treats '*' as a wildcard matching other users' identities"
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('%') && !(self in ['0.0.0.0', '::', '0::0'])",message="identity must be literal: charon treats %any, %any6, 0.0.0.0 and :: as any identity"
+	// +kubebuilder:validation:XValidation:rule="self.contains('@') || self.contains('=') || !(self.contains('/') || self.contains('-')) || !(isIP(self.split(self.contains('/') ? '/' : '-')[0]) || self.split(self.contains('/') ? '/' : '-')[0].matches('^[0-9A-Fa-f.]*:[0-9A-Fa-f.:]*$'))",message="identity must be literal: charon treats an address followed by / or - (10.0.0.0/8, 10.0.0.1-10.0.0.9) as a range matching every address identity in it"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(?i)(ipv4net|ipv6net|ipv4range|ipv6range):') && !self.matches('^[{][^}]*[}]:')",message="identity must be literal: charon treats ipv4net:, ipv6net:, ipv4range: and ipv6range: as address ranges, and {N}: as a raw identity type that can be any identity"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(?i)(rfc822|email|userfqdn|fqdn|dns|asn1dn):\\\\^.*\\\\$$')",message="identity must be literal: strongSwan 6.0.2 and later treat a prefixed ^...$ as a regular expression"
 	Identity Identity `json:"identity"`
 
 	// PasswordSecretRef selects the user's password in a Secret. The key may hold
@@ -45,8 +55,11 @@ type UserCertificate struct {
 	// +optional
 	Issue bool `json:"issue,omitempty"`
 	// Duration of an issued certificate.
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="certificate.duration must be a duration such as 8h or 90m"
 	// +optional
 	// +kubebuilder:default="8760h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	Duration *metav1.Duration `json:"duration,omitempty"`
 }
 

@@ -28,12 +28,17 @@ func (b *builder) validUsers() []*v1alpha1.VPNUser {
 			b.problem(v1alpha1.ReasonInvalidSpec, KindVPNUser, u.Name, "identity is empty")
 			continue
 		}
-		claims[string(u.Spec.Identity)] = append(claims[string(u.Spec.Identity)], u.Name)
+		if reason, why := userIdentityProblem(string(u.Spec.Identity), LocalIdentity(b.gw)); why != "" {
+			b.problem(reason, KindVPNUser, u.Name, "identity %q %s", u.Spec.Identity, why)
+			continue
+		}
+		key := identityKey(string(u.Spec.Identity))
+		claims[key] = append(claims[key], u.Name)
 		mine = append(mine, u)
 	}
 	out := mine[:0]
 	for _, u := range mine {
-		if others := claims[string(u.Spec.Identity)]; len(others) > 1 {
+		if others := claims[identityKey(string(u.Spec.Identity))]; len(others) > 1 {
 			b.problem(v1alpha1.ReasonDuplicateIdentity, KindVPNUser, u.Name, "identity %q is also claimed by VPNUser %s", u.Spec.Identity, strings.Join(slices.DeleteFunc(slices.Clone(others), func(n string) bool { return n == u.Name }), ", "))
 			continue
 		}
