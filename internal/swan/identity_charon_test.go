@@ -42,7 +42,8 @@ func TestNoPasswordAuthenticatesAnotherIdentity(t *testing.T) {
 		newUser("carol2", "CAROL@example.com"),
 		newUser("gwuser", "VPN.example.com"),
 	)
-	m, problems := Build(in)
+	res := Build(in)
+	m, problems := res.Model, res.Problems
 	refused := map[string]string{}
 	for _, p := range problems {
 		refused[p.Name] = p.Reason
