@@ -2,8 +2,6 @@ package agent
 
 import (
 	"context"
-	"strconv"
-	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -36,14 +34,8 @@ func leavingForGood(gw *v1alpha1.VPNGateway, pod string) (bool, string) {
 	if gw.DeletionTimestamp != nil {
 		return true, "the VPNGateway is being deleted"
 	}
-	replicas := gw.Spec.Exposure.Replicas
-	if replicas < 1 {
-		replicas = 1
-	}
-	if i := strings.LastIndexByte(pod, '-'); i >= 0 {
-		if ordinal, err := strconv.Atoi(pod[i+1:]); err == nil && int32(ordinal) >= replicas {
-			return true, "the gateway was scaled below this pod"
-		}
+	if ordinal, ok := v1alpha1.GatewayPodOrdinal(gw.Name, pod); ok && int32(ordinal) >= gw.Spec.EffectiveReplicas() {
+		return true, "the gateway was scaled below this pod"
 	}
 	return false, "the pod is only restarting"
 }

@@ -11,6 +11,7 @@ import (
 func TestLeavingForGood(t *testing.T) {
 	gw := func(replicas int32, deleting bool) *v1alpha1.VPNGateway {
 		g := &v1alpha1.VPNGateway{}
+		g.Name = "vpn"
 		g.Spec.Exposure.Replicas = replicas
 		if deleting {
 			now := metav1.Now()

@@ -13,16 +13,12 @@ import (
 	"github.com/ikegate/ikegate/internal/swan"
 )
 
-func firewallEnabled(gw *v1alpha1.VPNGateway) bool {
-	return gw.Spec.Firewall.Enabled == nil || *gw.Spec.Firewall.Enabled
-}
-
 // syncFirewall programs the gateway's table from what Build accepted, or
 // removes it (once) when the gateway's firewall is disabled, so that
 // turning it off leaves no rules. A table that cannot be built is replaced
 // by a closed one: clients reach nothing rather than everything.
 func (a *Agent) syncFirewall(ctx context.Context, gw *v1alpha1.VPNGateway, res *swan.Result) error {
-	if !firewallEnabled(gw) {
+	if !gw.Spec.FirewallEnabled() {
 		if a.firewallOff {
 			return nil
 		}

@@ -14,7 +14,7 @@ import (
 // The gateway supplies only its own settings (addresses, data plane, MSS).
 func FromBuild(table string, gw *v1alpha1.VPNGateway, res *swan.Result) Config {
 	cfg := Config{Table: table, DataPlane: DataPlaneKernel}
-	if gw.Spec.Dataplane == v1alpha1.DataplaneUserspace {
+	if gw.Spec.UserspaceDataplane() {
 		cfg.DataPlane = DataPlaneUserspace
 	}
 	for _, a := range gw.Spec.Addresses {
@@ -22,20 +22,15 @@ func FromBuild(table string, gw *v1alpha1.VPNGateway, res *swan.Result) Config {
 			cfg.GatewayAddresses = append(cfg.GatewayAddresses, addr)
 		}
 	}
-	if mss := gw.Spec.Firewall.MSSClamp; mss != nil {
-		if *mss == 0 {
-			cfg.DisableMSSClamp = true
-		} else {
-			cfg.MSS = uint16(*mss)
-		}
+	if mss := gw.Spec.Firewall.EffectiveMSSClamp(); mss == 0 {
+		cfg.DisableMSSClamp = true
+	} else {
+		cfg.MSS = uint16(mss)
 	}
 	for _, p := range res.Pools {
 		fp := Pool{Name: p.Name, Masquerade: p.Masquerade, CIDRs: p.Prefixes, LocalNetworks: p.LocalNetworks}
 		for _, r := range p.Allow {
 			ar := AllowRule{Destination: r.Destination, Protocol: Protocol(r.Protocol)}
-			if ar.Protocol == "" {
-				ar.Protocol = ProtocolAny
-			}
 			for _, pr := range r.Ports {
 				ar.Ports = append(ar.Ports, PortRange{From: pr.From, To: pr.To})
 			}

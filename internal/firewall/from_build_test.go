@@ -129,7 +129,7 @@ func TestFromBuild(t *testing.T) {
 
 	// Defaults: kernel data plane, the firewall package's own MSS.
 	def := FromBuild("t", &v1alpha1.VPNGateway{ObjectMeta: metav1.ObjectMeta{Name: "edge"}}, &swan.Result{})
-	if def.DataPlane != DataPlaneKernel || def.MSS != 0 || def.DisableMSSClamp {
+	if def.DataPlane != DataPlaneKernel || def.MSS != DefaultMSS || def.DisableMSSClamp {
 		t.Errorf("Defaults = %+v", def)
 	}
 }

@@ -132,7 +132,7 @@ func IsTunnelConnection(name string) bool { return strings.HasPrefix(name, tunne
 // then the model is built from what was admitted.
 func Build(in Resources) Result {
 	b := &builder{in: in, gw: &in.Gateway}
-	b.res.LocalUsers = in.Gateway.Spec.ClientAuth.Method == "" || in.Gateway.Spec.ClientAuth.Method == v1alpha1.ClientAuthEAPMSCHAPv2
+	b.res.LocalUsers = in.Gateway.Spec.UsesLocalUsers()
 	b.credentials()
 	pools, tunnels := b.admit(b.parsePools(), b.parseTunnels())
 	b.mobile(pools)
@@ -157,7 +157,7 @@ func (b *builder) problem(reason, kind, name, format string, args ...any) {
 
 // radius adds the eap-radius servers of an EAPRADIUS gateway.
 func (b *builder) radius() {
-	b.res.RADIUSOn = b.gw.Spec.ClientAuth.Method == v1alpha1.ClientAuthEAPRADIUS && b.gw.Spec.ClientAuth.RADIUS != nil
+	b.res.RADIUSOn = b.gw.Spec.UsesRADIUS()
 	servers, problems := RADIUSServers(b.gw, b.in.Secrets)
 	b.res.RADIUS = servers
 	b.problems = append(b.problems, problems...)

@@ -27,8 +27,8 @@ type poolGroup struct {
 // clientAuth returns the remote authentication round of mobile clients.
 func (b *builder) clientAuth() (Auth, bool) {
 	gw := b.gw
-	switch gw.Spec.ClientAuth.Method {
-	case "", v1alpha1.ClientAuthEAPMSCHAPv2:
+	switch gw.Spec.EffectiveClientAuthMethod() {
+	case v1alpha1.ClientAuthEAPMSCHAPv2:
 		return Auth{Method: "eap-mschapv2", EAPID: "%any"}, true
 	case v1alpha1.ClientAuthEAPRADIUS:
 		return Auth{Method: "eap-radius", EAPID: "%any"}, true
@@ -129,7 +129,7 @@ func (b *builder) gatewayIKE() (Connection, Auth, bool) {
 		Version:       2,
 		Proposals:     ikeProps,
 		Encap:         ike.ForceEncapsulation,
-		Mobike:        ike.MOBIKE == nil || *ike.MOBIKE,
+		Mobike:        ike.EffectiveMOBIKE(),
 		DPDDelay:      durationOr(ike.DPD.Delay, defaultDPDDelay),
 		Fragmentation: fragmentation(ike.Fragmentation),
 		SendCert:      "always",
@@ -191,10 +191,6 @@ func (b *builder) catchAll(live []*poolGroup) *poolGroup {
 // acceptGroup records the group's pools as served.
 func (b *builder) acceptGroup(g *poolGroup) {
 	for _, pp := range g.pools {
-		masq := b.gw.Spec.Firewall.Masquerade
-		if m := pp.obj.Spec.Firewall.Masquerade; m != nil {
-			masq = *m
-		}
 		b.res.Pools = append(b.res.Pools, AcceptedPool{
 			Name:          pp.obj.Name,
 			Prefixes:      pp.addrs,
@@ -202,7 +198,7 @@ func (b *builder) acceptGroup(g *poolGroup) {
 			FullTunnel:    pp.obj.Spec.FullTunnel,
 			ESPProposals:  pp.esp,
 			Allow:         pp.allow,
-			Masquerade:    masq,
+			Masquerade:    pp.obj.Spec.EffectiveMasquerade(&b.gw.Spec),
 		})
 	}
 }

@@ -121,12 +121,9 @@ func (b *builder) parseAllow(p *v1alpha1.MobilePool) ([]AllowRule, bool) {
 			b.problem(v1alpha1.ReasonInvalidSpec, KindMobilePool, p.Name, "firewall.allow[%d].to %q is not a network in CIDR notation", i, r.To)
 			return nil, false
 		}
-		ar := AllowRule{Destination: dst, Protocol: string(r.Protocol)}
-		if ar.Protocol == "Any" {
-			ar.Protocol = ""
-		}
+		ar := AllowRule{Destination: dst, Protocol: string(r.EffectiveProtocol())}
 		for _, pr := range r.Ports {
-			end := cmp.Or(pr.EndPort, pr.Port)
+			end := pr.LastPort()
 			if pr.Port < 1 || end < pr.Port || end > 65535 {
 				b.problem(v1alpha1.ReasonInvalidSpec, KindMobilePool, p.Name, "firewall.allow[%d]: invalid port range %d-%d", i, pr.Port, end)
 				return nil, false

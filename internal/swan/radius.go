@@ -77,7 +77,7 @@ var sectionName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 // Problem on the gateway and not returned. Other gateways yield nothing.
 func RADIUSServers(gw *v1alpha1.VPNGateway, secrets map[string]map[string][]byte) ([]RADIUSServer, []Problem) {
 	r := gw.Spec.ClientAuth.RADIUS
-	if gw.Spec.ClientAuth.Method != v1alpha1.ClientAuthEAPRADIUS || r == nil {
+	if !gw.Spec.UsesRADIUS() {
 		return nil, nil
 	}
 	var (

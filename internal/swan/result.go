@@ -54,7 +54,7 @@ type AcceptedPool struct {
 }
 
 // AllowRule is one parsed MobilePool firewall allow entry. A zero
-// Destination means any destination; an empty Protocol any protocol.
+// Destination means any destination; Protocol is a v1alpha1.Protocol.
 type AllowRule struct {
 	Destination netip.Prefix
 	Protocol    string
