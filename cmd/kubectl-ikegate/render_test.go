@@ -150,3 +150,26 @@ func TestRenderChoosesGateway(t *testing.T) {
 		t.Fatalf("render --gateway b = %v:\n%s", err, out)
 	}
 }
+
+// TestRenderFirewall: --firewall prints the table the agent would install
+// for the seed, from the same Build: the pool's chain and its jump, and
+// nothing of swanctl.conf.
+func TestRenderFirewall(t *testing.T) {
+	out, errOut, err := runCLI(t, "render", "-f", seedDir, "--firewall")
+	if err != nil {
+		t.Fatalf("render --firewall failed: %v\n%s", err, errOut)
+	}
+	for _, want := range []string{
+		"table inet ikegate-vpn-vpn {",
+		"chain pool-staff {",
+		"ip saddr 10.3.200.0/24 jump pool-staff",
+		"udp dport 500",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("Output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "connections {") {
+		t.Errorf("--firewall printed the charon configuration:\n%s", out)
+	}
+}

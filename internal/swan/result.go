@@ -107,24 +107,3 @@ func (r *Result) Pool(name string) (*AcceptedPool, bool) {
 	}
 	return &r.Pools[i], true
 }
-
-// TunnelOfConnection returns the accepted tunnel charon serves as conn.
-func (r *Result) TunnelOfConnection(conn string) (*AcceptedTunnel, bool) {
-	for i := range r.Tunnels {
-		if r.Tunnels[i].Connection == conn {
-			return &r.Tunnels[i], true
-		}
-	}
-	return nil, false
-}
-
-// ProblemsOf returns the problems of one object.
-func (r *Result) ProblemsOf(kind, name string) []Problem {
-	var out []Problem
-	for _, p := range r.Problems {
-		if p.Kind == kind && p.Name == name {
-			out = append(out, p)
-		}
-	}
-	return out
-}

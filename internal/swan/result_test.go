@@ -32,7 +32,7 @@ func TestOlderPoolKeepsServing(t *testing.T) {
 	if _, ok := res.Pool("alpha"); ok {
 		t.Fatal("The newer overlapping pool alpha is served")
 	}
-	ps := res.ProblemsOf(KindMobilePool, "alpha")
+	ps := problemsOf(res, KindMobilePool, "alpha")
 	if len(ps) != 1 || ps[0].Reason != v1alpha1.ReasonPoolOverlap {
 		t.Fatalf("alpha's problems %v, want one PoolOverlap", ps)
 	}
@@ -46,7 +46,7 @@ func TestOlderPoolKeepsServing(t *testing.T) {
 	if _, ok := res.Pool("alpha"); !ok {
 		t.Fatalf("alpha, now older, is not served: %v", res.Problems)
 	}
-	if ps := res.ProblemsOf(KindMobilePool, "zeta"); len(ps) != 1 || ps[0].Reason != v1alpha1.ReasonPoolOverlap {
+	if ps := problemsOf(res, KindMobilePool, "zeta"); len(ps) != 1 || ps[0].Reason != v1alpha1.ReasonPoolOverlap {
 		t.Errorf("zeta's problems %v, want one PoolOverlap", ps)
 	}
 }
@@ -68,7 +68,7 @@ func TestTunnelAndPoolOverlap(t *testing.T) {
 	if len(res.Tunnels) != 0 || len(res.Pools) != 1 {
 		t.Fatalf("Tunnels %v, pools %v: want the pool only (problems %v)", res.Tunnels, res.Pools, res.Problems)
 	}
-	if ps := res.ProblemsOf(KindTunnel, "site"); len(ps) != 1 || ps[0].Reason != v1alpha1.ReasonPoolOverlap {
+	if ps := problemsOf(res, KindTunnel, "site"); len(ps) != 1 || ps[0].Reason != v1alpha1.ReasonPoolOverlap {
 		t.Errorf("site's problems %v, want one PoolOverlap", ps)
 	}
 	in.Tunnels[0].CreationTimestamp = created(0)
@@ -104,4 +104,14 @@ func TestResultUsers(t *testing.T) {
 			t.Errorf("User %s's connection %s is not in the model", u.Name, u.Connection)
 		}
 	}
+}
+
+func problemsOf(res Result, kind, name string) []Problem {
+	var out []Problem
+	for _, p := range res.Problems {
+		if p.Kind == kind && p.Name == name {
+			out = append(out, p)
+		}
+	}
+	return out
 }
