@@ -18,6 +18,7 @@ import (
 const (
 	stateEstablished = "ESTABLISHED"
 	stateInstalled   = "INSTALLED"
+	stateRekeying    = "REKEYING"
 	// stateDown is what the API shows for a tunnel or child charon has no SA of.
 	stateDown = "Down"
 )
@@ -52,6 +53,9 @@ func (c sessionClock) prune(sas []vici.IKESA) {
 
 // userSessions groups the established IKE_SAs of mobile clients (every
 // connection but the tunnels') by the identity they authenticated with.
+// An IKE_SA without an installed CHILD_SA carries no traffic (its CHILD_SA
+// failed: proposals or traffic selectors did not match), so it is not a
+// session and its virtual IP is no lease.
 // Sessions are sorted by remote address and port; an IKE_SA and its
 // rekeyed successor share the remote endpoint, so only the newest is kept.
 func userSessions(sas []vici.IKESA, pod string, tunnels map[string]tunnelInfo, clock sessionClock, now time.Time) map[string][]v1alpha1.Session {
@@ -63,7 +67,7 @@ func userSessions(sas []vici.IKESA, pod string, tunnels map[string]tunnelInfo, c
 	newest := map[key]int{}
 	for i := range sas {
 		sa := &sas[i]
-		if sa.State != stateEstablished {
+		if sa.State != stateEstablished || !carriesTraffic(sa) {
 			continue
 		}
 		if _, isTunnel := tunnels[sa.Name]; isTunnel {
@@ -98,6 +102,14 @@ func userSessions(sas []vici.IKESA, pod string, tunnels map[string]tunnelInfo, c
 		})
 	}
 	return out
+}
+
+// carriesTraffic reports whether one of the IKE_SA's CHILD_SAs is installed
+// (or being rekeyed, when its successor is not yet installed).
+func carriesTraffic(sa *vici.IKESA) bool {
+	return slices.ContainsFunc(sa.Children, func(c vici.ChildSA) bool {
+		return c.State == stateInstalled || c.State == stateRekeying
+	})
 }
 
 func addCounters(t v1alpha1.TrafficCounters, c vici.ChildSA) v1alpha1.TrafficCounters {

@@ -26,9 +26,12 @@ func TestUserSessions(t *testing.T) {
 			}},
 		// The rekeyed predecessor's successor from the same endpoint: only the newest counts.
 		{Name: "mobile-staff", UniqueID: 3, State: "ESTABLISHED", RemoteHost: "198.51.100.7", RemotePort: 4500,
-			RemoteEAPID: "jimp@example.com", Established: time.Second},
+			RemoteEAPID: "jimp@example.com", Established: time.Second, Children: []vici.ChildSA{{Name: "staff", State: "INSTALLED"}}},
 		{Name: "mobile-staff", UniqueID: 4, State: "ESTABLISHED", RemoteHost: "198.51.100.7", RemotePort: 4500,
-			RemoteEAPID: "jimp@example.com", Established: 0},
+			RemoteEAPID: "jimp@example.com", Established: 0, Children: []vici.ChildSA{{Name: "staff", State: "REKEYING"}}},
+		// Its CHILD_SA failed (a traffic selector or ESP mismatch): no session, no lease.
+		{Name: "mobile-staff", UniqueID: 7, State: "ESTABLISHED", RemoteHost: "192.0.2.60", RemotePort: 4500,
+			RemoteEAPID: "mallory@example.com", RemoteVIPs: []string{"10.3.200.9"}},
 		// Not yet established, and a tunnel: neither is a user session.
 		{Name: "mobile-staff", UniqueID: 5, State: "CONNECTING", RemoteHost: "192.0.2.50", RemotePort: 500, RemoteEAPID: "eve@example.com"},
 		{Name: "tunnel-hq", UniqueID: 6, State: "ESTABLISHED", RemoteHost: "192.0.2.80", RemotePort: 500, RemoteID: "hq"},
