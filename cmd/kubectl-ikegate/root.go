@@ -12,5 +12,6 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newRenderCommand())
+	root.AddCommand(newDiagnoseCommand())
 	return root
 }
