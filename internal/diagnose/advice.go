@@ -40,7 +40,7 @@ func (f Failure) Advice() string {
 	case ReasonPSKMismatch:
 		return "use the same pre-shared key on both sides"
 	case ReasonCertificateInvalid:
-		return "give the verifying side the CA that issued the other side's certificate, and check its validity and names"
+		return "give the side that refused the certificate the CA that issued it, and check the certificate's validity and names"
 	case ReasonPoolExhausted:
 		return "enlarge the MobilePool or end stale sessions"
 	case ReasonPeerUnreachable:

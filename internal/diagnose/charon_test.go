@@ -24,6 +24,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.log from real charon
 const (
 	gwAddr    = "192.0.2.1"
 	clAddr    = "192.0.2.2"
+	clAddr2   = "192.0.2.3"
 	password  = "correct-horse"
 	gatewayID = "vpn.example.com"
 )
@@ -52,7 +53,10 @@ func startLive(t *testing.T, sc scenario) *live {
 	t.Helper()
 	gwNS := netns.New(t, "dggw")
 	clNS := netns.New(t, "dgcl")
-	netns.Veth(t, gwNS, clNS, gwAddr+"/24", clAddr+"/24")
+	_, clIf := netns.Veth(t, gwNS, clNS, gwAddr+"/24", clAddr+"/24")
+	if sc.secondAddr {
+		clNS.Run(t, "ip", "addr", "add", clAddr2+"/24", "dev", clIf)
+	}
 	gwNS.AddLoopbackAddr(t, "10.3.0.1/24")
 	l := &live{pki: charontest.NewPKI(t, "Diagnose CA")}
 	quick := func(s *swan.Settings) {
@@ -76,7 +80,7 @@ func startLive(t *testing.T, sc scenario) *live {
 	l.alerts = diagnose.NewAlertReader(conn)
 	t.Cleanup(func() { _ = l.alerts.Close() })
 	if sc.client != nil {
-		l.cl = charontest.Start(t, clNS, charontest.Options{Name: "cl", Userspace: true, Client: true, LogLevels: map[string]int{"default": 1}, Settings: quick})
+		l.cl = charontest.Start(t, clNS, charontest.Options{Name: "cl", Userspace: true, Client: true, LogLevels: map[string]int{"default": 1}})
 		caPEM := l.pki.CertPEM
 		if sc.untrusted {
 			caPEM = charontest.NewPKI(t, "Other CA").CertPEM
@@ -235,8 +239,12 @@ func waitAlert(t *testing.T, alerts <-chan diagnose.Alert, sc scenario) {
 				continue
 			}
 			f, ok := diagnose.NewCorrelator(diagnose.Options{}).Alert(a)
-			if !ok || f.Reason != sc.reason {
-				t.Fatalf("Alert %+v gave %+v, %v; want reason %s", a, f, ok, sc.reason)
+			want := sc.reason
+			if sc.alertReason != "" {
+				want = sc.alertReason
+			}
+			if !ok || f.Reason != want {
+				t.Fatalf("Alert %+v gave %+v, %v; want reason %s", a, f, ok, want)
 			}
 			if !strings.HasPrefix(a.Peer, clAddr+"[") && sc.remote == clAddr {
 				t.Errorf("Alert peer = %q, want %s[port]", a.Peer, clAddr)
@@ -248,16 +256,17 @@ func waitAlert(t *testing.T, alerts <-chan diagnose.Alert, sc scenario) {
 	}
 }
 
-// relevant drops charon's start-up lines: plugin and credential loading
-// say nothing about an IKE_SA.
+// relevant drops charon's start-up lines, which say nothing about an
+// IKE_SA, except the list of plugins: it marks the daemon's start.
 func relevant(log string) string {
 	var out []string
 	on := false
 	for _, line := range strings.SplitAfter(log, "\n") {
+		start := strings.Contains(line, "] loaded plugins: ")
 		if strings.Contains(line, "[NET] ") || strings.Contains(line, "[ENC] ") || strings.Contains(line, " initiating") {
 			on = true
 		}
-		if on && line != "" && !strings.Contains(line, "[CFG] vici ") && !strings.Contains(line, "[CFG] loaded ") &&
+		if (on || start) && line != "" && !strings.Contains(line, "[CFG] vici ") && !strings.Contains(line, "[CFG] loaded ") &&
 			!strings.Contains(line, "[CFG] added vici") && !strings.Contains(line, "[CFG] updated vici") {
 			out = append(out, line)
 		}

@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,8 +75,18 @@ func NewCorrelator(opts Options) *Correlator {
 	return c
 }
 
+// A (re)started daemon numbers IKE_SAs from 1 again, so what is known
+// about earlier ones must not be joined to new ones: charon.c logs
+// "Starting IKE charon daemon (strongSwan %s, ...)", and every daemon,
+// charon-systemd too, "loaded plugins: %s" (plugin_loader.c).
+var daemonStart = regexp.MustCompile(`^(Starting IKE charon daemon \(strongSwan |loaded plugins: )`)
+
 // Observe takes one log event and returns the Failure it completes, if any.
 func (c *Correlator) Observe(ev LogEvent) (Failure, bool) {
+	if daemonStart.MatchString(ev.Msg) {
+		c.attempts, c.byRemote, c.order = map[string]*attempt{}, map[string]string{}, nil
+		return Failure{}, false
+	}
 	for _, s := range signals {
 		m := s.re.FindStringSubmatch(ev.Msg)
 		if m == nil {

@@ -21,11 +21,16 @@ type scenario struct {
 	gateway   func() string
 	client    func() string
 	untrusted bool // the client trusts another CA than the gateway's
-	run       func(t *testing.T, l *live)
+	// secondAddr gives the client namespace clAddr2 as well.
+	secondAddr bool
+	run        func(t *testing.T, l *live)
 	// waitFor is a line the gateway logs once the failure is complete.
 	waitFor string
 	alert   int // the error-notify alert expected, 0 for none
-	opts    diagnose.Options
+	// alertReason is what the alert alone tells, when it says less than
+	// the log (peer authentication failed, for a PSK mismatch); "" for reason.
+	alertReason string
+	opts        diagnose.Options
 
 	phase                    diagnose.Phase
 	reason, remote, remoteID string
@@ -57,7 +62,7 @@ var scenarios = []scenario{{
 	name:    "wrong-password",
 	gateway: func() string { return gatewayConf("", "", "", jimp...) },
 	client:  client(func(c *charontest.EAPClient) { c.Password = "wrong" }),
-	run:     initiate("home"), waitFor: "EAP_FAILURE", alert: diagnose.AlertPeerAuthFailed,
+	run:     initiate("home"), waitFor: "EAP-MS-CHAPv2 verification failed",
 	phase: diagnose.PhaseIKEAuth, reason: diagnose.ReasonAuthenticationFailed, remote: clAddr, remoteID: "jimp@example.com", localID: gatewayID,
 }, {
 	name:    "ike-3des-sha1-modp1024",
@@ -104,6 +109,7 @@ var scenarios = []scenario{{
 	client:  client(func(c *charontest.EAPClient) { c.RemoteTS = "10.99.0.0/24" }),
 	run:     initiate("home"), waitFor: "N(TS_UNACCEPT)", alert: diagnose.AlertTSMismatch,
 	phase: diagnose.PhaseChildSA, reason: diagnose.ReasonTrafficSelectorMismatch, remote: clAddr, remoteID: "jimp@example.com",
+	offered: []string{"10.99.0.0/24 (from 0.0.0.0/0)"},
 }, {
 	name:    "wrong-remote-id",
 	gateway: func() string { return gatewayConf("", "", "", jimp...) },
@@ -120,7 +126,7 @@ var scenarios = []scenario{{
 	name:    "unknown-identity",
 	gateway: func() string { return gatewayConf("", "", "", jimp...) },
 	client:  client(func(c *charontest.EAPClient) { c.Identity = "nobody@example.com" }),
-	run:     initiate("home"), waitFor: "EAP_FAILURE", alert: diagnose.AlertPeerAuthFailed,
+	run:     initiate("home"), waitFor: "no EAP key found",
 	phase: diagnose.PhaseIKEAuth, reason: diagnose.ReasonUnknownUser, remote: clAddr, remoteID: "nobody@example.com",
 }, {
 	name: "disabled-user", fixture: "unknown-identity",
@@ -140,7 +146,7 @@ var scenarios = []scenario{{
 		return "connections {\n" + siteTunnel("site.example.com", "gw.example.com", gwAddr) +
 			"}\nsecrets {\n  ike-gw {\n    id = gw.example.com\n    secret = another-secret-on-the-site\n  }\n}\n"
 	},
-	run: initiate("site"), waitFor: "N(AUTH_FAILED)", alert: diagnose.AlertPeerAuthFailed,
+	run: initiate("site"), waitFor: "N(AUTH_FAILED)", alert: diagnose.AlertPeerAuthFailed, alertReason: diagnose.ReasonAuthenticationFailed,
 	phase: diagnose.PhaseIKEAuth, reason: diagnose.ReasonPSKMismatch, remote: clAddr, remoteID: "site.example.com", localID: "gw.example.com",
 }, {
 	name: "peer-unreachable",
@@ -166,14 +172,20 @@ var scenarios = []scenario{{
 	phase: diagnose.PhaseIKEAuth, reason: diagnose.ReasonPoolExhausted, remote: clAddr, remoteID: "ann@example.com",
 }, {
 	name:    "duplicate-login",
-	gateway: func() string { return gatewayConf("", "replace", "", jimp...) },
-	client:  client(same, func(c *charontest.EAPClient) { c.Conn = "again" }),
+	gateway: func() string { return gatewayConf("", "", "", jimp...) },
+	// The second login comes from another address: from the same one
+	// charon suspects a reauthentication and logs no duplicate.
+	client: func() string {
+		return strings.Replace(client(same, func(c *charontest.EAPClient) { c.Conn = "again" })(),
+			"  again {\n", "  again {\n    local_addrs = "+clAddr2+"\n", 1)
+	},
+	secondAddr: true,
 	run: func(t *testing.T, l *live) {
 		connect(t, l, "home")
 		connect(t, l, "again")
 	},
-	waitFor: "deleting duplicate IKE_SA", alert: diagnose.AlertUniqueReplace,
-	phase: diagnose.PhaseLiveness, reason: diagnose.ReasonDuplicateLogin, remote: clAddr, remoteID: "jimp@example.com",
+	waitFor: "duplicate IKE_SA for peer",
+	phase:   diagnose.PhaseLiveness, reason: diagnose.ReasonDuplicateLogin, remote: clAddr, remoteID: "jimp@example.com",
 }, {
 	name:      "client-refuses-gateway-certificate",
 	gateway:   func() string { return gatewayConf("", "", "", jimp...) },

@@ -190,10 +190,12 @@ var signals = []signal{
 		}
 		return a.fail(PhaseIKEAuth, ReasonCertificateInvalid, detail)
 	}},
-	// child_create.c: DBG1 "traffic selectors %#R === %#R unacceptable" (TSi, TSr)
+	// child_create.c: DBG1 "traffic selectors %#R === %#R unacceptable"
+	// (this->tsr, this->tsi: the networks asked for on this side, then the
+	// peer's own)
 	{re(`^traffic selectors (.*) === (.*) unacceptable$`), func(_ *Correlator, a *attempt, m []string) *Failure {
-		f := a.fail(a.childPhase(), ReasonTrafficSelectorMismatch, "the networks the peer asked for are not configured")
-		f.Offered = []string{m[1] + " === " + m[2]}
+		f := a.fail(a.childPhase(), ReasonTrafficSelectorMismatch, "no child of the connection routes the networks the peer asked for")
+		f.Offered = []string{m[1] + " (from " + m[2] + ")"}
 		return f
 	}},
 	// src/libcharon/sa/ikev2/tasks/ike_config.c: DBG1 "no virtual IP found for
@@ -235,6 +237,13 @@ var signals = []signal{
 	{re(`^deleting duplicate IKE_SA for peer '(.*)' due to uniqueness policy$`), func(_ *Correlator, a *attempt, m []string) *Failure {
 		a.eapID = m[1]
 		return a.fail(PhaseLiveness, ReasonDuplicateLogin, "a new login with the same identity replaced the existing session")
+	}},
+	// ike_sa_manager.c: DBG1 "destroying duplicate IKE_SA for peer '%Y',
+	// received INITIAL_CONTACT", logged for the old IKE_SA (the client
+	// logged in again and said it holds no other SA)
+	{re(`^destroying duplicate IKE_SA for peer '(.*)', received INITIAL_CONTACT$`), func(_ *Correlator, a *attempt, m []string) *Failure {
+		a.eapID = m[1]
+		return a.fail(PhaseLiveness, ReasonDuplicateLogin, "a new login with the same identity (INITIAL_CONTACT) replaced this session")
 	}},
 	// ike_auth.c: DBG1 "canceling IKE_SA setup due to uniqueness policy"
 	{re(`^canceling IKE_SA setup due to uniqueness policy$`), func(_ *Correlator, a *attempt, _ []string) *Failure {
