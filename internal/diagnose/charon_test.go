@@ -32,6 +32,8 @@ const (
 // live is a gateway charon and a client charon in their own namespaces.
 type live struct {
 	gw, cl  *charontest.Charon
+	clNS    *netns.NS
+	clIf    string // the client's end of the link to the gateway
 	pki     *charontest.PKI
 	alerts  *diagnose.AlertReader
 	enfy    string
@@ -58,7 +60,7 @@ func startLive(t *testing.T, sc scenario) *live {
 		clNS.Run(t, "ip", "addr", "add", clAddr2+"/24", "dev", clIf)
 	}
 	gwNS.AddLoopbackAddr(t, "10.3.0.1/24")
-	l := &live{pki: charontest.NewPKI(t, "Diagnose CA")}
+	l := &live{pki: charontest.NewPKI(t, "Diagnose CA"), clNS: clNS, clIf: clIf}
 	quick := func(s *swan.Settings) {
 		s.Retransmit = swan.Retransmit{Tries: 1, Timeout: 500 * time.Millisecond, Base: 1.5}
 	}
@@ -81,11 +83,15 @@ func startLive(t *testing.T, sc scenario) *live {
 	t.Cleanup(func() { _ = l.alerts.Close() })
 	if sc.client != nil {
 		l.cl = charontest.Start(t, clNS, charontest.Options{Name: "cl", Userspace: true, Client: true, LogLevels: map[string]int{"default": 1}})
-		caPEM := l.pki.CertPEM
+		files := map[string][]byte{"x509ca/ca.pem": l.pki.CertPEM}
 		if sc.untrusted {
-			caPEM = charontest.NewPKI(t, "Other CA").CertPEM
+			files["x509ca/ca.pem"] = charontest.NewPKI(t, "Other CA").CertPEM
 		}
-		if out, err := l.cl.LoadAll(sc.client(), map[string][]byte{"x509ca/ca.pem": caPEM}); err != nil {
+		if sc.foreignClientCert {
+			leaf := charontest.NewPKI(t, "Other CA").Client(t, "laptop.example.com", "laptop.example.com")
+			files["x509/client.pem"], files["private/client.key"] = leaf.CertPEM, leaf.KeyPEM
+		}
+		if out, err := l.cl.LoadAll(sc.client(), files); err != nil {
 			t.Fatalf("Loading client: %v\n%s", err, out)
 		}
 	}
@@ -168,6 +174,61 @@ func siteTunnel(local, remote, remoteAddr string) string {
       }
     }
   }
+`
+}
+
+// withDPD makes the gateway probe its clients every second.
+func withDPD(conf string) string {
+	return strings.Replace(conf, "    unique = no\n", "    unique = no\n    dpd_delay = 1s\n", 1)
+}
+
+// certGateway accepts clients authenticated by certificates of its CA.
+func certGateway() string {
+	return `connections {
+  machines {
+    version = 2
+    proposals = aes256gcm16-prfsha256-x25519
+    local {
+      auth = pubkey
+      certs = gw.pem
+      id = ` + gatewayID + `
+    }
+    remote {
+      auth = pubkey
+    }
+    children {
+      machines {
+        local_ts = 10.3.0.0/24
+      }
+    }
+  }
+}
+`
+}
+
+// certClient authenticates with a certificate another CA issued.
+func certClient() string {
+	return `connections {
+  laptop {
+    version = 2
+    remote_addrs = ` + gwAddr + `
+    proposals = aes256gcm16-prfsha256-x25519
+    local {
+      auth = pubkey
+      certs = client.pem
+      id = laptop.example.com
+    }
+    remote {
+      auth = pubkey
+      id = ` + gatewayID + `
+    }
+    children {
+      laptop {
+        remote_ts = 10.3.0.0/24
+      }
+    }
+  }
+}
 `
 }
 

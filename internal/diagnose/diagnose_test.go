@@ -2,6 +2,7 @@ package diagnose_test
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -167,4 +168,39 @@ func FuzzParseAndCorrelate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestProposalClassesOf6x: strongSwan 6 prints additional key exchanges as
+// "KE%d_%N" and NONE as KE_NONE (proposal.c print_alg, key_exchange.c).
+func TestProposalClassesOf6x(t *testing.T) {
+	for _, tc := range []struct {
+		name, received, configured string
+		want                       []string
+	}{
+		{"ML-KEM differs", "IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/ECP_256/KE1_ML_KEM_768",
+			"IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/ECP_256/KE1_ML_KEM_1024", []string{"additional key exchange 1"}},
+		{"optional additional exchange", "IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/ECP_256",
+			"IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/ECP_256/KE1_ML_KEM_768/KE1_KE_NONE", nil},
+		{"classic DH group differs too", "IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/MODP_2048/KE1_ML_KEM_768",
+			"IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/ECP_256/KE1_ML_KEM_1024", []string{diagnose.TransformDH, "additional key exchange 1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := diagnose.NewCorrelator(diagnose.Options{})
+			var got []string
+			found := false
+			for _, l := range []string{"<1> 192.0.2.2 is initiating an IKE_SA", "<1> received proposals: " + tc.received,
+				"<1> configured proposals: " + tc.configured, "<1> received proposals unacceptable"} {
+				ev, _ := diagnose.ParseLine("05[CFG] " + l)
+				if f, ok := c.Observe(ev); ok {
+					got, found = f.Transforms, true
+				}
+			}
+			if !found {
+				t.Fatal("No Failure for unacceptable proposals")
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("Transforms = %q, want %q", got, tc.want)
+			}
+		})
+	}
 }

@@ -74,6 +74,9 @@ const (
 	TransformPRF        = "PRF"
 	TransformDH         = "DH group"
 	TransformESN        = "extended sequence numbers"
+	// TransformAKE is followed by the number of the additional key
+	// exchange (strongSwan 6: "additional key exchange 1").
+	TransformAKE = "additional key exchange"
 )
 
 // Failure is one failed attempt (or one established IKE_SA lost), with what

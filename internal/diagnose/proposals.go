@@ -62,14 +62,23 @@ func transformClass(alg string) string {
 		strings.HasPrefix(alg, "CAMELLIA_XCBC"), alg == "DES_MAC", alg == "KPDK_MD5",
 		strings.HasSuffix(alg, "_GMAC") && !strings.HasPrefix(alg, "NULL_"):
 		return TransformIntegrity
+	case len(alg) > 3 && strings.HasPrefix(alg, "KE") && alg[2] >= '1' && alg[2] <= '7' && alg[3] == '_':
+		// 6.x prints additional key exchanges (RFC 9370) as "KE%d_%N".
+		return TransformAKE + " " + alg[2:3]
 	case strings.HasPrefix(alg, "MODP_"), strings.HasPrefix(alg, "ECP_"), strings.HasPrefix(alg, "CURVE_"),
-		strings.HasPrefix(alg, "NTRU_"), strings.HasPrefix(alg, "NEWHOPE"), strings.HasPrefix(alg, "ML_KEM"),
-		len(alg) > 3 && strings.HasPrefix(alg, "KE") && alg[2] >= '1' && alg[2] <= '7' && alg[3] == '_':
+		strings.HasPrefix(alg, "NTRU_"), strings.HasPrefix(alg, "NEWHOPE"), strings.HasPrefix(alg, "ML_KEM"), alg == "KE_NONE":
 		return TransformDH
 	case alg == "NO_EXT_SEQ", alg == "EXT_SEQ":
 		return TransformESN
 	}
 	return TransformEncryption
+}
+
+// isNone reports the key exchange NONE: 5.9's diffie_hellman names print
+// it as MODP_NONE, 6.x's key_exchange names as KE_NONE (KE1_KE_NONE for an
+// additional one).
+func isNone(alg string) bool {
+	return alg == "MODP_NONE" || strings.HasSuffix(alg, "KE_NONE")
 }
 
 // isAEAD reports encryption algorithms that bring their own integrity, for
@@ -83,7 +92,8 @@ func isAEAD(alg string) bool {
 	return false
 }
 
-var classOrder = []string{TransformEncryption, TransformIntegrity, TransformPRF, TransformDH, TransformESN}
+var classOrder = []string{TransformEncryption, TransformIntegrity, TransformPRF, TransformDH, TransformESN,
+	TransformAKE + " 1", TransformAKE + " 2", TransformAKE + " 3", TransformAKE + " 4", TransformAKE + " 5", TransformAKE + " 6", TransformAKE + " 7"}
 
 // failingClasses is select_algos for one configured and one received
 // proposal: the classes that have no common algorithm. skipKE leaves the
@@ -92,7 +102,7 @@ func failingClasses(c, r proposal, skipKE bool) []string {
 	var failing []string
 	aead := false
 	for _, class := range classOrder {
-		if class == TransformDH && skipKE || class == TransformIntegrity && aead {
+		if (class == TransformDH || strings.HasPrefix(class, TransformAKE)) && skipKE || class == TransformIntegrity && aead {
 			continue
 		}
 		a, b := c.transforms[class], r.transforms[class]
@@ -100,7 +110,7 @@ func failingClasses(c, r proposal, skipKE bool) []string {
 			continue
 		}
 		// A missing key exchange matches a proposed NONE (select_algo's optional).
-		if class == TransformDH && (len(a) == 0 && slices.Contains(b, "MODP_NONE") || len(b) == 0 && slices.Contains(a, "MODP_NONE")) {
+		if (class == TransformDH || strings.HasPrefix(class, TransformAKE)) && (len(a) == 0 && slices.ContainsFunc(b, isNone) || len(b) == 0 && slices.ContainsFunc(a, isNone)) {
 			continue
 		}
 		common := ""
@@ -152,15 +162,4 @@ func mismatchedTransforms(configured, received []proposal, skipKE bool) []string
 		}
 	}
 	return out
-}
-
-func proposalStrings(ps []proposal, raw string) []string {
-	if len(ps) == 0 {
-		return nil
-	}
-	parts := strings.Split(raw, ", ")
-	if len(parts) > MaxValues {
-		parts = parts[:MaxValues]
-	}
-	return parts
 }

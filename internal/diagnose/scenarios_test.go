@@ -21,6 +21,9 @@ type scenario struct {
 	gateway   func() string
 	client    func() string
 	untrusted bool // the client trusts another CA than the gateway's
+	// foreignClientCert gives the client a certificate of a CA the gateway
+	// does not trust.
+	foreignClientCert bool
 	// secondAddr gives the client namespace clAddr2 as well.
 	secondAddr bool
 	run        func(t *testing.T, l *live)
@@ -193,6 +196,22 @@ var scenarios = []scenario{{
 	untrusted: true,
 	run:       initiate("home"), waitFor: "N(AUTH_FAILED)",
 	phase: diagnose.PhaseIKEAuth, reason: diagnose.ReasonCertificateInvalid, remote: clAddr,
+}, {
+	name:    "client-certificate-untrusted",
+	gateway: certGateway, client: certClient, foreignClientCert: true,
+	run: initiate("laptop"), waitFor: "N(AUTH_FAILED)", alert: diagnose.AlertNoIssuerCert,
+	phase: diagnose.PhaseIKEAuth, reason: diagnose.ReasonCertificateInvalid, remote: clAddr, remoteID: "laptop.example.com",
+}, {
+	name:    "dead-peer",
+	gateway: func() string { return withDPD(gatewayConf("", "", "", jimp...)) },
+	client:  client(same),
+	run: func(t *testing.T, l *live) {
+		connect(t, l, "home")
+		// A client that vanishes without a DELETE, as a phone losing coverage.
+		l.clNS.Run(t, "ip", "link", "set", "dev", l.clIf, "down")
+	},
+	waitFor: "giving up after", alert: diagnose.AlertRetransmitTimeout,
+	phase: diagnose.PhaseLiveness, reason: diagnose.ReasonPeerUnreachable, remote: clAddr, remoteID: "jimp@example.com",
 }}
 
 func init() {
