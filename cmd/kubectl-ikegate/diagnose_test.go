@@ -38,3 +38,36 @@ func TestDiagnoseNeedsLog(t *testing.T) {
 		t.Fatalf("diagnose without --log: %v", err)
 	}
 }
+
+// TestDiagnoseSyslog reads the same log as syslog carries it: charon's
+// syslog logger (sys_logger.c) writes the file logger's line without the
+// time, and the syslog daemon prefixes its stamp, the host and the tag.
+func TestDiagnoseSyslog(t *testing.T) {
+	file, err := os.ReadFile(filepath.Join("testdata", "diagnose.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var syslog strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(string(file)), "\n") {
+		stamp, rest, _ := strings.Cut(line, " ")
+		syslog.WriteString("Dec  1 " + stamp + " vpn1 charon: " + rest + "\n")
+	}
+	path := filepath.Join(t.TempDir(), "syslog")
+	if err := os.WriteFile(path, []byte(syslog.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fromSyslog, _, err := runCLI(t, "diagnose", "--log", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFile, _, err := runCLI(t, "diagnose", "--log", filepath.Join("testdata", "diagnose.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same findings; only the WHEN column gains the date (and the
+	// table's padding with it).
+	words := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	if got, want := words(strings.ReplaceAll(fromSyslog, "Dec  1 ", "")), words(fromFile); got != want {
+		t.Errorf("syslog findings differ from the file log's:\n%s\nwant:\n%s", got, want)
+	}
+}
