@@ -21,7 +21,8 @@ type Settings struct {
 	VICISocket string
 	// ErrorNotifySocket is the URI of the error-notify plugin's socket
 	// ("unix:///run/ikegate/charon.enfy"), where charon writes its alerts;
-	// empty keeps the plugin's default.
+	// empty keeps the plugin's default. Only unix sockets: the alerts carry
+	// peers' identities and addresses and must not be reachable over TCP.
 	ErrorNotifySocket string
 	// PluginIncludes is the glob of per-plugin files (load = yes/no and plugin
 	// defaults) that form the plugin list with load_modular. Empty means the
