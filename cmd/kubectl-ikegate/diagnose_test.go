@@ -4,6 +4,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -70,4 +72,50 @@ func TestDiagnoseSyslog(t *testing.T) {
 	if got, want := words(strings.ReplaceAll(fromSyslog, "Dec  1 ", "")), words(fromFile); got != want {
 		t.Errorf("syslog findings differ from the file log's:\n%s\nwant:\n%s", got, want)
 	}
+}
+
+// TestDiagnoseWithoutIKEName reads the log as charon writes it by default,
+// without the "<name|id>" prefix (ike_name = no): the attempts come one
+// after another, so the same failures are found in the same phases.
+func TestDiagnoseWithoutIKEName(t *testing.T) {
+	file, err := os.ReadFile(filepath.Join("testdata", "diagnose.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unnamed := regexp.MustCompile(`(?m)^(\S+ \d\d\[[A-Z]{3}\]) <[^>]*> `).ReplaceAllString(string(file), "$1 ")
+	if unnamed == string(file) {
+		t.Fatal("The fixture log has no ike_name prefixes to drop")
+	}
+	path := filepath.Join(t.TempDir(), "unnamed.log")
+	if err := os.WriteFile(path, []byte(unnamed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := runCLI(t, "diagnose", "--log", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := runCLI(t, "diagnose", "--log", filepath.Join("testdata", "diagnose.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, w := phasesAndReasons(got), phasesAndReasons(want)
+	if len(w) == 0 {
+		t.Fatalf("No findings in the table:\n%s", want)
+	}
+	if !slices.Equal(g, w) {
+		t.Errorf("Without ike_name: %q\nwith: %q", g, w)
+	}
+}
+
+// phasesAndReasons are the PHASE and REASON columns of diagnose's table.
+func phasesAndReasons(out string) []string {
+	var rows []string
+	for _, line := range strings.Split(out, "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			break
+		}
+		rows = append(rows, f[2]+" "+f[3])
+	}
+	return rows
 }

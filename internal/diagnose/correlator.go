@@ -106,13 +106,15 @@ func (c *Correlator) Observe(ev LogEvent) (Failure, bool) {
 	return Failure{}, false
 }
 
-// attempt finds the IKE_SA an event is about: by its unique id, or, for
-// loggers without ike_name, by the thread, which handles one message at a
-// time; a new IKE_SA_INIT on the thread starts a new attempt.
+// attempt finds the IKE_SA an event is about by its unique id. Loggers
+// without ike_name (charon's default for files and syslog) print no id,
+// and an IKE_SA's messages are handled by any thread; their lines are taken
+// as one attempt after another, each begun by the line that starts an
+// IKE_SA. Interleaved attempts then mix: ike_name = yes keeps them apart.
 func (c *Correlator) attempt(ev LogEvent, m []string) *attempt {
 	key := "sa:" + strconv.FormatUint(uint64(ev.IKESA), 10)
 	if ev.IKESA == 0 {
-		key = "thread:" + strconv.Itoa(ev.Thread)
+		key = "unnamed"
 		if startsAttempt(m[0]) {
 			c.drop(key)
 		}

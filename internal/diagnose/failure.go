@@ -86,7 +86,7 @@ type Failure struct {
 	// time (VICI events carry none: the caller stamps them).
 	Time time.Time
 	// IKESA is charon's unique id of the IKE_SA; 0 when the log had no
-	// ike_name prefix and lines were grouped by thread instead.
+	// ike_name prefix.
 	IKESA uint32
 	// Connection is charon's connection (peer config) name, if one was selected.
 	Connection string

@@ -18,7 +18,8 @@ type LogEvent struct {
 	Group string
 	// Level is the message's log level; -1 if the logger did not print it.
 	Level int
-	// Thread is charon's thread number; -1 if unknown.
+	// Thread is charon's thread number; -1 if unknown. Kept for display:
+	// threads do not identify IKE_SAs.
 	Thread int
 	// IKESA is the IKE_SA's unique id; 0 if the line was not about one or the
 	// logger ran without ike_name.
