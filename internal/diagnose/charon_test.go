@@ -55,7 +55,12 @@ func startLive(t *testing.T, sc scenario) *live {
 	t.Helper()
 	gwNS := netns.New(t, "dggw")
 	clNS := netns.New(t, "dgcl")
-	_, clIf := netns.Veth(t, gwNS, clNS, gwAddr+"/24", clAddr+"/24")
+	var clIf string
+	if sc.nat {
+		natBetween(t, gwNS, clNS)
+	} else {
+		_, clIf = netns.Veth(t, gwNS, clNS, gwAddr+"/24", clAddr+"/24")
+	}
 	if sc.secondAddr {
 		clNS.Run(t, "ip", "addr", "add", clAddr2+"/24", "dev", clIf)
 	}
@@ -177,6 +182,86 @@ func siteTunnel(local, remote, remoteAddr string) string {
 `
 }
 
+// Addresses of the NAT topology: the client's private address, and the
+// router's public one it is masqueraded to.
+const (
+	natPrivate = "10.0.0.2"
+	natPublic  = "192.0.2.3"
+)
+
+// natBetween puts a masquerading router between the gateway and the client.
+func natBetween(t *testing.T, gwNS, clNS *netns.NS) {
+	t.Helper()
+	rtNS := netns.New(t, "dgrt")
+	_, rtOut := netns.Veth(t, gwNS, rtNS, gwAddr+"/24", natPublic+"/24")
+	netns.Veth(t, rtNS, clNS, "10.0.0.1/24", natPrivate+"/24")
+	clNS.AddRoute(t, "default", "via", "10.0.0.1")
+	rtNS.EnableForwarding(t)
+	rtNS.Run(t, "nft", "add table ip nat; add chain ip nat post { type nat hook postrouting priority 100; }; add rule ip nat post oifname "+rtOut+" masquerade")
+}
+
+// natTunnels: the gateway expects the branch to identify itself by its
+// public address, as many site-to-site setups do; the branch, behind NAT
+// and configured with no identity, sends its private one.
+func natGateway() string {
+	return `connections {
+  branch {
+    version = 2
+    proposals = aes256gcm16-prfsha256-x25519
+    local {
+      auth = psk
+      id = gw.example.com
+    }
+    remote {
+      auth = psk
+      id = ` + natPublic + `
+    }
+    children {
+      branch {
+        local_ts = 10.3.0.0/24
+        remote_ts = 10.9.0.0/24
+      }
+    }
+  }
+}
+secrets {
+  ike-branch {
+    id = ` + natPublic + `
+    secret = branch-secret
+  }
+}
+`
+}
+
+func natBranch() string {
+	return `connections {
+  branch {
+    version = 2
+    remote_addrs = ` + gwAddr + `
+    proposals = aes256gcm16-prfsha256-x25519
+    local {
+      auth = psk
+    }
+    remote {
+      auth = psk
+      id = gw.example.com
+    }
+    children {
+      branch {
+        local_ts = 10.9.0.0/24
+        remote_ts = 10.3.0.0/24
+      }
+    }
+  }
+}
+secrets {
+  ike-gw {
+    secret = branch-secret
+  }
+}
+`
+}
+
 // withDPD makes the gateway probe its clients every second.
 func withDPD(conf string) string {
 	return strings.Replace(conf, "    unique = no\n", "    unique = no\n    dpd_delay = 1s\n", 1)
@@ -268,7 +353,8 @@ func TestLiveFailures(t *testing.T) {
 				}
 			}()
 			sc.run(t, l)
-			l.gw.WaitLog(t, sc.waitFor, 30*time.Second)
+			// charon's half-open timeout is 30 s; the rest is margin.
+			l.gw.WaitLog(t, sc.waitFor, 60*time.Second)
 			log := relevant(l.gw.Log())
 			got := replay(t, sc, log)
 			sc.check(t, got)

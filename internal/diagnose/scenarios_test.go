@@ -24,6 +24,8 @@ type scenario struct {
 	// foreignClientCert gives the client a certificate of a CA the gateway
 	// does not trust.
 	foreignClientCert bool
+	// nat puts a masquerading router between client and gateway.
+	nat bool
 	// secondAddr gives the client namespace clAddr2 as well.
 	secondAddr bool
 	run        func(t *testing.T, l *live)
@@ -42,10 +44,11 @@ type scenario struct {
 	offered, configured      []string // each must be among the Failure's
 }
 
-// initiate starts the client's first connection and expects it to fail.
+// initiate starts the client's first connection and expects it to fail
+// (or swanctl to stop waiting for it).
 func initiate(child string) func(t *testing.T, l *live) {
 	return func(t *testing.T, l *live) {
-		if out, err := l.cl.Swanctl("--initiate", "--child", child, "--timeout", "20"); err == nil {
+		if out, err := l.cl.Swanctl("--initiate", "--child", child, "--timeout", "5"); err == nil {
 			t.Fatalf("Initiating %s succeeded:\n%s", child, out)
 		}
 	}
@@ -212,6 +215,24 @@ var scenarios = []scenario{{
 	},
 	waitFor: "giving up after", alert: diagnose.AlertRetransmitTimeout,
 	phase: diagnose.PhaseLiveness, reason: diagnose.ReasonPeerUnreachable, remote: clAddr, remoteID: "jimp@example.com",
+}, {
+	name:    "nat-private-identity",
+	gateway: natGateway, client: natBranch, nat: true,
+	run: initiate("branch"), waitFor: "no matching peer config found",
+	phase: diagnose.PhaseIKEAuth, reason: diagnose.ReasonNATMismatch, remote: natPublic, remoteID: natPrivate,
+	offered: []string{natPrivate}, configured: []string{natPublic},
+}, {
+	name:    "half-open-timeout",
+	gateway: func() string { return gatewayConf("", "", "", jimp...) },
+	client:  client(same),
+	run: func(t *testing.T, l *live) {
+		// The client's IKE_AUTH (UDP 4500 after NAT detection) never leaves:
+		// the gateway holds a half-open IKE_SA until charon's 30 s timeout.
+		l.clNS.Run(t, "nft", "add table inet block; add chain inet block out { type filter hook output priority 0; }; add rule inet block out udp dport 4500 drop")
+		initiate("home")(t, l)
+	},
+	waitFor: "deleting half open IKE_SA", alert: diagnose.AlertHalfOpenTimeout,
+	phase: diagnose.PhaseIKESAInit, reason: diagnose.ReasonPeerUnreachable, remote: clAddr,
 }}
 
 func init() {
