@@ -2,6 +2,8 @@ package diagnose_test
 
 import (
 	"encoding/binary"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -202,5 +204,28 @@ func TestProposalClassesOf6x(t *testing.T) {
 				t.Errorf("Transforms = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// BenchmarkObserve replays the real fixtures line by line: the cost of one
+// log line to the agent.
+func BenchmarkObserve(b *testing.B) {
+	var evs []diagnose.LogEvent
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.log"))
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if ev, ok := diagnose.ParseLine(l); ok {
+				evs = append(evs, ev)
+			}
+		}
+	}
+	c := diagnose.NewCorrelator(diagnose.Options{})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.Observe(evs[i%len(evs)])
 	}
 }
