@@ -94,6 +94,10 @@ func (c *Correlator) Observe(ev LogEvent) (Failure, bool) {
 		}
 		a := c.attempt(ev, m)
 		a.time = ev.Time
+		// An IKE_SA without a peer config is "(unnamed)" (ike_sa.c get_name).
+		if ev.IKEName != "" && ev.IKEName != "(unnamed)" {
+			a.conn = ev.IKEName
+		}
 		f := s.handle(c, a, m)
 		if a.remote != "" {
 			c.byRemote[hostOnly(a.remote)] = a.key
@@ -123,7 +127,7 @@ func (c *Correlator) attempt(ev LogEvent, m []string) *attempt {
 		return a
 	}
 	c.seq++
-	a := &attempt{seq: c.seq, key: key, id: ev.IKESA, conn: ev.IKEName, reported: map[Phase]bool{}}
+	a := &attempt{seq: c.seq, key: key, id: ev.IKESA, reported: map[Phase]bool{}}
 	c.attempts[key] = a
 	c.order = append(c.order, keySeq{key, a.seq})
 	for len(c.attempts) > c.opts.MaxAttempts && len(c.order) > 0 {

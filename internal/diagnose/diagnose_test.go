@@ -229,3 +229,27 @@ func BenchmarkObserve(b *testing.B) {
 		c.Observe(evs[i%len(evs)])
 	}
 }
+
+// TestVICIEvents: VICI's log events carry the IKE_SA's unique id and name
+// as fields (vici_logger.c), "(unnamed)" until a peer config is selected.
+func TestVICIEvents(t *testing.T) {
+	c := diagnose.NewCorrelator(diagnose.Options{})
+	var got []diagnose.Failure
+	for _, ev := range []diagnose.LogEvent{
+		{Group: "IKE", Level: 0, Thread: 9, IKESA: 5, IKEName: "(unnamed)", Msg: "192.0.2.9 is initiating an IKE_SA"},
+		{Group: "CFG", Level: 1, Thread: 9, IKESA: 5, IKEName: "(unnamed)", Msg: "looking for peer configs matching 192.0.2.1[vpn.example.com]...192.0.2.9[192.0.2.9]"},
+		{Group: "CFG", Level: 1, Thread: 9, IKESA: 5, IKEName: "mobile", Msg: "selected peer config 'mobile'"},
+		{Group: "IKE", Level: 1, Thread: 9, IKESA: 5, IKEName: "mobile", Msg: "no virtual IP found for %any requested by 'jimp@example.com'"},
+		{Group: "IKE", Level: 1, Thread: 9, IKESA: 5, IKEName: "mobile", Msg: "no virtual IP found, sending INTERNAL_ADDRESS_FAILURE"},
+	} {
+		if f, ok := c.Observe(ev); ok {
+			got = append(got, f)
+		}
+	}
+	if len(got) != 1 {
+		t.Fatalf("Got %d Failures, want 1: %+v", len(got), got)
+	}
+	if f := got[0]; f.Reason != diagnose.ReasonPoolExhausted || f.Connection != "mobile" || f.IKESA != 5 || f.Remote != "192.0.2.9" || f.RemoteID != "jimp@example.com" {
+		t.Errorf("Failure = %+v", f)
+	}
+}
