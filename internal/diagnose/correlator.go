@@ -133,11 +133,21 @@ func (c *Correlator) attempt(ev LogEvent, m []string) *attempt {
 	for len(c.attempts) > c.opts.MaxAttempts && len(c.order) > 0 {
 		old := c.order[0]
 		c.order = c.order[1:]
-		if x, ok := c.attempts[old.key]; ok && x.seq == old.seq {
+		if c.live(old) {
 			c.drop(old.key)
 		}
 	}
+	// Attempts dropped otherwise (restarts of the unnamed one) leave stale
+	// entries; compacting keeps order within twice the bound.
+	if len(c.order) > 2*c.opts.MaxAttempts {
+		c.order = slices.DeleteFunc(c.order, func(k keySeq) bool { return !c.live(k) })
+	}
 	return a
+}
+
+func (c *Correlator) live(k keySeq) bool {
+	a, ok := c.attempts[k.key]
+	return ok && a.seq == k.seq
 }
 
 func startsAttempt(msg string) bool {

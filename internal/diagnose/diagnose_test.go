@@ -2,6 +2,7 @@ package diagnose_test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -251,5 +252,28 @@ func TestVICIEvents(t *testing.T) {
 	}
 	if f := got[0]; f.Reason != diagnose.ReasonPoolExhausted || f.Connection != "mobile" || f.IKESA != 5 || f.Remote != "192.0.2.9" || f.RemoteID != "jimp@example.com" {
 		t.Errorf("Failure = %+v", f)
+	}
+}
+
+// TestCorrelatorStaysBounded: a long log of attempts (ids or none) keeps
+// at most MaxAttempts IKE_SAs in memory, and still diagnoses new ones.
+func TestCorrelatorStaysBounded(t *testing.T) {
+	c := diagnose.NewCorrelator(diagnose.Options{MaxAttempts: 8})
+	n := 0
+	for i := 1; i <= 10000; i++ {
+		for _, id := range []uint32{uint32(i), 0} {
+			remote := fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255)
+			for _, msg := range []string{remote + " is initiating an IKE_SA", "received proposals unacceptable"} {
+				if _, ok := c.Observe(diagnose.LogEvent{IKESA: id, Thread: 1, Msg: msg}); ok {
+					n++
+				}
+			}
+		}
+	}
+	if n != 20000 {
+		t.Errorf("%d Failures from 20000 failed attempts", n)
+	}
+	if attempts, order, remotes := c.Sizes(); attempts > 8 || order > 2*8+1 || remotes > 8 {
+		t.Errorf("Bookkeeping grew: %d attempts, %d order entries, %d remotes; bound 8", attempts, order, remotes)
 	}
 }
