@@ -105,6 +105,20 @@ const (
 	ReasonTrafficSelectorMismatch = "TrafficSelectorMismatch"
 	// ReasonPeerUnreachable: the peer does not answer.
 	ReasonPeerUnreachable = "PeerUnreachable"
+	// ReasonPSKMismatch: the peers' pre-shared keys differ.
+	ReasonPSKMismatch = "PSKMismatch"
+	// ReasonUnknownUser: the gateway has no credentials for the identity a client sent.
+	ReasonUnknownUser = "UnknownUser"
+	// ReasonPoolExhausted: the client's address pool had no address left for it.
+	ReasonPoolExhausted = "PoolExhausted"
+	// ReasonCertificateInvalid: a certificate did not verify (untrusted, expired, revoked).
+	ReasonCertificateInvalid = "CertificateInvalid"
+	// ReasonNATMismatch: behind NAT, the peer's identity is its private address, not the one expected.
+	ReasonNATMismatch = "NATMismatch"
+	// ReasonDuplicateLogin: a new login with the same identity replaced a session.
+	ReasonDuplicateLogin = "DuplicateLogin"
+	// ReasonNoConnection: charon had no connection for the peer's address at all.
+	ReasonNoConnection = "NoConnection"
 	// ReasonConnecting: the tunnel is being established.
 	ReasonConnecting = "Connecting"
 )

@@ -11,6 +11,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRenderCommand(), newProfileCommand())
+	root.AddCommand(newRenderCommand(), newProfileCommand(), newDiagnoseCommand())
 	return root
 }

@@ -19,6 +19,11 @@ type Settings struct {
 	// VICISocket is the URI of the control socket, e.g. "unix:///run/ikegate/charon.vici".
 	// Empty keeps the plugin's default (unix:///var/run/charon.vici).
 	VICISocket string
+	// ErrorNotifySocket is the URI of the error-notify plugin's socket
+	// ("unix:///run/ikegate/charon.enfy"), where charon writes its alerts;
+	// empty keeps the plugin's default. Only unix sockets: the alerts carry
+	// peers' identities and addresses and must not be reachable over TCP.
+	ErrorNotifySocket string
 	// PluginIncludes is the glob of per-plugin files (load = yes/no and plugin
 	// defaults) that form the plugin list with load_modular. Empty means the
 	// distribution's /etc/strongswan.d/charon/*.conf.
@@ -128,7 +133,10 @@ func (s Settings) Validate() error {
 			errs = append(errs, fmt.Errorf("invalid plugin name %q", p))
 		}
 	}
-	for _, v := range []string{s.Daemon, s.VICISocket, s.PluginIncludes} {
+	if s.ErrorNotifySocket != "" && !strings.HasPrefix(s.ErrorNotifySocket, "unix://") {
+		errs = append(errs, fmt.Errorf("error-notify socket %q is not a unix:// URI", s.ErrorNotifySocket))
+	}
+	for _, v := range []string{s.Daemon, s.VICISocket, s.ErrorNotifySocket, s.PluginIncludes} {
 		if strings.ContainsAny(v, "\n{}#") {
 			errs = append(errs, fmt.Errorf("value %q contains strongswan.conf syntax", v))
 		}
@@ -210,6 +218,11 @@ func RenderStrongswanConf(s Settings) string {
 	if s.VICISocket != "" {
 		w.open("vici")
 		w.kv("socket", s.VICISocket)
+		w.close()
+	}
+	if s.ErrorNotifySocket != "" {
+		w.open("error-notify")
+		w.kv("socket", s.ErrorNotifySocket)
 		w.close()
 	}
 	s.EAPRADIUS.render(w)

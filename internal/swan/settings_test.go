@@ -83,6 +83,13 @@ func TestRenderStrongswanConf(t *testing.T) {
 			},
 		},
 		{
+			name: "error-notify socket",
+			s: Settings{
+				VICISocket:        "unix:///run/ikegate/charon.vici",
+				ErrorNotifySocket: "unix:///run/ikegate/charon.enfy",
+			},
+		},
+		{
 			name: "radius gateway",
 			s: Settings{
 				VICISocket: "unix:///run/ikegate/charon.vici",
@@ -121,6 +128,7 @@ func TestSettingsValidate(t *testing.T) {
 		{name: "table size not power of two", s: Settings{IKESATableSize: 1000}, want: "ikesa_table_size 1000"},
 		{name: "segments not power of two", s: Settings{IKESATableSegments: 3}, want: "ikesa_table_segments 3"},
 		{name: "socket without scheme", s: Settings{VICISocket: "/run/charon.vici"}, want: "not a unix://"},
+		{name: "error-notify socket over TCP", s: Settings{ErrorNotifySocket: "tcp://127.0.0.1:4510"}, want: "not a unix://"},
 		{name: "jitter over 100", s: Settings{Retransmit: Retransmit{Jitter: 101}}, want: "percentage"},
 		{name: "plugin with brace", s: Settings{DisablePlugins: []string{"ha }"}}, want: "invalid plugin name"},
 		{name: "socket injecting a section", s: Settings{VICISocket: "unix:///x\n}\nfoo {"}, want: "strongswan.conf syntax"},
