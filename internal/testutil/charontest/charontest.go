@@ -162,6 +162,11 @@ func (c *Charon) settings() swan.Settings {
 	}
 }
 
+// PID is the process id of the running charon: a restarted charon has a
+// new one. (VICI's "since" is recomputed from the uptime on every call and
+// can move by a second, so it cannot tell a restart.)
+func (c *Charon) PID() int { return c.cmd.Process.Pid }
+
 // VICISocket is the path of the charon's VICI unix socket.
 func (c *Charon) VICISocket() string { return filepath.Join(c.dir, "charon.vici") }
 
