@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/ikegate/ikegate/internal/diagnose"
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/vici"
 )
@@ -46,33 +47,31 @@ func (a *Agent) endStaleSessions(ctx context.Context, res *swan.Result, synced b
 	if err != nil {
 		return err
 	}
-	log := logr.FromContextOrDiscard(ctx)
-	var errs []error
+	var stale []vici.IKESA
 	if checkUsers {
-		for _, sa := range revoked(sas, allowed, tunnels) {
-			ended, err := a.terminateIKESA(ctx, sa)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("terminating IKE_SA %s[%d] of a removed user: %w", sa.Name, sa.UniqueID, err))
-				continue
-			}
-			if ended {
-				log.Info("Terminated the session of a removed user", "identity", sa.RemoteEAPID, "remote", sa.RemoteHost, "ikeSA", sa.UniqueID)
-			}
-		}
+		stale = append(stale, revoked(sas, allowed, tunnels)...)
 	}
 	if checkTunnels {
 		for _, sa := range sas {
-			if !swan.IsTunnelConnection(sa.Name) || current[sa.Name] {
-				continue
+			if swan.IsTunnelConnection(sa.Name) && !current[sa.Name] {
+				stale = append(stale, sa)
 			}
-			ended, err := a.terminateIKESA(ctx, sa)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("terminating IKE_SA %s[%d] of a removed tunnel: %w", sa.Name, sa.UniqueID, err))
-				continue
-			}
-			if ended {
-				log.Info("Terminated the IKE_SA of a removed tunnel", "connection", sa.Name, "remote", sa.RemoteHost, "ikeSA", sa.UniqueID)
-			}
+		}
+	}
+	log := logr.FromContextOrDiscard(ctx)
+	var errs []error
+	for _, sa := range stale {
+		what := "a removed user"
+		if swan.IsTunnelConnection(sa.Name) {
+			what = "a removed tunnel"
+		}
+		ended, err := a.terminateIKESA(ctx, sa)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("terminating IKE_SA %s[%d] of %s: %w", sa.Name, sa.UniqueID, what, err))
+			continue
+		}
+		if ended {
+			log.Info("Terminated the IKE_SA of "+what, "connection", sa.Name, "identity", diagnose.Clean(sa.Identity()), "remote", sa.RemoteHost, "ikeSA", sa.UniqueID)
 		}
 	}
 	return errors.Join(errs...)
