@@ -26,6 +26,7 @@ import (
 	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/vici"
+	"github.com/ikegate/ikegate/internal/vici/vicitest"
 )
 
 const (
@@ -97,7 +98,7 @@ func (w recorderWriter) Apply(_ context.Context, obj kruntime.ApplyConfiguration
 }
 
 type fixture struct {
-	fake   *vici.Fake
+	fake   *vicitest.Fake
 	reader client.Client
 	writer *statusRecorder
 	agent  *Agent
@@ -119,12 +120,12 @@ func user(name string) (*v1alpha1.VPNUser, *corev1.Secret) {
 		}
 }
 
-func newFixture(t *testing.T, f *vici.Fake, users ...string) *fixture {
+func newFixture(t *testing.T, f *vicitest.Fake, users ...string) *fixture {
 	t.Helper()
 	return newFixtureWith(t, f, nil, users...)
 }
 
-func newFixtureWith(t *testing.T, f *vici.Fake, fw Firewall, users ...string) *fixture {
+func newFixtureWith(t *testing.T, f *vicitest.Fake, fw Firewall, users ...string) *fixture {
 	t.Helper()
 	pki := charontest.NewPKI(t, "Unit CA")
 	leaf := pki.Server(t, "vpn.example.com", "vpn.example.com")
@@ -203,7 +204,7 @@ func clientSA(identity string) vici.IKESA {
 }
 
 func TestStartKeepsSessionsOfExistingUsersAndEndsOrphans(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	keep := f.AddSA(clientSA("alice@example.com"))
 	// A user deleted while the agent was away still has a session.
 	f.AddSA(clientSA("mallory@example.com"))
@@ -219,7 +220,7 @@ func TestStartKeepsSessionsOfExistingUsersAndEndsOrphans(t *testing.T) {
 }
 
 func TestDeletingAUserTouchesOnlyThatUser(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	fx := newFixture(t, f, "alice", "bob")
 	eventually(t, "ready", fx.agent.Ready)
 	aliceSA := f.AddSA(clientSA("alice@example.com"))
@@ -249,7 +250,7 @@ func TestDeletingAUserTouchesOnlyThatUser(t *testing.T) {
 }
 
 func TestDisablingAUserEndsItsSession(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	fx := newFixture(t, f, "alice")
 	eventually(t, "ready", fx.agent.Ready)
 	f.AddSA(clientSA("alice@example.com"))
@@ -270,7 +271,7 @@ func TestDisablingAUserEndsItsSession(t *testing.T) {
 }
 
 func TestCharonRestartReloadsEverything(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	fx := newFixture(t, f, "alice")
 	eventually(t, "ready", fx.agent.Ready)
 	f.Restart()
@@ -280,7 +281,7 @@ func TestCharonRestartReloadsEverything(t *testing.T) {
 }
 
 func TestNotReadyUntilCharonTakesTheConfiguration(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	f.SetDown(true)
 	fx := newFixture(t, f, "alice")
 	time.Sleep(100 * time.Millisecond)
@@ -317,7 +318,7 @@ func TestNotReadyUntilCharonTakesTheConfiguration(t *testing.T) {
 }
 
 func TestSessionsAreWrittenOncePerChange(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	fx := newFixture(t, f, "alice", "bob")
 	eventually(t, "ready", fx.agent.Ready)
 	f.AddSA(clientSA("alice@example.com"))
@@ -351,7 +352,7 @@ func TestSessionsAreWrittenOncePerChange(t *testing.T) {
 }
 
 func TestChangingAPoolLeavesOtherPoolsUsersAlone(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	fx := newFixture(t, f, "alice", "bob")
 	ctx := context.Background()
 	// bob moves to a pool of his own, selected by label.
@@ -434,7 +435,7 @@ func (f *fakeFirewall) counts() (int, int) {
 }
 
 func TestFirewallFollowsTheGateway(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	fw := &fakeFirewall{}
 	fx := newFixtureWith(t, f, fw, "alice")
 	eventually(t, "ready", fx.agent.Ready)
@@ -486,7 +487,7 @@ func TestAuthFailuresCountOncePerIKESA(t *testing.T) {
 }
 
 func TestExpiredUserIsCutOffWithoutAnAPIChange(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	fx := newFixture(t, f, "alice", "bob")
 	ctx := context.Background()
 	var u v1alpha1.VPNUser
@@ -510,7 +511,7 @@ func TestExpiredUserIsCutOffWithoutAnAPIChange(t *testing.T) {
 }
 
 func TestFreshCharonGetsConnectionsBeforeUserSecrets(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	fx := newFixture(t, f, "alice", "bob")
 	eventually(t, "ready", fx.agent.Ready)
 	for _, restart := range []bool{false, true} {

@@ -19,13 +19,13 @@ import (
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/swan"
-	"github.com/ikegate/ikegate/internal/vici"
+	"github.com/ikegate/ikegate/internal/vici/vicitest"
 )
 
 // reloadCounter is a fake charon that also answers reload-settings, which
 // re-reads files the in-memory fake does not have.
 type reloadCounter struct {
-	*vici.Fake
+	*vicitest.Fake
 	mu      sync.Mutex
 	reloads int
 	fail    bool
@@ -69,7 +69,7 @@ func TestRADIUSServersFile(t *testing.T) {
 
 	dir := filepath.Join(t.TempDir(), "radius")
 	path := filepath.Join(dir, radiusFile)
-	charon := &reloadCounter{Fake: vici.NewFake()}
+	charon := &reloadCounter{Fake: vicitest.NewFake()}
 	reader := fake.NewClientBuilder().WithScheme(Scheme()).Build()
 	a, err := New(Options{
 		Namespace: testNS, Gateway: testGW, Pod: testPod,

@@ -12,6 +12,7 @@ import (
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/vici"
+	"github.com/ikegate/ikegate/internal/vici/vicitest"
 )
 
 // BenchmarkRebuildOneMoreUser is the agent's work for one new user at
@@ -38,7 +39,7 @@ func BenchmarkRebuildOneMoreUser(b *testing.B) {
 			for i := range n {
 				add(fmt.Sprintf("u%d", i))
 			}
-			a := vici.NewApplier(vici.NewFake())
+			a := vici.NewApplier(vicitest.NewFake())
 			m := swan.Build(in).Model
 			if _, err := a.Apply(context.Background(), m); err != nil {
 				b.Fatal(err)
