@@ -13,6 +13,7 @@ import (
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
@@ -24,7 +25,7 @@ import (
 //
 //	go test -run '^$' -bench AddUser ./internal/vici/
 func BenchmarkAddUser(b *testing.B) {
-	netns.RequireRoot(b)
+	require.Root(b)
 	p := newGatewayPKI(b)
 	type row struct {
 		users                     int

@@ -19,6 +19,7 @@ import (
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
@@ -33,7 +34,7 @@ func maximalName(tag string) string {
 // it without an error, the firewall builds, the long-named user connects
 // through the long-named pool, and deleting that user ends its session.
 func TestMaximalNamesConverge(t *testing.T) {
-	netns.RequireRoot(t)
+	require.Root(t)
 	ctx := context.Background()
 	const (
 		gwAddr   = "192.0.2.1"

@@ -29,6 +29,7 @@ import (
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
@@ -47,7 +48,7 @@ const freeradiusConf = "/etc/freeradius/3.0"
 // them work again, with the same charon all along. No shared secret reaches
 // the agent's log, the gateway's status or charon's log.
 func TestEAPRADIUSWithFreeRADIUS(t *testing.T) {
-	netns.RequireRoot(t)
+	require.Root(t)
 	if _, err := exec.LookPath("freeradius"); err != nil {
 		t.Fatalf("FreeRADIUS is not installed (hack/install-strongswan.sh installs it): %v", err)
 	}
