@@ -25,6 +25,7 @@ import (
 	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/poll"
 	"github.com/ikegate/ikegate/internal/vici"
 	"github.com/ikegate/ikegate/internal/vici/vicitest"
 )
@@ -182,15 +183,11 @@ func newFixtureWith(t *testing.T, f *vicitest.Fake, fw Firewall, users ...string
 	return fx
 }
 
+// eventually waits for cond of the agent against the fake charon, which
+// answers at once: it polls finely so the many waits stay short.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("Timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Eventually(t, what, 5*time.Second, poll.Holds(cond), poll.Every(5*time.Millisecond))
 }
 
 func clientSA(identity string) vici.IKESA {

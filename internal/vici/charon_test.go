@@ -2,6 +2,7 @@ package vici_test
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"regexp"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/poll"
 	"github.com/ikegate/ikegate/internal/vici"
 	"github.com/ikegate/ikegate/internal/vici/vicitest"
 )
@@ -448,19 +450,17 @@ func TestSessionsOfARealClient(t *testing.T) {
 			t.Fatalf("TerminateIKE = %d, %v", n, err)
 		}
 		t.Logf("TerminateIKE took %v", took)
-		for {
+		// The client's IKE_SA must go within a second of the call.
+		poll.Eventually(t, "the client's IKE_SA to go", time.Second-time.Since(start), func() error {
 			sas, err := vici.ListSAs(ctx, clc)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(sas) == 0 {
-				break
+			if len(sas) != 0 {
+				return fmt.Errorf("client still has %+v", sas)
 			}
-			if time.Since(start) > time.Second {
-				t.Fatalf("Client still has %+v after %v", sas, time.Since(start))
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		}, poll.Every(10*time.Millisecond))
 		t.Logf("TerminateIKE returned in %v; the client's IKE_SA was gone after %v", took, time.Since(start))
 		if gwSAs, _ := vici.ListSAs(ctx, gwc); len(gwSAs) != 0 {
 			t.Errorf("Gateway still has %+v", gwSAs)

@@ -33,6 +33,7 @@ import (
 	"github.com/ikegate/ikegate/internal/agent"
 	"github.com/ikegate/ikegate/internal/testenv"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/poll"
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
@@ -317,20 +318,16 @@ func (r *runningAgent) metric(t testing.TB, name string, want map[string]string)
 	return v
 }
 
-// waitFor polls cond every 10ms until it holds or timeout passes.
+// waitFor polls cond every 10ms until it holds or timeout passes: the
+// figures are measured through it, so its interval is their resolution.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
+	poll.Eventually(t, what, timeout, func() error {
+		if ok, detail := cond(); !ok {
+			return errors.New(detail)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Timed out after %v waiting for %s: %s", timeout, what, detail)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	}, poll.Every(10*time.Millisecond))
 }
 
 // sharedKeys lists the ids of the shared secrets charon holds.

@@ -29,6 +29,7 @@ import (
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/poll"
 	"github.com/ikegate/ikegate/internal/testutil/require"
 	"github.com/ikegate/ikegate/internal/vici"
 )
@@ -337,13 +338,12 @@ func startFreeRADIUS(t *testing.T, ns *netns.NS, nas, shared, user, password str
 	r := &freeRADIUS{out: filepath.Join(dir, "out.log")}
 	// -X: foreground, one thread, every packet with its attributes on stdout.
 	ns.Start(t, "sh", "-c", `exec freeradius -X -d "$0" >"$1" 2>&1`, dir, r.out)
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(r.log(), "Ready to process requests") {
-		if time.Now().After(deadline) {
-			t.Fatalf("FreeRADIUS did not start:\n%s", r.tail())
+	poll.Eventually(t, "FreeRADIUS to start", 20*time.Second, func() error {
+		if !strings.Contains(r.log(), "Ready to process requests") {
+			return fmt.Errorf("not ready:\n%s", r.tail())
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	}, poll.Every(50*time.Millisecond))
 	return r
 }
 
