@@ -25,6 +25,7 @@ import (
 	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/gen"
 	"github.com/ikegate/ikegate/internal/testutil/poll"
 	"github.com/ikegate/ikegate/internal/vici"
 	"github.com/ikegate/ikegate/internal/vici/vicitest"
@@ -108,17 +109,8 @@ type fixture struct {
 }
 
 func user(name string) (*v1alpha1.VPNUser, *corev1.Secret) {
-	return &v1alpha1.VPNUser{
-			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: name},
-			Spec: v1alpha1.VPNUserSpec{
-				GatewayRef:        v1alpha1.GatewayReference{Name: testGW},
-				Identity:          v1alpha1.Identity(name + "@example.com"),
-				PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: name, Key: "password"},
-			},
-		}, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: name},
-			Data:       map[string][]byte{"password": []byte("pw-" + name)},
-		}
+	return gen.User(testNS, name, v1alpha1.Identity(name+"@example.com")),
+		gen.Secret(testNS, name, map[string]string{gen.PasswordKey: "pw-" + name})
 }
 
 func newFixture(t *testing.T, f *vicitest.Fake, users ...string) *fixture {
@@ -131,22 +123,9 @@ func newFixtureWith(t *testing.T, f *vicitest.Fake, fw Firewall, users ...string
 	pki := charontest.NewPKI(t, "Unit CA")
 	leaf := pki.Server(t, "vpn.example.com", "vpn.example.com")
 	objs := []client.Object{
-		&v1alpha1.VPNGateway{
-			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: testGW, Generation: 3},
-			Spec:       v1alpha1.VPNGatewaySpec{Hostnames: []v1alpha1.Hostname{"vpn.example.com"}},
-		},
-		&corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "vpn-tls"},
-			Data:       map[string][]byte{"tls.crt": leaf.CertPEM, "tls.key": leaf.KeyPEM, "ca.crt": pki.CertPEM},
-		},
-		&v1alpha1.MobilePool{
-			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "staff"},
-			Spec: v1alpha1.MobilePoolSpec{
-				GatewayRef:    v1alpha1.GatewayReference{Name: testGW},
-				Addresses:     v1alpha1.PoolAddresses{IPv4: "10.3.200.0/24"},
-				LocalNetworks: []v1alpha1.CIDR{"10.3.0.0/24"},
-			},
-		},
+		gen.Gateway(testNS, testGW, func(gw *v1alpha1.VPNGateway) { gw.Generation = 3 }),
+		gen.TLSSecret(testNS, "vpn-tls", leaf.CertPEM, leaf.KeyPEM, pki.CertPEM),
+		gen.Pool(testNS, "staff", "10.3.200.0/24", gen.SplitTunnel("10.3.0.0/24")),
 	}
 	// The manager derives the credentials Secrets from the users' Secrets;
 	// the agent reads only those.
@@ -361,15 +340,8 @@ func TestChangingAPoolLeavesOtherPoolsUsersAlone(t *testing.T) {
 	if err := fx.reader.Update(ctx, &bob); err != nil {
 		t.Fatal(err)
 	}
-	contractors := &v1alpha1.MobilePool{
-		ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "contractors"},
-		Spec: v1alpha1.MobilePoolSpec{
-			GatewayRef:    v1alpha1.GatewayReference{Name: testGW},
-			Addresses:     v1alpha1.PoolAddresses{IPv4: "10.3.201.0/24"},
-			LocalNetworks: []v1alpha1.CIDR{"10.3.1.0/24"},
-			UserSelector:  &metav1.LabelSelector{MatchLabels: map[string]string{"team": "contractors"}},
-		},
-	}
+	contractors := gen.Pool(testNS, "contractors", "10.3.201.0/24",
+		gen.SplitTunnel("10.3.1.0/24"), gen.Selecting(map[string]string{"team": "contractors"}))
 	if err := fx.reader.Create(ctx, contractors); err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	govici "github.com/strongswan/govici/vici"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -28,6 +27,7 @@ import (
 	"github.com/ikegate/ikegate/internal/agent"
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/gen"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
 	"github.com/ikegate/ikegate/internal/testutil/poll"
 	"github.com/ikegate/ikegate/internal/testutil/require"
@@ -93,10 +93,7 @@ func TestEAPRADIUSWithFreeRADIUS(t *testing.T) {
 
 	cfg, c := startAPI(t)
 	createGateway(t, c, pki, server, []string{gwAddr})
-	if err := c.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: radSecret},
-		Data:       map[string][]byte{"secret": []byte(radiusShare)},
-	}); err != nil {
+	if err := c.Create(ctx, gen.Secret(namespace, radSecret, map[string]string{"secret": radiusShare})); err != nil {
 		t.Fatal(err)
 	}
 	var gwObj v1alpha1.VPNGateway
