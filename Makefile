@@ -10,7 +10,7 @@ HELM := $(BIN)/helm
 
 # envtest control plane built by hack/envtest-assets.sh.
 export KUBEBUILDER_ASSETS ?= $(BIN)/k8s
-# As root, a privileged test suite must run: testenv.RequireRoot/SkipOrFail
+# As root, a privileged test suite must run: require.Root/Commands
 # then fail instead of skipping. Non-root developers get skips.
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
 export IKEGATE_REQUIRE_ROOT_TESTS ?= $(IS_ROOT)

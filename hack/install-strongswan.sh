@@ -22,7 +22,7 @@ if [[ ${#missing[@]} -eq 0 ]]; then
 fi
 
 if [[ "$(id -u)" != 0 ]]; then
-  # Without root the tests that use these packages skip (testenv.RequireRoot),
+  # Without root the tests that use these packages skip (require.Root),
   # unless IKEGATE_REQUIRE_ROOT_TESTS=1 demands them.
   echo "install-strongswan: missing ${missing[*]}; run as root to install them" >&2
   [[ "${IKEGATE_REQUIRE_ROOT_TESTS:-0}" == 1 ]] && exit 1

@@ -25,7 +25,10 @@ import (
 	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/gen"
+	"github.com/ikegate/ikegate/internal/testutil/poll"
 	"github.com/ikegate/ikegate/internal/vici"
+	"github.com/ikegate/ikegate/internal/vici/vicitest"
 )
 
 const (
@@ -97,7 +100,7 @@ func (w recorderWriter) Apply(_ context.Context, obj kruntime.ApplyConfiguration
 }
 
 type fixture struct {
-	fake   *vici.Fake
+	fake   *vicitest.Fake
 	reader client.Client
 	writer *statusRecorder
 	agent  *Agent
@@ -106,45 +109,23 @@ type fixture struct {
 }
 
 func user(name string) (*v1alpha1.VPNUser, *corev1.Secret) {
-	return &v1alpha1.VPNUser{
-			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: name},
-			Spec: v1alpha1.VPNUserSpec{
-				GatewayRef:        v1alpha1.GatewayReference{Name: testGW},
-				Identity:          v1alpha1.Identity(name + "@example.com"),
-				PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: name, Key: "password"},
-			},
-		}, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: name},
-			Data:       map[string][]byte{"password": []byte("pw-" + name)},
-		}
+	return gen.User(testNS, name, v1alpha1.Identity(name+"@example.com")),
+		gen.Secret(testNS, name, map[string]string{gen.PasswordKey: "pw-" + name})
 }
 
-func newFixture(t *testing.T, f *vici.Fake, users ...string) *fixture {
+func newFixture(t *testing.T, f *vicitest.Fake, users ...string) *fixture {
 	t.Helper()
 	return newFixtureWith(t, f, nil, users...)
 }
 
-func newFixtureWith(t *testing.T, f *vici.Fake, fw Firewall, users ...string) *fixture {
+func newFixtureWith(t *testing.T, f *vicitest.Fake, fw Firewall, users ...string) *fixture {
 	t.Helper()
 	pki := charontest.NewPKI(t, "Unit CA")
 	leaf := pki.Server(t, "vpn.example.com", "vpn.example.com")
 	objs := []client.Object{
-		&v1alpha1.VPNGateway{
-			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: testGW, Generation: 3},
-			Spec:       v1alpha1.VPNGatewaySpec{Hostnames: []v1alpha1.Hostname{"vpn.example.com"}},
-		},
-		&corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "vpn-tls"},
-			Data:       map[string][]byte{"tls.crt": leaf.CertPEM, "tls.key": leaf.KeyPEM, "ca.crt": pki.CertPEM},
-		},
-		&v1alpha1.MobilePool{
-			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "staff"},
-			Spec: v1alpha1.MobilePoolSpec{
-				GatewayRef:    v1alpha1.GatewayReference{Name: testGW},
-				Addresses:     v1alpha1.PoolAddresses{IPv4: "10.3.200.0/24"},
-				LocalNetworks: []v1alpha1.CIDR{"10.3.0.0/24"},
-			},
-		},
+		gen.Gateway(testNS, testGW, func(gw *v1alpha1.VPNGateway) { gw.Generation = 3 }),
+		gen.TLSSecret(testNS, "vpn-tls", leaf.CertPEM, leaf.KeyPEM, pki.CertPEM),
+		gen.Pool(testNS, "staff", "10.3.200.0/24", gen.SplitTunnel("10.3.0.0/24")),
 	}
 	// The manager derives the credentials Secrets from the users' Secrets;
 	// the agent reads only those.
@@ -181,15 +162,11 @@ func newFixtureWith(t *testing.T, f *vici.Fake, fw Firewall, users ...string) *f
 	return fx
 }
 
+// eventually waits for cond of the agent against the fake charon, which
+// answers at once: it polls finely so the many waits stay short.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("Timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Eventually(t, what, 5*time.Second, poll.Holds(cond), poll.Every(5*time.Millisecond))
 }
 
 func clientSA(identity string) vici.IKESA {
@@ -203,7 +180,7 @@ func clientSA(identity string) vici.IKESA {
 }
 
 func TestStartKeepsSessionsOfExistingUsersAndEndsOrphans(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	keep := f.AddSA(clientSA("alice@example.com"))
 	// A user deleted while the agent was away still has a session.
 	f.AddSA(clientSA("mallory@example.com"))
@@ -219,7 +196,7 @@ func TestStartKeepsSessionsOfExistingUsersAndEndsOrphans(t *testing.T) {
 }
 
 func TestDeletingAUserTouchesOnlyThatUser(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	fx := newFixture(t, f, "alice", "bob")
 	eventually(t, "ready", fx.agent.Ready)
 	aliceSA := f.AddSA(clientSA("alice@example.com"))
@@ -249,7 +226,7 @@ func TestDeletingAUserTouchesOnlyThatUser(t *testing.T) {
 }
 
 func TestDisablingAUserEndsItsSession(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	fx := newFixture(t, f, "alice")
 	eventually(t, "ready", fx.agent.Ready)
 	f.AddSA(clientSA("alice@example.com"))
@@ -270,7 +247,7 @@ func TestDisablingAUserEndsItsSession(t *testing.T) {
 }
 
 func TestCharonRestartReloadsEverything(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	fx := newFixture(t, f, "alice")
 	eventually(t, "ready", fx.agent.Ready)
 	f.Restart()
@@ -280,7 +257,7 @@ func TestCharonRestartReloadsEverything(t *testing.T) {
 }
 
 func TestNotReadyUntilCharonTakesTheConfiguration(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	f.SetDown(true)
 	fx := newFixture(t, f, "alice")
 	time.Sleep(100 * time.Millisecond)
@@ -317,7 +294,7 @@ func TestNotReadyUntilCharonTakesTheConfiguration(t *testing.T) {
 }
 
 func TestSessionsAreWrittenOncePerChange(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	fx := newFixture(t, f, "alice", "bob")
 	eventually(t, "ready", fx.agent.Ready)
 	f.AddSA(clientSA("alice@example.com"))
@@ -351,7 +328,7 @@ func TestSessionsAreWrittenOncePerChange(t *testing.T) {
 }
 
 func TestChangingAPoolLeavesOtherPoolsUsersAlone(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	fx := newFixture(t, f, "alice", "bob")
 	ctx := context.Background()
 	// bob moves to a pool of his own, selected by label.
@@ -363,15 +340,8 @@ func TestChangingAPoolLeavesOtherPoolsUsersAlone(t *testing.T) {
 	if err := fx.reader.Update(ctx, &bob); err != nil {
 		t.Fatal(err)
 	}
-	contractors := &v1alpha1.MobilePool{
-		ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "contractors"},
-		Spec: v1alpha1.MobilePoolSpec{
-			GatewayRef:    v1alpha1.GatewayReference{Name: testGW},
-			Addresses:     v1alpha1.PoolAddresses{IPv4: "10.3.201.0/24"},
-			LocalNetworks: []v1alpha1.CIDR{"10.3.1.0/24"},
-			UserSelector:  &metav1.LabelSelector{MatchLabels: map[string]string{"team": "contractors"}},
-		},
-	}
+	contractors := gen.Pool(testNS, "contractors", "10.3.201.0/24",
+		gen.SplitTunnel("10.3.1.0/24"), gen.Selecting(map[string]string{"team": "contractors"}))
 	if err := fx.reader.Create(ctx, contractors); err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +404,7 @@ func (f *fakeFirewall) counts() (int, int) {
 }
 
 func TestFirewallFollowsTheGateway(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	fw := &fakeFirewall{}
 	fx := newFixtureWith(t, f, fw, "alice")
 	eventually(t, "ready", fx.agent.Ready)
@@ -486,7 +456,7 @@ func TestAuthFailuresCountOncePerIKESA(t *testing.T) {
 }
 
 func TestExpiredUserIsCutOffWithoutAnAPIChange(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	fx := newFixture(t, f, "alice", "bob")
 	ctx := context.Background()
 	var u v1alpha1.VPNUser
@@ -510,7 +480,7 @@ func TestExpiredUserIsCutOffWithoutAnAPIChange(t *testing.T) {
 }
 
 func TestFreshCharonGetsConnectionsBeforeUserSecrets(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	fx := newFixture(t, f, "alice", "bob")
 	eventually(t, "ready", fx.agent.Ready)
 	for _, restart := range []bool{false, true} {

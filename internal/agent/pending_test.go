@@ -10,16 +10,13 @@ import (
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/credentials"
+	"github.com/ikegate/ikegate/internal/testutil/gen"
 )
 
 func pendingUser(name, gateway, secret string) *v1alpha1.VPNUser {
-	return &v1alpha1.VPNUser{
-		ObjectMeta: metav1.ObjectMeta{Name: name, ResourceVersion: "1"},
-		Spec: v1alpha1.VPNUserSpec{
-			GatewayRef:        v1alpha1.GatewayReference{Name: gateway},
-			PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: secret, Key: "password"},
-		},
-	}
+	u := gen.User("", name, "", gen.OfGateway(gateway), gen.WithPassword(secret, gen.PasswordKey))
+	u.ResourceVersion = "1"
+	return u
 }
 
 func shardWith(gateway string, secrets ...string) *corev1.Secret {

@@ -14,18 +14,18 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	govici "github.com/strongswan/govici/vici"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/swan"
-	"github.com/ikegate/ikegate/internal/vici"
+	"github.com/ikegate/ikegate/internal/testutil/gen"
+	"github.com/ikegate/ikegate/internal/vici/vicitest"
 )
 
 // reloadCounter is a fake charon that also answers reload-settings, which
 // re-reads files the in-memory fake does not have.
 type reloadCounter struct {
-	*vici.Fake
+	*vicitest.Fake
 	mu      sync.Mutex
 	reloads int
 	fail    bool
@@ -69,7 +69,7 @@ func TestRADIUSServersFile(t *testing.T) {
 
 	dir := filepath.Join(t.TempDir(), "radius")
 	path := filepath.Join(dir, radiusFile)
-	charon := &reloadCounter{Fake: vici.NewFake()}
+	charon := &reloadCounter{Fake: vicitest.NewFake()}
 	reader := fake.NewClientBuilder().WithScheme(Scheme()).Build()
 	a, err := New(Options{
 		Namespace: testNS, Gateway: testGW, Pod: testPod,
@@ -78,17 +78,12 @@ func TestRADIUSServersFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	primary := gen.RADIUSServer("primary", "192.0.2.10", "radius", "secret")
+	primary.AuthPort, primary.AccountingPort = 1812, 1813
 	in := swan.Resources{
-		Gateway: v1alpha1.VPNGateway{
-			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: testGW},
-			Spec: v1alpha1.VPNGatewaySpec{ClientAuth: v1alpha1.ClientAuth{
-				Method: v1alpha1.ClientAuthEAPRADIUS,
-				RADIUS: &v1alpha1.RADIUSSettings{NASIdentifier: "vpn.example.com", Servers: []v1alpha1.RADIUSServer{{
-					Name: "primary", Address: "192.0.2.10", AuthPort: 1812, AccountingPort: 1813,
-					SecretRef: v1alpha1.SecretKeyReference{Name: "radius", Key: "secret"},
-				}}},
-			}},
-		},
+		Gateway: *gen.Gateway(testNS, testGW, gen.WithRADIUS(primary), func(gw *v1alpha1.VPNGateway) {
+			gw.Spec.ClientAuth.RADIUS.NASIdentifier = "vpn.example.com"
+		}),
 		Secrets: map[string]map[string][]byte{"radius": {"secret": []byte(secret)}},
 	}
 	step := func(wantReloads int, what string) {

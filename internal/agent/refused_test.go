@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ikegate/ikegate/internal/vici"
+	"github.com/ikegate/ikegate/internal/vici/vicitest"
 )
 
 // A secret charon refuses fails alone: the agent still becomes ready, names
 // the item in its report, and still ends a deleted user's session.
 func TestRefusedItemDoesNotStopTheGateway(t *testing.T) {
-	f := vici.NewFake()
+	f := vicitest.NewFake()
 	f.FailOn("load-shared", "ntlm-bob", "refused for the test")
 	fx := newFixture(t, f, "alice", "bob")
 	eventually(t, "ready", fx.agent.Ready)

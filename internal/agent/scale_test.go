@@ -6,12 +6,12 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/gen"
 	"github.com/ikegate/ikegate/internal/vici"
+	"github.com/ikegate/ikegate/internal/vici/vicitest"
 )
 
 // BenchmarkRebuildOneMoreUser is the agent's work for one new user at
@@ -22,11 +22,8 @@ func BenchmarkRebuildOneMoreUser(b *testing.B) {
 	for _, n := range []int{10, 1000, 10000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			in := swan.Resources{
-				Gateway: v1alpha1.VPNGateway{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: testGW},
-					Spec: v1alpha1.VPNGatewaySpec{Hostnames: []v1alpha1.Hostname{"vpn.example.com"}}},
-				Pools: []v1alpha1.MobilePool{{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "staff"},
-					Spec: v1alpha1.MobilePoolSpec{GatewayRef: v1alpha1.GatewayReference{Name: testGW},
-						Addresses: v1alpha1.PoolAddresses{IPv4: "10.3.200.0/24"}, LocalNetworks: []v1alpha1.CIDR{"10.3.0.0/24"}}}},
+				Gateway:       *gen.Gateway(testNS, testGW),
+				Pools:         []v1alpha1.MobilePool{*gen.Pool(testNS, "staff", "10.3.200.0/24", gen.SplitTunnel("10.3.0.0/24"))},
 				Secrets:       map[string]map[string][]byte{},
 				ServerCertPEM: leaf.CertPEM, ServerKeyPEM: leaf.KeyPEM, CAPEM: pki.CertPEM, Now: time.Now(),
 			}
@@ -38,7 +35,7 @@ func BenchmarkRebuildOneMoreUser(b *testing.B) {
 			for i := range n {
 				add(fmt.Sprintf("u%d", i))
 			}
-			a := vici.NewApplier(vici.NewFake())
+			a := vici.NewApplier(vicitest.NewFake())
 			m := swan.Build(in).Model
 			if _, err := a.Apply(context.Background(), m); err != nil {
 				b.Fatal(err)

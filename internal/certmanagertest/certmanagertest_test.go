@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/internal/testenv"
+	"github.com/ikegate/ikegate/internal/testutil/poll"
 )
 
 // TestIssueAndRestart issues a certificate from a fresh self-signed Issuer,
@@ -47,18 +48,15 @@ func issue(t *testing.T, c client.Client, name string) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
+	poll.Eventually(t, name+": a certificate issued", 30*time.Second, func() error {
 		var sec corev1.Secret
-		if err = c.Get(ctx, client.ObjectKey{Namespace: "cm", Name: name}, &sec); err == nil && len(sec.Data["tls.crt"]) > 0 {
-			return
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "cm", Name: name}, &sec); err != nil {
+			return err
 		}
-		if err == nil {
-			err = fmt.Errorf("Secret %s has no tls.crt", name)
+		if len(sec.Data["tls.crt"]) == 0 {
+			_ = c.Get(ctx, client.ObjectKeyFromObject(iss), iss)
+			return fmt.Errorf("Secret %s has no tls.crt (issuer status %+v)", name, iss.Status)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	_ = c.Get(ctx, client.ObjectKeyFromObject(iss), iss)
-	t.Fatalf("%s: no certificate issued: %v (issuer status %+v)", name, err, iss.Status)
+		return nil
+	})
 }

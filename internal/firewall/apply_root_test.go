@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
 )
 
 func newApplier(t *testing.T, ns *netns.NS, table string) *Applier {
@@ -37,7 +38,7 @@ func mustBuild(t *testing.T, cfg Config) *Ruleset {
 // The kernel accepts every ruleset, and nft lists it exactly as RenderNft
 // renders it: the golden files are what the kernel really holds.
 func TestApplyListsAsRendered(t *testing.T) {
-	netns.RequireRoot(t)
+	require.Root(t)
 	tests := []struct {
 		name string
 		cfg  Config
@@ -257,7 +258,7 @@ func trafficConfig(dp DataPlane) Config {
 }
 
 func TestUserspaceTraffic(t *testing.T) {
-	netns.RequireRoot(t)
+	require.Root(t)
 	tp := newTopology(t, DefaultTunDevice, true)
 	serve(t, tp.lan, lanAddr+":8080")
 	serve(t, tp.lan, lanAddr+":8081")
@@ -364,7 +365,7 @@ func TestUserspaceTraffic(t *testing.T) {
 }
 
 func TestMasqueradeKeepsTunnelTrafficUnNATed(t *testing.T) {
-	netns.RequireRoot(t)
+	require.Root(t)
 	tp := newTopology(t, DefaultTunDevice, true)
 	serve(t, tp.lan, lanAddr+":8080")
 	serve(t, tp.lan, remoteSite+":8080")
@@ -414,7 +415,7 @@ func TestMasqueradeKeepsTunnelTrafficUnNATed(t *testing.T) {
 // IPsec), while connections toward the pool get their SYN clamped by
 // destination.
 func TestKernelDataPlaneTraffic(t *testing.T) {
-	netns.RequireRoot(t)
+	require.Root(t)
 	tp := newTopology(t, "r0", true)
 	serve(t, tp.lan, lanAddr+":8080")
 	serve(t, tp.client, clientAddr+":2222")
@@ -453,7 +454,7 @@ func TestKernelDataPlaneTraffic(t *testing.T) {
 // A real TUN device as kernel-libipsec creates it: packets written to it
 // enter the router on the device, as decrypted client traffic does.
 func TestUserspaceTrafficThroughTUN(t *testing.T) {
-	netns.RequireRoot(t)
+	require.Root(t)
 	router := netns.New(t, "fwt")
 	lan := netns.New(t, "fwu")
 	tun := openTUN(t, router, DefaultTunDevice)

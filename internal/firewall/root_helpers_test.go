@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/poll"
 )
 
 // topology is three namespaces in a row, as a gateway sees them:
@@ -224,13 +225,7 @@ func (c *capture) synMSS(port uint16, ack bool) []int {
 // waitFor polls cond for up to 3 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("Timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Eventually(t, what, 3*time.Second, poll.Holds(cond), poll.Every(20*time.Millisecond))
 }
 
 // openTUN creates a TUN device (no packet information header) inside ns.

@@ -11,6 +11,7 @@ import (
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
 )
 
 const (
@@ -24,7 +25,7 @@ const (
 // same resources build, and rekey their CHILD_SA (where a PFS mismatch
 // would show).
 func TestProfilesConnectToARealGateway(t *testing.T) {
-	netns.RequireRoot(t)
+	require.Root(t)
 	pki := charontest.NewPKI(t, "ikegate test CA")
 	leaf := pki.Server(t, "vpn.example.com", "vpn.example.com", gatewayWAN)
 	for _, sc := range profileScenarios[:3] {

@@ -1,6 +1,7 @@
 package proposals_test
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	. "github.com/ikegate/ikegate/internal/proposals"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/poll"
 )
 
 var selectedRE = regexp.MustCompile(`selected proposal: ((?:IKE|ESP):\S+)`)
@@ -100,8 +102,7 @@ func checkAgainstCharon(t *testing.T, cl *charontest.Charon, c ClientFamily, ike
 	if _, err := cl.Swanctl("--rekey", "--child", "home"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	poll.Eventually(t, "Rekey", 10*time.Second, func() error {
 		log := cl.Log()
 		if m := selectedRE.FindAllStringSubmatch(log, -1); strings.Count(log, "selected proposal: ESP:") > before {
 			ps, err := ParseCharon(m[len(m)-1][1])
@@ -111,19 +112,16 @@ func checkAgainstCharon(t *testing.T, cl *charontest.Charon, c ClientFamily, ike
 			if got := ps[0].String(); !rekeyOK || got != wantRekey {
 				t.Fatalf("Rekey: charon selected %q, model %q (ok=%v)", got, wantRekey, rekeyOK)
 			}
-			return
+			return nil
 		}
 		if strings.Count(log, "NO_PROPOSAL_CHOSEN") > failedBefore {
 			if rekeyOK {
 				t.Fatalf("Rekey: charon found no proposal, model %q", wantRekey)
 			}
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("Rekey: neither a selection nor a failure logged")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return errors.New("neither a selection nor a failure logged")
+	}, poll.Every(20*time.Millisecond))
 }
 
 func gatewayConf(ike, esp []string) string {

@@ -19,6 +19,7 @@ import (
 	. "github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
 )
 
 // -update is shared with settings_test.go: whichever file registers it first wins.
@@ -254,7 +255,7 @@ var (
 func (h *charonHost) accepts(t *testing.T, m Model) {
 	t.Helper()
 	if h == nil {
-		netns.RequireRoot(t)
+		require.Root(t)
 		t.Fatal("No charon although running as root")
 	}
 	// Credentials of the previous subtest must not be loaded with this one.

@@ -2,6 +2,7 @@ package swan_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/poll"
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
@@ -65,11 +67,10 @@ func TestRADIUSServersTakeEffect(t *testing.T) {
 	}
 	reload()
 	// reload-settings reopens charon's file log, which starts it anew.
-	deadline := time.Now().Add(5 * time.Second)
-	for log := c.Log(); !strings.Contains(log, "loaded 0 RADIUS server configurations") || strings.Contains(log, "loaded 2"); log = c.Log() {
-		if time.Now().After(deadline) {
-			t.Fatalf("charon kept its RADIUS servers after their file was removed:\n%s", log)
+	poll.Eventually(t, "charon to drop its RADIUS servers with their file", 5*time.Second, func() error {
+		if log := c.Log(); !strings.Contains(log, "loaded 0 RADIUS server configurations") || strings.Contains(log, "loaded 2") {
+			return fmt.Errorf("charon kept them:\n%s", log)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	}, poll.Every(50*time.Millisecond))
 }

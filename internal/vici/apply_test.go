@@ -1,4 +1,4 @@
-package vici
+package vici_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/vici"
+	"github.com/ikegate/ikegate/internal/vici/vicitest"
 )
 
 // testPKI is shared by the tests of this file: generating keys is the
@@ -93,7 +95,7 @@ func testModel(t *testing.T, users ...string) swan.Model {
 	return m
 }
 
-func apply(t *testing.T, a *Applier, m swan.Model) Result {
+func apply(t *testing.T, a *vici.Applier, m swan.Model) vici.Result {
 	t.Helper()
 	res, err := a.Apply(context.Background(), m)
 	if err != nil {
@@ -102,7 +104,7 @@ func apply(t *testing.T, a *Applier, m swan.Model) Result {
 	return res
 }
 
-func writes(f *Fake) []string {
+func writes(f *vicitest.Fake) []string {
 	var out []string
 	for _, c := range f.Writes() {
 		out = append(out, c.String())
@@ -111,8 +113,8 @@ func writes(f *Fake) []string {
 }
 
 func TestApplyOrdersCredentialsPoolsConnections(t *testing.T) {
-	f := NewFake()
-	a := NewApplier(f)
+	f := vicitest.NewFake()
+	a := vici.NewApplier(f)
 	res := apply(t, a, testModel(t, "alice", "bob"))
 
 	want := []string{
@@ -135,8 +137,8 @@ func TestApplyOrdersCredentialsPoolsConnections(t *testing.T) {
 }
 
 func TestApplySameModelTwiceWritesNothing(t *testing.T) {
-	f := NewFake()
-	a := NewApplier(f)
+	f := vicitest.NewFake()
+	a := vici.NewApplier(f)
 	m := testModel(t, "alice", "bob", "carol")
 	apply(t, a, m)
 	f.ResetCalls()
@@ -155,8 +157,8 @@ func TestApplySameModelTwiceWritesNothing(t *testing.T) {
 }
 
 func TestChangingOneSecretTouchesOnlyThatSecret(t *testing.T) {
-	f := NewFake()
-	a := NewApplier(f)
+	f := vicitest.NewFake()
+	a := vici.NewApplier(f)
 	m := testModel(t, "alice", "bob", "carol")
 	apply(t, a, m)
 	f.ResetCalls()
@@ -167,14 +169,14 @@ func TestChangingOneSecretTouchesOnlyThatSecret(t *testing.T) {
 	if diff := cmp.Diff([]string{"load-shared ntlm-bob"}, writes(f)); diff != "" {
 		t.Errorf("Writes (-want +got):\n%s", diff)
 	}
-	if got := str(f.Shared("ntlm-bob"), "data"); got != "new NT hash of bob" {
+	if got := vici.Str(f.Shared("ntlm-bob"), "data"); got != "new NT hash of bob" {
 		t.Errorf("Fake holds bob's old secret")
 	}
 }
 
 func TestAddingAndRemovingUsers(t *testing.T) {
-	f := NewFake()
-	a := NewApplier(f)
+	f := vicitest.NewFake()
+	a := vici.NewApplier(f)
 	apply(t, a, testModel(t, "alice", "bob"))
 	f.ResetCalls()
 
@@ -189,8 +191,8 @@ func TestAddingAndRemovingUsers(t *testing.T) {
 }
 
 func TestChangingAPoolLeavesOtherPoolsAndConnectionsAlone(t *testing.T) {
-	f := NewFake()
-	a := NewApplier(f)
+	f := vicitest.NewFake()
+	a := vici.NewApplier(f)
 	apply(t, a, testModel(t, "alice"))
 	f.ResetCalls()
 
@@ -203,8 +205,8 @@ func TestChangingAPoolLeavesOtherPoolsAndConnectionsAlone(t *testing.T) {
 }
 
 func TestRemovalOrder(t *testing.T) {
-	f := NewFake()
-	a := NewApplier(f)
+	f := vicitest.NewFake()
+	a := vici.NewApplier(f)
 	apply(t, a, testModel(t, "alice"))
 	f.ResetCalls()
 
@@ -227,14 +229,14 @@ func TestRemovalOrder(t *testing.T) {
 }
 
 func TestFreshApplierConvergesWithoutUnloading(t *testing.T) {
-	f := NewFake()
-	apply(t, NewApplier(f), testModel(t, "alice", "bob"))
+	f := vicitest.NewFake()
+	apply(t, vici.NewApplier(f), testModel(t, "alice", "bob"))
 	f.ResetCalls()
 
 	// A restarted agent: charon still holds everything. Certificates and
 	// keys are recognisable by content; secrets, pools, authorities and
 	// connections are reloaded once because charon cannot show their content.
-	a := NewApplier(f)
+	a := vici.NewApplier(f)
 	res := apply(t, a, testModel(t, "alice", "bob"))
 	if !res.Synced {
 		t.Error("First apply of a new applier did not read the inventory")
@@ -256,14 +258,14 @@ func TestFreshApplierConvergesWithoutUnloading(t *testing.T) {
 }
 
 func TestFreshApplierUnloadsWhatTheModelDropped(t *testing.T) {
-	f := NewFake()
-	apply(t, NewApplier(f), testModel(t, "alice", "bob"))
+	f := vicitest.NewFake()
+	apply(t, vici.NewApplier(f), testModel(t, "alice", "bob"))
 	f.ResetCalls()
 
 	m := testModel(t, "alice")
 	m.Connections, m.Pools = m.Connections[:1], m.Pools[:1]
 	m.Keys = nil
-	apply(t, NewApplier(f), m)
+	apply(t, vici.NewApplier(f), m)
 	got := writes(f)
 	for _, w := range []string{"unload-conn staff", "unload-pool staff4", "unload-shared ntlm-bob", "unload-key"} {
 		if !contains(got, w) {
@@ -287,8 +289,8 @@ func contains(l []string, prefix string) bool {
 }
 
 func TestCharonRestartReloadsEverything(t *testing.T) {
-	f := NewFake()
-	a := NewApplier(f)
+	f := vicitest.NewFake()
+	a := vici.NewApplier(f)
 	m := testModel(t, "alice")
 	first := apply(t, a, m)
 	f.Restart()
@@ -307,8 +309,8 @@ func TestCharonRestartReloadsEverything(t *testing.T) {
 }
 
 func TestCharonDownReturnsUnavailable(t *testing.T) {
-	f := NewFake()
-	a := NewApplier(f)
+	f := vicitest.NewFake()
+	a := vici.NewApplier(f)
 	f.SetDown(true)
 	if _, err := a.Apply(context.Background(), testModel(t, "alice")); err == nil || !strings.Contains(err.Error(), "unavailable") {
 		t.Fatalf("Apply with charon down: err = %v, want charon unavailable", err)
@@ -321,8 +323,8 @@ func TestCharonDownReturnsUnavailable(t *testing.T) {
 }
 
 func TestChangedKeyIsLoadedBeforeTheOldOneGoes(t *testing.T) {
-	f := NewFake()
-	a := NewApplier(f)
+	f := vicitest.NewFake()
+	a := vici.NewApplier(f)
 	apply(t, a, testModel(t))
 	f.ResetCalls()
 
@@ -339,8 +341,8 @@ func TestChangedKeyIsLoadedBeforeTheOldOneGoes(t *testing.T) {
 }
 
 func TestRemovingACertificateReloadsCredentials(t *testing.T) {
-	f := NewFake()
-	a := NewApplier(f)
+	f := vicitest.NewFake()
+	a := vici.NewApplier(f)
 	m := testModel(t, "alice")
 	m.Certs = append(m.Certs, swan.Cert{Name: "old-ca", Type: "x509ca", PEM: creds(t).otherCAPEM})
 	apply(t, a, m)
@@ -368,8 +370,8 @@ func TestRemovingACertificateReloadsCredentials(t *testing.T) {
 }
 
 func TestRenewedServerCertificateReloadsOnlyItsUsers(t *testing.T) {
-	f := NewFake()
-	a := NewApplier(f)
+	f := vicitest.NewFake()
+	a := vici.NewApplier(f)
 	apply(t, a, testModel(t, "alice"))
 	f.ResetCalls()
 
@@ -386,14 +388,14 @@ func TestRenewedServerCertificateReloadsOnlyItsUsers(t *testing.T) {
 }
 
 func TestFreshApplierNoticesARemovedCertificate(t *testing.T) {
-	f := NewFake()
+	f := vicitest.NewFake()
 	m := testModel(t, "alice")
 	m.Certs = append(m.Certs, swan.Cert{Name: "old-ca", Type: "x509ca", PEM: creds(t).otherCAPEM})
-	apply(t, NewApplier(f), m)
+	apply(t, vici.NewApplier(f), m)
 
 	// A restarted agent finds the certificates by content, then the model
 	// drops one: it must stop being trusted.
-	a := NewApplier(f)
+	a := vici.NewApplier(f)
 	apply(t, a, m)
 	f.ResetCalls()
 	apply(t, a, testModel(t, "alice"))
@@ -406,8 +408,8 @@ func TestFreshApplierNoticesARemovedCertificate(t *testing.T) {
 }
 
 func TestRefusedItemIsNamedAndRetried(t *testing.T) {
-	f := NewFake()
-	a := NewApplier(f)
+	f := vicitest.NewFake()
+	a := vici.NewApplier(f)
 	f.FailOn("load-shared", "ntlm-bob", "parsing failed")
 	m := testModel(t, "alice", "bob", "carol")
 	_, err := a.Apply(context.Background(), m)
@@ -430,8 +432,8 @@ func TestRefusedItemIsNamedAndRetried(t *testing.T) {
 }
 
 func TestUntranslatableItemIsNeitherLoadedNorUnloaded(t *testing.T) {
-	f := NewFake()
-	a := NewApplier(f)
+	f := vicitest.NewFake()
+	a := vici.NewApplier(f)
 	apply(t, a, testModel(t, "alice"))
 	f.ResetCalls()
 
@@ -447,8 +449,8 @@ func TestUntranslatableItemIsNeitherLoadedNorUnloaded(t *testing.T) {
 }
 
 func TestPoolWithLeasesCannotBeUnloaded(t *testing.T) {
-	f := NewFake()
-	a := NewApplier(f)
+	f := vicitest.NewFake()
+	a := vici.NewApplier(f)
 	apply(t, a, testModel(t, "alice"))
 	f.SetPoolOnline("staff4", 3)
 
@@ -471,7 +473,7 @@ func TestPoolWithLeasesCannotBeUnloaded(t *testing.T) {
 
 func TestDuplicateNamesAreRefused(t *testing.T) {
 	m := testModel(t, "alice", "alice")
-	_, err := NewApplier(NewFake()).Apply(context.Background(), m)
+	_, err := vici.NewApplier(vicitest.NewFake()).Apply(context.Background(), m)
 	if err == nil || !strings.Contains(err.Error(), "secret ntlm-alice: defined twice") {
 		t.Fatalf("Apply error = %v, want duplicate secret reported", err)
 	}
@@ -480,8 +482,8 @@ func TestDuplicateNamesAreRefused(t *testing.T) {
 func BenchmarkPlanOneMoreUser(b *testing.B) {
 	for _, n := range []int{10, 1000, 10000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			f := NewFake()
-			a := NewApplier(f)
+			f := vicitest.NewFake()
+			a := vici.NewApplier(f)
 			users := make([]string, n)
 			for i := range users {
 				users[i] = fmt.Sprintf("user%05d", i)

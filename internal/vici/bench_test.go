@@ -1,4 +1,4 @@
-package vici
+package vici_test
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
+	"github.com/ikegate/ikegate/internal/vici"
 )
 
 // BenchmarkAddUser measures what adding one EAP-MSCHAPv2 user costs on a
@@ -23,7 +25,7 @@ import (
 //
 //	go test -run '^$' -bench AddUser ./internal/vici/
 func BenchmarkAddUser(b *testing.B) {
-	netns.RequireRoot(b)
+	require.Root(b)
 	p := newGatewayPKI(b)
 	type row struct {
 		users                     int
@@ -54,8 +56,8 @@ func BenchmarkAddUser(b *testing.B) {
 
 		viciNS := netns.New(b, "vbv")
 		viciCharon := charontest.Start(b, viciNS, charontest.Options{Name: fmt.Sprintf("vici%d", n), Userspace: true})
-		client := NewClient(viciCharon.VICISocket())
-		a := NewApplier(client)
+		client := vici.NewClient(viciCharon.VICISocket())
+		a := vici.NewApplier(client)
 		ctx := context.Background()
 		start := time.Now()
 		if _, err := a.Apply(ctx, base); err != nil {
@@ -63,7 +65,7 @@ func BenchmarkAddUser(b *testing.B) {
 		}
 		r.viciFirst = time.Since(start)
 		if v, err := client.Call(ctx, "version", nil); err == nil {
-			version = str(v, "version")
+			version = vici.Str(v, "version")
 		}
 
 		b.Run(fmt.Sprintf("vici/users=%d", n), func(b *testing.B) {

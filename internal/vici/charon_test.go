@@ -1,8 +1,11 @@
-package vici
+package vici_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +18,9 @@ import (
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/poll"
+	"github.com/ikegate/ikegate/internal/vici"
+	"github.com/ikegate/ikegate/internal/vici/vicitest"
 )
 
 // These tests run against real charon daemons (Debian's strongSwan 5.9.8) in
@@ -32,15 +38,15 @@ func ntHash(password string) []byte {
 
 // counting wraps a Session and counts the write commands sent through it.
 type counting struct {
-	Session
+	vici.Session
 	mu     sync.Mutex
 	writes []string
 }
 
 func (c *counting) Call(ctx context.Context, cmd string, in *govici.Message) (*govici.Message, error) {
-	if IsWrite(cmd) {
+	if vicitest.IsWrite(cmd) {
 		c.mu.Lock()
-		c.writes = append(c.writes, RecordedCall{Command: cmd, Message: in}.String())
+		c.writes = append(c.writes, vicitest.RecordedCall{Command: cmd, Message: in}.String())
 		c.mu.Unlock()
 	}
 	return c.Session.Call(ctx, cmd, in)
@@ -97,7 +103,7 @@ func gatewayModel(p gatewayPKI, passwords map[string]string) swan.Model {
 		Keys:        []swan.PrivateKey{{Name: "gw", Type: "ecdsa", PEM: p.server.KeyPEM}},
 		Authorities: []swan.Authority{{Name: "gateway-ca", CACert: "ca"}},
 	}
-	for _, user := range sortedKeys(passwords) {
+	for _, user := range slices.Sorted(maps.Keys(passwords)) {
 		m.Secrets = append(m.Secrets, swan.Secret{
 			Name:   "ntlm-" + user,
 			Type:   "NTLM",
@@ -112,14 +118,14 @@ func TestApplyToCharon(t *testing.T) {
 	ns := netns.New(t, "vicap")
 	gw := charontest.Start(t, ns, charontest.Options{Name: "gw", Userspace: true})
 	p := newGatewayPKI(t)
-	client := NewClient(gw.VICISocket())
+	client := vici.NewClient(gw.VICISocket())
 	defer client.Close()
 	s := &counting{Session: client}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
 	m := gatewayModel(p, map[string]string{"alice": "abc123", "bob": "s3cret"})
-	a := NewApplier(s)
+	a := vici.NewApplier(s)
 	res, err := a.Apply(ctx, m)
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
@@ -139,7 +145,7 @@ func TestApplyToCharon(t *testing.T) {
 	if err != nil || !regexp.MustCompile(`mobile4\s+10\.3\.200\.0\s+0 / 0 / 254`).MatchString(pools) {
 		t.Errorf("swanctl --list-pools: %v\n%s", err, pools)
 	}
-	inv, err := ReadInventory(ctx, client)
+	inv, err := vici.ReadInventory(ctx, client)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,12 +153,12 @@ func TestApplyToCharon(t *testing.T) {
 		t.Errorf("get-shared = %v", inv.Shared)
 	}
 	// Our key ids are charon's: a restarted agent can recognise its keys.
-	id, _ := keyID(p.server.KeyPEM)
+	id, _ := vici.KeyID(p.server.KeyPEM)
 	if len(inv.Keys) != 1 || inv.Keys[0] != id {
 		t.Errorf("get-keys = %v, want [%s]", inv.Keys, id)
 	}
 	for _, c := range m.Certs {
-		fp, _ := certFingerprint(c.PEM)
+		fp, _ := vici.CertFingerprint(c.PEM)
 		found := false
 		for _, have := range inv.Certs {
 			found = found || have.Fingerprint == fp
@@ -189,7 +195,7 @@ func TestApplyToCharon(t *testing.T) {
 		if w := strings.Join(s.take(), ","); w != "unload-shared ntlm-bob" {
 			t.Errorf("Writes = %s", w)
 		}
-		inv, err := ReadInventory(ctx, client)
+		inv, err := vici.ReadInventory(ctx, client)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -200,7 +206,7 @@ func TestApplyToCharon(t *testing.T) {
 
 	m = gatewayModel(p, map[string]string{"alice": "abc123", "carol": "x"})
 	t.Run("restarted agent", func(t *testing.T) {
-		res, err := NewApplier(s).Apply(ctx, m)
+		res, err := vici.NewApplier(s).Apply(ctx, m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +223,7 @@ func TestApplyToCharon(t *testing.T) {
 		// govici's own streaming can lose a listing's last events; each of
 		// these listings must see everything every time.
 		for i := 0; i < 200; i++ {
-			inv, err := ReadInventory(ctx, client)
+			inv, err := vici.ReadInventory(ctx, client)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -230,15 +236,15 @@ func TestApplyToCharon(t *testing.T) {
 	t.Run("charon restarted", func(t *testing.T) {
 		wctx, stop := context.WithCancel(ctx)
 		defer stop()
-		events := Watch(wctx, client, WatchOptions{Retry: 20 * time.Millisecond})
-		if ev := <-events; ev.Kind != EventConnected {
+		events := vici.Watch(wctx, client, vici.WatchOptions{Retry: 20 * time.Millisecond})
+		if ev := <-events; ev.Kind != vici.EventConnected {
 			t.Fatalf("First event = %s", ev.Kind)
 		}
 		gw.Restart(t)
 		start := time.Now()
 		// What the agent does: wait for charon to be back, then apply.
 		for ev := range events {
-			if ev.Kind == EventConnected {
+			if ev.Kind == vici.EventConnected {
 				break
 			}
 		}
@@ -255,7 +261,7 @@ func TestApplyToCharon(t *testing.T) {
 		if err != nil || !strings.Contains(conns, "mobile: IKEv2") {
 			t.Errorf("After restart: %v\n%s", err, conns)
 		}
-		shared, err := ReadInventory(ctx, client)
+		shared, err := vici.ReadInventory(ctx, client)
 		if err != nil || strings.Join(shared.Shared, ",") != "ntlm-alice,ntlm-carol" {
 			t.Errorf("After restart get-shared = %v, %v", shared, err)
 		}
@@ -279,11 +285,11 @@ func TestApplyToCharon(t *testing.T) {
 		if w := s.take(); len(w) == 0 || w[0] != "clear-creds" {
 			t.Errorf("Writes = %v, want clear-creds first", w)
 		}
-		inv, err := ReadInventory(ctx, client)
+		inv, err := vici.ReadInventory(ctx, client)
 		if err != nil {
 			t.Fatal(err)
 		}
-		retired, _ := certFingerprint(old.CertPEM)
+		retired, _ := vici.CertFingerprint(old.CertPEM)
 		for _, c := range inv.Certs {
 			if c.Fingerprint == retired {
 				t.Error("charon still holds the removed CA certificate")
@@ -342,21 +348,21 @@ func TestSessionsOfARealClient(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	gwc := NewClient(gw.VICISocket())
+	gwc := vici.NewClient(gw.VICISocket())
 	defer gwc.Close()
-	clc := NewClient(cl.VICISocket())
+	clc := vici.NewClient(cl.VICISocket())
 	defer clc.Close()
 	users := map[string]string{"alice": "abc123", "bob": "hunter2"}
-	if _, err := NewApplier(gwc).Apply(ctx, gatewayModel(p, users)); err != nil {
+	if _, err := vici.NewApplier(gwc).Apply(ctx, gatewayModel(p, users)); err != nil {
 		t.Fatalf("Applying the gateway: %v", err)
 	}
-	clApplier := NewApplier(clc)
+	clApplier := vici.NewApplier(clc)
 	if _, err := clApplier.Apply(ctx, clientModel(p, "alice", "abc123")); err != nil {
 		t.Fatalf("Applying the client: %v", err)
 	}
 
-	events := Watch(ctx, gwc, WatchOptions{Log: true})
-	if ev := <-events; ev.Kind != EventConnected {
+	events := vici.Watch(ctx, gwc, vici.WatchOptions{Log: true})
+	if ev := <-events; ev.Kind != vici.EventConnected {
 		t.Fatalf("First event = %s", ev.Kind)
 	}
 	out, err := cl.Swanctl("--initiate", "--child", "home", "--timeout", "20")
@@ -366,17 +372,17 @@ func TestSessionsOfARealClient(t *testing.T) {
 
 	// The gateway reports the session, first as events, then in list-sas.
 	// charon queues log events, so they may come after the up events.
-	var up, childUp *Event
+	var up, childUp *vici.Event
 	authLogged := false
 	for deadline := time.After(10 * time.Second); up == nil || childUp == nil || !authLogged; {
 		select {
 		case ev := <-events:
 			switch {
-			case ev.Kind == EventIKEUpDown && ev.Up:
+			case ev.Kind == vici.EventIKEUpDown && ev.Up:
 				up = &ev
-			case ev.Kind == EventChildUpDown && ev.Up:
+			case ev.Kind == vici.EventChildUpDown && ev.Up:
 				childUp = &ev
-			case ev.Kind == EventLog && strings.Contains(ev.Log.Message, "EAP method EAP_MSCHAPV2 succeeded"):
+			case ev.Kind == vici.EventLog && strings.Contains(ev.Log.Message, "EAP method EAP_MSCHAPV2 succeeded"):
 				authLogged = true
 			}
 		case <-deadline:
@@ -393,7 +399,7 @@ func TestSessionsOfARealClient(t *testing.T) {
 	if _, err := clNS.Exec("ping", "-c", "2", "-i", "0.2", "-W", "2", "10.3.0.1"); err != nil {
 		t.Fatalf("Ping through the tunnel: %v", err)
 	}
-	sas, err := ListSAs(ctx, gwc)
+	sas, err := vici.ListSAs(ctx, gwc)
 	if err != nil || len(sas) != 1 {
 		t.Fatalf("ListSAs = %+v, %v", sas, err)
 	}
@@ -416,18 +422,18 @@ func TestSessionsOfARealClient(t *testing.T) {
 	// made with.
 	t.Run("reload keeps the SA", func(t *testing.T) {
 		m := gatewayModel(p, users)
-		if _, err := NewApplier(gwc).Apply(ctx, m); err != nil {
+		if _, err := vici.NewApplier(gwc).Apply(ctx, m); err != nil {
 			t.Fatal(err)
 		}
 		gw.WaitLog(t, "updated vici connection: mobile", 5*time.Second)
 		m.Connections[0].DPDDelay = 20 * time.Second
 		m.Pools[0].Attributes[0].Values = []string{"10.3.0.53"}
-		if _, err := NewApplier(gwc).Apply(ctx, m); err != nil {
+		if _, err := vici.NewApplier(gwc).Apply(ctx, m); err != nil {
 			t.Fatal(err)
 		}
 		gw.WaitLog(t, "replaced vici connection: mobile", 5*time.Second)
 		gw.WaitLog(t, "updated vici pool mobile4", 5*time.Second)
-		after, err := ListSAs(ctx, gwc)
+		after, err := vici.ListSAs(ctx, gwc)
 		if err != nil || len(after) != 1 || after[0].UniqueID != sa.UniqueID || after[0].State != "ESTABLISHED" {
 			t.Fatalf("SAs after reloading = %+v, %v; want IKE_SA #%d still established", after, err, sa.UniqueID)
 		}
@@ -438,33 +444,31 @@ func TestSessionsOfARealClient(t *testing.T) {
 
 	t.Run("terminate the user", func(t *testing.T) {
 		start := time.Now()
-		n, err := TerminateIKE(ctx, gwc, "alice@example.com")
+		n, err := vici.TerminateIKE(ctx, gwc, "alice@example.com")
 		took := time.Since(start)
 		if err != nil || n != 1 {
 			t.Fatalf("TerminateIKE = %d, %v", n, err)
 		}
 		t.Logf("TerminateIKE took %v", took)
-		for {
-			sas, err := ListSAs(ctx, clc)
+		// The client's IKE_SA must go within a second of the call.
+		poll.Eventually(t, "the client's IKE_SA to go", time.Second-time.Since(start), func() error {
+			sas, err := vici.ListSAs(ctx, clc)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(sas) == 0 {
-				break
+			if len(sas) != 0 {
+				return fmt.Errorf("client still has %+v", sas)
 			}
-			if time.Since(start) > time.Second {
-				t.Fatalf("Client still has %+v after %v", sas, time.Since(start))
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		}, poll.Every(10*time.Millisecond))
 		t.Logf("TerminateIKE returned in %v; the client's IKE_SA was gone after %v", took, time.Since(start))
-		if gwSAs, _ := ListSAs(ctx, gwc); len(gwSAs) != 0 {
+		if gwSAs, _ := vici.ListSAs(ctx, gwc); len(gwSAs) != 0 {
 			t.Errorf("Gateway still has %+v", gwSAs)
 		}
 		for deadline := time.After(time.Second); ; {
 			select {
 			case ev := <-events:
-				if ev.Kind != EventIKEUpDown {
+				if ev.Kind != vici.EventIKEUpDown {
 					continue
 				}
 				if ev.Up || ev.IKE.UniqueID != sa.UniqueID || ev.IKE.Identity() != "alice@example.com" {
@@ -478,7 +482,7 @@ func TestSessionsOfARealClient(t *testing.T) {
 	})
 
 	t.Run("changed password replaces the secret", func(t *testing.T) {
-		gwApplier := NewApplier(gwc)
+		gwApplier := vici.NewApplier(gwc)
 		if _, err := gwApplier.Apply(ctx, gatewayModel(p, map[string]string{"alice": "n3w-pw", "bob": "hunter2"})); err != nil {
 			t.Fatal(err)
 		}

@@ -15,11 +15,12 @@ import (
 	"fmt"
 )
 
-// keyID returns the identifier charon gives a private key (load-key's "id",
+// KeyID returns the identifier charon gives a private key (load-key's "id",
 // get-keys): the hex SHA-1 of the public key's subjectPublicKey bits, i.e. a
 // PKCS#1 RSAPublicKey, an EC point or a raw Ed25519 key. Computing it here
-// lets a restarted agent see which of its keys charon already holds.
-func keyID(keyPEM []byte) (string, error) {
+// lets a restarted agent see which of its keys charon already holds (and
+// vicitest.Fake answer load-key as charon does).
+func KeyID(keyPEM []byte) (string, error) {
 	block, _ := pem.Decode(keyPEM)
 	if block == nil {
 		return "", errors.New("no PEM block")

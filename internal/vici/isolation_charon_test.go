@@ -1,4 +1,4 @@
-package vici
+package vici_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/vici"
 )
 
 // A real charon gets a plan in which one connection's name and one secret's
@@ -21,12 +22,12 @@ func TestUnsendableItemsFailAloneInCharon(t *testing.T) {
 	ns := netns.New(t, "vicis")
 	gw := charontest.Start(t, ns, charontest.Options{Name: "gw", Userspace: true})
 	p := newGatewayPKI(t)
-	client := NewClient(gw.VICISocket())
+	client := vici.NewClient(gw.VICISocket())
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	a := NewApplier(client)
+	a := vici.NewApplier(client)
 	if _, err := a.Apply(ctx, gatewayModel(p, map[string]string{"alice": "abc123", "bob": "s3cret"})); err != nil {
 		t.Fatalf("First Apply: %v", err)
 	}
@@ -42,7 +43,7 @@ func TestUnsendableItemsFailAloneInCharon(t *testing.T) {
 	m.Secrets = append(m.Secrets, swan.Secret{Name: "ntlm-huge", Type: "NTLM", Owners: []string{"huge@example.com"}, Data: make([]byte, 70000)})
 	m.Pools = append(m.Pools, swan.Pool{Name: "refused4", Addrs: "not-an-address"})
 	res, err := a.Apply(ctx, m)
-	if err == nil || errors.Is(err, ErrUnavailable) {
+	if err == nil || errors.Is(err, vici.ErrUnavailable) {
 		t.Fatalf("Apply error = %v, want the items' failures and not charon unavailable", err)
 	}
 	if !strings.Contains(err.Error(), "invalid addrs value") {
@@ -53,7 +54,7 @@ func TestUnsendableItemsFailAloneInCharon(t *testing.T) {
 		t.Errorf("Failed = %v, want %v", got, want)
 	}
 
-	inv, err := ReadInventory(ctx, client)
+	inv, err := vici.ReadInventory(ctx, client)
 	if err != nil {
 		t.Fatal(err)
 	}

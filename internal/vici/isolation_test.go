@@ -1,4 +1,4 @@
-package vici
+package vici_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	govici "github.com/strongswan/govici/vici"
 
 	"github.com/ikegate/ikegate/internal/swan"
+	"github.com/ikegate/ikegate/internal/vici"
+	"github.com/ikegate/ikegate/internal/vici/vicitest"
 )
 
 func TestWireError(t *testing.T) {
@@ -38,12 +40,12 @@ func TestWireError(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := wireError("load-conn", tt.msg)
+			err := vici.WireError("load-conn", tt.msg)
 			switch {
 			case tt.want == "" && err != nil:
-				t.Errorf("wireError = %v, want nil", err)
+				t.Errorf("WireError = %v, want nil", err)
 			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Errorf("wireError = %v, want one containing %q", err, tt.want)
+				t.Errorf("WireError = %v, want one containing %q", err, tt.want)
 			}
 		})
 	}
@@ -58,7 +60,7 @@ func unsendable(m swan.Model) swan.Model {
 	return m
 }
 
-func failedRefs(res Result) []string {
+func failedRefs(res vici.Result) []string {
 	var out []string
 	for _, f := range res.Failed {
 		out = append(out, f.Ref.String())
@@ -71,15 +73,15 @@ func failedRefs(res Result) []string {
 // removed user's secret is still unloaded, the new one loaded, and charon's
 // connection is not given up for lost.
 func TestUnsendableAndRefusedItemsFailAlone(t *testing.T) {
-	f := NewFake()
-	a := NewApplier(f)
+	f := vicitest.NewFake()
+	a := vici.NewApplier(f)
 	apply(t, a, testModel(t, "alice", "bob"))
 	f.FailOn("load-pool", "refused4", "invalid pool")
 	epoch, _ := f.Connect(context.Background())
 
 	m := unsendable(testModel(t, "bob", "carol"))
 	res, err := a.Apply(context.Background(), m)
-	if err == nil || errors.Is(err, ErrUnavailable) {
+	if err == nil || errors.Is(err, vici.ErrUnavailable) {
 		t.Fatalf("Apply error = %v, want the items' failures and not charon unavailable", err)
 	}
 	want := []string{"conn mobile-" + strings.Repeat("x", 300), "pool refused4", "secret ntlm-huge"}

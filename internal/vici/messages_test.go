@@ -1,4 +1,4 @@
-package vici
+package vici_test
 
 import (
 	"os"
@@ -11,6 +11,7 @@ import (
 	govici "github.com/strongswan/govici/vici"
 
 	"github.com/ikegate/ikegate/internal/swan"
+	"github.com/ikegate/ikegate/internal/vici"
 )
 
 // tree turns a message into plain maps and slices for cmp.
@@ -29,7 +30,7 @@ func tree(m *govici.Message) map[string]any {
 
 func TestConnMessage(t *testing.T) {
 	c := creds(t)
-	certs := indexCerts([]swan.Cert{{Name: "gw", PEM: c.gwPEM}, {Name: "ca", Type: "x509ca", PEM: c.caPEM}})
+	certs := vici.IndexCerts([]swan.Cert{{Name: "gw", PEM: c.gwPEM}, {Name: "ca", Type: "x509ca", PEM: c.caPEM}})
 	conn := swan.Connection{
 		Name:          "mobile",
 		Version:       2,
@@ -61,7 +62,7 @@ func TestConnMessage(t *testing.T) {
 			HostAccess:   true,
 		}},
 	}
-	m, err := connMessage(conn, certs)
+	m, err := vici.ConnMessage(conn, certs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestConnMessage(t *testing.T) {
 
 func TestConnMessageRefusesUnknownCertificate(t *testing.T) {
 	conn := mobileConn("mobile", "mobile4")
-	_, err := connMessage(conn, indexCerts(nil))
+	_, err := vici.ConnMessage(conn, vici.IndexCerts(nil))
 	if err == nil || !strings.Contains(err.Error(), `connection mobile: local: certificate "gw" is not in the model`) {
 		t.Fatalf("err = %v", err)
 	}
@@ -120,7 +121,7 @@ func TestConnMessageRefusesUnknownCertificate(t *testing.T) {
 
 func TestSharedMessageIsRawNTLM(t *testing.T) {
 	hash := []byte{0xa4, 0xf4, 0x9c, 0x40, 0x65, 0x10, 0xbd, 0xca, 0xb6, 0x82, 0x4e, 0xe7, 0xc3, 0x0f, 0xd8, 0x52}
-	m, err := sharedMessage(swan.Secret{Name: "ntlm-jimp", Type: "NTLM", Owners: []string{"jimp@example.com"}, Data: hash})
+	m, err := vici.SharedMessage(swan.Secret{Name: "ntlm-jimp", Type: "NTLM", Owners: []string{"jimp@example.com"}, Data: hash})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,13 +129,13 @@ func TestSharedMessageIsRawNTLM(t *testing.T) {
 	if diff := cmp.Diff(want, tree(m)); diff != "" {
 		t.Errorf("load-shared message (-want +got):\n%s", diff)
 	}
-	if _, err := sharedMessage(swan.Secret{Name: "empty", Type: "EAP"}); err == nil || !strings.Contains(err.Error(), "secret empty") {
+	if _, err := vici.SharedMessage(swan.Secret{Name: "empty", Type: "EAP"}); err == nil || !strings.Contains(err.Error(), "secret empty") {
 		t.Errorf("Empty secret: err = %v", err)
 	}
 }
 
 func TestPoolMessageSendsOneAttributePerValue(t *testing.T) {
-	m, err := poolMessage(swan.Pool{Name: "mobile4", Addrs: "10.3.200.0/24", Attributes: []swan.Attribute{
+	m, err := vici.PoolMessage(swan.Pool{Name: "mobile4", Addrs: "10.3.200.0/24", Attributes: []swan.Attribute{
 		{Key: "dns", Values: []string{"10.3.0.1", "10.3.0.2"}},
 		{Key: "split_include", Values: []string{"10.3.0.0/24"}},
 		{Key: "25", Values: []string{"example.com", "example.org"}},
@@ -153,31 +154,31 @@ func TestPoolMessageSendsOneAttributePerValue(t *testing.T) {
 	if diff := cmp.Diff(want, tree(m)); diff != "" {
 		t.Errorf("load-pool message (-want +got):\n%s", diff)
 	}
-	if _, err := poolMessage(swan.Pool{Name: "p", Addrs: "10.0.0.0/24", Attributes: []swan.Attribute{{Key: "dns"}, {Key: "dns"}}}); err == nil {
+	if _, err := vici.PoolMessage(swan.Pool{Name: "p", Addrs: "10.0.0.0/24", Attributes: []swan.Attribute{{Key: "dns"}, {Key: "dns"}}}); err == nil {
 		t.Error("A pool with an attribute given twice was accepted")
 	}
 }
 
 func TestCredentialMessages(t *testing.T) {
 	c := creds(t)
-	certs := indexCerts([]swan.Cert{{Name: "ca", Type: "x509ca", PEM: c.caPEM}})
+	certs := vici.IndexCerts([]swan.Cert{{Name: "ca", Type: "x509ca", PEM: c.caPEM}})
 	for _, tc := range []struct {
 		name string
 		msg  func() (*govici.Message, error)
 		want map[string]any
 	}{
 		{"ca cert", func() (*govici.Message, error) {
-			return certMessage(swan.Cert{Name: "ca", Type: "x509ca", PEM: c.caPEM})
+			return vici.CertMessage(swan.Cert{Name: "ca", Type: "x509ca", PEM: c.caPEM})
 		},
 			map[string]any{"type": "X509", "flag": "CA", "data": string(c.caPEM)}},
-		{"leaf cert", func() (*govici.Message, error) { return certMessage(swan.Cert{Name: "gw", PEM: c.gwPEM}) },
+		{"leaf cert", func() (*govici.Message, error) { return vici.CertMessage(swan.Cert{Name: "gw", PEM: c.gwPEM}) },
 			map[string]any{"type": "X509", "flag": "NONE", "data": string(c.gwPEM)}},
 		{"key", func() (*govici.Message, error) {
-			return keyMessage(swan.PrivateKey{Name: "gw", Type: "ECDSA", PEM: c.gwKey})
+			return vici.KeyMessage(swan.PrivateKey{Name: "gw", Type: "ECDSA", PEM: c.gwKey})
 		},
 			map[string]any{"type": "ecdsa", "data": string(c.gwKey)}},
 		{"authority", func() (*govici.Message, error) {
-			return authorityMessage(swan.Authority{Name: "ca", CACert: "ca", OCSPURIs: []string{"http://ocsp.example.com"}}, certs)
+			return vici.AuthorityMessage(swan.Authority{Name: "ca", CACert: "ca", OCSPURIs: []string{"http://ocsp.example.com"}}, certs)
 		}, map[string]any{"ca": map[string]any{"cacert": string(c.caPEM), "ocsp_uris": []string{"http://ocsp.example.com"}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -190,21 +191,21 @@ func TestCredentialMessages(t *testing.T) {
 			}
 		})
 	}
-	if _, err := certMessage(swan.Cert{Name: "x", Type: "pgp"}); err == nil {
+	if _, err := vici.CertMessage(swan.Cert{Name: "x", Type: "pgp"}); err == nil {
 		t.Error("Unknown certificate type accepted")
 	}
 }
 
 func TestDigestSeesEveryValue(t *testing.T) {
 	base := func() *govici.Message {
-		m, err := poolMessage(pool("p", "10.0.0.0/24", "10.0.0.1"))
+		m, err := vici.PoolMessage(pool("p", "10.0.0.0/24", "10.0.0.1"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return m
 	}
-	d := digest(base())
-	if d != digest(base()) {
+	d := vici.Digest(base())
+	if d != vici.Digest(base()) {
 		t.Fatal("Digest of equal messages differs")
 	}
 	for name, m := range map[string]swan.Pool{
@@ -213,11 +214,11 @@ func TestDigestSeesEveryValue(t *testing.T) {
 		"name":      pool("q", "10.0.0.0/24", "10.0.0.1"),
 		"no attrs":  pool("p", "10.0.0.0/24"),
 	} {
-		msg, err := poolMessage(m)
+		msg, err := vici.PoolMessage(m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if digest(msg) == d {
+		if vici.Digest(msg) == d {
 			t.Errorf("Changing %s does not change the digest", name)
 		}
 	}
@@ -225,7 +226,7 @@ func TestDigestSeesEveryValue(t *testing.T) {
 	a, b := govici.NewMessage(), govici.NewMessage()
 	_ = a.Set("k", []string{"ab", "c"})
 	_ = b.Set("k", []string{"a", "bc"})
-	if digest(a) == digest(b) {
+	if vici.Digest(a) == vici.Digest(b) {
 		t.Error("Digest does not separate list items")
 	}
 }
@@ -247,20 +248,20 @@ func TestKeyIDMatchesStrongSwan(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := keyID(pemData)
+		got, err := vici.KeyID(pemData)
 		if err != nil {
-			t.Errorf("keyID(%s): %v", file, err)
+			t.Errorf("KeyID(%s): %v", file, err)
 			continue
 		}
 		if got != want {
-			t.Errorf("keyID(%s) = %s, want %s", file, got, want)
+			t.Errorf("KeyID(%s) = %s, want %s", file, got, want)
 		}
 		n++
 	}
 	if n != 4 {
 		t.Fatalf("Checked %d keys, want 4", n)
 	}
-	if _, err := keyID([]byte("not a key")); err == nil {
+	if _, err := vici.KeyID([]byte("not a key")); err == nil {
 		t.Error("keyID of garbage succeeded")
 	}
 }

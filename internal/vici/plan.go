@@ -79,7 +79,7 @@ type desiredItem struct {
 	// ca marks a certificate that is a trust anchor.
 	ca bool
 	// broken items could not be translated, or their message could not be
-	// sent (wireError): they are neither loaded nor unloaded, so a typo in
+	// sent (WireError): they are neither loaded nor unloaded, so a typo in
 	// one item never takes an existing one away. err says why.
 	broken bool
 	err    error
@@ -153,7 +153,7 @@ func buildDesired(m swan.Model, cache secretCache, gen uint64) (*desired, []Fail
 	item := func(kind Kind, name, cmd string, msg *govici.Message, ident string, err error) desiredItem {
 		it := desiredItem{ref: Ref{kind, name}, cmd: cmd, msg: msg, ident: ident}
 		if err == nil {
-			if werr := wireError(cmd, msg); werr != nil {
+			if werr := WireError(cmd, msg); werr != nil {
 				err = fmt.Errorf("%s: cannot be sent to charon: %w", it.ref, werr)
 			}
 		}
@@ -193,7 +193,7 @@ func buildDesired(m swan.Model, cache secretCache, gen uint64) (*desired, []Fail
 		msg, err := keyMessage(k)
 		id := ""
 		if err == nil {
-			if id, err = keyID(k.PEM); err != nil {
+			if id, err = KeyID(k.PEM); err != nil {
 				err = fmt.Errorf("private key %s: %w", k.Name, err)
 			}
 		}

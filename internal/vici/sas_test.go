@@ -1,4 +1,4 @@
-package vici
+package vici_test
 
 import (
 	"context"
@@ -7,51 +7,54 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	govici "github.com/strongswan/govici/vici"
+
+	"github.com/ikegate/ikegate/internal/vici"
+	"github.com/ikegate/ikegate/internal/vici/vicitest"
 )
 
-func session(name, eapID string, children ...ChildSA) IKESA {
-	return IKESA{
+func session(name, eapID string, children ...vici.ChildSA) vici.IKESA {
+	return vici.IKESA{
 		Name: name, Version: 2, State: "ESTABLISHED",
 		LocalHost: "192.0.2.1", LocalPort: 4500, LocalID: "vpn.example.com",
 		RemoteHost: "198.51.100.7", RemotePort: 4500, RemoteID: "198.51.100.7", RemoteEAPID: eapID,
-		Proposal:    Proposal{Encr: "AES_GCM_16", EncrKeySize: 256, PRF: "PRF_HMAC_SHA2_256", DHGroup: "CURVE_25519"},
+		Proposal:    vici.Proposal{Encr: "AES_GCM_16", EncrKeySize: 256, PRF: "PRF_HMAC_SHA2_256", DHGroup: "CURVE_25519"},
 		Established: 42 * time.Second,
 		RemoteVIPs:  []string{"10.3.200.1"},
 		Children:    children,
 	}
 }
 
-func child(name string, id uint32) ChildSA {
-	return ChildSA{
+func child(name string, id uint32) vici.ChildSA {
+	return vici.ChildSA{
 		Name: name, UniqueID: id, State: "INSTALLED", Mode: "TUNNEL",
-		Proposal: Proposal{Encr: "AES_GCM_16", EncrKeySize: 256},
+		Proposal: vici.Proposal{Encr: "AES_GCM_16", EncrKeySize: 256},
 		BytesIn:  1234, PacketsIn: 10, BytesOut: 5678, PacketsOut: 12,
 		LocalTS: []string{"10.3.0.0/24"}, RemoteTS: []string{"10.3.200.1/32"},
 	}
 }
 
 func TestListSAs(t *testing.T) {
-	f := NewFake()
+	f := vicitest.NewFake()
 	want := session("mobile", "alice@example.com", child("mobile", 7))
 	want.UniqueID = f.AddSA(want)
-	sas, err := ListSAs(context.Background(), f)
+	sas, err := vici.ListSAs(context.Background(), f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]IKESA{want}, sas); diff != "" {
+	if diff := cmp.Diff([]vici.IKESA{want}, sas); diff != "" {
 		t.Errorf("ListSAs (-want +got):\n%s", diff)
 	}
-	if got := f.Calls()[0].Message; str(got, "noblock") != "yes" {
+	if got := f.Calls()[0].Message; vici.Str(got, "noblock") != "yes" {
 		t.Error("list-sas was sent without noblock")
 	}
 }
 
 func TestTerminateIKEEndsOnlyThatIdentity(t *testing.T) {
-	f := NewFake()
+	f := vicitest.NewFake()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	events := Watch(ctx, f, WatchOptions{})
-	if ev := <-events; ev.Kind != EventConnected {
+	events := vici.Watch(ctx, f, vici.WatchOptions{})
+	if ev := <-events; ev.Kind != vici.EventConnected {
 		t.Fatalf("First event = %s, want connected", ev.Kind)
 	}
 	f.AddSA(session("mobile", "alice@example.com"))
@@ -59,7 +62,7 @@ func TestTerminateIKEEndsOnlyThatIdentity(t *testing.T) {
 	f.AddSA(session("staff", "alice@example.com"))
 
 	start := time.Now()
-	n, err := TerminateIKE(ctx, f, "alice@example.com")
+	n, err := vici.TerminateIKE(ctx, f, "alice@example.com")
 	if err != nil || n != 2 {
 		t.Fatalf("TerminateIKE = %d, %v; want 2, nil", n, err)
 	}
@@ -71,36 +74,36 @@ func TestTerminateIKEEndsOnlyThatIdentity(t *testing.T) {
 		t.Errorf("SAs left = %+v, want bob's only", left)
 	}
 	for _, c := range f.Writes() {
-		if str(c.Message, "force") != "yes" || str(c.Message, "timeout") != "-1" {
+		if vici.Str(c.Message, "force") != "yes" || vici.Str(c.Message, "timeout") != "-1" {
 			t.Errorf("%s sent without force and timeout -1: %v", c, c.Message)
 		}
 	}
 	for i := 0; i < 2; i++ {
 		ev := <-events
-		if ev.Kind != EventIKEUpDown || ev.Up || ev.IKE == nil || ev.IKE.Identity() != "alice@example.com" {
+		if ev.Kind != vici.EventIKEUpDown || ev.Up || ev.IKE == nil || ev.IKE.Identity() != "alice@example.com" {
 			t.Errorf("Event %d = %+v, want alice's IKE_SA down", i, ev)
 		}
 	}
 
-	if n, err := TerminateIKE(ctx, f, "nobody@example.com"); n != 0 || err != nil {
+	if n, err := vici.TerminateIKE(ctx, f, "nobody@example.com"); n != 0 || err != nil {
 		t.Errorf("TerminateIKE of an identity without SAs = %d, %v", n, err)
 	}
 }
 
 func TestTerminateIKEReportsRefusal(t *testing.T) {
-	f := NewFake()
+	f := vicitest.NewFake()
 	f.AddSA(session("mobile", "alice@example.com"))
 	f.FailOn("terminate", "", "terminating SA failed")
-	if _, err := TerminateIKE(context.Background(), f, "alice@example.com"); err == nil {
+	if _, err := vici.TerminateIKE(context.Background(), f, "alice@example.com"); err == nil {
 		t.Fatal("TerminateIKE hid charon's refusal")
 	}
 }
 
 func TestWatchResubscribesAfterRestart(t *testing.T) {
-	f := NewFake()
+	f := vicitest.NewFake()
 	ctx, cancel := context.WithCancel(context.Background())
-	events := Watch(ctx, f, WatchOptions{Log: true, Retry: time.Millisecond})
-	next := func() Event {
+	events := vici.Watch(ctx, f, vici.WatchOptions{Log: true, Retry: time.Millisecond})
+	next := func() vici.Event {
 		t.Helper()
 		select {
 		case ev := <-events:
@@ -108,19 +111,19 @@ func TestWatchResubscribesAfterRestart(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("No event within 5s")
 		}
-		return Event{}
+		return vici.Event{}
 	}
-	if ev := next(); ev.Kind != EventConnected {
+	if ev := next(); ev.Kind != vici.EventConnected {
 		t.Fatalf("Event = %s, want connected", ev.Kind)
 	}
 	up := govici.NewMessage()
 	_ = up.Set("up", "yes")
 	sa := session("mobile", "alice@example.com", child("mobile", 3))
 	sa.UniqueID = 5
-	_ = up.Set("mobile", ikeSAMessage(sa, true))
+	_ = up.Set("mobile", vicitest.IKESAMessage(sa, true))
 	f.Emit("child-updown", up)
 	ev := next()
-	if ev.Kind != EventChildUpDown || !ev.Up || ev.IKE.UniqueID != 5 || ev.Child == nil || ev.Child.UniqueID != 3 || ev.Child.BytesOut != 5678 {
+	if ev.Kind != vici.EventChildUpDown || !ev.Up || ev.IKE.UniqueID != 5 || ev.Child == nil || ev.Child.UniqueID != 3 || ev.Child.BytesOut != 5678 {
 		t.Errorf("child-updown = %+v", ev)
 	}
 	if len(ev.IKE.Children) != 0 {
@@ -128,10 +131,10 @@ func TestWatchResubscribesAfterRestart(t *testing.T) {
 	}
 
 	f.Restart()
-	if ev := next(); ev.Kind != EventDisconnected {
+	if ev := next(); ev.Kind != vici.EventDisconnected {
 		t.Fatalf("Event after restart = %s, want disconnected", ev.Kind)
 	}
-	if ev := next(); ev.Kind != EventConnected {
+	if ev := next(); ev.Kind != vici.EventConnected {
 		t.Fatalf("Event after disconnected = %s, want connected", ev.Kind)
 	}
 
@@ -140,8 +143,8 @@ func TestWatchResubscribesAfterRestart(t *testing.T) {
 		_ = log.Set(k, v)
 	}
 	f.Emit("log", log)
-	want := LogEntry{Group: "IKE", Level: 1, Thread: 12, IKEName: "mobile", IKEUniqueID: 5, Message: "IKE_SA mobile[5] established"}
-	if ev := next(); ev.Kind != EventLog || ev.Log == nil || *ev.Log != want {
+	want := vici.LogEntry{Group: "IKE", Level: 1, Thread: 12, IKEName: "mobile", IKEUniqueID: 5, Message: "IKE_SA mobile[5] established"}
+	if ev := next(); ev.Kind != vici.EventLog || ev.Log == nil || *ev.Log != want {
 		t.Errorf("log = %+v, want %+v", ev.Log, want)
 	}
 	cancel()
@@ -153,25 +156,25 @@ func TestParseRekeyAndUpdateEvents(t *testing.T) {
 	oldSA, newSA := session("mobile", "alice@example.com"), session("mobile", "alice@example.com")
 	oldSA.UniqueID, newSA.UniqueID = 1, 2
 	pair := govici.NewMessage()
-	_ = pair.Set("old", ikeSAMessage(oldSA, false))
-	_ = pair.Set("new", ikeSAMessage(newSA, false))
+	_ = pair.Set("old", vicitest.IKESAMessage(oldSA, false))
+	_ = pair.Set("new", vicitest.IKESAMessage(newSA, false))
 	rekey := govici.NewMessage()
 	_ = rekey.Set("mobile", pair)
-	ev, ok := parseEvent(govici.Event{Name: "ike-rekey", Message: rekey})
+	ev, ok := vici.ParseEvent(govici.Event{Name: "ike-rekey", Message: rekey})
 	if !ok || ev.OldIKE.UniqueID != 1 || ev.IKE.UniqueID != 2 {
 		t.Errorf("ike-rekey = %+v, %v", ev, ok)
 	}
 
 	cpair := govici.NewMessage()
-	_ = cpair.Set("old", childSAMessage(child("mobile", 3)))
-	_ = cpair.Set("new", childSAMessage(child("mobile", 4)))
+	_ = cpair.Set("old", vicitest.ChildSAMessage(child("mobile", 3)))
+	_ = cpair.Set("new", vicitest.ChildSAMessage(child("mobile", 4)))
 	children := govici.NewMessage()
 	_ = children.Set("mobile-3", cpair)
-	sa := ikeSAMessage(newSA, false)
+	sa := vicitest.IKESAMessage(newSA, false)
 	_ = sa.Set("child-sas", children)
 	crekey := govici.NewMessage()
 	_ = crekey.Set("mobile", sa)
-	ev, ok = parseEvent(govici.Event{Name: "child-rekey", Message: crekey})
+	ev, ok = vici.ParseEvent(govici.Event{Name: "child-rekey", Message: crekey})
 	if !ok || ev.OldChild.UniqueID != 3 || ev.Child.UniqueID != 4 || ev.IKE.UniqueID != 2 {
 		t.Errorf("child-rekey = %+v, %v", ev, ok)
 	}
@@ -180,13 +183,13 @@ func TestParseRekeyAndUpdateEvents(t *testing.T) {
 	for k, v := range map[string]string{"local-host": "192.0.2.1", "local-port": "4500", "remote-host": "203.0.113.9", "remote-port": "61000"} {
 		_ = upd.Set(k, v)
 	}
-	_ = upd.Set("mobile", ikeSAMessage(newSA, false))
-	ev, ok = parseEvent(govici.Event{Name: "ike-update", Message: upd})
+	_ = upd.Set("mobile", vicitest.IKESAMessage(newSA, false))
+	ev, ok = vici.ParseEvent(govici.Event{Name: "ike-update", Message: upd})
 	if !ok || ev.Endpoint == nil || ev.Endpoint.RemoteHost != "203.0.113.9" || ev.Endpoint.RemotePort != 61000 || ev.IKE.RemoteHost != "198.51.100.7" {
 		t.Errorf("ike-update = %+v, %v", ev, ok)
 	}
 
-	if _, ok := parseEvent(govici.Event{Name: "ike-updown", Message: govici.NewMessage()}); ok {
+	if _, ok := vici.ParseEvent(govici.Event{Name: "ike-updown", Message: govici.NewMessage()}); ok {
 		t.Error("An ike-updown without an IKE_SA was accepted")
 	}
 }

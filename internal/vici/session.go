@@ -6,8 +6,8 @@
 // terminates live IKE_SAs and turns charon's events into typed values.
 //
 // Everything goes through the small Session interface: Client is the real one
-// (a unix socket that is redialled after charon restarts), Fake is an in-memory
-// charon for unit tests.
+// (a unix socket that is redialled after charon restarts); vicitest.Fake is an
+// in-memory charon for unit tests.
 package vici
 
 import (

@@ -23,8 +23,10 @@ const (
 	maxWireMessage = 512 * 1024
 )
 
-// wireError says why a command's message cannot be sent, or is nil.
-func wireError(cmd string, m *govici.Message) error {
+// WireError says why a command's message cannot be sent, or is nil. It is
+// exported so that vicitest.Fake refuses what a real connection could not
+// carry.
+func WireError(cmd string, m *govici.Message) error {
 	// Packet type, command name behind its length byte.
 	size := 1 + 1 + len(cmd)
 	if len(cmd) > maxWireName {

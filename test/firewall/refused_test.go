@@ -12,6 +12,7 @@ import (
 	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
 )
 
 // TestRefusedObjectsOpenNothing builds the table from swan.Build over an
@@ -21,7 +22,7 @@ import (
 // of the accepted pool reaches exactly its allow list: neither refused
 // object's rules exist, and their ranges are dropped.
 func TestRefusedObjectsOpenNothing(t *testing.T) {
-	netns.RequireRoot(t)
+	require.Root(t)
 
 	gw := netns.New(t, "frgw")
 	cl := netns.New(t, "frcl")

@@ -19,6 +19,7 @@ import (
 	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
 )
 
 const (
@@ -37,7 +38,7 @@ const (
 )
 
 func TestFirewallThroughTunnel(t *testing.T) {
-	netns.RequireRoot(t)
+	require.Root(t)
 
 	gw := netns.New(t, "fwgw")
 	cl := netns.New(t, "fwcl")

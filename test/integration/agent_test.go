@@ -21,6 +21,7 @@ import (
 	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
@@ -31,7 +32,7 @@ import (
 // 1 s), the agent restarts under an established SA (which must survive),
 // and charon restarts (its configuration must be back within 2 s).
 func TestAgentWithRealClient(t *testing.T) {
-	netns.RequireRoot(t)
+	require.Root(t)
 	ctx := context.Background()
 	const (
 		pod      = "vpn-gateway-0"

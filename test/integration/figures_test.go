@@ -18,6 +18,7 @@ import (
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
@@ -112,7 +113,7 @@ func waitSignal(t testing.TB, ch <-chan applied, what string) applied {
 // configuration), each in its own namespace, plus a client namespace wired
 // to both, and measures spec.
 func measureFigures(t testing.TB, spec figureSpec) figureResult {
-	netns.RequireRoot(t)
+	require.Root(t)
 	ctx := context.Background()
 	const (
 		agentAddr = "192.0.2.1"

@@ -33,6 +33,8 @@ import (
 	"github.com/ikegate/ikegate/internal/agent"
 	"github.com/ikegate/ikegate/internal/testenv"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/gen"
+	"github.com/ikegate/ikegate/internal/testutil/poll"
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
@@ -111,28 +113,9 @@ func createGateway(t testing.TB, c client.Client, pki *charontest.PKI, server ch
 	ctx := context.Background()
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}},
-		&corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: certSecret},
-			Type:       corev1.SecretTypeTLS,
-			Data:       map[string][]byte{"tls.crt": server.CertPEM, "tls.key": server.KeyPEM, "ca.crt": pki.CertPEM},
-		},
-		&v1alpha1.VPNGateway{
-			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: gatewayName},
-			Spec: v1alpha1.VPNGatewaySpec{
-				Hostnames: []v1alpha1.Hostname{hostname},
-				Addresses: ipAddresses(addrs),
-				Dataplane: v1alpha1.DataplaneUserspace,
-			},
-		},
-		&v1alpha1.MobilePool{
-			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: poolName},
-			Spec: v1alpha1.MobilePoolSpec{
-				GatewayRef:    v1alpha1.GatewayReference{Name: gatewayName},
-				Addresses:     v1alpha1.PoolAddresses{IPv4: poolNet},
-				LocalNetworks: []v1alpha1.CIDR{lanNet},
-				Firewall:      v1alpha1.PoolFirewall{Allow: []v1alpha1.AllowRule{{To: lanNet}}},
-			},
-		},
+		gen.TLSSecret(namespace, certSecret, server.CertPEM, server.KeyPEM, pki.CertPEM),
+		gen.Gateway(namespace, gatewayName, gen.WithAddresses(ipAddresses(addrs)...), gen.Userspace),
+		gen.Pool(namespace, poolName, poolNet, gen.SplitTunnel(lanNet), gen.Allowing(lanNet)),
 	}
 	for _, o := range objs {
 		if err := c.Create(ctx, o); err != nil {
@@ -151,19 +134,8 @@ func ipAddresses(in []string) []v1alpha1.IPAddress {
 
 // userObjects are a VPNUser and the Secret holding its password.
 func userObjects(name, identity, password string) (*corev1.Secret, *v1alpha1.VPNUser) {
-	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name + "-password"},
-		Data:       map[string][]byte{"password": []byte(password)},
-	}
-	u := &v1alpha1.VPNUser{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-		Spec: v1alpha1.VPNUserSpec{
-			GatewayRef:        v1alpha1.GatewayReference{Name: gatewayName},
-			Identity:          v1alpha1.Identity(identity),
-			PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: s.Name, Key: "password"},
-		},
-	}
-	return s, u
+	s := gen.Secret(namespace, name+"-password", map[string]string{gen.PasswordKey: password})
+	return s, gen.User(namespace, name, v1alpha1.Identity(identity), gen.WithPassword(s.Name, gen.PasswordKey))
 }
 
 // createUser writes a user's Secret, then the VPNUser.
@@ -317,20 +289,16 @@ func (r *runningAgent) metric(t testing.TB, name string, want map[string]string)
 	return v
 }
 
-// waitFor polls cond every 10ms until it holds or timeout passes.
+// waitFor polls cond every 10ms until it holds or timeout passes: the
+// figures are measured through it, so its interval is their resolution.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
+	poll.Eventually(t, what, timeout, func() error {
+		if ok, detail := cond(); !ok {
+			return errors.New(detail)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Timed out after %v waiting for %s: %s", timeout, what, detail)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	}, poll.Every(10*time.Millisecond))
 }
 
 // sharedKeys lists the ids of the shared secrets charon holds.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/go-logr/logr/testr"
 	"github.com/google/nftables"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -18,7 +17,9 @@ import (
 	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/gen"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
@@ -33,7 +34,7 @@ func maximalName(tag string) string {
 // it without an error, the firewall builds, the long-named user connects
 // through the long-named pool, and deleting that user ends its session.
 func TestMaximalNamesConverge(t *testing.T) {
-	netns.RequireRoot(t)
+	require.Root(t)
 	ctx := context.Background()
 	const (
 		gwAddr   = "192.0.2.1"
@@ -59,17 +60,8 @@ func TestMaximalNamesConverge(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, o := range []client.Object{
-		&v1alpha1.MobilePool{
-			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: longPool},
-			Spec: v1alpha1.MobilePoolSpec{
-				GatewayRef:    v1alpha1.GatewayReference{Name: gatewayName},
-				Addresses:     v1alpha1.PoolAddresses{IPv4: longNet},
-				LocalNetworks: []v1alpha1.CIDR{lanNet},
-				Firewall:      v1alpha1.PoolFirewall{Allow: []v1alpha1.AllowRule{{To: lanNet}}},
-				UserSelector:  &metav1.LabelSelector{MatchLabels: map[string]string{"team": "ops"}},
-			},
-		},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "hq-psk"}, Data: map[string][]byte{"psk": []byte("a tunnel key long enough for PSK rules")}},
+		gen.Pool(namespace, longPool, longNet, gen.SplitTunnel(lanNet), gen.Allowing(lanNet), gen.Selecting(map[string]string{"team": "ops"})),
+		gen.Secret(namespace, "hq-psk", map[string]string{gen.PSKKey: "a tunnel key long enough for PSK rules"}),
 		&v1alpha1.Tunnel{
 			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: tunnelName},
 			Spec: v1alpha1.TunnelSpec{
@@ -82,15 +74,8 @@ func TestMaximalNamesConverge(t *testing.T) {
 				}},
 			},
 		},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "long-password"}, Data: map[string][]byte{"password": []byte(password)}},
-		&v1alpha1.VPNUser{
-			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: userName, Labels: map[string]string{"team": "ops"}},
-			Spec: v1alpha1.VPNUserSpec{
-				GatewayRef:        v1alpha1.GatewayReference{Name: gatewayName},
-				Identity:          identity,
-				PasswordSecretRef: &v1alpha1.SecretKeyReference{Name: "long-password", Key: "password"},
-			},
-		},
+		gen.Secret(namespace, "long-password", map[string]string{gen.PasswordKey: password}),
+		gen.User(namespace, userName, identity, gen.WithPassword("long-password", gen.PasswordKey), gen.WithLabels(map[string]string{"team": "ops"})),
 	} {
 		if err := c.Create(ctx, o); err != nil {
 			t.Fatalf("Creating %T %.20s...: %v", o, o.GetName(), err)

@@ -19,7 +19,6 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -27,7 +26,10 @@ import (
 	"github.com/ikegate/ikegate/internal/agent"
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/gen"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/poll"
+	"github.com/ikegate/ikegate/internal/testutil/require"
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
@@ -46,7 +48,7 @@ const freeradiusConf = "/etc/freeradius/3.0"
 // them work again, with the same charon all along. No shared secret reaches
 // the agent's log, the gateway's status or charon's log.
 func TestEAPRADIUSWithFreeRADIUS(t *testing.T) {
-	netns.RequireRoot(t)
+	require.Root(t)
 	if _, err := exec.LookPath("freeradius"); err != nil {
 		t.Fatalf("FreeRADIUS is not installed (hack/install-strongswan.sh installs it): %v", err)
 	}
@@ -90,10 +92,7 @@ func TestEAPRADIUSWithFreeRADIUS(t *testing.T) {
 
 	cfg, c := startAPI(t)
 	createGateway(t, c, pki, server, []string{gwAddr})
-	if err := c.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: radSecret},
-		Data:       map[string][]byte{"secret": []byte(radiusShare)},
-	}); err != nil {
+	if err := c.Create(ctx, gen.Secret(namespace, radSecret, map[string]string{"secret": radiusShare})); err != nil {
 		t.Fatal(err)
 	}
 	var gwObj v1alpha1.VPNGateway
@@ -320,13 +319,12 @@ func startFreeRADIUS(t *testing.T, ns *netns.NS, nas, shared, user, password str
 	r := &freeRADIUS{out: filepath.Join(dir, "out.log")}
 	// -X: foreground, one thread, every packet with its attributes on stdout.
 	ns.Start(t, "sh", "-c", `exec freeradius -X -d "$0" >"$1" 2>&1`, dir, r.out)
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(r.log(), "Ready to process requests") {
-		if time.Now().After(deadline) {
-			t.Fatalf("FreeRADIUS did not start:\n%s", r.tail())
+	poll.Eventually(t, "FreeRADIUS to start", 20*time.Second, func() error {
+		if !strings.Contains(r.log(), "Ready to process requests") {
+			return fmt.Errorf("not ready:\n%s", r.tail())
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	}, poll.Every(50*time.Millisecond))
 	return r
 }
 

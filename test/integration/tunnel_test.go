@@ -15,6 +15,7 @@ import (
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
@@ -23,7 +24,7 @@ import (
 // Phase 1 and the child up with counters while it runs, Down after the
 // peer closed it.
 func TestTunnelStatus(t *testing.T) {
-	netns.RequireRoot(t)
+	require.Root(t)
 	ctx := context.Background()
 	const (
 		gwAddr   = "203.0.113.1"

@@ -123,6 +123,21 @@ func Selecting(labels map[string]string) func(*v1alpha1.MobilePool) {
 	return func(p *v1alpha1.MobilePool) { p.Spec.UserSelector = &metav1.LabelSelector{MatchLabels: labels} }
 }
 
+// SplitTunnel routes only nets through the tunnel instead of everything.
+func SplitTunnel(nets ...v1alpha1.CIDR) func(*v1alpha1.MobilePool) {
+	return func(p *v1alpha1.MobilePool) { p.Spec.FullTunnel, p.Spec.LocalNetworks = false, nets }
+}
+
+// Allowing lets the pool's clients reach each network in to, any protocol
+// and port.
+func Allowing(to ...v1alpha1.CIDR) func(*v1alpha1.MobilePool) {
+	return func(p *v1alpha1.MobilePool) {
+		for _, n := range to {
+			p.Spec.Firewall.Allow = append(p.Spec.Firewall.Allow, v1alpha1.AllowRule{To: n})
+		}
+	}
+}
+
 // WithESPPreset sets the pool's ESP proposals (and no PFS).
 func WithESPPreset(preset v1alpha1.ProposalPreset) func(*v1alpha1.MobilePool) {
 	return func(p *v1alpha1.MobilePool) {
@@ -148,6 +163,11 @@ func WithPassword(secret, key string) func(*v1alpha1.VPNUser) {
 	return func(u *v1alpha1.VPNUser) {
 		u.Spec.PasswordSecretRef = &v1alpha1.SecretKeyReference{Name: secret, Key: key}
 	}
+}
+
+// WithLabels sets the user's labels, which pools select users by.
+func WithLabels(labels map[string]string) func(*v1alpha1.VPNUser) {
+	return func(u *v1alpha1.VPNUser) { u.Labels = labels }
 }
 
 // OfGateway makes the user a member of another gateway.
@@ -181,4 +201,13 @@ func Secret(ns, name string, data map[string]string) *corev1.Secret {
 		s.Data[k] = []byte(v)
 	}
 	return s
+}
+
+// TLSSecret is the Secret cert-manager writes for an issued certificate.
+func TLSSecret(ns, name string, certPEM, keyPEM, caPEM []byte) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: meta(ns, name),
+		Type:       corev1.SecretTypeTLS,
+		Data:       map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM, "ca.crt": caPEM},
+	}
 }

@@ -1,8 +1,11 @@
 package gen_test
 
 import (
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/swan"
@@ -54,5 +57,17 @@ func TestModifiers(t *testing.T) {
 	p := gen.Pool("ns", "guests", "10.3.201.0/24", gen.Selecting(map[string]string{"group": "guests"}), gen.WithESPPreset(v1alpha1.PresetCompatible))
 	if p.Spec.UserSelector.MatchLabels["group"] != "guests" || p.Spec.ESP.Preset != v1alpha1.PresetCompatible || p.Spec.ESP.PFSGroup != v1alpha1.PFSNone {
 		t.Errorf("pool %+v", p.Spec)
+	}
+	split := gen.Pool("ns", "lan", "10.3.202.0/24", gen.SplitTunnel("10.3.0.0/24"), gen.Allowing("10.3.0.0/24", "10.4.0.0/24"))
+	if split.Spec.FullTunnel || !slices.Equal(split.Spec.LocalNetworks, []v1alpha1.CIDR{"10.3.0.0/24"}) ||
+		!cmp.Equal(split.Spec.Firewall.Allow, []v1alpha1.AllowRule{{To: "10.3.0.0/24"}, {To: "10.4.0.0/24"}}) {
+		t.Errorf("split pool %+v", split.Spec)
+	}
+	if l := gen.User("ns", "ops", "ops@example.com", gen.WithLabels(map[string]string{"team": "ops"})).Labels; l["team"] != "ops" {
+		t.Errorf("user labels %v", l)
+	}
+	tls := gen.TLSSecret("ns", "edge-tls", []byte("cert"), []byte("key"), []byte("ca"))
+	if tls.Type != "kubernetes.io/tls" || string(tls.Data["tls.crt"]) != "cert" || string(tls.Data["tls.key"]) != "key" || string(tls.Data["ca.crt"]) != "ca" {
+		t.Errorf("TLS Secret %+v", tls)
 	}
 }

@@ -11,6 +11,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/ikegate/ikegate/internal/testutil/poll"
 )
 
 // DecodeFiles reads every object of the (multi-document) YAML or JSON files,
@@ -40,17 +42,9 @@ func DecodeFiles(t testing.TB, files ...string) []*unstructured.Unstructured {
 	return out
 }
 
-// Eventually polls cond every 100 ms until it returns nil, and fails the test
-// with cond's last error once timeout has passed.
+// Eventually polls cond every poll.DefaultInterval until it returns nil,
+// and fails the test with cond's last error once timeout has passed.
 func Eventually(t testing.TB, what string, timeout time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
+	poll.Eventually(t, what, timeout, cond)
 }

@@ -35,14 +35,6 @@ const maxNameLen = 15
 
 var counter atomic.Uint32
 
-// RequireRoot is require.Root, for the callers not yet moved to it.
-//
-// Deprecated: use require.Root, the one root gate.
-func RequireRoot(t testing.TB) {
-	t.Helper()
-	require.Root(t)
-}
-
 // NS is a named network namespace owned by one test.
 type NS struct {
 	name   string
