@@ -102,9 +102,12 @@ func TestAgentBinary(t *testing.T) {
 			code, body := get("http://" + health + "/readyz")
 			return code == http.StatusOK, body
 		})
-		if !holdsSecret(context.Background(), gwVICI, "ntlm-jimp") {
-			t.Error("Ready, but charon lacks the user's secret")
-		}
+		// Ready means serving the gateway's connections; a user whose hash
+		// the manager has not yet written to its shard follows within the
+		// agent's next apply.
+		waitFor(t, 10*time.Second, "charon to hold the user's secret", func() (bool, string) {
+			return holdsSecret(context.Background(), gwVICI, "ntlm-jimp"), "ntlm-jimp not loaded"
+		})
 		_, body := get("http://" + metrics + "/metrics")
 		for _, want := range []string{"ikegate_agent_apply_duration_seconds_count", "ikegate_agent_last_apply_error 0", "ikegate_firewall_counters_read_error"} {
 			if !strings.Contains(body, want) {
