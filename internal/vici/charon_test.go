@@ -444,12 +444,12 @@ func TestSessionsOfARealClient(t *testing.T) {
 
 	t.Run("terminate the user", func(t *testing.T) {
 		start := time.Now()
-		n, err := vici.TerminateIKE(ctx, gwc, "alice@example.com")
+		n, err := terminateIdentity(ctx, gwc, "alice@example.com")
 		took := time.Since(start)
 		if err != nil || n != 1 {
-			t.Fatalf("TerminateIKE = %d, %v", n, err)
+			t.Fatalf("terminateIdentity = %d, %v", n, err)
 		}
-		t.Logf("TerminateIKE took %v", took)
+		t.Logf("terminateIdentity took %v", took)
 		// The client's IKE_SA must go within a second of the call.
 		poll.Eventually(t, "the client's IKE_SA to go", time.Second-time.Since(start), func() error {
 			sas, err := vici.ListSAs(ctx, clc)
@@ -461,7 +461,7 @@ func TestSessionsOfARealClient(t *testing.T) {
 			}
 			return nil
 		}, poll.Every(10*time.Millisecond))
-		t.Logf("TerminateIKE returned in %v; the client's IKE_SA was gone after %v", took, time.Since(start))
+		t.Logf("terminateIdentity returned in %v; the client's IKE_SA was gone after %v", took, time.Since(start))
 		if gwSAs, _ := vici.ListSAs(ctx, gwc); len(gwSAs) != 0 {
 			t.Errorf("Gateway still has %+v", gwSAs)
 		}

@@ -2,7 +2,6 @@ package vici
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -203,42 +202,4 @@ func unum(m *govici.Message, key string) uint64 {
 
 func secs(m *govici.Message, key string) time.Duration {
 	return time.Duration(unum(m, key)) * time.Second
-}
-
-// TerminateIKE ends every IKE_SA whose peer authenticated as identity (EAP,
-// XAuth or IKE identity) and returns how many it ended. It sends the peer a
-// DELETE but does not wait for the answer (force, no timeout), so a removed
-// user is cut off at once even when the client no longer responds.
-func TerminateIKE(ctx context.Context, s Session, identity string) (int, error) {
-	sas, err := ListSAs(ctx, s)
-	if err != nil {
-		return 0, err
-	}
-	var (
-		n    int
-		errs []error
-	)
-	for _, sa := range sas {
-		if sa.Identity() != identity && sa.RemoteID != identity {
-			continue
-		}
-		req := govici.NewMessage()
-		_ = req.Set("ike-id", strconv.FormatUint(uint64(sa.UniqueID), 10))
-		_ = req.Set("force", "yes")
-		_ = req.Set("timeout", "-1")
-		resp, err := s.Call(ctx, "terminate", req)
-		if resp != nil && str(resp, "matches") == "0" {
-			// Gone between listing and terminating: what was asked for.
-			continue
-		}
-		if resp != nil && str(resp, "success") == "no" {
-			err = fmt.Errorf("charon: %s", str(resp, "errmsg"))
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("terminating IKE_SA %s[%d]: %w", sa.Name, sa.UniqueID, err))
-			continue
-		}
-		n++
-	}
-	return n, errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package vici_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -49,7 +50,7 @@ func TestListSAs(t *testing.T) {
 	}
 }
 
-func TestTerminateIKEEndsOnlyThatIdentity(t *testing.T) {
+func TestTerminateSAEndsOnlyThatIdentity(t *testing.T) {
 	f := vicitest.NewFake()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -62,12 +63,12 @@ func TestTerminateIKEEndsOnlyThatIdentity(t *testing.T) {
 	f.AddSA(session("staff", "alice@example.com"))
 
 	start := time.Now()
-	n, err := vici.TerminateIKE(ctx, f, "alice@example.com")
+	n, err := terminateIdentity(ctx, f, "alice@example.com")
 	if err != nil || n != 2 {
-		t.Fatalf("TerminateIKE = %d, %v; want 2, nil", n, err)
+		t.Fatalf("terminateIdentity = %d, %v; want 2, nil", n, err)
 	}
 	if d := time.Since(start); d > time.Second {
-		t.Errorf("TerminateIKE took %v", d)
+		t.Errorf("terminateIdentity took %v", d)
 	}
 	left := f.SAs()
 	if len(left) != 1 || left[0].UniqueID != bob {
@@ -85,17 +86,17 @@ func TestTerminateIKEEndsOnlyThatIdentity(t *testing.T) {
 		}
 	}
 
-	if n, err := vici.TerminateIKE(ctx, f, "nobody@example.com"); n != 0 || err != nil {
-		t.Errorf("TerminateIKE of an identity without SAs = %d, %v", n, err)
+	if n, err := terminateIdentity(ctx, f, "nobody@example.com"); n != 0 || err != nil {
+		t.Errorf("terminateIdentity of an identity without SAs = %d, %v", n, err)
 	}
 }
 
-func TestTerminateIKEReportsRefusal(t *testing.T) {
+func TestTerminateSAReportsRefusal(t *testing.T) {
 	f := vicitest.NewFake()
 	f.AddSA(session("mobile", "alice@example.com"))
 	f.FailOn("terminate", "", "terminating SA failed")
-	if _, err := vici.TerminateIKE(context.Background(), f, "alice@example.com"); err == nil {
-		t.Fatal("TerminateIKE hid charon's refusal")
+	if _, err := terminateIdentity(context.Background(), f, "alice@example.com"); err == nil {
+		t.Fatal("terminateIdentity hid charon's refusal")
 	}
 }
 
@@ -192,4 +193,28 @@ func TestParseRekeyAndUpdateEvents(t *testing.T) {
 	if _, ok := vici.ParseEvent(govici.Event{Name: "ike-updown", Message: govici.NewMessage()}); ok {
 		t.Error("An ike-updown without an IKE_SA was accepted")
 	}
+}
+
+// terminateIdentity ends every IKE_SA whose peer authenticated as identity
+// with vici.TerminateSA, as the agent's revocation does, and counts them.
+func terminateIdentity(ctx context.Context, s vici.Session, identity string) (int, error) {
+	sas, err := vici.ListSAs(ctx, s)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, sa := range sas {
+		if sa.Identity() != identity && sa.RemoteID != identity {
+			continue
+		}
+		ended, err := vici.TerminateSA(ctx, s, sa.UniqueID)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if ended {
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
 }
