@@ -128,8 +128,8 @@ func TestApplyOrdersCredentialsPoolsConnections(t *testing.T) {
 	if diff := cmp.Diff(want, writes(f)); diff != "" {
 		t.Errorf("Writes (-want +got):\n%s", diff)
 	}
-	if !res.Synced || res.Writes() != len(want) {
-		t.Errorf("Result = synced %v, %d writes; want synced, %d", res.Synced, res.Writes(), len(want))
+	if !res.Synced || len(res.Ops) != len(want) {
+		t.Errorf("Result = synced %v, %d writes; want synced, %d", res.Synced, len(res.Ops), len(want))
 	}
 	if f.CertCount() != 2 || f.KeyCount() != 1 {
 		t.Errorf("Fake holds %d certs and %d keys, want 2 and 1", f.CertCount(), f.KeyCount())
@@ -144,7 +144,7 @@ func TestApplySameModelTwiceWritesNothing(t *testing.T) {
 	f.ResetCalls()
 
 	res := apply(t, a, testModel(t, "alice", "bob", "carol"))
-	if w := writes(f); len(w) != 0 || res.Writes() != 0 {
+	if w := writes(f); len(w) != 0 || len(res.Ops) != 0 {
 		t.Errorf("Second apply wrote %v", w)
 	}
 	if res.Synced {
@@ -300,8 +300,8 @@ func TestCharonRestartReloadsEverything(t *testing.T) {
 	if !res.Synced {
 		t.Error("Apply after a restart did not re-read the inventory")
 	}
-	if res.Writes() != first.Writes() {
-		t.Errorf("Apply after a restart made %d writes, want %d (everything): %v", res.Writes(), first.Writes(), writes(f))
+	if len(res.Ops) != len(first.Ops) {
+		t.Errorf("Apply after a restart made %d writes, want %d (everything): %v", len(res.Ops), len(first.Ops), writes(f))
 	}
 	if f.Conn("mobile") == nil || f.Shared("ntlm-alice") == nil || f.Pool("mobile4") == nil {
 		t.Error("Fake does not hold the model after the re-apply")

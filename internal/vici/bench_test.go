@@ -81,8 +81,8 @@ func BenchmarkAddUser(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if res.Writes() != 1 {
-					b.Fatalf("Adding one user took %d writes", res.Writes())
+				if len(res.Ops) != 1 {
+					b.Fatalf("Adding one user took %d writes", len(res.Ops))
 				}
 				samples = append(samples, d)
 				// Back to n users, untimed.

@@ -130,7 +130,7 @@ func TestApplyToCharon(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	t.Logf("First apply: %d writes in %v", res.Writes(), res.Duration)
+	t.Logf("First apply: %d writes in %v", len(res.Ops), res.Duration)
 
 	conns, err := gw.Swanctl("--list-conns")
 	if err != nil {
@@ -177,7 +177,7 @@ func TestApplyToCharon(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if w := s.take(); len(w) != 0 || res.Writes() != 0 {
+		if w := s.take(); len(w) != 0 || len(res.Ops) != 0 {
 			t.Errorf("Re-apply wrote %v", w)
 		}
 	})
@@ -216,7 +216,7 @@ func TestApplyToCharon(t *testing.T) {
 				t.Errorf("Restarted agent sent %s", op)
 			}
 		}
-		t.Logf("Restarted agent converged with %d writes in %v: %v", res.Writes(), res.Duration, w)
+		t.Logf("Restarted agent converged with %d writes in %v: %v", len(res.Ops), res.Duration, w)
 	})
 
 	t.Run("listings are complete", func(t *testing.T) {
@@ -256,7 +256,7 @@ func TestApplyToCharon(t *testing.T) {
 		if !res.Synced {
 			t.Error("Apply after a charon restart did not re-read charon")
 		}
-		t.Logf("Configuration back %v after charon restarted (%d writes)", took, res.Writes())
+		t.Logf("Configuration back %v after charon restarted (%d writes)", took, len(res.Ops))
 		conns, err := gw.Swanctl("--list-conns")
 		if err != nil || !strings.Contains(conns, "mobile: IKEv2") {
 			t.Errorf("After restart: %v\n%s", err, conns)
@@ -266,8 +266,8 @@ func TestApplyToCharon(t *testing.T) {
 			t.Errorf("After restart get-shared = %v, %v", shared, err)
 		}
 		s.take()
-		if res, err := a.Apply(ctx, m); err != nil || res.Writes() != 0 {
-			t.Errorf("Apply after the reload: %d writes, %v", res.Writes(), err)
+		if res, err := a.Apply(ctx, m); err != nil || len(res.Ops) != 0 {
+			t.Errorf("Apply after the reload: %d writes, %v", len(res.Ops), err)
 		}
 	})
 
@@ -298,8 +298,8 @@ func TestApplyToCharon(t *testing.T) {
 		if strings.Join(inv.Shared, ",") != "ntlm-alice,ntlm-carol" || len(inv.Keys) != 1 || len(inv.Conns) != 1 || len(inv.Authorities) != 1 {
 			t.Errorf("After clearing credentials charon holds %+v", inv)
 		}
-		if res, err := a.Apply(ctx, m); err != nil || res.Writes() != 0 {
-			t.Errorf("Apply after the reload: %d writes, %v", res.Writes(), err)
+		if res, err := a.Apply(ctx, m); err != nil || len(res.Ops) != 0 {
+			t.Errorf("Apply after the reload: %d writes, %v", len(res.Ops), err)
 		}
 	})
 
