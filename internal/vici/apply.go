@@ -53,6 +53,13 @@ type Result struct {
 	Duration time.Duration
 }
 
+// Failure is one item Apply could not bring into the state of the model.
+type Failure struct {
+	Ref Ref
+	// Err names the item, never its secret.
+	Err error
+}
+
 // Apply makes charon hold m. It keeps going past items that cannot be sent
 // and items charon refuses, and returns every failure joined (and listed in
 // Result.Failed); each error names its item, never its secret.
