@@ -52,7 +52,7 @@ func ntHash(password string) [16]byte {
 type swapUsers struct{ p atomic.Pointer[radiusd.Map] }
 
 func (s *swapUsers) NTHash(id string) ([16]byte, bool) { return s.p.Load().NTHash(id) }
-func (s *swapUsers) Policy(id string) radiusd.Policy  { return s.p.Load().Policy(id) }
+func (s *swapUsers) Policy(id string) radiusd.Policy   { return s.p.Load().Policy(id) }
 
 // bed is a gateway charon with eap-radius pointing at a radiusd.Server on
 // the gateway namespace's loopback, and a client charon.
