@@ -60,6 +60,9 @@ func (s *Server) handle(b []byte, source netip.Addr) []byte {
 		return nil
 	}
 	sess.lastAuth, sess.lastReply = req.Authenticator, reply
+	if sess.step == finished {
+		s.pending.finish(s.now(), sess)
+	}
 	return reply
 }
 

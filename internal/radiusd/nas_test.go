@@ -19,14 +19,14 @@ import (
 // Server's handler, checking the authenticity of every reply the way the
 // plugin does.
 type nas struct {
-	t      *testing.T
+	t      testing.TB
 	s      *Server
 	secret []byte
 	src    netip.Addr
 	state  []byte
 }
 
-func newNAS(t *testing.T, s *Server) *nas {
+func newNAS(t testing.TB, s *Server) *nas {
 	return &nas{t: t, s: s, secret: s.opts.Secret, src: netip.MustParseAddr("127.0.0.1")}
 }
 
@@ -94,7 +94,7 @@ func (n *nas) exchange(eap eapPacket) (*radius.Packet, *radius.Packet) {
 }
 
 // replyEAP is the EAP packet of a reply of the wanted code.
-func replyEAP(t *testing.T, resp *radius.Packet, code radius.Code) eapPacket {
+func replyEAP(t testing.TB, resp *radius.Packet, code radius.Code) eapPacket {
 	t.Helper()
 	if resp == nil {
 		t.Fatalf("No reply, want %v", code)

@@ -37,6 +37,8 @@ type Options struct {
 	// MaxPending bounds the logins in progress in all and from one source
 	// address (MaxPendingPerSource, default MaxPending); PendingTTL is how
 	// long one is kept after it began. A request beyond a bound is dropped.
+	// Finished logins leave that count and are kept 15 s, at most
+	// MaxPending of them, to repeat their reply to a retransmission.
 	MaxPending, MaxPendingPerSource int
 	PendingTTL                      time.Duration
 	// Workers read and answer packets; default the number of CPUs.
@@ -49,8 +51,9 @@ type Stats struct {
 	// Dropped are packets not answered: malformed, not signed with the
 	// secret, for an unknown or expired State, or beyond a bound.
 	Dropped uint64
-	// Pending is the number of logins held.
-	Pending int
+	// Pending is the number of logins in progress, Answered the number of
+	// finished ones kept to repeat their reply to a retransmission.
+	Pending, Answered int
 }
 
 // Server answers charon's eap-radius Access-Requests with EAP-MSCHAPv2
@@ -117,13 +120,14 @@ func (s *Server) Addr() netip.AddrPort {
 
 // Stats returns the counters so far.
 func (s *Server) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Accepts:    s.accepts.Load(),
 		Rejects:    s.rejects.Load(),
 		Challenges: s.challenges.Load(),
 		Dropped:    s.dropped.Load(),
-		Pending:    s.pending.len(),
 	}
+	st.Pending, st.Answered = s.pending.len()
+	return st
 }
 
 // Serve answers requests until ctx ends, then closes the socket. Work is

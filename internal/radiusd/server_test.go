@@ -184,7 +184,7 @@ func TestDropped(t *testing.T) {
 	if s.handle(acct, n.src) != nil {
 		t.Error("Answered an Accounting-Request on the authentication port")
 	}
-	if got := s.pending.len(); got != 0 {
+	if got, _ := s.pending.len(); got != 0 {
 		t.Errorf("%d sessions after bad requests", got)
 	}
 
@@ -232,14 +232,37 @@ func TestFloodIsBounded(t *testing.T) {
 	for i := 2; i <= 10; i++ {
 		flood(fmt.Sprintf("127.0.0.%d", i), 100)
 	}
-	if got := s.pending.len(); got != 64 {
+	if got, _ := s.pending.len(); got != 64 {
 		t.Errorf("%d sessions held, want the bound 64", got)
 	}
 	now = now.Add(time.Minute)
 	if got := flood("127.0.0.1", 1); got != 1 {
 		t.Error("No login served after the flood's sessions expired")
 	}
-	if got := s.pending.len(); got != 1 {
+	if got, _ := s.pending.len(); got != 1 {
 		t.Errorf("%d sessions held after expiry, want 1", got)
+	}
+}
+
+// TestAnsweredLoginsFreeTheirSlots: a finished login no longer counts as
+// in progress, so a small bound still serves any number of logins in a
+// row; the answered ones kept for retransmissions stay bounded too.
+func TestAnsweredLoginsFreeTheirSlots(t *testing.T) {
+	s := newTestServer(t, testUsers(), func(o *Options) { o.MaxPending = 4 })
+	n := newNAS(t, s)
+	for i := range 10 {
+		n.state = nil
+		if i%3 == 2 {
+			l := &login{}
+			eapID, c, msID := n.identity("bob")
+			l.authChallenge = c
+			replyEAP(t, n.respond(l, eapID, msID, "bob", "wrong"), radius.CodeAccessReject)
+			continue
+		}
+		l, eapID := n.loginUntilSuccess("bob", "bob-pass")
+		replyEAP(t, n.ack(l, eapID), radius.CodeAccessAccept)
+	}
+	if st := s.Stats(); st.Accepts != 7 || st.Rejects != 3 || st.Pending != 0 || st.Answered != 4 {
+		t.Errorf("Stats %+v, want 7 accepts, 3 rejects, none pending and the bound of 4 answered", st)
 	}
 }

@@ -185,6 +185,11 @@ func initiate(ctx context.Context, s vici.Session, conn string) (time.Duration, 
 	_ = req.Set("child", conn)
 	_ = req.Set("ike", conn)
 	_ = req.Set("timeout", "20000")
+	// With a deadline the VICI client waits that long for charon's answer;
+	// without one it gives up after 5 s of silence, shorter than an IKE
+	// retransmission on a loaded machine.
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	start := time.Now()
 	resp, err := s.Call(ctx, "initiate", req)
 	d := time.Since(start)
@@ -203,6 +208,8 @@ func terminate(ctx context.Context, s vici.Session, conn string) error {
 	req := govici.NewMessage()
 	_ = req.Set("ike", conn)
 	_ = req.Set("timeout", "5000")
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
 	resp, err := s.Call(ctx, "terminate", req)
 	if err != nil && (resp == nil || resp.Get("matches") != "0") {
 		return fmt.Errorf("terminating %s: %w", conn, err)
