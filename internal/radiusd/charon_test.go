@@ -3,6 +3,7 @@ package radiusd_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -14,7 +15,8 @@ import (
 // strongSwan client: a user in the map connects and pings through the
 // tunnel, a wrong password is refused, and users removed from or added to
 // the map are refused or accepted on their next login with nothing done
-// to charon (same process, no reload).
+// to charon (same process, no reload); a static address in the map
+// becomes the user's virtual IP.
 func TestCharonThroughServer(t *testing.T) {
 	ctx := context.Background()
 	users := &radiusd.Map{}
@@ -24,7 +26,7 @@ func TestCharonThroughServer(t *testing.T) {
 	b.loadClients(t,
 		client("alice", radiusGW, "alice", "alice-pass"),
 		client("bob", radiusGW, "bob", "bob-wrong"),
-		client("dave", radiusGW, "dave", "dave-pass"),
+		client("dave", staticGW, "dave", "dave-pass"),
 	)
 	pid := b.gw.PID()
 
@@ -57,11 +59,16 @@ func TestCharonThroughServer(t *testing.T) {
 	if _, err := initiate(ctx, b.clVICI, "dave"); err == nil {
 		t.Fatal("dave connected before he was added to the map")
 	}
-	users.Set("dave", radiusd.User{NTHash: ntHash("dave-pass")})
+	// dave comes with a static address: charon takes Framed-IP-Address as
+	// his virtual IP through the "radius" pool of the connection he uses.
+	users.Set("dave", radiusd.User{NTHash: ntHash("dave-pass"), Policy: radiusd.Policy{Address: netip.MustParseAddr("10.3.201.9")}})
 	if _, err := initiate(ctx, b.clVICI, "dave"); err != nil {
 		t.Fatalf("dave could not connect right after he was added: %v\nServer:\n%s", err, b.logs)
 	}
 	b.ping(t)
+	if sas, err := b.gw.Swanctl("--list-sas"); err != nil || !strings.Contains(sas, "remote 10.3.201.9/32") {
+		t.Errorf("dave's CHILD_SA does not use his static address 10.3.201.9: %v\n%s", err, sas)
+	}
 
 	if got := b.gw.PID(); got != pid {
 		t.Errorf("The gateway's charon restarted (process %d, was %d)", got, pid)

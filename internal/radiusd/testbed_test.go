@@ -26,10 +26,15 @@ import (
 
 // Addresses of the test bed: the gateway answers RADIUS logins on
 // radiusGW and charon's own NTLM secrets on ntlmGW, so both paths run
-// through the same two charons in one run.
+// through the same two charons in one run. On staticGW RADIUS logins get
+// only the address the server sends (pools = radius): charon asks its
+// address providers in the order they were registered, vici's before
+// eap-radius's, so with "pools = radius, mobile4" the vici pool would win
+// over a Framed-IP-Address.
 const (
 	radiusGW = "192.0.2.1"
 	ntlmGW   = "192.0.2.3"
+	staticGW = "192.0.2.4"
 	clientIP = "192.0.2.2"
 	gwName   = "vpn.example.com"
 	lanNet   = "10.3.0.0/24"
@@ -71,12 +76,12 @@ type bed struct {
 // gatewayConf is the gateway: connection rad authenticates clients through
 // RADIUS, connection ntlm with the NT hashes in ntlm (identity: hash).
 func gatewayConf(ntlm map[string][16]byte) string {
-	conn := func(name, addr, auth string) string {
+	conn := func(name, addr, auth, pools string) string {
 		return fmt.Sprintf(`  %[1]s {
     version = 2
     local_addrs = %[2]s
     proposals = aes256gcm16-prfsha256-x25519
-    pools = radius, mobile4
+    pools = %[6]s
     send_cert = always
     local {
       auth = pubkey
@@ -94,13 +99,14 @@ func gatewayConf(ntlm map[string][16]byte) string {
       }
     }
   }
-`, name, addr, auth, gwName, lanNet)
+`, name, addr, auth, gwName, lanNet, pools)
 	}
 	var secrets strings.Builder
 	for id, h := range ntlm {
 		fmt.Fprintf(&secrets, "  ntlm-%s {\n    id = %s\n    secret = 0x%x\n  }\n", id, id, h[:])
 	}
-	return "connections {\n" + conn("rad", radiusGW, "eap-radius") + conn("ntlm", ntlmGW, "eap-mschapv2") +
+	return "connections {\n" + conn("rad", radiusGW, "eap-radius", "mobile4") + conn("ntlm", ntlmGW, "eap-mschapv2", "mobile4") +
+		conn("static", staticGW, "eap-radius", "radius") +
 		"}\npools {\n  mobile4 {\n    addrs = 10.3.200.0/24\n  }\n}\nsecrets {\n" + secrets.String() + "}\n"
 }
 
@@ -113,7 +119,9 @@ func newBed(t testing.TB, users *radiusd.Map, ntlm map[string][16]byte) *bed {
 	b.gwNS = netns.New(t, "rsgw")
 	b.clNS = netns.New(t, "rscl")
 	gwIf, _ := netns.Veth(t, b.gwNS, b.clNS, radiusGW+"/24", clientIP+"/24")
-	b.gwNS.Run(t, "ip", "addr", "add", ntlmGW+"/24", "dev", gwIf)
+	for _, a := range []string{ntlmGW, staticGW} {
+		b.gwNS.Run(t, "ip", "addr", "add", a+"/24", "dev", gwIf)
+	}
 	b.gwNS.AddLoopbackAddr(t, lanAddr+"/24")
 
 	// The per-pod secret, as the caller generates it; printable so that
@@ -156,7 +164,7 @@ func newBed(t testing.TB, users *radiusd.Map, ntlm map[string][16]byte) *bed {
 	t.Cleanup(func() { b.gwVICI.Close(); b.clVICI.Close() })
 
 	b.pki = charontest.NewPKI(t, "radiusd Test CA")
-	server := b.pki.Server(t, gwName, gwName, radiusGW, ntlmGW)
+	server := b.pki.Server(t, gwName, gwName, radiusGW, ntlmGW, staticGW)
 	if out, err := b.gw.LoadAll(gatewayConf(ntlm), map[string][]byte{
 		"x509/gw.pem": server.CertPEM, "x509ca/ca.pem": b.pki.CertPEM, "private/gw.key": server.KeyPEM,
 	}); err != nil {
