@@ -2,6 +2,7 @@ package radiusd
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"layeh.com/radius"
@@ -36,4 +37,30 @@ func BenchmarkLogin(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkMapHeapPerUser reports what a Map costs per user at 100,000.
+func BenchmarkMapHeapPerUser(b *testing.B) {
+	const n = 100000
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("user%06d@example.com", i)
+	}
+	for b.Loop() {
+		before := heapInUse()
+		m := &Map{}
+		for i, name := range names {
+			m.Set(name, User{NTHash: [16]byte{byte(i)}})
+		}
+		after := heapInUse()
+		b.ReportMetric(float64(after-before)/n, "heap-B/user")
+		runtime.KeepAlive(m)
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
 }
