@@ -3,7 +3,6 @@ package swan
 import (
 	"net/netip"
 	"slices"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -101,14 +100,14 @@ func (b *builder) mobile(pools []*parsedPool) {
 func (b *builder) gatewayIKE() (Connection, Auth, bool) {
 	gw := b.gw
 	ike := gw.Spec.IKE
-	ikeProps, insecure, err := ikeProposals(ike.Preset, ike.Proposals)
+	ikeProps, err := ikeProposals(ike.Preset, ike.Proposals)
 	ok := true
 	if err != nil {
 		b.problem(v1alpha1.ReasonInvalidSpec, KindVPNGateway, gw.Name, "ike proposals: %v", err)
 		ok = false
 	}
-	if len(insecure) > 0 && !gw.Spec.AllowInsecureAlgorithms {
-		b.problem(v1alpha1.ReasonInsecureAlgorithm, KindVPNGateway, gw.Name, "ike proposals use %s, which RFC 8247 forbids, without allowInsecureAlgorithms", strings.Join(insecure, ", "))
+	if msg := algorithmPolicy("ike proposals", ikeProps, gw.Spec.AllowInsecureAlgorithms); msg != "" {
+		b.problem(v1alpha1.ReasonInsecureAlgorithm, KindVPNGateway, gw.Name, "%s", msg)
 		ok = false
 	}
 	if ike.Version != 0 && ike.Version != 2 {
