@@ -132,7 +132,7 @@ func IsTunnelConnection(name string) bool { return strings.HasPrefix(name, tunne
 // then the model is built from what was admitted.
 func Build(in Resources) Result {
 	b := &builder{in: in, gw: &in.Gateway}
-	b.res.LocalUsers = in.Gateway.Spec.ClientAuth.Method == "" || in.Gateway.Spec.ClientAuth.Method == v1alpha1.ClientAuthEAPMSCHAPv2
+	b.res.LocalUsers = in.Gateway.Spec.OnlyVPNUsers()
 	b.credentials()
 	pools, tunnels := b.admit(b.parsePools(), b.parseTunnels())
 	b.mobile(pools)

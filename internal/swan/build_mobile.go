@@ -57,7 +57,8 @@ func (b *builder) clientAuth() (Auth, bool) {
 // Pools with the same user selector form a group. Every user belongs to at
 // most one group. The group taking everybody else (no selector, or with local
 // users the group of the first pool, since only selected users have secrets)
-// gets one connection that accepts any identity. Each user of another group gets a
+// gets one connection that accepts any identity, except on certificate
+// gateways (see catchAll). Each user of another group gets a
 // connection of its own that names its identity and carries its group's pools;
 // charon switches to it after authentication (see selectRemoteAddrs).
 func (b *builder) mobile(pools []*parsedPool) {
@@ -70,7 +71,7 @@ func (b *builder) mobile(pools []*parsedPool) {
 		return
 	}
 	statics := b.staticAddresses(live)
-	if b.res.LocalUsers {
+	if b.gw.Spec.UsesLocalUsers() {
 		// A user whose secret is unusable gets neither a secret nor a connection.
 		for _, g := range live {
 			g.users = slices.DeleteFunc(g.users, func(u *v1alpha1.VPNUser) bool { return !b.ntlmSecret(u) })
@@ -169,8 +170,14 @@ func (b *builder) liveGroups(groups []*poolGroup, anyUser bool) []*poolGroup {
 	return live
 }
 
-// catchAll is the group whose connection accepts any identity.
+// catchAll is the group whose connection accepts any identity, if any.
+// Certificate gateways have none: every certificate of the client CA would
+// pass, including those of disabled, expired and deleted users, so each
+// user gets a connection that names its identity.
 func (b *builder) catchAll(live []*poolGroup) *poolGroup {
+	if m := b.gw.Spec.EffectiveClientAuthMethod(); m == v1alpha1.ClientAuthEAPTLS || m == v1alpha1.ClientAuthPublicKey {
+		return nil
+	}
 	for _, g := range live {
 		if g.key == "" {
 			return g
