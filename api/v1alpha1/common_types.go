@@ -160,7 +160,10 @@ type ESPSettings struct {
 	// +kubebuilder:validation:MaxItems=8
 	Proposals []ESPProposal `json:"proposals,omitempty"`
 	// PFSGroup adds a DH exchange to CHILD_SA creation and rekeying (the seed's
-	// "PFS key group"). None keeps the keys derived from the IKE_SA.
+	// "PFS key group"). None keeps the keys derived from the IKE_SA. With the
+	// Modern preset the group is required, so macOS without its ikegate profile
+	// (it proposes no group when rekeying) loses its tunnel at the first rekey;
+	// Compatible and Legacy accept a rekey without the group too.
 	// +optional
 	// +kubebuilder:default=None
 	PFSGroup PFSGroup `json:"pfsGroup,omitempty"`

@@ -17,7 +17,8 @@ const (
 	// iOS 16 and macOS 13 without a profile (AES-256-CBC/SHA2-256 with P-256
 	// or MODP 2048). Stock Windows needs its PowerShell profile (it proposes
 	// MODP 1024 for IKE and SHA-1 for ESP); every family connects with its
-	// ikegate profile.
+	// ikegate profile. With a PFS group Modern requires it at every rekey, so
+	// macOS and the strongSwan app need their profiles then (see ESP).
 	PresetModern Preset = "Modern"
 	// PresetCompatible adds SHA-1 as PRF and integrity (MUST- in RFC 8247
 	// and RFC 8221), after everything Modern offers: Windows with the
