@@ -58,10 +58,19 @@ type SecretKeyReference struct {
 	Key string `json:"key"`
 }
 
-// ProposalPreset is a named set of proposals ikegate keeps current.
-// Modern offers AES-GCM with Curve25519 and ECP-256 first. Compatible adds what
-// stock Windows, Apple and Android clients propose by default. Legacy adds 3DES,
-// SHA-1 and MODP-1024 (DH group 2) for old clients and requires allowInsecureAlgorithms.
+// ProposalPreset is a named set of proposals ikegate keeps current, ordered
+// strongest first so that each client gets the strongest algorithms it offers.
+// Modern (the default) offers AES-GCM and ChaCha20-Poly1305, then AES-CBC with
+// SHA-2, with Curve25519 and the NIST curves before MODP 2048-4096, and no SHA-1;
+// it admits as they come the strongSwan app (Android, Linux), Android's built-in
+// IKEv2 client, iOS and macOS (16/13 defaults), and every client with the profile
+// ikegate generates for it (Windows included). Compatible adds SHA-1 (RFC 8247
+// MUST-) and admits Windows set to NegotiateDH2048_AES256 as well: every family
+// tried whose stock defaults avoid SHOULD NOT groups (8 of 10). Legacy adds 3DES
+// and MODP 1024 and 1536 (DH groups 2 and 5, RFC 8247 SHOULD NOT) in proposals of
+// their own, after the stronger ones, for stock Windows 10 and 11 (which propose
+// MODP 1024 only), and requires allowInsecureAlgorithms. What RFC 8247 and RFC
+// 8221 forbid (DES, MD5, MODP 768) no preset offers and no opt-in allows.
 // +kubebuilder:validation:Enum=Modern;Compatible;Legacy
 type ProposalPreset string
 
@@ -72,21 +81,24 @@ const (
 )
 
 // EncryptionAlgorithm is an IKE or ESP cipher. AES-GCM and ChaCha20-Poly1305 are
-// AEAD ciphers and take no integrity algorithm. 3DES is insecure (RFC 8247).
+// AEAD ciphers and take no integrity algorithm. 3DES (RFC 8221 SHOULD NOT)
+// needs allowInsecureAlgorithms.
 // +kubebuilder:validation:Enum=AES128;AES192;AES256;AES128GCM16;AES192GCM16;AES256GCM16;ChaCha20Poly1305;3DES
 type EncryptionAlgorithm string
 
-// IntegrityAlgorithm is an integrity (hash) algorithm. MD5 and SHA1 are insecure
-// for IKE per RFC 8247.
+// IntegrityAlgorithm is an integrity (hash) algorithm. MD5 is forbidden (RFC 8247
+// and RFC 8221 MUST NOT) and refused; SHA1 is MUST- and allowed.
 // +kubebuilder:validation:Enum=SHA256;SHA384;SHA512;AESXCBC;SHA1;MD5
 type IntegrityAlgorithm string
 
-// PRFAlgorithm is an IKE pseudo-random function.
+// PRFAlgorithm is an IKE pseudo-random function. PRFMD5 is forbidden (RFC 8247
+// MUST NOT) and refused; PRFSHA1 is MUST- and allowed.
 // +kubebuilder:validation:Enum=PRFSHA256;PRFSHA384;PRFSHA512;PRFAESXCBC;PRFSHA1;PRFMD5
 type PRFAlgorithm string
 
-// DHGroup is a Diffie-Hellman group. MODP768, MODP1024 and MODP1536 (groups 1, 2
-// and 5) are insecure.
+// DHGroup is a Diffie-Hellman group. MODP768 (group 1) is forbidden (RFC 8247
+// MUST NOT) and refused; MODP1024 and MODP1536 (groups 2 and 5) are SHOULD NOT
+// and need allowInsecureAlgorithms.
 // +kubebuilder:validation:Enum=Curve25519;Curve448;ECP256;ECP384;ECP521;MODP2048;MODP3072;MODP4096;MODP6144;MODP8192;MODP1536;MODP1024;MODP768
 type DHGroup string
 
@@ -98,6 +110,7 @@ type PFSGroup string
 const PFSNone PFSGroup = "None"
 
 // IKEProposal is one IKE proposal as structured algorithm choices.
+// +kubebuilder:validation:XValidation:rule="(!has(self.integrity) || !self.integrity.exists(i, i == 'MD5')) && (!has(self.prf) || !self.prf.exists(f, f == 'PRFMD5')) && !self.dhGroups.exists(g, g == 'MODP768')",message="MD5, PRFMD5 and MODP768 (DH group 1) are forbidden by RFC 8247 (MUST NOT); not even allowInsecureAlgorithms allows them"
 // +kubebuilder:validation:XValidation:rule="self.encryption.all(e, e in ['AES128GCM16','AES192GCM16','AES256GCM16','ChaCha20Poly1305']) || (has(self.integrity) && size(self.integrity) > 0)",message="a proposal with a non-AEAD cipher (AES128, AES192, AES256, 3DES) needs at least one integrity algorithm"
 type IKEProposal struct {
 	// +kubebuilder:validation:MinItems=1
@@ -117,6 +130,7 @@ type IKEProposal struct {
 }
 
 // ESPProposal is one ESP (Phase 2) proposal as structured algorithm choices.
+// +kubebuilder:validation:XValidation:rule="!has(self.integrity) || !self.integrity.exists(i, i == 'MD5')",message="MD5 is forbidden by RFC 8221 (MUST NOT); not even allowInsecureAlgorithms allows it"
 // +kubebuilder:validation:XValidation:rule="self.encryption.all(e, e in ['AES128GCM16','AES192GCM16','AES256GCM16','ChaCha20Poly1305']) || (has(self.integrity) && size(self.integrity) > 0)",message="a proposal with a non-AEAD cipher (AES128, AES192, AES256, 3DES) needs at least one integrity algorithm"
 type ESPProposal struct {
 	// +kubebuilder:validation:MinItems=1
@@ -128,9 +142,16 @@ type ESPProposal struct {
 }
 
 // ESPSettings are the Phase 2 (CHILD_SA) settings.
+// +kubebuilder:validation:XValidation:rule="!has(self.pfsGroup) || self.pfsGroup != 'MODP768'",message="pfsGroup MODP768 (DH group 1) is forbidden by RFC 8247 (MUST NOT); not even allowInsecureAlgorithms allows it",fieldPath=`.pfsGroup`
 // +kubebuilder:validation:XValidation:rule="!(self.lifetime.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') && self.rekeyTime.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')) || (!has(self.rekeyTime) || duration(self.rekeyTime) < duration(self.lifetime))",message="esp.rekeyTime must be shorter than esp.lifetime"
 type ESPSettings struct {
-	// Preset selects the ESP proposals unless proposals is set.
+	// Preset selects the ESP proposals unless proposals is set, strongest first.
+	// Modern (default): AEAD, then AES-CBC with SHA-2; admits the strongSwan app,
+	// Android's built-in client, iOS and macOS as they come, and Windows and
+	// every other family with its ikegate profile. Compatible adds SHA-1: also
+	// Windows with NegotiateDH2048_AES256 (8 of the 10 families tried). Legacy
+	// adds 3DES and MODP1024/MODP1536 for stock Windows 10 and 11 (all 10) and
+	// needs allowInsecureAlgorithms.
 	// +optional
 	// +kubebuilder:default=Modern
 	Preset ProposalPreset `json:"preset,omitempty"`
@@ -139,7 +160,10 @@ type ESPSettings struct {
 	// +kubebuilder:validation:MaxItems=8
 	Proposals []ESPProposal `json:"proposals,omitempty"`
 	// PFSGroup adds a DH exchange to CHILD_SA creation and rekeying (the seed's
-	// "PFS key group"). None keeps the keys derived from the IKE_SA.
+	// "PFS key group"). None keeps the keys derived from the IKE_SA. With the
+	// Modern preset the group is required, so macOS without its ikegate profile
+	// (it proposes no group when rekeying) loses its tunnel at the first rekey;
+	// Compatible and Legacy accept a rekey without the group too.
 	// +optional
 	// +kubebuilder:default=None
 	PFSGroup PFSGroup `json:"pfsGroup,omitempty"`

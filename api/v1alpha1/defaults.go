@@ -22,6 +22,15 @@ func (s *VPNGatewaySpec) UsesLocalUsers() bool {
 	return s.EffectiveClientAuthMethod() == ClientAuthEAPMSCHAPv2
 }
 
+// OnlyVPNUsers reports whether only the gateway's VPNUsers may hold
+// sessions: with EAPMSCHAPv2 by their passwords, with EAPTLS and PublicKey by
+// their certificates' identities (a certificate of the client CA is not
+// enough: a disabled, expired or deleted user's certificate stays valid).
+// With EAPRADIUS the RADIUS server decides who logs in.
+func (s *VPNGatewaySpec) OnlyVPNUsers() bool {
+	return s.EffectiveClientAuthMethod() != ClientAuthEAPRADIUS
+}
+
 // UsesRADIUS reports whether a RADIUS server authenticates the clients: the
 // method is EAPRADIUS and servers are configured (the API requires them;
 // without them there is nothing to ask).

@@ -7,9 +7,9 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 // firewall lets them do.
 // +kubebuilder:validation:XValidation:rule="self.gatewayRef == oldSelf.gatewayRef",message="gatewayRef is immutable; create a new MobilePool for another gateway",fieldPath=`.gatewayRef`
 // +kubebuilder:validation:XValidation:rule="(has(self.localNetworks) && size(self.localNetworks) > 0) != (has(self.fullTunnel) && self.fullTunnel)",message="set exactly one of localNetworks (split tunnel: only these networks go through the VPN) or fullTunnel: true (all traffic goes through the VPN)",fieldPath=`.localNetworks`
-// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || self.esp.preset != 'Legacy'",message="esp.preset Legacy offers 3DES and SHA1, which RFC 8247 forbids; set allowInsecureAlgorithms: true to accept them",fieldPath=`.esp.preset`
-// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || !(self.esp.pfsGroup in ['MODP768', 'MODP1024', 'MODP1536'])",message="esp.pfsGroup MODP768, MODP1024 and MODP1536 (DH groups 1, 2, 5) are insecure; set allowInsecureAlgorithms: true to accept them",fieldPath=`.esp.pfsGroup`
-// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || !has(self.esp.proposals) || self.esp.proposals.all(p, !p.encryption.exists(e, e == '3DES') && (!has(p.integrity) || !p.integrity.exists(i, i in ['SHA1', 'MD5'])))",message="esp.proposals use an insecure algorithm (3DES, SHA1 or MD5); set allowInsecureAlgorithms: true to accept them",fieldPath=`.esp.proposals`
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || self.esp.preset != 'Legacy'",message="esp.preset Legacy offers 3DES, which RFC 8221 advises against (SHOULD NOT); set allowInsecureAlgorithms: true to accept it",fieldPath=`.esp.preset`
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || !(self.esp.pfsGroup in ['MODP1024', 'MODP1536'])",message="esp.pfsGroup MODP1024 and MODP1536 (DH groups 2 and 5) are SHOULD NOT in RFC 8247; set allowInsecureAlgorithms: true to accept them",fieldPath=`.esp.pfsGroup`
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || !has(self.esp.proposals) || self.esp.proposals.all(p, !p.encryption.exists(e, e == '3DES'))",message="esp.proposals use 3DES, which RFC 8221 advises against (SHOULD NOT); set allowInsecureAlgorithms: true to accept it",fieldPath=`.esp.proposals`
 // +kubebuilder:validation:XValidation:rule="!has(self.localNetworks) || self.localNetworks.all(n, !isCIDR(n) || [self.addresses.?ipv4.orValue('-'), self.addresses.?ipv6.orValue('-')].all(a, !isCIDR(a) || !(cidr(n).containsCIDR(a) || cidr(a).containsCIDR(n))))",message="addresses must not overlap localNetworks: a client's own address would also be a destination behind the gateway",fieldPath=`.addresses`
 type MobilePoolSpec struct {
 	// GatewayRef is the VPNGateway this pool belongs to.
@@ -60,7 +60,10 @@ type MobilePoolSpec struct {
 	// +optional
 	UserSelector *metav1.LabelSelector `json:"userSelector,omitempty"`
 
-	// AllowInsecureAlgorithms accepts 3DES, SHA1, MD5 and DH groups 1, 2, 5 in esp.
+	// AllowInsecureAlgorithms accepts 3DES and PFS groups 2 and 5 (MODP1024,
+	// MODP1536) in esp, which RFC 8221 and RFC 8247 advise against (SHOULD NOT).
+	// What they forbid (MUST NOT: DES, MD5, MODP768) is refused even with it;
+	// SHA-1 (MUST-) needs no opt-in.
 	// +optional
 	AllowInsecureAlgorithms bool `json:"allowInsecureAlgorithms,omitempty"`
 }

@@ -6,9 +6,9 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 // +kubebuilder:validation:XValidation:rule="self.gatewayRef == oldSelf.gatewayRef",message="gatewayRef is immutable; create a new Tunnel for another gateway",fieldPath=`.gatewayRef`
 // +kubebuilder:validation:XValidation:rule="has(self.auth.psk) != has(self.auth.certificate)",message="auth needs exactly one of psk or certificate",fieldPath=`.auth`
 // +kubebuilder:validation:XValidation:rule="self.ikeVersion == 2 || !has(self.ike.mobike) || !self.ike.mobike",message="ike.mobike needs ikeVersion 2",fieldPath=`.ike.mobike`
-// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || self.ike.preset != 'Legacy'",message="ike.preset Legacy offers 3DES, SHA1 and MODP1024 (DH group 2), which RFC 8247 forbids; set allowInsecureAlgorithms: true to accept them",fieldPath=`.ike.preset`
-// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || !has(self.ike.proposals) || self.ike.proposals.all(p, !p.encryption.exists(e, e == '3DES') && (!has(p.integrity) || !p.integrity.exists(i, i in ['SHA1', 'MD5'])) && (!has(p.prf) || !p.prf.exists(f, f in ['PRFSHA1', 'PRFMD5'])) && !p.dhGroups.exists(g, g in ['MODP768', 'MODP1024', 'MODP1536']))",message="ike.proposals use an insecure algorithm (3DES, SHA1, MD5, or DH groups 1, 2, 5 = MODP768, MODP1024, MODP1536); set allowInsecureAlgorithms: true to accept them",fieldPath=`.ike.proposals`
-// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || self.children.all(c, c.esp.preset != 'Legacy' && !(c.esp.pfsGroup in ['MODP768', 'MODP1024', 'MODP1536']) && (!has(c.esp.proposals) || c.esp.proposals.all(p, !p.encryption.exists(e, e == '3DES') && (!has(p.integrity) || !p.integrity.exists(i, i in ['SHA1', 'MD5'])))))",message="children[].esp uses an insecure algorithm (Legacy preset, 3DES, SHA1, MD5, or PFS group MODP768, MODP1024, MODP1536); set allowInsecureAlgorithms: true to accept them",fieldPath=`.children`
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || self.ike.preset != 'Legacy'",message="ike.preset Legacy offers 3DES, MODP1024 and MODP1536 (DH groups 2 and 5), which RFC 8247 and RFC 8221 advise against (SHOULD NOT); set allowInsecureAlgorithms: true to accept them",fieldPath=`.ike.preset`
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || !has(self.ike.proposals) || self.ike.proposals.all(p, !p.encryption.exists(e, e == '3DES') && !p.dhGroups.exists(g, g in ['MODP1024', 'MODP1536']))",message="ike.proposals use 3DES, MODP1024 or MODP1536 (DH groups 2 and 5), which RFC 8247 advises against (SHOULD NOT); set allowInsecureAlgorithms: true to accept them",fieldPath=`.ike.proposals`
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || self.children.all(c, c.esp.preset != 'Legacy' && !(c.esp.pfsGroup in ['MODP1024', 'MODP1536']) && (!has(c.esp.proposals) || c.esp.proposals.all(p, !p.encryption.exists(e, e == '3DES'))))",message="children[].esp uses what RFC 8221 and RFC 8247 advise against (SHOULD NOT: Legacy preset, 3DES, or PFS group MODP1024, MODP1536); set allowInsecureAlgorithms: true to accept them",fieldPath=`.children`
 // +kubebuilder:validation:XValidation:rule="self.children.map(c, c.localNetworks.size() * c.remoteNetworks.size()).sum() <= 1024",message="children pair at most 1024 local with remote networks in all (the sum over children of localNetworks x remoteNetworks): charon installs policies and the firewall rules for each pair",fieldPath=`.children`
 type TunnelSpec struct {
 	// GatewayRef is the VPNGateway that carries this tunnel.
@@ -45,7 +45,10 @@ type TunnelSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y.name == x.name))",message="children must not repeat a name"
 	Children []TunnelChild `json:"children"`
 
-	// AllowInsecureAlgorithms accepts 3DES, SHA1, MD5 and DH groups 1, 2, 5.
+	// AllowInsecureAlgorithms accepts 3DES and DH groups 2 and 5 (MODP1024,
+	// MODP1536), which RFC 8247 and RFC 8221 advise against (SHOULD NOT). What
+	// they forbid (MUST NOT: DES, MD5, MODP768) is refused even with it; SHA-1
+	// (MUST-) needs no opt-in.
 	// +optional
 	AllowInsecureAlgorithms bool `json:"allowInsecureAlgorithms,omitempty"`
 }

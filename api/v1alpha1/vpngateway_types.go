@@ -10,8 +10,8 @@ import (
 // +kubebuilder:validation:XValidation:rule="self.hostnames[0] == oldSelf.hostnames[0]",message="hostnames[0] is immutable: it is the certificate CN and the remote identity every client is configured with; add a new hostname or create a new VPNGateway",fieldPath=`.hostnames`
 // +kubebuilder:validation:XValidation:rule="has(self.certificate.issuerRef) == has(oldSelf.certificate.issuerRef) && (!has(self.certificate.issuerRef) || self.certificate.issuerRef == oldSelf.certificate.issuerRef)",message="certificate.issuerRef is immutable: changing the CA breaks every client that trusts the current one; create a new VPNGateway",fieldPath=`.certificate.issuerRef`
 // +kubebuilder:validation:XValidation:rule="self.exposure.type == oldSelf.exposure.type",message="exposure.type is immutable: switching between HostNetwork and LoadBalancer changes the address clients dial",fieldPath=`.exposure.type`
-// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || self.ike.preset != 'Legacy'",message="ike.preset Legacy offers 3DES, SHA1 and MODP1024 (DH group 2), which RFC 8247 forbids; set allowInsecureAlgorithms: true to accept them",fieldPath=`.ike.preset`
-// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || !has(self.ike.proposals) || self.ike.proposals.all(p, !p.encryption.exists(e, e == '3DES') && (!has(p.integrity) || !p.integrity.exists(i, i in ['SHA1', 'MD5'])) && (!has(p.prf) || !p.prf.exists(f, f in ['PRFSHA1', 'PRFMD5'])) && !p.dhGroups.exists(g, g in ['MODP768', 'MODP1024', 'MODP1536']))",message="ike.proposals use an insecure algorithm (3DES, SHA1, MD5, or DH groups 1, 2, 5 = MODP768, MODP1024, MODP1536); set allowInsecureAlgorithms: true to accept them",fieldPath=`.ike.proposals`
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || self.ike.preset != 'Legacy'",message="ike.preset Legacy offers 3DES, MODP1024 and MODP1536 (DH groups 2 and 5), which RFC 8247 and RFC 8221 advise against (SHOULD NOT); set allowInsecureAlgorithms: true to accept them",fieldPath=`.ike.preset`
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || !has(self.ike.proposals) || self.ike.proposals.all(p, !p.encryption.exists(e, e == '3DES') && !p.dhGroups.exists(g, g in ['MODP1024', 'MODP1536']))",message="ike.proposals use 3DES, MODP1024 or MODP1536 (DH groups 2 and 5), which RFC 8247 advises against (SHOULD NOT); set allowInsecureAlgorithms: true to accept them",fieldPath=`.ike.proposals`
 // +kubebuilder:validation:XValidation:rule="self.clientAuth.method != 'EAPRADIUS' || has(self.clientAuth.radius)",message="clientAuth.radius is required when clientAuth.method is EAPRADIUS",fieldPath=`.clientAuth.radius`
 // +kubebuilder:validation:XValidation:rule="!(self.clientAuth.method in ['EAPTLS', 'PublicKey']) || has(self.clientAuth.clientCA)",message="clientAuth.clientCA is required when clientAuth.method is EAPTLS or PublicKey",fieldPath=`.clientAuth.clientCA`
 type VPNGatewaySpec struct {
@@ -72,9 +72,12 @@ type VPNGatewaySpec struct {
 	// +optional
 	Logging Logging `json:"logging,omitempty"`
 
-	// AllowInsecureAlgorithms accepts algorithms RFC 8247 forbids (3DES, MD5, SHA1,
-	// DH groups 1, 2 and 5) in this gateway's IKE proposals. Only for clients that
-	// cannot do better; anyone recording the traffic may decrypt it later.
+	// AllowInsecureAlgorithms accepts what RFC 8247 advises against (SHOULD NOT:
+	// DH groups 2 and 5 = MODP1024, MODP1536) and 3DES in this gateway's IKE
+	// proposals, as the Legacy preset needs. Only for clients that cannot do
+	// better (stock Windows proposes MODP1024 only); anyone recording the traffic
+	// may decrypt it later. What RFC 8247 forbids (MUST NOT: DES, MD5, MODP768)
+	// is refused even with it; SHA-1 (MUST-) needs no opt-in.
 	// +optional
 	AllowInsecureAlgorithms bool `json:"allowInsecureAlgorithms,omitempty"`
 
@@ -159,7 +162,13 @@ type IKESettings struct {
 	// +kubebuilder:default=2
 	// +kubebuilder:validation:Enum=2
 	Version int32 `json:"version,omitempty"`
-	// Preset selects the IKE proposals unless proposals is set.
+	// Preset selects the IKE proposals unless proposals is set, strongest first.
+	// Modern (default): AEAD, then AES-CBC with SHA-2; admits the strongSwan app,
+	// Android's built-in client, iOS and macOS as they come, and Windows and
+	// every other family with its ikegate profile. Compatible adds SHA-1: also
+	// Windows with NegotiateDH2048_AES256 (8 of the 10 families tried). Legacy
+	// adds 3DES and MODP1024/MODP1536 for stock Windows 10 and 11 (all 10) and
+	// needs allowInsecureAlgorithms.
 	// +optional
 	// +kubebuilder:default=Modern
 	Preset ProposalPreset `json:"preset,omitempty"`

@@ -235,18 +235,30 @@ func tunnelCounters(st v1alpha1.TunnelStatus) string {
 	return b.String()
 }
 
-// revoked are the IKE_SAs of clients that authenticated with EAP as an
-// identity the gateway no longer has a secret for: deleted, disabled or
-// expired users, or users whose password Secret went away.
+// revoked are the IKE_SAs of clients whose authenticated identity (EAP
+// identity, or the certificate's IKE identity with public keys) is no
+// longer a user of the gateway: deleted, disabled or expired users, or
+// users whose password Secret went away. IKE_SAs still authenticating
+// carry no proven identity yet and are left alone.
 func revoked(sas []vici.IKESA, allowed map[string]bool, tunnels map[string]tunnelInfo) []vici.IKESA {
 	var out []vici.IKESA
 	for _, sa := range sas {
-		if _, isTunnel := tunnels[sa.Name]; isTunnel || sa.RemoteEAPID == "" {
+		if _, isTunnel := tunnels[sa.Name]; isTunnel || !authenticated(sa) {
 			continue
 		}
-		if !allowed[sa.RemoteEAPID] {
+		if !allowed[sa.Identity()] {
 			out = append(out, sa)
 		}
 	}
 	return out
+}
+
+// authenticated reports whether charon has finished IKE_AUTH of an IKE_SA:
+// before that its remote identity is a claim, not a proof.
+func authenticated(sa vici.IKESA) bool {
+	switch sa.State {
+	case "CREATED", "CONNECTING":
+		return false
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -95,15 +96,24 @@ func TestTunnelStatus(t *testing.T) {
 
 func TestRevoked(t *testing.T) {
 	sas := []vici.IKESA{
-		{Name: "mobile-staff", UniqueID: 1, RemoteEAPID: "alice@example.com"},
-		{Name: "mobile-staff", UniqueID: 2, RemoteEAPID: "bob@example.com"},
-		// Mid-authentication: no EAP identity yet, not ours to judge.
-		{Name: "mobile-select", UniqueID: 3},
-		{Name: "tunnel-hq", UniqueID: 4, RemoteEAPID: "hq"},
+		{Name: "mobile-staff", UniqueID: 1, State: "ESTABLISHED", RemoteID: "203.0.113.9", RemoteEAPID: "alice@example.com"},
+		{Name: "mobile-staff", UniqueID: 2, State: "ESTABLISHED", RemoteID: "203.0.113.9", RemoteEAPID: "bob@example.com"},
+		// Mid-authentication: no proven identity yet, not ours to judge.
+		{Name: "select-identity", UniqueID: 3, State: "CONNECTING", RemoteID: "203.0.113.7"},
+		{Name: "tunnel-hq", UniqueID: 4, State: "ESTABLISHED", RemoteEAPID: "hq"},
+		// Public key users: the certificate's identity is the IKE identity.
+		{Name: "user-carol", UniqueID: 5, State: "ESTABLISHED", RemoteID: "carol@example.com"},
+		{Name: "user-dave", UniqueID: 6, State: "REKEYING", RemoteID: "dave@example.com"},
+		// An EAP identity equal to the IKE identity is not listed apart.
+		{Name: "mobile-staff", UniqueID: 7, State: "ESTABLISHED", RemoteID: "erin@example.com"},
 	}
-	got := revoked(sas, map[string]bool{"alice@example.com": true}, map[string]tunnelInfo{"tunnel-hq": {}})
-	if len(got) != 1 || got[0].UniqueID != 2 {
-		t.Errorf("revoked = %+v, want bob's IKE_SA 2 only", got)
+	got := revoked(sas, map[string]bool{"alice@example.com": true, "carol@example.com": true}, map[string]tunnelInfo{"tunnel-hq": {}})
+	var ids []uint32
+	for _, sa := range got {
+		ids = append(ids, sa.UniqueID)
+	}
+	if !slices.Equal(ids, []uint32{2, 6, 7}) {
+		t.Errorf("revoked IKE_SAs %v, want 2 (bob), 6 (dave) and 7 (erin)", ids)
 	}
 }
 

@@ -45,10 +45,17 @@ func (k Kind) String() string {
 type Strength int
 
 const (
-	// Insecure algorithms are broken or too weak today (RFC 8247 / RFC 8221
-	// MUST NOT, or deprecated to MUST- and treated by ikegate as weak). A
-	// gateway offers them only with an explicit opt-in.
-	StrengthInsecure Strength = iota
+	// Forbidden algorithms are MUST NOT in RFC 8247 (IKEv2) or RFC 8221
+	// (ESP): DES, MD5 in every role, MODP 768. No opt-in allows them.
+	StrengthForbidden Strength = iota
+	// Insecure algorithms are SHOULD NOT (MODP 1024 and 1536) or kept only
+	// for legacy peers (3DES, with its 64-bit block). A gateway offers them
+	// only with the allowInsecureAlgorithms opt-in.
+	StrengthInsecure
+	// Deprecated algorithms are MUST- (SHA-1 as PRF and as integrity): still
+	// required for interoperability by the RFCs and allowed without opt-in,
+	// but left out of the Modern preset.
+	StrengthDeprecated
 	// Acceptable algorithms are sound but not the first choice: CBC
 	// ciphers with HMAC, AES-XCBC, finite-field groups of 2048 bits and up.
 	StrengthAcceptable
@@ -59,8 +66,12 @@ const (
 
 func (s Strength) String() string {
 	switch s {
+	case StrengthForbidden:
+		return "Forbidden"
 	case StrengthInsecure:
 		return "Insecure"
+	case StrengthDeprecated:
+		return "Deprecated"
 	case StrengthAcceptable:
 		return "Acceptable"
 	case StrengthModern:
@@ -164,23 +175,23 @@ var catalogue = []Algorithm{
 	{KindEncryption, string(AES256), "aes256", "AES_CBC_256", 12, 256, false, StrengthAcceptable, "AES-CBC: RFC 8247 MUST, needs a separate HMAC"},
 	{KindEncryption, string(AES192), "aes192", "AES_CBC_192", 12, 192, false, StrengthAcceptable, "AES-CBC, needs a separate HMAC"},
 	{KindEncryption, string(AES128), "aes128", "AES_CBC_128", 12, 128, false, StrengthAcceptable, "AES-CBC: RFC 8247 MUST, needs a separate HMAC"},
-	{KindEncryption, string(TripleDES), "3des", "3DES_CBC", 3, 0, false, StrengthInsecure, "3DES: 64-bit block (Sweet32), RFC 8221 SHOULD NOT"},
-	{KindEncryption, string(DES), "des", "DES_CBC", 2, 0, false, StrengthInsecure, "DES: 56-bit key, RFC 8247 and RFC 8221 MUST NOT"},
-	{KindEncryption, string(NullEncryption), "null", "NULL", 11, 0, false, StrengthInsecure, "no encryption at all"},
+	{KindEncryption, string(TripleDES), "3des", "3DES_CBC", 3, 0, false, StrengthInsecure, "3DES: 64-bit block (Sweet32), RFC 8247 MAY and RFC 8221 SHOULD NOT; only with allowInsecureAlgorithms"},
+	{KindEncryption, string(DES), "des", "DES_CBC", 2, 0, false, StrengthForbidden, "DES: 56-bit key, RFC 8247 and RFC 8221 MUST NOT"},
+	{KindEncryption, string(NullEncryption), "null", "NULL", 11, 0, false, StrengthForbidden, "no encryption at all: RFC 8247 MUST NOT for IKE, and ikegate never runs ESP without confidentiality"},
 
 	{KindIntegrity, string(SHA256), "sha256", "HMAC_SHA2_256_128", 12, 0, false, StrengthModern, "HMAC-SHA2-256-128: RFC 8247 and RFC 8221 MUST"},
 	{KindIntegrity, string(SHA384), "sha384", "HMAC_SHA2_384_192", 13, 0, false, StrengthModern, "HMAC-SHA2-384-192"},
 	{KindIntegrity, string(SHA512), "sha512", "HMAC_SHA2_512_256", 14, 0, false, StrengthModern, "HMAC-SHA2-512-256: RFC 8247 SHOULD"},
 	{KindIntegrity, string(AESXCBC), "aesxcbc", "AES_XCBC_96", 5, 0, false, StrengthAcceptable, "AES-XCBC-96: RFC 8247 MAY, 96-bit tag"},
-	{KindIntegrity, string(SHA1), "sha1", "HMAC_SHA1_96", 2, 0, false, StrengthInsecure, "HMAC-SHA1-96: demoted to MUST- by RFC 8247 and RFC 8221 (SHA-1 collisions); ikegate requires an opt-in"},
-	{KindIntegrity, string(MD5), "md5", "HMAC_MD5_96", 1, 0, false, StrengthInsecure, "HMAC-MD5-96: RFC 8247 and RFC 8221 MUST NOT"},
+	{KindIntegrity, string(SHA1), "sha1", "HMAC_SHA1_96", 2, 0, false, StrengthDeprecated, "HMAC-SHA1-96: MUST- in RFC 8247 and RFC 8221 (on its way out); in Compatible and Legacy, never in Modern"},
+	{KindIntegrity, string(MD5), "md5", "HMAC_MD5_96", 1, 0, false, StrengthForbidden, "HMAC-MD5-96: RFC 8247 and RFC 8221 MUST NOT"},
 
 	{KindPRF, string(PRFSHA256), "prfsha256", "PRF_HMAC_SHA2_256", 5, 0, false, StrengthModern, "PRF-HMAC-SHA2-256: RFC 8247 MUST"},
 	{KindPRF, string(PRFSHA384), "prfsha384", "PRF_HMAC_SHA2_384", 6, 0, false, StrengthModern, "PRF-HMAC-SHA2-384"},
 	{KindPRF, string(PRFSHA512), "prfsha512", "PRF_HMAC_SHA2_512", 7, 0, false, StrengthModern, "PRF-HMAC-SHA2-512: RFC 8247 SHOULD"},
 	{KindPRF, string(PRFAESXCBC), "prfaesxcbc", "PRF_AES128_XCBC", 4, 0, false, StrengthAcceptable, "PRF-AES128-XCBC: RFC 8247 SHOULD"},
-	{KindPRF, string(PRFSHA1), "prfsha1", "PRF_HMAC_SHA1", 2, 0, false, StrengthInsecure, "PRF-HMAC-SHA1: demoted to MUST- by RFC 8247; ikegate requires an opt-in"},
-	{KindPRF, string(PRFMD5), "prfmd5", "PRF_HMAC_MD5", 1, 0, false, StrengthInsecure, "PRF-HMAC-MD5: RFC 8247 MUST NOT"},
+	{KindPRF, string(PRFSHA1), "prfsha1", "PRF_HMAC_SHA1", 2, 0, false, StrengthDeprecated, "PRF-HMAC-SHA1: MUST- in RFC 8247 (on its way out); in Compatible and Legacy, never in Modern"},
+	{KindPRF, string(PRFMD5), "prfmd5", "PRF_HMAC_MD5", 1, 0, false, StrengthForbidden, "PRF-HMAC-MD5: RFC 8247 MUST NOT"},
 
 	{KindDH, string(Curve25519), "x25519", "CURVE_25519", 31, 0, false, StrengthModern, "Curve25519 (RFC 8031): RFC 8247 SHOULD"},
 	{KindDH, string(ECP256), "ecp256", "ECP_256", 19, 0, false, StrengthModern, "NIST P-256: RFC 8247 SHOULD"},
@@ -192,9 +203,9 @@ var catalogue = []Algorithm{
 	{KindDH, string(MODP4096), "modp4096", "MODP_4096", 16, 0, false, StrengthAcceptable, "4096-bit MODP: RFC 8247 MAY, slow"},
 	{KindDH, string(MODP6144), "modp6144", "MODP_6144", 17, 0, false, StrengthAcceptable, "6144-bit MODP: very slow"},
 	{KindDH, string(MODP8192), "modp8192", "MODP_8192", 18, 0, false, StrengthAcceptable, "8192-bit MODP: RFC 8247 MAY, very slow"},
-	{KindDH, string(MODP1536), "modp1536", "MODP_1536", 5, 0, false, StrengthInsecure, "1536-bit MODP (group 5): RFC 8247 SHOULD NOT"},
-	{KindDH, string(MODP1024), "modp1024", "MODP_1024", 2, 0, false, StrengthInsecure, "1024-bit MODP (group 2): RFC 8247 SHOULD NOT, within reach of nation states"},
-	{KindDH, string(MODP768), "modp768", "MODP_768", 1, 0, false, StrengthInsecure, "768-bit MODP (group 1): RFC 8247 MUST NOT"},
+	{KindDH, string(MODP1536), "modp1536", "MODP_1536", 5, 0, false, StrengthInsecure, "1536-bit MODP (group 5): RFC 8247 SHOULD NOT; only with allowInsecureAlgorithms"},
+	{KindDH, string(MODP1024), "modp1024", "MODP_1024", 2, 0, false, StrengthInsecure, "1024-bit MODP (group 2): RFC 8247 SHOULD NOT, within reach of nation states; only with allowInsecureAlgorithms"},
+	{KindDH, string(MODP768), "modp768", "MODP_768", 1, 0, false, StrengthForbidden, "768-bit MODP (group 1): RFC 8247 MUST NOT"},
 	{KindDH, string(NoDH), "modpnone", "MODP_NONE", 0, 0, false, StrengthModern, "no PFS: accepted in ESP proposals to make the DH group optional"},
 
 	{KindESN, "NoESN", "noesn", "NO_EXT_SEQ", 0, 0, false, StrengthModern, "32-bit sequence numbers"},

@@ -151,15 +151,22 @@ func (p Proposal) Strength() Strength {
 	return s
 }
 
-// Insecure names the insecure algorithms (strongSwan keywords, each once,
-// in order of appearance) in proposal strings. It reports what is written,
-// so that an API error can quote it; unknown keywords are left to Parse.
-func Insecure(tokens []string) []string {
+// Insecure names the algorithms that need the allowInsecureAlgorithms
+// opt-in (strongSwan keywords, each once, in order of appearance). It
+// reports what is written, so that an API error can quote it; unknown
+// keywords are left to Parse.
+func Insecure(tokens []string) []string { return ofStrength(tokens, StrengthInsecure) }
+
+// Forbidden names the MUST NOT algorithms in proposal strings, which no
+// opt-in allows, like Insecure.
+func Forbidden(tokens []string) []string { return ofStrength(tokens, StrengthForbidden) }
+
+func ofStrength(tokens []string, s Strength) []string {
 	var out []string
 	for _, t := range tokens {
 		for _, kw := range strings.Split(strings.TrimSuffix(strings.TrimSpace(t), "!"), "-") {
 			a, ok := Lookup(kw)
-			if ok && a.Strength == StrengthInsecure && !slices.Contains(out, a.Token) {
+			if ok && a.Strength == s && !slices.Contains(out, a.Token) {
 				out = append(out, a.Token)
 			}
 		}

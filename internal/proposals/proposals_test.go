@@ -70,16 +70,24 @@ func TestCatalogueIsConsistent(t *testing.T) {
 }
 
 func TestStrengthClasses(t *testing.T) {
-	var insecure []string
+	byClass := map[Strength][]string{}
 	for _, a := range Catalogue() {
-		if a.Strength == StrengthInsecure {
-			insecure = append(insecure, a.Token)
+		if a.Strength < StrengthAcceptable {
+			byClass[a.Strength] = append(byClass[a.Strength], a.Token)
 		}
 	}
-	slices.Sort(insecure)
-	want := []string{"3des", "des", "md5", "modp1024", "modp1536", "modp768", "null", "prfmd5", "prfsha1", "sha1"}
-	if diff := cmp.Diff(want, insecure); diff != "" {
-		t.Errorf("Insecure algorithms (-want +got):\n%s", diff)
+	for _, l := range byClass {
+		slices.Sort(l)
+	}
+	// RFC 8247 and RFC 8221: MUST NOT is Forbidden, SHOULD NOT (and 3DES)
+	// Insecure, MUST- Deprecated.
+	want := map[Strength][]string{
+		StrengthForbidden:  {"des", "md5", "modp768", "null", "prfmd5"},
+		StrengthInsecure:   {"3des", "modp1024", "modp1536"},
+		StrengthDeprecated: {"prfsha1", "sha1"},
+	}
+	if diff := cmp.Diff(want, byClass); diff != "" {
+		t.Errorf("Weak algorithms by class (-want +got):\n%s", diff)
 	}
 	for tok, want := range map[string]Strength{
 		"aes256gcm16": StrengthModern, "chacha20poly1305": StrengthModern, "x25519": StrengthModern, "ecp256": StrengthModern,
@@ -234,23 +242,24 @@ func TestBuild(t *testing.T) {
 }
 
 func TestPresets(t *testing.T) {
-	wantIKE := map[Preset][]string{
-		PresetModern: {
-			"aes256gcm16-aes128gcm16-chacha20poly1305-prfsha256-prfsha384-prfsha512-x25519-ecp256-ecp384-ecp521-x448",
-		},
-		PresetCompatible: {
-			"aes256gcm16-aes128gcm16-chacha20poly1305-prfsha256-prfsha384-prfsha512-x25519-ecp256-ecp384-ecp521-x448",
-			"aes256-aes128-sha256-sha384-sha512-prfsha256-prfsha384-prfsha512-x25519-ecp256-ecp384-ecp521",
-			"aes256-aes128-sha256-sha384-sha512-prfsha256-prfsha384-prfsha512-modp2048-modp3072-modp4096",
-		},
-		PresetLegacy: {
-			"aes256gcm16-aes128gcm16-chacha20poly1305-prfsha256-prfsha384-prfsha512-x25519-ecp256-ecp384-ecp521-x448",
-			"aes256-aes128-sha256-sha384-sha512-prfsha256-prfsha384-prfsha512-x25519-ecp256-ecp384-ecp521",
-			"aes256-aes128-sha256-sha384-sha512-prfsha256-prfsha384-prfsha512-modp2048-modp3072-modp4096",
-			"aes256-aes128-3des-sha256-sha384-sha1-prfsha256-prfsha384-prfsha1-modp2048-modp1536-modp1024",
-		},
+	modern := []string{
+		"aes256gcm16-aes128gcm16-chacha20poly1305-prfsha256-prfsha384-prfsha512-x25519-ecp256-ecp384-ecp521-x448",
+		"aes256-aes128-sha256-sha384-sha512-prfsha256-prfsha384-prfsha512-x25519-ecp256-ecp384-ecp521",
+		"aes256gcm16-aes128gcm16-chacha20poly1305-prfsha256-prfsha384-prfsha512-modp4096-modp3072-modp2048",
+		"aes256-aes128-sha256-sha384-sha512-prfsha256-prfsha384-prfsha512-modp4096-modp3072-modp2048",
 	}
-	wantStrength := map[Preset]Strength{PresetModern: StrengthModern, PresetCompatible: StrengthAcceptable, PresetLegacy: StrengthInsecure}
+	compatible := append(slices.Clone(modern), "aes256-aes128-sha1-prfsha1-x25519-ecp256-ecp384-ecp521-modp4096-modp3072-modp2048")
+	wantIKE := map[Preset][]string{
+		PresetModern:     modern,
+		PresetCompatible: compatible,
+		PresetLegacy: append(slices.Clone(compatible),
+			"aes256gcm16-aes128gcm16-chacha20poly1305-prfsha256-prfsha384-prfsha512-prfsha1-modp1536-modp1024",
+			"aes256-aes128-sha256-sha384-sha512-prfsha256-prfsha384-prfsha512-modp1536-modp1024",
+			"aes256-aes128-sha1-prfsha1-modp1536-modp1024",
+			"3des-sha256-sha1-prfsha256-prfsha1-ecp256-modp2048-modp1536-modp1024",
+		),
+	}
+	wantStrength := map[Preset]Strength{PresetModern: StrengthAcceptable, PresetCompatible: StrengthDeprecated, PresetLegacy: StrengthInsecure}
 	for _, p := range Presets {
 		ike, err := IKE(p)
 		if err != nil {
@@ -302,14 +311,20 @@ func TestESPPresetPFS(t *testing.T) {
 		want   []string
 		err    string
 	}{
-		{PresetModern, "", []string{"aes256gcm16-aes128gcm16-chacha20poly1305"}, ""},
-		{PresetModern, Curve25519, []string{"aes256gcm16-aes128gcm16-chacha20poly1305-x25519"}, ""},
-		{PresetCompatible, ECP256, []string{"aes256gcm16-aes128gcm16-chacha20poly1305-ecp256-modpnone", "aes256-aes128-sha256-sha384-sha512-ecp256-modpnone"}, ""},
+		{PresetModern, "", []string{"aes256gcm16-aes128gcm16-chacha20poly1305", "aes256-aes128-sha256-sha384-sha512"}, ""},
+		{PresetModern, Curve25519, []string{"aes256gcm16-aes128gcm16-chacha20poly1305-x25519", "aes256-aes128-sha256-sha384-sha512-x25519"}, ""},
+		{PresetCompatible, ECP256, []string{
+			"aes256gcm16-aes128gcm16-chacha20poly1305-ecp256-modpnone",
+			"aes256-aes128-sha256-sha384-sha512-ecp256-modpnone",
+			"aes256-aes128-sha1-ecp256-modpnone",
+		}, ""},
 		{PresetLegacy, MODP1024, []string{
 			"aes256gcm16-aes128gcm16-chacha20poly1305-modp1024-modpnone",
 			"aes256-aes128-sha256-sha384-sha512-modp1024-modpnone",
-			"aes256-aes128-3des-sha256-sha1-modp1024-modpnone",
+			"aes256-aes128-sha1-modp1024-modpnone",
+			"3des-sha256-sha1-modp1024-modpnone",
 		}, ""},
+		{PresetLegacy, MODP768, nil, "forbidden"},
 		{PresetModern, MODP1024, nil, "insecure"},
 		{PresetCompatible, MODP1536, nil, "insecure"},
 		{PresetModern, NoDH, nil, "leave it empty"},
@@ -333,23 +348,26 @@ func TestESPPresetPFS(t *testing.T) {
 	}
 }
 
-func TestInsecure(t *testing.T) {
+func TestInsecureAndForbidden(t *testing.T) {
 	legacy, err := IKE(PresetLegacy)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		in   []string
-		want []string
+		in                  []string
+		insecure, forbidden []string
 	}{
-		{legacy, []string{"3des", "sha1", "prfsha1", "modp1536", "modp1024"}},
-		{[]string{"aes256gcm16-prfsha256-x25519", "aes256-sha256-modp2048"}, nil},
-		{[]string{"3des-md5-modp768!", "des-sha-modp1024", "null-sha1"}, []string{"3des", "md5", "modp768", "des", "sha1", "modp1024", "null"}},
-		{[]string{"aes256-sha256-unknownalg"}, nil},
+		{legacy, []string{"modp1536", "modp1024", "3des"}, nil},
+		{[]string{"aes256gcm16-prfsha256-x25519", "aes256-sha256-modp2048", "aes256-sha1-prfsha1-ecp256"}, nil, nil},
+		{[]string{"3des-md5-modp768!", "des-sha-modp1024", "null-sha1"}, []string{"3des", "modp1024"}, []string{"md5", "modp768", "des", "null"}},
+		{[]string{"aes256-sha256-unknownalg"}, nil, nil},
 	}
 	for _, tc := range tests {
-		if diff := cmp.Diff(tc.want, Insecure(tc.in)); diff != "" {
+		if diff := cmp.Diff(tc.insecure, Insecure(tc.in)); diff != "" {
 			t.Errorf("Insecure(%q) (-want +got):\n%s", tc.in, diff)
+		}
+		if diff := cmp.Diff(tc.forbidden, Forbidden(tc.in)); diff != "" {
+			t.Errorf("Forbidden(%q) (-want +got):\n%s", tc.in, diff)
 		}
 	}
 }

@@ -132,7 +132,7 @@ func IsTunnelConnection(name string) bool { return strings.HasPrefix(name, tunne
 // then the model is built from what was admitted.
 func Build(in Resources) Result {
 	b := &builder{in: in, gw: &in.Gateway}
-	b.res.LocalUsers = in.Gateway.Spec.UsesLocalUsers()
+	b.res.LocalUsers = in.Gateway.Spec.OnlyVPNUsers()
 	b.credentials()
 	pools, tunnels := b.admit(b.parsePools(), b.parseTunnels())
 	b.mobile(pools)

@@ -3,7 +3,6 @@ package swan
 import (
 	"net/netip"
 	"slices"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -58,7 +57,8 @@ func (b *builder) clientAuth() (Auth, bool) {
 // Pools with the same user selector form a group. Every user belongs to at
 // most one group. The group taking everybody else (no selector, or with local
 // users the group of the first pool, since only selected users have secrets)
-// gets one connection that accepts any identity. Each user of another group gets a
+// gets one connection that accepts any identity, except on certificate
+// gateways (see catchAll). Each user of another group gets a
 // connection of its own that names its identity and carries its group's pools;
 // charon switches to it after authentication (see selectRemoteAddrs).
 func (b *builder) mobile(pools []*parsedPool) {
@@ -71,7 +71,7 @@ func (b *builder) mobile(pools []*parsedPool) {
 		return
 	}
 	statics := b.staticAddresses(live)
-	if b.res.LocalUsers {
+	if b.gw.Spec.UsesLocalUsers() {
 		// A user whose secret is unusable gets neither a secret nor a connection.
 		for _, g := range live {
 			g.users = slices.DeleteFunc(g.users, func(u *v1alpha1.VPNUser) bool { return !b.ntlmSecret(u) })
@@ -101,14 +101,14 @@ func (b *builder) mobile(pools []*parsedPool) {
 func (b *builder) gatewayIKE() (Connection, Auth, bool) {
 	gw := b.gw
 	ike := gw.Spec.IKE
-	ikeProps, insecure, err := ikeProposals(ike.Preset, ike.Proposals)
+	ikeProps, err := ikeProposals(ike.Preset, ike.Proposals)
 	ok := true
 	if err != nil {
 		b.problem(v1alpha1.ReasonInvalidSpec, KindVPNGateway, gw.Name, "ike proposals: %v", err)
 		ok = false
 	}
-	if len(insecure) > 0 && !gw.Spec.AllowInsecureAlgorithms {
-		b.problem(v1alpha1.ReasonInsecureAlgorithm, KindVPNGateway, gw.Name, "ike proposals use %s, which RFC 8247 forbids, without allowInsecureAlgorithms", strings.Join(insecure, ", "))
+	if msg := algorithmPolicy("ike proposals", ikeProps, gw.Spec.AllowInsecureAlgorithms); msg != "" {
+		b.problem(v1alpha1.ReasonInsecureAlgorithm, KindVPNGateway, gw.Name, "%s", msg)
 		ok = false
 	}
 	if ike.Version != 0 && ike.Version != 2 {
@@ -170,8 +170,14 @@ func (b *builder) liveGroups(groups []*poolGroup, anyUser bool) []*poolGroup {
 	return live
 }
 
-// catchAll is the group whose connection accepts any identity.
+// catchAll is the group whose connection accepts any identity, if any.
+// Certificate gateways have none: every certificate of the client CA would
+// pass, including those of disabled, expired and deleted users, so each
+// user gets a connection that names its identity.
 func (b *builder) catchAll(live []*poolGroup) *poolGroup {
+	if m := b.gw.Spec.EffectiveClientAuthMethod(); m == v1alpha1.ClientAuthEAPTLS || m == v1alpha1.ClientAuthPublicKey {
+		return nil
+	}
 	for _, g := range live {
 		if g.key == "" {
 			return g

@@ -87,12 +87,12 @@ func (b *builder) parsePool(p *v1alpha1.MobilePool) (*parsedPool, bool) {
 	}
 	pp.sel, pp.key = sel, selectorKey(p.Spec.UserSelector)
 	esp := p.Spec.ESP
-	espProps, insecure, err := espProposals(esp.Preset, esp.Proposals, esp.PFSGroup)
+	espProps, err := espProposals(esp.Preset, esp.Proposals, esp.PFSGroup)
 	if err != nil {
 		return bad(v1alpha1.ReasonInvalidSpec, "esp proposals: %v", err)
 	}
-	if len(insecure) > 0 && !p.Spec.AllowInsecureAlgorithms {
-		return bad(v1alpha1.ReasonInsecureAlgorithm, "esp uses %s, which RFC 8247 forbids, without allowInsecureAlgorithms", strings.Join(insecure, ", "))
+	if msg := algorithmPolicy("esp proposals", espProps, p.Spec.AllowInsecureAlgorithms); msg != "" {
+		return bad(v1alpha1.ReasonInsecureAlgorithm, "%s", msg)
 	}
 	allow, ok := b.parseAllow(p)
 	if !ok {

@@ -1,6 +1,9 @@
 package swan
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/proposals"
 )
@@ -41,12 +44,11 @@ var prfFor = map[v1alpha1.IntegrityAlgorithm]proposals.PRF{
 }
 
 // ikeProposals returns the IKE proposal strings of a preset or of explicit
-// proposals (which win), the insecure algorithms among them, and an error
-// for a combination charon cannot use.
-func ikeProposals(preset v1alpha1.ProposalPreset, props []v1alpha1.IKEProposal) ([]string, []string, error) {
+// proposals (which win), and an error for a combination charon cannot use.
+// Whether the algorithms may be used is algorithmPolicy's to say.
+func ikeProposals(preset v1alpha1.ProposalPreset, props []v1alpha1.IKEProposal) ([]string, error) {
 	if len(props) == 0 {
-		tokens, err := presetIKE(preset)
-		return tokens, proposals.Insecure(tokens), err
+		return presetIKE(preset)
 	}
 	var out []string
 	for _, p := range props {
@@ -75,23 +77,22 @@ func ikeProposals(preset v1alpha1.ProposalPreset, props []v1alpha1.IKEProposal) 
 		}
 		tokens, err := proposals.BuildIKE(c)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		out = append(out, tokens...)
 	}
-	return out, proposals.Insecure(out), nil
+	return out, nil
 }
 
 // espProposals is ikeProposals for CHILD_SAs; a PFS group other than None is
 // added to every proposal.
-func espProposals(preset v1alpha1.ProposalPreset, props []v1alpha1.ESPProposal, pfs v1alpha1.PFSGroup) ([]string, []string, error) {
+func espProposals(preset v1alpha1.ProposalPreset, props []v1alpha1.ESPProposal, pfs v1alpha1.PFSGroup) ([]string, error) {
 	var dh []proposals.DHGroup
 	if pfs != "" && pfs != v1alpha1.PFSNone {
 		dh = []proposals.DHGroup{proposals.DHGroup(pfs)}
 	}
 	if len(props) == 0 {
-		tokens, err := presetESP(preset, dh)
-		return tokens, proposals.Insecure(tokens), err
+		return presetESP(preset, dh)
 	}
 	var out []string
 	for _, p := range props {
@@ -104,11 +105,25 @@ func espProposals(preset v1alpha1.ProposalPreset, props []v1alpha1.ESPProposal, 
 		}
 		tokens, err := proposals.BuildESP(c)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		out = append(out, tokens...)
 	}
-	return out, proposals.Insecure(out), nil
+	return out, nil
+}
+
+// algorithmPolicy says why proposals may not be used, or "" when they may,
+// after RFC 8247 (IKEv2) and RFC 8221 (ESP): MUST NOT algorithms (DES, MD5,
+// MODP 768) never, SHOULD NOT groups (MODP 1024, 1536) and 3DES only with
+// allowInsecureAlgorithms. SHA-1 (MUST-) needs no opt-in.
+func algorithmPolicy(what string, tokens []string, optIn bool) string {
+	if bad := proposals.Forbidden(tokens); len(bad) > 0 {
+		return fmt.Sprintf("%s use %s, which RFC 8247 and RFC 8221 forbid (MUST NOT); not even allowInsecureAlgorithms allows them", what, strings.Join(bad, ", "))
+	}
+	if bad := proposals.Insecure(tokens); len(bad) > 0 && !optIn {
+		return fmt.Sprintf("%s use %s, which RFC 8247 and RFC 8221 advise against (SHOULD NOT), without allowInsecureAlgorithms", what, strings.Join(bad, ", "))
+	}
+	return ""
 }
 
 func preset(p v1alpha1.ProposalPreset) proposals.Preset {
@@ -136,8 +151,9 @@ func presetESP(p v1alpha1.ProposalPreset, dh []proposals.DHGroup) ([]string, err
 	if err == nil || pfs == "" {
 		return tokens, err
 	}
+	// A forbidden group is added too, so that algorithmPolicy names it.
 	a, aerr := pfs.Algorithm()
-	if aerr != nil || a.Strength != proposals.StrengthInsecure {
+	if aerr != nil || a.Strength > proposals.StrengthInsecure {
 		return nil, err
 	}
 	base, err := proposals.ESP(preset(p), "")

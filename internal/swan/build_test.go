@@ -220,9 +220,47 @@ func TestBuildProblems(t *testing.T) {
 			in.Pools[0].Spec.ESP.Proposals = []v1alpha1.ESPProposal{{Encryption: []v1alpha1.EncryptionAlgorithm{"3DES"}, Integrity: []v1alpha1.IntegrityAlgorithm{"SHA1"}}}
 		},
 		want: []want{
-			{v1alpha1.ReasonInsecureAlgorithm, KindMobilePool, "staff", "3des, sha1"},
+			{v1alpha1.ReasonInsecureAlgorithm, KindMobilePool, "staff", "esp proposals use 3des, which RFC 8247 and RFC 8221 advise against (SHOULD NOT), without allowInsecureAlgorithms"},
 			{v1alpha1.ReasonNoPool, KindVPNUser, "jimp", "no MobilePool"},
 		},
+	}, {
+		// SHA-1 is MUST- in RFC 8221: allowed without the opt-in.
+		name: "SHA-1 pool proposals without opt-in",
+		modify: func(in *Resources) {
+			in.Pools[0].Spec.ESP.Proposals = []v1alpha1.ESPProposal{{Encryption: []v1alpha1.EncryptionAlgorithm{"AES256"}, Integrity: []v1alpha1.IntegrityAlgorithm{"SHA1"}}}
+		},
+		check: func(t *testing.T, m Model) {
+			if got := m.Connections[0].Children[0].ESPProposals; !slices.Equal(got, []string{"aes256-sha1"}) {
+				t.Errorf("ESP proposals %v, want aes256-sha1", got)
+			}
+		},
+	}, {
+		name: "MUST NOT integrity even with opt-in",
+		modify: func(in *Resources) {
+			in.Pools[0].Spec.ESP.Proposals = []v1alpha1.ESPProposal{{Encryption: []v1alpha1.EncryptionAlgorithm{"AES256"}, Integrity: []v1alpha1.IntegrityAlgorithm{"SHA256", "MD5"}}}
+			in.Pools[0].Spec.AllowInsecureAlgorithms = true
+		},
+		want: []want{
+			{v1alpha1.ReasonInsecureAlgorithm, KindMobilePool, "staff", "md5, which RFC 8247 and RFC 8221 forbid (MUST NOT); not even allowInsecureAlgorithms allows them"},
+			{v1alpha1.ReasonNoPool, KindVPNUser, "jimp", "no MobilePool"},
+		},
+	}, {
+		name: "MUST NOT PFS group even with opt-in",
+		modify: func(in *Resources) {
+			in.Pools[0].Spec.ESP.PFSGroup = "MODP768"
+			in.Pools[0].Spec.AllowInsecureAlgorithms = true
+		},
+		want: []want{
+			{v1alpha1.ReasonInsecureAlgorithm, KindMobilePool, "staff", "modp768, which RFC 8247 and RFC 8221 forbid"},
+			{v1alpha1.ReasonNoPool, KindVPNUser, "jimp", "no MobilePool"},
+		},
+	}, {
+		name: "MUST NOT gateway PRF even with opt-in",
+		modify: func(in *Resources) {
+			in.Gateway.Spec.AllowInsecureAlgorithms = true
+			in.Gateway.Spec.IKE.Proposals = []v1alpha1.IKEProposal{{Encryption: []v1alpha1.EncryptionAlgorithm{"AES256GCM16"}, PRF: []v1alpha1.PRFAlgorithm{"PRFMD5"}, DHGroups: []v1alpha1.DHGroup{"ECP256"}}}
+		},
+		want: []want{{v1alpha1.ReasonInsecureAlgorithm, KindVPNGateway, "vpn", "prfmd5, which RFC 8247 and RFC 8221 forbid (MUST NOT); not even allowInsecureAlgorithms"}},
 	}, {
 		name: "insecure PFS group without opt-in",
 		modify: func(in *Resources) {

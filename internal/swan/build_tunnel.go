@@ -74,27 +74,24 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, []AcceptedChild, bool)
 		b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "children is empty")
 		return Connection{}, nil, false
 	}
-	ikeProps, insecure, err := ikeProposals(spec.IKE.Preset, spec.IKE.Proposals)
+	ikeProps, err := ikeProposals(spec.IKE.Preset, spec.IKE.Proposals)
 	if err != nil {
 		b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "ike proposals: %v", err)
 		return Connection{}, nil, false
 	}
+	all := slices.Clone(ikeProps)
 	espProps := make(map[string][]string, len(spec.Children))
 	for _, ch := range spec.Children {
-		props, bad, err := espProposals(ch.ESP.Preset, ch.ESP.Proposals, ch.ESP.PFSGroup)
+		props, err := espProposals(ch.ESP.Preset, ch.ESP.Proposals, ch.ESP.PFSGroup)
 		if err != nil {
 			b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "child %s: esp proposals: %v", ch.Name, err)
 			return Connection{}, nil, false
 		}
 		espProps[ch.Name] = props
-		for _, x := range bad {
-			if !slices.Contains(insecure, x) {
-				insecure = append(insecure, x)
-			}
-		}
+		all = append(all, props...)
 	}
-	if len(insecure) > 0 && !spec.AllowInsecureAlgorithms {
-		b.problem(v1alpha1.ReasonInsecureAlgorithm, KindTunnel, t.Name, "proposals use %s, which RFC 8247 forbids, without allowInsecureAlgorithms", strings.Join(insecure, ", "))
+	if msg := algorithmPolicy("proposals", all, spec.AllowInsecureAlgorithms); msg != "" {
+		b.problem(v1alpha1.ReasonInsecureAlgorithm, KindTunnel, t.Name, "%s", msg)
 		return Connection{}, nil, false
 	}
 

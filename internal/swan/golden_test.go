@@ -215,10 +215,14 @@ func certUsers(method v1alpha1.ClientAuthMethod) func(t *testing.T) Resources {
 				p.Spec.LocalNetworks = []v1alpha1.CIDR{"10.3.0.80/28"}
 			}),
 		}
-		u := newUser("carl", "carl@contractor.example", inTeam("contractor"))
-		u.Spec.PasswordSecretRef = nil
-		u.Spec.Certificate = &v1alpha1.UserCertificate{Issue: true}
-		in.Users = []v1alpha1.VPNUser{u}
+		for _, u := range []v1alpha1.VPNUser{
+			newUser("carl", "carl@contractor.example", inTeam("contractor")),
+			newUser("dora", "dora@example.com"),
+		} {
+			u.Spec.PasswordSecretRef = nil
+			u.Spec.Certificate = &v1alpha1.UserCertificate{Issue: true}
+			in.Users = append(in.Users, u)
+		}
 		return in
 	}
 }

@@ -1,8 +1,10 @@
 package swan_test
 
 import (
+	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,6 +12,7 @@ import (
 	. "github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/vici"
 )
 
 // TestPoolPerGroupWithClients proves the pool-per-group scheme in a real
@@ -79,9 +82,13 @@ func TestPoolPerGroupWithClients(t *testing.T) {
 }
 
 // TestCertificateUsersPinnedWithClients: with EAP-TLS and with public key
-// authentication, a certificate user selected by a pool's userSelector gets
-// an address from that pool through its own connection, and any other
-// certificate of the client CA gets the default pool.
+// authentication only VPNUsers connect, each through a connection naming
+// its identity: a certificate user selected by a pool's userSelector gets
+// an address from that pool, another from the default pool, and a
+// certificate of the client CA whose identity has no VPNUser is refused.
+// Disabling a user leaves it out of Result.Users, which is what makes the
+// agent end its session, and takes its connection away, so that it cannot
+// come back.
 func TestCertificateUsersPinnedWithClients(t *testing.T) {
 	for _, method := range []v1alpha1.ClientAuthMethod{v1alpha1.ClientAuthEAPTLS, v1alpha1.ClientAuthPublicKey} {
 		t.Run(string(method), func(t *testing.T) {
@@ -93,52 +100,23 @@ func TestCertificateUsersPinnedWithClients(t *testing.T) {
 			in := certUsers(method)(t)
 			pki.apply(&in)
 			res := Build(in)
-			m, problems := res.Model, res.Problems
-			if len(problems) > 0 {
-				t.Fatal(problems)
+			if len(res.Problems) > 0 {
+				t.Fatal(res.Problems)
 			}
+			checkNoCatchAll(t, res)
 			gw := charontest.Start(t, gwNS, charontest.Options{Name: "gw"})
-			if out, err := gw.LoadAll(Render(m, RenderOptions{ShowSecrets: true}), Files(m)); err != nil {
+			if out, err := gw.LoadAll(Render(res.Model, RenderOptions{ShowSecrets: true}), Files(res.Model)); err != nil {
 				t.Fatalf("Loading the gateway: %v\n%s", err, out)
 			}
 
-			auth := "pubkey"
-			if method == v1alpha1.ClientAuthEAPTLS {
-				auth = "eap-tls"
-			}
-			files := map[string][]byte{"x509ca/ca.pem": pki.ca.CertPEM}
-			var conf strings.Builder
-			conf.WriteString("connections {\n")
-			for _, user := range []string{"carl@contractor.example", "dora@example.com"} {
-				name := strings.Split(user, "@")[0]
-				leaf := pki.clientCA.Client(t, user, user)
-				files["x509/"+name+".pem"] = leaf.CertPEM
-				files["private/"+name+".pem"] = leaf.KeyPEM
-				fmt.Fprintf(&conf, `  %s {
-    version = 2
-    remote_addrs = 192.0.2.1
-    vips = 0.0.0.0
-    proposals = aes256gcm16-prfsha256-x25519
-    local {
-      auth = %s
-      certs = %s.pem
-      id = %s
-    }
-    remote {
-      auth = pubkey
-      id = vpn.example.com
-    }
-  }
-`, name, auth, name, user)
-			}
-			conf.WriteString("}\n")
 			cl := charontest.Start(t, clNS, charontest.Options{Name: "cl", Client: true})
-			if out, err := cl.LoadAll(conf.String(), files); err != nil {
+			conf, files := certClients(t, pki, method, "carl@contractor.example", "dora@example.com", "eve@example.com")
+			if out, err := cl.LoadAll(conf, files); err != nil {
 				t.Fatalf("Loading the client: %v\n%s", err, out)
 			}
 			for _, c := range []struct{ name, pool, conn string }{
 				{"carl", `10\.3\.210\.\d+`, "user-carl"},
-				{"dora", `10\.3\.200\.\d+`, "mobile-staff"},
+				{"dora", `10\.3\.200\.\d+`, "user-dora"},
 			} {
 				out, err := cl.Swanctl("--initiate", "--ike", c.name, "--timeout", "20")
 				if err != nil {
@@ -152,8 +130,112 @@ func TestCertificateUsersPinnedWithClients(t *testing.T) {
 					t.Errorf("Gateway has no SA of %s on %s: %v\n%s", c.name, c.conn, err, sas)
 				}
 			}
+			if out, err := cl.Swanctl("--initiate", "--ike", "eve", "--timeout", "20"); err == nil {
+				t.Errorf("eve, whose certificate the client CA issued but who is no VPNUser, connected:\n%s", out)
+			}
+
+			in.Users[0].Spec.Disabled = true
+			res = Build(in)
+			if slices.ContainsFunc(res.Users, func(u AcceptedUser) bool { return u.Name == "carl" }) {
+				t.Fatalf("A disabled user is still accepted: %+v", res.Users)
+			}
+			// What the agent ends: the sessions of identities that are not
+			// in Result.Users (internal/agent revoked, over VICI). Ended
+			// first here: swanctl cannot unload the pool of carl's group
+			// while carl holds a lease in it.
+			allowed := map[string]bool{}
+			for _, u := range res.Users {
+				allowed[u.Identity] = true
+			}
+			sas, err := vici.ListSAs(context.Background(), vici.NewClient(gw.VICISocket()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ended []string
+			for _, sa := range sas {
+				if !allowed[sa.Identity()] {
+					ended = append(ended, sa.Identity())
+					if _, err := vici.TerminateSA(context.Background(), vici.NewClient(gw.VICISocket()), sa.UniqueID); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if !slices.Equal(ended, []string{"carl@contractor.example"}) {
+				t.Errorf("Sessions outside Result.Users: %v, want carl's only", ended)
+			}
+			if out, err := gw.LoadAll(Render(res.Model, RenderOptions{ShowSecrets: true}), Files(res.Model)); err != nil {
+				t.Fatalf("Reloading the gateway: %v\n%s", err, out)
+			}
+			if out, err := cl.Swanctl("--initiate", "--ike", "carl", "--timeout", "20"); err == nil {
+				t.Errorf("carl connected again after being disabled:\n%s", out)
+			}
+			if sas, err := gw.Swanctl("--list-sas", "--ike", "user-dora"); err != nil || !strings.Contains(sas, "dora@") {
+				t.Errorf("dora's session did not survive carl's removal: %v\n%s", err, sas)
+			}
 		})
 	}
+}
+
+// checkNoCatchAll fails when a connection of a certificate gateway could
+// take an identity that is not a VPNUser's: only the selection connection
+// has %any, and it refuses everybody by group.
+func checkNoCatchAll(t *testing.T, res Result) {
+	t.Helper()
+	for _, c := range res.Model.Connections {
+		for _, r := range c.Remote {
+			if (r.ID == "%any" || r.EAPID == "%any" || r.ID == "" && r.EAPID == "") && len(r.Groups) == 0 {
+				t.Errorf("Connection %s accepts any identity: %+v", c.Name, r)
+			}
+		}
+	}
+	conns := map[string]bool{}
+	for _, c := range res.Model.Connections {
+		conns[c.Name] = true
+	}
+	for _, u := range res.Users {
+		if u.Connection != UserConnectionName(u.Name) || !conns[u.Connection] {
+			t.Errorf("User %s is on connection %q, want its own %q in the model", u.Name, u.Connection, UserConnectionName(u.Name))
+		}
+	}
+}
+
+// certClients is the swanctl.conf and files of a client charon with one
+// connection per identity (named after its local part), each with a
+// certificate of the client CA.
+func certClients(t *testing.T, pki *testPKI, method v1alpha1.ClientAuthMethod, users ...string) (string, map[string][]byte) {
+	t.Helper()
+	auth := "pubkey"
+	if method == v1alpha1.ClientAuthEAPTLS {
+		auth = "eap-tls"
+	}
+	files := map[string][]byte{"x509ca/ca.pem": pki.ca.CertPEM}
+	var conf strings.Builder
+	conf.WriteString("connections {\n")
+	for _, user := range users {
+		name := strings.Split(user, "@")[0]
+		leaf := pki.clientCA.Client(t, user, user)
+		files["x509/"+name+".pem"] = leaf.CertPEM
+		files["private/"+name+".pem"] = leaf.KeyPEM
+		fmt.Fprintf(&conf, `  %s {
+    version = 2
+    remote_addrs = 192.0.2.1
+    vips = 0.0.0.0
+    keyingtries = 1
+    proposals = aes256gcm16-prfsha256-x25519
+    local {
+      auth = %s
+      certs = %s.pem
+      id = %s
+    }
+    remote {
+      auth = pubkey
+      id = vpn.example.com
+    }
+  }
+`, name, auth, name, user)
+	}
+	conf.WriteString("}\n")
+	return conf.String(), files
 }
 
 // eapClients is the swanctl.conf of a client charon with one EAP-MSCHAPv2

@@ -19,8 +19,10 @@ type Result struct {
 	// Tunnels are the accepted Tunnels, ordered by name.
 	Tunnels []AcceptedTunnel
 	// Users are the identities that may hold client sessions, ordered by
-	// user name. With LocalUsers false (RADIUS decides who logs in) it is
-	// empty and every authenticated identity may hold one.
+	// user name, each with the connection that names it (on certificate
+	// gateways no connection accepts an identity that is not here). With
+	// LocalUsers false (RADIUS decides who logs in) it is empty and every
+	// authenticated identity may hold one.
 	Users      []AcceptedUser
 	LocalUsers bool
 	// RADIUS are the eap-radius servers of an EAPRADIUS gateway; RADIUSOn

@@ -170,10 +170,14 @@ func invalidCases() []invalidCase {
 		{name: "gateway without hostnames", base: gatewayYAML, mutate: fns(set("spec.hostnames", list())), want: "spec.hostnames"},
 		{name: "gateway hostname not a DNS name", base: gatewayYAML, mutate: fns(set("spec.hostnames", list("VPN_example com"))), want: "must be a lower-case DNS name"},
 		{name: "gateway address not an IP", base: gatewayYAML, mutate: fns(set("spec.addresses", list("198.51.100.300"))), want: "must be an IPv4 or IPv6 address"},
-		{name: "gateway legacy preset without opt-in", base: gatewayYAML, mutate: fns(set("spec.ike.preset", "Legacy")), want: "ike.preset Legacy offers 3DES, SHA1 and MODP1024"},
-		{name: "gateway 3DES proposal without opt-in", base: gatewayYAML, mutate: fns(set("spec.ike.proposals", list(obj("encryption", list("3DES"), "integrity", list("SHA256"), "dhGroups", list("MODP2048"))))), want: "ike.proposals use an insecure algorithm"},
-		{name: "gateway DH group 2 without opt-in", base: gatewayYAML, mutate: fns(set("spec.ike.proposals", list(obj("encryption", list("AES256GCM16"), "dhGroups", list("MODP1024"))))), want: "ike.proposals use an insecure algorithm"},
-		{name: "gateway SHA1 integrity without opt-in", base: gatewayYAML, mutate: fns(set("spec.ike.proposals", list(obj("encryption", list("AES256"), "integrity", list("SHA1"), "dhGroups", list("ECP256"))))), want: "ike.proposals use an insecure algorithm"},
+		{name: "gateway legacy preset without opt-in", base: gatewayYAML, mutate: fns(set("spec.ike.preset", "Legacy")), want: "ike.preset Legacy offers 3DES, MODP1024 and MODP1536"},
+		{name: "gateway 3DES proposal without opt-in", base: gatewayYAML, mutate: fns(set("spec.ike.proposals", list(obj("encryption", list("3DES"), "integrity", list("SHA256"), "dhGroups", list("MODP2048"))))), want: "ike.proposals use 3DES, MODP1024 or MODP1536"},
+		{name: "gateway DH group 2 without opt-in", base: gatewayYAML, mutate: fns(set("spec.ike.proposals", list(obj("encryption", list("AES256GCM16"), "dhGroups", list("MODP1024"))))), want: "ike.proposals use 3DES, MODP1024 or MODP1536"},
+		// MUST NOT in RFC 8247/8221: refused even with the opt-in.
+		{name: "gateway MD5 integrity with opt-in", base: gatewayYAML, mutate: fns(set("spec.allowInsecureAlgorithms", true), set("spec.ike.proposals", list(obj("encryption", list("AES256"), "integrity", list("MD5"), "dhGroups", list("ECP256"))))), want: "not even allowInsecureAlgorithms allows them"},
+		{name: "gateway PRFMD5 with opt-in", base: gatewayYAML, mutate: fns(set("spec.allowInsecureAlgorithms", true), set("spec.ike.proposals", list(obj("encryption", list("AES256GCM16"), "prf", list("PRFMD5"), "dhGroups", list("ECP256"))))), want: "forbidden by RFC 8247 (MUST NOT)"},
+		{name: "pool MD5 ESP with opt-in", base: poolYAML, mutate: fns(set("spec.allowInsecureAlgorithms", true), set("spec.esp.proposals", list(obj("encryption", list("AES256"), "integrity", list("MD5"))))), want: "MD5 is forbidden by RFC 8221 (MUST NOT); not even allowInsecureAlgorithms allows it"},
+		{name: "pool PFS group 1 with opt-in", base: poolYAML, mutate: fns(set("spec.allowInsecureAlgorithms", true), set("spec.esp.pfsGroup", "MODP768")), want: "pfsGroup MODP768 (DH group 1) is forbidden"},
 		{name: "gateway CBC proposal without integrity", base: gatewayYAML, mutate: fns(set("spec.ike.proposals", list(obj("encryption", list("AES256"), "dhGroups", list("ECP256"))))), want: "needs at least one integrity algorithm"},
 		{name: "gateway unknown cipher", base: gatewayYAML, mutate: fns(set("spec.ike.proposals", list(obj("encryption", list("Blowfish"), "dhGroups", list("ECP256"))))), want: "Unsupported value: \"Blowfish\""},
 		{name: "gateway lifetime too short", base: gatewayYAML, mutate: fns(set("spec.ike.lifetime", "1m")), want: "ike.lifetime must be between 10m and 168h"},
@@ -209,8 +213,8 @@ func invalidCases() []invalidCase {
 		{name: "pool IPv6 WINS", base: poolYAML, mutate: fns(set("spec.winsServers", list("fd00::1"))), want: "winsServers must be IPv4 addresses"},
 		{name: "pool ESP lifetime too long", base: poolYAML, mutate: fns(set("spec.esp.lifetime", "48h")), want: "esp.lifetime must be between 5m and 24h"},
 		{name: "pool ESP rekey after lifetime", base: poolYAML, mutate: fns(set("spec.esp.rekeyTime", "2h")), want: "esp.rekeyTime must be shorter than esp.lifetime"},
-		{name: "pool PFS group 2 without opt-in", base: poolYAML, mutate: fns(set("spec.esp.pfsGroup", "MODP1024")), want: "esp.pfsGroup MODP768, MODP1024 and MODP1536"},
-		{name: "pool 3DES ESP without opt-in", base: poolYAML, mutate: fns(set("spec.esp.proposals", list(obj("encryption", list("3DES"), "integrity", list("SHA256"))))), want: "esp.proposals use an insecure algorithm"},
+		{name: "pool PFS group 2 without opt-in", base: poolYAML, mutate: fns(set("spec.esp.pfsGroup", "MODP1024")), want: "esp.pfsGroup MODP1024 and MODP1536"},
+		{name: "pool 3DES ESP without opt-in", base: poolYAML, mutate: fns(set("spec.esp.proposals", list(obj("encryption", list("3DES"), "integrity", list("SHA256"))))), want: "esp.proposals use 3DES"},
 		{name: "pool ports with ICMP", base: poolYAML, mutate: fns(set("spec.firewall.allow", list(obj("to", "10.3.0.0/24", "protocol", "ICMP", "ports", list(obj("port", int64(22))))))), want: "ports are only allowed with protocol TCP or UDP"},
 		{name: "pool port range reversed", base: poolYAML, mutate: fns(set("spec.firewall.allow", list(obj("to", "10.3.0.0/24", "protocol", "TCP", "ports", list(obj("port", int64(443), "endPort", int64(80))))))), want: "endPort must not be lower than port"},
 		{name: "pool banner with escape", base: poolYAML, mutate: fns(set("spec.banner", "hello\x1b[31m")), want: "banner must not contain control characters"},
@@ -232,12 +236,13 @@ func invalidCases() []invalidCase {
 		{name: "tunnel IKE version 3", base: tunnelYAML, mutate: fns(set("spec.ikeVersion", int64(3))), want: "spec.ikeVersion"},
 		{name: "tunnel MOBIKE on IKEv1", base: tunnelYAML, mutate: fns(set("spec.ikeVersion", int64(1)), set("spec.ike.mobike", true)), want: "ike.mobike needs ikeVersion 2"},
 		{name: "tunnel without auth", base: tunnelYAML, mutate: fns(set("spec.auth", obj())), want: "auth needs exactly one of psk or certificate"},
-		{name: "tunnel legacy child without opt-in", base: tunnelYAML, mutate: fns(set("spec.children", list(obj("name", "lan", "localNetworks", list("10.3.0.0/24"), "remoteNetworks", list("10.5.0.0/24"), "esp", obj("preset", "Legacy"))))), want: "children[].esp uses an insecure algorithm"},
+		{name: "tunnel legacy child without opt-in", base: tunnelYAML, mutate: fns(set("spec.children", list(obj("name", "lan", "localNetworks", list("10.3.0.0/24"), "remoteNetworks", list("10.5.0.0/24"), "esp", obj("preset", "Legacy"))))), want: "children[].esp uses what RFC 8221 and RFC 8247 advise against"},
 		{name: "tunnel bad remote network", base: tunnelYAML, mutate: fns(set("spec.children", list(obj("name", "lan", "localNetworks", list("10.3.0.0/24"), "remoteNetworks", list("10.5.0.1/24"))))), want: "must be written as its network address"},
 		{name: "tunnel child name", base: tunnelYAML, mutate: fns(set("spec.children", list(obj("name", "LAN one", "localNetworks", list("10.3.0.0/24"), "remoteNetworks", list("10.5.0.0/24"))))), want: "spec.children[0].name"},
 		{name: "tunnel unknown start action", base: tunnelYAML, mutate: fns(set("spec.children", list(obj("name", "lan", "localNetworks", list("10.3.0.0/24"), "remoteNetworks", list("10.5.0.0/24"), "startAction", "Always")))), want: "spec.children[0].startAction"},
 		{name: "tunnel over 1024 network pairs", base: tunnelYAML, mutate: fns(set("spec.children", list(child("a", 32, 32, 0), child("b", 1, 1, 1)))), want: "children pair at most 1024 local with remote networks"},
-		{name: "tunnel DH group 1 without opt-in", base: tunnelYAML, mutate: fns(set("spec.ike.proposals", list(obj("encryption", list("AES128GCM16"), "dhGroups", list("MODP768"))))), want: "ike.proposals use an insecure algorithm"},
+		{name: "tunnel DH group 1 without opt-in", base: tunnelYAML, mutate: fns(set("spec.ike.proposals", list(obj("encryption", list("AES128GCM16"), "dhGroups", list("MODP768"))))), want: "MODP768 (DH group 1) are forbidden by RFC 8247"},
+		{name: "tunnel DH group 1 with opt-in", base: tunnelYAML, mutate: fns(set("spec.allowInsecureAlgorithms", true), set("spec.ike.proposals", list(obj("encryption", list("AES128GCM16"), "dhGroups", list("MODP768"))))), want: "not even allowInsecureAlgorithms allows them"},
 	}
 }
 
@@ -322,6 +327,10 @@ func TestValidObjectsAccepted(t *testing.T) {
 		mutate []func(*unstructured.Unstructured)
 	}{
 		{"gateway legacy with opt-in", gatewayYAML, fns(set("spec.ike.preset", "Legacy"), set("spec.allowInsecureAlgorithms", true))},
+		// SHA-1 is MUST- in RFC 8247 and RFC 8221: no opt-in needed.
+		{"gateway SHA1 integrity without opt-in", gatewayYAML, fns(set("spec.ike.proposals", list(obj("encryption", list("AES256"), "integrity", list("SHA1"), "prf", list("PRFSHA1"), "dhGroups", list("ECP256")))))},
+		{"pool SHA1 ESP without opt-in", poolYAML, fns(set("spec.esp.proposals", list(obj("encryption", list("AES256"), "integrity", list("SHA1")))))},
+		{"pool PFS group 2 with opt-in", poolYAML, fns(set("spec.allowInsecureAlgorithms", true), set("spec.esp.pfsGroup", "MODP1024"))},
 		{"gateway MSS clamp off", gatewayYAML, fns(set("spec.firewall.mssClamp", int64(0)))},
 		{"gateway RADIUS", gatewayYAML, fns(set("spec.clientAuth", obj("method", "EAPRADIUS", "radius", obj("servers", list(obj("name", "r1", "address", "10.3.0.5", "secretRef", obj("name", "radius", "key", "secret")))))))},
 		{"gateway Ed25519 key", gatewayYAML, fns(set("spec.certificate.privateKey", obj("algorithm", "Ed25519")))},

@@ -22,7 +22,7 @@ nmcli connection delete uuid d0d8bf7c-a626-5dbd-8cfa-493148f6ac55 >/dev/null 2>&
 nmcli connection add type vpn vpn-type strongswan \
     con-name 'vpn (vpn.example.com)' \
     connection.uuid d0d8bf7c-a626-5dbd-8cfa-493148f6ac55 \
-    vpn.data 'address=vpn.example.com, certificate=/etc/ikegate/vpn-vpn-ca.pem, remote-identity=vpn.example.com, local-identity=jimp@example.com, method=eap, user=jimp@example.com, virtual=yes, encap=no, ipcomp=no, proposal=yes, ike=aes256gcm16-aes128gcm16-chacha20poly1305-prfsha256-prfsha384-prfsha512-x25519-ecp256-ecp384-ecp521-x448, esp=aes256gcm16-aes128gcm16-chacha20poly1305, remote-ts=10.3.0.0/24, password-flags=2' \
+    vpn.data 'address=vpn.example.com, certificate=/etc/ikegate/vpn-vpn-ca.pem, remote-identity=vpn.example.com, local-identity=jimp@example.com, method=eap, user=jimp@example.com, virtual=yes, encap=no, ipcomp=no, proposal=yes, ike=aes256gcm16-aes128gcm16-chacha20poly1305-prfsha256-prfsha384-prfsha512-x25519-ecp256-ecp384-ecp521-x448;aes256-aes128-sha256-sha384-sha512-prfsha256-prfsha384-prfsha512-x25519-ecp256-ecp384-ecp521;aes256gcm16-aes128gcm16-chacha20poly1305-prfsha256-prfsha384-prfsha512-modp4096-modp3072-modp2048;aes256-aes128-sha256-sha384-sha512-prfsha256-prfsha384-prfsha512-modp4096-modp3072-modp2048, esp=aes256gcm16-aes128gcm16-chacha20poly1305;aes256-aes128-sha256-sha384-sha512, remote-ts=10.3.0.0/24, password-flags=2' \
     ipv4.never-default yes \
     ipv6.never-default yes
 echo 'Connection '\''vpn (vpn.example.com)'\'' is ready: nmcli connection up uuid d0d8bf7c-a626-5dbd-8cfa-493148f6ac55 --ask'
