@@ -243,11 +243,6 @@ var byToken, byName = func() (map[string]Algorithm, map[Kind]map[string]Algorith
 	return t, n
 }()
 
-// Catalogue returns every known algorithm, by kind and then by preference.
-func Catalogue() []Algorithm {
-	return append([]Algorithm(nil), catalogue...)
-}
-
 // Lookup finds an algorithm by strongSwan keyword (or one of its aliases).
 func Lookup(token string) (Algorithm, bool) {
 	a, ok := byToken[token]

@@ -291,10 +291,10 @@ func NegotiateESP(gateway, client []string) (string, bool) {
 	return negotiate(ProtoESP, gateway, client, false)
 }
 
-// NegotiateESPInitial is NegotiateESP for the CHILD_SA created with
+// negotiateESPInitial is NegotiateESP for the CHILD_SA created with
 // IKE_AUTH, whose keys come from the IKE_SA: DH groups are ignored, which is
 // why a PFS mismatch only shows when that CHILD_SA is first rekeyed.
-func NegotiateESPInitial(gateway, client []string) (string, bool) {
+func negotiateESPInitial(gateway, client []string) (string, bool) {
 	return negotiate(ProtoESP, gateway, client, true)
 }
 
@@ -374,12 +374,12 @@ func selectAlgo(own, other []Algorithm, optional bool) ([]Algorithm, bool) {
 	return nil, false
 }
 
-// ParseCharon reads proposals as charon prints them in its log and in
+// parseCharon reads proposals as charon prints them in its log and in
 // swanctl output, e.g. "IKE:AES_CBC_256/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024,
 // IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519" or
 // "ESP:AES_GCM_16_256/NO_EXT_SEQ", so that what a peer sent can be compared
 // with what a gateway offers.
-func ParseCharon(s string) ([]Proposal, error) {
+func parseCharon(s string) ([]Proposal, error) {
 	var out []Proposal
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
