@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/ikegate/ikegate/internal/diagnose"
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/vici"
 )
@@ -57,6 +58,7 @@ func (a *Agent) endStaleSessions(ctx context.Context, res *swan.Result, synced b
 			}
 			if ended {
 				log.Info("Terminated the session of a removed user", "identity", sa.RemoteEAPID, "remote", sa.RemoteHost, "ikeSA", sa.UniqueID)
+				a.revokedEvent(ctx, sa)
 			}
 		}
 	}
@@ -82,4 +84,22 @@ func (a *Agent) endStaleSessions(ctx context.Context, res *swan.Result, synced b
 // whether it was still there.
 func (a *Agent) terminateIKESA(ctx context.Context, sa vici.IKESA) (bool, error) {
 	return vici.TerminateSA(ctx, a.opts.VICI, sa.UniqueID)
+}
+
+// revokedEvent tells a disabled or expired user's owner that its session
+// was ended; a deleted user has no object left to tell.
+func (a *Agent) revokedEvent(ctx context.Context, sa vici.IKESA) {
+	a.mu.Lock()
+	var u userRef
+	ok := false
+	if a.diag != nil {
+		u, ok = a.diag.users[sa.RemoteEAPID]
+	}
+	a.mu.Unlock()
+	if !ok || u.state == "" {
+		return
+	}
+	why := map[string]string{diagnose.ReasonDisabled: "the user is disabled", diagnose.ReasonExpired: "the user's expiresAt has passed"}[u.state]
+	msg := "ended the session of " + diagnose.Clean(sa.RemoteEAPID) + " from " + diagnose.Clean(sa.RemoteHost) + ": " + why
+	a.event(ctx, u.member, u.state, msg)
 }
