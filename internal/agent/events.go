@@ -181,7 +181,7 @@ func (a *Agent) writeEvent(ctx context.Context, w eventState) error {
 		Reason: w.reason, Message: w.message, Type: corev1.EventTypeWarning,
 		Source:         corev1.EventSource{Component: EventComponent, Host: a.opts.Pod},
 		FirstTimestamp: metav1.NewTime(w.first), LastTimestamp: metav1.NewTime(w.last),
-		Count:          w.count, ReportingController: "ikegate.io/agent", ReportingInstance: a.opts.Pod,
+		Count: w.count, ReportingController: "ikegate.io/agent", ReportingInstance: a.opts.Pod,
 		Action: "Connect",
 	}
 	err := a.opts.Writer.Create(ctx, ev)
