@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -73,22 +72,20 @@ func newDiagIndex(in *swan.Resources, res *swan.Result) *diagIndex {
 		uids[in.Tunnels[i].Name] = in.Tunnels[i].UID
 	}
 	for _, t := range res.Tunnels {
-		m := member{kind: "Tunnel", name: t.Name, uid: uids[t.Name]}
-		ix.tunnels[t.Connection] = m
-		for _, ch := range t.Children {
-			ix.routes[t.Connection] = append(ix.routes[t.Connection], prefixes(ch.LocalNetworks)+" === "+prefixes(ch.RemoteNetworks))
-		}
-	}
-	for _, p := range res.Pools {
-		nets := prefixes(p.LocalNetworks)
-		if p.FullTunnel {
-			nets = "0.0.0.0/0,::/0"
-		}
-		if !slices.Contains(ix.routes[p.Connection], nets) {
-			ix.routes[p.Connection] = append(ix.routes[p.Connection], nets)
-		}
+		ix.tunnels[t.Connection] = member{kind: "Tunnel", name: t.Name, uid: uids[t.Name]}
 	}
 	for _, c := range res.Model.Connections {
+		// The children's traffic selectors as charon holds them: the
+		// gateway's side of a traffic selector mismatch.
+		for _, ch := range c.Children {
+			ts := strings.Join(ch.LocalTS, ",")
+			if _, isTunnel := ix.tunnels[c.Name]; isTunnel {
+				ts += " === " + strings.Join(ch.RemoteTS, ",")
+			}
+			if !slices.Contains(ix.routes[c.Name], ts) {
+				ix.routes[c.Name] = append(ix.routes[c.Name], ts)
+			}
+		}
 		if t, ok := ix.tunnels[c.Name]; ok {
 			for _, addr := range c.RemoteAddrs {
 				ix.peers[addr] = t
@@ -102,14 +99,6 @@ func newDiagIndex(in *swan.Resources, res *swan.Result) *diagIndex {
 		}
 	}
 	return ix
-}
-
-func prefixes(ps []netip.Prefix) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.String()
-	}
-	return strings.Join(s, ",")
 }
 
 // userState is the correlator's UserState.
