@@ -65,9 +65,51 @@ func (d *diagnosis) log(ctx context.Context, l *vici.LogEntry) {
 }
 
 func (d *diagnosis) alert(ctx context.Context, al diagnose.Alert) {
+	al.Time = d.a.opts.Now()
 	if f, ok := d.current().Alert(al); ok {
 		d.a.reportFailure(ctx, f)
 	}
+}
+
+// alertDelay holds an alert back before it is correlated. charon writes
+// its log and its alerts to two sockets, read by two goroutines, so an
+// alert can overtake the log lines that precede it; correlated first, it
+// would join the peer's previous attempt instead of its own.
+const alertDelay = 300 * time.Millisecond
+
+// heldAlerts are alerts waiting out alertDelay, oldest first.
+type heldAlerts struct {
+	queue []diagnose.Alert
+	timer *time.Timer
+}
+
+func newHeldAlerts() *heldAlerts {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &heldAlerts{timer: t}
+}
+
+// hold queues an alert read at al.Time (the reader's clock, time.Now).
+func (h *heldAlerts) hold(al diagnose.Alert) {
+	h.queue = append(h.queue, al)
+	if len(h.queue) == 1 {
+		h.timer.Reset(alertDelay)
+	}
+}
+
+// due removes and returns the alerts whose delay is over, and arms the
+// timer for the next.
+func (h *heldAlerts) due(now time.Time) []diagnose.Alert {
+	i := 0
+	for i < len(h.queue) && now.Sub(h.queue[i].Time) >= alertDelay {
+		i++
+	}
+	out := h.queue[:i:i]
+	h.queue = h.queue[i:]
+	if len(h.queue) > 0 {
+		h.timer.Reset(alertDelay - now.Sub(h.queue[0].Time))
+	}
+	return out
 }
 
 // alertRetry is how long the agent waits before dialling charon's
@@ -87,7 +129,7 @@ func (a *Agent) watchAlerts(ctx context.Context) <-chan diagnose.Alert {
 		for ctx.Err() == nil {
 			conn, err := d.DialContext(ctx, "unix", a.opts.ErrorNotifySocket)
 			if err == nil {
-				err = readAlerts(ctx, diagnose.NewAlertReader(conn), a.opts.Now, out)
+				err = readAlerts(ctx, diagnose.NewAlertReader(conn), out)
 			}
 			if err != nil && ctx.Err() == nil && !errors.Is(err, io.EOF) {
 				log.V(1).Info("Reading charon's error-notify socket failed; retrying", "error", err.Error())
@@ -102,7 +144,7 @@ func (a *Agent) watchAlerts(ctx context.Context) <-chan diagnose.Alert {
 }
 
 // readAlerts passes alerts on until the socket fails or ctx is done.
-func readAlerts(ctx context.Context, r *diagnose.AlertReader, now func() time.Time, out chan<- diagnose.Alert) error {
+func readAlerts(ctx context.Context, r *diagnose.AlertReader, out chan<- diagnose.Alert) error {
 	stop := context.AfterFunc(ctx, func() { _ = r.Close() })
 	defer stop()
 	defer r.Close()
@@ -111,7 +153,6 @@ func readAlerts(ctx context.Context, r *diagnose.AlertReader, now func() time.Ti
 		if err != nil {
 			return err
 		}
-		al.Time = now()
 		select {
 		case out <- al:
 		case <-ctx.Done():

@@ -62,6 +62,8 @@ func (a *Agent) sessionLoop(ctx context.Context) {
 	authFailed := newAuthFailures()
 	diag := newDiagnosis(a)
 	alerts := a.watchAlerts(ctx)
+	held := newHeldAlerts()
+	defer held.timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -78,7 +80,11 @@ func (a *Agent) sessionLoop(ctx context.Context) {
 				diag.log(ctx, ev.Log)
 			}
 		case al := <-alerts:
-			diag.alert(ctx, al)
+			held.hold(al)
+		case <-held.timer.C:
+			for _, al := range held.due(time.Now()) {
+				diag.alert(ctx, al)
+			}
 		case <-tick.C:
 			a.refreshSessions(ctx)
 			a.flushFailures(ctx)
