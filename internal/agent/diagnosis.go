@@ -144,7 +144,7 @@ func failureMessage(f diagnose.Failure) string {
 	b.WriteString(string(f.Phase) + " failed (" + f.Reason + ")")
 	if f.Remote != "" || f.RemoteID != "" {
 		b.WriteString(" for " + peerName(f))
-		if f.RemoteID != "" && f.Remote != "" {
+		if f.RemoteID != "" && f.Remote != "" && f.RemoteID != f.Remote {
 			b.WriteString(" from " + f.Remote)
 		}
 	}

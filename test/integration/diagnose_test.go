@@ -86,6 +86,12 @@ func TestEachRefusedAttemptIsExplainedWhereItsOwnerLooks(t *testing.T) {
 			values: []string{"the peer offered IKE:3DES_CBC/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024", "the gateway has IKE:AES_"}},
 		{client: mk("stranger", "nobody@example.com", "guess", nil), kind: "VPNGateway", object: gatewayName,
 			reason: v1alpha1.ReasonUnknownUser, values: []string{"nobody@example.com", "create a VPNUser"}},
+		{client: mk("nets", "jimp@example.com", "abc123", func(ec *charontest.EAPClient) { ec.RemoteTS = "10.99.0.0/24" }),
+			kind: "VPNUser", object: "jimp", reason: v1alpha1.ReasonTrafficSelectorMismatch,
+			values: []string{"the peer offered 10.99.0.0/24", "the gateway has " + lanNet}},
+		{client: mk("otherid", "jimp@example.com", "abc123", func(ec *charontest.EAPClient) { ec.RemoteID = "vpn2.example.com" }),
+			kind: "VPNGateway", object: gatewayName, reason: v1alpha1.ReasonIdentityMismatch,
+			values: []string{"vpn2.example.com", "set the client's remote ID to " + hostname}},
 		{client: mk("disabled", "ann@example.com", "pw-ann", nil), kind: "VPNUser", object: "ann",
 			reason: v1alpha1.ReasonDisabled, values: []string{"ann@example.com", "enable the VPNUser"}},
 	}
