@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/diagnose"
+	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/vici"
 )
@@ -146,8 +148,17 @@ func vpnUser(name string, mods ...func(*v1alpha1.VPNUser)) *v1alpha1.VPNUser {
 // connection conn.
 func (fx *diagFixture) replay(t testing.TB, name string, base uint32, conn string) {
 	t.Helper()
+	fx.replayWith(t, name, base, conn, nil)
+}
+
+// replayWith is replay with the messages rewritten by r.
+func (fx *diagFixture) replayWith(t testing.TB, name string, base uint32, conn string, r *strings.Replacer) {
+	t.Helper()
 	for _, l := range readLog(t, name) {
 		e := vici.LogEntry{Group: l.Group, Level: 1, Thread: l.Thread, IKEName: l.IKEName, Message: l.Msg}
+		if r != nil {
+			e.Message = r.Replace(e.Message)
+		}
 		if l.IKESA != 0 {
 			e.IKEUniqueID = base + l.IKESA
 		}
@@ -408,4 +419,76 @@ func TestEndingADisabledOrExpiredUsersSessionIsAnEvent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A Tunnel's peer is known by its connection once charon selected one, and
+// by its address before (an IKE_SA_INIT that failed); its traffic
+// selectors are both sides' networks.
+func TestTunnelFailuresLandOnTheTunnel(t *testing.T) {
+	in := swan.Resources{
+		Gateway: v1alpha1.VPNGateway{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: testGW, UID: "gw"},
+			Spec: v1alpha1.VPNGatewaySpec{Hostnames: []v1alpha1.Hostname{"vpn.example.com"}}},
+		Tunnels: []v1alpha1.Tunnel{{
+			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "hq", UID: "hq-uid"},
+			Spec: v1alpha1.TunnelSpec{
+				GatewayRef: v1alpha1.GatewayReference{Name: testGW},
+				Remote:     v1alpha1.TunnelRemote{Addresses: []string{"198.51.100.20"}},
+				Auth:       v1alpha1.TunnelAuth{PSK: &v1alpha1.PSKAuth{SecretRef: v1alpha1.SecretKeyReference{Name: "hq-psk", Key: "psk"}}},
+				Children: []v1alpha1.TunnelChild{{Name: "lan", LocalNetworks: []v1alpha1.CIDR{"10.3.0.0/24"},
+					RemoteNetworks: []v1alpha1.CIDR{"10.9.0.0/24"}, StartAction: "None"}},
+			},
+		}},
+		Secrets: map[string]map[string][]byte{"hq-psk": {"psk": []byte("a-long-enough-pre-shared-key-0123456789")}},
+	}
+	res := swan.Build(in)
+	if len(res.Tunnels) != 1 {
+		t.Fatalf("Build accepted no tunnel: %v", res.Problems)
+	}
+	ix := newDiagIndex(&in, &res)
+	conn := res.Tunnels[0].Connection
+	for _, f := range []diagnose.Failure{
+		{Connection: conn, Reason: diagnose.ReasonPSKMismatch, Remote: "198.51.100.20"},
+		{Reason: diagnose.ReasonProposalMismatch, Remote: "198.51.100.20"},
+	} {
+		if m := ix.target(f); m.kind != "Tunnel" || m.name != "hq" || m.uid != "hq-uid" {
+			t.Errorf("%s from %s (connection %q) lands on %+v, want Tunnel hq", f.Reason, f.Remote, f.Connection, m)
+		}
+	}
+	if m := ix.target(diagnose.Failure{Reason: diagnose.ReasonProposalMismatch, Remote: "192.0.2.99"}); !m.isGateway() {
+		t.Errorf("A failure of an unknown peer lands on %+v, want the gateway", m)
+	}
+	f := ix.complete(diagnose.Failure{Connection: conn, Reason: diagnose.ReasonTrafficSelectorMismatch})
+	if len(f.Configured) != 1 || f.Configured[0] != "10.3.0.0/24 === 10.9.0.0/24" {
+		t.Errorf("The tunnel's side of a traffic selector mismatch = %v, want 10.3.0.0/24 === 10.9.0.0/24", f.Configured)
+	}
+}
+
+// A script trying a new username every 10 ms: one Event on the gateway,
+// the recent failures bounded, the writes as few as for one retrying client.
+func TestGuessingUsernamesCausesABoundedNumberOfWrites(t *testing.T) {
+	fx := newDiagFixture(t, vpnUser("jimp"))
+	conn := fx.poolConnection(t)
+	before := fx.writer.writes()
+	const attempts = 6000
+	for i := range attempts {
+		fx.replayWith(t, "unknown-identity", uint32(10*i), conn, strings.NewReplacer("nobody@", fmt.Sprintf("guess%d@", i)))
+		fx.clock.Step(10 * time.Millisecond)
+		if i%300 == 0 {
+			fx.agent.flushFailures(context.Background())
+		}
+	}
+	fx.agent.flushFailures(context.Background())
+	n := fx.writer.writes() - before
+	// One Event and its updates, the gateway's recent failures on their cadence.
+	const d = attempts * 10 * time.Millisecond
+	if bound := 1 + int(d/eventInterval) + 1 + int(d/DefaultFailureInterval); n > bound {
+		t.Errorf("%d guessed usernames in 60 s caused %d API writes, want at most %d", attempts, n, bound)
+	}
+	if evs := fx.warningEvents(t); len(evs) != 1 || evs[0].InvolvedObject.Kind != "VPNGateway" {
+		t.Errorf("Events = %d, want one on the gateway", len(evs))
+	}
+	if rf := fx.agent.report.RecentFailures; len(rf) != maxRecentFailures || rf[len(rf)-1].Peer != fmt.Sprintf("guess%d@example.com", attempts-1) {
+		t.Errorf("recentFailures = %d entries ending %+v, want the %d newest", len(rf), rf[len(rf)-1], maxRecentFailures)
+	}
+	t.Logf("%d guessed usernames over 60 s: %d API writes", attempts, n)
 }
