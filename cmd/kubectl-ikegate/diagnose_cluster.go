@@ -121,6 +121,9 @@ func clusterFindings(ctx context.Context, c client.Client, ns string, t target) 
 				continue
 			}
 			detail, advice := splitMessage(rf.Message)
+			if rf.Peer == rf.RemoteAddress {
+				rf.Peer = "" // no identity: the peer is known by its address only
+			}
 			out = append(out, finding{
 				when: rf.LastSeen.Time, phase: rf.Phase, reason: rf.Reason, remote: rf.RemoteAddress, identity: rf.Peer,
 				advice: advice, detail: detail, object: rf.Kind + "/" + rf.Name, count: rf.Count, pod: ag.Pod,

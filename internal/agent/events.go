@@ -191,11 +191,14 @@ func (a *Agent) writeEvent(ctx context.Context, w eventState) error {
 	return err
 }
 
-// event reports one occurrence on obj, writing now if the limiter lets it.
-func (a *Agent) event(ctx context.Context, obj member, reason, message string) {
-	if w, ok := a.events.record(obj, reason, message, a.opts.Now()); ok {
+// event reports one occurrence on obj, writing now if the limiter lets it,
+// and returns the write it made.
+func (a *Agent) event(ctx context.Context, obj member, reason, message string) (eventState, bool) {
+	w, ok := a.events.record(obj, reason, message, a.opts.Now())
+	if ok {
 		a.sendEvent(ctx, w)
 	}
+	return w, ok
 }
 
 // flushEvents writes the aggregated updates that are due.

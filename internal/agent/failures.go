@@ -92,9 +92,16 @@ func (a *Agent) reportFailure(ctx context.Context, f diagnose.Failure) {
 	obj := ix.target(f)
 	msg := failureMessage(f)
 	a.metrics.failures.WithLabelValues(string(f.Phase), f.Reason).Inc()
-	logr.FromContextOrDiscard(ctx).Info("Connection attempt failed", "phase", f.Phase, "reason", f.Reason,
-		"kind", obj.kind, "name", obj.name, "peer", peerName(f), "remote", f.Remote, "ikeSA", f.IKESA)
-	a.event(ctx, obj, f.Reason, msg)
+	// Logged as often as the Event is written: a retrying client must not
+	// flood the log either.
+	log := logr.FromContextOrDiscard(ctx)
+	if w, written := a.event(ctx, obj, f.Reason, msg); written {
+		log.Info("Connection attempts failed", "phase", f.Phase, "reason", f.Reason, "kind", obj.kind, "name", obj.name,
+			"peer", peerName(f), "remote", f.Remote, "ikeSA", f.IKESA, "count", w.count)
+	} else {
+		log.V(1).Info("Connection attempt failed", "phase", f.Phase, "reason", f.Reason, "kind", obj.kind, "name", obj.name,
+			"peer", peerName(f), "remote", f.Remote, "ikeSA", f.IKESA)
+	}
 	a.failures.add(f, obj, msg, a.opts.Now())
 	// A replaced session leaves the user connected: no condition.
 	if !obj.isGateway() && f.Reason != diagnose.ReasonDuplicateLogin {
