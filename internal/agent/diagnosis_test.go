@@ -404,4 +404,3 @@ func TestTunnelFailuresLandOnTheTunnel(t *testing.T) {
 		t.Errorf("The tunnel's side of a traffic selector mismatch = %v, want 10.3.0.0/24 === 10.9.0.0/24", f.Configured)
 	}
 }
-
