@@ -105,7 +105,12 @@ func (a *Agent) reportFailure(ctx context.Context, f diagnose.Failure) {
 	a.failures.add(f, obj, msg, a.opts.Now())
 	// A replaced session leaves the user connected: no condition.
 	if !obj.isGateway() && f.Reason != diagnose.ReasonDuplicateLogin {
-		a.setCondition(ctx, memberCondition{obj: obj, identity: f.RemoteID, status: metav1.ConditionFalse, reason: f.Reason, message: msg})
+		// Without the peer's address, which a roaming client (or a
+		// script from many addresses) changes at every attempt: the
+		// condition is written when the failure changes, not the peer.
+		anywhere := f
+		anywhere.Remote = ""
+		a.setCondition(ctx, memberCondition{obj: obj, identity: f.RemoteID, status: metav1.ConditionFalse, reason: f.Reason, message: failureMessage(anywhere)})
 	}
 	a.flushFailures(ctx)
 }

@@ -98,3 +98,23 @@ func TestGuessingUsernamesCausesABoundedNumberOfWrites(t *testing.T) {
 	}
 	t.Logf("%d guessed usernames over 60 s: %d API writes", attempts, n)
 }
+
+// A client failing from ever new addresses keeps the user's condition as
+// it is: it names the failure, not where it came from.
+func TestFailuresFromNewAddressesWriteTheConditionOnce(t *testing.T) {
+	fx := newDiagFixture(t, vpnUser("jimp"))
+	conn := fx.poolConnection(t)
+	for i := range 50 {
+		fx.replayWith(t, "wrong-password", uint32(10*i), conn, strings.NewReplacer("192.0.2.2", fmt.Sprintf("198.51.100.%d", i+1)))
+		fx.clock.Step(time.Second)
+	}
+	n := 0
+	for _, ap := range fx.writer.take("VPNUser") {
+		if ap.owner == fx.agent.owner+"/diagnosis" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("The Connected condition was written %d times for 50 failures from 50 addresses, want once", n)
+	}
+}
