@@ -348,6 +348,10 @@ func TestGatewayEnvtest(t *testing.T) {
 			{"list", "", "secrets", "", "", "default", false},
 			{"update", "", "secrets", "", "jimp", ns, false},
 			{"create", "", "pods", "", "", ns, false},
+			// Events on the gateway's objects (diagnosed failures), in its namespace only.
+			{"create", "", "events", "", "", ns, true},
+			{"patch", "", "events", "", "jimp.1a2b", ns, true},
+			{"create", "", "events", "", "", "default", false},
 		}
 		for _, tc := range tests {
 			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{

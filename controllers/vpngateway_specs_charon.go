@@ -28,6 +28,7 @@ func charonSettings(gw *v1alpha1.VPNGateway) swan.Settings {
 		EAPRADIUS:          radius,
 		Daemon:             "charon",
 		VICISocket:         v1alpha1.VICISocketURI,
+		ErrorNotifySocket:  v1alpha1.ErrorNotifySocketURI,
 		UserspaceDataPlane: gw.Spec.UserspaceDataplane(),
 		// Plugins that want facilities a container does not give: HA
 		// clustering needs its own segments, resolve would rewrite the pod's

@@ -189,6 +189,7 @@ func agentArgs(gw *v1alpha1.VPNGateway) []string {
 		v1alpha1.AgentArg(v1alpha1.AgentFlagHealthAddr, fmt.Sprintf(":%d", v1alpha1.AgentReadinessPort)),
 		v1alpha1.AgentArg(v1alpha1.AgentFlagMetricsAddr, fmt.Sprintf(":%d", v1alpha1.AgentMetricsPort)),
 		v1alpha1.AgentArg(v1alpha1.AgentFlagCertificateSecret, namesFor(gw.Name).ServerSecret),
+		v1alpha1.AgentArg(v1alpha1.AgentFlagErrorNotifySocket, v1alpha1.ErrorNotifySocketPath),
 	}
 }
 

@@ -178,7 +178,7 @@ func TestStatefulSet(t *testing.T) {
 			if diff := cmp.Diff([]string{"/run/ikegate", "/etc/ikegate/certs", "/var/run/secrets/kubernetes.io/serviceaccount"}, agentMounts); diff != "" {
 				t.Errorf("agent mounts (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff([]string{"--vici-socket=/run/ikegate/charon.vici", "--health-addr=:8081", "--metrics-addr=:9090", "--certificate-secret=vpn-server-tls"}, agent.Args); diff != "" {
+			if diff := cmp.Diff([]string{"--vici-socket=/run/ikegate/charon.vici", "--health-addr=:8081", "--metrics-addr=:9090", "--certificate-secret=vpn-server-tls", "--error-notify-socket=/run/ikegate/charon.enfy"}, agent.Args); diff != "" {
 				t.Errorf("agent args (-want +got):\n%s", diff)
 			}
 			var env []string
@@ -200,6 +200,10 @@ func TestStatefulSet(t *testing.T) {
 			}
 			if conf.Data["strongswan.conf"] != swan.RenderStrongswanConf(charonSettings(tc.gw)) {
 				t.Error("ConfigMap does not hold the rendered settings")
+			}
+			// The agent reads charon's alerts from the volume both share.
+			if !strings.Contains(conf.Data["strongswan.conf"], "socket = unix:///run/ikegate/charon.enfy") {
+				t.Errorf("strongswan.conf has no error-notify socket in the shared volume:\n%s", conf.Data["strongswan.conf"])
 			}
 			if sts.Spec.Template.Annotations[annotationConfHash] != confHash(conf) {
 				t.Error("pod template does not carry the strongswan.conf hash")

@@ -23,6 +23,13 @@ const (
 	VICISocketURI = "unix://" + VICISocketPath
 	// VICISocketPath ...and the path the agent connects to (--vici-socket).
 	VICISocketPath = VICISocketDir + "/charon.vici"
+	// ErrorNotifySocketPath, in the shared emptyDir, is where charon's
+	// error-notify plugin sends its alerts (strongswan.conf
+	// ErrorNotifySocketURI); the agent reads them (--error-notify-socket)
+	// to diagnose failed connection attempts.
+	ErrorNotifySocketPath = VICISocketDir + "/charon.enfy"
+	// ErrorNotifySocketURI is ErrorNotifySocketPath as strongswan.conf names it.
+	ErrorNotifySocketURI = "unix://" + ErrorNotifySocketPath
 	// RADIUSDir, inside the shared emptyDir, is where the agent writes the
 	// eap-radius servers of an EAPRADIUS gateway with their shared secrets
 	// (--radius-dir); the gateway's strongswan.conf includes
@@ -59,6 +66,7 @@ const (
 	AgentFlagHealthAddr        = "health-addr"
 	AgentFlagMetricsAddr       = "metrics-addr"
 	AgentFlagCertificateSecret = "certificate-secret"
+	AgentFlagErrorNotifySocket = "error-notify-socket"
 
 	// ManagerFieldOwner is the server-side apply field owner of the manager.
 	ManagerFieldOwner = "ikegate-manager"

@@ -16,6 +16,10 @@ const (
 	ConditionValid = "Valid"
 	// ConditionEstablished (Tunnel): the IKE_SA and all children are up.
 	ConditionEstablished = "Established"
+	// ConditionConnected (VPNUser, Tunnel; written by the agents): False with
+	// the failure's reason when the member's latest attempt failed, True once
+	// it connects again. Absent until an attempt of the member failed.
+	ConditionConnected = "Connected"
 )
 
 // Condition reasons.
@@ -119,6 +123,8 @@ const (
 	ReasonDuplicateLogin = "DuplicateLogin"
 	// ReasonNoConnection: charon had no connection for the peer's address at all.
 	ReasonNoConnection = "NoConnection"
+	// ReasonConnected: the member connected after a failed attempt.
+	ReasonConnected = "Connected"
 	// ReasonConnecting: the tunnel is being established.
 	ReasonConnecting = "Connecting"
 )

@@ -477,6 +477,48 @@ type AgentStatus struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=256
 	Pools []PoolLeases `json:"pools,omitempty"`
+	// RecentFailures are the connection attempts that failed on the pod
+	// lately, one entry per phase, reason and peer, newest last.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	RecentFailures []RecentFailure `json:"recentFailures,omitempty"`
+}
+
+// RecentFailure is one kind of failed attempt the agent diagnosed from
+// charon's log and alerts, with how often it happened. Its values come from
+// the network cleaned: bounded and without control characters.
+type RecentFailure struct {
+	// Phase is the step of the IKE_SA's life that failed (IKE_SA_INIT,
+	// IKE_AUTH, CHILD_SA, rekey, liveness).
+	// +kubebuilder:validation:MaxLength=32
+	Phase string `json:"phase"`
+	// Reason is one of the condition reasons (ProposalMismatch, ...).
+	// +kubebuilder:validation:MaxLength=64
+	Reason string `json:"reason"`
+	// Kind and Name are the object the failure was reported on: the VPNUser
+	// or Tunnel of the peer, or the VPNGateway when neither is known.
+	// +kubebuilder:validation:MaxLength=32
+	Kind string `json:"kind"`
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Peer is the identity the peer used, or its address when it sent none.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Peer string `json:"peer,omitempty"`
+	// RemoteAddress is the peer's address at the last attempt.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	RemoteAddress string `json:"remoteAddress,omitempty"`
+	// Message names both sides' values and what to change.
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message"`
+	// Count is how many attempts failed this way since FirstSeen.
+	Count int32 `json:"count"`
+	// FirstSeen and LastSeen bound the attempts counted. LastSeen moves on
+	// a bounded cadence, not with every retry.
+	FirstSeen metav1.Time `json:"firstSeen"`
+	LastSeen  metav1.Time `json:"lastSeen"`
 }
 
 // PoolLeases counts the addresses of one MobilePool leased on one gateway pod.

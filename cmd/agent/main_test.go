@@ -43,7 +43,7 @@ func TestMissingIdentityIsRefused(t *testing.T) {
 func TestAgentDefinesEveryFlagTheManagerSets(t *testing.T) {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	parseFlags(fs, nil, nil)
-	for _, name := range []string{v1alpha1.AgentFlagVICISocket, v1alpha1.AgentFlagHealthAddr, v1alpha1.AgentFlagMetricsAddr, v1alpha1.AgentFlagCertificateSecret} {
+	for _, name := range []string{v1alpha1.AgentFlagVICISocket, v1alpha1.AgentFlagHealthAddr, v1alpha1.AgentFlagMetricsAddr, v1alpha1.AgentFlagCertificateSecret, v1alpha1.AgentFlagErrorNotifySocket} {
 		if fs.Lookup(name) == nil {
 			t.Errorf("the agent has no flag --%s", name)
 		}

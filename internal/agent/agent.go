@@ -99,6 +99,15 @@ type Options struct {
 	CounterInterval time.Duration
 	// MaxBackoff caps the delay between retries of a failed apply.
 	MaxBackoff time.Duration
+	// ErrorNotifySocket is charon's error-notify socket
+	// (v1alpha1.ErrorNotifySocketPath); its alerts complete the diagnosis of
+	// failed connection attempts that the VICI log stream gives. Empty
+	// diagnoses from the log alone.
+	ErrorNotifySocket string
+	// FailureInterval is the least time between two writes of the gateway's
+	// recent failures while failures keep coming; 0 means
+	// DefaultFailureInterval.
+	FailureInterval time.Duration
 	// Now is the clock (user expiry, session start times).
 	Now func() time.Time
 	// OnApply, when set, is called after every apply with what it did, for
@@ -156,6 +165,12 @@ type Agent struct {
 	// status bookkeeping of the session loop
 	written  writtenState
 	sessions sessionClock
+	// diag indexes the last Build for diagnosis (under mu); failures,
+	// events and conditions are what the agent reported.
+	diag       *diagIndex
+	failures   failureLog
+	events     *eventLimiter
+	conditions map[string]memberCondition
 }
 
 type tunnelInfo struct {
@@ -186,6 +201,9 @@ func New(opts Options) (*Agent, error) {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = DefaultMaxBackoff
 	}
+	if opts.FailureInterval <= 0 {
+		opts.FailureInterval = DefaultFailureInterval
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -205,6 +223,9 @@ func New(opts Options) (*Agent, error) {
 		decoder:  credentials.NewDecoder(opts.Gateway),
 		written:  newWrittenState(),
 		sessions: sessionClock{},
+		events:   newEventLimiter(),
+
+		conditions: map[string]memberCondition{},
 	}, nil
 }
 
@@ -327,6 +348,9 @@ func (a *Agent) sync(ctx context.Context) error {
 	}
 	res := swan.Build(in)
 	model := res.Model
+	a.mu.Lock()
+	a.diag = newDiagIndex(&in, &res)
+	a.mu.Unlock()
 	built := time.Since(start) - read
 	a.scheduleExpiry(in)
 	// The manager turns problems into conditions; the agent only notes them.

@@ -14,6 +14,7 @@ type metrics struct {
 	ikeSAs        *prometheus.CounterVec
 	childSAs      *prometheus.CounterVec
 	authFailures  prometheus.Counter
+	failures      *prometheus.CounterVec
 	applyDuration prometheus.Histogram
 	applies       *prometheus.CounterVec
 	viciWrites    prometheus.Counter
@@ -38,6 +39,10 @@ func newMetrics() *metrics {
 			Name: "ikegate_agent_auth_failures_total",
 			Help: "Client authentications charon refused (EAP failures, failed signatures, constraint checks).",
 		}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ikegate_agent_negotiation_failures_total",
+			Help: "Failed connection attempts diagnosed from charon's log and alerts, by IKE phase and reason.",
+		}, []string{"phase", "reason"}),
 		applyDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "ikegate_agent_apply_duration_seconds",
 			Help:    "Time to bring charon to the desired configuration, including reading its state after a reconnect.",
@@ -59,7 +64,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.sessions, m.ikeSAs, m.childSAs, m.authFailures,
+	for _, c := range []prometheus.Collector{m.sessions, m.ikeSAs, m.childSAs, m.authFailures, m.failures,
 		m.applyDuration, m.applies, m.viciWrites, m.lastError} {
 		if err := r.Register(c); err != nil {
 			return err

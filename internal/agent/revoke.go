@@ -72,6 +72,9 @@ func (a *Agent) endStaleSessions(ctx context.Context, res *swan.Result, synced b
 		}
 		if ended {
 			log.Info("Terminated the IKE_SA of "+what, "connection", sa.Name, "identity", diagnose.Clean(sa.Identity()), "remote", sa.RemoteHost, "ikeSA", sa.UniqueID)
+			if !swan.IsTunnelConnection(sa.Name) {
+				a.revokedEvent(ctx, sa)
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -81,4 +84,22 @@ func (a *Agent) endStaleSessions(ctx context.Context, res *swan.Result, synced b
 // whether it was still there.
 func (a *Agent) terminateIKESA(ctx context.Context, sa vici.IKESA) (bool, error) {
 	return vici.TerminateSA(ctx, a.opts.VICI, sa.UniqueID)
+}
+
+// revokedEvent tells a disabled or expired user's owner that its session
+// was ended; a deleted user has no object left to tell.
+func (a *Agent) revokedEvent(ctx context.Context, sa vici.IKESA) {
+	a.mu.Lock()
+	var u userRef
+	ok := false
+	if a.diag != nil {
+		u, ok = a.diag.users[sa.RemoteEAPID]
+	}
+	a.mu.Unlock()
+	if !ok || u.state == "" {
+		return
+	}
+	why := map[string]string{diagnose.ReasonDisabled: "the user is disabled", diagnose.ReasonExpired: "the user's expiresAt has passed"}[u.state]
+	msg := "ended the session of " + diagnose.Clean(sa.RemoteEAPID) + " from " + diagnose.Clean(sa.RemoteHost) + ": " + why
+	a.event(ctx, u.member, u.state, msg)
 }

@@ -60,6 +60,10 @@ func (a *Agent) sessionLoop(ctx context.Context) {
 	defer soon.Stop()
 	pending := false
 	authFailed := newAuthFailures()
+	diag := newDiagnosis(a)
+	alerts := a.watchAlerts(ctx)
+	held := newHeldAlerts()
+	defer held.timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -72,8 +76,18 @@ func (a *Agent) sessionLoop(ctx context.Context) {
 				pending = true
 				soon.Reset(sessionRefreshDelay)
 			}
+			if ev.Kind == vici.EventLog && ev.Log != nil {
+				diag.log(ctx, ev.Log)
+			}
+		case al := <-alerts:
+			held.hold(al)
+		case <-held.timer.C:
+			for _, al := range held.due(time.Now()) {
+				diag.alert(ctx, al)
+			}
 		case <-tick.C:
 			a.refreshSessions(ctx)
+			a.flushFailures(ctx)
 		case <-soon.C:
 			pending = false
 			a.refreshSessions(ctx)
@@ -155,6 +169,7 @@ func (a *Agent) refreshSessions(ctx context.Context) {
 	if err := errors.Join(a.writeUserSessions(ctx, snap.users, now), a.writeTunnels(ctx, snap.tunnels, now)); err != nil {
 		log.Error(err, "Writing session status failed")
 	}
+	a.clearConditions(ctx, snap)
 	a.writeAgentStatus(ctx)
 }
 
@@ -298,6 +313,11 @@ func (a *Agent) writeAgentStatus(ctx context.Context) {
 // this pod's field owner. Only the fields given are sent, so the owner
 // holds exactly those, and drops what it held before and sends no more.
 func (a *Agent) applyStatus(ctx context.Context, kind, name string, status map[string]any) error {
+	return a.applyStatusAs(ctx, a.owner, kind, name, status)
+}
+
+// applyStatusAs is applyStatus with another field owner of this pod's.
+func (a *Agent) applyStatusAs(ctx context.Context, owner, kind, name string, status map[string]any) error {
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": v1alpha1.GroupVersion.String(),
 		"kind":       kind,
@@ -305,7 +325,7 @@ func (a *Agent) applyStatus(ctx context.Context, kind, name string, status map[s
 		"status":     status,
 	}}
 	return a.opts.Writer.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
-		client.FieldOwner(a.owner), client.ForceOwnership)
+		client.FieldOwner(owner), client.ForceOwnership)
 }
 
 // toMap encodes a pointer to a struct as JSON-like maps.

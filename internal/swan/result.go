@@ -46,8 +46,6 @@ type AcceptedPool struct {
 	// LocalNetworks are the networks its clients reach; empty with FullTunnel.
 	LocalNetworks []netip.Prefix
 	FullTunnel    bool
-	// Connection is the charon connection of the pool's group of pools.
-	Connection string
 	// ESPProposals are its CHILD_SA proposals as charon holds them.
 	ESPProposals []string
 	// Allow is its firewall allow list; Masquerade its effective setting.

@@ -142,7 +142,8 @@ func TestEndToEnd(t *testing.T) {
 	netns.Veth(t, gwNS, clNS, wanAddress+"/24", clientAddr+"/24")
 	gwNS.AddLoopbackAddr(t, lanAddress+"/24")
 
-	gwCharon := charontest.Start(t, gwNS, charontest.Options{Name: "gateway", Userspace: true})
+	var errorNotify string
+	gwCharon := charontest.Start(t, gwNS, charontest.Options{Name: "gateway", Userspace: true, Settings: withErrorNotify(&errorNotify)})
 	fwFD := gwNS.Fd()
 	fw, err := firewall.NewApplier(firewall.TableName(namespace, gatewayName), nftables.WithNetNSFd(fwFD))
 	must(t, err)
@@ -167,7 +168,8 @@ func TestEndToEnd(t *testing.T) {
 		Firewall:  fw,
 		// Traffic-only changes reach status every 30 s by default; the story
 		// wants to see the ping's packets sooner.
-		CounterInterval: time.Second,
+		CounterInterval:   time.Second,
+		ErrorNotifySocket: errorNotify,
 	})
 	must(t, err)
 	agentCtx, stopAgent := context.WithCancel(ctx)
@@ -295,6 +297,7 @@ func TestEndToEnd(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^vpngateway\.ikegate\.io/vpn\s+True\s+vpn\.example\.com\s+1`).MatchString(table) {
 		t.Fatalf("kubectl get does not show the gateway Ready with one session:\n%s", table)
 	}
+	showDiagnosis(t, ctx, c, cl, caPEM, kubeconfig)
 	say(t, "Everything works (%s from start)", time.Since(start).Round(100*time.Millisecond))
 
 	if demo && os.Getenv("DEMO_ONESHOT") != "1" {

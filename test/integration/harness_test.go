@@ -202,6 +202,8 @@ type agentConfig struct {
 	firewall agent.Firewall
 	onApply  func(vici.Result, error)
 	log      logr.Logger
+	// errorNotify is charon's error-notify socket; "" reads the log alone.
+	errorNotify string
 }
 
 func startAgent(t testing.TB, cfg *rest.Config, ac agentConfig) *runningAgent {
@@ -218,6 +220,7 @@ func startAgent(t testing.TB, cfg *rest.Config, ac agentConfig) *runningAgent {
 		SAInterval:        500 * time.Millisecond,
 		CounterInterval:   time.Second,
 		OnApply:           ac.onApply,
+		ErrorNotifySocket: ac.errorNotify,
 	})
 	if err != nil {
 		t.Fatalf("Creating agent: %v", err)

@@ -1,0 +1,181 @@
+package agent
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ikegate/ikegate/internal/diagnose"
+	"github.com/ikegate/ikegate/internal/swan"
+	"github.com/ikegate/ikegate/internal/vici"
+)
+
+// member is an object a failure can be reported on.
+type member struct {
+	kind, name string
+	uid        types.UID
+}
+
+func (m member) isGateway() bool { return m.kind == "VPNGateway" }
+
+// userRef is a VPNUser of the gateway as diagnosis needs it: charon cannot
+// tell a disabled or expired user from an unknown one, the agent can.
+type userRef struct {
+	member
+	state string // diagnose.ReasonDisabled, diagnose.ReasonExpired or ""
+}
+
+// diagIndex is what the latest Build says about whom a failure concerns.
+// It is rebuilt by every apply and read by the session loop, so it is
+// replaced whole, never changed in place.
+type diagIndex struct {
+	gateway member
+	users   map[string]userRef // by identity
+	tunnels map[string]member  // by charon connection
+	peers   map[string]member  // by the tunnel peer's address
+	// routes are the networks the gateway offers on each connection, the
+	// gateway's side of a traffic selector mismatch.
+	routes   map[string][]string
+	localIDs []string
+}
+
+// newDiagIndex indexes the objects Build accepted and the users it did not
+// (disabled or expired ones log in nowhere, yet are the gateway's).
+func newDiagIndex(in *swan.Resources, res *swan.Result) *diagIndex {
+	gw := &in.Gateway
+	ix := &diagIndex{
+		gateway: member{kind: "VPNGateway", name: gw.Name, uid: gw.UID},
+		users:   make(map[string]userRef, len(in.Users)),
+		tunnels: make(map[string]member, len(res.Tunnels)),
+		peers:   map[string]member{},
+		routes:  map[string][]string{},
+	}
+	for i := range in.Users {
+		u := &in.Users[i]
+		id := string(u.Spec.Identity)
+		if _, dup := ix.users[id]; dup || id == "" {
+			continue
+		}
+		ref := userRef{member: member{kind: "VPNUser", name: u.Name, uid: u.UID}}
+		switch {
+		case u.Spec.Disabled:
+			ref.state = diagnose.ReasonDisabled
+		case u.Spec.ExpiresAt != nil && !u.Spec.ExpiresAt.After(in.Now):
+			ref.state = diagnose.ReasonExpired
+		}
+		ix.users[id] = ref
+	}
+	uids := make(map[string]types.UID, len(in.Tunnels))
+	for i := range in.Tunnels {
+		uids[in.Tunnels[i].Name] = in.Tunnels[i].UID
+	}
+	for _, t := range res.Tunnels {
+		ix.tunnels[t.Connection] = member{kind: "Tunnel", name: t.Name, uid: uids[t.Name]}
+	}
+	for _, c := range res.Model.Connections {
+		// The children's traffic selectors as charon holds them: the
+		// gateway's side of a traffic selector mismatch.
+		for _, ch := range c.Children {
+			ts := strings.Join(ch.LocalTS, ",")
+			if _, isTunnel := ix.tunnels[c.Name]; isTunnel {
+				ts += " === " + strings.Join(ch.RemoteTS, ",")
+			}
+			if !slices.Contains(ix.routes[c.Name], ts) {
+				ix.routes[c.Name] = append(ix.routes[c.Name], ts)
+			}
+		}
+		if t, ok := ix.tunnels[c.Name]; ok {
+			for _, addr := range c.RemoteAddrs {
+				ix.peers[addr] = t
+			}
+			continue
+		}
+		for _, l := range c.Local {
+			if l.ID != "" && !slices.Contains(ix.localIDs, l.ID) {
+				ix.localIDs = append(ix.localIDs, l.ID)
+			}
+		}
+	}
+	return ix
+}
+
+// userState is the correlator's UserState.
+func (ix *diagIndex) userState(identity string) string {
+	if ix == nil {
+		return ""
+	}
+	return ix.users[identity].state
+}
+
+// target is the object whose owner can fix the failure: the Tunnel of
+// the connection or the peer's address, the VPNUser of the identity, or
+// else the gateway itself.
+func (ix *diagIndex) target(f diagnose.Failure) member {
+	if t, ok := ix.tunnels[f.Connection]; ok {
+		return t
+	}
+	if u, ok := ix.users[f.RemoteID]; ok {
+		return u.member
+	}
+	if t, ok := ix.peers[f.Remote]; ok {
+		return t
+	}
+	return ix.gateway
+}
+
+// complete adds what the log does not say: the networks this side offers,
+// the other half of a traffic selector mismatch.
+func (ix *diagIndex) complete(f diagnose.Failure) diagnose.Failure {
+	if f.Reason == diagnose.ReasonTrafficSelectorMismatch && len(f.Configured) == 0 {
+		f.Configured = slices.Clone(ix.routes[f.Connection])
+	}
+	return f
+}
+
+// maxMessage bounds an Event's or a condition's message.
+const maxMessage = 1024
+
+// failureMessage names both sides' values and the change that fixes the
+// failure. It holds no time, so that a repeated failure says the same.
+func failureMessage(f diagnose.Failure) string {
+	var b strings.Builder
+	b.WriteString(string(f.Phase) + " failed (" + f.Reason + ")")
+	if f.Remote != "" || f.RemoteID != "" {
+		b.WriteString(" for " + peerName(f))
+		if f.RemoteID != "" && f.Remote != "" && f.RemoteID != f.Remote {
+			b.WriteString(" from " + f.Remote)
+		}
+	}
+	if f.Detail != "" {
+		b.WriteString(": " + f.Detail)
+	}
+	if len(f.Transforms) > 0 {
+		b.WriteString("; no match for " + strings.Join(f.Transforms, ", "))
+	}
+	if len(f.Offered) > 0 {
+		b.WriteString("; the peer offered " + strings.Join(f.Offered, ", "))
+	}
+	if len(f.Configured) > 0 {
+		b.WriteString("; the gateway has " + strings.Join(f.Configured, ", "))
+	}
+	if adv := f.Advice(); adv != "" {
+		b.WriteString(". Fix: " + adv)
+	}
+	return truncate(b.String(), maxMessage)
+}
+
+// peerName is the identity a failure is about, or its address.
+func peerName(f diagnose.Failure) string {
+	if f.RemoteID != "" {
+		return f.RemoteID
+	}
+	return f.Remote
+}
+
+// logEvent turns a VICI log entry into the correlator's input.
+func logEvent(l *vici.LogEntry, now time.Time) diagnose.LogEvent {
+	return diagnose.LogEvent{Time: now, Group: l.Group, Level: l.Level, Thread: l.Thread,
+		IKESA: l.IKEUniqueID, IKEName: l.IKEName, Msg: l.Message}
+}
