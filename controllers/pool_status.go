@@ -1,10 +1,13 @@
 package controllers
 
 import (
-	"math"
+	"fmt"
 	"net/netip"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/swan"
 )
 
 // poolCounts are the figures of a MobilePool's status besides its conditions.
@@ -14,22 +17,13 @@ type poolCounts struct {
 }
 
 // poolCountsFor sums the leases every gateway pod's agent reports for pool,
-// and computes how many addresses the pool can hand out: charon keeps the
-// network and the broadcast address of a subnet pool back.
+// and counts the addresses the pool hands out (swan.PoolSize: charon keeps
+// the network and the last address back, and serves at most 2^31 - 2).
 func poolCountsFor(pool *v1alpha1.MobilePool, gw *v1alpha1.VPNGateway) poolCounts {
 	var c poolCounts
 	for _, s := range []v1alpha1.CIDR{pool.Spec.Addresses.IPv4, pool.Spec.Addresses.IPv6} {
-		p, err := netip.ParsePrefix(string(s))
-		if err != nil {
-			continue
-		}
-		hostBits := p.Addr().BitLen() - p.Bits()
-		if hostBits >= 62 {
-			c.Size = math.MaxInt64
-			continue
-		}
-		if c.Size < math.MaxInt64 {
-			c.Size += int64(1)<<hostBits - 2
+		if p, err := netip.ParsePrefix(string(s)); err == nil {
+			c.Size += swan.PoolSize(p.Masked())
 		}
 	}
 	if gw == nil {
@@ -52,4 +46,23 @@ func poolCountsFor(pool *v1alpha1.MobilePool, gw *v1alpha1.VPNGateway) poolCount
 		}
 	}
 	return c
+}
+
+// nearlyFullCondition says whether the pool's leases reach
+// v1alpha1.PoolNearlyFullPercent of its size. The message carries the
+// counts: they change only when a client connects or leaves, not with time.
+// The agents report leases summed over the pool's families and status.size
+// is the sum too, so in a dual-stack pool whose IPv4 range is much smaller
+// than its IPv6 one the IPv4 range can run out first; the condition is
+// exact for single-family pools.
+func nearlyFullCondition(c poolCounts) metav1.Condition {
+	msg := fmt.Sprintf("%d of %d addresses leased", c.Leased, c.Size)
+	switch {
+	case c.Size > 0 && int64(c.Leased) >= c.Size:
+		return condTrue(v1alpha1.ConditionNearlyFull, v1alpha1.ReasonPoolExhausted, msg+": new clients get no address")
+	case c.Size > 0 && int64(c.Leased)*100 >= c.Size*v1alpha1.PoolNearlyFullPercent:
+		return condTrue(v1alpha1.ConditionNearlyFull, v1alpha1.ReasonPoolNearlyFull, msg)
+	default:
+		return condFalse(v1alpha1.ConditionNearlyFull, v1alpha1.ReasonAddressesAvailable, msg)
+	}
 }

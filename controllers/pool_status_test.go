@@ -1,8 +1,11 @@
 package controllers
 
 import (
-	"math"
+	"fmt"
+	"strings"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 )
@@ -31,13 +34,42 @@ func TestPoolCountsFor(t *testing.T) {
 	}{
 		{"seed pool over three replicas", pool("10.3.200.0/24", ""), gw, poolCounts{Leased: 3, Size: 254}},
 		{"dual stack", pool("10.3.200.0/30", "fd00:3::/112"), gw, poolCounts{Leased: 3, Size: 2 + 65534}},
-		{"huge IPv6 pool", pool("", "fd00:3::/64"), nil, poolCounts{Size: math.MaxInt64}},
+		// charon serves at most 2^31 - 2 addresses of one pool.
+		{"huge IPv6 pool", pool("", "fd00:3::/64"), nil, poolCounts{Size: 1<<31 - 2}},
 		{"gateway gone", pool("10.3.200.0/24", ""), nil, poolCounts{Size: 254}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := poolCountsFor(tc.pool, tc.gw); got != tc.want {
 				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNearlyFullCondition(t *testing.T) {
+	tests := []struct {
+		name   string
+		counts poolCounts
+		status metav1.ConditionStatus
+		reason string
+	}{
+		{"empty", poolCounts{Leased: 0, Size: 254}, metav1.ConditionFalse, v1alpha1.ReasonAddressesAvailable},
+		{"just under the threshold", poolCounts{Leased: 228, Size: 254}, metav1.ConditionFalse, v1alpha1.ReasonAddressesAvailable},
+		{"at the threshold", poolCounts{Leased: 229, Size: 254}, metav1.ConditionTrue, v1alpha1.ReasonPoolNearlyFull},
+		{"last address left", poolCounts{Leased: 253, Size: 254}, metav1.ConditionTrue, v1alpha1.ReasonPoolNearlyFull},
+		{"every address leased", poolCounts{Leased: 254, Size: 254}, metav1.ConditionTrue, v1alpha1.ReasonPoolExhausted},
+		{"one of a /30", poolCounts{Leased: 1, Size: 2}, metav1.ConditionFalse, v1alpha1.ReasonAddressesAvailable},
+		{"both of a /30", poolCounts{Leased: 2, Size: 2}, metav1.ConditionTrue, v1alpha1.ReasonPoolExhausted},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := nearlyFullCondition(tc.counts)
+			if c.Type != v1alpha1.ConditionNearlyFull || c.Status != tc.status || c.Reason != tc.reason {
+				t.Errorf("got %s=%s (%s), want %s (%s)", c.Type, c.Status, c.Reason, tc.status, tc.reason)
+			}
+			if want := fmt.Sprintf("%d of %d addresses leased", tc.counts.Leased, tc.counts.Size); !strings.HasPrefix(c.Message, want) {
+				t.Errorf("message %q does not start with %q", c.Message, want)
 			}
 		})
 	}

@@ -16,6 +16,22 @@ const (
 	ConditionValid = "Valid"
 	// ConditionEstablished (Tunnel): the IKE_SA and all children are up.
 	ConditionEstablished = "Established"
+	// ConditionNearlyFull (MobilePool): True when the gateway pods' leases
+	// reach PoolNearlyFullPercent of the addresses the pool hands out
+	// (status.size), so that it shows before a client is refused an address.
+	ConditionNearlyFull = "NearlyFull"
+)
+
+// PoolNearlyFullPercent is the share of a pool's addresses in use from
+// which its NearlyFull condition is True.
+const PoolNearlyFullPercent = 90
+
+// Event reasons.
+const (
+	// EventReasonSessionReplaced (VPNUser): a new login exceeded the user's
+	// maxSessions and the gateway ended the user's oldest session with a
+	// DELETE; the message names that device.
+	EventReasonSessionReplaced = "SessionReplaced"
 )
 
 // Condition reasons.
@@ -109,8 +125,16 @@ const (
 	ReasonPSKMismatch = "PSKMismatch"
 	// ReasonUnknownUser: the gateway has no credentials for the identity a client sent.
 	ReasonUnknownUser = "UnknownUser"
-	// ReasonPoolExhausted: the client's address pool had no address left for it.
+	// ReasonPoolExhausted: the client's address pool had no address left for
+	// it; as the reason of a MobilePool's NearlyFull condition: every address
+	// is leased.
 	ReasonPoolExhausted = "PoolExhausted"
+	// ReasonPoolNearlyFull (NearlyFull of MobilePool): at least
+	// PoolNearlyFullPercent of the pool's addresses are leased.
+	ReasonPoolNearlyFull = "PoolNearlyFull"
+	// ReasonAddressesAvailable (NearlyFull of MobilePool): less than
+	// PoolNearlyFullPercent of the pool's addresses are leased.
+	ReasonAddressesAvailable = "AddressesAvailable"
 	// ReasonCertificateInvalid: a certificate did not verify (untrusted, expired, revoked).
 	ReasonCertificateInvalid = "CertificateInvalid"
 	// ReasonNATMismatch: behind NAT, the peer's identity is its private address, not the one expected.
