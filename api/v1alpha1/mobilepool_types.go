@@ -10,12 +10,20 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 // +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || self.esp.preset != 'Legacy'",message="esp.preset Legacy offers 3DES and SHA1, which RFC 8247 forbids; set allowInsecureAlgorithms: true to accept them",fieldPath=`.esp.preset`
 // +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || !(self.esp.pfsGroup in ['MODP768', 'MODP1024', 'MODP1536'])",message="esp.pfsGroup MODP768, MODP1024 and MODP1536 (DH groups 1, 2, 5) are insecure; set allowInsecureAlgorithms: true to accept them",fieldPath=`.esp.pfsGroup`
 // +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureAlgorithms) && self.allowInsecureAlgorithms) || !has(self.esp.proposals) || self.esp.proposals.all(p, !p.encryption.exists(e, e == '3DES') && (!has(p.integrity) || !p.integrity.exists(i, i in ['SHA1', 'MD5'])))",message="esp.proposals use an insecure algorithm (3DES, SHA1 or MD5); set allowInsecureAlgorithms: true to accept them",fieldPath=`.esp.proposals`
-// +kubebuilder:validation:XValidation:rule="!has(self.localNetworks) || self.localNetworks.all(n, !isCIDR(n) || [self.addresses.?ipv4.orValue(”), self.addresses.?ipv6.orValue(”)].all(a, !isCIDR(a) || !(cidr(n).containsCIDR(a) || cidr(a).containsCIDR(n))))",message="addresses must not overlap localNetworks: a client's own address would also be a destination behind the gateway",fieldPath=`.addresses`
+// +kubebuilder:validation:XValidation:rule="!has(self.localNetworks) || self.localNetworks.all(n, !isCIDR(n) || [self.addresses.?ipv4.orValue(''), self.addresses.?ipv6.orValue('')].all(a, !isCIDR(a) || !(cidr(n).containsCIDR(a) || cidr(a).containsCIDR(n))))",message="addresses must not overlap localNetworks: a client's own address would also be a destination behind the gateway",fieldPath=`.addresses`
 type MobilePoolSpec struct {
 	// GatewayRef is the VPNGateway this pool belongs to.
 	GatewayRef GatewayReference `json:"gatewayRef"`
 
-	// Addresses handed to clients (the seed's "Virtual Address Pool").
+	// Addresses handed to clients (the seed's "Virtual Address Pool"). A pool
+	// hands out every address of its prefixes but the network address and
+	// the last one: a /24 serves 254 clients, a /30 two, an IPv6 prefix at
+	// most 2^31 - 2 (charon's limit of one pool: of a /64 it serves the first
+	// /97); users' staticAddresses come out of that number. Each device of a
+	// user holds an address of its own. Every address carries the pool's DNS,
+	// domain and split attributes: the gateway hands the prefix to charon as
+	// an address range, because strongSwan 5.9.8 sends a subnet pool's
+	// attributes to every address but the last it hands out.
 	Addresses PoolAddresses `json:"addresses"`
 
 	// LocalNetworks are the networks reached through the VPN (split include).
@@ -65,14 +73,7 @@ type MobilePoolSpec struct {
 	AllowInsecureAlgorithms bool `json:"allowInsecureAlgorithms,omitempty"`
 }
 
-// PoolAddresses are the pool's address ranges, one per family. A pool hands
-// out every address of its prefix but the network address and the last one:
-// a /24 serves 254 clients, a /30 two, an IPv6 prefix at most 2^31 - 2
-// (charon's limit of one pool: of a /64 it serves the first /97). Users'
-// staticAddresses come out of that number. Every address it hands out
-// carries the pool's DNS, domain and split attributes (the gateway renders
-// the prefix as an address range: strongSwan 5.9.8 sends a subnet pool's
-// attributes to every address but its last).
+// PoolAddresses are the pool's address ranges, one per family.
 // +kubebuilder:validation:XValidation:rule="has(self.ipv4) || has(self.ipv6)",message="addresses needs ipv4, ipv6 or both"
 // +kubebuilder:validation:XValidation:rule="has(self.ipv4) == has(oldSelf.ipv4) && (!has(self.ipv4) || self.ipv4 == oldSelf.ipv4)",message="addresses.ipv4 is immutable: connected clients hold addresses from it; create a new pool",fieldPath=`.ipv4`
 // +kubebuilder:validation:XValidation:rule="has(self.ipv6) == has(oldSelf.ipv6) && (!has(self.ipv6) || self.ipv6 == oldSelf.ipv6)",message="addresses.ipv6 is immutable: connected clients hold addresses from it; create a new pool",fieldPath=`.ipv6`
@@ -170,7 +171,7 @@ type MobilePoolStatus struct {
 	// +optional
 	Leased int32 `json:"leased,omitempty"`
 	// Size is the number of addresses the pool can hand out: 2^(host bits) - 2
-	// per family, at most 2^31 - 2 (see PoolAddresses).
+	// per family, at most 2^31 - 2 (see spec.addresses).
 	// +optional
 	Size int64 `json:"size,omitempty"`
 }
