@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -46,11 +47,18 @@ func (d *userDevice) connect(t *testing.T) string {
 	if _, err := initiate(ctx, d.vici, d.name); err != nil {
 		t.Fatalf("%s could not connect: %v", d.name, err)
 	}
-	sas, err := established(ctx, d.vici, d.name)
-	if err != nil || len(sas) != 1 || len(sas[0].LocalVIPs) != 1 {
-		t.Fatalf("%s: established IKE_SAs %+v, %v; want one with a virtual IP", d.name, sas, err)
-	}
-	return sas[0].LocalVIPs[0]
+	// A listing right after initiate can miss the IKE_SA while charon's
+	// thread that set it up still holds it.
+	var vip string
+	waitFor(t, 10*time.Second, d.name+"'s IKE_SA with a virtual IP", func() (bool, string) {
+		sas, err := established(ctx, d.vici, d.name)
+		if err != nil || len(sas) != 1 || len(sas[0].LocalVIPs) != 1 {
+			return false, fmt.Sprintf("established IKE_SAs %+v, %v", sas, err)
+		}
+		vip = sas[0].LocalVIPs[0]
+		return true, ""
+	})
+	return vip
 }
 
 // TestUserDevicesAndMaxSessions runs the agent against a real charon with
@@ -82,6 +90,11 @@ func TestUserDevicesAndMaxSessions(t *testing.T) {
 	}
 	ag := startAgent(t, cfg, agentConfig{pod: pod, socket: gw.VICISocket(), log: testr.New(t)})
 	ag.waitReady(t, 30*time.Second)
+	gwVICI := vici.NewClient(gw.VICISocket())
+	t.Cleanup(func() { gwVICI.Close() })
+	waitFor(t, 30*time.Second, "the user's secret in charon", func() (bool, string) {
+		return holdsSecret(ctx, gwVICI, "ntlm-jimp"), "no secret ntlm-jimp"
+	})
 
 	laptopIP, phoneIP := laptop.connect(t), phone.connect(t)
 	if laptopIP == phoneIP {
