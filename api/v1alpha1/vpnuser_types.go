@@ -51,8 +51,9 @@ type VPNUserSpec struct {
 	// at once to one gateway pod; unset takes the gateway's
 	// clientAuth.maxSessionsPerUser. A login beyond it replaces the oldest
 	// session: that device receives a DELETE and the VPNUser a
-	// SessionReplaced Event. Devices share a staticAddress, so a user with
-	// one is limited to one session whatever this says.
+	// SessionReplaced Event. A user with a staticAddress has that one
+	// address only: while one device holds it, another gets none
+	// (INTERNAL_ADDRESS_FAILURE, no session), whatever this says.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=64
