@@ -127,10 +127,16 @@ func (a *Agent) enforceSessionLimits(ctx context.Context, sas []vici.IKESA) bool
 	log := logr.FromContextOrDiscard(ctx)
 	var errs []error
 	for _, d := range excess {
+		ended := false
 		for _, sa := range d.sas {
-			if _, err := vici.DeleteSA(ctx, a.opts.VICI, sa.UniqueID); err != nil {
+			ok, err := vici.DeleteSA(ctx, a.opts.VICI, sa.UniqueID)
+			if err != nil {
 				errs = append(errs, fmt.Errorf("deleting IKE_SA %s[%d] of %s: %w", sa.Name, sa.UniqueID, d.identity, err))
 			}
+			ended = ended || ok
+		}
+		if !ended {
+			continue
 		}
 		sa := d.sas[len(d.sas)-1]
 		limit := limits.of(d.identity)
