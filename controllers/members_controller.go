@@ -120,7 +120,7 @@ func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, gw *v1a
 	var counts poolCounts
 	if isPool {
 		counts = poolCountsFor(pool, gw)
-		c := nearlyFullCondition(counts)
+		c := addressesCondition(counts)
 		c.ObservedGeneration = m.generation
 		announce(r.Recorder, m.obj, m.conditions, c)
 		meta.SetStatusCondition(&next, c)
@@ -133,7 +133,7 @@ func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, gw *v1a
 	// (Established of a Tunnel) under its own field owner.
 	mine := []metav1.Condition{*meta.FindStatusCondition(next, v1alpha1.ConditionValid), *meta.FindStatusCondition(next, v1alpha1.ConditionReady)}
 	if isPool {
-		mine = append(mine, *meta.FindStatusCondition(next, v1alpha1.ConditionNearlyFull))
+		mine = append(mine, *meta.FindStatusCondition(next, v1alpha1.ConditionAddressesAvailable))
 	}
 	out := m.status(mine, m.generation)
 	if p, ok := out.(*v1alpha1.MobilePool); ok {

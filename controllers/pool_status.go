@@ -48,21 +48,24 @@ func poolCountsFor(pool *v1alpha1.MobilePool, gw *v1alpha1.VPNGateway) poolCount
 	return c
 }
 
-// nearlyFullCondition says whether the pool's leases reach
-// v1alpha1.PoolNearlyFullPercent of its size. The message carries the
-// counts: they change only when a client connects or leaves, not with time.
+// addressesCondition says whether the pool's leases stay below
+// v1alpha1.PoolNearlyFullPercent of its size. Its messages name no counts
+// (status.leased and status.size have them): a message that changed with
+// every client would make a new Warning Event each time.
 // The agents report leases summed over the pool's families and status.size
 // is the sum too, so in a dual-stack pool whose IPv4 range is much smaller
 // than its IPv6 one the IPv4 range can run out first; the condition is
 // exact for single-family pools.
-func nearlyFullCondition(c poolCounts) metav1.Condition {
-	msg := fmt.Sprintf("%d of %d addresses leased", c.Leased, c.Size)
+func addressesCondition(c poolCounts) metav1.Condition {
 	switch {
 	case c.Size > 0 && int64(c.Leased) >= c.Size:
-		return condTrue(v1alpha1.ConditionNearlyFull, v1alpha1.ReasonPoolExhausted, msg+": new clients get no address")
+		return condFalse(v1alpha1.ConditionAddressesAvailable, v1alpha1.ReasonPoolExhausted,
+			"every address of the pool is leased: new clients get none until one leaves")
 	case c.Size > 0 && int64(c.Leased)*100 >= c.Size*v1alpha1.PoolNearlyFullPercent:
-		return condTrue(v1alpha1.ConditionNearlyFull, v1alpha1.ReasonPoolNearlyFull, msg)
+		return condFalse(v1alpha1.ConditionAddressesAvailable, v1alpha1.ReasonPoolNearlyFull,
+			fmt.Sprintf("at least %d%% of the pool's addresses are leased", v1alpha1.PoolNearlyFullPercent))
 	default:
-		return condFalse(v1alpha1.ConditionNearlyFull, v1alpha1.ReasonAddressesAvailable, msg)
+		return condTrue(v1alpha1.ConditionAddressesAvailable, v1alpha1.ReasonAddressesAvailable,
+			fmt.Sprintf("less than %d%% of the pool's addresses are leased", v1alpha1.PoolNearlyFullPercent))
 	}
 }

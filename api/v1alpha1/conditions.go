@@ -16,14 +16,14 @@ const (
 	ConditionValid = "Valid"
 	// ConditionEstablished (Tunnel): the IKE_SA and all children are up.
 	ConditionEstablished = "Established"
-	// ConditionNearlyFull (MobilePool): True when the gateway pods' leases
-	// reach PoolNearlyFullPercent of the addresses the pool hands out
+	// ConditionAddressesAvailable (MobilePool): False once the gateway pods'
+	// leases reach PoolNearlyFullPercent of the addresses the pool hands out
 	// (status.size), so that it shows before a client is refused an address.
-	ConditionNearlyFull = "NearlyFull"
+	ConditionAddressesAvailable = "AddressesAvailable"
 )
 
 // PoolNearlyFullPercent is the share of a pool's addresses in use from
-// which its NearlyFull condition is True.
+// which its AddressesAvailable condition is False.
 const PoolNearlyFullPercent = 90
 
 // Event reasons.
@@ -126,13 +126,13 @@ const (
 	// ReasonUnknownUser: the gateway has no credentials for the identity a client sent.
 	ReasonUnknownUser = "UnknownUser"
 	// ReasonPoolExhausted: the client's address pool had no address left for
-	// it; as the reason of a MobilePool's NearlyFull condition: every address
-	// is leased.
+	// it; as the reason of a MobilePool's AddressesAvailable condition: every
+	// address is leased.
 	ReasonPoolExhausted = "PoolExhausted"
-	// ReasonPoolNearlyFull (NearlyFull of MobilePool): at least
+	// ReasonPoolNearlyFull (AddressesAvailable of MobilePool): at least
 	// PoolNearlyFullPercent of the pool's addresses are leased.
 	ReasonPoolNearlyFull = "PoolNearlyFull"
-	// ReasonAddressesAvailable (NearlyFull of MobilePool): less than
+	// ReasonAddressesAvailable (AddressesAvailable of MobilePool): less than
 	// PoolNearlyFullPercent of the pool's addresses are leased.
 	ReasonAddressesAvailable = "AddressesAvailable"
 	// ReasonCertificateInvalid: a certificate did not verify (untrusted, expired, revoked).
