@@ -678,6 +678,10 @@ func agentReport(t *testing.T, c client.Client, gw *v1alpha1.VPNGateway, a v1alp
 	if a.Sessions != 0 {
 		entry["sessions"] = int64(a.Sessions)
 	}
+	for _, p := range a.Pools {
+		pools, _ := entry["pools"].([]any)
+		entry["pools"] = append(pools, map[string]any{"name": p.Name, "leased": int64(p.Leased)})
+	}
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": v1alpha1.GroupVersion.String(),
 		"kind":       "VPNGateway",
