@@ -1,9 +1,12 @@
 package swan_test
 
 import (
+	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	. "github.com/ikegate/ikegate/internal/swan"
@@ -187,4 +190,62 @@ func TestFullPoolGivesEveryClientItsAttributes(t *testing.T) {
 	if !strings.Contains(out, "N(INT_ADDR_FAIL)") || virtualIP.MatchString(out) {
 		t.Errorf("cid, the third client of a full pool, was not refused an address:\n%s", out)
 	}
+}
+
+// TestPoolsRenderedAsRanges: every pool is an address range from its
+// prefix's first to its last address charon hands out, an IPv6 prefix is
+// cut to charon's 2^31 - 2 addresses of a pool (a longer range is refused:
+// "IP address range too large"), static addresses split the range only
+// where it holds them, and charon loads every one of these pools.
+func TestPoolsRenderedAsRanges(t *testing.T) {
+	host := startCharonHost(t)
+	tests := []struct {
+		name, v4, v6, static string
+		want                 map[string]string
+	}{
+		{name: "a /30", v4: "10.3.200.0/30", want: map[string]string{"staff-ipv4": "10.3.200.1-10.3.200.2"}},
+		{name: "a /64", v6: "fd00:3::/64", want: map[string]string{"staff-ipv6": "fd00:3::1-fd00:3::7fff:fffe"}},
+		{name: "a static address inside the served part", v6: "fd00:3::/64", static: "fd00:3::20", want: map[string]string{
+			"staff-ipv6-fd00_3__1-fd00_3__1f":         "fd00:3::1-fd00:3::1f",
+			"staff-ipv6-fd00_3__21-fd00_3__7fff_fffe": "fd00:3::21-fd00:3::7fff:fffe",
+			StaticPoolName("jimp", mustAddr(t, "fd00:3::20")): "fd00:3::20-fd00:3::20",
+		}},
+		{name: "a static address beyond it", v6: "fd00:3::/64", static: "fd00:3::1:0:5", want: map[string]string{
+			"staff-ipv6-fd00_3__1-fd00_3__7fff_fffe":             "fd00:3::1-fd00:3::7fff:fffe",
+			StaticPoolName("jimp", mustAddr(t, "fd00:3::1:0:5")): "fd00:3::1:0:5-fd00:3::1:0:5",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := Resources{Gateway: newGateway(), Now: testNow, Pools: []v1alpha1.MobilePool{newPool("staff", tc.v4, func(p *v1alpha1.MobilePool) {
+				p.Spec.Addresses.IPv6 = v1alpha1.CIDR(tc.v6)
+				if tc.v6 != "" {
+					p.Spec.LocalNetworks = append(p.Spec.LocalNetworks, "fd00:9::/64")
+				}
+			})}}
+			withUsers(&in, newUser("jimp", "jimp@example.com", func(u *v1alpha1.VPNUser) { u.Spec.StaticAddress = v1alpha1.IPAddress(tc.static) }))
+			newTestPKI(t).apply(&in)
+			res := Build(in)
+			if len(res.Problems) > 0 {
+				t.Fatal(res.Problems)
+			}
+			got := map[string]string{}
+			for _, p := range res.Model.Pools {
+				got[p.Name] = p.Addrs
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("Pools (-want +got):\n%s", d)
+			}
+			host.accepts(t, res.Model)
+		})
+	}
+}
+
+func mustAddr(t *testing.T, s string) netip.Addr {
+	t.Helper()
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
