@@ -192,6 +192,26 @@ func TestGatewayEnvtest(t *testing.T) {
 		eventually(t, "gateway Ready again", conditionIs(c, gw, gwConds, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
 	})
 
+	t.Run("pool nearly full", func(t *testing.T) {
+		// The seed's /24 hands out 254 addresses; 90% of them is 229.
+		report := func(leased int32) {
+			agentReport(t, c, gw, v1alpha1.AgentStatus{Pod: "vpn-gateway-0", AppliedGeneration: gw.Generation,
+				Pools: []v1alpha1.PoolLeases{{Name: "staff", Leased: leased}}})
+		}
+		eventually(t, "AddressesAvailable", conditionIs(c, pool, poolConds, v1alpha1.ConditionAddressesAvailable, metav1.ConditionTrue, v1alpha1.ReasonAddressesAvailable))
+		report(229)
+		eventually(t, "PoolNearlyFull", conditionIs(c, pool, poolConds, v1alpha1.ConditionAddressesAvailable, metav1.ConditionFalse, v1alpha1.ReasonPoolNearlyFull))
+		if pool.Status.Leased != 229 || pool.Status.Size != 254 {
+			t.Errorf("leased %d size %d, want 229 of 254", pool.Status.Leased, pool.Status.Size)
+		}
+		warningEvent(t, c, ns, "staff", v1alpha1.ReasonPoolNearlyFull, "90%")
+		report(254)
+		eventually(t, "PoolExhausted", conditionIs(c, pool, poolConds, v1alpha1.ConditionAddressesAvailable, metav1.ConditionFalse, v1alpha1.ReasonPoolExhausted))
+		report(0)
+		eventually(t, "AddressesAvailable again", conditionIs(c, pool, poolConds, v1alpha1.ConditionAddressesAvailable, metav1.ConditionTrue, v1alpha1.ReasonAddressesAvailable))
+		eventually(t, "pool still Ready", conditionIs(c, pool, poolConds, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
+	})
+
 	t.Run("missing Secret", func(t *testing.T) {
 		var sec corev1.Secret
 		mustGet(t, c, ns, "jimp", &sec)
@@ -661,6 +681,10 @@ func agentReport(t *testing.T, c client.Client, gw *v1alpha1.VPNGateway, a v1alp
 	}
 	if a.Sessions != 0 {
 		entry["sessions"] = int64(a.Sessions)
+	}
+	for _, p := range a.Pools {
+		pools, _ := entry["pools"].([]any)
+		entry["pools"] = append(pools, map[string]any{"name": p.Name, "leased": int64(p.Leased)})
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": v1alpha1.GroupVersion.String(),

@@ -120,6 +120,10 @@ func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, gw *v1a
 	var counts poolCounts
 	if isPool {
 		counts = poolCountsFor(pool, gw)
+		c := addressesCondition(counts)
+		c.ObservedGeneration = m.generation
+		announce(r.Recorder, m.obj, m.conditions, c)
+		meta.SetStatusCondition(&next, c)
 	}
 	countsSame := !isPool || (pool.Status.Leased == counts.Leased && pool.Status.Size == counts.Size)
 	if m.observed == m.generation && countsSame && equality.Semantic.DeepEqual(m.conditions, next) {
@@ -128,6 +132,9 @@ func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, gw *v1a
 	// Only the manager's condition types go out: an agent owns the others
 	// (Established of a Tunnel) under its own field owner.
 	mine := []metav1.Condition{*meta.FindStatusCondition(next, v1alpha1.ConditionValid), *meta.FindStatusCondition(next, v1alpha1.ConditionReady)}
+	if isPool {
+		mine = append(mine, *meta.FindStatusCondition(next, v1alpha1.ConditionAddressesAvailable))
+	}
 	out := m.status(mine, m.generation)
 	if p, ok := out.(*v1alpha1.MobilePool); ok {
 		p.Status.Leased, p.Status.Size = counts.Leased, counts.Size

@@ -1,10 +1,13 @@
 package controllers
 
 import (
-	"math"
+	"fmt"
 	"net/netip"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/swan"
 )
 
 // poolCounts are the figures of a MobilePool's status besides its conditions.
@@ -14,22 +17,13 @@ type poolCounts struct {
 }
 
 // poolCountsFor sums the leases every gateway pod's agent reports for pool,
-// and computes how many addresses the pool can hand out: charon keeps the
-// network and the broadcast address of a subnet pool back.
+// and counts the addresses the pool hands out (swan.PoolSize: charon keeps
+// the network and the last address back, and serves at most 2^31 - 2).
 func poolCountsFor(pool *v1alpha1.MobilePool, gw *v1alpha1.VPNGateway) poolCounts {
 	var c poolCounts
 	for _, s := range []v1alpha1.CIDR{pool.Spec.Addresses.IPv4, pool.Spec.Addresses.IPv6} {
-		p, err := netip.ParsePrefix(string(s))
-		if err != nil {
-			continue
-		}
-		hostBits := p.Addr().BitLen() - p.Bits()
-		if hostBits >= 62 {
-			c.Size = math.MaxInt64
-			continue
-		}
-		if c.Size < math.MaxInt64 {
-			c.Size += int64(1)<<hostBits - 2
+		if p, err := netip.ParsePrefix(string(s)); err == nil {
+			c.Size += swan.PoolSize(p.Masked())
 		}
 	}
 	if gw == nil {
@@ -52,4 +46,26 @@ func poolCountsFor(pool *v1alpha1.MobilePool, gw *v1alpha1.VPNGateway) poolCount
 		}
 	}
 	return c
+}
+
+// addressesCondition says whether the pool's leases stay below
+// v1alpha1.PoolNearlyFullPercent of its size. Its messages name no counts
+// (status.leased and status.size have them): a message that changed with
+// every client would make a new Warning Event each time.
+// The agents report leases summed over the pool's families and status.size
+// is the sum too, so in a dual-stack pool whose IPv4 range is much smaller
+// than its IPv6 one the IPv4 range can run out first; the condition is
+// exact for single-family pools.
+func addressesCondition(c poolCounts) metav1.Condition {
+	switch {
+	case c.Size > 0 && int64(c.Leased) >= c.Size:
+		return condFalse(v1alpha1.ConditionAddressesAvailable, v1alpha1.ReasonPoolExhausted,
+			"every address of the pool is leased: new clients get none until one leaves")
+	case c.Size > 0 && int64(c.Leased)*100 >= c.Size*v1alpha1.PoolNearlyFullPercent:
+		return condFalse(v1alpha1.ConditionAddressesAvailable, v1alpha1.ReasonPoolNearlyFull,
+			fmt.Sprintf("at least %d%% of the pool's addresses are leased", v1alpha1.PoolNearlyFullPercent))
+	default:
+		return condTrue(v1alpha1.ConditionAddressesAvailable, v1alpha1.ReasonAddressesAvailable,
+			fmt.Sprintf("less than %d%% of the pool's addresses are leased", v1alpha1.PoolNearlyFullPercent))
+	}
 }

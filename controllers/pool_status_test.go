@@ -1,8 +1,9 @@
 package controllers
 
 import (
-	"math"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 )
@@ -31,7 +32,8 @@ func TestPoolCountsFor(t *testing.T) {
 	}{
 		{"seed pool over three replicas", pool("10.3.200.0/24", ""), gw, poolCounts{Leased: 3, Size: 254}},
 		{"dual stack", pool("10.3.200.0/30", "fd00:3::/112"), gw, poolCounts{Leased: 3, Size: 2 + 65534}},
-		{"huge IPv6 pool", pool("", "fd00:3::/64"), nil, poolCounts{Size: math.MaxInt64}},
+		// charon serves at most 2^31 - 2 addresses of one pool.
+		{"huge IPv6 pool", pool("", "fd00:3::/64"), nil, poolCounts{Size: 1<<31 - 2}},
 		{"gateway gone", pool("10.3.200.0/24", ""), nil, poolCounts{Size: 254}},
 	}
 	for _, tc := range tests {
@@ -40,5 +42,34 @@ func TestPoolCountsFor(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestAddressesCondition(t *testing.T) {
+	tests := []struct {
+		name   string
+		counts poolCounts
+		status metav1.ConditionStatus
+		reason string
+	}{
+		{"empty", poolCounts{Leased: 0, Size: 254}, metav1.ConditionTrue, v1alpha1.ReasonAddressesAvailable},
+		{"just under the threshold", poolCounts{Leased: 228, Size: 254}, metav1.ConditionTrue, v1alpha1.ReasonAddressesAvailable},
+		{"at the threshold", poolCounts{Leased: 229, Size: 254}, metav1.ConditionFalse, v1alpha1.ReasonPoolNearlyFull},
+		{"last address left", poolCounts{Leased: 253, Size: 254}, metav1.ConditionFalse, v1alpha1.ReasonPoolNearlyFull},
+		{"every address leased", poolCounts{Leased: 254, Size: 254}, metav1.ConditionFalse, v1alpha1.ReasonPoolExhausted},
+		{"one of a /30", poolCounts{Leased: 1, Size: 2}, metav1.ConditionTrue, v1alpha1.ReasonAddressesAvailable},
+		{"both of a /30", poolCounts{Leased: 2, Size: 2}, metav1.ConditionFalse, v1alpha1.ReasonPoolExhausted},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := addressesCondition(tc.counts)
+			if c.Type != v1alpha1.ConditionAddressesAvailable || c.Status != tc.status || c.Reason != tc.reason {
+				t.Errorf("got %s=%s (%s), want %s (%s)", c.Type, c.Status, c.Reason, tc.status, tc.reason)
+			}
+		})
+	}
+	// The message does not follow the counts (Events are made from it).
+	if a, b := addressesCondition(poolCounts{Leased: 230, Size: 254}), addressesCondition(poolCounts{Leased: 231, Size: 254}); a.Message != b.Message {
+		t.Errorf("messages differ with the count: %q, %q", a.Message, b.Message)
 	}
 }

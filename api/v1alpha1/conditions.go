@@ -20,6 +20,22 @@ const (
 	// the failure's reason when the member's latest attempt failed, True once
 	// it connects again. Absent until an attempt of the member failed.
 	ConditionConnected = "Connected"
+	// ConditionAddressesAvailable (MobilePool): False once the gateway pods'
+	// leases reach PoolNearlyFullPercent of the addresses the pool hands out
+	// (status.size), so that it shows before a client is refused an address.
+	ConditionAddressesAvailable = "AddressesAvailable"
+)
+
+// PoolNearlyFullPercent is the share of a pool's addresses in use from
+// which its AddressesAvailable condition is False.
+const PoolNearlyFullPercent = 90
+
+// Event reasons.
+const (
+	// EventReasonSessionReplaced (VPNUser): a new login exceeded the user's
+	// maxSessions and the gateway ended the user's oldest session with a
+	// DELETE; the message names that device.
+	EventReasonSessionReplaced = "SessionReplaced"
 )
 
 // Condition reasons.
@@ -113,8 +129,16 @@ const (
 	ReasonPSKMismatch = "PSKMismatch"
 	// ReasonUnknownUser: the gateway has no credentials for the identity a client sent.
 	ReasonUnknownUser = "UnknownUser"
-	// ReasonPoolExhausted: the client's address pool had no address left for it.
+	// ReasonPoolExhausted: the client's address pool had no address left for
+	// it; as the reason of a MobilePool's AddressesAvailable condition: every
+	// address is leased.
 	ReasonPoolExhausted = "PoolExhausted"
+	// ReasonPoolNearlyFull (AddressesAvailable of MobilePool): at least
+	// PoolNearlyFullPercent of the pool's addresses are leased.
+	ReasonPoolNearlyFull = "PoolNearlyFull"
+	// ReasonAddressesAvailable (AddressesAvailable of MobilePool): less than
+	// PoolNearlyFullPercent of the pool's addresses are leased.
+	ReasonAddressesAvailable = "AddressesAvailable"
 	// ReasonCertificateInvalid: a certificate did not verify (untrusted, expired, revoked).
 	ReasonCertificateInvalid = "CertificateInvalid"
 	// ReasonNATMismatch: behind NAT, the peer's identity is its private address, not the one expected.

@@ -162,3 +162,26 @@ func (k PrivateKeySpec) EffectiveSize() int32 {
 	}
 	return k.Size
 }
+
+// DefaultMaxSessionsPerUser is clientAuth.maxSessionsPerUser when unset: a
+// laptop, a phone and a tablet, with one to spare for a device that
+// reconnects before the gateway noticed its old session was dead.
+const DefaultMaxSessionsPerUser = 4
+
+// EffectiveMaxSessionsPerUser is the gateway's limit of sessions per
+// identity; unset is DefaultMaxSessionsPerUser.
+func (s *VPNGatewaySpec) EffectiveMaxSessionsPerUser() int32 {
+	if s.ClientAuth.MaxSessionsPerUser <= 0 {
+		return DefaultMaxSessionsPerUser
+	}
+	return s.ClientAuth.MaxSessionsPerUser
+}
+
+// EffectiveMaxSessions is the user's limit of sessions: its own maxSessions,
+// else the gateway's.
+func (s *VPNUserSpec) EffectiveMaxSessions(gw *VPNGatewaySpec) int32 {
+	if s.MaxSessions != nil && *s.MaxSessions > 0 {
+		return *s.MaxSessions
+	}
+	return gw.EffectiveMaxSessionsPerUser()
+}

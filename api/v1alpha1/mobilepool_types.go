@@ -15,7 +15,15 @@ type MobilePoolSpec struct {
 	// GatewayRef is the VPNGateway this pool belongs to.
 	GatewayRef GatewayReference `json:"gatewayRef"`
 
-	// Addresses handed to clients (the seed's "Virtual Address Pool").
+	// Addresses handed to clients (the seed's "Virtual Address Pool"). A pool
+	// hands out every address of its prefixes but the network address and
+	// the last one: a /24 serves 254 clients, a /30 two, an IPv6 prefix at
+	// most 2^31 - 2 (charon's limit of one pool: of a /64 it serves the first
+	// /97); users' staticAddresses come out of that number. Each device of a
+	// user holds an address of its own. Every address carries the pool's DNS,
+	// domain and split attributes: the gateway hands the prefix to charon as
+	// an address range, because strongSwan 5.9.8 sends a subnet pool's
+	// attributes to every address but the last it hands out.
 	Addresses PoolAddresses `json:"addresses"`
 
 	// LocalNetworks are the networks reached through the VPN (split include).
@@ -165,7 +173,8 @@ type MobilePoolStatus struct {
 	// Leased is the number of addresses currently handed out.
 	// +optional
 	Leased int32 `json:"leased,omitempty"`
-	// Size is the number of addresses the pool can hand out.
+	// Size is the number of addresses the pool can hand out: 2^(host bits) - 2
+	// per family, at most 2^31 - 2 (see spec.addresses).
 	// +optional
 	Size int64 `json:"size,omitempty"`
 }

@@ -239,6 +239,17 @@ type ClientAuth struct {
 	// ClientCA is the CA bundle client certificates must chain to, for EAPTLS and PublicKey.
 	// +optional
 	ClientCA *SecretKeyReference `json:"clientCA,omitempty"`
+	// MaxSessionsPerUser is how many devices one identity may have connected
+	// at once to one gateway pod, unless its VPNUser sets maxSessions (with
+	// EAPRADIUS, where identities need no VPNUser, it applies to all). Each
+	// device gets its own virtual address and its own entry in the user's
+	// status.sessions. A login beyond the limit replaces the identity's
+	// oldest session: the gateway sends that device a DELETE and records a
+	// SessionReplaced Event on the VPNUser. Unset is 4.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=64
+	MaxSessionsPerUser int32 `json:"maxSessionsPerUser,omitempty"`
 }
 
 // RADIUSSettings configure the EAP-RADIUS back end.

@@ -46,6 +46,18 @@ type VPNUserSpec struct {
 	// StaticAddress is a fixed virtual address for this user, from its pool.
 	// +optional
 	StaticAddress IPAddress `json:"staticAddress,omitempty"`
+
+	// MaxSessions is how many devices (IKE_SAs) the user may have connected
+	// at once to one gateway pod; unset takes the gateway's
+	// clientAuth.maxSessionsPerUser. A login beyond it replaces the oldest
+	// session: that device receives a DELETE and the VPNUser a
+	// SessionReplaced Event. A user with a staticAddress has that one
+	// address only: while one device holds it, another gets none
+	// (INTERNAL_ADDRESS_FAILURE, no session), whatever this says.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=64
+	MaxSessions *int32 `json:"maxSessions,omitempty"`
 }
 
 // UserCertificate configures certificate-based authentication of a user.
@@ -67,9 +79,15 @@ type UserCertificate struct {
 type Session struct {
 	// Gateway pod holding the session.
 	Pod string `json:"pod"`
-	// RemoteAddress and RemotePort the client connects from.
+	// RemoteAddress and RemotePort the client connects from; with several
+	// devices behind one NAT the port tells them apart.
 	RemoteAddress string `json:"remoteAddress"`
 	RemotePort    int32  `json:"remotePort"`
+	// IKEIdentity is the IKE identity the device sent (IDi), which may differ
+	// from the EAP identity the session is counted under: a device's own
+	// address, a host name or a certificate subject.
+	// +optional
+	IKEIdentity string `json:"ikeIdentity,omitempty"`
 	// VirtualIPs assigned from the pool.
 	// +optional
 	VirtualIPs []string `json:"virtualIPs,omitempty"`

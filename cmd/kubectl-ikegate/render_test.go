@@ -33,7 +33,7 @@ func TestRenderSeed(t *testing.T) {
 		t.Fatalf("render failed: %v\n%s", err, errOut)
 	}
 	for _, want := range []string{
-		"addrs = 10.3.200.0/24",
+		"addrs = 10.3.200.1-10.3.200.254",
 		"dns = 10.3.0.1",
 		"25 = example.com, example.org",
 		"28675 = example.com example.org",

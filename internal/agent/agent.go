@@ -144,6 +144,8 @@ type Agent struct {
 	// localUsers is set when the gateway authenticates VPNUsers itself,
 	// so that a session whose identity lost its secret must end.
 	localUsers bool
+	// limits are the session limits of the last applied model.
+	limits sessionLimits
 	// tunnelConns maps charon connection names to Tunnel objects and their children.
 	tunnelConns map[string]tunnelInfo
 	// tunnelSet are the tunnel connections of the last apply; nil before

@@ -36,6 +36,7 @@ func (a *Agent) endStaleSessions(ctx context.Context, res *swan.Result, synced b
 	usersChanged := a.allowed == nil || !maps.Equal(a.allowed, allowed) || a.localUsers != local
 	tunnelsChanged := a.tunnelSet == nil || !maps.Equal(a.tunnelSet, current)
 	a.allowed, a.localUsers, a.tunnelSet = allowed, local, current
+	a.limits = limitsFrom(res)
 	tunnels := a.tunnelConns
 	a.mu.Unlock()
 	checkUsers := local && (usersChanged || synced)

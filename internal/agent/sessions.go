@@ -79,6 +79,7 @@ func userSessions(sas []vici.IKESA, pod string, tunnels map[string]tunnelInfo, c
 			Pod:           pod,
 			RemoteAddress: sa.RemoteHost,
 			RemotePort:    int32(sa.RemotePort),
+			IKEIdentity:   sa.RemoteID,
 			VirtualIPs:    slices.Clone(sa.RemoteVIPs),
 			EstablishedAt: metav1.NewTime(clock.established(sa, now)),
 			IKEProposal:   proposalString(sa.Proposal, true),
@@ -148,7 +149,7 @@ func proposalString(p vici.Proposal, ike bool) string {
 func sessionShape(ss []v1alpha1.Session) string {
 	var b strings.Builder
 	for _, s := range ss {
-		fmt.Fprintf(&b, "%s|%s|%d|%s|%d|%s|%s;", s.Pod, s.RemoteAddress, s.RemotePort,
+		fmt.Fprintf(&b, "%s|%s|%d|%s|%s|%d|%s|%s;", s.Pod, s.RemoteAddress, s.RemotePort, s.IKEIdentity,
 			strings.Join(s.VirtualIPs, ","), s.EstablishedAt.Unix(), s.IKEProposal, s.ESPProposal)
 	}
 	return b.String()

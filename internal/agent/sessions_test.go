@@ -20,7 +20,7 @@ func TestUserSessions(t *testing.T) {
 	gcm := vici.Proposal{Encr: "AES_GCM_16", EncrKeySize: 256, PRF: "PRF_HMAC_SHA2_256", DHGroup: "CURVE_25519"}
 	sas := []vici.IKESA{
 		{Name: "mobile-staff", UniqueID: 1, State: "ESTABLISHED", RemoteHost: "203.0.113.9", RemotePort: 4500,
-			RemoteEAPID: "jimp@example.com", RemoteVIPs: []string{"10.3.200.1"}, Established: 90 * time.Second, Proposal: gcm,
+			RemoteID: "192.168.1.20", RemoteEAPID: "jimp@example.com", RemoteVIPs: []string{"10.3.200.1"}, Established: 90 * time.Second, Proposal: gcm,
 			Children: []vici.ChildSA{
 				{Name: "staff", State: "INSTALLED", Proposal: vici.Proposal{Encr: "AES_GCM_16", EncrKeySize: 256}, BytesIn: 10, BytesOut: 20, PacketsIn: 1, PacketsOut: 2},
 				{Name: "staff", State: "REKEYED", BytesIn: 5, BytesOut: 5, PacketsIn: 1, PacketsOut: 1},
@@ -42,7 +42,7 @@ func TestUserSessions(t *testing.T) {
 	want := map[string][]v1alpha1.Session{
 		"jimp@example.com": {
 			{Pod: "gw-0", RemoteAddress: "198.51.100.7", RemotePort: 4500, EstablishedAt: metav1.NewTime(now)},
-			{Pod: "gw-0", RemoteAddress: "203.0.113.9", RemotePort: 4500, VirtualIPs: []string{"10.3.200.1"},
+			{Pod: "gw-0", RemoteAddress: "203.0.113.9", RemotePort: 4500, IKEIdentity: "192.168.1.20", VirtualIPs: []string{"10.3.200.1"},
 				EstablishedAt: metav1.NewTime(now.Add(-90 * time.Second)),
 				IKEProposal:   "AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519", ESPProposal: "AES_GCM_16_256",
 				TrafficCounters: v1alpha1.TrafficCounters{BytesIn: 15, BytesOut: 25, PacketsIn: 2, PacketsOut: 3}},

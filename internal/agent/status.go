@@ -163,6 +163,13 @@ func (a *Agent) refreshSessions(ctx context.Context) {
 		}
 		return
 	}
+	if a.enforceSessionLimits(ctx, sas) {
+		// The replaced devices' IKE_SAs are being deleted: report the rest.
+		if sas, err = vici.ListSAs(ctx, a.opts.VICI); err != nil {
+			log.Error(err, "Listing SAs failed")
+			return
+		}
+	}
 	now := a.opts.Now()
 	snap := a.takeSnapshot(sas, now)
 	a.metrics.sessions.Set(float64(snap.total))

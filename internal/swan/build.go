@@ -133,6 +133,7 @@ func IsTunnelConnection(name string) bool { return strings.HasPrefix(name, tunne
 func Build(in Resources) Result {
 	b := &builder{in: in, gw: &in.Gateway}
 	b.res.LocalUsers = in.Gateway.Spec.OnlyVPNUsers()
+	b.res.MaxSessions = int(in.Gateway.Spec.EffectiveMaxSessionsPerUser())
 	b.credentials()
 	pools, tunnels := b.admit(b.parsePools(), b.parseTunnels())
 	b.mobile(pools)

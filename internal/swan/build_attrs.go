@@ -24,12 +24,43 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	return a
 }
 
+// poolLimitBits is charon's largest pool: mem_pool counts leases in 31
+// bits, and limits a larger subnet pool to its first 2^31 addresses.
+const poolLimitBits = 31
+
+// servedRange is the first and last address charon hands out from a pool
+// of p: not the network address, not the last address, and at most as many
+// as charon's own limit of a subnet pool.
+func servedRange(p netip.Prefix) (first, last netip.Addr) {
+	if host := p.Addr().BitLen() - p.Bits(); host > poolLimitBits {
+		p = netip.PrefixFrom(p.Addr(), p.Addr().BitLen()-poolLimitBits)
+	}
+	return p.Addr().Next(), lastAddr(p).Prev()
+}
+
+// PoolSize is how many addresses a pool of p hands out (see servedRange):
+// 2^(host bits) - 2, at most 2^31 - 2.
+func PoolSize(p netip.Prefix) int64 {
+	host := min(p.Addr().BitLen()-p.Bits(), poolLimitBits)
+	return int64(1)<<host - 2
+}
+
 // dynamicRanges are the addresses of p charon may hand to anybody: all
-// usable ones but the static addresses (sorted, inside p).
+// served ones but the static addresses (sorted, inside p). They are
+// rendered as address ranges, never as the subnet: for a subnet pool
+// charon 5.9.8 looks for a client's address among [network address,
+// network address + size), which leaves out the last address it hands
+// out, so that client got no DNS, domain or split attributes (fixed in
+// 6.0 by strongSwan commit 2b11764b "mem-pool: Adjust the base address if
+// it's the network ID"). A range pool starts at its first address and is
+// checked right.
 func dynamicRanges(p netip.Prefix, static []netip.Addr) []string {
 	var out []string
-	start, end := p.Addr().Next(), lastAddr(p).Prev()
+	start, end := servedRange(p)
 	for _, s := range static {
+		if s.Less(start) || end.Less(s) {
+			continue
+		}
 		if start.Less(s) {
 			out = append(out, start.String()+"-"+s.Prev().String())
 		}
@@ -149,7 +180,11 @@ func (b *builder) pools(g *poolGroup, statics map[*v1alpha1.VPNUser]netip.Addr) 
 			}
 		}
 		if len(holes) == 0 {
-			b.m.Pools = append(b.m.Pools, Pool{Name: cp.name, Addrs: cp.prefix.String(), Attributes: slices.Clone(attrs)})
+			// Keeps its name: charon refuses to replace a pool while it holds
+			// leases, so a gateway that rendered this pool as a subnet
+			// (before ranges) reloads it once the subnet pool's clients left.
+			first, last := servedRange(cp.prefix)
+			b.m.Pools = append(b.m.Pools, Pool{Name: cp.name, Addrs: first.String() + "-" + last.String(), Attributes: slices.Clone(attrs)})
 			group = append(group, cp.name)
 			familyPools[v4] = append(familyPools[v4], cp.name)
 			continue
@@ -158,7 +193,8 @@ func (b *builder) pools(g *poolGroup, statics map[*v1alpha1.VPNUser]netip.Addr) 
 		for _, r := range dynamicRanges(cp.prefix, holes) {
 			// Named after the range: charon replaces a pool only while nobody
 			// holds a lease from it, so a range that changes with a new static
-			// address becomes a new pool and the old one drains.
+			// address becomes a new pool and the old one drains (so did the
+			// subnet pools of earlier versions).
 			name := modelName(cp.name+"-", strings.ReplaceAll(r, ":", "_"), "")
 			b.m.Pools = append(b.m.Pools, Pool{Name: name, Addrs: r, Attributes: slices.Clone(attrs)})
 			group = append(group, name)

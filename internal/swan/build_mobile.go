@@ -136,7 +136,11 @@ func (b *builder) gatewayIKE() (Connection, Auth, bool) {
 		SendCertReq:   remote.Method == "pubkey" || remote.Method == "eap-tls",
 		RekeyTime:     rekeyT,
 		OverTime:      over,
-		Local:         []Auth{{Method: "pubkey", ID: LocalIdentity(gw), Certs: []string{GatewayCert}}},
+		// Several devices of one user each keep their IKE_SA. With charon's
+		// default ("no") a device's INITIAL_CONTACT destroys the others
+		// without a DELETE; the agent enforces each user's maxSessions.
+		Unique: "never",
+		Local:  []Auth{{Method: "pubkey", ID: LocalIdentity(gw), Certs: []string{GatewayCert}}},
 	}
 	if ike.DPD.Delay != nil && ike.DPD.Delay.Duration == 0 {
 		base.DPDDelay = 0
@@ -255,7 +259,8 @@ func (b *builder) groupConnections(g *poolGroup, catchAll bool, base Connection,
 }
 
 func (b *builder) acceptUser(u *v1alpha1.VPNUser, method, conn string) {
-	b.res.Users = append(b.res.Users, AcceptedUser{Name: u.Name, Identity: string(u.Spec.Identity), Method: method, Connection: conn})
+	b.res.Users = append(b.res.Users, AcceptedUser{Name: u.Name, Identity: string(u.Spec.Identity), Method: method, Connection: conn,
+		MaxSessions: int(u.Spec.EffectiveMaxSessions(&b.gw.Spec))})
 }
 
 func poolName(p *parsedPool, a netip.Prefix) string {

@@ -24,7 +24,7 @@ func goldenScenarios() []goldenScenario {
 		{name: "seed-modern", in: func(t *testing.T) Resources { return loadExample(t, "../../examples/pfsense-mobile") },
 			check: func(t *testing.T, m Model) {
 				conf := Render(m, RenderOptions{})
-				for _, want := range []string{"addrs = 10.3.200.0/24", "dns = 10.3.0.1", "25 = example.com, example.org", "28675 = example.com example.org", "local_ts = 10.3.0.0/24"} {
+				for _, want := range []string{"addrs = 10.3.200.1-10.3.200.254", "dns = 10.3.0.1", "25 = example.com, example.org", "28675 = example.com example.org", "local_ts = 10.3.0.0/24"} {
 					if !strings.Contains(conf, want) {
 						t.Errorf("Seed configuration lacks %q", want)
 					}

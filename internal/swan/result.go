@@ -25,6 +25,9 @@ type Result struct {
 	// authenticated identity may hold one.
 	Users      []AcceptedUser
 	LocalUsers bool
+	// MaxSessions is the gateway's limit of sessions per identity, for
+	// identities that are no VPNUser (RADIUS users).
+	MaxSessions int
 	// RADIUS are the eap-radius servers of an EAPRADIUS gateway; RADIUSOn
 	// says whether the gateway uses them at all, so that a gateway whose
 	// servers were all refused writes an empty servers file.
@@ -90,6 +93,8 @@ type AcceptedUser struct {
 	Method string
 	// Connection is the charon connection the user ends up on.
 	Connection string
+	// MaxSessions is how many sessions the identity may hold at once.
+	MaxSessions int
 }
 
 // RefusedRange is a network whose traffic no accepted object owns because

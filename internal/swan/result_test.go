@@ -7,6 +7,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	. "github.com/ikegate/ikegate/internal/swan"
@@ -89,12 +90,12 @@ func TestResultUsers(t *testing.T) {
 	in := Resources{Gateway: newGateway(), Now: testNow, Pools: []v1alpha1.MobilePool{
 		newPool("staff", "10.3.200.0/24"), newPool("sales", "10.3.210.0/24", selecting("sales")),
 	}}
-	withUsers(&in, newUser("alice", "alice@example.com"), newUser("sam", "sam@example.com", inTeam("sales")),
+	withUsers(&in, newUser("alice", "alice@example.com"), newUser("sam", "sam@example.com", inTeam("sales"), func(u *v1alpha1.VPNUser) { u.Spec.MaxSessions = ptr.To[int32](1) }),
 		newUser("off", "off@example.com", func(u *v1alpha1.VPNUser) { u.Spec.Disabled = true }))
 	res := Build(in)
 	want := []AcceptedUser{
-		{Name: "alice", Identity: "alice@example.com", Method: "eap-mschapv2", Connection: MobileConnectionName("staff")},
-		{Name: "sam", Identity: "sam@example.com", Method: "eap-mschapv2", Connection: UserConnectionName("sam")},
+		{Name: "alice", Identity: "alice@example.com", Method: "eap-mschapv2", Connection: MobileConnectionName("staff"), MaxSessions: v1alpha1.DefaultMaxSessionsPerUser},
+		{Name: "sam", Identity: "sam@example.com", Method: "eap-mschapv2", Connection: UserConnectionName("sam"), MaxSessions: 1},
 	}
 	if !res.LocalUsers || !slices.Equal(res.Users, want) {
 		t.Errorf("Users = %+v (local %v)\nwant %+v", res.Users, res.LocalUsers, want)

@@ -27,6 +27,25 @@ func TerminateSA(ctx context.Context, s Session, uniqueID uint32) (bool, error) 
 	return err == nil, err
 }
 
+// DeleteSA ends one IKE_SA by its unique id the way a peer would: charon
+// sends a DELETE and retransmits it until the peer answers or charon gives
+// up, so a device that is still there learns that its session ended. It
+// does not wait for that (timeout -1). It reports false when the SA was
+// gone already.
+func DeleteSA(ctx context.Context, s Session, uniqueID uint32) (bool, error) {
+	req := govici.NewMessage()
+	_ = req.Set("ike-id", strconv.FormatUint(uint64(uniqueID), 10))
+	_ = req.Set("timeout", "-1")
+	resp, err := s.Call(ctx, "terminate", req)
+	if resp != nil && str(resp, "matches") == "0" {
+		return false, nil
+	}
+	if err == nil && resp != nil && str(resp, "success") == "no" {
+		err = fmt.Errorf("charon: %s", str(resp, "errmsg"))
+	}
+	return err == nil, err
+}
+
 // ReloadSettings has charon re-read strongswan.conf and its includes (the
 // eap-radius plugin rebuilds its server list from them).
 func ReloadSettings(ctx context.Context, s Session) error {
