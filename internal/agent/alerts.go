@@ -74,8 +74,12 @@ func (d *diagnosis) alert(ctx context.Context, al diagnose.Alert) {
 // alertDelay holds an alert back before it is correlated. charon writes
 // its log and its alerts to two sockets, read by two goroutines, so an
 // alert can overtake the log lines that precede it; correlated first, it
-// would join the peer's previous attempt instead of its own.
-const alertDelay = 300 * time.Millisecond
+// would join the peer's previous attempt instead of its own, and an alert
+// that wins says less than the log (no proposals or traffic selectors). A
+// loaded node delays the log stream by more than a few hundred
+// milliseconds, so the alert waits long enough for the log to come first;
+// the Event is that much later, which nobody watching it notices.
+const alertDelay = 2 * time.Second
 
 // heldAlerts are alerts waiting out alertDelay, oldest first.
 type heldAlerts struct {
