@@ -134,12 +134,17 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, []AcceptedChild, bool)
 		return Connection{}, nil, false
 	}
 
+	localAddrs, ok := b.tunnelLocalAddrs(t)
+	if !ok {
+		return Connection{}, nil, false
+	}
 	ike := spec.IKE
 	life := durationOr(ike.Lifetime, defaultLifetime)
 	rk, over := rekey(life, ike.RekeyTime)
 	c := Connection{
 		Name:        TunnelConnectionName(t.Name),
 		Version:     version,
+		LocalAddrs:  localAddrs,
 		RemoteAddrs: slices.Clone(spec.Remote.Addresses),
 		Proposals:   ikeProps,
 		Mobike:      version == 2 && ike.MOBIKE != nil && *ike.MOBIKE,
@@ -150,6 +155,12 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, []AcceptedChild, bool)
 		OverTime:    over,
 		Local:       []Auth{local},
 		Remote:      []Auth{remote},
+		// A peer that re-initiates (after a restart, or retrying an SA it
+		// could not install) must not pile IKE_SAs up on the gateway.
+		Unique: "replace",
+		// A tunnel that is to come back by itself never gives up: each try
+		// runs charon's retransmission schedule, so the retries back off.
+		KeyingTries: KeyingTriesForever,
 	}
 	if ike.DPD.Delay != nil && ike.DPD.Delay.Duration == 0 {
 		c.DPDDelay = 0
@@ -177,8 +188,8 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, []AcceptedChild, bool)
 			LifeTime:     elife,
 			RekeyTime:    erk,
 			StartAction:  startAction(ch.StartAction),
-			CloseAction:  closeAction(ch.CloseAction),
-			DPDAction:    dpdAction(ike.DPD.Action),
+			CloseAction:  tunnelCloseAction(ch.StartAction, ch.CloseAction),
+			DPDAction:    tunnelDPDAction(ch.StartAction, ike.DPD.Action),
 		}
 		ac := AcceptedChild{Name: child.Name}
 		for _, nets := range []struct {
@@ -225,6 +236,59 @@ func startAction(a v1alpha1.StartAction) string {
 		return "none"
 	default:
 		return "trap"
+	}
+}
+
+// tunnelLocalAddrs are the gateway addresses the tunnel uses: the Tunnel's
+// localAddress, which must be one of them, or all of them.
+func (b *builder) tunnelLocalAddrs(t *v1alpha1.Tunnel) ([]string, bool) {
+	var all []string
+	for _, a := range b.gw.Spec.Addresses {
+		if p, err := netip.ParseAddr(string(a)); err == nil {
+			all = append(all, p.String())
+		}
+	}
+	la := t.Spec.LocalAddress
+	if la == "" {
+		return all, true
+	}
+	p, err := netip.ParseAddr(string(la))
+	if err != nil || !slices.Contains(all, p.String()) {
+		b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "localAddress %q is not one of the gateway's addresses %v", la, all)
+		return nil, false
+	}
+	return []string{p.String()}, true
+}
+
+// tunnelDPDAction is what charon does with a child whose peer DPD declared
+// dead. The API's default, Clear, would leave a Start or Trap child down
+// until a person acted, so those restart or trap again instead.
+func tunnelDPDAction(start v1alpha1.StartAction, a v1alpha1.DPDAction) string {
+	if a != "" && a != "Clear" {
+		return dpdAction(a)
+	}
+	switch startAction(start) {
+	case "start":
+		return "restart"
+	case "trap":
+		return "trap"
+	default:
+		return "clear"
+	}
+}
+
+// tunnelCloseAction is what charon does when the peer closes a child. The
+// API's default, None, becomes start or trap for Start and Trap children
+// for the same reason as in tunnelDPDAction.
+func tunnelCloseAction(start v1alpha1.StartAction, a v1alpha1.CloseAction) string {
+	if a != "" && a != "None" {
+		return closeAction(a)
+	}
+	switch s := startAction(start); s {
+	case "start", "trap":
+		return s
+	default:
+		return "none"
 	}
 }
 
