@@ -132,7 +132,7 @@ func TestLibreswanUnreachableAtLoad(t *testing.T) {
 // and over. The gateway must replace each older IKE_SA (unique = replace)
 // rather than keep them all.
 func TestLibreswanPeerInitiates(t *testing.T) {
-	r := newTunnelRig(t, func(s *v1alpha1.TunnelSpec) {
+	r := newTunnelRig(t, func(_ *tunnelRig, s *v1alpha1.TunnelSpec) {
 		s.Children[0].StartAction = "None"
 		// The default delay: DPD must not clear the dropped IKE_SAs before
 		// the uniqueness policy has to.

@@ -62,6 +62,8 @@ type plutoOptions struct {
 	Conn string
 	// Secrets is ipsec.secrets.
 	Secrets string
+	// CACert (PEM) is imported into the NSS database as a trusted CA.
+	CACert []byte
 	// PKCS12 is imported into the NSS database (empty password) when set.
 	PKCS12 []byte
 }
@@ -91,6 +93,15 @@ func startPluto(t *testing.T, ns *netns.NS, opts plutoOptions) *pluto {
 	}
 	if out, err := p.tool("usr/bin/certutil", "-N", "-d", "sql:"+p.nssDir(), "--empty-password"); err != nil {
 		t.Fatalf("Creating pluto's NSS database: %v\n%s", err, out)
+	}
+	if len(opts.CACert) > 0 {
+		f := filepath.Join(dir, "ca.pem")
+		if err := os.WriteFile(f, opts.CACert, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := p.tool("usr/bin/certutil", "-A", "-d", "sql:"+p.nssDir(), "-n", "ca", "-t", "CT,,", "-a", "-i", f); err != nil {
+			t.Fatalf("Importing pluto's CA: %v\n%s", err, out)
+		}
 	}
 	if len(opts.PKCS12) > 0 {
 		f := filepath.Join(dir, "peer.p12")

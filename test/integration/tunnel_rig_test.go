@@ -61,11 +61,19 @@ type tunnelRig struct {
 	gw           *charontest.Charon
 	gwVICI       *vici.Client
 	c            client.Client
+	// pki issued the gateway's certificate; a peer's may come from it too,
+	// and the Secret rigCASecret holds its CA for certificate tunnels.
+	pki *charontest.PKI
 }
 
+// rigCASecret is the Secret (key ca.crt) with the CA a certificate
+// tunnel's peer chains to.
+const rigCASecret = "hq-ca"
+
 // newTunnelRig builds the topology, the gateway charon and the agent with
-// the Tunnel spec mod returns; the peer is the caller's to start.
-func newTunnelRig(t *testing.T, mod func(*v1alpha1.TunnelSpec)) *tunnelRig {
+// the Tunnel spec mod returns (it may use the rig's PKI); the peer is the
+// caller's to start.
+func newTunnelRig(t *testing.T, mod func(*tunnelRig, *v1alpha1.TunnelSpec)) *tunnelRig {
 	t.Helper()
 	netns.RequireRoot(t)
 	r := &tunnelRig{gwNS: netns.New(t, "tngw"), siteNS: netns.New(t, "tnst")}
@@ -73,6 +81,7 @@ func newTunnelRig(t *testing.T, mod func(*v1alpha1.TunnelSpec)) *tunnelRig {
 	r.gwNS.AddLoopbackAddr(t, lanAddr+"/24")
 	r.siteNS.AddLoopbackAddr(t, rigSiteHost+"/24")
 	pki := charontest.NewPKI(t, "Tunnel Test CA")
+	r.pki = pki
 	server := pki.Server(t, hostname, hostname, rigGWAddr)
 	r.gw = charontest.Start(t, r.gwNS, charontest.Options{Name: "gw", Userspace: true,
 		Settings: func(s *swan.Settings) { s.Retransmit = rigRetransmit }})
@@ -93,10 +102,11 @@ func newTunnelRig(t *testing.T, mod func(*v1alpha1.TunnelSpec)) *tunnelRig {
 		}},
 	}
 	if mod != nil {
-		mod(&spec)
+		mod(r, &spec)
 	}
 	for _, o := range []client.Object{
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "hq-psk"}, Data: map[string][]byte{"psk": []byte(rigPSK)}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: rigCASecret}, Data: map[string][]byte{"ca.crt": pki.CertPEM}},
 		&v1alpha1.Tunnel{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: rigTunnel}, Spec: spec},
 	} {
 		if err := c.Create(context.Background(), o); err != nil {
