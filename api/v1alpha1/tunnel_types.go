@@ -15,6 +15,11 @@ type TunnelSpec struct {
 	GatewayRef GatewayReference `json:"gatewayRef"`
 
 	// IKEVersion is 2 (default) or 1 for peers that only speak IKEv1.
+	// IKEv1 has no AEAD ciphers for IKE, so it needs ike.preset Compatible
+	// or ike.proposals without them (the Modern preset is refused); the
+	// gateway uses Main Mode only and refuses a peer's Aggressive Mode,
+	// whose first message exposes a hash of the pre-shared key to offline
+	// guessing.
 	// +optional
 	// +kubebuilder:default=2
 	// +kubebuilder:validation:Enum=1;2

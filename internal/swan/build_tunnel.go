@@ -79,6 +79,12 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, []AcceptedChild, bool)
 		b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "ike proposals: %v", err)
 		return Connection{}, nil, false
 	}
+	if version == 1 {
+		if ikeProps = withoutAEAD(ikeProps); len(ikeProps) == 0 {
+			b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "ikeVersion 1 has no AEAD ciphers (AES-GCM, ChaCha20-Poly1305) for IKE, and the IKE proposals offer nothing else; use ike.preset Compatible or ike.proposals with AES and an integrity algorithm")
+			return Connection{}, nil, false
+		}
+	}
 	espProps := make(map[string][]string, len(spec.Children))
 	for _, ch := range spec.Children {
 		props, bad, err := espProposals(ch.ESP.Preset, ch.ESP.Proposals, ch.ESP.PFSGroup)
@@ -237,6 +243,24 @@ func startAction(a v1alpha1.StartAction) string {
 	default:
 		return "trap"
 	}
+}
+
+// withoutAEAD drops the IKE proposals that use AEAD ciphers, which IKEv1
+// cannot: charon would offer such a proposal with its cipher removed.
+func withoutAEAD(props []string) []string {
+	var out []string
+	for _, p := range props {
+		aead := false
+		for _, tok := range strings.Split(p, "-") {
+			if strings.Contains(tok, "gcm") || strings.Contains(tok, "ccm") || tok == "chacha20poly1305" {
+				aead = true
+			}
+		}
+		if !aead {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // tunnelLocalAddrs are the gateway addresses the tunnel uses: the Tunnel's

@@ -109,3 +109,34 @@ func TestTunnelLocalAddrs(t *testing.T) {
 		t.Errorf("A refused tunnel left %d accepted tunnels and %d connections", len(res.Tunnels), len(res.Model.Connections))
 	}
 }
+
+// TestTunnelIKEv1WithoutAEAD checks that an IKEv1 tunnel offers no AEAD
+// IKE proposal, which IKEv1 cannot negotiate, and is refused when nothing
+// else is left.
+func TestTunnelIKEv1WithoutAEAD(t *testing.T) {
+	c := buildTunnel(t, newGateway(), func(tn *v1alpha1.Tunnel) {
+		tn.Spec.IKEVersion = 1
+		tn.Spec.IKE.Preset = v1alpha1.PresetCompatible
+	})
+	if len(c.Proposals) == 0 {
+		t.Fatal("No IKE proposals for an IKEv1 tunnel with the Compatible preset")
+	}
+	for _, p := range c.Proposals {
+		if strings.Contains(p, "gcm") || strings.Contains(p, "chacha20poly1305") {
+			t.Errorf("IKEv1 tunnel offers the AEAD proposal %s", p)
+		}
+	}
+	// IKEv2 keeps them.
+	if c := buildTunnel(t, newGateway(), func(tn *v1alpha1.Tunnel) { tn.Spec.IKE.Preset = v1alpha1.PresetCompatible }); !strings.Contains(c.Proposals[0], "aes256gcm16") {
+		t.Errorf("IKEv2 tunnel lost its AEAD proposal: %v", c.Proposals)
+	}
+
+	in := Resources{Gateway: newGateway(), Now: testNow}
+	in.Tunnels = []v1alpha1.Tunnel{newTunnel("branch", func(tn *v1alpha1.Tunnel) { tn.Spec.IKEVersion = 1 })}
+	in.Secrets = map[string]map[string][]byte{"branch-psk": {"psk": []byte("a branch key long enough")}}
+	res := Build(in)
+	probs := res.ProblemsOf(KindTunnel, "branch")
+	if len(probs) != 1 || probs[0].Reason != v1alpha1.ReasonInvalidSpec || !strings.Contains(probs[0].Message, "Compatible") {
+		t.Errorf("Problems for IKEv1 with the Modern (AEAD only) preset: %+v, want one InvalidSpec pointing at Compatible", probs)
+	}
+}

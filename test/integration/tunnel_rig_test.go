@@ -177,12 +177,22 @@ func describeSAs(sas []vici.IKESA) string {
 
 // strongSwanSite is the peer's swanctl.conf: a responder (it never
 // initiates, so every recovery is the gateway's doing) for the rig's tunnel.
-const strongSwanSite = `connections {
+var strongSwanSite = strongSwanSiteConf(2, "")
+
+// strongSwanSiteConf is strongSwanSite for IKE version (IKEv1 has no AEAD
+// for IKE) with extra connection settings.
+func strongSwanSiteConf(version int, extra string) string {
+	ike := "aes256gcm16-prfsha256-x25519"
+	if version == 1 {
+		ike = "aes256-sha256-x25519"
+	}
+	return `connections {
   hq {
-    version = 2
+    version = ` + strconv.Itoa(version) + `
+    ` + extra + `
     local_addrs = ` + rigSiteAddr + `
     remote_addrs = ` + rigGWAddr + `
-    proposals = aes256gcm16-prfsha256-x25519
+    proposals = ` + ike + `
     local {
       auth = psk
       id = ` + rigSiteAddr + `
@@ -208,10 +218,13 @@ secrets {
   }
 }
 `
+}
 
-func loadSite(t *testing.T, site *charontest.Charon) {
+func loadSite(t *testing.T, site *charontest.Charon) { loadSiteConf(t, site, strongSwanSite) }
+
+func loadSiteConf(t *testing.T, site *charontest.Charon, conf string) {
 	t.Helper()
-	if out, err := site.LoadAll(strongSwanSite, nil); err != nil {
+	if out, err := site.LoadAll(conf, nil); err != nil {
 		t.Fatalf("Loading the site: %v\n%s", err, out)
 	}
 }
