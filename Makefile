@@ -60,6 +60,10 @@ envtest: ## kube-apiserver, etcd, kubectl into bin/k8s (cached per version)
 strongswan: ## Debian strongSwan and network tools (apt, as root)
 	hack/install-strongswan.sh
 
+.PHONY: libreswan
+libreswan: ## Debian libreswan unpacked (not installed) into ~/.cache/ikegate for the interop tests
+	hack/libreswan.sh >/dev/null
+
 ## ---- code generation -------------------------------------------------------
 
 .PHONY: generate
@@ -126,7 +130,7 @@ build:
 	go build ./cmd/...
 
 .PHONY: test
-test: tools envtest strongswan generate manifests ## all tests against the real control plane and strongSwan
+test: tools envtest strongswan libreswan generate manifests ## all tests against the real control plane and strongSwan
 	@echo "KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) IKEGATE_REQUIRE_ROOT_TESTS=$(IKEGATE_REQUIRE_ROOT_TESTS)"
 	go test $(GO_TEST_FLAGS) ./...
 

@@ -15,6 +15,11 @@ type TunnelSpec struct {
 	GatewayRef GatewayReference `json:"gatewayRef"`
 
 	// IKEVersion is 2 (default) or 1 for peers that only speak IKEv1.
+	// IKEv1 has no AEAD ciphers for IKE, so it needs ike.preset Compatible
+	// or ike.proposals without them (the Modern preset is refused); the
+	// gateway uses Main Mode only and refuses a peer's Aggressive Mode,
+	// whose first message exposes a hash of the pre-shared key to offline
+	// guessing.
 	// +optional
 	// +kubebuilder:default=2
 	// +kubebuilder:validation:Enum=1;2
@@ -22,6 +27,16 @@ type TunnelSpec struct {
 
 	// Remote is the peer gateway.
 	Remote TunnelRemote `json:"remote"`
+
+	// LocalAddress is the gateway address the tunnel's IKE and ESP packets
+	// leave from and arrive at (charon's local_addrs), for a gateway with
+	// several spec.addresses whose peer expects one of them; it must be one
+	// of the gateway's addresses. Default: all of the gateway's addresses,
+	// the first of the peer's family used to initiate; none on a gateway
+	// without addresses (charon then takes the routed source address, which
+	// a peer that checks it may refuse).
+	// +optional
+	LocalAddress IPAddress `json:"localAddress,omitempty"`
 
 	// LocalIdentity is the identity this side presents; default: the gateway's.
 	// +optional
@@ -117,6 +132,13 @@ type TunnelIKE struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	ReauthTime *metav1.Duration `json:"reauthTime,omitempty"`
+	// DPD is dead peer detection. What charon does with a dead peer's
+	// children follows each child's startAction unless action says
+	// otherwise: with the default Clear, a Start child is restarted at once
+	// (charon's dpd_action = restart) and a Trap child is trapped again
+	// (dpd_action = trap), so the tunnel comes back without a person; only
+	// a None child is cleared. Trap and None apply as written; Restart
+	// restarts every child.
 	// +optional
 	// +kubebuilder:default={}
 	DPD DPDSettings `json:"dpd,omitempty"`
@@ -151,11 +173,23 @@ type TunnelChild struct {
 	// +optional
 	// +kubebuilder:default={}
 	ESP ESPSettings `json:"esp,omitempty"`
-	// StartAction: Start brings the tunnel up at once, Trap on the first packet, None waits for the peer.
+	// StartAction: Start brings the tunnel up at once and keeps it up: the
+	// gateway retries forever (charon's keyingtries = 0, each try following
+	// charon's retransmission backoff, so a peer unreachable at load time is
+	// reached once it answers), restarts the child when DPD declares the
+	// peer dead and when the peer closes it (see closeAction and ike.dpd).
+	// Trap installs policies and brings the tunnel up on the first packet,
+	// and again on the next packet after a failure or close. None waits for
+	// the peer to initiate. Whatever the action, a new IKE_SA from the same
+	// peer replaces the older one (charon's unique = replace), so a peer
+	// that keeps re-initiating leaves one IKE_SA, not many.
 	// +optional
 	// +kubebuilder:default=Trap
 	StartAction StartAction `json:"startAction,omitempty"`
-	// CloseAction when the peer closes the CHILD_SA.
+	// CloseAction when the peer closes the CHILD_SA (or the IKE_SA under it).
+	// With the default None a Start child is started again and a Trap child
+	// trapped again, as if Start or Trap were given; a None child stays
+	// closed. Start and Trap apply as written.
 	// +optional
 	// +kubebuilder:default=None
 	CloseAction CloseAction `json:"closeAction,omitempty"`

@@ -79,6 +79,12 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, []AcceptedChild, bool)
 		b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "ike proposals: %v", err)
 		return Connection{}, nil, false
 	}
+	if version == 1 {
+		if ikeProps = withoutAEAD(ikeProps); len(ikeProps) == 0 {
+			b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "ikeVersion 1 has no AEAD ciphers (AES-GCM, ChaCha20-Poly1305) for IKE, and the IKE proposals offer nothing else; use ike.preset Compatible or ike.proposals with AES and an integrity algorithm")
+			return Connection{}, nil, false
+		}
+	}
 	all := slices.Clone(ikeProps)
 	espProps := make(map[string][]string, len(spec.Children))
 	for _, ch := range spec.Children {
@@ -131,12 +137,17 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, []AcceptedChild, bool)
 		return Connection{}, nil, false
 	}
 
+	localAddrs, ok := b.tunnelLocalAddrs(t)
+	if !ok {
+		return Connection{}, nil, false
+	}
 	ike := spec.IKE
 	life := durationOr(ike.Lifetime, defaultLifetime)
 	rk, over := rekey(life, ike.RekeyTime)
 	c := Connection{
 		Name:        TunnelConnectionName(t.Name),
 		Version:     version,
+		LocalAddrs:  localAddrs,
 		RemoteAddrs: slices.Clone(spec.Remote.Addresses),
 		Proposals:   ikeProps,
 		Mobike:      version == 2 && ike.MOBIKE != nil && *ike.MOBIKE,
@@ -147,6 +158,12 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, []AcceptedChild, bool)
 		OverTime:    over,
 		Local:       []Auth{local},
 		Remote:      []Auth{remote},
+		// A peer that re-initiates (after a restart, or retrying an SA it
+		// could not install) must not pile IKE_SAs up on the gateway.
+		Unique: "replace",
+		// A tunnel that is to come back by itself never gives up: each try
+		// runs charon's retransmission schedule, so the retries back off.
+		KeyingTries: KeyingTriesForever,
 	}
 	if ike.DPD.Delay != nil && ike.DPD.Delay.Duration == 0 {
 		c.DPDDelay = 0
@@ -174,8 +191,8 @@ func (b *builder) tunnel(t *v1alpha1.Tunnel) (Connection, []AcceptedChild, bool)
 			LifeTime:     elife,
 			RekeyTime:    erk,
 			StartAction:  startAction(ch.StartAction),
-			CloseAction:  closeAction(ch.CloseAction),
-			DPDAction:    dpdAction(ike.DPD.Action),
+			CloseAction:  tunnelCloseAction(ch.StartAction, ch.CloseAction),
+			DPDAction:    tunnelDPDAction(ch.StartAction, ike.DPD.Action),
 		}
 		ac := AcceptedChild{Name: child.Name}
 		for _, nets := range []struct {
@@ -222,6 +239,77 @@ func startAction(a v1alpha1.StartAction) string {
 		return "none"
 	default:
 		return "trap"
+	}
+}
+
+// withoutAEAD drops the IKE proposals that use AEAD ciphers, which IKEv1
+// cannot: charon would offer such a proposal with its cipher removed.
+func withoutAEAD(props []string) []string {
+	var out []string
+	for _, p := range props {
+		aead := false
+		for _, tok := range strings.Split(p, "-") {
+			if strings.Contains(tok, "gcm") || strings.Contains(tok, "ccm") || tok == "chacha20poly1305" {
+				aead = true
+			}
+		}
+		if !aead {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// tunnelLocalAddrs are the gateway addresses the tunnel uses: the Tunnel's
+// localAddress, which must be one of them, or all of them.
+func (b *builder) tunnelLocalAddrs(t *v1alpha1.Tunnel) ([]string, bool) {
+	var all []string
+	for _, a := range b.gw.Spec.Addresses {
+		if p, err := netip.ParseAddr(string(a)); err == nil {
+			all = append(all, p.String())
+		}
+	}
+	la := t.Spec.LocalAddress
+	if la == "" {
+		return all, true
+	}
+	p, err := netip.ParseAddr(string(la))
+	if err != nil || !slices.Contains(all, p.String()) {
+		b.problem(v1alpha1.ReasonInvalidSpec, KindTunnel, t.Name, "localAddress %q is not one of the gateway's addresses %v", la, all)
+		return nil, false
+	}
+	return []string{p.String()}, true
+}
+
+// tunnelDPDAction is what charon does with a child whose peer DPD declared
+// dead. The API's default, Clear, would leave a Start or Trap child down
+// until a person acted, so those restart or trap again instead.
+func tunnelDPDAction(start v1alpha1.StartAction, a v1alpha1.DPDAction) string {
+	if a != "" && a != "Clear" {
+		return dpdAction(a)
+	}
+	switch startAction(start) {
+	case "start":
+		return "restart"
+	case "trap":
+		return "trap"
+	default:
+		return "clear"
+	}
+}
+
+// tunnelCloseAction is what charon does when the peer closes a child. The
+// API's default, None, becomes start or trap for Start and Trap children
+// for the same reason as in tunnelDPDAction.
+func tunnelCloseAction(start v1alpha1.StartAction, a v1alpha1.CloseAction) string {
+	if a != "" && a != "None" {
+		return closeAction(a)
+	}
+	switch s := startAction(start); s {
+	case "start", "trap":
+		return s
+	default:
+		return "none"
 	}
 }
 

@@ -43,7 +43,10 @@ type Connection struct {
 	SendCert    string
 	SendCertReq bool
 	// Unique is the uniqueness policy: "no", "never", "keep" or "replace".
-	Unique      string
+	Unique string
+	// KeyingTries is how often charon tries to establish the IKE_SA: 0
+	// keeps charon's default (1), KeyingTriesForever retries without end
+	// (charon's keyingtries = 0).
 	KeyingTries int
 	RekeyTime   time.Duration
 	ReauthTime  time.Duration
@@ -54,6 +57,11 @@ type Connection struct {
 	Remote   []Auth
 	Children []Child
 }
+
+// KeyingTriesForever is Connection.KeyingTries for a connection charon
+// retries until it is established (swanctl and VICI spell it 0, which the
+// model's zero value cannot carry).
+const KeyingTriesForever = -1
 
 // Auth is one authentication round of one side of a connection.
 type Auth struct {

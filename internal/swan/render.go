@@ -149,8 +149,8 @@ func renderConnection(w *swanctlWriter, c *Connection) {
 	w.opt("send_cert", c.SendCert)
 	w.kv("send_certreq", yesNo2(c.SendCertReq))
 	w.opt("unique", c.Unique)
-	if c.KeyingTries > 0 {
-		w.kv("keyingtries", strconv.Itoa(c.KeyingTries))
+	if c.KeyingTries != 0 {
+		w.kv("keyingtries", strconv.Itoa(max(c.KeyingTries, 0)))
 	}
 	w.duration("rekey_time", c.RekeyTime)
 	w.duration("reauth_time", c.ReauthTime)

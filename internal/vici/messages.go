@@ -117,7 +117,8 @@ func connMessage(c swan.Connection, certs certIndex) (*govici.Message, error) {
 	conn.boolean("send_certreq", c.SendCertReq)
 	conn.str("unique", c.Unique)
 	if c.KeyingTries != 0 {
-		conn.set("keyingtries", strconv.Itoa(c.KeyingTries))
+		// swan.KeyingTriesForever is charon's 0.
+		conn.set("keyingtries", strconv.Itoa(max(c.KeyingTries, 0)))
 	}
 	conn.seconds("rekey_time", c.RekeyTime)
 	conn.seconds("reauth_time", c.ReauthTime)
