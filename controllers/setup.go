@@ -95,7 +95,7 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		return fmt.Errorf("watching Secret deletions: %w", err)
 	}
 	gwr := &VPNGatewayReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), Images: o.Images, Now: o.Now, builds: builds}
-	mr := &MembersReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), StatusWorkers: o.StatusWorkers, builds: builds}
+	mr := &MembersReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("ikegate-manager"), StatusWorkers: o.StatusWorkers, Now: o.Now, builds: builds}
 	m := &mappers{c: mgr.GetClient(), builds: builds}
 
 	// Member events matter to a build only when the spec or the labels
@@ -137,6 +137,11 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		Watches(&v1alpha1.VPNUser{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
 		Watches(&v1alpha1.Tunnel{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
 		Watches(&corev1.Secret{}, settled(o.MemberSettle, m.secretToGateways)).
+		// A profile Secret deleted or edited is written again, and a client
+		// certificate issued goes into its user's profile.
+		Watches(&corev1.Secret{}, settled(o.MemberSettle, profileSecretToGateway)).
+		// A client Certificate deleted is made again.
+		Watches(&cmv1.Certificate{}, settled(o.MemberSettle, profileSecretToGateway)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.MembersConcurrency}).
 		Complete(mr); err != nil {
 		return fmt.Errorf("members controller: %w", err)

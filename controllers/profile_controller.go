@@ -1,0 +1,211 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/profile"
+)
+
+// delivery is what delivering one user's profile and certificate decided:
+// the status the manager writes for them.
+type delivery struct {
+	// conditions are ProfileReady, and CertificateReady when the user asks
+	// for a certificate.
+	conditions            []metav1.Condition
+	profileSecretName     string
+	certificateSecretName string
+}
+
+// deliver keeps a user's client certificate and profile Secret in step with
+// the gateway's build. A profile is rebuilt only when what it is built from
+// changed (profileHash), so a settled gateway writes nothing and a user's
+// PKCS#12 keeps its password until its certificate or profile changes.
+func (r *MembersReconciler) deliver(ctx context.Context, b *gatewayBuild, u *v1alpha1.VPNUser) (delivery, error) {
+	out := delivery{profileSecretName: u.Status.ProfileSecretName, certificateSecretName: u.Status.CertificateSecretName}
+	if b.Gateway == nil || b.Result == nil {
+		out.conditions = []metav1.Condition{profileCondition(fmt.Errorf("VPNGateway %s not found", u.Spec.GatewayRef.Name), "")}
+		return out, nil
+	}
+	var certSecret *corev1.Secret
+	if issuesCertificate(u) {
+		cond, s, err := r.reconcileClientCert(ctx, b.Gateway, u)
+		if err != nil {
+			return out, err
+		}
+		out.conditions = append(out.conditions, cond)
+		if s != nil {
+			out.certificateSecretName = s.Name
+		}
+		if cond.Reason == v1alpha1.ReasonCertificatePending {
+			out.conditions = append(out.conditions, condFalse(v1alpha1.ConditionProfileReady, v1alpha1.ReasonCertificatePending,
+				"the profile waits for the client certificate it carries"))
+			return out, nil
+		}
+		if cond.Status == metav1.ConditionTrue {
+			certSecret = s
+		}
+	}
+	in, err := profile.FromBuild(b.Result, b.Gateway, u, profile.Options{})
+	if err != nil {
+		out.conditions = append(out.conditions, profileCondition(err, ""))
+		return out, nil
+	}
+	var certPEM []byte
+	if certSecret != nil {
+		certPEM = certSecret.Data[corev1.TLSCertKey]
+	}
+	hash := profileHash(in, certPEM)
+	have := &corev1.Secret{}
+	err = r.Client.Get(ctx, types.NamespacedName{Namespace: u.Namespace, Name: ProfileSecretName(u.Name)}, have)
+	switch {
+	case apierrors.IsNotFound(err):
+		have = nil
+	case err != nil:
+		return out, err
+	case have.Annotations[annotationProfileHash] == hash:
+		out.profileSecretName = have.Name
+		out.conditions = append(out.conditions, profileCondition(nil, have.Annotations[annotationUnavailable]))
+		return out, nil
+	}
+	if certSecret != nil {
+		if in.PKCS12, in.PKCS12Password, err = r.clientBundle(ctx, certSecret); err != nil {
+			return out, err
+		}
+	}
+	data, unavailable := profileContent(in)
+	want := profileSecret(b.Gateway.Name, u, data, hash, unavailable)
+	if err := r.writeSecret(ctx, have, want); errors.Is(err, errNotOurs) {
+		out.conditions = append(out.conditions, profileCondition(err, ""))
+		return out, nil
+	} else if err != nil {
+		return out, err
+	}
+	out.profileSecretName = want.Name
+	out.conditions = append(out.conditions, profileCondition(nil, unavailable))
+	return out, nil
+}
+
+// errNotOurs is a profile Secret's name taken by a Secret the user does not
+// control: the user's profile cannot be delivered until it is renamed.
+var errNotOurs = errors.New("is not controlled by the VPNUser: rename or delete it to receive the profile")
+
+// writeSecret creates the profile Secret or replaces all of it. Update, not
+// apply: the cached copy has no data (see CacheOptions) and every key is the
+// manager's, so nothing of another writer is lost.
+func (r *MembersReconciler) writeSecret(ctx context.Context, have, want *corev1.Secret) error {
+	if have == nil {
+		if err := r.Client.Create(ctx, want); err != nil {
+			return fmt.Errorf("creating profile Secret %s: %w", want.Name, err)
+		}
+		return nil
+	}
+	// A Secret of that name someone else controls is not ours to replace.
+	if owner := metav1.GetControllerOf(have); owner == nil || owner.UID != want.OwnerReferences[0].UID {
+		return fmt.Errorf("Secret %s %w", have.Name, errNotOurs)
+	}
+	want.ResourceVersion = have.ResourceVersion
+	if err := r.Client.Update(ctx, want); err != nil {
+		return fmt.Errorf("updating profile Secret %s: %w", want.Name, err)
+	}
+	return nil
+}
+
+// reconcileClientCert makes sure the user's Certificate exists as wanted and
+// returns its condition and, once issued, its Secret as cached (without the
+// private key).
+func (r *MembersReconciler) reconcileClientCert(ctx context.Context, gw *v1alpha1.VPNGateway, u *v1alpha1.VPNUser) (metav1.Condition, *corev1.Secret, error) {
+	want, cannot := clientCertificate(gw, u)
+	if want == nil {
+		return clientCertCondition(cannot, nil, r.now()), nil, nil
+	}
+	var have cmv1.Certificate
+	err := r.Client.Get(ctx, client.ObjectKeyFromObject(want), &have)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return metav1.Condition{}, nil, err
+	}
+	if err != nil || !equality.Semantic.DeepEqual(have.Spec, want.Spec) || !equality.Semantic.DeepEqual(have.OwnerReferences, want.OwnerReferences) {
+		if err := applyObject(ctx, r.Client, want); err != nil {
+			return metav1.Condition{}, nil, err
+		}
+	}
+	var s corev1.Secret
+	err = r.Client.Get(ctx, types.NamespacedName{Namespace: u.Namespace, Name: want.Spec.SecretName}, &s)
+	if apierrors.IsNotFound(err) {
+		return clientCertCondition("", nil, r.now()), nil, nil
+	}
+	if err != nil {
+		return metav1.Condition{}, nil, err
+	}
+	if err := r.ownSecret(ctx, &s, u); err != nil {
+		return metav1.Condition{}, nil, err
+	}
+	return clientCertCondition("", &s, r.now()), &s, nil
+}
+
+// ownSecret makes the user the owner of cert-manager's Secret, which
+// cert-manager leaves behind when its Certificate goes: the user's key must
+// go with the user. Only the owner reference is applied, under the
+// manager's field owner, so cert-manager's fields are left alone.
+func (r *MembersReconciler) ownSecret(ctx context.Context, s *corev1.Secret, u *v1alpha1.VPNUser) error {
+	for _, o := range s.OwnerReferences {
+		if o.UID == u.UID {
+			return nil
+		}
+	}
+	ref := userOwner(u)
+	ref.Controller = nil
+	patch := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1",
+		"kind":       "Secret",
+		"metadata": map[string]any{
+			"name":      s.Name,
+			"namespace": s.Namespace,
+			"ownerReferences": []any{map[string]any{
+				"apiVersion": ref.APIVersion, "kind": ref.Kind, "name": ref.Name, "uid": string(ref.UID),
+			}},
+		},
+	}}
+	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(patch), client.FieldOwner(v1alpha1.ManagerFieldOwner)); err != nil {
+		return fmt.Errorf("owning Secret %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+// clientBundle reads the issued certificate with its key from the API
+// server (the cache holds no private keys) and bundles it as PKCS#12.
+func (r *MembersReconciler) clientBundle(ctx context.Context, cached *corev1.Secret) ([]byte, string, error) {
+	var s corev1.Secret
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), &s); err != nil {
+		return nil, "", fmt.Errorf("reading client certificate Secret %s: %w", cached.Name, err)
+	}
+	data, password, err := clientPKCS12(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey])
+	if err != nil {
+		return nil, "", fmt.Errorf("Secret %s: %w", s.Name, err)
+	}
+	return data, password, nil
+}
+
+// profileSecretToGateway wakes the members controller of the gateway whose
+// profile or client certificate Secret changed. No build reads them, so the
+// gateway's build stays valid.
+func profileSecretToGateway(_ context.Context, o client.Object) []reconcile.Request {
+	for _, l := range []string{labelProfileOf, labelClientCertOf} {
+		if gw := o.GetLabels()[l]; gw != "" {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: gw}}}
+		}
+	}
+	return nil
+}
