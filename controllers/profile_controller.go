@@ -69,7 +69,7 @@ func (r *MembersReconciler) deliver(ctx context.Context, b *gatewayBuild, u *v1a
 	}
 	hash := profileHash(in, certPEM)
 	have := &corev1.Secret{}
-	err = r.Client.Get(ctx, types.NamespacedName{Namespace: u.Namespace, Name: ProfileSecretName(u.Name)}, have)
+	err = r.Client.Get(ctx, types.NamespacedName{Namespace: u.Namespace, Name: profileSecretName(u.Name)}, have)
 	switch {
 	case apierrors.IsNotFound(err):
 		have = nil

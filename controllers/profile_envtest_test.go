@@ -23,7 +23,6 @@ import (
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/certmanagertest"
-	"github.com/ikegate/ikegate/internal/profile"
 	"github.com/ikegate/ikegate/internal/testenv"
 	"github.com/ikegate/ikegate/internal/testutil/gen"
 )
@@ -287,7 +286,7 @@ func requireDials(t *testing.T, s *corev1.Secret, dial, identity string) {
 	var sswan struct {
 		Remote struct{ Addr string } `json:"remote"`
 	}
-	if err := json.Unmarshal(s.Data[ProfileKeys[profile.FormatAndroid]], &sswan); err != nil {
+	if err := json.Unmarshal(s.Data[v1alpha1.ProfileKeyAndroid], &sswan); err != nil {
 		t.Fatalf(".sswan does not parse: %v", err)
 	}
 	if sswan.Remote.Addr != dial {
@@ -298,7 +297,7 @@ func requireDials(t *testing.T, s *corev1.Secret, dial, identity string) {
 func applePayload(t *testing.T, s *corev1.Secret, typ string) map[string]any {
 	t.Helper()
 	var top map[string]any
-	if _, err := plist.Unmarshal(s.Data[ProfileKeys[profile.FormatApple]], &top); err != nil {
+	if _, err := plist.Unmarshal(s.Data[v1alpha1.ProfileKeyApple], &top); err != nil {
 		t.Fatalf("mobileconfig does not parse: %v", err)
 	}
 	for _, p := range top["PayloadContent"].([]any) {

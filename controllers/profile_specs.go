@@ -13,7 +13,6 @@ import (
 	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/cert-manager/cert-manager/pkg/util/pki"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,9 +25,10 @@ import (
 
 // A user's profile Secret holds one key per format, the CA and, for a user
 // whose certificate ikegate issues, that certificate as PKCS#12 with its
-// password. It never holds the user's password: the manager has it only to
-// hash it, and a profile readable by whoever reads the Secret must not let
-// them log in as the user without the certificate the Secret hands out.
+// password. It never holds the user's password: the manager reads passwords
+// only to hash them, and reading a profile must not reveal one. The PKCS#12
+// is a credential, though: reading the Secret is as good as holding the
+// user's certificate, which is why the agent's Role does not name it.
 const (
 	profileSecretSuffix = "-vpn-profile"
 	clientCertSuffix    = "-vpn-client"
@@ -44,23 +44,10 @@ const (
 	annotationProfileHash = "ikegate.io/profile-hash"
 	// annotationUnavailable names the formats the Secret lacks and why.
 	annotationUnavailable = "ikegate.io/profile-unavailable"
-
-	keyCA             = cmmeta.TLSCAKey
-	keyPKCS12         = "client.p12"
-	keyPKCS12Password = "client.p12.password"
 )
 
-// ProfileKeys are the profile Secret's key for each format.
-var ProfileKeys = map[profile.Format]string{
-	profile.FormatApple:          "profile.mobileconfig",
-	profile.FormatWindows:        "profile.ps1",
-	profile.FormatAndroid:        "profile.sswan",
-	profile.FormatNetworkManager: "networkmanager.sh",
-	profile.FormatSwanctl:        "swanctl.conf",
-}
-
-// ProfileSecretName is the name of the user's profile Secret.
-func ProfileSecretName(user string) string { return userObjectName(user, profileSecretSuffix) }
+// profileSecretName is the name of the user's profile Secret.
+func profileSecretName(user string) string { return userObjectName(user, profileSecretSuffix) }
 
 func clientCertName(user string) string       { return userObjectName(user, clientCertSuffix) }
 func clientCertSecretName(user string) string { return userObjectName(user, clientSecretSuffix) }
@@ -236,7 +223,7 @@ func managerBuild() string {
 // lets through, the CA, and the PKCS#12 when in carries one; unavailable
 // says which formats are missing and why, in format order.
 func profileContent(in profile.Input) (data map[string][]byte, unavailable string) {
-	data = map[string][]byte{keyCA: in.CAPEM}
+	data = map[string][]byte{v1alpha1.ProfileKeyCA: in.CAPEM}
 	var refused []string
 	for _, f := range profile.Formats {
 		b, err := profile.Build(f, in)
@@ -244,11 +231,12 @@ func profileContent(in profile.Input) (data map[string][]byte, unavailable strin
 			refused = append(refused, fmt.Sprintf("%s: %v", f, err))
 			continue
 		}
-		data[ProfileKeys[f]] = b
+		key, _ := v1alpha1.ProfileSecretKey(string(f))
+		data[key] = b
 	}
 	if len(in.PKCS12) > 0 {
-		data[keyPKCS12] = in.PKCS12
-		data[keyPKCS12Password] = []byte(in.PKCS12Password)
+		data[v1alpha1.ProfileKeyPKCS12] = in.PKCS12
+		data[v1alpha1.ProfileKeyPKCS12Password] = []byte(in.PKCS12Password)
 	}
 	return data, strings.Join(refused, "; ")
 }
@@ -262,7 +250,7 @@ func profileSecret(gw string, u *v1alpha1.VPNUser, data map[string][]byte, hash,
 	return &corev1.Secret{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      ProfileSecretName(u.Name),
+			Name:      profileSecretName(u.Name),
 			Namespace: u.Namespace,
 			Labels: map[string]string{
 				"app.kubernetes.io/managed-by": "ikegate",
