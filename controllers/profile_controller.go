@@ -40,6 +40,12 @@ func (r *MembersReconciler) deliver(ctx context.Context, b *gatewayBuild, u *v1a
 		return out, nil
 	}
 	var certSecret *corev1.Secret
+	if !issuesCertificate(u) && u.Status.CertificateSecretName != "" {
+		if err := r.dropClientCert(ctx, u); err != nil {
+			return out, err
+		}
+		out.certificateSecretName = ""
+	}
 	if issuesCertificate(u) {
 		cond, s, err := r.reconcileClientCert(ctx, b.Gateway, u)
 		if err != nil {
@@ -61,6 +67,13 @@ func (r *MembersReconciler) deliver(ctx context.Context, b *gatewayBuild, u *v1a
 	in, err := profile.FromBuild(b.Result, b.Gateway, u, profile.Options{})
 	if err != nil {
 		out.conditions = append(out.conditions, profileCondition(err, ""))
+		return out, nil
+	}
+	if len(in.ServerCertPEM) == 0 || len(in.CAPEM) == 0 {
+		// Every new gateway passes through this; a profile without the CA
+		// would be refused in every format.
+		out.conditions = append(out.conditions, condFalse(v1alpha1.ConditionProfileReady, v1alpha1.ReasonCertificatePending,
+			"the profile waits for the gateway's server certificate and CA"))
 		return out, nil
 	}
 	var certPEM []byte
@@ -153,6 +166,33 @@ func (r *MembersReconciler) reconcileClientCert(ctx context.Context, gw *v1alpha
 		return metav1.Condition{}, nil, err
 	}
 	return clientCertCondition("", &s, r.now()), &s, nil
+}
+
+// dropClientCert removes the Certificate and Secret of a user who no longer
+// asks for a certificate: a key nobody uses should not stay readable.
+func (r *MembersReconciler) dropClientCert(ctx context.Context, u *v1alpha1.VPNUser) error {
+	key := types.NamespacedName{Namespace: u.Namespace, Name: clientCertName(u.Name)}
+	var cert cmv1.Certificate
+	if err := r.Client.Get(ctx, key, &cert); err == nil && metav1.IsControlledBy(&cert, u) {
+		if err := r.Client.Delete(ctx, &cert); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting Certificate %s: %w", cert.Name, err)
+		}
+	} else if client.IgnoreNotFound(err) != nil {
+		return err
+	}
+	var s corev1.Secret
+	key.Name = clientCertSecretName(u.Name)
+	if err := r.Client.Get(ctx, key, &s); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	for _, o := range s.OwnerReferences {
+		if o.UID == u.UID {
+			if err := r.Client.Delete(ctx, &s); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("deleting Secret %s: %w", s.Name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // ownSecret makes the user the owner of cert-manager's Secret, which

@@ -16,6 +16,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -239,6 +240,28 @@ func TestProfileDelivery(t *testing.T) {
 			t.Errorf("message %q does not name the gateway's own CA", msg)
 		}
 		warningEvent(t, c, ns, "alice", v1alpha1.ReasonCannotIssue, "clientAuth.clientCA")
+	})
+
+	t.Run("a certificate no longer asked for goes", func(t *testing.T) {
+		alice := &v1alpha1.VPNUser{}
+		mustGet(t, c, ns, "alice", alice)
+		alice.Spec.Certificate.Issue = false
+		if err := c.Update(ctx, alice); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "Certificate deleted", gone(c, &cmv1.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice-vpn-client"}}))
+		eventually(t, "Secret deleted", gone(c, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice-vpn-client-tls"}}))
+		eventually(t, "status without the certificate", func() error {
+			mustGet(t, c, ns, "alice", alice)
+			if alice.Status.CertificateSecretName != "" || meta.FindStatusCondition(alice.Status.Conditions, v1alpha1.ConditionCertificateReady) != nil {
+				return fmt.Errorf("status still names %q, conditions %v", alice.Status.CertificateSecretName, alice.Status.Conditions)
+			}
+			mustGet(t, c, ns, "alice-vpn-profile", &sec)
+			if _, ok := sec.Data["client.p12"]; ok {
+				return fmt.Errorf("the profile still carries the PKCS#12")
+			}
+			return nil
+		})
 	})
 }
 
