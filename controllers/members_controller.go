@@ -28,21 +28,9 @@ import (
 type MembersReconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
-	// APIReader reads what the cache trims: the private key of a user's
-	// client certificate, when its PKCS#12 is made.
-	APIReader client.Reader
 	// StatusWorkers bounds the concurrent status writes of one reconcile.
 	StatusWorkers int
-	// Now is the clock; time.Now when nil.
-	Now    func() time.Time
-	builds *buildCache
-}
-
-func (r *MembersReconciler) now() time.Time {
-	if r.Now == nil {
-		return time.Now()
-	}
-	return r.Now()
+	builds        *buildCache
 }
 
 // member is what the reconciler needs of a pool, user or tunnel.
@@ -120,27 +108,12 @@ func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, gw *v1a
 		valid = validCondition(b.Problems[objectKey{m.kind, m.obj.GetName()}])
 	}
 	ready := memberReadyCondition(valid, gw)
-	mine := []metav1.Condition{valid, ready}
-	// A user's status also names its profile and certificate Secrets.
-	user, isUser := m.obj.(*v1alpha1.VPNUser)
-	var d delivery
-	if isUser {
-		var err error
-		if d, err = r.deliver(ctx, b, user); err != nil {
-			return fmt.Errorf("delivering the profile of VPNUser %s: %w", user.Name, err)
-		}
-		mine = append(mine, d.conditions...)
-	}
 
 	next := append([]metav1.Condition(nil), m.conditions...)
-	for _, c := range mine {
+	for _, c := range []metav1.Condition{valid, ready} {
 		c.ObservedGeneration = m.generation
 		announce(r.Recorder, m.obj, m.conditions, c)
 		meta.SetStatusCondition(&next, c)
-	}
-	if isUser && !issuesCertificate(user) {
-		// A condition the manager no longer computes goes.
-		meta.RemoveStatusCondition(&next, v1alpha1.ConditionCertificateReady)
 	}
 	// A pool's status also counts its addresses and the leases the agents report.
 	pool, isPool := m.obj.(*v1alpha1.MobilePool)
@@ -149,21 +122,15 @@ func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, gw *v1a
 		counts = poolCountsFor(pool, gw)
 	}
 	countsSame := !isPool || (pool.Status.Leased == counts.Leased && pool.Status.Size == counts.Size)
-	namesSame := !isUser || (user.Status.ProfileSecretName == d.profileSecretName && user.Status.CertificateSecretName == d.certificateSecretName)
-	if m.observed == m.generation && countsSame && namesSame && equality.Semantic.DeepEqual(m.conditions, next) {
+	if m.observed == m.generation && countsSame && equality.Semantic.DeepEqual(m.conditions, next) {
 		return nil
 	}
 	// Only the manager's condition types go out: an agent owns the others
 	// (Established of a Tunnel) under its own field owner.
-	for i, c := range mine {
-		mine[i] = *meta.FindStatusCondition(next, c.Type)
-	}
+	mine := []metav1.Condition{*meta.FindStatusCondition(next, v1alpha1.ConditionValid), *meta.FindStatusCondition(next, v1alpha1.ConditionReady)}
 	out := m.status(mine, m.generation)
-	switch o := out.(type) {
-	case *v1alpha1.MobilePool:
-		o.Status.Leased, o.Status.Size = counts.Leased, counts.Size
-	case *v1alpha1.VPNUser:
-		o.Status.ProfileSecretName, o.Status.CertificateSecretName = d.profileSecretName, d.certificateSecretName
+	if p, ok := out.(*v1alpha1.MobilePool); ok {
+		p.Status.Leased, p.Status.Size = counts.Leased, counts.Size
 	}
 	err := applyStatus(ctx, r.Client, out)
 	if apierrors.IsNotFound(err) {

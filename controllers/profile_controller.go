@@ -4,20 +4,129 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/profile"
 )
+
+// ProfilesReconciler keeps every VPNUser's profile Secret and client
+// certificate in step with its gateway. Like MembersReconciler it is keyed
+// by the gateway and reads the shared build, so a profile offers what the
+// gateway's charon is given; it writes its conditions (ProfileReady,
+// CertificateReady) and the Secret names under a field owner of its own,
+// so it and the members controller never remove each other's status.
+type ProfilesReconciler struct {
+	Client client.Client
+	// APIReader reads what the cache trims: the private key of a user's
+	// client certificate, when its PKCS#12 is made.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	// Workers bounds the users delivered to concurrently.
+	Workers int
+	// Now is the clock; time.Now when nil.
+	Now    func() time.Time
+	builds *buildCache
+}
+
+// profilesFieldOwner owns the status fields ProfilesReconciler writes.
+const profilesFieldOwner = v1alpha1.ManagerFieldOwner + "-profiles"
+
+func (r *ProfilesReconciler) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+func (r *ProfilesReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// As in MembersReconciler: listing first means the build saw every user.
+	_, users, _, err := listMembers(ctx, r.Client, req.NamespacedName)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	b, err := r.builds.get(ctx, req.NamespacedName)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if b.Gateway == nil {
+		// The users' Valid says so; their profiles stay as they were.
+		return ctrl.Result{}, nil
+	}
+	work := make(chan *v1alpha1.VPNUser)
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for range max(1, r.Workers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for u := range work {
+				if err := r.reconcileUser(ctx, b, u); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("VPNUser %s: %w", u.Name, err))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range users.Items {
+		work <- &users.Items[i]
+	}
+	close(work)
+	wg.Wait()
+	return ctrl.Result{}, errors.Join(errs...)
+}
+
+// reconcileUser delivers one user's profile and writes its status when the
+// verdict changed.
+func (r *ProfilesReconciler) reconcileUser(ctx context.Context, b *gatewayBuild, u *v1alpha1.VPNUser) error {
+	d, err := r.deliver(ctx, b, u)
+	if err != nil {
+		return err
+	}
+	next := append([]metav1.Condition(nil), u.Status.Conditions...)
+	for i := range d.conditions {
+		d.conditions[i].ObservedGeneration = u.Generation
+		announce(r.Recorder, u, u.Status.Conditions, d.conditions[i])
+		meta.SetStatusCondition(&next, d.conditions[i])
+	}
+	if !issuesCertificate(u) {
+		// A condition no longer computed goes.
+		meta.RemoveStatusCondition(&next, v1alpha1.ConditionCertificateReady)
+	}
+	if u.Status.ProfileSecretName == d.profileSecretName && u.Status.CertificateSecretName == d.certificateSecretName &&
+		equality.Semantic.DeepEqual(u.Status.Conditions, next) {
+		return nil
+	}
+	out := &v1alpha1.VPNUser{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "VPNUser"},
+		ObjectMeta: metav1.ObjectMeta{Name: u.Name, Namespace: u.Namespace},
+		Status:     v1alpha1.VPNUserStatus{ProfileSecretName: d.profileSecretName, CertificateSecretName: d.certificateSecretName},
+	}
+	for _, c := range d.conditions {
+		out.Status.Conditions = append(out.Status.Conditions, *meta.FindStatusCondition(next, c.Type))
+	}
+	err = applyStatusAs(ctx, r.Client, out, profilesFieldOwner)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
 
 // delivery is what delivering one user's profile and certificate decided:
 // the status the manager writes for them.
@@ -33,12 +142,8 @@ type delivery struct {
 // the gateway's build. A profile is rebuilt only when what it is built from
 // changed (profileHash), so a settled gateway writes nothing and a user's
 // PKCS#12 keeps its password until its certificate or profile changes.
-func (r *MembersReconciler) deliver(ctx context.Context, b *gatewayBuild, u *v1alpha1.VPNUser) (delivery, error) {
+func (r *ProfilesReconciler) deliver(ctx context.Context, b *gatewayBuild, u *v1alpha1.VPNUser) (delivery, error) {
 	out := delivery{profileSecretName: u.Status.ProfileSecretName, certificateSecretName: u.Status.CertificateSecretName}
-	if b.Gateway == nil || b.Result == nil {
-		out.conditions = []metav1.Condition{profileCondition(fmt.Errorf("VPNGateway %s not found", u.Spec.GatewayRef.Name), "")}
-		return out, nil
-	}
 	var certSecret *corev1.Secret
 	if !issuesCertificate(u) && u.Status.CertificateSecretName != "" {
 		if err := r.dropClientCert(ctx, u); err != nil {
@@ -118,7 +223,7 @@ var errNotOurs = errors.New("is not controlled by the VPNUser: rename or delete 
 // writeSecret creates the profile Secret or replaces all of it. Update, not
 // apply: the cached copy has no data (see CacheOptions) and every key is the
 // manager's, so nothing of another writer is lost.
-func (r *MembersReconciler) writeSecret(ctx context.Context, have, want *corev1.Secret) error {
+func (r *ProfilesReconciler) writeSecret(ctx context.Context, have, want *corev1.Secret) error {
 	if have == nil {
 		if err := r.Client.Create(ctx, want); err != nil {
 			return fmt.Errorf("creating profile Secret %s: %w", want.Name, err)
@@ -139,7 +244,7 @@ func (r *MembersReconciler) writeSecret(ctx context.Context, have, want *corev1.
 // reconcileClientCert makes sure the user's Certificate exists as wanted and
 // returns its condition and, once issued, its Secret as cached (without the
 // private key).
-func (r *MembersReconciler) reconcileClientCert(ctx context.Context, gw *v1alpha1.VPNGateway, u *v1alpha1.VPNUser) (metav1.Condition, *corev1.Secret, error) {
+func (r *ProfilesReconciler) reconcileClientCert(ctx context.Context, gw *v1alpha1.VPNGateway, u *v1alpha1.VPNUser) (metav1.Condition, *corev1.Secret, error) {
 	want, cannot := clientCertificate(gw, u)
 	if want == nil {
 		return clientCertCondition(cannot, nil, r.now()), nil, nil
@@ -170,7 +275,7 @@ func (r *MembersReconciler) reconcileClientCert(ctx context.Context, gw *v1alpha
 
 // dropClientCert removes the Certificate and Secret of a user who no longer
 // asks for a certificate: a key nobody uses should not stay readable.
-func (r *MembersReconciler) dropClientCert(ctx context.Context, u *v1alpha1.VPNUser) error {
+func (r *ProfilesReconciler) dropClientCert(ctx context.Context, u *v1alpha1.VPNUser) error {
 	key := types.NamespacedName{Namespace: u.Namespace, Name: clientCertName(u.Name)}
 	var cert cmv1.Certificate
 	if err := r.Client.Get(ctx, key, &cert); err == nil && metav1.IsControlledBy(&cert, u) {
@@ -199,7 +304,7 @@ func (r *MembersReconciler) dropClientCert(ctx context.Context, u *v1alpha1.VPNU
 // cert-manager leaves behind when its Certificate goes: the user's key must
 // go with the user. Only the owner reference is applied, under the
 // manager's field owner, so cert-manager's fields are left alone.
-func (r *MembersReconciler) ownSecret(ctx context.Context, s *corev1.Secret, u *v1alpha1.VPNUser) error {
+func (r *ProfilesReconciler) ownSecret(ctx context.Context, s *corev1.Secret, u *v1alpha1.VPNUser) error {
 	for _, o := range s.OwnerReferences {
 		if o.UID == u.UID {
 			return nil
@@ -226,7 +331,7 @@ func (r *MembersReconciler) ownSecret(ctx context.Context, s *corev1.Secret, u *
 
 // clientBundle reads the issued certificate with its key from the API
 // server (the cache holds no private keys) and bundles it as PKCS#12.
-func (r *MembersReconciler) clientBundle(ctx context.Context, cached *corev1.Secret) ([]byte, string, error) {
+func (r *ProfilesReconciler) clientBundle(ctx context.Context, cached *corev1.Secret) ([]byte, string, error) {
 	var s corev1.Secret
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), &s); err != nil {
 		return nil, "", fmt.Errorf("reading client certificate Secret %s: %w", cached.Name, err)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/profile"
+	"github.com/ikegate/ikegate/internal/swan"
+	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/gen"
 )
 
@@ -137,5 +139,31 @@ func TestProfileHash(t *testing.T) {
 		if h == base {
 			t.Errorf("a new %s leaves the hash as it was", name)
 		}
+	}
+}
+
+// BenchmarkProfileContent is the manager's cost of one user's profiles,
+// paid when the user's profile Secret is written.
+func BenchmarkProfileContent(b *testing.B) {
+	pki := charontest.NewPKI(b, "bench CA")
+	leaf := pki.Server(b, "vpn.example.com", "vpn.example.com")
+	gw := gen.Gateway("vpn", gen.GatewayName)
+	gen.WithAPIDefaults(gw)
+	u := gen.User("vpn", "jimp", "jimp@example.com")
+	res := swan.Build(swan.Resources{
+		Gateway: *gw, Pools: []v1alpha1.MobilePool{*gen.Pool("vpn", "staff", "10.3.200.0/24")}, Users: []v1alpha1.VPNUser{*u},
+		Secrets:       map[string]map[string][]byte{"jimp": {gen.PasswordKey: []byte("abc123")}},
+		ServerCertPEM: leaf.CertPEM, CAPEM: pki.CertPEM, Now: time.Now(),
+	})
+	in, err := profile.FromBuild(&res, gw, u, profile.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, unavailable := profileContent(in); unavailable != "" {
+		b.Fatal(unavailable)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		profileContent(in)
 	}
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/testenv"
+	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/gen"
 )
 
@@ -155,6 +156,16 @@ func seedScale(b *testing.B, c client.Client, ns string, n int) {
 	must(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	must(c.Create(ctx, gen.Gateway(ns, gen.GatewayName)))
 	must(c.Create(ctx, gen.Pool(ns, "staff", "10.64.0.0/16")))
+	// The server certificate cert-manager would issue: with it every user's
+	// profile Secret is written in the first pass.
+	pki := charontest.NewPKI(b, "scale CA")
+	host := gen.GatewayName + ".example.com"
+	leaf := pki.Server(b, host, host)
+	must(c.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: v1alpha1.ServerTLSSecretName(gen.GatewayName), Labels: commonLabels(gen.GatewayName)},
+		Type:       corev1.SecretTypeTLS,
+		Data:       map[string][]byte{corev1.TLSCertKey: leaf.CertPEM, corev1.TLSPrivateKeyKey: leaf.KeyPEM, "ca.crt": pki.CertPEM},
+	}))
 
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -307,9 +318,11 @@ func allChecked(ctx context.Context, r client.Reader, users int) bool {
 		return false
 	}
 	for _, u := range list.Items {
-		c := findCond(u.Status.Conditions, v1alpha1.ConditionValid)
-		if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != u.Generation {
-			return false
+		for _, typ := range []string{v1alpha1.ConditionValid, v1alpha1.ConditionProfileReady} {
+			c := findCond(u.Status.Conditions, typ)
+			if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != u.Generation {
+				return false
+			}
 		}
 	}
 	return true

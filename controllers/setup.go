@@ -95,7 +95,8 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		return fmt.Errorf("watching Secret deletions: %w", err)
 	}
 	gwr := &VPNGatewayReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), Images: o.Images, Now: o.Now, builds: builds}
-	mr := &MembersReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("ikegate-manager"), StatusWorkers: o.StatusWorkers, Now: o.Now, builds: builds}
+	mr := &MembersReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), StatusWorkers: o.StatusWorkers, builds: builds}
+	pr := &ProfilesReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("ikegate-manager"), Workers: o.StatusWorkers, Now: o.Now, builds: builds}
 	m := &mappers{c: mgr.GetClient(), builds: builds}
 
 	// Member events matter to a build only when the spec or the labels
@@ -137,14 +138,31 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		Watches(&v1alpha1.VPNUser{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
 		Watches(&v1alpha1.Tunnel{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
 		Watches(&corev1.Secret{}, settled(o.MemberSettle, m.secretToGateways)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: o.MembersConcurrency}).
+		Complete(mr); err != nil {
+		return fmt.Errorf("members controller: %w", err)
+	}
+
+	// The profiles follow the same builds in a controller of their own, so
+	// that building thousands of profiles never holds up the members'
+	// conditions.
+	if err := ctrl.NewControllerManagedBy(mgr).
+		Named("profiles").
+		Watches(&v1alpha1.VPNGateway{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
+		}), builder.WithPredicates(m.invalidateOnGatewayChange())).
+		Watches(&v1alpha1.MobilePool{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&v1alpha1.VPNUser{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&v1alpha1.Tunnel{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&corev1.Secret{}, settled(o.MemberSettle, m.secretToGateways)).
 		// A profile Secret deleted or edited is written again, and a client
 		// certificate issued goes into its user's profile.
 		Watches(&corev1.Secret{}, settled(o.MemberSettle, profileSecretToGateway)).
 		// A client Certificate deleted is made again.
 		Watches(&cmv1.Certificate{}, settled(o.MemberSettle, profileSecretToGateway)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.MembersConcurrency}).
-		Complete(mr); err != nil {
-		return fmt.Errorf("members controller: %w", err)
+		Complete(pr); err != nil {
+		return fmt.Errorf("profiles controller: %w", err)
 	}
 
 	cr := &CredentialsReconciler{Client: mgr.GetClient(), hashes: hashes, secrets: builds.secrets}
