@@ -225,7 +225,10 @@ var errNotOurs = errors.New("is not controlled by the VPNUser: rename or delete 
 // manager's, so nothing of another writer is lost.
 func (r *ProfilesReconciler) writeSecret(ctx context.Context, have, want *corev1.Secret) error {
 	if have == nil {
-		if err := r.Client.Create(ctx, want); err != nil {
+		// AlreadyExists and Conflict below mean the cache has not seen a
+		// write yet (often this controller's own, a pass ago); that
+		// write's event brings the Secret back to be compared.
+		if err := r.Client.Create(ctx, want); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating profile Secret %s: %w", want.Name, err)
 		}
 		return nil
@@ -235,7 +238,7 @@ func (r *ProfilesReconciler) writeSecret(ctx context.Context, have, want *corev1
 		return fmt.Errorf("Secret %s %w", have.Name, errNotOurs)
 	}
 	want.ResourceVersion = have.ResourceVersion
-	if err := r.Client.Update(ctx, want); err != nil {
+	if err := r.Client.Update(ctx, want); err != nil && !apierrors.IsConflict(err) {
 		return fmt.Errorf("updating profile Secret %s: %w", want.Name, err)
 	}
 	return nil
