@@ -144,30 +144,9 @@ type delivery struct {
 // PKCS#12 keeps its password until its certificate or profile changes.
 func (r *ProfilesReconciler) deliver(ctx context.Context, b *gatewayBuild, u *v1alpha1.VPNUser) (delivery, error) {
 	out := delivery{profileSecretName: u.Status.ProfileSecretName, certificateSecretName: u.Status.CertificateSecretName}
-	var certSecret *corev1.Secret
-	if !issuesCertificate(u) && u.Status.CertificateSecretName != "" {
-		if err := r.dropClientCert(ctx, u); err != nil {
-			return out, err
-		}
-		out.certificateSecretName = ""
-	}
-	if issuesCertificate(u) {
-		cond, s, err := r.reconcileClientCert(ctx, b.Gateway, u)
-		if err != nil {
-			return out, err
-		}
-		out.conditions = append(out.conditions, cond)
-		if s != nil {
-			out.certificateSecretName = s.Name
-		}
-		if cond.Reason == v1alpha1.ReasonCertificatePending {
-			out.conditions = append(out.conditions, condFalse(v1alpha1.ConditionProfileReady, v1alpha1.ReasonCertificatePending,
-				"the profile waits for the client certificate it carries"))
-			return out, nil
-		}
-		if cond.Status == metav1.ConditionTrue {
-			certSecret = s
-		}
+	certSecret, wait, err := r.clientCert(ctx, b.Gateway, u, &out)
+	if err != nil || wait {
+		return out, err
 	}
 	in, err := profile.FromBuild(b.Result, b.Gateway, u, profile.Options{})
 	if err != nil {
@@ -181,39 +160,82 @@ func (r *ProfilesReconciler) deliver(ctx context.Context, b *gatewayBuild, u *v1
 			"the profile waits for the gateway's server certificate and CA"))
 		return out, nil
 	}
+	cond, name, err := r.writeProfile(ctx, b.Gateway.Name, u, in, certSecret)
+	if err != nil {
+		return out, err
+	}
+	if name != "" {
+		out.profileSecretName = name
+	}
+	out.conditions = append(out.conditions, cond)
+	return out, nil
+}
+
+// clientCert issues the user's certificate when asked for (CertificateReady
+// into out), and removes one no longer asked for. It returns the issued
+// certificate's Secret once ready, or wait while the profile must wait
+// for it.
+func (r *ProfilesReconciler) clientCert(ctx context.Context, gw *v1alpha1.VPNGateway, u *v1alpha1.VPNUser, out *delivery) (ready *corev1.Secret, wait bool, err error) {
+	if !issuesCertificate(u) {
+		if u.Status.CertificateSecretName != "" {
+			if err := r.dropClientCert(ctx, u); err != nil {
+				return nil, false, err
+			}
+			out.certificateSecretName = ""
+		}
+		return nil, false, nil
+	}
+	cond, s, err := r.reconcileClientCert(ctx, gw, u)
+	if err != nil {
+		return nil, false, err
+	}
+	out.conditions = append(out.conditions, cond)
+	if s != nil {
+		out.certificateSecretName = s.Name
+	}
+	switch {
+	case cond.Reason == v1alpha1.ReasonCertificatePending:
+		out.conditions = append(out.conditions, condFalse(v1alpha1.ConditionProfileReady, v1alpha1.ReasonCertificatePending,
+			"the profile waits for the client certificate it carries"))
+		return nil, true, nil
+	case cond.Status == metav1.ConditionTrue:
+		return s, false, nil
+	}
+	return nil, false, nil
+}
+
+// writeProfile writes the user's profile Secret when what it is built from
+// changed, and returns ProfileReady and the Secret's name ("" when none
+// could be written).
+func (r *ProfilesReconciler) writeProfile(ctx context.Context, gw string, u *v1alpha1.VPNUser, in profile.Input, certSecret *corev1.Secret) (metav1.Condition, string, error) {
 	var certPEM []byte
 	if certSecret != nil {
 		certPEM = certSecret.Data[corev1.TLSCertKey]
 	}
 	hash := profileHash(in, certPEM)
 	have := &corev1.Secret{}
-	err = r.Client.Get(ctx, types.NamespacedName{Namespace: u.Namespace, Name: profileSecretName(u.Name)}, have)
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: u.Namespace, Name: profileSecretName(u.Name)}, have)
 	switch {
 	case apierrors.IsNotFound(err):
 		have = nil
 	case err != nil:
-		return out, err
+		return metav1.Condition{}, "", err
 	case have.Annotations[annotationProfileHash] == hash:
-		out.profileSecretName = have.Name
-		out.conditions = append(out.conditions, profileCondition(nil, have.Annotations[annotationUnavailable]))
-		return out, nil
+		return profileCondition(nil, have.Annotations[annotationUnavailable]), have.Name, nil
 	}
 	if certSecret != nil {
 		if in.PKCS12, in.PKCS12Password, err = r.clientBundle(ctx, certSecret); err != nil {
-			return out, err
+			return metav1.Condition{}, "", err
 		}
 	}
 	data, unavailable := profileContent(in)
-	want := profileSecret(b.Gateway.Name, u, data, hash, unavailable)
+	want := profileSecret(gw, u, data, hash, unavailable)
 	if err := r.writeSecret(ctx, have, want); errors.Is(err, errNotOurs) {
-		out.conditions = append(out.conditions, profileCondition(err, ""))
-		return out, nil
+		return profileCondition(err, ""), "", nil
 	} else if err != nil {
-		return out, err
+		return metav1.Condition{}, "", err
 	}
-	out.profileSecretName = want.Name
-	out.conditions = append(out.conditions, profileCondition(nil, unavailable))
-	return out, nil
+	return profileCondition(nil, unavailable), want.Name, nil
 }
 
 // errNotOurs is a profile Secret's name taken by a Secret the user does not
