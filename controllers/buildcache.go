@@ -37,10 +37,10 @@ type gatewayBuild struct {
 	Gateway *v1alpha1.VPNGateway
 	// Problems by object kind and name.
 	Problems map[objectKey][]swan.Problem
-	// Result is the Build itself, nil without a gateway. Profiles are made
-	// from it, so a profile offers exactly what the gateway's charon is
-	// given. Its model carries the server certificate and CA (never the
-	// server key, which the manager does not hold).
+	// Result is the Build itself, nil without a gateway, less the model's
+	// secrets and keys. Profiles are made from it, so a profile offers
+	// exactly what the gateway's charon is given. Its model carries the
+	// server certificate and CA.
 	Result *swan.Result
 	// Secrets the gateway and its members reference.
 	Secrets []string
@@ -190,6 +190,9 @@ func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now ti
 		CAPEM:          ca,
 		Now:            now,
 	})
+	// The cached result keeps no secrets: profiles do not need them, and
+	// NT hashes and pre-shared keys should not outlive the build.
+	res.Model.Secrets, res.Model.Keys = nil, nil
 	out.Result = &res
 	for _, p := range res.Problems {
 		k := objectKey{p.Kind, p.Name}
