@@ -30,6 +30,12 @@ func applyObject(ctx context.Context, c client.Client, obj client.Object) error 
 // owns in the status subresource. Agents own their entries under their own
 // field owners, so they must not appear in status here.
 func applyStatus(ctx context.Context, c client.Client, obj client.Object) error {
+	return applyStatusAs(ctx, c, obj, v1alpha1.ManagerFieldOwner)
+}
+
+// applyStatusAs is applyStatus under another of the manager's field owners,
+// for a reconciler that reports on fields another one does not.
+func applyStatusAs(ctx context.Context, c client.Client, obj client.Object, owner string) error {
 	u, err := toApplyConfig(obj)
 	if err != nil {
 		return err
@@ -41,7 +47,7 @@ func applyStatus(ctx context.Context, c client.Client, obj client.Object) error 
 		"metadata":   map[string]any{"name": u.GetName(), "namespace": u.GetNamespace()},
 		"status":     status,
 	}}
-	if err := c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(slim), client.FieldOwner(v1alpha1.ManagerFieldOwner), client.ForceOwnership); err != nil {
+	if err := c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(slim), client.FieldOwner(owner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("applying status of %s %s: %w", u.GetKind(), u.GetName(), err)
 	}
 	return nil

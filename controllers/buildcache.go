@@ -3,9 +3,12 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -34,6 +37,11 @@ type gatewayBuild struct {
 	Gateway *v1alpha1.VPNGateway
 	// Problems by object kind and name.
 	Problems map[objectKey][]swan.Problem
+	// Result is the Build itself, nil without a gateway, less the model's
+	// secrets and keys. Profiles are made from it, so a profile offers
+	// exactly what the gateway's charon is given. Its model carries the
+	// server certificate and CA.
+	Result *swan.Result
 	// Secrets the gateway and its members reference.
 	Secrets []string
 	// NextExpiry is the earliest expiresAt of a user still in the future:
@@ -153,9 +161,17 @@ func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now ti
 	out.Gateway = &gw
 	out.Secrets = referencedSecrets(&gw, users.Items, tunnels.Items)
 
-	secrets, err := readSecrets(ctx, b.reader, b.secrets, key.Namespace, out.Secrets)
+	tlsName := v1alpha1.ServerTLSSecretName(gw.Name)
+	secrets, err := readSecrets(ctx, b.reader, b.secrets, key.Namespace, append(out.Secrets, tlsName))
 	if err != nil {
 		return nil, err
+	}
+	var serverCert, ca []byte
+	if tls, ok := secrets[tlsName]; ok {
+		serverCert, ca = tls.Data[corev1.TLSCertKey], tls.Data[cmmeta.TLSCAKey]
+		if !slices.Contains(out.Secrets, tlsName) {
+			delete(secrets, tlsName)
+		}
 	}
 	data := make(map[string]map[string][]byte, len(secrets))
 	for name, s := range secrets {
@@ -170,8 +186,14 @@ func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now ti
 		// The hashes the credentials controller computed (or will reuse):
 		// with 10,000 users, hashing every password is most of a build.
 		PasswordHashes: b.hashes.Passwords(gw.Name, users.Items, secrets),
+		ServerCertPEM:  serverCert,
+		CAPEM:          ca,
 		Now:            now,
 	})
+	// The cached result keeps no secrets: profiles do not need them, and
+	// NT hashes and pre-shared keys should not outlive the build.
+	res.Model.Secrets, res.Model.Keys = nil, nil
+	out.Result = &res
 	for _, p := range res.Problems {
 		k := objectKey{p.Kind, p.Name}
 		out.Problems[k] = append(out.Problems[k], p)

@@ -59,14 +59,16 @@ var unreadSecretTypes = map[corev1.SecretType]bool{
 
 // trimSecret drops what the manager never reads: the private key of TLS
 // Secrets (it checks the certificate, the agent reads the key from its
-// volume) and the data of Secret types nothing references.
+// volume), the data of Secret types nothing references, and the data of the
+// users' profile Secrets (their annotations say what they were built from;
+// with every user's profiles the cache would hold kilobytes per user).
 func trimSecret(obj any) (any, error) {
 	obj, _ = trimObject(obj)
 	s, ok := obj.(*corev1.Secret)
 	if !ok {
 		return obj, nil
 	}
-	if unreadSecretTypes[s.Type] {
+	if _, profile := s.Labels[labelProfileOf]; profile || unreadSecretTypes[s.Type] {
 		s.Data = nil
 	}
 	delete(s.Data, corev1.TLSPrivateKeyKey)

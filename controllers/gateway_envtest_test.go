@@ -362,6 +362,9 @@ func TestGatewayEnvtest(t *testing.T) {
 			// Not the CA's key, not the referenced Secrets, not all of them.
 			{"get", "", "secrets", "", "vpn-ca", ns, false},
 			{"get", "", "secrets", "", "jimp", ns, false},
+			// Nor the users' profiles, which hold their client keys.
+			{"get", "", "secrets", "", "jimp-vpn-profile", ns, false},
+			{"watch", "", "secrets", "", "jimp-vpn-profile", ns, false},
 			{"watch", "", "secrets", "", "site-b-psk", ns, false},
 			{"list", "", "secrets", "", "", ns, false},
 			{"watch", "", "secrets", "", "", ns, false},

@@ -4,7 +4,9 @@ package v1alpha1
 const (
 	// ConditionReady summarises the object: True when everything it needs works.
 	ConditionReady = "Ready"
-	// ConditionCertificateReady (VPNGateway): the server certificate is issued and matches the spec.
+	// ConditionCertificateReady (VPNGateway): the server certificate is issued
+	// and matches the spec. (VPNUser with certificate.issue): the user's client
+	// certificate is issued into status.certificateSecretName.
 	ConditionCertificateReady = "CertificateReady"
 	// ConditionWorkloadReady (VPNGateway): the gateway pods run and are ready.
 	ConditionWorkloadReady = "WorkloadReady"
@@ -24,6 +26,9 @@ const (
 	// leases reach PoolNearlyFullPercent of the addresses the pool hands out
 	// (status.size), so that it shows before a client is refused an address.
 	ConditionAddressesAvailable = "AddressesAvailable"
+	// ConditionProfileReady (VPNUser): the Secret in status.profileSecretName
+	// holds a client profile of every format for the gateway as it is now.
+	ConditionProfileReady = "ProfileReady"
 )
 
 // PoolNearlyFullPercent is the share of a pool's addresses in use from
@@ -57,6 +62,17 @@ const (
 	ReasonSANMismatch = "SANMismatch"
 	// ReasonCertificateExpiring: the certificate is past its renewal time and not renewed.
 	ReasonCertificateExpiring = "CertificateExpiring"
+	// ReasonCannotIssue (VPNUser CertificateReady): certificate.issue is set but
+	// ikegate cannot issue a certificate the gateway would accept: the
+	// gateway's clientAuth.clientCA is not its own CA (Secret <gateway>-ca),
+	// the only CA ikegate holds an Issuer for, or the identity has no SAN type
+	// (a distinguished name). Nothing is issued; the message says which.
+	ReasonCannotIssue = "CannotIssue"
+
+	// ReasonProfileUnavailable (VPNUser ProfileReady): one or more profile
+	// formats could not be built; the message names each and why (the
+	// preflight of internal/profile), and the formats that work are written.
+	ReasonProfileUnavailable = "ProfileUnavailable"
 
 	// ReasonPodsUnavailable: fewer gateway pods are ready than requested.
 	ReasonPodsUnavailable = "PodsUnavailable"

@@ -170,8 +170,10 @@ func FromBuild(res *swan.Result, gw *v1alpha1.VPNGateway, user *v1alpha1.VPNUser
 // userConnection is the connection Build put user on; a user Build did
 // not accept (disabled, expired, without a usable secret) has none.
 func userConnection(res *swan.Result, user *v1alpha1.VPNUser) (swan.Connection, bool) {
-	i := slices.IndexFunc(res.Users, func(u swan.AcceptedUser) bool { return u.Name == user.Name })
-	if i < 0 {
+	// Users are sorted by name: the manager looks up every user of a
+	// gateway in each pass.
+	i, ok := slices.BinarySearchFunc(res.Users, user.Name, func(u swan.AcceptedUser, name string) int { return strings.Compare(u.Name, name) })
+	if !ok {
 		return swan.Connection{}, false
 	}
 	j := slices.IndexFunc(res.Model.Connections, func(c swan.Connection) bool { return c.Name == res.Users[i].Connection })
