@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/ikegate/ikegate/internal/proposals"
 )
@@ -298,8 +299,22 @@ type chosen struct {
 	esp espOffer
 }
 
-// choose picks the dialect's IKE and ESP settings for in, or says why none works.
+// choose picks the dialect's IKE and ESP settings for in, or says why none
+// works. Every user of a pool gets the same answer, and working it out
+// negotiates every combination the OS can send, so answers are kept (see
+// choices).
 func (d dialect) choose(in Input) (chosen, error) {
+	key := choiceKey{d.name, in.Pool, strings.Join(in.IKEProposals, ","), strings.Join(in.ESPProposals, ",")}
+	if r, ok := choices.get(key); ok {
+		return r.c, r.err
+	}
+	c, err := d.work(in)
+	choices.put(key, choice{c, err})
+	return c, err
+}
+
+// work is choose without the memory.
+func (d dialect) work(in Input) (chosen, error) {
 	groups := d.pfsGroups(d, pfsPolicy(in.ESPProposals))
 	var c chosen
 	var ok bool
@@ -310,4 +325,39 @@ func (d dialect) choose(in Input) (chosen, error) {
 		return c, d.espFix(in.Pool, in.ESPProposals, groups)
 	}
 	return c, nil
+}
+
+// choiceKey is what a dialect's choice depends on.
+type choiceKey struct{ dialect, pool, ike, esp string }
+
+type choice struct {
+	c   chosen
+	err error
+}
+
+// choiceCache remembers choices for the proposal sets seen; a gateway has
+// a handful, so the bound only guards against a caller with thousands.
+type choiceCache struct {
+	mu sync.Mutex
+	m  map[choiceKey]choice
+}
+
+const maxChoices = 1024
+
+var choices = &choiceCache{m: map[choiceKey]choice{}}
+
+func (c *choiceCache) get(k choiceKey) (choice, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.m[k]
+	return r, ok
+}
+
+func (c *choiceCache) put(k choiceKey, r choice) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxChoices {
+		clear(c.m)
+	}
+	c.m[k] = r
 }
