@@ -298,6 +298,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("kubectl get does not show the gateway Ready with one session:\n%s", table)
 	}
 	showDiagnosis(t, ctx, c, cl, caPEM, kubeconfig)
+	showProfiles(t, ctx, c, user, password)
 	say(t, "Everything works (%s from start)", time.Since(start).Round(100*time.Millisecond))
 
 	if demo && os.Getenv("DEMO_ONESHOT") != "1" {
