@@ -527,3 +527,44 @@ func TestUserspaceTrafficThroughTUN(t *testing.T) {
 		t.Errorf("Counters: drop %+v, allow %+v; want 1 each", c[PoolDropRuleID("mobile")], c["pool/mobile/allow/0.0"])
 	}
 }
+
+// TestTunnelTrafficOnlyBetweenItsChildsNetworks: traffic arriving through
+// IPsec from a tunnel's remote network passes to its child's local
+// network, and to nothing else: the rest is dropped and counted on the
+// tunnel's counter. (The client namespace stands in for the remote site.)
+func TestTunnelTrafficOnlyBetweenItsChildsNetworks(t *testing.T) {
+	require.Root(t)
+	tp := newTopology(t, DefaultTunDevice, true)
+	serve(t, tp.lan, lanAddr+":8080")
+	serve(t, tp.lan, otherLAN+":8080")
+	for _, addr := range []string{lanAddr + ":8080", otherLAN + ":8080"} {
+		if _, err := dial(tp.client, addr, 2*time.Second); err != nil {
+			t.Fatalf("Before the firewall, %s: %v", addr, err)
+		}
+	}
+	cfg := Config{
+		Table:     TableName("vpn", "site"),
+		DataPlane: DataPlaneUserspace,
+		Tunnels: []Tunnel{{Name: "site", Children: []TunnelChild{
+			{LocalNetworks: []netip.Prefix{pfx("10.3.0.0/24")}, RemoteNetworks: []netip.Prefix{pfx("10.3.200.0/24")}},
+		}}},
+	}
+	rs := mustBuild(t, cfg)
+	a := newApplier(t, tp.router, rs.Table)
+	if _, err := a.Apply(rs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dial(tp.client, lanAddr+":8080", 2*time.Second); err != nil {
+		t.Fatalf("The child's own networks: %v", err)
+	}
+	if _, err := dial(tp.client, otherLAN+":8080", 500*time.Millisecond); err == nil {
+		t.Fatal("A destination outside the tunnel's children was reachable from its remote network")
+	}
+	cs, err := a.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cs[TunnelDropRuleID("site", pfx("10.3.200.0/24"))]; c.Packets == 0 {
+		t.Errorf("The tunnel's drop counter is %+v after a refused SYN (counters %v)", c, cs)
+	}
+}

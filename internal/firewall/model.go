@@ -121,7 +121,8 @@ type Tunnel struct {
 	// Children are its CHILD_SAs. Traffic passes between the local and
 	// remote networks of one child, never across children, so a tunnel
 	// has at most 2 x the sum over children of |local| x |remote| forward
-	// rules: with the API's limit of 1024 pairs per Tunnel, 2,048.
+	// rules: with the API's limit of 1024 pairs per Tunnel, 2,048; and one
+	// drop for each of its remote networks, after every accept.
 	Children []TunnelChild
 }
 
@@ -351,6 +352,31 @@ func PoolDropCounter(pool string) string {
 	return names.Fit("pool-"+pool+"-dropped", maxObjectName, objectHashSep)
 }
 
+// TunnelDropCounter is the named counter of packets from a tunnel's remote
+// networks that no child's pair accepted.
+func TunnelDropCounter(tunnel string) string {
+	return names.Fit("tunnel-"+tunnel+"-dropped", maxObjectName, objectHashSep)
+}
+
+// TunnelDropRuleID is the ID of the rule dropping what else comes from one
+// of a tunnel's remote networks.
+func TunnelDropRuleID(tunnel string, remote netip.Prefix) string {
+	return "tunnel/" + tunnel + "/drop/" + remote.String()
+}
+
+// TunnelOfDropRule returns the tunnel whose drop rule has id.
+func TunnelOfDropRule(id string) (string, bool) {
+	rest, ok := strings.CutPrefix(id, "tunnel/")
+	if !ok {
+		return "", false
+	}
+	name, _, ok := strings.Cut(rest, "/drop/")
+	if !ok || name == "" || strings.Contains(name, "/") {
+		return "", false
+	}
+	return name, true
+}
+
 // PoolDropRuleID is the ID of the rule dropping everything else from pool.
 func PoolDropRuleID(pool string) string { return "pool/" + pool + "/drop" }
 
@@ -397,6 +423,11 @@ func Build(cfg Config) (*Ruleset, error) {
 	}
 	if len(cfg.Refused) > 0 {
 		rs.Counters = append(rs.Counters, CounterRefused)
+	}
+	for _, t := range tunnels {
+		if len(t.Children) > 0 {
+			rs.Counters = append(rs.Counters, TunnelDropCounter(t.Name))
+		}
 	}
 	slices.Sort(rs.Counters)
 
@@ -639,6 +670,17 @@ func (b *builder) forwardChain(pools []Pool, tunnels []Tunnel, refused []Refused
 				ID: "pool/" + p.Name + "/from/" + cidr.String(), Family: familyOf(cidr), SAddr: cidr,
 				Verdict: VerdictJump, Jump: PoolChain(p.Name),
 			})
+		}
+	}
+	// What else arrives from a tunnel's remote networks is no child's
+	// traffic: dropped and counted per tunnel. These come after every
+	// accept, so that one tunnel's drops never shadow another's pairs.
+	for _, t := range tunnels {
+		for _, rn := range t.RemoteNetworks() {
+			c.Rules = append(c.Rules, b.in(Rule{
+				ID: TunnelDropRuleID(t.Name, rn), Family: familyOf(rn), SAddr: rn,
+				NamedCounter: TunnelDropCounter(t.Name), Verdict: VerdictDrop,
+			}))
 		}
 	}
 	for _, r := range refused {

@@ -42,7 +42,7 @@ func checkFirewallMatchesBuild(t *testing.T, name string, in swan.Resources) {
 	if err != nil {
 		t.Fatalf("%s: firewall build failed: %v (problems %v)", name, err, res.Problems)
 	}
-	var wantSrc, gotSrc, wantPairs, gotPairs, wantDrops, gotDrops []string
+	var wantSrc, gotSrc, wantPairs, gotPairs, wantDrops, gotDrops, wantTunnelDrops, gotTunnelDrops []string
 	bound := 0
 	for _, p := range res.Pools {
 		for _, c := range p.Prefixes {
@@ -52,6 +52,9 @@ func checkFirewallMatchesBuild(t *testing.T, name string, in swan.Resources) {
 	for _, tn := range res.Tunnels {
 		for _, ch := range tn.Children {
 			bound += 2 * len(ch.LocalNetworks) * len(ch.RemoteNetworks)
+			for _, r := range ch.RemoteNetworks {
+				wantTunnelDrops = append(wantTunnelDrops, tn.Name+" "+r.String())
+			}
 			for _, l := range ch.LocalNetworks {
 				for _, r := range ch.RemoteNetworks {
 					if l.Addr().Is4() == r.Addr().Is4() {
@@ -76,6 +79,12 @@ func checkFirewallMatchesBuild(t *testing.T, name string, in swan.Resources) {
 			switch {
 			case r.Verdict == VerdictJump:
 				gotSrc = append(gotSrc, strings.TrimPrefix(r.Jump, "pool-")+" "+r.SAddr.String())
+			case strings.HasPrefix(r.ID, "tunnel/") && strings.Contains(r.ID, "/drop/"):
+				name, ok := TunnelOfDropRule(r.ID)
+				if !ok || r.Verdict != VerdictDrop || r.NamedCounter != TunnelDropCounter(name) {
+					t.Errorf("%s: tunnel drop rule %+v", name, r)
+				}
+				gotTunnelDrops = append(gotTunnelDrops, name+" "+r.SAddr.String())
 			case strings.HasPrefix(r.ID, "tunnel/"):
 				tunnelRules++
 				if parts := strings.Split(r.ID, "/"); parts[2] == "in" {
@@ -89,7 +98,7 @@ func checkFirewallMatchesBuild(t *testing.T, name string, in swan.Resources) {
 	for _, set := range []struct {
 		what      string
 		want, got []string
-	}{{"client sources", wantSrc, gotSrc}, {"tunnel pairs", wantPairs, gotPairs}, {"refused drops", wantDrops, gotDrops}} {
+	}{{"client sources", wantSrc, gotSrc}, {"tunnel pairs", wantPairs, gotPairs}, {"refused drops", wantDrops, gotDrops}, {"tunnel drops", wantTunnelDrops, gotTunnelDrops}} {
 		slices.Sort(set.want)
 		set.want = slices.Compact(set.want)
 		slices.Sort(set.got)
