@@ -108,6 +108,9 @@ func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, gw *v1a
 		valid = validCondition(b.Problems[objectKey{m.kind, m.obj.GetName()}])
 	}
 	ready := memberReadyCondition(valid, gw)
+	if m.kind == swan.KindTunnel {
+		ready = tunnelReadyCondition(ready, m.conditions)
+	}
 
 	next := append([]metav1.Condition(nil), m.conditions...)
 	for _, c := range []metav1.Condition{valid, ready} {

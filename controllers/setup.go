@@ -9,6 +9,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -136,7 +138,9 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		}), builder.WithPredicates(m.invalidateOnGatewayChange())).
 		Watches(&v1alpha1.MobilePool{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
 		Watches(&v1alpha1.VPNUser{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
-		Watches(&v1alpha1.Tunnel{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
+		// A Tunnel's Ready follows its Established condition, which its
+		// agent writes.
+		Watches(&v1alpha1.Tunnel{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(predicate.Or(memberChanged, establishedChanged()))).
 		Watches(&corev1.Secret{}, settled(o.MemberSettle, m.secretToGateways)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.MembersConcurrency}).
 		Complete(mr); err != nil {
@@ -365,4 +369,25 @@ func (m *mappers) nodeToGateways(ctx context.Context, _ client.Object) []reconci
 		}
 	}
 	return out
+}
+
+// establishedChanged passes the updates that change a Tunnel's Established
+// condition's status, and nothing else of its status.
+func establishedChanged() predicate.Predicate {
+	status := func(o client.Object) metav1.ConditionStatus {
+		t, ok := o.(*v1alpha1.Tunnel)
+		if !ok {
+			return ""
+		}
+		if c := meta.FindStatusCondition(t.Status.Conditions, v1alpha1.ConditionEstablished); c != nil {
+			return c.Status
+		}
+		return ""
+	}
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc:  func(e event.UpdateEvent) bool { return status(e.ObjectOld) != status(e.ObjectNew) },
+	}
 }

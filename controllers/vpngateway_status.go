@@ -283,6 +283,19 @@ func memberReadyCondition(valid metav1.Condition, gw *v1alpha1.VPNGateway) metav
 	return condFalse(t, v1alpha1.ReasonGatewayNotReady, fmt.Sprintf("VPNGateway %s is not serving clients; see its conditions", gw.Name))
 }
 
+// tunnelReadyCondition: a Tunnel whose gateway serves it is Ready only when
+// the agent reports it Established, its IKE_SA up and every child
+// installed; an IKE_SA alone carries no traffic.
+func tunnelReadyCondition(ready metav1.Condition, conds []metav1.Condition) metav1.Condition {
+	if ready.Status != metav1.ConditionTrue {
+		return ready
+	}
+	if c := meta.FindStatusCondition(conds, v1alpha1.ConditionEstablished); c == nil || c.Status != metav1.ConditionTrue {
+		return condFalse(v1alpha1.ConditionReady, v1alpha1.ReasonConnecting, "the tunnel's IKE_SA or a child is not up; see its Established condition")
+	}
+	return ready
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "-"

@@ -224,3 +224,32 @@ func TestWithPhaseError(t *testing.T) {
 		t.Errorf("with error (-want +got):\n%s", diff)
 	}
 }
+
+func TestTunnelReadyCondition(t *testing.T) {
+	ready := condTrue(v1alpha1.ConditionReady, v1alpha1.ReasonReady, "VPNGateway vpn serves clients")
+	established := func(s metav1.ConditionStatus) []metav1.Condition {
+		return []metav1.Condition{{Type: v1alpha1.ConditionEstablished, Status: s, Reason: v1alpha1.ReasonConnecting}}
+	}
+	tests := []struct {
+		name  string
+		ready metav1.Condition
+		conds []metav1.Condition
+		want  metav1.ConditionStatus
+	}{
+		{"established", ready, established(metav1.ConditionTrue), metav1.ConditionTrue},
+		{"children not installed", ready, established(metav1.ConditionFalse), metav1.ConditionFalse},
+		{"not reported yet", ready, nil, metav1.ConditionFalse},
+		{"gateway not serving wins", condFalse(v1alpha1.ConditionReady, v1alpha1.ReasonGatewayNotReady, "x"), established(metav1.ConditionTrue), metav1.ConditionFalse},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tunnelReadyCondition(tc.ready, tc.conds)
+			if got.Status != tc.want {
+				t.Errorf("Ready = %s (%s), want %s", got.Status, got.Reason, tc.want)
+			}
+			if tc.want == metav1.ConditionFalse && tc.ready.Status == metav1.ConditionTrue && got.Reason != v1alpha1.ReasonConnecting {
+				t.Errorf("Reason %s, want Connecting", got.Reason)
+			}
+		})
+	}
+}

@@ -16,7 +16,9 @@ const (
 	// conflict with others of its gateway (internal/swan's Build reports no
 	// problem for it).
 	ConditionValid = "Valid"
-	// ConditionEstablished (Tunnel): the IKE_SA and all children are up.
+	// ConditionEstablished (Tunnel; written by the agents): True when the
+	// IKE_SA is established and every child's CHILD_SA is installed, False
+	// (ReasonConnecting) otherwise. A Tunnel is Ready only when Established.
 	ConditionEstablished = "Established"
 	// ConditionConnected (VPNUser, Tunnel; written by the agents): False with
 	// the failure's reason when the member's latest attempt failed, True once

@@ -202,8 +202,28 @@ type TunnelChildStatus struct {
 	State string `json:"state"`
 	// +optional
 	ESPProposal string `json:"espProposal,omitempty"`
+	// LocalTS and RemoteTS are the traffic selectors the child negotiated.
+	// +optional
+	// +listType=atomic
+	LocalTS []string `json:"localTS,omitempty"`
+	// +optional
+	// +listType=atomic
+	RemoteTS []string `json:"remoteTS,omitempty"`
+	// InstalledAt is when the child's current CHILD_SA was installed: its
+	// last rekey, or its setup.
+	// +optional
+	InstalledAt *metav1.Time `json:"installedAt,omitempty"`
 	// +optional
 	TrafficCounters `json:",inline"`
+}
+
+// TunnelFailure is the tunnel's last diagnosed failure.
+type TunnelFailure struct {
+	// Reason is a condition reason such as ProposalMismatch or PSKMismatch.
+	Reason string `json:"reason"`
+	// Message names both sides' values and the fix.
+	Message string      `json:"message"`
+	At      metav1.Time `json:"at"`
 }
 
 // Phase1Status is the tunnel's IKE_SA state.
@@ -235,6 +255,10 @@ type TunnelStatus struct {
 	// ChildrenUp summarises installed children, e.g. "1/1".
 	// +optional
 	ChildrenUp string `json:"childrenUp,omitempty"`
+	// LastFailure is the last failure the agents diagnosed for this tunnel;
+	// it stays after the tunnel comes up.
+	// +optional
+	LastFailure *TunnelFailure `json:"lastFailure,omitempty"`
 }
 
 // Tunnel is a site-to-site IPsec connection of a VPNGateway.
@@ -243,6 +267,7 @@ type TunnelStatus struct {
 // +kubebuilder:resource:shortName=vpntun,categories=ikegate
 // +kubebuilder:printcolumn:name="Remote",type=string,JSONPath=`.spec.remote.addresses[0]`
 // +kubebuilder:printcolumn:name="Phase1",type=string,JSONPath=`.status.phase1.state`
+// +kubebuilder:printcolumn:name="Established",type=string,JSONPath=`.status.conditions[?(@.type=="Established")].status`
 // +kubebuilder:printcolumn:name="Children",type=string,JSONPath=`.status.childrenUp`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

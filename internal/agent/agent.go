@@ -173,6 +173,9 @@ type Agent struct {
 	failures   failureLog
 	events     *eventLimiter
 	conditions map[string]memberCondition
+	// tunnels holds what the tunnels' status carries beyond one listing:
+	// the last failure and when Established last changed.
+	tunnels map[string]*tunnelMemory
 }
 
 type tunnelInfo struct {
@@ -228,6 +231,7 @@ func New(opts Options) (*Agent, error) {
 		events:   newEventLimiter(),
 
 		conditions: map[string]memberCondition{},
+		tunnels:    map[string]*tunnelMemory{},
 	}, nil
 }
 

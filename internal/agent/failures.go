@@ -103,6 +103,9 @@ func (a *Agent) reportFailure(ctx context.Context, f diagnose.Failure) {
 			"peer", peerName(f), "remote", f.Remote, "ikeSA", f.IKESA)
 	}
 	a.failures.add(f, obj, msg, a.opts.Now())
+	if obj.kind == "Tunnel" {
+		a.rememberTunnelFailure(obj.name, f.Reason, msg, a.opts.Now())
+	}
 	// A replaced session leaves the user connected: no condition.
 	if !obj.isGateway() && f.Reason != diagnose.ReasonDuplicateLogin {
 		// Without the peer's address, which a roaming client (or a

@@ -200,6 +200,9 @@ func tunnelStatus(sas []vici.IKESA, conn string, children []string, clock sessio
 				}
 				cs.State = c.State
 				cs.ESPProposal = proposalString(c.Proposal, false)
+				cs.LocalTS, cs.RemoteTS = slices.Clone(c.LocalTS), slices.Clone(c.RemoteTS)
+				at := metav1.NewTime(now.Add(-c.InstallTime).Truncate(time.Second))
+				cs.InstalledAt = &at
 				cs.TrafficCounters = addCounters(v1alpha1.TrafficCounters{}, c)
 			}
 		}
@@ -210,6 +213,24 @@ func tunnelStatus(sas []vici.IKESA, conn string, children []string, clock sessio
 	}
 	st.ChildrenUp = fmt.Sprintf("%d/%d", up, len(children))
 	return st
+}
+
+// tunnelEstablished is a Tunnel's Established condition: its IKE_SA is up
+// and every child installed. The transition time is the caller's.
+func tunnelEstablished(st v1alpha1.TunnelStatus) (metav1.ConditionStatus, string, string) {
+	if st.Phase1 == nil || st.Phase1.State != stateEstablished {
+		return metav1.ConditionFalse, v1alpha1.ReasonConnecting, "the IKE_SA is not established"
+	}
+	up := 0
+	for _, c := range st.Children {
+		if c.State == stateInstalled || c.State == stateRekeying {
+			up++
+		}
+	}
+	if up < len(st.Children) {
+		return metav1.ConditionFalse, v1alpha1.ReasonConnecting, fmt.Sprintf("%d of %d children installed", up, len(st.Children))
+	}
+	return metav1.ConditionTrue, v1alpha1.ConditionEstablished, "the IKE_SA and every child are up"
 }
 
 // tunnelShape and tunnelCounters split a tunnel status like sessionShape.
@@ -223,7 +244,11 @@ func tunnelShape(st v1alpha1.TunnelStatus) string {
 		fmt.Fprintf(&b, "%s|%d|%s|%s;", p.State, at, p.RemoteAddress, p.IKEProposal)
 	}
 	for _, c := range st.Children {
-		fmt.Fprintf(&b, "%s|%s|%s;", c.Name, c.State, c.ESPProposal)
+		fmt.Fprintf(&b, "%s|%s|%s|%v|%v;", c.Name, c.State, c.ESPProposal, c.LocalTS, c.RemoteTS)
+	}
+	if f := st.LastFailure; f != nil {
+		// The time of a failure that repeats goes with the counters.
+		fmt.Fprintf(&b, "%s|%s;", f.Reason, f.Message)
 	}
 	return b.String() + st.ChildrenUp
 }
@@ -231,7 +256,16 @@ func tunnelShape(st v1alpha1.TunnelStatus) string {
 func tunnelCounters(st v1alpha1.TunnelStatus) string {
 	var b strings.Builder
 	for _, c := range st.Children {
-		fmt.Fprintf(&b, "%d/%d/%d/%d;", c.BytesIn, c.BytesOut, c.PacketsIn, c.PacketsOut)
+		// The install time is charon's age of the CHILD_SA, which jitters
+		// by a second between listings: written with the counters.
+		at := int64(0)
+		if c.InstalledAt != nil {
+			at = c.InstalledAt.Unix()
+		}
+		fmt.Fprintf(&b, "%d/%d/%d/%d/%d;", c.BytesIn, c.BytesOut, c.PacketsIn, c.PacketsOut, at)
+	}
+	if f := st.LastFailure; f != nil {
+		fmt.Fprintf(&b, "%d;", f.At.Unix())
 	}
 	return b.String()
 }

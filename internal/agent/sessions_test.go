@@ -70,7 +70,8 @@ func TestTunnelStatus(t *testing.T) {
 		{Name: "tunnel-hq", UniqueID: 3, State: "ESTABLISHED", RemoteHost: "192.0.2.80", Established: time.Minute,
 			Proposal: vici.Proposal{Encr: "AES_CBC", EncrKeySize: 256, Integ: "HMAC_SHA2_256_128", PRF: "PRF_HMAC_SHA2_256", DHGroup: "MODP_2048"},
 			Children: []vici.ChildSA{
-				{Name: "lan", State: "INSTALLED", Proposal: vici.Proposal{Encr: "AES_GCM_16", EncrKeySize: 128}, BytesIn: 7, PacketsIn: 1},
+				{Name: "lan", State: "INSTALLED", Proposal: vici.Proposal{Encr: "AES_GCM_16", EncrKeySize: 128}, BytesIn: 7, PacketsIn: 1,
+					InstallTime: 90 * time.Second, LocalTS: []string{"10.3.0.0/24"}, RemoteTS: []string{"10.9.0.0/24"}},
 			}},
 		{Name: "mobile-staff", UniqueID: 4, State: "ESTABLISHED"},
 	}
@@ -80,7 +81,8 @@ func TestTunnelStatus(t *testing.T) {
 		Phase1: &v1alpha1.Phase1Status{State: "ESTABLISHED", EstablishedAt: &at, RemoteAddress: "192.0.2.80",
 			IKEProposal: "AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048"},
 		Children: []v1alpha1.TunnelChildStatus{
-			{Name: "lan", State: "INSTALLED", ESPProposal: "AES_GCM_16_128", TrafficCounters: v1alpha1.TrafficCounters{BytesIn: 7, PacketsIn: 1}},
+			{Name: "lan", State: "INSTALLED", ESPProposal: "AES_GCM_16_128", LocalTS: []string{"10.3.0.0/24"}, RemoteTS: []string{"10.9.0.0/24"},
+				InstalledAt: ptr(metav1.NewTime(now.Add(-90 * time.Second))), TrafficCounters: v1alpha1.TrafficCounters{BytesIn: 7, PacketsIn: 1}},
 			{Name: "dmz", State: "Down"},
 		},
 		ChildrenUp: "1/2",
@@ -165,5 +167,21 @@ func TestOnlySpecAndLabelChangesTrigger(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: triggered = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestTunnelEstablished(t *testing.T) {
+	up := v1alpha1.TunnelStatus{Phase1: &v1alpha1.Phase1Status{State: "ESTABLISHED"},
+		Children: []v1alpha1.TunnelChildStatus{{Name: "lan", State: "INSTALLED"}, {Name: "dmz", State: "REKEYING"}}}
+	if s, _, _ := tunnelEstablished(up); s != metav1.ConditionTrue {
+		t.Errorf("IKE_SA up and every child installed: %s", s)
+	}
+	oneDown := up
+	oneDown.Children = []v1alpha1.TunnelChildStatus{{Name: "lan", State: "INSTALLED"}, {Name: "dmz", State: "Down"}}
+	if s, r, m := tunnelEstablished(oneDown); s != metav1.ConditionFalse || r != v1alpha1.ReasonConnecting || m != "1 of 2 children installed" {
+		t.Errorf("A child down: %s %s %q", s, r, m)
+	}
+	if s, _, _ := tunnelEstablished(v1alpha1.TunnelStatus{Phase1: &v1alpha1.Phase1Status{State: "CONNECTING"}}); s != metav1.ConditionFalse {
+		t.Errorf("IKE_SA connecting: %s", s)
 	}
 }

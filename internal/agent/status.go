@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -142,7 +143,11 @@ func (a *Agent) takeSnapshot(sas []vici.IKESA, now time.Time) snapshot {
 		tunnels: make(map[string]v1alpha1.TunnelStatus, len(a.tunnelConns)),
 	}
 	for conn, info := range a.tunnelConns {
-		snap.tunnels[info.name] = tunnelStatus(sas, conn, info.children, a.sessions, now)
+		st := tunnelStatus(sas, conn, info.children, a.sessions, now)
+		if m := a.tunnels[info.name]; m != nil {
+			st.LastFailure = m.failure
+		}
+		snap.tunnels[info.name] = st
 	}
 	for _, ss := range snap.users {
 		snap.total += len(ss)
@@ -267,10 +272,12 @@ func (a *Agent) writeTunnels(ctx context.Context, stats map[string]v1alpha1.Tunn
 			continue
 		}
 		status, err := toMap(&struct {
-			Phase1     *v1alpha1.Phase1Status       `json:"phase1,omitempty"`
-			Children   []v1alpha1.TunnelChildStatus `json:"children,omitempty"`
-			ChildrenUp string                       `json:"childrenUp,omitempty"`
-		}{st.Phase1, st.Children, st.ChildrenUp})
+			Conditions  []metav1.Condition           `json:"conditions"`
+			Phase1      *v1alpha1.Phase1Status       `json:"phase1,omitempty"`
+			Children    []v1alpha1.TunnelChildStatus `json:"children,omitempty"`
+			ChildrenUp  string                       `json:"childrenUp,omitempty"`
+			LastFailure *v1alpha1.TunnelFailure      `json:"lastFailure,omitempty"`
+		}{[]metav1.Condition{a.establishedCondition(name, st, now)}, st.Phase1, st.Children, st.ChildrenUp, st.LastFailure})
 		if err != nil {
 			return err
 		}
@@ -286,6 +293,7 @@ func (a *Agent) writeTunnels(ctx context.Context, stats map[string]v1alpha1.Tunn
 	for name := range a.written.tunnels {
 		if _, ok := stats[name]; !ok {
 			delete(a.written.tunnels, name)
+			delete(a.tunnels, name)
 		}
 	}
 	a.mu.Unlock()
@@ -381,4 +389,43 @@ func (f *authFailures) seen(l *vici.LogEntry) bool {
 		}
 	}
 	return true
+}
+
+// tunnelMemory is what a tunnel's status keeps between listings.
+type tunnelMemory struct {
+	failure *v1alpha1.TunnelFailure
+	// established and since are the Established condition's last status
+	// and transition time.
+	established metav1.ConditionStatus
+	since       metav1.Time
+}
+
+// tunnel returns the memory of a tunnel; a.mu must be held.
+func (a *Agent) tunnel(name string) *tunnelMemory {
+	m := a.tunnels[name]
+	if m == nil {
+		m = &tunnelMemory{}
+		a.tunnels[name] = m
+	}
+	return m
+}
+
+// establishedCondition is the Tunnel's Established condition, with the
+// transition time of its last change of status.
+func (a *Agent) establishedCondition(name string, st v1alpha1.TunnelStatus, now time.Time) metav1.Condition {
+	status, reason, message := tunnelEstablished(st)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := a.tunnel(name)
+	if m.established != status {
+		m.established, m.since = status, metav1.NewTime(now.Truncate(time.Second))
+	}
+	return metav1.Condition{Type: v1alpha1.ConditionEstablished, Status: status, Reason: reason, Message: message, LastTransitionTime: m.since}
+}
+
+// rememberTunnelFailure keeps a tunnel's last diagnosed failure for its status.
+func (a *Agent) rememberTunnelFailure(name, reason, message string, at time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.tunnel(name).failure = &v1alpha1.TunnelFailure{Reason: reason, Message: message, At: metav1.NewTime(at.Truncate(time.Second))}
 }

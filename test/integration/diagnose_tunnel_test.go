@@ -145,4 +145,13 @@ secrets {
 		t.Fatalf("The site could not connect with the right key: %v\n%s", err, out)
 	}
 	waitFor(t, 15*time.Second, "Connected=True on Tunnel hq", tunnelConnected(metav1.ConditionTrue, v1alpha1.ReasonConnected))
+	// The status keeps the last failure after the tunnel is up again.
+	waitFor(t, 15*time.Second, "the Tunnel's status naming its last failure", func() (bool, string) {
+		var tun v1alpha1.Tunnel
+		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "hq"}, &tun); err != nil {
+			return false, err.Error()
+		}
+		f := tun.Status.LastFailure
+		return f != nil && f.Reason == v1alpha1.ReasonPSKMismatch && strings.Contains(f.Message, "pre-shared key"), fmt.Sprintf("lastFailure %+v", f)
+	})
 }

@@ -3,11 +3,13 @@ package integration
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -75,8 +77,14 @@ func TestTunnelStatus(t *testing.T) {
 		}
 		return tun.Status
 	}
+	established := func(st v1alpha1.TunnelStatus) metav1.ConditionStatus {
+		if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionEstablished); c != nil {
+			return c.Status
+		}
+		return ""
+	}
 	describe := func(st v1alpha1.TunnelStatus) string {
-		s := fmt.Sprintf("childrenUp %q", st.ChildrenUp)
+		s := fmt.Sprintf("childrenUp %q, established %q", st.ChildrenUp, established(st))
 		if st.Phase1 != nil {
 			s += fmt.Sprintf(", phase1 %+v", *st.Phase1)
 		}
@@ -134,7 +142,9 @@ secrets {
 		ok := st.Phase1 != nil && st.Phase1.State == "ESTABLISHED" && st.Phase1.RemoteAddress == siteAddr &&
 			st.Phase1.EstablishedAt != nil && st.Phase1.IKEProposal != "" && st.ChildrenUp == "1/1" &&
 			len(st.Children) == 1 && st.Children[0].Name == "lan" && st.Children[0].State == "INSTALLED" &&
-			st.Children[0].ESPProposal != "" && st.Children[0].PacketsIn >= 3 && st.Children[0].BytesIn > 0
+			st.Children[0].ESPProposal != "" && st.Children[0].PacketsIn >= 3 && st.Children[0].BytesIn > 0 &&
+			slices.Equal(st.Children[0].LocalTS, []string{lanNet}) && slices.Equal(st.Children[0].RemoteTS, []string{siteLAN}) &&
+			st.Children[0].InstalledAt != nil && established(st) == metav1.ConditionTrue
 		return ok, describe(st)
 	})
 
@@ -144,7 +154,7 @@ secrets {
 	waitFor(t, 10*time.Second, "the tunnel reported down again", func() (bool, string) {
 		st := status()
 		return st.Phase1 != nil && st.Phase1.State == "Down" && st.ChildrenUp == "0/1" &&
-			len(st.Children) == 1 && st.Children[0].State == "Down", describe(st)
+			len(st.Children) == 1 && st.Children[0].State == "Down" && established(st) == metav1.ConditionFalse, describe(st)
 	})
 
 	// Deleting the Tunnel ends its IKE_SA: unloading the connection alone
