@@ -56,6 +56,10 @@ helm:
 envtest: ## kube-apiserver, etcd, kubectl into bin/k8s (cached per version)
 	hack/envtest-assets.sh
 
+.PHONY: promtool
+promtool: ## promtool into bin/ from Debian's prometheus package (unpacked, never installed)
+	hack/install-promtool.sh
+
 .PHONY: strongswan
 strongswan: ## Debian strongSwan and network tools (apt, as root)
 	hack/install-strongswan.sh
@@ -126,7 +130,7 @@ build:
 	go build ./cmd/...
 
 .PHONY: test
-test: tools envtest strongswan generate manifests ## all tests against the real control plane and strongSwan
+test: tools envtest strongswan promtool generate manifests ## all tests against the real control plane and strongSwan
 	@echo "KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) IKEGATE_REQUIRE_ROOT_TESTS=$(IKEGATE_REQUIRE_ROOT_TESTS)"
 	go test $(GO_TEST_FLAGS) ./...
 
