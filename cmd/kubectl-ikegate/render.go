@@ -36,7 +36,7 @@ func newRenderCommand() *cobra.Command {
 	o := &renderOptions{now: time.Now, cluster: newClusterFlags()}
 	cmd := &cobra.Command{
 		Use:   "render (-f DIR_OR_FILE [--gateway NAME] | [-n NAMESPACE] GATEWAY) [--show-secrets] [--firewall]",
-		Short: "Print the strongSwan configuration a gateway's resources produce, offline",
+		Short: "Print the strongSwan configuration a gateway's resources produce, from manifests or the cluster",
 		Long: `render reads VPNGateway, MobilePool, VPNUser, Tunnel and Secret manifests
 (multi-document YAML or JSON; directories are read for *.yaml, *.yml and *.json)
 and prints the swanctl.conf the gateway's charon would be given, without a
@@ -45,9 +45,10 @@ validates it on create (the CRDs' schemas and CEL rules, offline), and refused
 with the API server's message. With a GATEWAY name instead of -f it renders
 the gateway as it is in the cluster, read with kubectl's connection flags
 (--kubeconfig, --context, -n). Certificates and keys appear as the file names
-charon loads them from. Secrets are redacted unless --show-secrets is given. With --firewall it
-prints the gateway's nftables table instead, as ` + "`nft list table`" + ` shows it. If the
-resources have problems, they are printed instead and the command fails.`,
+charon loads them from. Secrets are redacted unless --show-secrets is given.
+With --firewall it prints the gateway's nftables table instead, as
+` + "`nft list table`" + ` shows it. If the resources have problems, they are
+printed instead and the command fails.`,
 		Example: `  kubectl ikegate render -f examples/pfsense-mobile/
   kubectl ikegate render -n vpn vpn --firewall`,
 		Args: cobra.MaximumNArgs(1),
