@@ -56,6 +56,10 @@ helm:
 envtest: ## kube-apiserver, etcd, kubectl into bin/k8s (cached per version)
 	hack/envtest-assets.sh
 
+.PHONY: promtool
+promtool: ## promtool into bin/ from Debian's prometheus package (unpacked, never installed)
+	hack/install-promtool.sh
+
 .PHONY: strongswan
 strongswan: ## Debian strongSwan and network tools (apt, as root)
 	hack/install-strongswan.sh
@@ -129,8 +133,23 @@ chart: helm manifests ## lint the Helm chart and package it into tmp/charts
 build:
 	go build ./cmd/...
 
+# Where `make install` puts kubectl-ikegate: kubectl runs any kubectl-* on
+# the PATH as a plugin. go install's directory by default.
+PLUGIN_DIR ?= $(or $(shell go env GOBIN),$(shell go env GOPATH)/bin)
+
+.PHONY: plugin
+plugin: ## kubectl-ikegate into bin/
+	go build -o $(BIN)/kubectl-ikegate ./cmd/kubectl-ikegate
+
+.PHONY: install
+install: ## kubectl-ikegate into PLUGIN_DIR (default: go install's), so that `kubectl ikegate` works
+	mkdir -p $(PLUGIN_DIR)
+	GOBIN=$(abspath $(PLUGIN_DIR)) go install ./cmd/kubectl-ikegate
+	@case ":$$PATH:" in *":$(abspath $(PLUGIN_DIR)):"*) echo "installed $(abspath $(PLUGIN_DIR))/kubectl-ikegate: try 'kubectl ikegate --help'";; \
+	  *) echo "installed $(abspath $(PLUGIN_DIR))/kubectl-ikegate, but $(abspath $(PLUGIN_DIR)) is not on your PATH: add it, or run 'make install PLUGIN_DIR=/usr/local/bin'";; esac
+
 .PHONY: test
-test: tools envtest strongswan libreswan generate manifests ## all tests against the real control plane and strongSwan
+test: tools envtest strongswan libreswan promtool generate manifests ## all tests against the real control plane and strongSwan
 	@echo "KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS) IKEGATE_REQUIRE_ROOT_TESTS=$(IKEGATE_REQUIRE_ROOT_TESTS)"
 	go test $(GO_TEST_FLAGS) ./...
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -27,43 +29,79 @@ type renderOptions struct {
 	showSecrets bool
 	firewall    bool
 	now         func() time.Time
+	cluster     *clusterFlags
 }
 
 func newRenderCommand() *cobra.Command {
-	o := &renderOptions{now: time.Now}
+	o := &renderOptions{now: time.Now, cluster: newClusterFlags()}
 	cmd := &cobra.Command{
-		Use:   "render -f DIR_OR_FILE [--gateway NAME] [--show-secrets] [--firewall]",
-		Short: "Print the strongSwan configuration a gateway's resources produce, offline",
+		Use:   "render (-f DIR_OR_FILE [--gateway NAME] | [-n NAMESPACE] GATEWAY) [--show-secrets] [--firewall]",
+		Short: "Print the strongSwan configuration a gateway's resources produce, from manifests or the cluster",
 		Long: `render reads VPNGateway, MobilePool, VPNUser, Tunnel and Secret manifests
 (multi-document YAML or JSON; directories are read for *.yaml, *.yml and *.json)
 and prints the swanctl.conf the gateway's charon would be given, without a
-cluster. Certificates and keys appear as the file names charon loads them
-from. Secrets are redacted unless --show-secrets is given. With --firewall it
-prints the gateway's nftables table instead, as ` + "`nft list table`" + ` shows it. If the
-resources have problems, they are printed instead and the command fails.`,
-		Example: `  kubectl ikegate render -f examples/pfsense-mobile/`,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.run(cmd.OutOrStdout(), cmd.ErrOrStderr())
+cluster. Every ikegate.io object is first validated as the API server
+validates it on create (the CRDs' schemas and CEL rules, offline), and refused
+with the API server's message. With a GATEWAY name instead of -f it renders
+the gateway as it is in the cluster, read with kubectl's connection flags
+(--kubeconfig, --context, -n). Certificates and keys appear as the file names
+charon loads them from. Secrets are redacted unless --show-secrets is given.
+With --firewall it prints the gateway's nftables table instead, as
+` + "`nft list table`" + ` shows it. If the resources have problems, they are
+printed instead and the command fails.`,
+		Example: `  kubectl ikegate render -f examples/pfsense-mobile/
+  kubectl ikegate render -n vpn vpn --firewall`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 1 && len(o.files) > 0:
+				return errors.New("give either -f or a GATEWAY name, not both")
+			case len(args) == 0 && len(o.files) == 0:
+				return errors.New("give -f DIR_OR_FILE, or the name of a GATEWAY in the cluster")
+			case len(args) == 1 && o.gateway != "":
+				return errors.New("--gateway chooses among the gateways of -f; name a live GATEWAY as the argument only")
+			}
+			all, err := o.manifests(cmd.Context(), args)
+			if err != nil {
+				return err
+			}
+			return o.run(all, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringSliceVarP(&o.files, "filename", "f", nil, "manifest file or directory (repeatable)")
 	cmd.Flags().StringVar(&o.gateway, "gateway", "", "name of the VPNGateway to render when the manifests hold several")
 	cmd.Flags().BoolVar(&o.firewall, "firewall", false, "print the gateway's nftables table instead of its charon configuration")
 	cmd.Flags().BoolVar(&o.showSecrets, "show-secrets", false, "print shared secrets (NT hashes, pre-shared keys) instead of <redacted>")
-	_ = cmd.MarkFlagRequired("filename")
+	o.cluster.addTo(cmd.Flags())
 	return cmd
 }
 
-func (o *renderOptions) run(out, errOut io.Writer) error {
+// manifests reads the files of -f, validated, or the live gateway named by args.
+func (o *renderOptions) manifests(ctx context.Context, args []string) (swan.Manifests, error) {
 	var all swan.Manifests
+	if len(args) == 1 {
+		ns, err := o.cluster.namespace()
+		if err != nil {
+			return all, err
+		}
+		c, err := o.cluster.client()
+		if err != nil {
+			return all, err
+		}
+		o.gateway = args[0]
+		return liveManifests(ctx, c, ns, args[0])
+	}
 	for _, f := range o.files {
 		m, err := readManifests(f)
 		if err != nil {
-			return err
+			return all, err
 		}
 		all.Append(m)
 	}
+	return all, nil
+}
+
+func (o *renderOptions) run(all swan.Manifests, out, errOut io.Writer) error {
 	in, err := all.Resources(o.gateway, o.now())
 	if err != nil {
 		return err
@@ -118,12 +156,14 @@ func readManifests(path string) (swan.Manifests, error) {
 		files = []string{path}
 	}
 	for _, f := range files {
-		r, err := os.Open(f)
+		data, err := os.ReadFile(f)
 		if err != nil {
 			return all, err
 		}
-		m, err := swan.DecodeManifests(r, f)
-		_ = r.Close()
+		if err := validateManifests(context.Background(), data, f); err != nil {
+			return all, err
+		}
+		m, err := swan.DecodeManifests(bytes.NewReader(data), f)
 		if err != nil {
 			return all, err
 		}

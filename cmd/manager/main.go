@@ -19,6 +19,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
@@ -118,6 +119,11 @@ func run(ctx context.Context, c config) error {
 		StatusWorkers:      c.statusWorkers,
 	}); err != nil {
 		return err
+	}
+	// Gateway, pool and tunnel figures for the alert rules and the dashboard,
+	// served with controller-runtime's own metrics.
+	if err := crmetrics.Registry.Register(controllers.NewStatusCollector(mgr.GetClient())); err != nil {
+		return fmt.Errorf("registering the status metrics: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err

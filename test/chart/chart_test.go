@@ -20,6 +20,7 @@ func TestHelmLint(t *testing.T) {
 	for name, set := range map[string][]string{
 		"defaults":       nil,
 		"serviceMonitor": {"metrics.serviceMonitor.enabled=true"},
+		"monitoring":     {"metrics.podMonitor.enabled=true", "metrics.prometheusRule.enabled=true", "grafana.dashboard.enabled=true"},
 		"no CRDs":        {"crds.install=false"},
 		"external RBAC":  {"rbac.create=false", "serviceAccount.create=false", "serviceAccount.name=ikegate"},
 	} {
