@@ -346,7 +346,11 @@ func TestChangingAPoolLeavesOtherPoolsUsersAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx.agent.Trigger()
-	eventually(t, "bob's own connection", func() bool { return f.Conn("user-bob") != nil && f.Pool("contractors-ipv4") != nil })
+	// A fresh charon gets connections and pools before the users' secrets
+	// (serveFirst): wait for both, so that no load of them comes after the reset.
+	eventually(t, "bob's own connection and both secrets", func() bool {
+		return f.Conn("user-bob") != nil && f.Pool("contractors-ipv4") != nil && f.Shared("ntlm-alice") != nil && f.Shared("ntlm-bob") != nil
+	})
 	bobSA := clientSA("bob@example.com")
 	bobSA.Name = "user-bob"
 	f.AddSA(bobSA)

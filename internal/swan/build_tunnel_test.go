@@ -132,11 +132,15 @@ func TestTunnelIKEv1WithoutAEAD(t *testing.T) {
 	}
 
 	in := Resources{Gateway: newGateway(), Now: testNow}
-	in.Tunnels = []v1alpha1.Tunnel{newTunnel("branch", func(tn *v1alpha1.Tunnel) { tn.Spec.IKEVersion = 1 })}
+	// Proposals with AEAD ciphers only leave IKEv1 nothing to offer.
+	in.Tunnels = []v1alpha1.Tunnel{newTunnel("branch", func(tn *v1alpha1.Tunnel) {
+		tn.Spec.IKEVersion = 1
+		tn.Spec.IKE.Proposals = []v1alpha1.IKEProposal{{Encryption: []v1alpha1.EncryptionAlgorithm{"AES256GCM16"}, PRF: []v1alpha1.PRFAlgorithm{"PRFSHA256"}, DHGroups: []v1alpha1.DHGroup{"ECP256"}}}
+	})}
 	in.Secrets = map[string]map[string][]byte{"branch-psk": {"psk": []byte("a branch key long enough")}}
 	res := Build(in)
 	probs := problemsOf(res, KindTunnel, "branch")
 	if len(probs) != 1 || probs[0].Reason != v1alpha1.ReasonInvalidSpec || !strings.Contains(probs[0].Message, "Compatible") {
-		t.Errorf("Problems for IKEv1 with the Modern (AEAD only) preset: %+v, want one InvalidSpec pointing at Compatible", probs)
+		t.Errorf("Problems for IKEv1 with AEAD-only proposals: %+v, want one InvalidSpec pointing at Compatible", probs)
 	}
 }
