@@ -18,7 +18,6 @@ import (
 	"github.com/ikegate/ikegate/api/v1alpha1"
 )
 
-
 func rulesFile(t testing.TB) string {
 	return filepath.Join(chartDir(t), "files", "prometheus", "rules.yaml")
 }
