@@ -13,18 +13,7 @@ import (
 // tunnel is cut off at once even when the peer no longer responds. It
 // reports false when the SA was gone already.
 func TerminateSA(ctx context.Context, s Session, uniqueID uint32) (bool, error) {
-	req := govici.NewMessage()
-	_ = req.Set("ike-id", strconv.FormatUint(uint64(uniqueID), 10))
-	_ = req.Set("force", "yes")
-	_ = req.Set("timeout", "-1")
-	resp, err := s.Call(ctx, "terminate", req)
-	if resp != nil && str(resp, "matches") == "0" {
-		return false, nil
-	}
-	if err == nil && resp != nil && str(resp, "success") == "no" {
-		err = fmt.Errorf("charon: %s", str(resp, "errmsg"))
-	}
-	return err == nil, err
+	return terminate(ctx, s, uniqueID, true)
 }
 
 // DeleteSA ends one IKE_SA by its unique id the way a peer would: charon
@@ -33,8 +22,15 @@ func TerminateSA(ctx context.Context, s Session, uniqueID uint32) (bool, error) 
 // does not wait for that (timeout -1). It reports false when the SA was
 // gone already.
 func DeleteSA(ctx context.Context, s Session, uniqueID uint32) (bool, error) {
+	return terminate(ctx, s, uniqueID, false)
+}
+
+func terminate(ctx context.Context, s Session, uniqueID uint32, force bool) (bool, error) {
 	req := govici.NewMessage()
 	_ = req.Set("ike-id", strconv.FormatUint(uint64(uniqueID), 10))
+	if force {
+		_ = req.Set("force", "yes")
+	}
 	_ = req.Set("timeout", "-1")
 	resp, err := s.Call(ctx, "terminate", req)
 	if resp != nil && str(resp, "matches") == "0" {
