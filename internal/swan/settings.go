@@ -293,3 +293,28 @@ func (w *confWriter) close() {
 	w.depth--
 	w.line("}")
 }
+
+// ConfWriter writes the settings syntax charon and swanctl read (sections
+// in braces, one key = value per line), for other packages that write
+// files in it, such as a client's swanctl.conf. Values go as given: Quote
+// them unless they are tokens.
+type ConfWriter struct{ w confWriter }
+
+// Open starts a section.
+func (c *ConfWriter) Open(name string) { c.w.open(name) }
+
+// Close ends the innermost section.
+func (c *ConfWriter) Close() { c.w.close() }
+
+// KV writes one setting.
+func (c *ConfWriter) KV(k, v string) { c.w.kv(k, v) }
+
+// Line writes a line as it is, indented.
+func (c *ConfWriter) Line(s string) { c.w.line(s) }
+
+// String is what was written.
+func (c *ConfWriter) String() string { return c.w.b.String() }
+
+// Quote returns v unchanged when the settings parser reads it back as is,
+// and quoted with escapes otherwise.
+func Quote(v string) string { return quote(v) }
