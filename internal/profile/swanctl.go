@@ -95,7 +95,6 @@ func Swanctl(in Input) ([]byte, error) {
 	return []byte(w.String()), nil
 }
 
-
 func yesNo(b bool) string {
 	if b {
 		return "yes"
