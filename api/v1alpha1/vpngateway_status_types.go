@@ -1,0 +1,111 @@
+package v1alpha1
+
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+// VPNGatewayStatus is the observed state of a gateway.
+type VPNGatewayStatus struct {
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Sessions is the number of established client IKE_SAs over all replicas.
+	// +optional
+	Sessions int32 `json:"sessions,omitempty"`
+	// CASecretName holds the CA bundle clients must trust (also in the ConfigMap
+	// named by CAConfigMapName).
+	// +optional
+	CAConfigMapName string `json:"caConfigMapName,omitempty"`
+	// CertificateSecretName holds the server certificate and key.
+	// +optional
+	CertificateSecretName string `json:"certificateSecretName,omitempty"`
+	// CertificateNotAfter is the server certificate's expiry.
+	// +optional
+	CertificateNotAfter *metav1.Time `json:"certificateNotAfter,omitempty"`
+	// ReadyReplicas is the number of gateway pods whose charon holds the current configuration.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// Agents are the reports of the gateway pods' agents, one entry per pod,
+	// each written by that pod's agent under a field owner of its own.
+	// +optional
+	// +listType=map
+	// +listMapKey=pod
+	// +kubebuilder:validation:MaxItems=64
+	Agents []AgentStatus `json:"agents,omitempty"`
+}
+
+// AgentStatus is what one gateway pod's agent last applied to its charon.
+type AgentStatus struct {
+	// Pod is the gateway pod.
+	Pod string `json:"pod"`
+	// AppliedGeneration is the VPNGateway generation that the pod's charon holds
+	// the configuration of, together with the gateway's pools, users, tunnels
+	// and Secrets as the agent saw them. It is only raised by an apply that
+	// charon fully accepted.
+	// +optional
+	AppliedGeneration int64 `json:"appliedGeneration,omitempty"`
+	// LastError is why the latest apply failed; empty when it succeeded.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	LastError string `json:"lastError,omitempty"`
+	// Sessions is the number of established client IKE_SAs on the pod.
+	// +optional
+	Sessions int32 `json:"sessions,omitempty"`
+	// Pools are the addresses the pod's charon has leased per MobilePool.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=256
+	Pools []PoolLeases `json:"pools,omitempty"`
+	// RecentFailures are the connection attempts that failed on the pod
+	// lately, one entry per phase, reason and peer, newest last.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	RecentFailures []RecentFailure `json:"recentFailures,omitempty"`
+}
+
+// RecentFailure is one kind of failed attempt the agent diagnosed from
+// charon's log and alerts, with how often it happened. Its values come from
+// the network cleaned: bounded and without control characters.
+type RecentFailure struct {
+	// Phase is the step of the IKE_SA's life that failed (IKE_SA_INIT,
+	// IKE_AUTH, CHILD_SA, rekey, liveness).
+	// +kubebuilder:validation:MaxLength=32
+	Phase string `json:"phase"`
+	// Reason is one of the condition reasons (ProposalMismatch, ...).
+	// +kubebuilder:validation:MaxLength=64
+	Reason string `json:"reason"`
+	// Kind and Name are the object the failure was reported on: the VPNUser
+	// or Tunnel of the peer, or the VPNGateway when neither is known.
+	// +kubebuilder:validation:MaxLength=32
+	Kind string `json:"kind"`
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Peer is the identity the peer used, or its address when it sent none.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Peer string `json:"peer,omitempty"`
+	// RemoteAddress is the peer's address at the last attempt.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	RemoteAddress string `json:"remoteAddress,omitempty"`
+	// Message names both sides' values and what to change.
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message"`
+	// Count is how many attempts failed this way since FirstSeen.
+	Count int32 `json:"count"`
+	// FirstSeen and LastSeen bound the attempts counted. LastSeen moves on
+	// a bounded cadence, not with every retry.
+	FirstSeen metav1.Time `json:"firstSeen"`
+	LastSeen  metav1.Time `json:"lastSeen"`
+}
+
+// PoolLeases counts the addresses of one MobilePool leased on one gateway pod.
+type PoolLeases struct {
+	// Name of the MobilePool.
+	Name string `json:"name"`
+	// Leased addresses, online clients only.
+	Leased int32 `json:"leased"`
+}
