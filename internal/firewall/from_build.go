@@ -2,7 +2,6 @@ package firewall
 
 import (
 	"net/netip"
-	"slices"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/swan"
@@ -53,12 +52,4 @@ func FromBuild(table string, gw *v1alpha1.VPNGateway, res *swan.Result) Config {
 		cfg.Refused = append(cfg.Refused, Refused{Owner: owner, Prefix: r.Prefix})
 	}
 	return cfg
-}
-
-// compactPrefixes sorts and removes duplicates, so that rules built from
-// networks several children share stay the same across rebuilds.
-func compactPrefixes(ps []netip.Prefix) []netip.Prefix {
-	ps = append([]netip.Prefix(nil), ps...)
-	slices.SortFunc(ps, comparePrefix)
-	return slices.Compact(ps)
 }

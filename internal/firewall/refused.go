@@ -14,10 +14,6 @@ const (
 	CounterClosed  = "closed-dropped"
 )
 
-func comparePrefix(a, b netip.Prefix) int {
-	return cmp.Or(a.Addr().Compare(b.Addr()), a.Bits()-b.Bits())
-}
-
 // refusedRanges sorts refused networks and drops duplicates.
 func refusedRanges(rs []Refused) []Refused {
 	out := slices.Clone(rs)
