@@ -234,7 +234,12 @@ func TestFailuresLandOnTheObjectWhoseOwnerCanFixThem(t *testing.T) {
 			inMessage: []string{"jimp@example.com", "192.0.2.2", "check the password"}, memberHasState: true},
 		{name: "disabled user", log: "wrong-password", users: []*v1alpha1.VPNUser{vpnUser("ann"), vpnUser("jimp", func(u *v1alpha1.VPNUser) { u.Spec.Disabled = true })},
 			kind: "VPNUser", object: "jimp", reason: diagnose.ReasonDisabled,
-			inMessage: []string{"jimp@example.com", "enable the VPNUser"}, memberHasState: true},
+			inMessage: []string{"jimp@example.com", "the VPNUser is disabled", "enable the VPNUser"}, memberHasState: true},
+		{name: "expired user", log: "wrong-password", users: []*v1alpha1.VPNUser{vpnUser("ann"), vpnUser("jimp", func(u *v1alpha1.VPNUser) {
+			u.Spec.ExpiresAt = &metav1.Time{Time: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}
+		})},
+			kind: "VPNUser", object: "jimp", reason: diagnose.ReasonExpired,
+			inMessage: []string{"jimp@example.com", "the VPNUser has expired", "extend expiresAt"}, memberHasState: true},
 		{name: "unknown identity", log: "unknown-identity", users: []*v1alpha1.VPNUser{vpnUser("jimp")},
 			kind: "VPNGateway", object: testGW, reason: diagnose.ReasonUnknownUser,
 			inMessage: []string{"nobody@example.com", "create a VPNUser"}},

@@ -173,10 +173,18 @@ func (c *Correlator) finish(a *attempt, f *Failure) (Failure, bool) {
 	a.reported[f.Phase] = true
 	if c.opts.UserState != nil && (f.Reason == ReasonUnknownUser || f.Reason == ReasonAuthenticationFailed) && f.RemoteID != "" {
 		if r := c.opts.UserState(Clean(f.RemoteID)); r != "" {
-			f.Reason = r
+			// charon's words ("no password", "did not verify") are about the
+			// credentials it was not given; the user's state is the cause.
+			f.Reason, f.Detail = r, userStateDetail[r]
 		}
 	}
 	return f.cleaned(), true
+}
+
+// userStateDetail says why a known user's login was refused.
+var userStateDetail = map[string]string{
+	ReasonDisabled: "the VPNUser is disabled, so the gateway refuses its logins",
+	ReasonExpired:  "the VPNUser has expired (expiresAt is past), so the gateway refuses its logins",
 }
 
 func (f Failure) cleaned() Failure {

@@ -277,3 +277,32 @@ func TestCorrelatorStaysBounded(t *testing.T) {
 		t.Errorf("Bookkeeping grew: %d attempts, %d order entries, %d remotes; bound 8", attempts, order, remotes)
 	}
 }
+
+// TestDisabledAndExpiredUsersAreSaidSo: charon logs the same "no EAP key"
+// for a disabled, an expired and an unknown user; the Failure of a known
+// user names its state, not the missing password.
+func TestDisabledAndExpiredUsersAreSaidSo(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "unknown-identity.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ state, word string }{
+		{diagnose.ReasonDisabled, "disabled"},
+		{diagnose.ReasonExpired, "expired"},
+	} {
+		t.Run(tc.state, func(t *testing.T) {
+			sc := scenario{opts: diagnose.Options{UserState: func(string) string { return tc.state }}}
+			got := replay(t, sc, string(b))
+			if len(got) != 1 {
+				t.Fatalf("Failures = %+v, want one", got)
+			}
+			f := got[0]
+			if f.Reason != tc.state || !strings.Contains(f.Detail, tc.word) || strings.Contains(f.Detail, "password") {
+				t.Errorf("Failure %s: %q, want reason %s and a detail saying %q without a password", f.Reason, f.Detail, tc.state, tc.word)
+			}
+			if adv := f.Advice(); !strings.Contains(adv, "VPNUser nobody@example.com") {
+				t.Errorf("Advice %q does not name the user", adv)
+			}
+		})
+	}
+}
