@@ -22,6 +22,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -190,6 +191,15 @@ func TestGatewayEnvtest(t *testing.T) {
 		eventually(t, "user follows the gateway", conditionIs(c, user, userConds, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonGatewayNotReady))
 		agentReport(t, c, gw, v1alpha1.AgentStatus{Pod: "vpn-gateway-0", AppliedGeneration: gw.Generation})
 		eventually(t, "gateway Ready again", conditionIs(c, gw, gwConds, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
+
+		none, one := int32(0), int32(1)
+		agentReport(t, c, gw, v1alpha1.AgentStatus{Pod: "vpn-gateway-0", AppliedGeneration: gw.Generation, Connections: &none})
+		eventually(t, "NoConnections", conditionIs(c, gw, gwConds, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonNoConnections))
+		if cond := meta.FindStatusCondition(gw.Status.Conditions, v1alpha1.ConditionReady); !strings.Contains(cond.Message, "vpn-gateway-0 holds no connection") {
+			t.Errorf("NoConnections message %q does not name the pod", cond.Message)
+		}
+		agentReport(t, c, gw, v1alpha1.AgentStatus{Pod: "vpn-gateway-0", AppliedGeneration: gw.Generation, Connections: &one})
+		eventually(t, "gateway Ready with a connection", conditionIs(c, gw, gwConds, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
 	})
 
 	t.Run("pool nearly full", func(t *testing.T) {
@@ -684,6 +694,9 @@ func agentReport(t *testing.T, c client.Client, gw *v1alpha1.VPNGateway, a v1alp
 	}
 	if a.Sessions != 0 {
 		entry["sessions"] = int64(a.Sessions)
+	}
+	if a.Connections != nil {
+		entry["connections"] = int64(*a.Connections)
 	}
 	for _, p := range a.Pools {
 		pools, _ := entry["pools"].([]any)

@@ -345,7 +345,7 @@ func (r *VPNGatewayReconciler) writeStatus(ctx context.Context, s *gatewayScope,
 	certC := withPhaseError(certificateCondition(gw, s.issuer, s.cert, r.now()), s.pkiErr)
 	work := withPhaseError(workloadCondition(gw, s.workload), s.workloadErr)
 	applied := configAppliedCondition(gw)
-	ready := readyCondition(valid, certC, work, applied)
+	ready := gatewayReadyCondition(gw, valid, certC, work, applied)
 
 	old := gw.Status
 	next := v1alpha1.VPNGatewayStatus{

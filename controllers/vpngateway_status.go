@@ -252,6 +252,39 @@ func readyCondition(conds ...metav1.Condition) metav1.Condition {
 	return condTrue(v1alpha1.ConditionReady, v1alpha1.ReasonReady, "the gateway serves clients")
 }
 
+// gatewayReadyCondition is readyCondition of the given conditions, False
+// with NoConnections when they all hold but a gateway pod's charon holds no
+// connection: a gateway that refuses every client does not serve them.
+func gatewayReadyCondition(gw *v1alpha1.VPNGateway, conds ...metav1.Condition) metav1.Condition {
+	ready := readyCondition(conds...)
+	if ready.Status != metav1.ConditionTrue {
+		return ready
+	}
+	if pods := podsWithoutConnections(gw); len(pods) > 0 {
+		return condFalse(v1alpha1.ConditionReady, v1alpha1.ReasonNoConnections, fmt.Sprintf(
+			"charon on %s holds no connection, so it refuses every client: no MobilePool has a valid, enabled user and no Tunnel was accepted",
+			strings.Join(pods, ", ")))
+	}
+	return ready
+}
+
+// podsWithoutConnections are the gateway's pods whose agent reports, for
+// the current generation, that charon holds no connection.
+func podsWithoutConnections(gw *v1alpha1.VPNGateway) []string {
+	reports := map[string]v1alpha1.AgentStatus{}
+	for _, a := range gw.Status.Agents {
+		reports[a.Pod] = a
+	}
+	var pods []string
+	for _, pod := range podNames(gw) {
+		a, ok := reports[pod]
+		if ok && a.AppliedGeneration >= gw.Generation && a.Connections != nil && *a.Connections == 0 {
+			pods = append(pods, pod)
+		}
+	}
+	return pods
+}
+
 // memberReadyCondition: a pool, user or tunnel is Ready when it is valid and
 // its gateway serves clients: the gateway is valid, its certificate and pods
 // are ready, and charon did not refuse its configuration. A gateway that is

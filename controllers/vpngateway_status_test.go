@@ -181,6 +181,44 @@ func TestValidAndReadyConditions(t *testing.T) {
 	}
 }
 
+func TestAGatewayWhoseCharonHoldsNoConnectionIsNotReady(t *testing.T) {
+	n := func(v int32) *int32 { return &v }
+	two := func(agents ...v1alpha1.AgentStatus) *v1alpha1.VPNGateway {
+		return gateway(func(g *v1alpha1.VPNGateway) {
+			g.Generation = 4
+			g.Spec.Exposure.Replicas = 2
+			g.Status.Agents = agents
+		})
+	}
+	okC := condTrue("X", "Ready", "fine")
+	serving := condTrue("Ready", "Ready", "the gateway serves clients")
+	tests := []struct {
+		name  string
+		gw    *v1alpha1.VPNGateway
+		conds []metav1.Condition
+		want  metav1.Condition
+	}{
+		{"both pods serve", two(v1alpha1.AgentStatus{Pod: "vpn-gateway-0", AppliedGeneration: 4, Connections: n(1)}, v1alpha1.AgentStatus{Pod: "vpn-gateway-1", AppliedGeneration: 4, Connections: n(2)}),
+			[]metav1.Condition{okC}, serving},
+		{"no connection", two(v1alpha1.AgentStatus{Pod: "vpn-gateway-0", AppliedGeneration: 4, Connections: n(0)}, v1alpha1.AgentStatus{Pod: "vpn-gateway-1", AppliedGeneration: 4, Connections: n(0)}),
+			[]metav1.Condition{okC}, condFalse("Ready", "NoConnections",
+				"charon on vpn-gateway-0, vpn-gateway-1 holds no connection, so it refuses every client: no MobilePool has a valid, enabled user and no Tunnel was accepted")},
+		{"an agent that never said counts as serving", two(v1alpha1.AgentStatus{Pod: "vpn-gateway-0", AppliedGeneration: 4}, v1alpha1.AgentStatus{Pod: "vpn-gateway-1", AppliedGeneration: 4}),
+			[]metav1.Condition{okC}, serving},
+		{"a report of an older generation does not count", two(v1alpha1.AgentStatus{Pod: "vpn-gateway-0", AppliedGeneration: 3, Connections: n(0)}),
+			[]metav1.Condition{okC}, serving},
+		{"another failure comes first", two(v1alpha1.AgentStatus{Pod: "vpn-gateway-0", AppliedGeneration: 4, Connections: n(0)}),
+			[]metav1.Condition{condFalse("WorkloadReady", "PodsUnavailable", "0 of 2")}, condFalse("Ready", "PodsUnavailable", "WorkloadReady: 0 of 2")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, gatewayReadyCondition(tc.gw, tc.conds...)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestMemberReadyCondition(t *testing.T) {
 	withConds := func(conds ...metav1.Condition) *v1alpha1.VPNGateway {
 		return gateway(func(g *v1alpha1.VPNGateway) { g.Status.Conditions = conds })

@@ -165,6 +165,10 @@ const (
 	ReasonDuplicateLogin = "DuplicateLogin"
 	// ReasonNoConnection: charon had no connection for the peer's address at all.
 	ReasonNoConnection = "NoConnection"
+	// ReasonNoConnections (Ready of VPNGateway): charon on a gateway pod
+	// holds no connection at all, e.g. the only user is disabled or no
+	// MobilePool was accepted, so every client is refused.
+	ReasonNoConnections = "NoConnections"
 	// ReasonConnected: the member connected after a failed attempt.
 	ReasonConnected = "Connected"
 	// ReasonConnecting: the tunnel is being established.

@@ -52,6 +52,14 @@ type AgentStatus struct {
 	// Sessions is the number of established client IKE_SAs on the pod.
 	// +optional
 	Sessions int32 `json:"sessions,omitempty"`
+	// Connections is the number of connections (one per MobilePool that
+	// has users, one per Tunnel) the pod's charon holds after the latest
+	// apply. 0 means charon answers every client with NO_PROPOSAL_CHOSEN:
+	// the gateway is not Ready (NoConnections). Absent until the agent
+	// has applied once.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Connections *int32 `json:"connections,omitempty"`
 	// Pools are the addresses the pod's charon has leased per MobilePool.
 	// +optional
 	// +listType=map

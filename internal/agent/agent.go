@@ -396,6 +396,9 @@ func (a *Agent) sync(ctx context.Context) error {
 		}
 	}
 
+	if !errors.Is(applyErr, vici.ErrUnavailable) {
+		a.noteConnections(model, applied)
+	}
 	err = errors.Join(errs...)
 	a.setReport(ctx, gw, err)
 	// Items that failed alone are named in the report; they do not keep

@@ -37,7 +37,10 @@ type diagIndex struct {
 	peers   map[string]member  // by the tunnel peer's address
 	// routes are the networks the gateway offers on each connection, the
 	// gateway's side of a traffic selector mismatch.
-	routes   map[string][]string
+	routes map[string][]string
+	// pools are the address ranges of each connection's pools, the
+	// gateway's side of an exhausted pool.
+	pools    map[string][]string
 	localIDs []string
 }
 
@@ -51,6 +54,7 @@ func newDiagIndex(in *swan.Resources, res *swan.Result) *diagIndex {
 		tunnels: make(map[string]member, len(res.Tunnels)),
 		peers:   map[string]member{},
 		routes:  map[string][]string{},
+		pools:   map[string][]string{},
 	}
 	for i := range in.Users {
 		u := &in.Users[i]
@@ -74,7 +78,14 @@ func newDiagIndex(in *swan.Resources, res *swan.Result) *diagIndex {
 	for _, t := range res.Tunnels {
 		ix.tunnels[t.Connection] = member{kind: "Tunnel", name: t.Name, uid: uids[t.Name]}
 	}
+	ranges := make(map[string]string, len(res.Model.Pools))
+	for _, p := range res.Model.Pools {
+		ranges[p.Name] = p.Addrs
+	}
 	for _, c := range res.Model.Connections {
+		for _, p := range c.Pools {
+			ix.pools[c.Name] = append(ix.pools[c.Name], "pool "+p+" "+ranges[p])
+		}
 		// The children's traffic selectors as charon holds them: the
 		// gateway's side of a traffic selector mismatch.
 		for _, ch := range c.Children {
@@ -126,10 +137,17 @@ func (ix *diagIndex) target(f diagnose.Failure) member {
 }
 
 // complete adds what the log does not say: the networks this side offers,
-// the other half of a traffic selector mismatch.
+// the other half of a traffic selector mismatch, and the addresses of the
+// pools that had none left.
 func (ix *diagIndex) complete(f diagnose.Failure) diagnose.Failure {
-	if f.Reason == diagnose.ReasonTrafficSelectorMismatch && len(f.Configured) == 0 {
+	if len(f.Configured) > 0 {
+		return f
+	}
+	switch f.Reason {
+	case diagnose.ReasonTrafficSelectorMismatch:
 		f.Configured = slices.Clone(ix.routes[f.Connection])
+	case diagnose.ReasonPoolExhausted:
+		f.Configured = slices.Clone(ix.pools[f.Connection])
 	}
 	return f
 }

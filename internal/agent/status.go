@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
@@ -428,4 +429,25 @@ func (a *Agent) rememberTunnelFailure(name, reason, message string, at time.Time
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.tunnel(name).failure = &v1alpha1.TunnelFailure{Reason: reason, Message: message, At: metav1.NewTime(at.Truncate(time.Second))}
+}
+
+// noteConnections records in the report how many of the model's
+// connections charon holds after an apply: those it did not refuse. The
+// manager calls a gateway whose charon holds none not Ready.
+func (a *Agent) noteConnections(m swan.Model, applied vici.Result) {
+	refused := map[string]bool{}
+	for _, f := range applied.Failed {
+		if f.Ref.Kind == vici.KindConn {
+			refused[f.Ref.Name] = true
+		}
+	}
+	n := int32(0)
+	for _, c := range m.Connections {
+		if !refused[c.Name] {
+			n++
+		}
+	}
+	a.mu.Lock()
+	a.report.Connections = &n
+	a.mu.Unlock()
 }

@@ -324,7 +324,11 @@ func (a *attempt) notified(notify string) *Failure {
 		return a.fail(PhaseIKEAuth, reason, "the peer had no virtual IP for this side")
 	}
 	if a.localAuth == "pubkey" {
-		return a.fail(PhaseIKEAuth, ReasonCertificateInvalid, "the peer refused this side's certificate or identity")
+		detail := "the peer refused this side's certificate or identity"
+		if a.localID != "" {
+			detail += " " + a.localID
+		}
+		return a.fail(PhaseIKEAuth, ReasonCertificateInvalid, detail)
 	}
 	return a.fail(PhaseIKEAuth, ReasonAuthenticationFailed, "the peer refused this side's authentication")
 }

@@ -131,6 +131,50 @@ func TestLogAndAlertReportOnce(t *testing.T) {
 	}
 }
 
+// TestAnAlertJoinsTheAttemptOfItsIdentity: two users from one address;
+// the alert about the first user's full pool comes after the second user
+// connected, and must neither be taken for the second user nor rename
+// its IKE_SA, whose later loss names the second user.
+func TestAnAlertJoinsTheAttemptOfItsIdentity(t *testing.T) {
+	lines := []string{
+		"10:00:00 05[IKE] <5> 192.0.2.2 is initiating an IKE_SA",
+		"10:00:00 05[IKE] <mobile|5> received EAP identity 'carl@example.com'",
+		"10:00:00 05[IKE] <mobile|5> no virtual IP found for %any requested by 'carl@example.com'",
+		"10:00:01 06[IKE] <7> 192.0.2.2 is initiating an IKE_SA",
+		"10:00:01 06[IKE] <mobile|7> received EAP identity 'jimp@example.com'",
+		"10:00:01 06[IKE] <mobile|7> IKE_SA mobile[7] established between 192.0.2.1[vpn.example.com]...192.0.2.2[192.0.2.2]",
+	}
+	c := diagnose.NewCorrelator(diagnose.Options{})
+	var got []diagnose.Failure
+	observe := func(l string) {
+		ev, ok := diagnose.ParseLine(l)
+		if !ok {
+			t.Fatalf("Line not parsed: %s", l)
+		}
+		if f, ok := c.Observe(ev); ok {
+			got = append(got, f)
+		}
+	}
+	for _, l := range lines {
+		observe(l)
+	}
+	a, _ := diagnose.DecodeAlert(alertBytes(diagnose.AlertVIPFailure, "allocating a virtual IP failed", "mobile", "carl@example.com", "192.0.2.2[4500]"))
+	if f, ok := c.Alert(a); ok {
+		got = append(got, f)
+	}
+	observe("10:00:05 07[ENC] <mobile|7> generating INFORMATIONAL request 0 [ ]")
+	observe("10:00:09 07[IKE] <mobile|7> giving up after 2 retransmits")
+	if len(got) != 2 {
+		t.Fatalf("Failures %+v, want the pool's and the dead peer's", got)
+	}
+	if got[0].Reason != diagnose.ReasonPoolExhausted || got[0].RemoteID != "carl@example.com" {
+		t.Errorf("First failure %s of %q, want PoolExhausted of carl", got[0].Reason, got[0].RemoteID)
+	}
+	if got[1].Reason != diagnose.ReasonPeerUnreachable || got[1].RemoteID != "jimp@example.com" || got[1].IKESA != 7 {
+		t.Errorf("Second failure %s of %q (IKE_SA %d), want PeerUnreachable of jimp on IKE_SA 7", got[1].Reason, got[1].RemoteID, got[1].IKESA)
+	}
+}
+
 func FuzzParseAndCorrelate(f *testing.F) {
 	for _, s := range []string{
 		"22:51:03 12[IKE] <mobile|3> EAP-MS-CHAPv2 verification failed, retry (1)",

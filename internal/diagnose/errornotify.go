@@ -160,19 +160,16 @@ var alertKinds = map[int]struct {
 
 // Alert takes one error-notify alert and returns the Failure it reports,
 // if it reports one that the log has not reported already. An alert joins
-// the attempt last seen with its peer address, so what the log said about
-// that IKE_SA (proposals, identities) completes it, and a failure that both
-// the log and an alert report is returned once.
+// the attempt last seen with its peer address and identity, so what the
+// log said about that IKE_SA (proposals, identities) completes it, and a
+// failure that both the log and an alert report is returned once.
 func (c *Correlator) Alert(al Alert) (Failure, bool) {
 	kind, ok := alertKinds[al.Type]
 	if !ok {
 		return Failure{}, false
 	}
 	peer := hostOnly(al.Peer)
-	var a *attempt
-	if key, ok := c.byRemote[peer]; ok && peer != "" {
-		a = c.attempts[key]
-	}
+	a := c.alertAttempt(peer, al.PeerID)
 	if a == nil {
 		a = &attempt{remote: peer, conn: al.Connection, reported: map[Phase]bool{}}
 	}
@@ -202,4 +199,38 @@ func (c *Correlator) Alert(al Alert) (Failure, bool) {
 		f.Connection = al.Connection
 	}
 	return c.finish(a, f)
+}
+
+// alertAttempt is the attempt an alert is about: the latest from the
+// peer's address whose identity is the alert's. Several users share an
+// address behind a NAT, or log in from one client one after another; an
+// alert joined to another user's IKE_SA would name the wrong user and
+// overwrite that IKE_SA's identity, so the address alone does not do.
+func (c *Correlator) alertAttempt(peer, peerID string) *attempt {
+	if peer == "" {
+		return nil
+	}
+	if peerID == "%any" {
+		peerID = ""
+	}
+	if a := c.attempts[c.byRemote[peer]]; a != nil && a.isPeer(peerID) {
+		return a
+	}
+	var best *attempt
+	for _, a := range c.attempts {
+		if hostOnly(a.remote) == peer && a.isPeer(peerID) && (best == nil || a.seq > best.seq) {
+			best = a
+		}
+	}
+	return best
+}
+
+// isPeer reports whether the attempt is of the peer with this identity (as
+// charon's alerts give it: the EAP identity, else the IKE one); an attempt
+// that knows no identity yet may be anyone's.
+func (a *attempt) isPeer(id string) bool {
+	if id == "" || a.eapID == "" && a.remoteID == "" {
+		return true
+	}
+	return a.eapID == id || a.eapID == "" && a.remoteID == id
 }

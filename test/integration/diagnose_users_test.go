@@ -1,0 +1,299 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/swan"
+	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/gen"
+	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
+	"github.com/ikegate/ikegate/internal/vici"
+)
+
+// diagRig is a gateway charon run by an agent (API objects in envtest,
+// charon's VICI log and error-notify socket) and a client charon in
+// another namespace, shared by the subtests of one test.
+type diagRig struct {
+	c      client.Client
+	gw, cl *charontest.Charon
+	clVICI *vici.Client
+	clNS   *netns.NS
+	pki    *charontest.PKI
+	ag     *runningAgent
+}
+
+const (
+	diagGW = "192.0.2.1"
+	diagCl = "192.0.2.2"
+	// diagPool is a /30: two addresses, so that two sessions exhaust it.
+	diagPool = "10.3.200.0/30"
+)
+
+// newDiagRig starts both charons, the API server and the manager, the
+// gateway (DPD every second, a two-address pool) with the given users, and
+// the agent. The gateway's charon retransmits twice within about 5 s so
+// that a dead peer is declared quickly.
+func newDiagRig(t *testing.T, users ...client.Object) *diagRig {
+	t.Helper()
+	r := &diagRig{}
+	gwNS := netns.New(t, "dugw")
+	r.clNS = netns.New(t, "ducl")
+	netns.Veth(t, gwNS, r.clNS, diagGW+"/24", diagCl+"/24")
+	gwNS.AddLoopbackAddr(t, lanAddr+"/24")
+	r.pki = charontest.NewPKI(t, "Diagnose Users CA")
+	server := r.pki.Server(t, hostname, hostname, diagGW)
+	var enfy string
+	r.gw = charontest.Start(t, gwNS, charontest.Options{Name: "gw", Userspace: true, Settings: func(s *swan.Settings) {
+		enfy = filepath.Join(filepath.Dir(strings.TrimPrefix(s.VICISocket, "unix://")), "charon.enfy")
+		s.ErrorNotifySocket = "unix://" + enfy
+		s.Retransmit = swan.Retransmit{Tries: 2, Timeout: time.Second, Base: 1.5}
+	}})
+	r.cl = charontest.Start(t, r.clNS, charontest.Options{Name: "cl", Userspace: true, Client: true})
+	r.clVICI = vici.NewClient(r.cl.VICISocket())
+	t.Cleanup(func() { r.clVICI.Close() })
+
+	cfg, c := startAPI(t)
+	r.c = c
+	dpd := func(gw *v1alpha1.VPNGateway) { gw.Spec.IKE.DPD.Delay = &metav1.Duration{Duration: time.Second} }
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}},
+		gen.TLSSecret(namespace, certSecret, server.CertPEM, server.KeyPEM, r.pki.CertPEM),
+		gen.Gateway(namespace, gatewayName, gen.WithAddresses(diagGW), gen.Userspace, dpd),
+		gen.Pool(namespace, poolName, diagPool, gen.SplitTunnel(lanNet), gen.Allowing(lanNet)),
+	}
+	for _, o := range append(objs, users...) {
+		if err := c.Create(context.Background(), o); err != nil {
+			t.Fatalf("Creating %T %s: %v", o, o.GetName(), err)
+		}
+	}
+	r.ag = startAgent(t, cfg, agentConfig{pod: "vpn-gateway-0", socket: r.gw.VICISocket(), log: testr.New(t), errorNotify: enfy})
+	r.ag.waitReady(t, 30*time.Second)
+	return r
+}
+
+// eapClient is a client of the rig's gateway; mod adjusts it.
+func (r *diagRig) eapClient(conn, identity, password string, mod func(*charontest.EAPClient)) charontest.EAPClient {
+	ec := charontest.EAPClient{Conn: conn, Gateway: diagGW, RemoteID: hostname, Identity: identity, Password: password, RemoteTS: lanNet}
+	if mod != nil {
+		mod(&ec)
+	}
+	return ec
+}
+
+// load replaces the client's configuration with these clients, trusting
+// the gateway's CA (and the x509ca files given).
+func (r *diagRig) load(t *testing.T, files map[string][]byte, clients ...charontest.EAPClient) {
+	t.Helper()
+	all := map[string][]byte{"x509ca/ca.pem": r.pki.CertPEM}
+	for k, v := range files {
+		all[k] = v
+	}
+	if out, err := r.cl.LoadAll(charontest.ClientConf(clients...), all); err != nil {
+		t.Fatalf("Loading the client: %v\n%s", err, out)
+	}
+}
+
+func (r *diagRig) connect(t *testing.T, conn string) {
+	t.Helper()
+	if _, err := initiate(context.Background(), r.clVICI, conn); err != nil {
+		t.Fatalf("Client %s could not connect: %v", conn, err)
+	}
+}
+
+func (r *diagRig) refused(t *testing.T, conn string) {
+	t.Helper()
+	if _, err := initiate(context.Background(), r.clVICI, conn); err == nil {
+		t.Fatalf("Client %s connected", conn)
+	}
+}
+
+func (r *diagRig) end(conns ...string) {
+	for _, conn := range conns {
+		_ = terminate(context.Background(), r.clVICI, conn)
+	}
+}
+
+// wantEvent waits for the agent's Warning Event with this reason, checks
+// the object it is on and that its message holds each value, and logs it
+// (docs/diagnosis.md quotes these lines).
+func (r *diagRig) wantEvent(t *testing.T, reason, kind, name string, values ...string) corev1.Event {
+	t.Helper()
+	ev := waitEvent(t, r.c, reason, kind, name)
+	checkEvent(t, ev, kind, name, values...)
+	return ev
+}
+
+// waitEvent waits for the agent's Warning Event with this reason on the
+// object kind/name; the error lists the Events there are.
+func waitEvent(t *testing.T, c client.Client, reason, kind, name string) corev1.Event {
+	t.Helper()
+	var ev corev1.Event
+	waitFor(t, 30*time.Second, "the "+reason+" Event on "+kind+"/"+name, func() (bool, string) {
+		evs := warningEvents(t, c)
+		for _, e := range evs {
+			if e.Reason == reason && e.InvolvedObject.Kind == kind && e.InvolvedObject.Name == name {
+				ev = e
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("Events: %v", evs)
+	})
+	return ev
+}
+
+// checkEvent checks the object an Event is on and that its message holds
+// each value, and logs it.
+func checkEvent(t *testing.T, ev corev1.Event, kind, name string, values ...string) {
+	t.Helper()
+	if ev.InvolvedObject.Kind != kind || ev.InvolvedObject.Name != name || ev.InvolvedObject.UID == "" {
+		t.Errorf("%s Event on %s/%s (uid %q), want %s/%s", ev.Reason, ev.InvolvedObject.Kind, ev.InvolvedObject.Name, ev.InvolvedObject.UID, kind, name)
+	}
+	for _, v := range values {
+		if !strings.Contains(ev.Message, v) {
+			t.Errorf("%s Event message lacks %q: %s", ev.Reason, v, ev.Message)
+		}
+	}
+	t.Logf("%s on %s/%s: %s", ev.Reason, ev.InvolvedObject.Kind, ev.InvolvedObject.Name, ev.Message)
+}
+
+// userConnected waits for the VPNUser's Connected condition to have reason.
+func (r *diagRig) userConnected(t *testing.T, name string, status metav1.ConditionStatus, reason string) {
+	t.Helper()
+	waitFor(t, 15*time.Second, "Connected="+string(status)+" "+reason+" on VPNUser "+name, func() (bool, string) {
+		u := getUser(t, r.c, name)
+		cond := meta.FindStatusCondition(u.Status.Conditions, v1alpha1.ConditionConnected)
+		return cond != nil && cond.Status == status && cond.Reason == reason, fmt.Sprintf("conditions: %+v", u.Status.Conditions)
+	})
+}
+
+// agentConnections waits for the agent to report n connections in charon.
+func (r *diagRig) agentConnections(t *testing.T, n int32) {
+	t.Helper()
+	waitFor(t, 20*time.Second, fmt.Sprintf("the agent reporting %d connections", n), func() (bool, string) {
+		var g v1alpha1.VPNGateway
+		if err := r.c.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: gatewayName}, &g); err != nil {
+			return false, err.Error()
+		}
+		for _, a := range g.Status.Agents {
+			if a.Connections != nil && *a.Connections == n {
+				return true, ""
+			}
+		}
+		return false, "agents: " + agentsString(g.Status.Agents)
+	})
+}
+
+func (r *diagRig) setDisabled(t *testing.T, disabled bool, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		u := getUser(t, r.c, name)
+		patch := client.MergeFrom(u.DeepCopy())
+		u.Spec.Disabled = disabled
+		if err := r.c.Patch(context.Background(), &u, patch); err != nil {
+			t.Fatalf("Patching VPNUser %s: %v", name, err)
+		}
+	}
+}
+
+// TestUsersRefusalsAtRekeyPoolLivenessAndCertificate: an expired user, a
+// PFS mismatch at the first CHILD_SA rekey, a full pool, a client that
+// refuses the gateway's certificate and a client that vanishes (DPD) are
+// each a Warning Event on the object whose owner can fix it, naming both
+// sides' values; then, with every user disabled, the agent reports that
+// charon holds no connection.
+func TestUsersRefusalsAtRekeyPoolLivenessAndCertificate(t *testing.T) {
+	require.Root(t)
+	var users []client.Object
+	for _, n := range []string{"jimp", "bob", "carl", "exp"} {
+		s, u := userObjects(n, n+"@example.com", "pw-"+n)
+		if n == "exp" {
+			u.Spec.ExpiresAt = &metav1.Time{Time: time.Now().Add(-time.Hour)}
+		}
+		users = append(users, s, u)
+	}
+	r := newDiagRig(t, users...)
+
+	t.Run("expired", func(t *testing.T) {
+		r.load(t, nil, r.eapClient("exp", "exp@example.com", "pw-exp", nil))
+		r.refused(t, "exp")
+		r.end("exp")
+		r.wantEvent(t, v1alpha1.ReasonExpired, "VPNUser", "exp", "exp@example.com", diagCl, "the VPNUser has expired", "extend expiresAt")
+		r.userConnected(t, "exp", metav1.ConditionFalse, v1alpha1.ReasonExpired)
+	})
+
+	t.Run("pfs-at-rekey", func(t *testing.T) {
+		// IKE_AUTH's CHILD_SA carries no key exchange, so the client's
+		// unwanted PFS group shows only when the CHILD_SA is rekeyed.
+		r.load(t, nil, r.eapClient("pfs", "jimp@example.com", "pw-jimp", func(c *charontest.EAPClient) { c.ESPProposals = "aes256gcm16-modp2048" }))
+		r.connect(t, "pfs")
+		if out, err := r.cl.Swanctl("--rekey", "--child", "pfs"); err != nil {
+			t.Fatalf("Rekeying: %v\n%s", err, out)
+		}
+		r.wantEvent(t, v1alpha1.ReasonProposalMismatch, "VPNUser", "jimp", "rekey failed", "jimp@example.com",
+			"PFS mismatch", "the peer offered ESP:AES_GCM_16_256/MODP_2048", "the gateway has ESP:AES_GCM_16_256/AES_GCM_16_128/CHACHA20_POLY1305/NO_EXT_SEQ",
+			"set the same PFS (DH group) for ESP on both sides")
+		r.end("pfs")
+	})
+
+	t.Run("pool-exhausted", func(t *testing.T) {
+		r.load(t, nil,
+			r.eapClient("jimp", "jimp@example.com", "pw-jimp", nil),
+			r.eapClient("bob", "bob@example.com", "pw-bob", nil),
+			r.eapClient("carl", "carl@example.com", "pw-carl", nil))
+		r.connect(t, "jimp")
+		r.connect(t, "bob")
+		r.refused(t, "carl")
+		r.wantEvent(t, v1alpha1.ReasonPoolExhausted, "VPNUser", "carl", "carl@example.com", diagCl,
+			"no address is left", "the gateway has pool ", "10.3.200.1-10.3.200.2", "enlarge the MobilePool")
+		r.userConnected(t, "carl", metav1.ConditionFalse, v1alpha1.ReasonPoolExhausted)
+		r.end("jimp", "bob", "carl")
+	})
+
+	t.Run("gateway-certificate-refused", func(t *testing.T) {
+		// The client accepts only another CA for the gateway.
+		other := charontest.NewPKI(t, "Another CA")
+		conf := strings.Replace(charontest.ClientConf(r.eapClient("picky", "bob@example.com", "pw-bob", nil)),
+			"      auth = pubkey\n", "      auth = pubkey\n      cacerts = other.pem\n", 1)
+		if out, err := r.cl.LoadAll(conf, map[string][]byte{"x509ca/other.pem": other.CertPEM}); err != nil {
+			t.Fatalf("Loading the client: %v\n%s", err, out)
+		}
+		r.refused(t, "picky")
+		r.end("picky")
+		r.wantEvent(t, v1alpha1.ReasonCertificateInvalid, "VPNGateway", gatewayName, diagCl,
+			"the peer refused this side's certificate", "vpn.example.com", "give the side that refused the certificate the CA that issued it")
+	})
+
+	t.Run("dead-peer", func(t *testing.T) {
+		r.load(t, nil, r.eapClient("jimp", "jimp@example.com", "pw-jimp", nil))
+		r.connect(t, "jimp")
+		r.userConnected(t, "jimp", metav1.ConditionTrue, v1alpha1.ReasonConnected)
+		// The client vanishes without a DELETE, as a phone losing coverage.
+		r.clNS.Run(t, "nft", "add table inet vanish; add chain inet vanish in { type filter hook input priority 0; policy drop; }")
+		r.wantEvent(t, v1alpha1.ReasonPeerUnreachable, "VPNUser", "jimp", "liveness failed", "jimp@example.com", "dead peer", "check that the peer is up")
+		r.userConnected(t, "jimp", metav1.ConditionFalse, v1alpha1.ReasonPeerUnreachable)
+		r.clNS.Run(t, "nft", "delete table inet vanish")
+		r.end("jimp")
+	})
+
+	t.Run("no-connections", func(t *testing.T) {
+		// The expired user is not loaded either: charon holds nothing.
+		r.agentConnections(t, 1)
+		r.setDisabled(t, true, "jimp", "bob", "carl")
+		r.agentConnections(t, 0)
+		r.setDisabled(t, false, "jimp")
+		r.agentConnections(t, 1)
+	})
+}
