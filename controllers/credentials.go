@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -51,11 +52,20 @@ type CredentialsReconciler struct {
 	hashes *credentials.Hashes
 	// secrets is the manager's Secret informer store, nil to list instead.
 	secrets toolscache.Indexer
+	// pacer spaces each shard's writes; setupCredentials sets it.
+	pacer *shardPacer
 }
 
 func (r *CredentialsReconciler) Reconcile(ctx context.Context, req credentialsRequest) (ctrl.Result, error) {
+	if wait := r.pacer.wait(req, time.Now()); wait > 0 {
+		// The changes that arrive meanwhile go out with that write.
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
 	var gw v1alpha1.VPNGateway
 	if err := r.Client.Get(ctx, req.Gateway, &gw); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.pacer.forget(req.Gateway)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !gw.DeletionTimestamp.IsZero() {
@@ -81,7 +91,16 @@ func (r *CredentialsReconciler) Reconcile(ctx context.Context, req credentialsRe
 		return ctrl.Result{}, err
 	}
 	data := credentials.Split(credentials.Data(&gw, users.Items, tunnels.Items, secrets, r.hashes))[req.Shard]
-	return ctrl.Result{}, writeCredentials(ctx, r.Client, &gw, credentials.ShardName(gw.Name, req.Shard), data)
+	wrote, err := writeCredentials(ctx, r.Client, &gw, credentials.ShardName(gw.Name, req.Shard), data)
+	if apierrors.IsConflict(err) {
+		// The cache has not seen the shard's last write yet: try again when
+		// it has, without the growing backoff of a failure.
+		return ctrl.Result{RequeueAfter: firstShardGap}, nil
+	}
+	if wrote {
+		r.pacer.wrote(req, time.Now())
+	}
+	return ctrl.Result{}, err
 }
 
 // shardIndexValue is the value of indexCredentialsShard for the users of a
@@ -149,6 +168,7 @@ func credentialsHandler[T client.Object](fn func(context.Context, T) []credentia
 // make them build the gateway once more for the same change.
 func setupCredentials(mgr manager.Manager, r *CredentialsReconciler, workers int) error {
 	c := mgr.GetCache()
+	r.pacer = newShardPacer()
 	gateways := credentialsHandler(func(_ context.Context, gw *v1alpha1.VPNGateway) []credentialsRequest {
 		return allShards(client.ObjectKeyFromObject(gw))
 	})
@@ -244,33 +264,37 @@ func credentialsSecret(gw *v1alpha1.VPNGateway, name string, data map[string][]b
 }
 
 // writeCredentials writes one of the gateway's credentials Secrets when its
-// data differs from what the cache holds: every write reaches every gateway
-// pod and makes its agent rebuild, so an unchanged shard is not written.
-func writeCredentials(ctx context.Context, c client.Client, gw *v1alpha1.VPNGateway, name string, data map[string][]byte) error {
+// data differs from what the cache holds, and reports whether it wrote:
+// every write reaches every gateway pod and makes its agent rebuild, so an
+// unchanged shard is not written.
+func writeCredentials(ctx context.Context, c client.Client, gw *v1alpha1.VPNGateway, name string, data map[string][]byte) (bool, error) {
 	want := credentialsSecret(gw, name, data)
 	var have corev1.Secret
 	err := c.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: want.Name}, &have)
 	switch {
 	case apierrors.IsNotFound(err):
-		if err := c.Create(ctx, want); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating Secret %s: %w", want.Name, err)
+		if err := c.Create(ctx, want); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return false, nil
+			}
+			return false, fmt.Errorf("creating Secret %s: %w", want.Name, err)
 		}
-		return nil
+		return true, nil
 	case err != nil:
-		return fmt.Errorf("getting Secret %s: %w", want.Name, err)
+		return false, fmt.Errorf("getting Secret %s: %w", want.Name, err)
 	}
 	// A Secret of a former gateway of the same name is taken over; one the
 	// user made is not overwritten.
 	if !metav1.IsControlledBy(&have, gw) && have.Labels[v1alpha1.LabelGateway] != gw.Name {
-		return fmt.Errorf("Secret %s exists and is not VPNGateway %s's: remove it so the gateway's agent can get its credentials", want.Name, gw.Name)
+		return false, fmt.Errorf("Secret %s exists and is not VPNGateway %s's: remove it so the gateway's agent can get its credentials", want.Name, gw.Name)
 	}
 	if have.Type == want.Type && maps.EqualFunc(have.Data, want.Data, bytes.Equal) && maps.Equal(have.Labels, want.Labels) &&
 		equality.Semantic.DeepEqual(have.OwnerReferences, want.OwnerReferences) {
-		return nil
+		return false, nil
 	}
 	have.Type, have.Data, have.Labels, have.OwnerReferences = want.Type, want.Data, want.Labels, want.OwnerReferences
 	if err := c.Update(ctx, &have); err != nil {
-		return fmt.Errorf("updating Secret %s: %w", want.Name, err)
+		return false, fmt.Errorf("updating Secret %s: %w", want.Name, err)
 	}
-	return nil
+	return true, nil
 }

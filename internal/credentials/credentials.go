@@ -7,7 +7,11 @@
 //
 // The derived data is split into Shards Secrets by a hash of the referenced
 // Secret's name: a change to one user's Secret rewrites, and makes every
-// gateway pod receive, one shard instead of the data of every user.
+// gateway pod receive, one shard instead of the data of every user. At
+// 100,000 users a shard holds about 6,250 entries; a watch delivers each as
+// its Secret's name and about 46 bytes (the data key and the base64 hash),
+// so the shards stay under the API's 1 MiB while those names average under
+// about 90 characters (TestSizeAt100000Users).
 package credentials
 
 import (
