@@ -41,7 +41,8 @@ func charonSettings(gw *v1alpha1.VPNGateway) swan.Settings {
 }
 
 // charonLogLevels are the levels of the subsystems l names, by charon's
-// subsystem name; nil when it names none.
+// subsystem name, held below decrypted payloads unless l opts in; nil when it
+// names none.
 func charonLogLevels(l v1alpha1.Logging) map[string]int {
 	levels := map[string]int{}
 	for sub, lv := range map[string]v1alpha1.LogLevel{
@@ -55,6 +56,9 @@ func charonLogLevels(l v1alpha1.Logging) map[string]int {
 	}
 	if len(levels) == 0 {
 		return nil
+	}
+	if !l.UnsafeLogDecryptedPayloads {
+		return swan.WithoutPayloads(levels)
 	}
 	return levels
 }

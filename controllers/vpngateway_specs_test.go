@@ -214,7 +214,7 @@ func TestStatefulSet(t *testing.T) {
 
 func TestConfHashFollowsSettings(t *testing.T) {
 	a, _ := charonConfigMap(gateway())
-	b, _ := charonConfigMap(gateway(func(g *v1alpha1.VPNGateway) { g.Spec.Logging.IKE = "Diagnostic" }))
+	b, _ := charonConfigMap(gateway(func(g *v1alpha1.VPNGateway) { g.Spec.Logging.Child = "Diagnostic" }))
 	c, _ := charonConfigMap(gateway(func(g *v1alpha1.VPNGateway) { g.Spec.Hostnames = append(g.Spec.Hostnames, "x.example.com") }))
 	if confHash(a) == confHash(b) {
 		t.Error("a log level change must restart charon")
@@ -222,7 +222,7 @@ func TestConfHashFollowsSettings(t *testing.T) {
 	if confHash(a) != confHash(c) {
 		t.Error("a hostname change must not restart charon (the agent loads it over VICI)")
 	}
-	if !strings.Contains(b.Data["strongswan.conf"], "ike = 3") {
+	if !strings.Contains(b.Data["strongswan.conf"], "chd = 3") {
 		t.Errorf("Diagnostic is not level 3:\n%s", b.Data["strongswan.conf"])
 	}
 }

@@ -374,7 +374,10 @@ type GatewayFirewall struct {
 	Masquerade bool `json:"masquerade,omitempty"`
 }
 
-// LogLevel is a charon log level. Private (level 4, key material) is never offered.
+// LogLevel is a charon log level: Silent (-1), Basic (0), Audit (1), Control
+// (2) or Diagnostic (3). Private (level 4, key material) is never offered, and
+// Diagnostic stops short of decrypted payloads unless
+// Logging.UnsafeLogDecryptedPayloads says otherwise.
 // +kubebuilder:validation:Enum=Silent;Basic;Audit;Control;Diagnostic
 type LogLevel string
 
@@ -412,6 +415,14 @@ type Logging struct {
 	ESP LogLevel `json:"esp,omitempty"`
 	// +optional
 	Library LogLevel `json:"library,omitempty"`
+	// UnsafeLogDecryptedPayloads lets Diagnostic reach the subsystems (ike,
+	// enc, cfg, tls, esp, lib, asn) where charon logs decrypted IKE payloads,
+	// EAP exchanges (MS-CHAPv2 responses, against which passwords can be
+	// guessed offline), whole RADIUS messages and what PSK authentication
+	// signs. Without it those subsystems stay at Control (2) whatever level
+	// is asked for. For a lab, never for real users' logins.
+	// +optional
+	UnsafeLogDecryptedPayloads bool `json:"unsafeLogDecryptedPayloads,omitempty"`
 }
 
 // GatewayImages overrides container images.

@@ -98,7 +98,7 @@ func (a *Applier) Apply(ctx context.Context, m swan.Model) (Result, error) {
 		if err := call(ctx, a.s, op.Command, op.msg, op.String()); err != nil {
 			errs = append(errs, err)
 			res.Failed = append(res.Failed, Failure{Ref: op.Ref, Err: err})
-			if errors.Is(err, ErrUnavailable) || op.Action == ActionClearCreds || ctx.Err() != nil {
+			if errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
 				// The rest of the plan assumes this op happened.
 				a.synced = false
 				break

@@ -271,35 +271,47 @@ func TestApplyToCharon(t *testing.T) {
 		}
 	})
 
-	t.Run("removed CA is dropped", func(t *testing.T) {
-		old := charontest.NewPKI(t, "Retired CA")
-		withOld := gatewayModel(p, map[string]string{"alice": "abc123", "carol": "x"})
-		withOld.Certs = append(withOld.Certs, swan.Cert{Name: "retired", Type: "x509ca", PEM: old.CertPEM})
-		if _, err := a.Apply(ctx, withOld); err != nil {
+	t.Run("a CA change touches only it", func(t *testing.T) {
+		// A certificate tunnel whose peers' chains must end in caPEM.
+		withTunnel := func(caPEM []byte) swan.Model {
+			w := gatewayModel(p, map[string]string{"alice": "abc123", "carol": "x"})
+			w.Certs = append(w.Certs, swan.Cert{Name: "tunnel-ca", Type: "x509ca", PEM: caPEM})
+			tun := w.Connections[0]
+			tun.Name, tun.Pools = "tunnel", nil
+			tun.Remote = []swan.Auth{{Method: "pubkey", ID: "peer.example.com", CACerts: []string{"tunnel-ca"}}}
+			tun.Children = []swan.Child{{Name: "tunnel", LocalTS: []string{"10.3.0.0/24"}, RemoteTS: []string{"10.4.0.0/24"}}}
+			w.Connections = append(w.Connections, tun)
+			return w
+		}
+		if _, err := a.Apply(ctx, withTunnel(charontest.NewPKI(t, "Tunnel CA").CertPEM)); err != nil {
 			t.Fatal(err)
 		}
 		s.take()
-		if _, err := a.Apply(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-		if w := s.take(); len(w) == 0 || w[0] != "clear-creds" {
-			t.Errorf("Writes = %v, want clear-creds first", w)
-		}
-		inv, err := vici.ReadInventory(ctx, client)
-		if err != nil {
-			t.Fatal(err)
-		}
-		retired, _ := vici.CertFingerprint(old.CertPEM)
-		for _, c := range inv.Certs {
-			if c.Fingerprint == retired {
-				t.Error("charon still holds the removed CA certificate")
+		rotated := charontest.NewPKI(t, "Rotated Tunnel CA")
+		for _, step := range []struct {
+			name string
+			m    swan.Model
+			want string
+		}{
+			{"rotated", withTunnel(rotated.CertPEM), "load-cert,load-conn tunnel"},
+			{"removed", m, "unload-conn tunnel"},
+		} {
+			if _, err := a.Apply(ctx, step.m); err != nil {
+				t.Fatal(err)
+			}
+			if w := strings.Join(s.take(), ","); w != step.want {
+				t.Errorf("%s: writes %s, want %s", step.name, w, step.want)
+			}
+			inv, err := vici.ReadInventory(ctx, client)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(inv.Shared, ",") != "ntlm-alice,ntlm-carol" || len(inv.Keys) != 1 || len(inv.Conns) != len(step.m.Connections) || len(inv.Authorities) != 1 {
+				t.Errorf("%s: charon holds %+v", step.name, inv)
 			}
 		}
-		if strings.Join(inv.Shared, ",") != "ntlm-alice,ntlm-carol" || len(inv.Keys) != 1 || len(inv.Conns) != 1 || len(inv.Authorities) != 1 {
-			t.Errorf("After clearing credentials charon holds %+v", inv)
-		}
 		if res, err := a.Apply(ctx, m); err != nil || len(res.Ops) != 0 {
-			t.Errorf("Apply after the reload: %d writes, %v", len(res.Ops), err)
+			t.Errorf("Apply after the removal: %d writes, %v", len(res.Ops), err)
 		}
 	})
 

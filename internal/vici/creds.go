@@ -68,26 +68,18 @@ func KeyID(keyPEM []byte) (string, error) {
 
 // certFingerprint returns the SHA-256 of a certificate's DER encoding, given
 // PEM or DER, so certificates loaded earlier can be recognised in list-certs.
+// It parses the certificate so that one charon would refuse is reported here.
 func certFingerprint(data []byte) (string, error) {
-	fp, _, err := certInfo(data)
-	return fp, err
-}
-
-// certInfo returns a certificate's fingerprint and whether it is a CA
-// certificate (charon makes every certificate with the CA basic constraint a
-// trust anchor, whatever flag it was loaded with).
-func certInfo(data []byte) (fp string, ca bool, err error) {
 	der := data
 	if block, _ := pem.Decode(data); block != nil {
 		if block.Type != "CERTIFICATE" {
-			return "", false, fmt.Errorf("PEM block %q is not a certificate", block.Type)
+			return "", fmt.Errorf("PEM block %q is not a certificate", block.Type)
 		}
 		der = block.Bytes
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return "", false, err
+	if _, err := x509.ParseCertificate(der); err != nil {
+		return "", err
 	}
 	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:]), cert.IsCA, nil
+	return hex.EncodeToString(sum[:]), nil
 }

@@ -40,11 +40,6 @@ type Action string
 const (
 	ActionLoad   Action = "load"
 	ActionUnload Action = "unload"
-	// ActionClearCreds drops every credential loaded over VICI. strongSwan
-	// 5.9.8 cannot unload a single certificate, so removing or replacing one
-	// (a rotated CA must stop being trusted) means clearing all credentials
-	// and loading the wanted ones again.
-	ActionClearCreds Action = "clear-creds"
 )
 
 // Op is one VICI write.
@@ -59,13 +54,9 @@ type Op struct {
 	// ident is what charon knows the item by when that is not Ref.Name: the
 	// key id of a private key, the fingerprint of a certificate.
 	ident string
-	ca    bool
 }
 
 func (o Op) String() string {
-	if o.Action == ActionClearCreds {
-		return string(o.Action)
-	}
 	return string(o.Action) + " " + o.Ref.String()
 }
 
@@ -76,8 +67,6 @@ type desiredItem struct {
 	msg    *govici.Message
 	digest string
 	ident  string
-	// ca marks a certificate that is a trust anchor.
-	ca bool
 	// broken items could not be translated, or their message could not be
 	// sent (WireError): they are neither loaded nor unloaded, so a typo in
 	// one item never takes an existing one away. err says why.
@@ -175,19 +164,13 @@ func buildDesired(m swan.Model, cache secretCache, gen uint64) (*desired, []Fail
 	certs := indexCerts(m.Certs)
 	for _, c := range m.Certs {
 		msg, err := certMessage(c)
-		var (
-			fp string
-			ca bool
-		)
+		fp := ""
 		if err == nil {
-			if fp, ca, err = certInfo(c.PEM); err != nil {
+			if fp, err = certFingerprint(c.PEM); err != nil {
 				err = fmt.Errorf("certificate %s: %w", c.Name, err)
 			}
 		}
 		add(KindCert, c.Name, "load-cert", msg, fp, err)
-		if items := d.byKind[KindCert]; len(items) > 0 && items[len(items)-1].ref.Name == c.Name {
-			items[len(items)-1].ca = ca
-		}
 	}
 	for _, k := range m.Keys {
 		msg, err := keyMessage(k)
@@ -245,15 +228,8 @@ type state struct {
 	named map[Kind]map[string]string // conns, pools, secrets, authorities: name -> digest
 	// keys are indexed by key id; name is "" for keys this applier did not load.
 	keys map[string]string
-	// certs this applier loaded, by name.
-	certs map[string]loadedCert
-	// certFPs are the fingerprints of every certificate charon reported.
+	// certFPs are the fingerprints of every certificate charon holds.
 	certFPs map[string]bool
-}
-
-type loadedCert struct {
-	fp string
-	ca bool
 }
 
 func newState() *state {
@@ -262,7 +238,6 @@ func newState() *state {
 			KindConn: {}, KindPool: {}, KindSecret: {}, KindAuthority: {},
 		},
 		keys:    map[string]string{},
-		certs:   map[string]loadedCert{},
 		certFPs: map[string]bool{},
 	}
 }
@@ -288,47 +263,33 @@ func syncState(old *state, inv *Inventory) *state {
 	for _, c := range inv.Certs {
 		st.certFPs[c.Fingerprint] = true
 	}
-	for name, c := range old.certs {
-		if st.certFPs[c.fp] {
-			st.certs[name] = c
-		}
-	}
 	return st
 }
 
-// plan returns the VICI writes that make charon hold d, given st.
+// plan returns the VICI writes that make charon hold d, given st. Each item
+// is written only when it is new or changed, and the credentials of one item
+// are never reloaded for another's sake.
+//
+// Certificates charon cannot unload one by one (strongSwan has no
+// unload-cert), so one the model drops stays in charon's memory until charon
+// restarts. That trusts nobody: every connection that authenticates peers by
+// certificate names the CAs their chains must end in (Build refuses
+// clientAuth.method PublicKey or EAPTLS without clientAuth.clientCA, and
+// certificate tunnels without peerCARef), charon compares the chain's root
+// with those certificates themselves, not their names, and a changed CA
+// changes the connections naming it, which are reloaded. A leftover leaf or
+// intermediate authenticates nothing on its own.
 func plan(d *desired, st *state) []Op {
 	var ops []Op
 	load := func(it desiredItem) {
-		ops = append(ops, Op{Action: ActionLoad, Ref: it.ref, Command: it.cmd, msg: it.msg, digest: it.digest, ident: it.ident, ca: it.ca})
+		ops = append(ops, Op{Action: ActionLoad, Ref: it.ref, Command: it.cmd, msg: it.msg, digest: it.digest, ident: it.ident})
 	}
 	unload := func(kind Kind, name, cmd, key, ident string) {
 		ops = append(ops, Op{Action: ActionUnload, Ref: Ref{kind, name}, Command: cmd, msg: nameMessage(key, ident), ident: ident})
 	}
 
-	wantCert := map[string]desiredItem{}
 	for _, it := range d.byKind[KindCert] {
-		wantCert[it.ref.Name] = it
-	}
-	// A leaf certificate left behind in charon is harmless (nothing trusts
-	// it, and connections carry their own certificates inline); a CA
-	// certificate left behind would still be trusted.
-	clear := false
-	for name, c := range st.certs {
-		it, ok := wantCert[name]
-		if c.ca && (!ok || (!it.broken && it.ident != c.fp)) {
-			clear = true
-		}
-	}
-	if clear {
-		ops = append(ops, Op{Action: ActionClearCreds, Command: "clear-creds"})
-	}
-
-	for _, it := range d.byKind[KindCert] {
-		if it.broken {
-			continue
-		}
-		if clear || !st.certFPs[it.ident] {
+		if !it.broken && !st.certFPs[it.ident] {
 			load(it)
 		}
 	}
@@ -338,30 +299,20 @@ func plan(d *desired, st *state) []Op {
 			continue
 		}
 		wantKey[it.ident] = true
-		if _, ok := st.keys[it.ident]; clear || !ok {
+		if _, ok := st.keys[it.ident]; !ok {
 			load(it)
 		}
 	}
 	for _, kind := range []Kind{KindAuthority, KindSecret, KindPool, KindConn} {
 		items := d.byKind[kind]
 		if kind == KindSecret {
-			items = items[:0]
-			for i, s := range d.secrets {
-				if c := d.cache[s.Name]; c != nil && c.index == i {
-					if dg, ok := st.named[kind][s.Name]; clear || !ok || dg != c.item.digest {
-						items = append(items, c.item)
-					}
-				}
-			}
+			items = changedSecrets(d, st)
 		}
 		for _, it := range items {
 			if it.broken {
 				continue
 			}
-			// Connections carry their certificates inline, and clear-creds
-			// drops those from charon's credential sets too.
-			reload := clear && (kind != KindPool)
-			if dg, ok := st.named[kind][it.ref.Name]; reload || !ok || dg != it.digest {
+			if dg, ok := st.named[kind][it.ref.Name]; !ok || dg != it.digest {
 				load(it)
 			}
 		}
@@ -379,9 +330,6 @@ func plan(d *desired, st *state) []Op {
 		{KindSecret, "unload-shared", "id"},
 		{KindAuthority, "unload-authority", "name"},
 	} {
-		if clear && r.kind == KindSecret {
-			continue
-		}
 		var gone []string
 		for name := range st.named[r.kind] {
 			if !d.has(Ref{r.kind, name}) {
@@ -393,18 +341,30 @@ func plan(d *desired, st *state) []Op {
 			unload(r.kind, name, r.cmd, r.key, name)
 		}
 	}
-	if !clear {
-		for _, id := range sortedKeys(st.keys) {
-			if !wantKey[id] && !keyHeldByBroken(d, st.keys[id]) {
-				name := st.keys[id]
-				if name == "" {
-					name = id
-				}
-				unload(KindKey, name, "unload-key", "id", id)
+	for _, id := range sortedKeys(st.keys) {
+		if !wantKey[id] && !keyHeldByBroken(d, st.keys[id]) {
+			name := st.keys[id]
+			if name == "" {
+				name = id
 			}
+			unload(KindKey, name, "unload-key", "id", id)
 		}
 	}
 	return ops
+}
+
+// changedSecrets are the model's secrets, in its order, that charon does not
+// hold with their current content.
+func changedSecrets(d *desired, st *state) []desiredItem {
+	var items []desiredItem
+	for i, s := range d.secrets {
+		if c := d.cache[s.Name]; c != nil && c.index == i {
+			if dg, ok := st.named[KindSecret][s.Name]; !ok || dg != c.item.digest {
+				items = append(items, c.item)
+			}
+		}
+	}
+	return items
 }
 
 // keyHeldByBroken reports whether a loaded key belongs to a model key that
@@ -421,15 +381,10 @@ func keyHeldByBroken(d *desired, name string) bool {
 	return false
 }
 
-// adopt takes certificates and keys of the model that charon holds already
-// (recognised by content after a restart of the applier) as loaded by this
-// applier, so that removing them later is noticed.
+// adopt takes keys of the model that charon holds already (recognised by
+// content after a restart of the applier) as loaded by this applier, so that
+// removing them later is noticed.
 func (st *state) adopt(d *desired) {
-	for _, it := range d.byKind[KindCert] {
-		if c, ok := st.certs[it.ref.Name]; (!ok || c.fp != it.ident) && !it.broken && st.certFPs[it.ident] {
-			st.certs[it.ref.Name] = loadedCert{fp: it.ident, ca: it.ca}
-		}
-	}
 	for _, it := range d.byKind[KindKey] {
 		if name, ok := st.keys[it.ident]; ok && name == "" && !it.broken {
 			st.keys[it.ident] = it.ref.Name
@@ -440,21 +395,9 @@ func (st *state) adopt(d *desired) {
 // applied records a successful op in st.
 func (st *state) applied(op Op) {
 	switch op.Action {
-	case ActionClearCreds:
-		st.named[KindSecret] = map[string]string{}
-		st.keys = map[string]string{}
-		st.certs = map[string]loadedCert{}
-		st.certFPs = map[string]bool{}
-		for n := range st.named[KindAuthority] {
-			st.named[KindAuthority][n] = ""
-		}
-		for n := range st.named[KindConn] {
-			st.named[KindConn][n] = ""
-		}
 	case ActionLoad:
 		switch op.Ref.Kind {
 		case KindCert:
-			st.certs[op.Ref.Name] = loadedCert{fp: op.ident, ca: op.ca}
 			st.certFPs[op.ident] = true
 		case KindKey:
 			st.keys[op.ident] = op.Ref.Name
