@@ -36,6 +36,11 @@ const (
 	// RADIUSServersInclude inside the plugin's section, and the agent has
 	// charon re-read it over VICI (reload-settings) when the servers change.
 	RADIUSDir = VICISocketDir + "/radius"
+	// AgentStateFile, in the shared emptyDir, is where the agent keeps the
+	// last configuration charon accepted (mode 0600: it holds what
+	// charon's memory holds), to serve it when the agent or charon restarts
+	// while the API server is unreachable (--state-file).
+	AgentStateFile = VICISocketDir + "/agent-state.json"
 	// RADIUSServersInclude matches the files the agent writes in RADIUSDir.
 	RADIUSServersInclude = RADIUSDir + "/*.conf"
 	// CharonConfDir holds strongswan.conf (key StrongswanConfKey of the

@@ -37,6 +37,8 @@ type config struct {
 	kubeconfig              string
 	viciSocket              string
 	radiusDir               string
+	stateFile               string
+	offlineAfter            time.Duration
 	errorNotify             string
 	metricsAddr, healthAddr string
 	firewall                bool
@@ -72,6 +74,8 @@ func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) config {
 	fs.StringVar(&c.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file; in-cluster configuration when empty")
 	fs.StringVar(&c.viciSocket, v1alpha1.AgentFlagVICISocket, v1alpha1.VICISocketPath, "charon's VICI socket")
 	fs.StringVar(&c.radiusDir, "radius-dir", v1alpha1.RADIUSDir, "directory shared with charon where an EAPRADIUS gateway's RADIUS servers are written (strongswan.conf includes "+v1alpha1.RADIUSServersInclude+"); empty leaves them alone")
+	fs.StringVar(&c.stateFile, "state-file", v1alpha1.AgentStateFile, "file in the volume shared with charon where the last applied configuration is kept (0600), served when the API server is unreachable at start; empty keeps none")
+	fs.DurationVar(&c.offlineAfter, "offline-after", agent.DefaultOfflineAfter, "how long to wait for the API server at start before serving the saved configuration")
 	fs.StringVar(&c.errorNotify, v1alpha1.AgentFlagErrorNotifySocket, "", "charon's error-notify socket, whose alerts complete the diagnosis of failed connection attempts; empty diagnoses from the VICI log alone")
 	fs.StringVar(&c.metricsAddr, v1alpha1.AgentFlagMetricsAddr, fmt.Sprintf(":%d", v1alpha1.AgentMetricsPort), "address of the Prometheus /metrics endpoint; empty disables it")
 	fs.StringVar(&c.healthAddr, v1alpha1.AgentFlagHealthAddr, fmt.Sprintf(":%d", v1alpha1.AgentReadinessPort), "address of /healthz and "+v1alpha1.AgentReadinessPath)
@@ -123,6 +127,7 @@ func run(ctx context.Context, c config) error {
 	opts := agent.Options{
 		Namespace: c.namespace, Gateway: c.gateway, Pod: c.pod, CertificateSecret: c.certSecret,
 		VICI: sess, Registerer: reg, RADIUSDir: c.radiusDir, ErrorNotifySocket: c.errorNotify,
+		StateFile: c.stateFile, OfflineAfter: c.offlineAfter,
 		Debounce: c.debounce, SAInterval: c.saInterval, CounterInterval: c.counterInterval,
 	}
 	var fw *firewall.Applier

@@ -108,6 +108,13 @@ type Options struct {
 	// recent failures while failures keep coming; 0 means
 	// DefaultFailureInterval.
 	FailureInterval time.Duration
+	// StateFile, in the pod's shared volume (v1alpha1.AgentStateFile), is
+	// where the last applied configuration is kept for a restart while the
+	// API server is unreachable (see persist.go); empty keeps none.
+	StateFile string
+	// OfflineAfter is how long Run waits for the API server before it
+	// serves the saved configuration; 0 means DefaultOfflineAfter.
+	OfflineAfter time.Duration
 	// Now is the clock (user expiry, session start times).
 	Now func() time.Time
 	// OnApply, when set, is called after every apply with what it did, for
@@ -164,6 +171,9 @@ type Agent struct {
 	firewallOff bool
 	// radius tracks the eap-radius servers file; only the apply loop uses it.
 	radius radiusState
+	// saved is the state file of the last applied model; only the apply
+	// loop uses it.
+	saved stateFile
 	// status bookkeeping of the session loop
 	written  writtenState
 	sessions sessionClock
@@ -209,6 +219,9 @@ func New(opts Options) (*Agent, error) {
 	if opts.FailureInterval <= 0 {
 		opts.FailureInterval = DefaultFailureInterval
 	}
+	if opts.OfflineAfter <= 0 {
+		opts.OfflineAfter = DefaultOfflineAfter
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -220,6 +233,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	return &Agent{
 		opts:     opts,
+		saved:    stateFile{path: opts.StateFile},
 		owner:    v1alpha1.AgentFieldOwner(opts.Pod),
 		applier:  vici.NewApplier(opts.VICI),
 		metrics:  m,
@@ -238,8 +252,11 @@ func New(opts Options) (*Agent, error) {
 // FieldOwner is the server-side apply field owner of this agent's writes.
 func (a *Agent) FieldOwner() string { return a.owner }
 
-// Ready reports whether charon has held the gateway's configuration since
-// the agent started: set by the first apply charon fully accepted.
+// Ready reports whether the pod serves the gateway's connections: the last
+// apply reached charon, which holds every mobile connection and the
+// gateway's key, and the firewall and RADIUS servers are in place. Items
+// that fail alone (a refused user's secret, a tunnel charon refuses) do
+// not make the pod unready: everything else is served.
 func (a *Agent) Ready() bool { return a.ready.Load() }
 
 // Trigger asks for an apply; a burst of triggers causes one.
@@ -364,14 +381,7 @@ func (a *Agent) sync(ctx context.Context) error {
 		log.V(1).Info("Object left out of the configuration", "problem", p.String())
 	}
 
-	if a.freshCharon(ctx) {
-		a.serveFirst(ctx, model)
-	}
-	applied, applyErr := a.applier.Apply(ctx, model)
-	a.metrics.observeApply(applied, applyErr)
-	if a.opts.OnApply != nil {
-		a.opts.OnApply(applied, applyErr)
-	}
+	applied, applyErr := a.applyModel(ctx, model)
 	if len(applied.Ops) > 0 {
 		log.Info("Applied the gateway configuration", "writes", len(applied.Ops), "synced", applied.Synced,
 			"read", read.String(), "build", built.String(), "apply", applied.Duration.String())
@@ -387,12 +397,23 @@ func (a *Agent) sync(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	// Without its RADIUS servers or its firewall the pod serves nobody.
+	var servingErrs []error
 	if err := a.syncRADIUS(ctx, &res); err != nil {
-		errs = append(errs, err)
+		servingErrs = append(servingErrs, err)
 	}
 	if a.opts.Firewall != nil {
 		if err := a.syncFirewall(ctx, &in.Gateway, &res); err != nil {
-			errs = append(errs, err)
+			servingErrs = append(servingErrs, err)
+		}
+	}
+	errs = append(errs, servingErrs...)
+
+	if !errors.Is(applyErr, vici.ErrUnavailable) {
+		// Not an apply error: charon holds the configuration either way,
+		// and retrying the apply would not make the volume writable.
+		if err := a.saved.save(model, gw.Generation); err != nil {
+			log.Error(err, "Keeping the applied configuration for a restart failed")
 		}
 	}
 
@@ -401,13 +422,39 @@ func (a *Agent) sync(ctx context.Context) error {
 	}
 	err = errors.Join(errs...)
 	a.setReport(ctx, gw, err)
-	// Items that failed alone are named in the report; they do not keep
-	// the pod from serving everything else.
-	itemsOnly := len(applied.Failed) > 0 && !errors.Is(applyErr, vici.ErrUnavailable) && errors.Join(errs[1:]...) == nil
-	if (err == nil || itemsOnly) && !a.ready.Swap(true) {
-		log.Info("Gateway configuration applied; ready")
-	}
+	a.updateReadiness(ctx, applied, applyErr, errors.Join(servingErrs...))
 	return err
+}
+
+// applyModel makes charon hold m, its connections and pools ahead of the
+// users' secrets if charon has just started.
+func (a *Agent) applyModel(ctx context.Context, m swan.Model) (vici.Result, error) {
+	if a.freshCharon(ctx) {
+		a.serveFirst(ctx, m)
+	}
+	applied, err := a.applier.Apply(ctx, m)
+	a.metrics.observeApply(applied, err)
+	if a.opts.OnApply != nil {
+		a.opts.OnApply(applied, err)
+	}
+	return applied, err
+}
+
+// updateReadiness sets Ready from an apply's result (see Ready); other
+// are the errors of the firewall and RADIUS steps.
+func (a *Agent) updateReadiness(ctx context.Context, applied vici.Result, applyErr, other error) {
+	ready, why := serving(applied, applyErr, other, a.isTunnelConn)
+	if was := a.ready.Swap(ready); was != ready {
+		logr.FromContextOrDiscard(ctx).Info("Readiness changed", "ready", ready, "reason", why)
+	}
+}
+
+// isTunnelConn reports whether name is a Tunnel's connection.
+func (a *Agent) isTunnelConn(name string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.tunnelConns[name]
+	return ok
 }
 
 // freshCharon reports whether charon's socket had to be dialled again

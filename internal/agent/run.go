@@ -51,7 +51,9 @@ func NewForConfig(cfg *rest.Config, opts Options) (*Agent, error) {
 }
 
 // startCache starts the agent's own cache, if it has one, and waits until
-// every informer has listed and the agent's stores hold what they listed.
+// every informer has listed and the agent's stores hold what they listed,
+// serving the saved configuration meanwhile if the API server does not
+// answer (serveSavedUntil).
 func (a *Agent) startCache(ctx context.Context) error {
 	if a.cache == nil {
 		return nil
@@ -63,6 +65,15 @@ func (a *Agent) startCache(ctx context.Context) error {
 		return err
 	}
 	caches := append([]cache.Cache{a.cache}, a.secretCaches...)
+	synced := make(chan error, 1)
+	go func() { synced <- startCaches(ctx, caches, handlersSynced) }()
+	return a.serveSavedUntil(ctx, synced)
+}
+
+// startCaches starts every cache and returns once all have synced and the
+// stores hold what they listed; with the API server unreachable, that is
+// when it answers again.
+func startCaches(ctx context.Context, caches []cache.Cache, handlersSynced func(context.Context) error) error {
 	errc := make(chan error, len(caches))
 	for _, c := range caches {
 		go func() { errc <- c.Start(ctx) }()

@@ -68,6 +68,7 @@ func TestAgentBinary(t *testing.T) {
 			"--metrics-addr", metrics,
 			"--certificate-secret", certSecret,
 			"--firewall-netns", gwNS.Path(),
+			"--state-file", filepath.Join(t.TempDir(), "agent-state.json"),
 		)
 		cmd.Env = append(os.Environ(), "POD_NAME=vpn-gateway-0", "POD_NAMESPACE="+namespace, "GATEWAY_NAME="+gatewayName)
 		out := &strings.Builder{}

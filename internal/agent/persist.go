@@ -1,0 +1,148 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/ikegate/ikegate/internal/swan"
+)
+
+// The agent keeps the last model charon accepted in a file of the pod's
+// shared volume (Options.StateFile, v1alpha1.AgentStateFile), so that an
+// agent or charon container restarting while the API server is unreachable
+// serves the gateway's last configuration instead of nothing: the informer
+// cache of a new agent cannot sync then, and a new charon holds nothing.
+//
+// The file holds what charon's memory holds: the users' NT hashes, tunnel
+// PSKs and the gateway's private key. It is written 0600 into the pod's
+// memory-backed emptyDir, which only the pod's containers mount and which
+// goes with the pod; it adds no reader that charon's VICI socket beside it
+// does not already have.
+
+// savedVersion is the layout of the state file; a file of another layout
+// is ignored rather than misread.
+const savedVersion = 1
+
+// savedConfig is the state file's content.
+type savedConfig struct {
+	Version int `json:"version"`
+	// Generation is the VPNGateway's generation the model was built from,
+	// for the log.
+	Generation int64      `json:"generation"`
+	Model      swan.Model `json:"model"`
+}
+
+// DefaultOfflineAfter is how long an agent waits for the API server at
+// start before it serves the saved configuration.
+const DefaultOfflineAfter = 5 * time.Second
+
+// offlineInterval is how often an agent serving its saved configuration
+// applies it again: the applier sends nothing unless charon restarted.
+const offlineInterval = time.Second
+
+// stateFile writes the last applied model, skipping writes of an unchanged
+// one; only the apply loop uses it.
+type stateFile struct {
+	path string
+	sum  [sha256.Size]byte
+}
+
+// save replaces the file atomically (write, sync, rename), so that a crash
+// mid-write leaves the previous configuration rather than half of one.
+func (f *stateFile) save(m swan.Model, generation int64) error {
+	if f.path == "" {
+		return nil
+	}
+	data, err := json.Marshal(savedConfig{Version: savedVersion, Generation: generation, Model: m})
+	if err != nil {
+		return fmt.Errorf("encoding the configuration to save: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	if sum == f.sum {
+		return nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(f.path), "."+filepath.Base(f.path)+"-*")
+	if err != nil {
+		return fmt.Errorf("saving the applied configuration: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	// CreateTemp opens 0600 already; Chmod says so where it matters.
+	_, err = tmp.Write(data)
+	err = errors.Join(err, tmp.Chmod(0o600), tmp.Sync(), tmp.Close())
+	if err == nil {
+		err = os.Rename(tmp.Name(), f.path)
+	}
+	if err != nil {
+		return fmt.Errorf("saving the applied configuration to %s: %w", f.path, err)
+	}
+	f.sum = sum
+	return nil
+}
+
+// LoadSavedConfig reads the model an agent saved in path and the
+// VPNGateway generation it came from. A missing file is os.ErrNotExist.
+func LoadSavedConfig(path string) (swan.Model, int64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return swan.Model{}, 0, err
+	}
+	var c savedConfig
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return swan.Model{}, 0, fmt.Errorf("reading the saved configuration %s: %w", path, err)
+	}
+	if c.Version != savedVersion {
+		return swan.Model{}, 0, fmt.Errorf("saved configuration %s has layout %d, this agent reads %d", path, c.Version, savedVersion)
+	}
+	return c.Model, c.Generation, nil
+}
+
+// serveSavedUntil waits for synced (the informer caches). If they have
+// not synced within OfflineAfter, the API server is taken to be
+// unreachable and the saved configuration, if any, is applied, and applied
+// again every offlineInterval so that a charon restarting meanwhile gets it
+// too, until the caches sync and the apply loop takes over.
+func (a *Agent) serveSavedUntil(ctx context.Context, synced <-chan error) error {
+	log := logr.FromContextOrDiscard(ctx)
+	wait := time.NewTimer(a.opts.OfflineAfter)
+	defer wait.Stop()
+	select {
+	case err := <-synced:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-wait.C:
+	}
+	if a.opts.StateFile == "" {
+		return <-synced
+	}
+	m, gen, err := LoadSavedConfig(a.opts.StateFile)
+	if err != nil {
+		log.Info("API server unreachable and no saved configuration to serve; waiting", "error", err.Error())
+		return <-synced
+	}
+	log.Info("API server unreachable; serving the saved configuration until it answers", "generation", gen)
+	tick := time.NewTicker(offlineInterval)
+	defer tick.Stop()
+	for {
+		applied, err := a.applyModel(ctx, m)
+		a.updateReadiness(ctx, applied, err, nil)
+		select {
+		case err := <-synced:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
