@@ -51,6 +51,9 @@ type Resources struct {
 	CAPEM         []byte
 	// Now decides which users have expired.
 	Now time.Time
+	// Replica is the gateway pod the configuration is for: it serves its
+	// own slices of the pools (see Slices).
+	Replica Replica
 }
 
 // Problem is a fault in the resources that keeps an object out of the model.

@@ -46,6 +46,10 @@ type AcceptedPool struct {
 	Name string
 	// Prefixes are its client address ranges (one per family).
 	Prefixes []netip.Prefix
+	// Served are the slices of Prefixes this replica owns (Prefixes
+	// themselves when the gateway has one replica): the routes the LAN
+	// needs toward this replica's node on a Routed return path.
+	Served []netip.Prefix
 	// LocalNetworks are the networks its clients reach; empty with FullTunnel.
 	LocalNetworks []netip.Prefix
 	FullTunnel    bool
