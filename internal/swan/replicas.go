@@ -49,7 +49,8 @@ const sliceBits = 4
 const minSplitHostBits = sliceBits + 1
 
 // Replica says which gateway pod Build configures. A Count of 0 or 1 means
-// the pod serves every address of every pool.
+// the pod serves every address of every pool, unless its Ordinal is not
+// below Count (a pod being scaled away): then it owns no slice.
 type Replica struct {
 	// Ordinal is the pod's StatefulSet ordinal, Count the gateway's replicas.
 	Ordinal, Count int
@@ -59,7 +60,7 @@ type Replica struct {
 }
 
 // Split reports whether the pools are divided between replicas.
-func (r Replica) Split() bool { return r.Count > 1 }
+func (r Replica) Split() bool { return r.Count > 1 || (r.Count == 1 && r.Ordinal >= 1) }
 
 // SliceOwners returns the ordinal that owns each slice when count replicas
 // run; count is clamped to [1, Slices].

@@ -14,6 +14,8 @@ import (
 type Result struct {
 	// Model is what charon holds.
 	Model Model
+	// Replica is the gateway pod the result is for (Resources.Replica).
+	Replica Replica
 	// Pools are the accepted MobilePools, ordered by name.
 	Pools []AcceptedPool
 	// Tunnels are the accepted Tunnels, ordered by name.
