@@ -189,6 +189,9 @@ func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now ti
 		ServerCertPEM:  serverCert,
 		CAPEM:          ca,
 		Now:            now,
+		// As replica 0 builds it: a pool too small to split between the
+		// replicas is refused by every agent, and its conditions say so.
+		Replica: swan.Replica{Count: int(gw.Spec.EffectiveReplicas())},
 	})
 	// The cached result keeps no secrets: profiles do not need them, and
 	// NT hashes and pre-shared keys should not outlive the build.

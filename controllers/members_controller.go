@@ -128,7 +128,8 @@ func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, gw *v1a
 		announce(r.Recorder, m.obj, m.conditions, c)
 		meta.SetStatusCondition(&next, c)
 	}
-	countsSame := !isPool || (pool.Status.Leased == counts.Leased && pool.Status.Size == counts.Size)
+	countsSame := !isPool || (pool.Status.Leased == counts.Leased && pool.Status.Size == counts.Size &&
+		equality.Semantic.DeepEqual(pool.Status.Replicas, counts.Replicas))
 	if m.observed == m.generation && countsSame && equality.Semantic.DeepEqual(m.conditions, next) {
 		return nil
 	}
@@ -140,7 +141,7 @@ func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, gw *v1a
 	}
 	out := m.status(mine, m.generation)
 	if p, ok := out.(*v1alpha1.MobilePool); ok {
-		p.Status.Leased, p.Status.Size = counts.Leased, counts.Size
+		p.Status.Leased, p.Status.Size, p.Status.Replicas = counts.Leased, counts.Size, counts.Replicas
 	}
 	err := applyStatus(ctx, r.Client, out)
 	if apierrors.IsNotFound(err) {

@@ -14,6 +14,8 @@ import (
 type poolCounts struct {
 	Leased int32
 	Size   int64
+	// Replicas are each current pod's slices and leases, with more than one replica.
+	Replicas []v1alpha1.PoolReplica
 }
 
 // poolCountsFor sums the leases every gateway pod's agent reports for pool,
@@ -21,14 +23,17 @@ type poolCounts struct {
 // the network and the last address back, and serves at most 2^31 - 2).
 func poolCountsFor(pool *v1alpha1.MobilePool, gw *v1alpha1.VPNGateway) poolCounts {
 	var c poolCounts
+	var prefixes []netip.Prefix
 	for _, s := range []v1alpha1.CIDR{pool.Spec.Addresses.IPv4, pool.Spec.Addresses.IPv6} {
 		if p, err := netip.ParsePrefix(string(s)); err == nil {
 			c.Size += swan.PoolSize(p.Masked())
+			prefixes = append(prefixes, p.Masked())
 		}
 	}
 	if gw == nil {
 		return c
 	}
+	c.Replicas = poolReplicas(pool.Name, prefixes, gw)
 	// Reports of pods the StatefulSet no longer runs (after a scale-down
 	// nobody removes them) hold leases that are gone.
 	current := map[string]bool{}
@@ -46,6 +51,35 @@ func poolCountsFor(pool *v1alpha1.MobilePool, gw *v1alpha1.VPNGateway) poolCount
 		}
 	}
 	return c
+}
+
+// poolReplicas are the slices of the pool's prefixes that each pod the
+// StatefulSet runs owns (swan.ReplicaPrefixes, as its agent renders them)
+// with the leases its agent reports; none with a single replica.
+func poolReplicas(pool string, prefixes []netip.Prefix, gw *v1alpha1.VPNGateway) []v1alpha1.PoolReplica {
+	pods := podNames(gw)
+	if len(pods) < 2 {
+		return nil
+	}
+	leased := map[string]int32{}
+	for _, a := range gw.Status.Agents {
+		for _, p := range a.Pools {
+			if p.Name == pool {
+				leased[a.Pod] = p.Leased
+			}
+		}
+	}
+	out := make([]v1alpha1.PoolReplica, 0, len(pods))
+	for i, pod := range pods {
+		r := v1alpha1.PoolReplica{Pod: pod, Slices: []string{}, Leased: leased[pod]}
+		for _, p := range prefixes {
+			for _, s := range swan.ReplicaPrefixes(p, swan.Replica{Ordinal: i, Count: len(pods)}) {
+				r.Slices = append(r.Slices, s.String())
+			}
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // addressesCondition says whether the pool's leases stay below

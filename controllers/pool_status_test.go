@@ -1,7 +1,10 @@
 package controllers
 
 import (
+	"fmt"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -30,19 +33,34 @@ func TestPoolCountsFor(t *testing.T) {
 		gw   *v1alpha1.VPNGateway
 		want poolCounts
 	}{
-		{"seed pool over three replicas", pool("10.3.200.0/24", ""), gw, poolCounts{Leased: 3, Size: 254}},
-		{"dual stack", pool("10.3.200.0/30", "fd00:3::/112"), gw, poolCounts{Leased: 3, Size: 2 + 65534}},
+		{"seed pool over two replicas and a stale report", pool("10.3.200.0/24", ""), gw, poolCounts{Leased: 3, Size: 254,
+			Replicas: []v1alpha1.PoolReplica{{Pod: "vpn-gateway-0", Slices: sixteenths("10.3.200", 0, 8), Leased: 2}, {Pod: "vpn-gateway-1", Slices: sixteenths("10.3.200", 8, 16), Leased: 1}}}},
+		{"dual stack", pool("10.3.200.0/26", "fd00:3::/112"), gw, poolCounts{Leased: 3, Size: 62 + 65534,
+			Replicas: []v1alpha1.PoolReplica{
+				{Pod: "vpn-gateway-0", Slices: []string{"10.3.200.0/30", "10.3.200.4/30", "10.3.200.8/30", "10.3.200.12/30", "10.3.200.16/30", "10.3.200.20/30", "10.3.200.24/30", "10.3.200.28/30",
+					"fd00:3::/116", "fd00:3::1000/116", "fd00:3::2000/116", "fd00:3::3000/116", "fd00:3::4000/116", "fd00:3::5000/116", "fd00:3::6000/116", "fd00:3::7000/116"}, Leased: 2},
+				{Pod: "vpn-gateway-1", Slices: []string{"10.3.200.32/30", "10.3.200.36/30", "10.3.200.40/30", "10.3.200.44/30", "10.3.200.48/30", "10.3.200.52/30", "10.3.200.56/30", "10.3.200.60/30",
+					"fd00:3::8000/116", "fd00:3::9000/116", "fd00:3::a000/116", "fd00:3::b000/116", "fd00:3::c000/116", "fd00:3::d000/116", "fd00:3::e000/116", "fd00:3::f000/116"}, Leased: 1}}}},
 		// charon serves at most 2^31 - 2 addresses of one pool.
 		{"huge IPv6 pool", pool("", "fd00:3::/64"), nil, poolCounts{Size: 1<<31 - 2}},
 		{"gateway gone", pool("10.3.200.0/24", ""), nil, poolCounts{Size: 254}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := poolCountsFor(tc.pool, tc.gw); got != tc.want {
-				t.Errorf("got %+v, want %+v", got, tc.want)
+			if diff := cmp.Diff(tc.want, poolCountsFor(tc.pool, tc.gw)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
 	}
+}
+
+// sixteenths are the /28s from..to-1 of the /24 net.0.
+func sixteenths(net string, from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Sprintf("%s.%d/28", net, 16*i))
+	}
+	return out
 }
 
 func TestAddressesCondition(t *testing.T) {

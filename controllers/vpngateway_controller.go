@@ -362,12 +362,8 @@ func (r *VPNGatewayReconciler) writeStatus(ctx context.Context, s *gatewayScope,
 	if s.cert.Leaf != nil {
 		next.CertificateNotAfter = &metav1.Time{Time: s.cert.Leaf.NotAfter.UTC()}
 	}
-	for _, a := range gw.Status.Agents {
-		next.Sessions += a.Sessions
-		if a.LastError == "" && a.AppliedGeneration >= gw.Generation {
-			next.ReadyReplicas++
-		}
-	}
+	next.Sessions, next.ReadyReplicas = currentAgentSums(gw)
+	next.ReturnRoutes = returnRoutes(gw, s.build.Result)
 	for _, c := range []metav1.Condition{valid, certC, work, applied, ready} {
 		c.ObservedGeneration = gw.Generation
 		r.announce(gw, old.Conditions, c)

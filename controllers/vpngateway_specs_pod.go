@@ -201,6 +201,7 @@ func agentEnv(gw *v1alpha1.VPNGateway) []corev1.EnvVar {
 		{Name: v1alpha1.EnvPodName, ValueFrom: field("metadata.name")},
 		{Name: v1alpha1.EnvPodNamespace, ValueFrom: field("metadata.namespace")},
 		{Name: v1alpha1.EnvGatewayName, Value: gw.Name},
+		{Name: v1alpha1.EnvNodeAddress, ValueFrom: field("status.hostIP")},
 	}
 }
 

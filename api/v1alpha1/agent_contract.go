@@ -63,6 +63,9 @@ const (
 	EnvPodName      = "POD_NAME"
 	EnvPodNamespace = "POD_NAMESPACE"
 	EnvGatewayName  = "GATEWAY_NAME"
+	// EnvNodeAddress is the address of the pod's node (downward API
+	// status.hostIP), the next hop of its pool slices on a Routed return path.
+	EnvNodeAddress = "NODE_ADDRESS"
 	// EnvCertificateSecret is the default of AgentFlagCertificateSecret.
 	EnvCertificateSecret = "CERTIFICATE_SECRET"
 

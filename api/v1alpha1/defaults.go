@@ -85,8 +85,16 @@ func (s *IKESettings) EffectiveMOBIKE() bool {
 }
 
 // EffectiveMasquerade reports whether the pool's client traffic is
-// masqueraded: the pool's own setting, else its gateway's.
+// masqueraded: always on a Masquerade return path and never on a Routed
+// one (the gateway's choice for all its replicas), else the pool's own
+// setting, else its gateway's.
 func (s *MobilePoolSpec) EffectiveMasquerade(gw *VPNGatewaySpec) bool {
+	switch gw.Exposure.ReturnPath {
+	case ReturnPathMasquerade:
+		return true
+	case ReturnPathRouted:
+		return false
+	}
 	if s.Firewall.Masquerade != nil {
 		return *s.Firewall.Masquerade
 	}

@@ -43,6 +43,8 @@ func TestDefaultsOfZeroValues(t *testing.T) {
 		{"MOBIKE off", (&IKESettings{MOBIKE: off}).EffectiveMOBIKE(), false},
 		{"pool masquerade follows the gateway's", (&MobilePoolSpec{}).EffectiveMasquerade(&VPNGatewaySpec{Firewall: GatewayFirewall{Masquerade: true}}), true},
 		{"pool masquerade overrides the gateway's on", (&MobilePoolSpec{Firewall: PoolFirewall{Masquerade: off}}).EffectiveMasquerade(&VPNGatewaySpec{Firewall: GatewayFirewall{Masquerade: true}}), false},
+		{"a Masquerade return path masquerades every pool", (&MobilePoolSpec{Firewall: PoolFirewall{Masquerade: off}}).EffectiveMasquerade(&VPNGatewaySpec{Exposure: Exposure{ReturnPath: ReturnPathMasquerade}}), true},
+		{"a Routed return path masquerades no pool", (&MobilePoolSpec{Firewall: PoolFirewall{Masquerade: on}}).EffectiveMasquerade(&VPNGatewaySpec{Exposure: Exposure{ReturnPath: ReturnPathRouted}, Firewall: GatewayFirewall{Masquerade: true}}), false},
 		{"pool masquerade overrides the gateway's off", (&MobilePoolSpec{Firewall: PoolFirewall{Masquerade: on}}).EffectiveMasquerade(&VPNGatewaySpec{}), true},
 		{"empty protocol is Any", (&AllowRule{}).EffectiveProtocol(), ProtocolAny},
 		{"protocol is kept", (&AllowRule{Protocol: ProtocolUDP}).EffectiveProtocol(), ProtocolUDP},

@@ -177,6 +177,27 @@ type MobilePoolStatus struct {
 	// per family, at most 2^31 - 2 (see spec.addresses).
 	// +optional
 	Size int64 `json:"size,omitempty"`
+	// Replicas are the gateway's current pods with the slices of the pool
+	// each serves and the addresses it leased, when the gateway runs more
+	// than one replica.
+	// +optional
+	// +listType=map
+	// +listMapKey=pod
+	// +kubebuilder:validation:MaxItems=16
+	Replicas []PoolReplica `json:"replicas,omitempty"`
+}
+
+// PoolReplica is one gateway replica's share of a MobilePool.
+type PoolReplica struct {
+	// Pod is the gateway pod.
+	Pod string `json:"pod"`
+	// Slices are the address prefixes it hands out of (one family after the other).
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	Slices []string `json:"slices"`
+	// Leased addresses on it, online clients only.
+	// +optional
+	Leased int32 `json:"leased,omitempty"`
 }
 
 // MobilePool is a pool of mobile clients of a VPNGateway.

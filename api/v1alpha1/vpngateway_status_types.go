@@ -33,6 +33,27 @@ type VPNGatewayStatus struct {
 	// +listMapKey=pod
 	// +kubebuilder:validation:MaxItems=64
 	Agents []AgentStatus `json:"agents,omitempty"`
+	// ReturnRoutes are the routes the LAN needs on a Routed return path:
+	// each current replica's pool slices toward the node that runs it, as
+	// the replica's agent reports its node. The gateway announces none of
+	// them; install them on the LAN router (static routes or your routing
+	// protocol's redistribution).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=1024
+	ReturnRoutes []ReturnRoute `json:"returnRoutes,omitempty"`
+}
+
+// ReturnRoute is one route a Routed gateway's LAN must install.
+type ReturnRoute struct {
+	// Destination is a slice of a MobilePool's addresses.
+	Destination string `json:"destination"`
+	// Pool is the MobilePool it belongs to, Pod the replica serving it.
+	Pool string `json:"pool"`
+	Pod  string `json:"pod"`
+	// NextHop is the address of the pod's node; empty until its agent reported it.
+	// +optional
+	NextHop string `json:"nextHop,omitempty"`
 }
 
 // AgentStatus is what one gateway pod's agent last applied to its charon.
@@ -60,6 +81,11 @@ type AgentStatus struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	Connections *int32 `json:"connections,omitempty"`
+	// NodeAddress is the address of the node the pod runs on, the next hop
+	// of its slices on a Routed return path.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	NodeAddress string `json:"nodeAddress,omitempty"`
 	// Pools are the addresses the pod's charon has leased per MobilePool.
 	// +optional
 	// +listType=map
@@ -116,4 +142,11 @@ type PoolLeases struct {
 	Name string `json:"name"`
 	// Leased addresses, online clients only.
 	Leased int32 `json:"leased"`
+	// LeasedSlices are the pool's slices (0-15) in which the pod holds
+	// leases. A replica that takes over a slice on a scale-up serves it
+	// only once no other replica reports leases in it.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	LeasedSlices []int32 `json:"leasedSlices,omitempty"`
 }

@@ -323,7 +323,28 @@ type Exposure struct {
 	// LoadBalancer settings when type is LoadBalancer.
 	// +optional
 	LoadBalancer *LoadBalancerSettings `json:"loadBalancer,omitempty"`
+	// ReturnPath says how traffic from the LAN finds the replica that holds
+	// a client. Every replica serves its own slices of each pool (see
+	// status.returnRoutes and MobilePool status.replicas). Masquerade: client
+	// traffic leaves each replica with the address of its node, so the LAN
+	// needs no route to the pools (works anywhere; the LAN sees node
+	// addresses, not clients). Routed: client addresses are kept, and the
+	// LAN must route each replica's slices to the node that runs it, as
+	// status.returnRoutes lists (the agent announces nothing itself). Unset
+	// keeps the firewall's masquerade settings and routes whole pools, which
+	// serves one replica only.
+	// +optional
+	ReturnPath ReturnPath `json:"returnPath,omitempty"`
 }
+
+// ReturnPath is how LAN traffic reaches the replica that holds a client.
+// +kubebuilder:validation:Enum=Masquerade;Routed
+type ReturnPath string
+
+const (
+	ReturnPathMasquerade ReturnPath = "Masquerade"
+	ReturnPathRouted     ReturnPath = "Routed"
+)
 
 // LoadBalancerSettings tune the gateway's LoadBalancer Service.
 type LoadBalancerSettings struct {

@@ -33,6 +33,7 @@ import (
 
 type config struct {
 	namespace, gateway, pod string
+	nodeAddress             string
 	certSecret              string
 	kubeconfig              string
 	viciSocket              string
@@ -69,6 +70,7 @@ func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) config {
 	fs.StringVar(&c.namespace, "namespace", os.Getenv(v1alpha1.EnvPodNamespace), "namespace of the gateway (env "+v1alpha1.EnvPodNamespace+")")
 	fs.StringVar(&c.gateway, "gateway", os.Getenv(v1alpha1.EnvGatewayName), "name of the VPNGateway (env "+v1alpha1.EnvGatewayName+")")
 	fs.StringVar(&c.pod, "pod", os.Getenv(v1alpha1.EnvPodName), "name of this pod, the status field owner (env "+v1alpha1.EnvPodName+")")
+	fs.StringVar(&c.nodeAddress, "node-address", os.Getenv(v1alpha1.EnvNodeAddress), "address of this pod's node, the next hop of its pool slices on a Routed return path (env "+v1alpha1.EnvNodeAddress+")")
 	fs.StringVar(&c.certSecret, v1alpha1.AgentFlagCertificateSecret, os.Getenv(v1alpha1.EnvCertificateSecret),
 		"Secret with the gateway's tls.crt, tls.key and ca.crt, watched by name; default: "+v1alpha1.ServerTLSSecretName("<gateway>")+", the manager's (env "+v1alpha1.EnvCertificateSecret+")")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file; in-cluster configuration when empty")
@@ -125,7 +127,7 @@ func run(ctx context.Context, c config) error {
 	sess := vici.NewClient(c.viciSocket)
 	defer sess.Close()
 	opts := agent.Options{
-		Namespace: c.namespace, Gateway: c.gateway, Pod: c.pod, CertificateSecret: c.certSecret,
+		Namespace: c.namespace, Gateway: c.gateway, Pod: c.pod, NodeAddress: c.nodeAddress, CertificateSecret: c.certSecret,
 		VICI: sess, Registerer: reg, RADIUSDir: c.radiusDir, ErrorNotifySocket: c.errorNotify,
 		StateFile: c.stateFile, OfflineAfter: c.offlineAfter,
 		Debounce: c.debounce, SAInterval: c.saInterval, CounterInterval: c.counterInterval,

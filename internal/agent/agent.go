@@ -65,6 +65,9 @@ type Options struct {
 	Namespace string
 	Gateway   string
 	Pod       string
+	// NodeAddress is the address of the pod's node, reported as the next
+	// hop of the pod's pool slices on a Routed return path.
+	NodeAddress string
 	// CertificateSecret overrides the gateway's status.certificateSecretName:
 	// the Secret with tls.crt, tls.key and ca.crt. NewForConfig watches it
 	// by name and defaults it to the manager's name for it.
@@ -158,9 +161,11 @@ type Agent struct {
 	// tunnelSet are the tunnel connections of the last apply; nil before
 	// the first.
 	tunnelSet map[string]bool
-	// poolNets maps MobilePool names to their address ranges.
-	poolNets map[string][]netip.Prefix
-	report   v1alpha1.AgentStatus
+	// poolNets maps MobilePool names to their address ranges; splitPools
+	// says whether they are divided between replicas.
+	poolNets   map[string][]netip.Prefix
+	splitPools bool
+	report     v1alpha1.AgentStatus
 	// expiry triggers an apply when the next user expires.
 	expiry *time.Timer
 	// epoch is charon's VICI connection epoch at the last apply; only the
@@ -238,7 +243,7 @@ func New(opts Options) (*Agent, error) {
 		applier:  vici.NewApplier(opts.VICI),
 		metrics:  m,
 		kick:     make(chan struct{}, 1),
-		report:   v1alpha1.AgentStatus{Pod: opts.Pod},
+		report:   v1alpha1.AgentStatus{Pod: opts.Pod, NodeAddress: opts.NodeAddress},
 		decoder:  credentials.NewDecoder(opts.Gateway),
 		written:  newWrittenState(),
 		sessions: sessionClock{},
@@ -369,6 +374,7 @@ func (a *Agent) sync(ctx context.Context) error {
 		a.setReport(ctx, nil, err)
 		return err
 	}
+	in.Replica = replicaOf(gw, a.opts.Pod)
 	res := swan.Build(in)
 	model := res.Model
 	a.mu.Lock()

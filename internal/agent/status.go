@@ -153,7 +153,7 @@ func (a *Agent) takeSnapshot(sas []vici.IKESA, now time.Time) snapshot {
 	for _, ss := range snap.users {
 		snap.total += len(ss)
 	}
-	snap.pools = poolLeases(a.poolNets, snap.users)
+	snap.pools = poolLeases(a.poolNets, snap.users, a.splitPools)
 	a.report.Sessions = int32(snap.total)
 	a.report.Pools = snap.pools
 	return snap

@@ -60,5 +60,6 @@ func (a *Agent) rememberTunnels(res *swan.Result) {
 	a.mu.Lock()
 	a.tunnelConns = out
 	a.poolNets = pools
+	a.splitPools = res.Replica.Split()
 	a.mu.Unlock()
 }

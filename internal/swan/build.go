@@ -51,6 +51,9 @@ type Resources struct {
 	CAPEM         []byte
 	// Now decides which users have expired.
 	Now time.Time
+	// Replica is the gateway pod the configuration is for: it serves its
+	// own slices of the pools (see Slices).
+	Replica Replica
 }
 
 // Problem is a fault in the resources that keeps an object out of the model.
@@ -210,7 +213,7 @@ func (b *builder) finish() Result {
 		return cmp.Or(byName(x.Kind, y.Kind), byName(x.Name, y.Name), x.Prefix.Addr().Compare(y.Prefix.Addr()), x.Prefix.Bits()-y.Prefix.Bits())
 	})
 	b.res.Refused = slices.Compact(b.res.Refused)
-	b.res.Model, b.res.Problems = b.m, b.problems
+	b.res.Model, b.res.Problems, b.res.Replica = b.m, b.problems, b.in.Replica
 	return b.res
 }
 

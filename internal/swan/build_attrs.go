@@ -32,9 +32,7 @@ const poolLimitBits = 31
 // of p: not the network address, not the last address, and at most as many
 // as charon's own limit of a subnet pool.
 func servedRange(p netip.Prefix) (first, last netip.Addr) {
-	if host := p.Addr().BitLen() - p.Bits(); host > poolLimitBits {
-		p = netip.PrefixFrom(p.Addr(), p.Addr().BitLen()-poolLimitBits)
-	}
+	p = splitPrefix(p)
 	return p.Addr().Next(), lastAddr(p).Prev()
 }
 
@@ -45,8 +43,8 @@ func PoolSize(p netip.Prefix) int64 {
 	return int64(1)<<host - 2
 }
 
-// dynamicRanges are the addresses of p charon may hand to anybody: all
-// served ones but the static addresses (sorted, inside p). They are
+// rangesAround are the addresses of [start, end] charon may hand to
+// anybody: all but the static addresses (sorted). They are
 // rendered as address ranges, never as the subnet: for a subnet pool
 // charon 5.9.8 looks for a client's address among [network address,
 // network address + size), which leaves out the last address it hands
@@ -54,9 +52,8 @@ func PoolSize(p netip.Prefix) int64 {
 // 6.0 by strongSwan commit 2b11764b "mem-pool: Adjust the base address if
 // it's the network ID"). A range pool starts at its first address and is
 // checked right.
-func dynamicRanges(p netip.Prefix, static []netip.Addr) []string {
+func rangesAround(start, end netip.Addr, static []netip.Addr) []string {
 	var out []string
-	start, end := servedRange(p)
 	for _, s := range static {
 		if s.Less(start) || end.Less(s) {
 			continue
@@ -179,26 +176,15 @@ func (b *builder) pools(g *poolGroup, statics map[*v1alpha1.VPNUser]netip.Addr) 
 				owners = append(owners, u)
 			}
 		}
-		if len(holes) == 0 {
-			// Keeps its name: charon refuses to replace a pool while it holds
-			// leases, so a gateway that rendered this pool as a subnet
-			// (before ranges) reloads it once the subnet pool's clients left.
-			first, last := servedRange(cp.prefix)
-			b.m.Pools = append(b.m.Pools, Pool{Name: cp.name, Addrs: first.String() + "-" + last.String(), Attributes: slices.Clone(attrs)})
-			group = append(group, cp.name)
-			familyPools[v4] = append(familyPools[v4], cp.name)
-			continue
-		}
 		slices.SortFunc(holes, func(x, y netip.Addr) int { return x.Compare(y) })
-		for _, r := range dynamicRanges(cp.prefix, holes) {
-			// Named after the range: charon replaces a pool only while nobody
-			// holds a lease from it, so a range that changes with a new static
-			// address becomes a new pool and the old one drains (so did the
-			// subnet pools of earlier versions).
-			name := modelName(cp.name+"-", strings.ReplaceAll(r, ":", "_"), "")
-			b.m.Pools = append(b.m.Pools, Pool{Name: name, Addrs: r, Attributes: slices.Clone(attrs)})
-			group = append(group, name)
-			familyPools[v4] = append(familyPools[v4], name)
+		// Without holes the pool keeps its name: charon refuses to replace a
+		// pool while it holds leases, so a gateway that rendered this pool as
+		// a subnet (before ranges) reloads it once the subnet pool's clients
+		// left. Ranges around holes are named after themselves (see namedRanges).
+		for _, r := range b.dynamicPools(cp.name, cp.prefix, holes) {
+			b.m.Pools = append(b.m.Pools, Pool{Name: r.name, Addrs: r.addrs, Attributes: slices.Clone(attrs)})
+			group = append(group, r.name)
+			familyPools[v4] = append(familyPools[v4], r.name)
 		}
 		for _, u := range owners {
 			a := statics[u]

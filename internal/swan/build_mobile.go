@@ -204,6 +204,7 @@ func (b *builder) acceptGroup(g *poolGroup) {
 		b.res.Pools = append(b.res.Pools, AcceptedPool{
 			Name:          pp.obj.Name,
 			Prefixes:      pp.addrs,
+			Served:        b.served(pp.addrs),
 			LocalNetworks: pp.local,
 			FullTunnel:    pp.obj.Spec.FullTunnel,
 			ESPProposals:  pp.esp,

@@ -66,6 +66,9 @@ func (b *builder) parsePool(p *v1alpha1.MobilePool) (*parsedPool, bool) {
 	if len(pp.addrs) == 0 {
 		return bad(v1alpha1.ReasonInvalidSpec, "addresses has neither ipv4 nor ipv6")
 	}
+	if !b.checkSplit(p, pp.addrs) {
+		return nil, false
+	}
 	if (len(p.Spec.LocalNetworks) > 0) == p.Spec.FullTunnel {
 		return bad(v1alpha1.ReasonInvalidSpec, "set exactly one of localNetworks and fullTunnel")
 	}

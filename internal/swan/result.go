@@ -14,6 +14,8 @@ import (
 type Result struct {
 	// Model is what charon holds.
 	Model Model
+	// Replica is the gateway pod the result is for (Resources.Replica).
+	Replica Replica
 	// Pools are the accepted MobilePools, ordered by name.
 	Pools []AcceptedPool
 	// Tunnels are the accepted Tunnels, ordered by name.
@@ -46,6 +48,10 @@ type AcceptedPool struct {
 	Name string
 	// Prefixes are its client address ranges (one per family).
 	Prefixes []netip.Prefix
+	// Served are the slices of Prefixes this replica owns (Prefixes
+	// themselves when the gateway has one replica): the routes the LAN
+	// needs toward this replica's node on a Routed return path.
+	Served []netip.Prefix
 	// LocalNetworks are the networks its clients reach; empty with FullTunnel.
 	LocalNetworks []netip.Prefix
 	FullTunnel    bool
