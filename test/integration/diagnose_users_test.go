@@ -56,11 +56,7 @@ func newDiagRig(t *testing.T, users ...client.Object) *diagRig {
 	r.pki = charontest.NewPKI(t, "Diagnose Users CA")
 	server := r.pki.Server(t, hostname, hostname, diagGW)
 	var enfy string
-	r.gw = charontest.Start(t, gwNS, charontest.Options{Name: "gw", Userspace: true, Settings: func(s *swan.Settings) {
-		enfy = filepath.Join(filepath.Dir(strings.TrimPrefix(s.VICISocket, "unix://")), "charon.enfy")
-		s.ErrorNotifySocket = "unix://" + enfy
-		s.Retransmit = swan.Retransmit{Tries: 2, Timeout: time.Second, Base: 1.5}
-	}})
+	r.gw, enfy = diagGateway(t, gwNS, swan.Retransmit{Tries: 2, Timeout: time.Second, Base: 1.5})
 	r.cl = charontest.Start(t, r.clNS, charontest.Options{Name: "cl", Userspace: true, Client: true})
 	r.clVICI = vici.NewClient(r.cl.VICISocket())
 	t.Cleanup(func() { r.clVICI.Close() })
@@ -82,6 +78,22 @@ func newDiagRig(t *testing.T, users ...client.Object) *diagRig {
 	r.ag = startAgent(t, cfg, agentConfig{pod: "vpn-gateway-0", socket: r.gw.VICISocket(), log: testr.New(t), errorNotify: enfy})
 	r.ag.waitReady(t, 30*time.Second)
 	return r
+}
+
+// diagGateway starts a gateway charon with its error-notify socket and
+// returns it with the socket's path; a non-zero retransmit shortens how
+// long it waits for a silent peer.
+func diagGateway(t *testing.T, ns *netns.NS, retransmit swan.Retransmit) (*charontest.Charon, string) {
+	t.Helper()
+	var enfy string
+	gw := charontest.Start(t, ns, charontest.Options{Name: "gw", Userspace: true, Settings: func(s *swan.Settings) {
+		enfy = filepath.Join(filepath.Dir(strings.TrimPrefix(s.VICISocket, "unix://")), "charon.enfy")
+		s.ErrorNotifySocket = "unix://" + enfy
+		if retransmit.Tries > 0 {
+			s.Retransmit = retransmit
+		}
+	}})
+	return gw, enfy
 }
 
 // eapClient is a client of the rig's gateway; mod adjusts it.
