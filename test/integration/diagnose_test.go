@@ -89,7 +89,7 @@ func TestEachRefusedAttemptIsExplainedWhereItsOwnerLooks(t *testing.T) {
 			kind: "VPNGateway", object: gatewayName, reason: v1alpha1.ReasonIdentityMismatch,
 			values: []string{"vpn2.example.com", "set the client's remote ID to " + hostname}},
 		{client: mk("disabled", "ann@example.com", "pw-ann", nil), kind: "VPNUser", object: "ann",
-			reason: v1alpha1.ReasonDisabled, values: []string{"ann@example.com", "enable the VPNUser"}},
+			reason: v1alpha1.ReasonDisabled, values: []string{"ann@example.com", "the VPNUser is disabled", "enable the VPNUser"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.client.Conn, func(t *testing.T) {
