@@ -44,7 +44,7 @@ func TestTunnelPeersBehindNATOrGoneLandOnTheirTunnels(t *testing.T) {
 
 	pki := charontest.NewPKI(t, "Tunnel NAT CA")
 	server := pki.Server(t, hostname, hostname, gwAddr)
-	gw, enfy := diagGateway(t, gwNS, swan.Retransmit{Tries: 1, Timeout: time.Second, Base: 1.5})
+	gw, enfy := diagGateway(t, gwNS, swan.Retransmit{Tries: 1, Timeout: time.Second, Base: 1.5}, nil)
 	br := charontest.Start(t, brNS, charontest.Options{Name: "branch", Userspace: true})
 
 	cfg, c := startAPI(t)

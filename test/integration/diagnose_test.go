@@ -41,7 +41,7 @@ func TestEachRefusedAttemptIsExplainedWhereItsOwnerLooks(t *testing.T) {
 	gwNS.AddLoopbackAddr(t, lanAddr+"/24")
 	pki := charontest.NewPKI(t, "Diagnose Test CA")
 	server := pki.Server(t, hostname, hostname, gwAddr)
-	gw, enfy := diagGateway(t, gwNS, swan.Retransmit{})
+	gw, enfy := diagGateway(t, gwNS, swan.Retransmit{}, nil)
 	cl := charontest.Start(t, clNS, charontest.Options{Name: "cl", Userspace: true, Client: true})
 	clVICI := vici.NewClient(cl.VICISocket())
 	t.Cleanup(func() { clVICI.Close() })

@@ -40,7 +40,7 @@ func TestATunnelPeersFailureLandsOnTheTunnel(t *testing.T) {
 	siteNS.AddLoopbackAddr(t, siteHost+"/24")
 	pki := charontest.NewPKI(t, "Tunnel Diagnosis CA")
 	server := pki.Server(t, hostname, hostname, gwAddr)
-	gw, enfy := diagGateway(t, gwNS, swan.Retransmit{})
+	gw, enfy := diagGateway(t, gwNS, swan.Retransmit{}, nil)
 	site := charontest.Start(t, siteNS, charontest.Options{Name: "site", Userspace: true})
 
 	cfg, c := startAPI(t)

@@ -56,7 +56,7 @@ func newDiagRig(t *testing.T, users ...client.Object) *diagRig {
 	r.pki = charontest.NewPKI(t, "Diagnose Users CA")
 	server := r.pki.Server(t, hostname, hostname, diagGW)
 	var enfy string
-	r.gw, enfy = diagGateway(t, gwNS, swan.Retransmit{Tries: 2, Timeout: time.Second, Base: 1.5})
+	r.gw, enfy = diagGateway(t, gwNS, swan.Retransmit{Tries: 2, Timeout: time.Second, Base: 1.5}, nil)
 	r.cl = charontest.Start(t, r.clNS, charontest.Options{Name: "cl", Userspace: true, Client: true})
 	r.clVICI = vici.NewClient(r.cl.VICISocket())
 	t.Cleanup(func() { r.clVICI.Close() })
@@ -82,11 +82,11 @@ func newDiagRig(t *testing.T, users ...client.Object) *diagRig {
 
 // diagGateway starts a gateway charon with its error-notify socket and
 // returns it with the socket's path; a non-zero retransmit shortens how
-// long it waits for a silent peer.
-func diagGateway(t *testing.T, ns *netns.NS, retransmit swan.Retransmit) (*charontest.Charon, string) {
+// long it waits for a silent peer; nil levels are charontest's.
+func diagGateway(t testing.TB, ns *netns.NS, retransmit swan.Retransmit, levels map[string]int) (*charontest.Charon, string) {
 	t.Helper()
 	var enfy string
-	gw := charontest.Start(t, ns, charontest.Options{Name: "gw", Userspace: true, Settings: func(s *swan.Settings) {
+	gw := charontest.Start(t, ns, charontest.Options{Name: "gw", Userspace: true, LogLevels: levels, Settings: func(s *swan.Settings) {
 		enfy = filepath.Join(filepath.Dir(strings.TrimPrefix(s.VICISocket, "unix://")), "charon.enfy")
 		s.ErrorNotifySocket = "unix://" + enfy
 		if retransmit.Tries > 0 {
