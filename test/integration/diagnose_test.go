@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,11 +41,7 @@ func TestEachRefusedAttemptIsExplainedWhereItsOwnerLooks(t *testing.T) {
 	gwNS.AddLoopbackAddr(t, lanAddr+"/24")
 	pki := charontest.NewPKI(t, "Diagnose Test CA")
 	server := pki.Server(t, hostname, hostname, gwAddr)
-	var enfy string
-	gw := charontest.Start(t, gwNS, charontest.Options{Name: "gw", Userspace: true, Settings: func(s *swan.Settings) {
-		enfy = filepath.Join(filepath.Dir(strings.TrimPrefix(s.VICISocket, "unix://")), "charon.enfy")
-		s.ErrorNotifySocket = "unix://" + enfy
-	}})
+	gw, enfy := diagGateway(t, gwNS, swan.Retransmit{}, nil)
 	cl := charontest.Start(t, clNS, charontest.Options{Name: "cl", Userspace: true, Client: true})
 	clVICI := vici.NewClient(cl.VICISocket())
 	t.Cleanup(func() { clVICI.Close() })
@@ -94,7 +89,7 @@ func TestEachRefusedAttemptIsExplainedWhereItsOwnerLooks(t *testing.T) {
 			kind: "VPNGateway", object: gatewayName, reason: v1alpha1.ReasonIdentityMismatch,
 			values: []string{"vpn2.example.com", "set the client's remote ID to " + hostname}},
 		{client: mk("disabled", "ann@example.com", "pw-ann", nil), kind: "VPNUser", object: "ann",
-			reason: v1alpha1.ReasonDisabled, values: []string{"ann@example.com", "enable the VPNUser"}},
+			reason: v1alpha1.ReasonDisabled, values: []string{"ann@example.com", "the VPNUser is disabled", "enable the VPNUser"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.client.Conn, func(t *testing.T) {

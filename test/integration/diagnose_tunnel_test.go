@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,11 +40,7 @@ func TestATunnelPeersFailureLandsOnTheTunnel(t *testing.T) {
 	siteNS.AddLoopbackAddr(t, siteHost+"/24")
 	pki := charontest.NewPKI(t, "Tunnel Diagnosis CA")
 	server := pki.Server(t, hostname, hostname, gwAddr)
-	var enfy string
-	gw := charontest.Start(t, gwNS, charontest.Options{Name: "gw", Userspace: true, Settings: func(s *swan.Settings) {
-		enfy = filepath.Join(filepath.Dir(strings.TrimPrefix(s.VICISocket, "unix://")), "charon.enfy")
-		s.ErrorNotifySocket = "unix://" + enfy
-	}})
+	gw, enfy := diagGateway(t, gwNS, swan.Retransmit{}, nil)
 	site := charontest.Start(t, siteNS, charontest.Options{Name: "site", Userspace: true})
 
 	cfg, c := startAPI(t)

@@ -56,11 +56,7 @@ func newDiagRig(t *testing.T, users ...client.Object) *diagRig {
 	r.pki = charontest.NewPKI(t, "Diagnose Users CA")
 	server := r.pki.Server(t, hostname, hostname, diagGW)
 	var enfy string
-	r.gw = charontest.Start(t, gwNS, charontest.Options{Name: "gw", Userspace: true, Settings: func(s *swan.Settings) {
-		enfy = filepath.Join(filepath.Dir(strings.TrimPrefix(s.VICISocket, "unix://")), "charon.enfy")
-		s.ErrorNotifySocket = "unix://" + enfy
-		s.Retransmit = swan.Retransmit{Tries: 2, Timeout: time.Second, Base: 1.5}
-	}})
+	r.gw, enfy = diagGateway(t, gwNS, swan.Retransmit{Tries: 2, Timeout: time.Second, Base: 1.5}, nil)
 	r.cl = charontest.Start(t, r.clNS, charontest.Options{Name: "cl", Userspace: true, Client: true})
 	r.clVICI = vici.NewClient(r.cl.VICISocket())
 	t.Cleanup(func() { r.clVICI.Close() })
@@ -82,6 +78,22 @@ func newDiagRig(t *testing.T, users ...client.Object) *diagRig {
 	r.ag = startAgent(t, cfg, agentConfig{pod: "vpn-gateway-0", socket: r.gw.VICISocket(), log: testr.New(t), errorNotify: enfy})
 	r.ag.waitReady(t, 30*time.Second)
 	return r
+}
+
+// diagGateway starts a gateway charon with its error-notify socket and
+// returns it with the socket's path; a non-zero retransmit shortens how
+// long it waits for a silent peer; nil levels are charontest's.
+func diagGateway(t testing.TB, ns *netns.NS, retransmit swan.Retransmit, levels map[string]int) (*charontest.Charon, string) {
+	t.Helper()
+	var enfy string
+	gw := charontest.Start(t, ns, charontest.Options{Name: "gw", Userspace: true, LogLevels: levels, Settings: func(s *swan.Settings) {
+		enfy = filepath.Join(filepath.Dir(strings.TrimPrefix(s.VICISocket, "unix://")), "charon.enfy")
+		s.ErrorNotifySocket = "unix://" + enfy
+		if retransmit.Tries > 0 {
+			s.Retransmit = retransmit
+		}
+	}})
+	return gw, enfy
 }
 
 // eapClient is a client of the rig's gateway; mod adjusts it.
@@ -296,4 +308,88 @@ func TestUsersRefusalsAtRekeyPoolLivenessAndCertificate(t *testing.T) {
 		r.setDisabled(t, false, "jimp")
 		r.agentConnections(t, 1)
 	})
+
+	t.Run("client-certificate-untrusted", func(t *testing.T) {
+		r.toPublicKey(t, "laptop", "laptop.example.com")
+		// The laptop's certificate is of a CA the gateway does not trust.
+		leaf := charontest.NewPKI(t, "Foreign CA").Client(t, "laptop.example.com", "laptop.example.com")
+		files := map[string][]byte{"x509ca/ca.pem": r.pki.CertPEM, "x509/laptop.pem": leaf.CertPEM, "private/laptop.key": leaf.KeyPEM}
+		if out, err := r.cl.LoadAll(certClientConf("laptop", "laptop.example.com"), files); err != nil {
+			t.Fatalf("Loading the client: %v\n%s", err, out)
+		}
+		r.refused(t, "laptop")
+		r.end("laptop")
+		r.wantEvent(t, v1alpha1.ReasonCertificateInvalid, "VPNUser", "laptop", "laptop.example.com", diagCl,
+			"does not verify against the trusted CAs", "give the side that refused the certificate the CA that issued it")
+		r.userConnected(t, "laptop", metav1.ConditionFalse, v1alpha1.ReasonCertificateInvalid)
+	})
+}
+
+// toPublicKey turns the rig's gateway into one whose clients authenticate
+// with certificates of the rig's CA, and adds a certificate VPNUser.
+func (r *diagRig) toPublicKey(t *testing.T, user, identity string) {
+	t.Helper()
+	ctx := context.Background()
+	objs := []client.Object{
+		gen.Secret(namespace, "client-ca", map[string]string{"ca.crt": string(r.pki.CertPEM)}),
+		&v1alpha1.VPNUser{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: user}, Spec: v1alpha1.VPNUserSpec{
+			GatewayRef: v1alpha1.GatewayReference{Name: gatewayName}, Identity: v1alpha1.Identity(identity),
+			Certificate: &v1alpha1.UserCertificate{Issue: true},
+		}},
+	}
+	for _, o := range objs {
+		if err := r.c.Create(ctx, o); err != nil {
+			t.Fatalf("Creating %s: %v", o.GetName(), err)
+		}
+	}
+	var gw v1alpha1.VPNGateway
+	if err := r.c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: gatewayName}, &gw); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(gw.DeepCopy())
+	gw.Spec.ClientAuth = v1alpha1.ClientAuth{Method: v1alpha1.ClientAuthPublicKey,
+		ClientCA: &v1alpha1.SecretKeyReference{Name: "client-ca", Key: "ca.crt"}}
+	if err := r.c.Patch(ctx, &gw, patch); err != nil {
+		t.Fatalf("Patching the gateway: %v", err)
+	}
+	waitFor(t, 20*time.Second, "the agent applying the public key gateway", func() (bool, string) {
+		if err := r.c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: gatewayName}, &gw); err != nil {
+			return false, err.Error()
+		}
+		for _, a := range gw.Status.Agents {
+			if a.AppliedGeneration >= gw.Generation && a.LastError == "" {
+				return true, ""
+			}
+		}
+		return false, "agents: " + agentsString(gw.Status.Agents)
+	})
+}
+
+// certClientConf is a client authenticating with the certificate
+// x509/<conn>.pem as identity.
+func certClientConf(conn, identity string) string {
+	return `connections {
+  ` + conn + ` {
+    version = 2
+    remote_addrs = ` + diagGW + `
+    vips = 0.0.0.0
+    proposals = aes256gcm16-prfsha256-x25519
+    local {
+      auth = pubkey
+      certs = ` + conn + `.pem
+      id = ` + identity + `
+    }
+    remote {
+      auth = pubkey
+      id = ` + hostname + `
+    }
+    children {
+      ` + conn + ` {
+        remote_ts = ` + lanNet + `
+        esp_proposals = aes256gcm16
+      }
+    }
+  }
+}
+`
 }
