@@ -18,7 +18,7 @@ func poolLeases(pools map[string][]netip.Prefix, sessions map[string][]v1alpha1.
 	}
 	for _, ss := range sessions {
 		for _, s := range ss {
-			for _, v := range s.VirtualIPs {
+			for _, v := range s.VirtualAddresses {
 				addr, err := netip.ParseAddr(v)
 				if err != nil {
 					continue

@@ -17,14 +17,14 @@ func TestPoolLeases(t *testing.T) {
 	}
 	sessions := map[string][]v1alpha1.Session{
 		"jimp@example.com": {
-			{VirtualIPs: []string{"10.3.200.1", "fd00:3::1"}},
-			{VirtualIPs: []string{"10.3.200.2"}},
+			{VirtualAddresses: []string{"10.3.200.1", "fd00:3::1"}},
+			{VirtualAddresses: []string{"10.3.200.2"}},
 		},
-		"guest@example.com": {{VirtualIPs: []string{"10.3.201.7"}}},
+		"guest@example.com": {{VirtualAddresses: []string{"10.3.201.7"}}},
 		// A site-to-site peer or a client without a virtual IP leases nothing.
 		"site-b": {{}},
 		// An address outside every pool (a pool removed meanwhile) counts nowhere.
-		"old@example.com": {{VirtualIPs: []string{"10.9.9.9", "not-an-ip"}}},
+		"old@example.com": {{VirtualAddresses: []string{"10.9.9.9", "not-an-ip"}}},
 	}
 	want := []v1alpha1.PoolLeases{{Name: "guests", Leased: 1}, {Name: "idle", Leased: 0}, {Name: "staff", Leased: 3}}
 	if diff := cmp.Diff(want, poolLeases(pools, sessions)); diff != "" {
