@@ -136,15 +136,18 @@ build:
 # Where `make install` puts kubectl-ikegate: kubectl runs any kubectl-* on
 # the PATH as a plugin. go install's directory by default.
 PLUGIN_DIR ?= $(or $(shell go env GOBIN),$(shell go env GOPATH)/bin)
+# render validates as the API server does by linking its validation code:
+# 101 MB with symbols, 72 MB without (kubectl itself ships stripped, 62 MB).
+PLUGIN_LDFLAGS ?= -s -w
 
 .PHONY: plugin
 plugin: ## kubectl-ikegate into bin/
-	go build -o $(BIN)/kubectl-ikegate ./cmd/kubectl-ikegate
+	go build -trimpath -ldflags='$(PLUGIN_LDFLAGS)' -o $(BIN)/kubectl-ikegate ./cmd/kubectl-ikegate
 
 .PHONY: install
 install: ## kubectl-ikegate into PLUGIN_DIR (default: go install's), so that `kubectl ikegate` works
 	mkdir -p $(PLUGIN_DIR)
-	GOBIN=$(abspath $(PLUGIN_DIR)) go install ./cmd/kubectl-ikegate
+	GOBIN=$(abspath $(PLUGIN_DIR)) go install -trimpath -ldflags='$(PLUGIN_LDFLAGS)' ./cmd/kubectl-ikegate
 	@case ":$$PATH:" in *":$(abspath $(PLUGIN_DIR)):"*) echo "installed $(abspath $(PLUGIN_DIR))/kubectl-ikegate: try 'kubectl ikegate --help'";; \
 	  *) echo "installed $(abspath $(PLUGIN_DIR))/kubectl-ikegate, but $(abspath $(PLUGIN_DIR)) is not on your PATH: add it, or run 'make install PLUGIN_DIR=/usr/local/bin'";; esac
 

@@ -189,7 +189,7 @@ func (r *VPNGatewayReconciler) reconcilePKI(ctx context.Context, s *gatewayScope
 
 func (r *VPNGatewayReconciler) observeIssuer(ctx context.Context, s *gatewayScope) error {
 	ref := issuerRef(s.gw)
-	s.issuer = issuerState{Kind: ref.Kind, Name: ref.Name, Checked: ref.Group == "cert-manager.io"}
+	s.issuer = issuerState{Kind: ref.Kind, Name: ref.Name, Checked: ref.Group == "cert-manager.io", Own: s.gw.Spec.Certificate.IssuerRef == nil}
 	if !s.issuer.Checked {
 		return nil
 	}

@@ -34,6 +34,9 @@ type issuerState struct {
 	// Checked is false for issuers of other API groups, which cert-manager's
 	// external issuers serve with their own kinds and readiness.
 	Checked bool
+	// Own is true for the gateway's own CA Issuer, which the manager makes
+	// when the spec names none.
+	Own     bool
 	Found   bool
 	Ready   bool
 	Message string // the issuer's Ready condition message
@@ -62,6 +65,14 @@ const renewalGrace = time.Hour
 // the issued certificate's SANs against the spec, and its expiry.
 func certificateCondition(gw *v1alpha1.VPNGateway, iss issuerState, cert certState, now time.Time) metav1.Condition {
 	const t = v1alpha1.ConditionCertificateReady
+	// The manager has just made its own Issuer, so "not found" (the cache
+	// has not seen it yet) and "not ready" (cert-manager is still issuing
+	// the CA it signs with) are every new gateway's first seconds, not a
+	// fault: pending, which raises no Warning. An Issuer the user named is
+	// likely misspelled when missing and is reported as such.
+	if iss.Checked && iss.Own && (!iss.Found || !iss.Ready) {
+		return condFalse(t, v1alpha1.ReasonCertificatePending, fmt.Sprintf("waiting for cert-manager to make the gateway's own %s %s ready", iss.Kind, iss.Name))
+	}
 	if iss.Checked && !iss.Found {
 		return condFalse(t, v1alpha1.ReasonIssuerNotFound, fmt.Sprintf("%s %s not found in namespace %s", iss.Kind, iss.Name, gw.Namespace))
 	}

@@ -88,9 +88,9 @@ type Session struct {
 	// address, a host name or a certificate subject.
 	// +optional
 	IKEIdentity string `json:"ikeIdentity,omitempty"`
-	// VirtualIPs assigned from the pool.
+	// VirtualAddresses assigned to the device from the pool.
 	// +optional
-	VirtualIPs []string `json:"virtualIPs,omitempty"`
+	VirtualAddresses []string `json:"virtualAddresses,omitempty"`
 	// EstablishedAt is when the IKE_SA was established.
 	EstablishedAt metav1.Time `json:"establishedAt"`
 	// IKEProposal negotiated, e.g. AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519.

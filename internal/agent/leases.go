@@ -22,7 +22,7 @@ func poolLeases(pools map[string][]netip.Prefix, sessions map[string][]v1alpha1.
 	slices.SortFunc(out, func(a, b v1alpha1.PoolLeases) int { return strings.Compare(a.Name, b.Name) })
 	for _, ss := range sessions {
 		for _, s := range ss {
-			for _, v := range s.VirtualIPs {
+			for _, v := range s.VirtualAddresses {
 				if addr, err := netip.ParseAddr(v); err == nil {
 					countLease(out, pools, addr, split)
 				}

@@ -76,13 +76,13 @@ func userSessions(sas []vici.IKESA, pod string, tunnels map[string]tunnelInfo, c
 		id := sa.Identity()
 		k := key{id, sa.RemoteHost, sa.RemotePort}
 		s := v1alpha1.Session{
-			Pod:           pod,
-			RemoteAddress: sa.RemoteHost,
-			RemotePort:    int32(sa.RemotePort),
-			IKEIdentity:   sa.RemoteID,
-			VirtualIPs:    slices.Clone(sa.RemoteVIPs),
-			EstablishedAt: metav1.NewTime(clock.established(sa, now)),
-			IKEProposal:   proposalString(sa.Proposal, true),
+			Pod:              pod,
+			RemoteAddress:    sa.RemoteHost,
+			RemotePort:       int32(sa.RemotePort),
+			IKEIdentity:      sa.RemoteID,
+			VirtualAddresses: slices.Clone(sa.RemoteVIPs),
+			EstablishedAt:    metav1.NewTime(clock.established(sa, now)),
+			IKEProposal:      proposalString(sa.Proposal, true),
 		}
 		for _, c := range sa.Children {
 			if s.ESPProposal == "" && c.State == stateInstalled {
@@ -150,7 +150,7 @@ func sessionShape(ss []v1alpha1.Session) string {
 	var b strings.Builder
 	for _, s := range ss {
 		fmt.Fprintf(&b, "%s|%s|%d|%s|%s|%d|%s|%s;", s.Pod, s.RemoteAddress, s.RemotePort, s.IKEIdentity,
-			strings.Join(s.VirtualIPs, ","), s.EstablishedAt.Unix(), s.IKEProposal, s.ESPProposal)
+			strings.Join(s.VirtualAddresses, ","), s.EstablishedAt.Unix(), s.IKEProposal, s.ESPProposal)
 	}
 	return b.String()
 }

@@ -42,7 +42,7 @@ func TestUserSessions(t *testing.T) {
 	want := map[string][]v1alpha1.Session{
 		"jimp@example.com": {
 			{Pod: "gw-0", RemoteAddress: "198.51.100.7", RemotePort: 4500, EstablishedAt: metav1.NewTime(now)},
-			{Pod: "gw-0", RemoteAddress: "203.0.113.9", RemotePort: 4500, IKEIdentity: "192.168.1.20", VirtualIPs: []string{"10.3.200.1"},
+			{Pod: "gw-0", RemoteAddress: "203.0.113.9", RemotePort: 4500, IKEIdentity: "192.168.1.20", VirtualAddresses: []string{"10.3.200.1"},
 				EstablishedAt: metav1.NewTime(now.Add(-90 * time.Second)),
 				IKEProposal:   "AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519", ESPProposal: "AES_GCM_16_256",
 				TrafficCounters: v1alpha1.TrafficCounters{BytesIn: 15, BytesOut: 25, PacketsIn: 2, PacketsOut: 3}},

@@ -249,14 +249,14 @@ func TestEndToEnd(t *testing.T) {
 		if s.PacketsIn < 3 || s.BytesIn == 0 {
 			return fmt.Errorf("session counters in: %d packets, %d bytes", s.PacketsIn, s.BytesIn)
 		}
-		if len(s.VirtualIPs) != 1 || s.VirtualIPs[0] != vip.String() {
-			return fmt.Errorf("session virtual IPs %v, want %s", s.VirtualIPs, vip)
+		if len(s.VirtualAddresses) != 1 || s.VirtualAddresses[0] != vip.String() {
+			return fmt.Errorf("session virtual IPs %v, want %s", s.VirtualAddresses, vip)
 		}
 		return nil
 	})
 	sess := user.Status.Sessions[0]
 	say(t, "VPNUser %s reports the session: from %s:%d, virtual IP %v, %d packets / %d bytes in, IKE %s",
-		user.Name, sess.RemoteAddress, sess.RemotePort, sess.VirtualIPs, sess.PacketsIn, sess.BytesIn, sess.IKEProposal)
+		user.Name, sess.RemoteAddress, sess.RemotePort, sess.VirtualAddresses, sess.PacketsIn, sess.BytesIn, sess.IKEProposal)
 
 	kube.Eventually(t, "the gateway counts the session", 30*time.Second, func() error {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(gw), gw); err != nil {

@@ -115,7 +115,7 @@ func TestAgentWithRealClient(t *testing.T) {
 		first = u.Status.Sessions[0]
 		return first.BytesIn > 0 && first.PacketsIn >= 3, "status: " + sessionsString(u)
 	})
-	if first.Pod != pod || first.RemoteAddress != "192.0.2.2" || len(first.VirtualIPs) != 1 || first.VirtualIPs[0] != vip ||
+	if first.Pod != pod || first.RemoteAddress != "192.0.2.2" || len(first.VirtualAddresses) != 1 || first.VirtualAddresses[0] != vip ||
 		first.IKEProposal == "" || first.ESPProposal == "" || first.EstablishedAt.IsZero() {
 		t.Errorf("Session in status = %+v; want pod %s, remote 192.0.2.2, virtual IP %s, proposals and start time", first, pod, vip)
 	}

@@ -112,8 +112,8 @@ func TestUserDevicesAndMaxSessions(t *testing.T) {
 			return false, sessionsString(u)
 		}
 		for _, s := range u.Status.Sessions {
-			if vip, ok := want[s.RemoteAddress]; !ok || s.IKEIdentity != s.RemoteAddress || !slices.Equal(s.VirtualIPs, []string{vip}) || s.Pod != pod {
-				return false, "session " + s.RemoteAddress + " ike " + s.IKEIdentity + " vips " + strings.Join(s.VirtualIPs, ",")
+			if vip, ok := want[s.RemoteAddress]; !ok || s.IKEIdentity != s.RemoteAddress || !slices.Equal(s.VirtualAddresses, []string{vip}) || s.Pod != pod {
+				return false, "session " + s.RemoteAddress + " ike " + s.IKEIdentity + " vips " + strings.Join(s.VirtualAddresses, ",")
 			}
 		}
 		return true, ""
@@ -145,7 +145,7 @@ func TestUserDevicesAndMaxSessions(t *testing.T) {
 	waitFor(t, 15*time.Second, "only the phone in the user's status", func() (bool, string) {
 		u := getUser(t, c, "jimp")
 		ok := u.Status.SessionCount == 1 && len(u.Status.Sessions) == 1 && u.Status.Sessions[0].RemoteAddress == "198.51.100.2" &&
-			slices.Equal(u.Status.Sessions[0].VirtualIPs, []string{phoneIP})
+			slices.Equal(u.Status.Sessions[0].VirtualAddresses, []string{phoneIP})
 		return ok, sessionsString(u)
 	})
 	var replaced []corev1.Event
