@@ -197,8 +197,10 @@ type runningAgent struct {
 }
 
 type agentConfig struct {
-	pod      string
-	socket   string
+	pod    string
+	socket string
+	// session, when set, replaces the VICI session to socket.
+	session  vici.Session
 	firewall agent.Firewall
 	onApply  func(vici.Result, error)
 	log      logr.Logger
@@ -209,12 +211,16 @@ type agentConfig struct {
 func startAgent(t testing.TB, cfg *rest.Config, ac agentConfig) *runningAgent {
 	t.Helper()
 	reg := prometheus.NewRegistry()
+	session := ac.session
+	if session == nil {
+		session = vici.NewClient(ac.socket)
+	}
 	a, err := agent.NewForConfig(cfg, agent.Options{
 		Namespace:         namespace,
 		Gateway:           gatewayName,
 		Pod:               ac.pod,
 		CertificateSecret: certSecret,
-		VICI:              vici.NewClient(ac.socket),
+		VICI:              session,
 		Firewall:          ac.firewall,
 		Registerer:        reg,
 		SAInterval:        500 * time.Millisecond,

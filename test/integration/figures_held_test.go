@@ -1,0 +1,90 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/vici/vicitest"
+)
+
+// measureHeld measures the user-ready latency up to the agent holding the
+// user: the API write, the manager's credentials shard, the agent's
+// informers, its build and its apply, with a fake charon (vicitest) in
+// charon's place. charon keeps shared keys in a list it searches on every
+// load, so loading 100,000 of them takes it hours; this path leaves
+// charon's share out, and measures what the agent itself costs at sizes
+// charon cannot hold. spec's sizes are the users loaded, ascending.
+func measureHeld(t testing.TB, spec figureSpec) []figureRow {
+	ctx := context.Background()
+	cfg, c := startAPI(t)
+	pki := charontest.NewPKI(t, "Figures CA")
+	createGateway(t, c, pki, pki.Server(t, hostname, hostname), nil)
+	shards := watchShards(t, cfg)
+	// The first user: the pool serves nobody without one.
+	createUsers(t, c, "u", 0, 1)
+	fake := vicitest.NewFake()
+	watch := newApplyWatch()
+	ag := startAgent(t, cfg, agentConfig{pod: "held-0", session: fake, onApply: watch.onApply, log: logr.Discard()})
+	ag.waitReady(t, 60*time.Second)
+
+	var rows []figureRow
+	loaded := 1
+	for _, n := range spec.sizes {
+		row := figureRow{users: n}
+		bulk := time.Now()
+		createUsers(t, c, "u", loaded, n-loaded)
+		loaded = n
+		// Listing 100,000 keys of the fake takes a while too: poll less
+		// often the more there are.
+		every := 10 * time.Millisecond * time.Duration(max(1, n/1000))
+		waitFor(t, 15*time.Minute*time.Duration(max(1, n/10000)), fmt.Sprintf("the agent to hold %d users", n), func() (bool, string) {
+			keys, err := sharedKeys(ctx, fake)
+			if err != nil {
+				return false, err.Error()
+			}
+			if len(keys) != n {
+				time.Sleep(every)
+			}
+			return len(keys) == n, fmt.Sprintf("%d users", len(keys))
+		})
+		row.agentSyncAfterBulk = time.Since(bulk)
+		// The fake records every command; the bulk's are not needed.
+		fake.ResetCalls()
+		waitValidated(t, c, n)
+		sampleUserReady(t, c, fake, watch, shards, spec, &row)
+		rows = append(rows, row)
+		t.Logf("%d users held by the agent: p50 %v p99 %v; the bulk took %v", n, percentile(row.agent, 0.5), percentile(row.agent, 0.99),
+			row.agentSyncAfterBulk.Round(time.Millisecond))
+	}
+	return rows
+}
+
+// heldTable prints measureHeld's rows.
+func heldTable(rows []figureRow) string {
+	var b strings.Builder
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+	fmt.Fprintf(&b, "\nUser-ready latency up to the agent holding the user (API write of VPNUser+Secret -> credentials Secret -> the agent's apply done; charon faked)\n")
+	fmt.Fprintf(&b, "%-13s %-11s %-11s %-11s %-16s %-16s %-16s %-22s\n", "users loaded", "agent p50", "agent p99", "agent max",
+		"of which: writes", "credentials p50", "apply p50", "bulk until all held")
+	for _, row := range rows {
+		fmt.Fprintf(&b, "%-13d %-11s %-11s %-11s %-16s %-16s %-16s %-22s\n", row.users, ms(percentile(row.agent, 0.5)),
+			ms(percentile(row.agent, 0.99)), ms(percentile(row.agent, 1)), ms(percentile(row.write, 0.5)),
+			ms(percentile(row.credentials, 0.5)), ms(percentile(row.apply, 0.5)), row.agentSyncAfterBulk.Round(10*time.Millisecond))
+	}
+	if len(rows) > 1 {
+		first, last := rows[0], rows[len(rows)-1]
+		fmt.Fprintf(&b, "%d users against %d: p99 %.2fx\n", last.users, first.users, heldRatio(first, last))
+	}
+	return b.String()
+}
+
+// heldRatio is how many times the p99 of first the p99 of last is.
+func heldRatio(first, last figureRow) float64 {
+	return float64(percentile(last.agent, 0.99)) / float64(max(1, percentile(first.agent, 0.99)))
+}

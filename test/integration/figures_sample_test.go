@@ -1,0 +1,103 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/credentials"
+	"github.com/ikegate/ikegate/internal/vici"
+)
+
+// waitValidated waits until the manager has written a current Valid
+// condition for each of the n users: it validates a bulk too, and writes
+// every new user's status, and a sample measures one change on a settled
+// gateway.
+func waitValidated(t testing.TB, c client.Client, n int) {
+	ctx := context.Background()
+	waitFor(t, 15*time.Minute*time.Duration(max(1, n/10000)), fmt.Sprintf("the manager to validate %d users", n), func() (bool, string) {
+		var users v1alpha1.VPNUserList
+		if err := c.List(ctx, &users, client.InNamespace(namespace)); err != nil {
+			return false, err.Error()
+		}
+		pending := 0
+		for _, u := range users.Items {
+			if c := meta.FindStatusCondition(u.Status.Conditions, v1alpha1.ConditionValid); c == nil || c.ObservedGeneration != u.Generation {
+				pending++
+			}
+		}
+		if pending == 0 {
+			return true, ""
+		}
+		time.Sleep(time.Second * time.Duration(max(1, n/10000)))
+		return false, fmt.Sprintf("%d of %d users without a current Valid condition", pending, len(users.Items))
+	})
+}
+
+// sampleUserReady measures spec.samples single new users into row: each
+// from its API write until the agent's apply that loaded its secret into
+// the session s returned, and deleted again before the next.
+func sampleUserReady(t testing.TB, c client.Client, s vici.Session, watch *applyWatch, shards *shardWatch, spec figureSpec, row *figureRow) {
+	ctx := context.Background()
+	for i := range spec.samples {
+		time.Sleep(spec.gap)
+		name := fmt.Sprintf("new-%d-%d", row.users, i)
+		loadedAt := watch.expect(vici.ActionLoad, "ntlm-"+name)
+		start := time.Now()
+		if err := createUser(ctx, c, name, name+"@example.com", "pw-"+name); err != nil {
+			t.Fatal(err)
+		}
+		written := time.Since(start)
+		got := waitSignal(t, loadedAt, "the new user's secret")
+		row.agent = append(row.agent, got.at.Sub(start))
+		row.write = append(row.write, written)
+		if at, ok := shards.seen(credentials.NTHashKey(name+"-password", "password"), 10*time.Second); ok {
+			row.credentials = append(row.credentials, at.Sub(start))
+		}
+		row.apply = append(row.apply, got.duration)
+		if i == 0 && !holdsSecret(ctx, s, "ntlm-"+name) {
+			t.Fatalf("Agent reported loading ntlm-%s but the session does not hold it", name)
+		}
+		// Back to the size for the next sample.
+		gone := watch.expect(vici.ActionUnload, "ntlm-"+name)
+		sec, u := userObjects(name, "", "")
+		if err := c.Delete(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Delete(ctx, sec); err != nil {
+			t.Fatal(err)
+		}
+		waitSignal(t, gone, "the sample user's secret to go")
+	}
+	slices.Sort(row.agent)
+	slices.Sort(row.write)
+	slices.Sort(row.apply)
+	slices.Sort(row.credentials)
+}
+
+// figureSizes are the comma-separated sizes of IKEGATE_BENCH_USERS, nil
+// when it is not set.
+func figureSizes(b *testing.B) []int {
+	env := os.Getenv("IKEGATE_BENCH_USERS")
+	if env == "" {
+		return nil
+	}
+	var out []int
+	for _, f := range strings.Split(env, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			b.Fatalf("IKEGATE_BENCH_USERS=%q: want user counts separated by commas", env)
+		}
+		out = append(out, n)
+	}
+	return out
+}
