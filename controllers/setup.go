@@ -108,7 +108,7 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("vpngateway").
-		For(&v1alpha1.VPNGateway{}, builder.WithPredicates(m.invalidateOnGatewayChange())).
+		For(&v1alpha1.VPNGateway{}, builder.WithPredicates(m.invalidateOnGatewayChange(), gatewayObjectChanged())).
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&cmv1.Certificate{}).
 		Owns(&cmv1.Issuer{}).
@@ -126,6 +126,15 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		Complete(gwr)
 	if err != nil {
 		return fmt.Errorf("vpngateway controller: %w", err)
+	}
+
+	ar := &GatewayAgentsReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager")}
+	if err := ctrl.NewControllerManagedBy(mgr).
+		Named("gatewayagents").
+		For(&v1alpha1.VPNGateway{}, builder.WithPredicates(agentInputsChanged())).
+		WithOptions(controller.Options{MaxConcurrentReconciles: o.GatewayConcurrency}).
+		Complete(ar); err != nil {
+		return fmt.Errorf("gateway agents controller: %w", err)
 	}
 
 	if err := ctrl.NewControllerManagedBy(mgr).

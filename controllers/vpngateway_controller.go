@@ -335,7 +335,8 @@ func (r *VPNGatewayReconciler) finalize(ctx context.Context, gw *v1alpha1.VPNGat
 
 // writeStatus computes the conditions from what the phases found and writes
 // them only when they changed. observedGeneration moves only when the whole
-// reconcile succeeded.
+// reconcile succeeded. What follows from the agents' reports (sessions,
+// readyReplicas, ConfigApplied, Ready) is GatewayAgentsReconciler's.
 func (r *VPNGatewayReconciler) writeStatus(ctx context.Context, s *gatewayScope, ok bool) error {
 	gw := s.gw
 	if s.build == nil {
@@ -344,12 +345,9 @@ func (r *VPNGatewayReconciler) writeStatus(ctx context.Context, s *gatewayScope,
 	valid := validCondition(s.build.Problems[objectKey{"VPNGateway", gw.Name}])
 	certC := withPhaseError(certificateCondition(gw, s.issuer, s.cert, r.now()), s.pkiErr)
 	work := withPhaseError(workloadCondition(gw, s.workload), s.workloadErr)
-	applied := configAppliedCondition(gw)
-	ready := gatewayReadyCondition(gw, valid, certC, work, applied)
 
 	old := gw.Status
 	next := v1alpha1.VPNGatewayStatus{
-		Conditions:            append([]metav1.Condition(nil), old.Conditions...),
 		ObservedGeneration:    old.ObservedGeneration,
 		CertificateSecretName: namesFor(gw.Name).ServerSecret,
 	}
@@ -362,16 +360,17 @@ func (r *VPNGatewayReconciler) writeStatus(ctx context.Context, s *gatewayScope,
 	if s.cert.Leaf != nil {
 		next.CertificateNotAfter = &metav1.Time{Time: s.cert.Leaf.NotAfter.UTC()}
 	}
-	next.Sessions, next.ReadyReplicas = currentAgentSums(gw)
 	next.ReturnRoutes = returnRoutes(gw, s.build.Result)
-	for _, c := range []metav1.Condition{valid, certC, work, applied, ready} {
+	conds := append([]metav1.Condition(nil), old.Conditions...)
+	for _, c := range []metav1.Condition{valid, certC, work} {
 		c.ObservedGeneration = gw.Generation
 		r.announce(gw, old.Conditions, c)
-		meta.SetStatusCondition(&next.Conditions, c)
+		meta.SetStatusCondition(&conds, c)
 	}
-	cmpOld := old
-	cmpOld.Agents = nil
-	if equality.Semantic.DeepEqual(cmpOld, next) {
+	for _, t := range phaseConditions {
+		next.Conditions = append(next.Conditions, *meta.FindStatusCondition(conds, t))
+	}
+	if equality.Semantic.DeepEqual(phaseStatus(old), next) {
 		return nil
 	}
 	out := &v1alpha1.VPNGateway{
@@ -380,6 +379,23 @@ func (r *VPNGatewayReconciler) writeStatus(ctx context.Context, s *gatewayScope,
 		Status:     next,
 	}
 	return applyStatus(ctx, r.Client, out)
+}
+
+// phaseStatus is the part of st that writeStatus writes, in its order.
+func phaseStatus(st v1alpha1.VPNGatewayStatus) v1alpha1.VPNGatewayStatus {
+	out := v1alpha1.VPNGatewayStatus{
+		ObservedGeneration:    st.ObservedGeneration,
+		CAConfigMapName:       st.CAConfigMapName,
+		CertificateSecretName: st.CertificateSecretName,
+		CertificateNotAfter:   st.CertificateNotAfter,
+		ReturnRoutes:          st.ReturnRoutes,
+	}
+	for _, t := range phaseConditions {
+		if c := meta.FindStatusCondition(st.Conditions, t); c != nil {
+			out.Conditions = append(out.Conditions, *c)
+		}
+	}
+	return out
 }
 
 // announce records an Event when a condition turns False or changes its
