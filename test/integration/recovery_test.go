@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ikegate/ikegate/internal/agent"
 	"github.com/ikegate/ikegate/internal/swan"
 )
 
@@ -41,7 +42,11 @@ func (r *recoveryRig) waitLoaded(t testing.TB, users int) swan.Model {
 	t.Helper()
 	var m swan.Model
 	waitFor(t, 5*time.Minute, fmt.Sprintf("charon to hold the model with %d users", users), func() (bool, string) {
-		m = r.model(t)
+		var err error
+		if m, _, err = agent.LoadSavedConfig(r.stateFile); err != nil {
+			time.Sleep(100 * time.Millisecond)
+			return false, err.Error()
+		}
 		if n := countSecrets(m, "NTLM"); n != users {
 			time.Sleep(100 * time.Millisecond)
 			return false, fmt.Sprintf("the model holds %d user secrets", n)
