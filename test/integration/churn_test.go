@@ -35,8 +35,9 @@ type churnSpec struct {
 
 // churnResult is what one churn run measured.
 type churnResult struct {
-	// revoked are, per revoked connected user, the time from the start of
-	// the API write that revoked it to its IKE_SA gone from the gateway.
+	// revoked are, per revoked connected user, the time from the API
+	// server's answer to the write that revoked it (the change is made
+	// then) to its IKE_SA gone from the gateway.
 	revoked []time.Duration // sorted
 	// kept are the connected users never touched; changed those of them
 	// whose IKE_SA went or was replaced.
@@ -61,48 +62,54 @@ type churner struct {
 	errs    []error
 }
 
-// change makes the k-th change of the churn. Five kinds take turns: a new
+// change picks the k-th change of the churn and returns it to be made. Five kinds take turns: a new
 // user, a new password, a disabled user, a deleted user (one added earlier
 // by the churn, else an original one) and a user the API accepts but the
 // gateway cannot serve (its password Secret does not exist). Each touches
 // only users no client connects as (u-<connected> and up).
-func (ch *churner) change(ctx context.Context, k, connected int) {
-	var err error
-	delta := 0
+func (ch *churner) change(k, connected int) func(context.Context) {
+	var (
+		write func(context.Context) error
+		delta int
+	)
 	switch k % 5 {
 	case 0:
 		name := fmt.Sprintf("n-%d", ch.added)
 		ch.added++
-		err, delta = createUser(ctx, ch.c, name, name+"@example.com", "pw-"+name), 1
+		write, delta = func(ctx context.Context) error { return createUser(ctx, ch.c, name, name+"@example.com", "pw-"+name) }, 1
 	case 1:
 		name := fmt.Sprintf("u-%d", connected+ch.changedPW)
 		ch.changedPW++
-		err = patchPassword(ctx, ch.c, name, "new-pw-"+name)
+		write = func(ctx context.Context) error { return patchPassword(ctx, ch.c, name, "new-pw-"+name) }
 	case 2:
 		name := fmt.Sprintf("u-%d", 300+ch.disabled)
 		ch.disabled++
-		err, delta = disableUser(ctx, ch.c, name), -1
+		write, delta = func(ctx context.Context) error { return disableUser(ctx, ch.c, name) }, -1
 	case 3:
+		// Every other deletion takes a user the churn added a while ago.
 		name := fmt.Sprintf("u-%d", 550+ch.deleted)
-		if ch.deleted%2 == 0 && ch.added > ch.deleted/2+1 {
+		if ch.deleted%2 == 0 && ch.added > ch.deleted/2+10 {
 			name = fmt.Sprintf("n-%d", ch.deleted/2)
 		}
 		ch.deleted++
-		err, delta = deleteUser(ctx, ch.c, name), -1
+		write, delta = func(ctx context.Context) error { return deleteUser(ctx, ch.c, name) }, -1
 	case 4:
 		name := fmt.Sprintf("x-%d", ch.unservable)
 		ch.unservable++
 		// The Secret it names never comes.
 		_, u := userObjects(name, name+"@example.com", "")
-		err = ch.c.Create(ctx, u)
+		write = func(ctx context.Context) error { return ch.c.Create(ctx, u) }
 	}
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	if err != nil {
-		ch.errs = append(ch.errs, err)
-		return
+	return func(ctx context.Context) {
+		err := write(ctx)
+		ch.mu.Lock()
+		defer ch.mu.Unlock()
+		if err != nil {
+			ch.errs = append(ch.errs, err)
+			return
+		}
+		ch.serving += delta
 	}
-	ch.serving += delta
 }
 
 func patchPassword(ctx context.Context, c client.Client, user, password string) error {
@@ -121,6 +128,22 @@ func disableUser(ctx context.Context, c client.Client, user string) error {
 func deleteUser(ctx context.Context, c client.Client, user string) error {
 	s, u := userObjects(user, "", "")
 	return errors.Join(c.Delete(ctx, u), c.Delete(ctx, s))
+}
+
+// revokeUser disables or deletes user and returns when the API server had
+// taken the change that revokes it (for a deletion, the VPNUser's; its
+// Secret goes after).
+func revokeUser(ctx context.Context, c client.Client, user string, del bool) (time.Time, error) {
+	if !del {
+		err := disableUser(ctx, c, user)
+		return time.Now(), err
+	}
+	s, u := userObjects(user, "", "")
+	if err := c.Delete(ctx, u); err != nil {
+		return time.Time{}, err
+	}
+	at := time.Now()
+	return at, c.Delete(ctx, s)
 }
 
 // saWatch lists the gateway's client IKE_SAs every 20 ms and notes when
@@ -187,8 +210,24 @@ func measureChurn(t testing.TB, spec churnSpec) churnResult {
 	ch := &churner{c: r.c, serving: spec.users}
 	total := int(spec.duration.Seconds() * churnRate)
 	revokeEvery := total / max(revokes, 1)
-	revokedAt := map[string]time.Time{}
-	var wg sync.WaitGroup
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+		// revokedAt is when the API server had taken each revocation.
+		revokedAt = map[string]time.Time{}
+		// inFlight bounds the writes under way: the API server takes
+		// tens of milliseconds a write on a loaded machine, so the
+		// changes overlap to keep the rate.
+		inFlight = make(chan struct{}, 16)
+	)
+	run := func(f func(context.Context)) {
+		inFlight <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-inFlight; wg.Done() }()
+			f(ctx)
+		}()
+	}
 	tick := time.NewTicker(time.Second / churnRate)
 	defer tick.Stop()
 	start := time.Now()
@@ -196,26 +235,22 @@ func measureChurn(t testing.TB, spec churnSpec) churnResult {
 		<-tick.C
 		if n := k / revokeEvery; k%revokeEvery == 0 && n < revokes {
 			name := fmt.Sprintf("u-%d", n)
-			revokedAt[name+"@example.com"] = time.Now()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				revoke := disableUser
-				if n%2 == 1 {
-					revoke = deleteUser
-				}
-				if err := revoke(ctx, r.c, name); err != nil {
+			run(func(ctx context.Context) {
+				at, err := revokeUser(ctx, r.c, name, n%2 == 1)
+				if err != nil {
 					t.Errorf("Revoking %s: %v", name, err)
+					return
 				}
-			}()
-			ch.mu.Lock()
-			ch.serving--
-			ch.mu.Unlock()
+				mu.Lock()
+				revokedAt[name+"@example.com"] = at
+				mu.Unlock()
+				ch.mu.Lock()
+				ch.serving--
+				ch.mu.Unlock()
+			})
 			continue
 		}
-		// Changes run one at a time in order (change picks the users);
-		// a slow API write delays the next instead of piling up.
-		ch.change(ctx, k, spec.connected)
+		run(ch.change(k, spec.connected))
 	}
 	wg.Wait()
 	res := churnResult{changes: total, elapsed: time.Since(start)}
