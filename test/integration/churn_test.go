@@ -218,7 +218,7 @@ func measureChurn(t testing.TB, spec churnSpec) churnResult {
 		// inFlight bounds the writes under way: the API server takes
 		// tens of milliseconds a write on a loaded machine, so the
 		// changes overlap to keep the rate.
-		inFlight = make(chan struct{}, 16)
+		inFlight = make(chan struct{}, 64)
 	)
 	run := func(f func(context.Context)) {
 		inFlight <- struct{}{}
