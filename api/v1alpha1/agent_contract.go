@@ -9,8 +9,9 @@ import (
 // agent sidecar that runs in them. Both sides import these names so a change
 // moves them together.
 const (
-	// AgentReadinessPort serves AgentReadinessPath: 200 once the agent has
-	// loaded the gateway's configuration into charon.
+	// AgentReadinessPort serves AgentReadinessPath: 200 while charon holds
+	// the gateway's mobile connections, pools and key (items charon refuses
+	// alone do not count).
 	AgentReadinessPort = 8081
 	// AgentReadinessPath is the agent's readiness endpoint.
 	AgentReadinessPath = "/readyz"

@@ -415,7 +415,10 @@ func (a *Agent) sync(ctx context.Context) error {
 	}
 	errs = append(errs, servingErrs...)
 
-	if !errors.Is(applyErr, vici.ErrUnavailable) {
+	// An apply that wrote nothing and refused nothing had the model charon
+	// already held: the saved one, unless saving it failed before.
+	unchanged := len(applied.Ops) == 0 && len(applied.Failed) == 0 && a.saved.written()
+	if !errors.Is(applyErr, vici.ErrUnavailable) && !unchanged {
 		// Not an apply error: charon holds the configuration either way,
 		// and retrying the apply would not make the volume writable.
 		if err := a.saved.save(model, gw.Generation); err != nil {

@@ -95,8 +95,8 @@ func upDown(up bool) string {
 func (m *metrics) ikeUpDown(up bool)   { m.ikeSAs.WithLabelValues(upDown(up)).Inc() }
 func (m *metrics) childUpDown(up bool) { m.childSAs.WithLabelValues(upDown(up)).Inc() }
 
-// HealthHandler serves /healthz (the process runs) and /readyz (charon has
-// held the gateway's configuration since the agent started).
+// HealthHandler serves /healthz (the process runs) and /readyz (the pod
+// serves the gateway's connections; see Ready).
 func (a *Agent) HealthHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -28,6 +28,11 @@ type pendingHashes struct {
 	// byUser is the key each user awaits, so that a user whose reference
 	// changed or who was deleted stops awaiting the old one.
 	byUser map[string]string
+	// revoked is set when a user was deleted or disabled since the last
+	// apply began: cutting a session off must not wait for another
+	// user's hash, which under churn (or for a user whose Secret never
+	// comes) would add CredentialsWait to every revocation.
+	revoked bool
 }
 
 func newPendingHashes() *pendingHashes {
@@ -80,11 +85,24 @@ func (p *pendingHashes) arrived(data map[string][]byte) {
 	}
 }
 
+// revoke notes that a user lost access: the next apply goes ahead
+// without waiting.
+func (p *pendingHashes) revoke() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.revoked = true
+}
+
 // waiting reports whether a key expected less than wait ago is still
-// awaited at now.
+// awaited at now and no user was revoked since the last call that said
+// no; the apply that follows a no takes the revocation.
 func (p *pendingHashes) waiting(now time.Time, wait time.Duration) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.revoked {
+		p.revoked = false
+		return false
+	}
 	for _, since := range p.since {
 		if now.Sub(since) < wait {
 			return true
@@ -98,6 +116,9 @@ func (p *pendingHashes) waiting(now time.Time, wait time.Duration) bool {
 func (st *stores) awaitHashes(gateway string, now func() time.Time) {
 	st.pending = newPendingHashes()
 	st.users.onSet = func(u *v1alpha1.VPNUser) {
+		if u.Spec.Disabled {
+			st.pending.revoke()
+		}
 		ref := u.Spec.PasswordSecretRef
 		if ref == nil || u.Spec.GatewayRef.Name != gateway {
 			st.pending.forget(u.Name)
@@ -112,7 +133,10 @@ func (st *stores) awaitHashes(gateway string, now func() time.Time) {
 		}
 		st.pending.expect(u.Name, key, now())
 	}
-	st.users.onRemove = func(u *v1alpha1.VPNUser) { st.pending.forget(u.Name) }
+	st.users.onRemove = func(u *v1alpha1.VPNUser) {
+		st.pending.forget(u.Name)
+		st.pending.revoke()
+	}
 	st.secrets.onSet = func(s *corev1.Secret) {
 		if credentials.IsShard(gateway, s.Name) {
 			st.pending.arrived(s.Data)

@@ -152,3 +152,39 @@ func TestApplyWaitsForAComingHash(t *testing.T) {
 		t.Error("gather went on after its context was done")
 	}
 }
+
+// A revocation does not wait for another user's hash: the next apply cuts
+// the revoked user off at once, and later applies wait again.
+func TestRevocationDoesNotWaitForHashes(t *testing.T) {
+	const wait = time.Second
+	now := time.Unix(1000, 0)
+	st := newStores()
+	st.awaitHashes("vpn", func() time.Time { return now })
+	users := st.users.handler(func() {})
+	users.OnAdd(pendingUser("coming", "vpn", "coming"), false)
+	users.OnAdd(pendingUser("leaving", "vpn", "leaving"), false)
+	for _, tc := range []struct {
+		name   string
+		revoke func()
+	}{
+		{"deleted", func() { users.OnDelete(pendingUser("leaving", "vpn", "leaving")) }},
+		{"disabled", func() {
+			u := pendingUser("leaving", "vpn", "leaving")
+			u.Spec.Disabled, u.ResourceVersion = true, "2"
+			users.OnUpdate(pendingUser("leaving", "vpn", "leaving"), u)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !st.pending.waiting(now, wait) {
+				t.Fatal("Not awaiting the new user's hash")
+			}
+			tc.revoke()
+			if st.pending.waiting(now, wait) {
+				t.Error("The apply after a revocation waits for another user's hash")
+			}
+			if !st.pending.waiting(now, wait) {
+				t.Error("The apply after that does not wait for the hash any more")
+			}
+		})
+	}
+}

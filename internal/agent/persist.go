@@ -88,6 +88,9 @@ func (f *stateFile) save(m swan.Model, generation int64) error {
 	return nil
 }
 
+// written reports whether a model has been saved.
+func (f *stateFile) written() bool { return f.sum != [sha256.Size]byte{} }
+
 // LoadSavedConfig reads the model an agent saved in path and the
 // VPNGateway generation it came from. A missing file is os.ErrNotExist.
 func LoadSavedConfig(path string) (swan.Model, int64, error) {

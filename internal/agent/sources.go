@@ -4,15 +4,18 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/credentials"
@@ -48,6 +51,7 @@ func Scheme() *kruntime.Scheme {
 func NewCache(cfg *rest.Config, namespace, gateway string) (cache.Cache, error) {
 	return cache.New(cfg, cache.Options{
 		Scheme:            Scheme(),
+		Mapper:            cachedKindsMapper(),
 		DefaultNamespaces: map[string]cache.Config{namespace: {}},
 		ByObject: map[client.Object]cache.ByObject{
 			&v1alpha1.VPNGateway{}: {Field: fields.OneTermEqualSelector("metadata.name", gateway)},
@@ -63,11 +67,32 @@ func NewCache(cfg *rest.Config, namespace, gateway string) (cache.Cache, error) 
 func NewSecretCache(cfg *rest.Config, namespace, secret string) (cache.Cache, error) {
 	return cache.New(cfg, cache.Options{
 		Scheme:            Scheme(),
+		Mapper:            cachedKindsMapper(),
 		DefaultNamespaces: map[string]cache.Config{namespace: {}},
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Field: fields.OneTermEqualSelector("metadata.name", secret)},
 		},
 	})
+}
+
+// cachedKindsMapper maps the kinds the agent's caches hold, all namespaced,
+// without asking the API server: an agent must start while the API server
+// is unreachable, to serve its saved configuration (persist.go), and the
+// default mapper would fail the cache's creation then.
+func cachedKindsMapper() meta.RESTMapper {
+	s := Scheme()
+	m := meta.NewDefaultRESTMapper(nil)
+	for _, obj := range []client.Object{&v1alpha1.VPNGateway{}, &v1alpha1.MobilePool{}, &v1alpha1.VPNUser{}, &v1alpha1.Tunnel{}, &corev1.Secret{}} {
+		gvk, err := apiutil.GVKForObject(obj, s)
+		if err != nil {
+			panic(err)
+		}
+		// Add would guess "vpngatewaies"; each of these kinds' plural is
+		// its name and an s.
+		plural := gvk.GroupVersion().WithResource(strings.ToLower(gvk.Kind) + "s")
+		m.AddSpecific(gvk, plural, gvk.GroupVersion().WithResource(strings.ToLower(gvk.Kind)), meta.RESTScopeNamespace)
+	}
+	return m
 }
 
 // onUpdate ignores updates that cannot change charon's configuration:

@@ -110,6 +110,8 @@ func (a *Agent) handleEvent(ctx context.Context, ev vici.Event, authFailed *auth
 		return true
 	case vici.EventDisconnected:
 		log.Info("Lost charon's VICI socket; waiting for it to come back")
+		// Nothing is served until charon is back and loaded again.
+		a.ready.Store(false)
 	case vici.EventIKEUpDown:
 		a.metrics.ikeUpDown(ev.Up)
 		return true

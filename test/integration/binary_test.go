@@ -32,16 +32,7 @@ import (
 func TestAgentBinary(t *testing.T) {
 	require.Root(t)
 	require.Commands(t, "go", "nft")
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "agent")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/agent")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("Building cmd/agent: %v\n%s", err, out)
-	}
+	bin := buildAgent(t)
 
 	const gwAddr = "192.0.2.1"
 	gwNS := netns.New(t, "bngw")

@@ -206,6 +206,11 @@ type agentConfig struct {
 	log      logr.Logger
 	// errorNotify is charon's error-notify socket; "" reads the log alone.
 	errorNotify string
+	// stateFile keeps the last applied configuration (Options.StateFile);
+	// offlineAfter is how long the agent waits for the API server before
+	// serving it.
+	stateFile    string
+	offlineAfter time.Duration
 }
 
 func startAgent(t testing.TB, cfg *rest.Config, ac agentConfig) *runningAgent {
@@ -227,6 +232,8 @@ func startAgent(t testing.TB, cfg *rest.Config, ac agentConfig) *runningAgent {
 		CounterInterval:   time.Second,
 		OnApply:           ac.onApply,
 		ErrorNotifySocket: ac.errorNotify,
+		StateFile:         ac.stateFile,
+		OfflineAfter:      ac.offlineAfter,
 	})
 	if err != nil {
 		t.Fatalf("Creating agent: %v", err)

@@ -1,0 +1,184 @@
+package integration
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ikegate/ikegate/internal/agent"
+	"github.com/ikegate/ikegate/internal/swan"
+)
+
+// The issue's recovery bounds, and the margin the tests allow on them: a
+// loaded 2-core CI machine runs the manager, the API server, two charons
+// and the agent on the same cores as seven other engineers' tests, and a
+// test that fails there for scheduling alone would be ignored. The
+// benchmarks print the figures themselves against the issue's bounds.
+const (
+	// charonRestoreBound: after a SIGKILLed charon's socket is back, the
+	// full inventory equals the model within 2 s.
+	charonRestoreBound = 2 * time.Second
+	// boundMargin multiplies a bound into what a test asserts.
+	boundMargin = 3
+)
+
+// recoveryUsers is the number of users the recovery tests load.
+const recoveryUsers = 1000
+
+// loadedRig is a recovery rig whose agent has loaded every user: the saved
+// model holds all their secrets and charon holds exactly the model.
+func loadedRig(t testing.TB, users int) (*recoveryRig, *runningAgent, swan.Model) {
+	t.Helper()
+	r := newRecoveryRig(t, users)
+	ag := r.startAgent(t, "vpn-gateway-0", nil)
+	ag.waitReady(t, 2*time.Minute)
+	return r, ag, r.waitLoaded(t, users)
+}
+
+// waitLoaded waits until the saved model holds every user's secret and
+// charon holds exactly that model, and returns it.
+func (r *recoveryRig) waitLoaded(t testing.TB, users int) swan.Model {
+	t.Helper()
+	var m swan.Model
+	waitFor(t, 5*time.Minute, fmt.Sprintf("charon to hold the model with %d users", users), func() (bool, string) {
+		var err error
+		if m, _, err = agent.LoadSavedConfig(r.stateFile); err != nil {
+			time.Sleep(100 * time.Millisecond)
+			return false, err.Error()
+		}
+		if n := countSecrets(m, "NTLM"); n != users {
+			time.Sleep(100 * time.Millisecond)
+			return false, fmt.Sprintf("the model holds %d user secrets", n)
+		}
+		gap := r.inventoryGap(t.Context(), m)
+		return gap == "", gap
+	})
+	return m
+}
+
+func countSecrets(m swan.Model, typ string) int {
+	n := 0
+	for _, s := range m.Secrets {
+		if s.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+// measureCharonKill SIGKILLs the loaded gateway's charon rounds times and
+// returns, per round, how long after the new charon's socket accepted
+// connections its inventory equalled the model again (sorted).
+func measureCharonKill(t testing.TB, rounds int) []time.Duration {
+	r, ag, m := loadedRig(t, recoveryUsers)
+	var took []time.Duration
+	for round := range rounds {
+		up := r.killCharon(t)
+		back := r.waitInventory(t, m, time.Minute, fmt.Sprintf("round %d: charon to hold the model again after SIGKILL", round))
+		took = append(took, back.Sub(up))
+		ag.waitReady(t, time.Minute)
+		// A settled gateway for the next round.
+		time.Sleep(time.Second)
+	}
+	slices.Sort(took)
+	return took
+}
+
+// TestCharonKillRestoresInventory SIGKILLs charon with 1,000 users, a pool
+// and a tunnel loaded: every connection, pool, secret, key, certificate and
+// authority of the model is back, and nothing else, within the issue's 2 s
+// (asserted with boundMargin) of charon's socket returning.
+func TestCharonKillRestoresInventory(t *testing.T) {
+	took := measureCharonKill(t, 3)
+	t.Logf("Inventory back after charon's SIGKILL, %d users: median %v, worst %v (bound %v)", recoveryUsers, median(took), took[len(took)-1], charonRestoreBound)
+	for i, d := range took {
+		if d > boundMargin*charonRestoreBound {
+			t.Errorf("Sample %d: the inventory took %v to return, over %d × %v", i, d, boundMargin, charonRestoreBound)
+		}
+	}
+}
+
+// BenchmarkCharonKillRecovery prints the charon-SIGKILL figure over five
+// rounds; it measures once, whatever b.N.
+func BenchmarkCharonKillRecovery(b *testing.B) {
+	took := measureCharonKill(b, 5)
+	fmt.Printf("Charon SIGKILL, %d users, pool and tunnel: inventory equal to the model after median %v, worst %v of %v (issue's bound %v)\n",
+		recoveryUsers, median(took), took[len(took)-1], took, charonRestoreBound)
+	b.ReportMetric(float64(median(took).Milliseconds()), "restore-median-ms")
+	b.ReportMetric(float64(took[len(took)-1].Milliseconds()), "restore-worst-ms")
+}
+
+// TestRestartsWithoutTheAPIServerServeTheLastConfiguration cuts the agent
+// off the API server, then restarts charon (the running agent reloads it
+// from its informers' memory), restarts the agent with a charon that lost
+// everything too (the new agent cannot list anything and serves the
+// configuration it saved in the pod's volume), and restarts charon once
+// more before the API server answers again.
+func TestRestartsWithoutTheAPIServerServeTheLastConfiguration(t *testing.T) {
+	r, ag, m := loadedRig(t, 100)
+	r.proxy.cut()
+
+	r.killCharon(t)
+	r.waitInventory(t, m, time.Minute, "charon to hold the last configuration again, from the running agent's memory")
+	ag.waitReady(t, time.Minute)
+
+	ag.stop(t)
+	r.killCharon(t)
+	offline := r.startAgent(t, "vpn-gateway-0", nil)
+	r.waitInventory(t, m, time.Minute, "charon to hold the saved configuration, loaded by an agent that never reached the API server")
+	offline.waitReady(t, time.Minute)
+
+	r.killCharon(t)
+	r.waitInventory(t, m, time.Minute, "charon to hold the saved configuration again after another restart")
+
+	// The API server is back: the agent's informers sync and it serves
+	// what the API says again, a user created meanwhile included.
+	if err := createUser(t.Context(), r.c, "late", "late@example.com", "pw-late"); err != nil {
+		t.Fatal(err)
+	}
+	r.proxy.resume(t)
+	waitFor(t, time.Minute, "the user created while the agent was cut off to be loaded", func() (bool, string) {
+		return holdsSecret(t.Context(), r.gwVICI, "ntlm-late"), "ntlm-late not loaded"
+	})
+	r.waitInventory(t, r.model(t), time.Minute, "charon to hold the model saved once the API server answered")
+}
+
+// TestAgentKilledMidApplyKeepsSessions SIGKILLs agent processes: the first
+// with everything loaded and clients connected, the second halfway
+// through its first apply (it reloads every item it cannot vouch for).
+// The third converges on the model, and every client keeps its IKE_SA.
+func TestAgentKilledMidApplyKeepsSessions(t *testing.T) {
+	r := newRecoveryRig(t, recoveryUsers)
+	bin := buildAgent(t)
+	run := func() *agentProcess {
+		return startAgentProcess(t, bin, "vpn-gateway-0", "--kubeconfig", r.kubeconfig, "--vici-socket", r.gw.VICISocket(),
+			"--health-addr", freeAddr(t), "--metrics-addr", "", "--firewall=false", "--certificate-secret", certSecret,
+			"--state-file", r.stateFile, "--zap-log-level", "debug")
+	}
+	first := run()
+	m := r.waitLoaded(t, recoveryUsers)
+	before := r.connectClients(t, []int{0, 1, 2, 3, 4})
+	if len(before) != 5 {
+		t.Fatalf("%d clients connected, want 5: %v", len(before), before)
+	}
+	first.kill(t)
+
+	second := run()
+	const applied = `"msg":"Applied"`
+	waitFor(t, 2*time.Minute, "the second agent halfway through its first apply", func() (bool, string) {
+		n := second.count(applied)
+		return n >= 100, fmt.Sprintf("%d writes", n)
+	})
+	second.kill(t)
+	if n := second.count(applied); n >= countSecrets(m, "NTLM") {
+		t.Fatalf("The second agent was killed after %d writes, not in the middle of its apply", n)
+	}
+	t.Logf("Killed the second agent after %d of its writes", second.count(applied))
+
+	run()
+	r.waitInventory(t, m, 2*time.Minute, "charon to hold the model again")
+	if changed := sessionsChanged(before, r.sessions(t)); len(changed) > 0 {
+		t.Errorf("Sessions dropped or replaced across the agent's crashes: %v", changed)
+	}
+}
