@@ -185,7 +185,7 @@ func TestStatefulSet(t *testing.T) {
 			for _, e := range agent.Env {
 				env = append(env, e.Name)
 			}
-			if diff := cmp.Diff([]string{"POD_NAME", "POD_NAMESPACE", "GATEWAY_NAME"}, env); diff != "" {
+			if diff := cmp.Diff([]string{"POD_NAME", "POD_NAMESPACE", "GATEWAY_NAME", "NODE_ADDRESS"}, env); diff != "" {
 				t.Errorf("agent env (-want +got):\n%s", diff)
 			}
 			hasTUN := false
