@@ -385,6 +385,11 @@ func TestGatewayEnvtest(t *testing.T) {
 			{"create", "", "events", "", "", ns, true},
 			{"patch", "", "events", "", "jimp.1a2b", ns, true},
 			{"create", "", "events", "", "", "default", false},
+			// The tunnel Lease, and no other (the manager's own election included).
+			{"get", "coordination.k8s.io", "leases", "", "vpn-tunnels", ns, true},
+			{"update", "coordination.k8s.io", "leases", "", "vpn-tunnels", ns, true},
+			{"update", "coordination.k8s.io", "leases", "", "ikegate-manager", ns, false},
+			{"get", "coordination.k8s.io", "leases", "", "other-tunnels", ns, false},
 		}
 		for _, tc := range tests {
 			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{

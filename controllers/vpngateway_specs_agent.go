@@ -65,6 +65,10 @@ func agentRBAC(gw *v1alpha1.VPNGateway) (*corev1.ServiceAccount, *rbacv1.Role, *
 			// CA's key, not the Secrets the gateway's objects reference.
 			{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: append(credentials.ShardNames(gw.Name), n.ServerSecret), Verbs: read},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+			// The tunnel Lease the replicas elect a holder with. RBAC cannot
+			// limit create to a name (the object has none yet when checked).
+			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{v1alpha1.TunnelLeaseName(gw.Name)}, Verbs: []string{"get", "update"}},
+			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create"}},
 		},
 	}
 	rb := &rbacv1.RoleBinding{

@@ -185,7 +185,7 @@ func TestStatefulSet(t *testing.T) {
 			for _, e := range agent.Env {
 				env = append(env, e.Name)
 			}
-			if diff := cmp.Diff([]string{"POD_NAME", "POD_NAMESPACE", "GATEWAY_NAME"}, env); diff != "" {
+			if diff := cmp.Diff([]string{"POD_NAME", "POD_NAMESPACE", "GATEWAY_NAME", "NODE_ADDRESS"}, env); diff != "" {
 				t.Errorf("agent env (-want +got):\n%s", diff)
 			}
 			hasTUN := false
@@ -279,6 +279,8 @@ func TestAgentRBAC(t *testing.T) {
 			"vpn-server-tls",
 		}, Verbs: read},
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{"vpn-tunnels"}, Verbs: []string{"get", "update"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create"}},
 	}
 	if diff := cmp.Diff(want, role.Rules); diff != "" {
 		t.Errorf("rules (-want +got):\n%s", diff)

@@ -129,6 +129,10 @@ func GatewayPodOrdinal(gateway, pod string) (int, bool) {
 	return ordinal(pod, GatewayWorkloadName(gateway)+"-")
 }
 
+// TunnelLeaseName is the coordination.k8s.io Lease through which the
+// gateway's replicas elect the one that serves its Tunnels.
+func TunnelLeaseName(gateway string) string { return gateway + "-tunnels" }
+
 // AgentServiceAccountName names the agent's ServiceAccount, Role and
 // RoleBinding.
 func AgentServiceAccountName(gateway string) string { return gateway + "-agent" }

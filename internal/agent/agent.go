@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -79,6 +80,11 @@ type Options struct {
 	// Sources. Writer writes status with server-side apply.
 	Reader client.Reader
 	Writer client.Client
+	// Leases, when set, elect the one replica that serves the gateway's
+	// Tunnels (see holdTunnels), with TunnelLease's timing; nil serves them
+	// always, as a lone agent.
+	Leases      coordinationv1client.LeasesGetter
+	TunnelLease LeaseTiming
 	// Firewall programs the gateway's table; nil leaves the firewall alone.
 	Firewall Firewall
 	// RADIUSDir is the directory, shared with charon, where the eap-radius
@@ -165,7 +171,9 @@ type Agent struct {
 	// says whether they are divided between replicas.
 	poolNets   map[string][]netip.Prefix
 	splitPools bool
-	report     v1alpha1.AgentStatus
+	// tunnelsHeld is set while this pod holds the tunnel Lease.
+	tunnelsHeld atomic.Bool
+	report      v1alpha1.AgentStatus
 	// expiry triggers an apply when the next user expires.
 	expiry *time.Timer
 	// epoch is charon's VICI connection epoch at the last apply; only the
@@ -282,9 +290,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.applyLoop(ctx) }()
 	go func() { defer wg.Done(); a.sessionLoop(ctx) }()
+	go func() { defer wg.Done(); a.holdTunnels(ctx) }()
 	a.Trigger()
 	wg.Wait()
 	a.mu.Lock()
@@ -376,6 +385,9 @@ func (a *Agent) sync(ctx context.Context) error {
 	}
 	in.Replica = replicaOf(gw, a.opts.Pod)
 	res := swan.Build(in)
+	if !a.servesTunnels() {
+		res = withoutTunnels(res)
+	}
 	model := res.Model
 	a.mu.Lock()
 	a.diag = newDiagIndex(&in, &res)

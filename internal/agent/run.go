@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,7 +42,11 @@ func NewForConfig(cfg *rest.Config, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the API client: %w", err)
 	}
-	opts.Reader, opts.Writer = c, w
+	leases, err := coordinationv1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the Lease client: %w", err)
+	}
+	opts.Reader, opts.Writer, opts.Leases = c, w, leases
 	a, err := New(opts)
 	if err != nil {
 		return nil, err

@@ -107,14 +107,14 @@ func startManager(t testing.TB, cfg *rest.Config) {
 }
 
 // createGateway writes the namespace, the gateway's certificate Secret (what
-// cert-manager would write), the VPNGateway and its MobilePool.
-func createGateway(t testing.TB, c client.Client, pki *charontest.PKI, server charontest.Leaf, addrs []string) {
+// cert-manager would write), the VPNGateway (changed by mods) and its MobilePool.
+func createGateway(t testing.TB, c client.Client, pki *charontest.PKI, server charontest.Leaf, addrs []string, mods ...func(*v1alpha1.VPNGateway)) {
 	t.Helper()
 	ctx := context.Background()
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}},
 		gen.TLSSecret(namespace, certSecret, server.CertPEM, server.KeyPEM, pki.CertPEM),
-		gen.Gateway(namespace, gatewayName, gen.WithAddresses(ipAddresses(addrs)...), gen.Userspace),
+		gen.Gateway(namespace, gatewayName, append([]func(*v1alpha1.VPNGateway){gen.WithAddresses(ipAddresses(addrs)...), gen.Userspace}, mods...)...),
 		gen.Pool(namespace, poolName, poolNet, gen.SplitTunnel(lanNet), gen.Allowing(lanNet)),
 	}
 	for _, o := range objs {
@@ -197,8 +197,10 @@ type runningAgent struct {
 }
 
 type agentConfig struct {
-	pod    string
-	socket string
+	pod string
+	// nodeAddress is what the agent reports as its node's address.
+	nodeAddress string
+	socket      string
 	// session, when set, replaces the VICI session to socket.
 	session  vici.Session
 	firewall agent.Firewall
@@ -224,6 +226,7 @@ func startAgent(t testing.TB, cfg *rest.Config, ac agentConfig) *runningAgent {
 		Namespace:         namespace,
 		Gateway:           gatewayName,
 		Pod:               ac.pod,
+		NodeAddress:       ac.nodeAddress,
 		CertificateSecret: certSecret,
 		VICI:              session,
 		Firewall:          ac.firewall,

@@ -1,0 +1,185 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/google/nftables"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/firewall"
+	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/netns"
+	"github.com/ikegate/ikegate/internal/testutil/require"
+	"github.com/ikegate/ikegate/internal/vici"
+)
+
+// The scale-out topology: two gateway replicas, each in a namespace that
+// plays its node, reached by the clients through a router namespace (the
+// Internet) and reaching the LAN namespace over a link of its own. The
+// LAN's host is lanAddr; the pool's local network is lanNet.
+//
+//	client i (198.18.i.2) -- inet -- node k (192.0.2.4k+2) -- LAN (10.10.k.1 / node 10.10.k.2)
+//
+// Node k also holds 10.3.0.(11+k) on its loopback.
+type replicaRig struct {
+	inet, lan *netns.NS
+	nodes     []*replicaNode
+	clients   []*replicaClient
+	c         client.Client
+	pki       *charontest.PKI
+}
+
+type replicaNode struct {
+	pod string
+	ns  *netns.NS
+	gw  *charontest.Charon
+	// addr is its public address, lanSide its address on the LAN link
+	// (the node address its agent reports).
+	addr, lanSide string
+	vici          *vici.Client
+	agent         *runningAgent
+}
+
+type replicaClient struct {
+	name, identity string
+	ns             *netns.NS
+	cl             *charontest.Charon
+	vici           *vici.Client
+	// node is the replica the client dials.
+	node int
+}
+
+// nodeAddr is the public address of node k.
+func nodeAddr(k int) string { return fmt.Sprintf("192.0.2.%d", 4*k+2) }
+
+// newReplicaRig builds the topology with nodes replicas of a gateway whose
+// return path is path, each replica's charon and agent, and n clients
+// dialling the replicas in turn (client i dials node i mod nodes).
+func newReplicaRig(t *testing.T, nodes, n int, path v1alpha1.ReturnPath) *replicaRig {
+	t.Helper()
+	require.Root(t)
+	r := &replicaRig{inet: netns.New(t, "rpin"), lan: netns.New(t, "rpln")}
+	r.inet.EnableForwarding(t)
+	r.lan.AddLoopbackAddr(t, lanAddr+"/24")
+	var addrs []string
+	for k := range nodes {
+		nd := &replicaNode{pod: v1alpha1.GatewayPodName(gatewayName, k), ns: netns.New(t, fmt.Sprintf("rpg%d", k)),
+			addr: nodeAddr(k), lanSide: fmt.Sprintf("10.10.%d.2", k)}
+		netns.Veth(t, nd.ns, r.inet, nd.addr+"/30", fmt.Sprintf("192.0.2.%d/30", 4*k+1))
+		netns.Veth(t, nd.ns, r.lan, nd.lanSide+"/30", fmt.Sprintf("10.10.%d.1/30", k))
+		nd.ns.AddRoute(t, "default", "via", fmt.Sprintf("192.0.2.%d", 4*k+1))
+		nd.ns.AddRoute(t, lanNet, "via", fmt.Sprintf("10.10.%d.1", k))
+		// charon routes client addresses from an address of its own inside
+		// the local traffic selector, as a node on the LAN has one.
+		nd.ns.AddLoopbackAddr(t, fmt.Sprintf("10.3.0.%d/32", 11+k))
+		nd.ns.EnableForwarding(t)
+		r.nodes = append(r.nodes, nd)
+		addrs = append(addrs, nd.addr)
+	}
+	r.pki = charontest.NewPKI(t, "Replica Test CA")
+	server := r.pki.Server(t, hostname, append([]string{hostname}, addrs...)...)
+	for _, nd := range r.nodes {
+		nd.gw = charontest.Start(t, nd.ns, charontest.Options{Name: "gw", Userspace: true})
+		nd.vici = vici.NewClient(nd.gw.VICISocket())
+		t.Cleanup(func() { nd.vici.Close() })
+	}
+	cfg, c := startAPI(t)
+	r.c = c
+	createGateway(t, c, r.pki, server, addrs, gen2Replicas(nodes, path))
+	for _, nd := range r.nodes {
+		fw, err := firewall.NewApplier(firewall.TableName(namespace, gatewayName), nftables.WithNetNSFd(nd.ns.Fd()))
+		if err != nil {
+			t.Fatalf("Opening nftables in %s: %v", nd.pod, err)
+		}
+		nd.agent = startAgent(t, cfg, agentConfig{pod: nd.pod, socket: nd.gw.VICISocket(), firewall: fw,
+			nodeAddress: nd.lanSide, log: testr.New(t).WithName(nd.pod)})
+	}
+	for i := range n {
+		cl := &replicaClient{name: fmt.Sprintf("user%d", i), node: i % nodes, ns: netns.New(t, fmt.Sprintf("rpc%d", i))}
+		cl.identity = cl.name + "@example.com"
+		netns.Veth(t, cl.ns, r.inet, fmt.Sprintf("198.18.%d.2/24", i), fmt.Sprintf("198.18.%d.1/24", i))
+		cl.ns.AddRoute(t, "default", "via", fmt.Sprintf("198.18.%d.1", i))
+		if err := createUser(context.Background(), c, cl.name, cl.identity, "pw-"+cl.name); err != nil {
+			t.Fatal(err)
+		}
+		cl.cl = charontest.Start(t, cl.ns, charontest.Options{Name: "cl", Userspace: true, Client: true})
+		cl.vici = vici.NewClient(cl.cl.VICISocket())
+		t.Cleanup(func() { cl.vici.Close() })
+		conn, secret := clientConf("home", r.nodes[cl.node].addr, cl.identity, "pw-"+cl.name)
+		loadClient(t, cl.cl, r.pki, []string{conn}, []string{secret})
+		r.clients = append(r.clients, cl)
+	}
+	for _, nd := range r.nodes {
+		nd.agent.waitReady(t, 60*time.Second)
+	}
+	return r
+}
+
+func gen2Replicas(n int, path v1alpha1.ReturnPath) func(*v1alpha1.VPNGateway) {
+	return func(gw *v1alpha1.VPNGateway) {
+		gw.Spec.Exposure.Replicas = int32(n)
+		gw.Spec.Exposure.ReturnPath = path
+	}
+}
+
+var vipRE = regexp.MustCompile(`ipsec0\s+inet (\d+\.\d+\.\d+\.\d+)/`)
+
+// connect brings the client's tunnel up and returns its virtual IP.
+func (cl *replicaClient) connect(t *testing.T) netip.Addr {
+	t.Helper()
+	if _, err := initiate(context.Background(), cl.vici, "home"); err != nil {
+		t.Fatalf("%s: %v\n%s", cl.name, err, cl.cl.Log())
+	}
+	return cl.vip(t)
+}
+
+// vip is the client's virtual IP on its TUN device.
+func (cl *replicaClient) vip(t *testing.T) netip.Addr {
+	t.Helper()
+	out := cl.ns.Run(t, "ip", "-4", "-o", "addr", "show")
+	m := vipRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("%s has no virtual IP on ipsec0:\n%s", cl.name, out)
+	}
+	return netip.MustParseAddr(m[1])
+}
+
+// pings sends n pings from ns to addr (from the source address from, if
+// set) and reports whether all came back.
+func pings(ns *netns.NS, from, addr string, n int) (bool, string) {
+	args := []string{"ping", "-c", fmt.Sprint(n), "-i", "0.2", "-W", "2", addr}
+	if from != "" {
+		args = append(args, "-I", from)
+	}
+	out, err := ns.Exec(args...)
+	return err == nil && strings.Contains(out, fmt.Sprintf("%d received", n)), out
+}
+
+// gateway reads the VPNGateway.
+func (r *replicaRig) gateway(t *testing.T) v1alpha1.VPNGateway {
+	var gw v1alpha1.VPNGateway
+	r.get(t, gatewayName, &gw)
+	return gw
+}
+
+// pool reads the MobilePool.
+func (r *replicaRig) pool(t *testing.T) v1alpha1.MobilePool {
+	var p v1alpha1.MobilePool
+	r.get(t, poolName, &p)
+	return p
+}
+
+func (r *replicaRig) get(t *testing.T, name string, obj client.Object) {
+	t.Helper()
+	if err := r.c.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: name}, obj); err != nil {
+		t.Fatalf("Reading %T %s: %v", obj, name, err)
+	}
+}
