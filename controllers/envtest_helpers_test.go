@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -40,10 +41,17 @@ func testScheme(t testing.TB) *runtime.Scheme {
 	return s
 }
 
+// testPolicy is the policy of the tests that set none: the examples'
+// gateways run on the host network.
+var testPolicy = Policy{HostNetwork: true, NamespaceIssuers: true}
+
 // startManager runs the manager with the production cache options and both
-// controllers until the test ends.
+// controllers until the test ends; a zero o.Policy is testPolicy.
 func startManager(t testing.TB, cfg *rest.Config, s *runtime.Scheme, o Options) {
 	t.Helper()
+	if reflect.DeepEqual(o.Policy, Policy{}) {
+		o.Policy = testPolicy
+	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.InfoLevel)))
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
