@@ -45,9 +45,10 @@ func testScheme(t testing.TB) *runtime.Scheme {
 // gateways run on the host network.
 var testPolicy = Policy{HostNetwork: true, NamespaceIssuers: true}
 
-// startManager runs the manager with the production cache options and both
-// controllers until the test ends; a zero o.Policy is testPolicy.
-func startManager(t testing.TB, cfg *rest.Config, s *runtime.Scheme, o Options) {
+// startManager runs the manager with the production cache options (watching
+// the given namespaces, or all) and both controllers until the test ends; a
+// zero o.Policy is testPolicy.
+func startManager(t testing.TB, cfg *rest.Config, s *runtime.Scheme, o Options, watch ...string) {
 	t.Helper()
 	if reflect.DeepEqual(o.Policy, Policy{}) {
 		o.Policy = testPolicy
@@ -56,7 +57,7 @@ func startManager(t testing.TB, cfg *rest.Config, s *runtime.Scheme, o Options) 
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 s,
-		Cache:                  CacheOptions(),
+		Cache:                  CacheOptions(watch...),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		// go test -count=N starts a manager per run in one process.

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -63,12 +65,7 @@ func TestManagerRBAC(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	asManager := rest.CopyConfig(cfg)
-	asManager.Impersonate = rest.ImpersonationConfig{
-		UserName: "system:serviceaccount:ikegate-system:ikegate-manager",
-		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:ikegate-system", "system:authenticated"},
-	}
-	recorded, calls := kube.RecordCalls(asManager)
+	recorded, calls := kube.RecordCalls(asManager(cfg))
 	startManager(t, recorded, s, Options{StatusWorkers: 4, Policy: Policy{HostNetwork: true}})
 
 	applyFiles(t, c, exampleFiles(t, "pfsense-mobile")...)
@@ -174,6 +171,99 @@ func TestManagerRBAC(t *testing.T) {
 	if unused := callsNotIn(granted, used); len(unused) > 0 {
 		t.Errorf("config/rbac/role.yaml grants what the manager never did; remove it from the RBAC markers:\n%s", strings.Join(unused, "\n"))
 	}
+}
+
+// TestManagerRBACPerNamespace installs the chart's RBAC for watchNamespaces
+// (a Role per namespace, a ClusterRole for the cluster-scoped kinds only)
+// and runs the manager as its ServiceAccount with its cache on that
+// namespace: the Roles are enough, no call leaves the namespace but those on
+// Nodes and ClusterIssuers, and a gateway elsewhere is not touched.
+func TestManagerRBACPerNamespace(t *testing.T) {
+	s := testScheme(t)
+	cfg, c, kubeconfig := testenv.Start(t, testenv.WithScheme(s))
+	certmanagertest.Start(t, kubeconfig)
+	ctx := context.Background()
+	const ns, elsewhere = "vpn", "elsewhere"
+
+	applyFiles(t, c, exampleFiles(t, "pfsense-mobile")...)
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: elsewhere}}); err != nil {
+		t.Fatal(err)
+	}
+	unwatched := gen.Gateway(elsewhere, "vpn", gen.LoadBalancer)
+	if err := c.Create(ctx, unwatched); err != nil {
+		t.Fatal(err)
+	}
+	applyFiles(t, c, chartRBAC(t, "watchNamespaces={"+ns+"}"))
+	recorded, calls := kube.RecordCalls(asManager(cfg))
+	startManager(t, recorded, s, Options{StatusWorkers: 4, Policy: Policy{HostNetwork: true}}, ns)
+
+	gw := &v1alpha1.VPNGateway{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vpn"}}
+	gwConds := func() []metav1.Condition { return gw.Status.Conditions }
+	eventually(t, "CertificateReady", conditionIs(c, gw, gwConds, v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonReady))
+	eventually(t, "NoNodesSelected (nodes readable)", conditionIs(c, gw, gwConds, v1alpha1.ConditionWorkloadReady, metav1.ConditionFalse, v1alpha1.ReasonNoNodesSelected))
+	eventually(t, "the agent's RoleBinding", func() error {
+		return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "vpn-agent"}, &rbacv1.RoleBinding{})
+	})
+	user := &v1alpha1.VPNUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "jimp"}}
+	userConds := func() []metav1.Condition { return user.Status.Conditions }
+	eventually(t, "user Valid", conditionIs(c, user, userConds, v1alpha1.ConditionValid, metav1.ConditionTrue, v1alpha1.ReasonReady))
+	eventually(t, "profile written", func() error {
+		return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "jimp-vpn-profile"}, &corev1.Secret{})
+	})
+
+	if err := c.Get(ctx, client.ObjectKeyFromObject(unwatched), unwatched); err != nil {
+		t.Fatal(err)
+	}
+	if len(unwatched.Finalizers) > 0 || len(unwatched.Status.Conditions) > 0 {
+		t.Errorf("the gateway of an unwatched namespace was touched: finalizers %v, conditions %v", unwatched.Finalizers, unwatched.Status.Conditions)
+	}
+	for _, call := range calls.Calls() {
+		switch call.Namespace {
+		case ns:
+		case "":
+			if call.Resource != "nodes" && call.Resource != "clusterissuers" {
+				t.Errorf("cluster-wide call %+v", call)
+			}
+		default:
+			t.Errorf("call outside the watched namespace: %+v", call)
+		}
+	}
+}
+
+// asManager is cfg impersonating the manager's ServiceAccount, to which
+// config/rbac and the chart bind its rules.
+func asManager(cfg *rest.Config) *rest.Config {
+	out := rest.CopyConfig(cfg)
+	out.Impersonate = rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:ikegate-system:ikegate-manager",
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:ikegate-system", "system:authenticated"},
+	}
+	return out
+}
+
+// chartRBAC renders the chart's manager RBAC (release ikegate in
+// ikegate-system) with the given values into a file.
+func chartRBAC(t testing.TB, set ...string) string {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"template", "ikegate", filepath.Join(root, "charts", "ikegate"), "--namespace", "ikegate-system", "--show-only", "templates/clusterrole.yaml"}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	cmd := exec.Command(filepath.Join(root, "bin", "helm"), args...)
+	cmd.Env = append(os.Environ(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helm %v (run `make tools`): %v", args, err)
+	}
+	path := filepath.Join(t.TempDir(), "rbac.yaml")
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // callsNotIn lists, sorted, the calls of a that b lacks.
