@@ -55,6 +55,7 @@ func TestValuesSchemaRejects(t *testing.T) {
 		{"monitor without service", []string{"metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"}, "metrics.service.enabled"},
 		{"host network not a boolean", []string{"policy.hostNetwork=yes"}, "hostNetwork"},
 		{"watched namespace not a name", []string{"watchNamespaces={Team_A}"}, "watchNamespaces"},
+		{"gateway namespace not watched", []string{"watchNamespaces={team-a}", "policy.gatewayNamespaces={team-b}"}, "team-b, which is not in watchNamespaces"},
 		{"comma in a policy list", []string{`policy.tolerationKeys[0]=a\,b`}, "tolerationKeys"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
