@@ -18,11 +18,21 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // CacheOptions keep the manager's memory proportional to what it reads:
 // objects the manager makes are cached only when they carry its label, no
 // object keeps its managedFields or kubectl's last-applied copy, and Secrets
-// keep only data the manager can need.
-func CacheOptions() cache.Options {
+// keep only data the manager can need. With namespaces, namespaced objects
+// are watched (and need RBAC) in those namespaces only; cluster-scoped ones
+// (Nodes, ClusterIssuers) are still watched cluster-wide.
+func CacheOptions(namespaces ...string) cache.Options {
 	ours := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": "ikegate"})}
+	var watched map[string]cache.Config
+	for _, ns := range namespaces {
+		if watched == nil {
+			watched = map[string]cache.Config{}
+		}
+		watched[ns] = cache.Config{}
+	}
 	return cache.Options{
-		DefaultTransform: trimObject,
+		DefaultNamespaces: watched,
+		DefaultTransform:  trimObject,
 		ByObject: map[client.Object]cache.ByObject{
 			&appsv1.StatefulSet{}: ours,
 			&corev1.ConfigMap{}:   ours,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -40,15 +41,23 @@ func testScheme(t testing.TB) *runtime.Scheme {
 	return s
 }
 
-// startManager runs the manager with the production cache options and both
-// controllers until the test ends.
-func startManager(t testing.TB, cfg *rest.Config, s *runtime.Scheme, o Options) {
+// testPolicy is the policy of the tests that set none: the examples'
+// gateways run on the host network.
+var testPolicy = Policy{HostNetwork: true, NamespaceIssuers: true}
+
+// startManager runs the manager with the production cache options (watching
+// the given namespaces, or all) and both controllers until the test ends; a
+// zero o.Policy is testPolicy.
+func startManager(t testing.TB, cfg *rest.Config, s *runtime.Scheme, o Options, watch ...string) {
 	t.Helper()
+	if reflect.DeepEqual(o.Policy, Policy{}) {
+		o.Policy = testPolicy
+	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.InfoLevel)))
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 s,
-		Cache:                  CacheOptions(),
+		Cache:                  CacheOptions(watch...),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		// go test -count=N starts a manager per run in one process.

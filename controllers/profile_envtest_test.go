@@ -18,6 +18,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"software.sslmate.com/src/go-pkcs12"
@@ -229,8 +230,12 @@ func TestProfileDelivery(t *testing.T) {
 		if err := c.Create(ctx, other); err != nil {
 			t.Fatal(err)
 		}
-		gw.Spec.ClientAuth.ClientCA = &v1alpha1.SecretKeyReference{Name: "other-ca", Key: "ca.crt"}
-		if err := c.Update(ctx, gw); err != nil {
+		// The manager writes the gateway too (its finalizer, its status).
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			mustGet(t, c, ns, "certs", gw)
+			gw.Spec.ClientAuth.ClientCA = &v1alpha1.SecretKeyReference{Name: "other-ca", Key: "ca.crt"}
+			return c.Update(ctx, gw)
+		}); err != nil {
 			t.Fatal(err)
 		}
 		alice := &v1alpha1.VPNUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice"}}

@@ -31,6 +31,8 @@ import (
 // Options configure the reconcilers.
 type Options struct {
 	Images Images
+	// Policy is what gateways may ask for; the zero Policy allows the least.
+	Policy Policy
 	// GatewayConcurrency and MembersConcurrency are the workers of each
 	// controller (the credentials controller has MembersConcurrency too);
 	// 0 means DefaultGatewayWorkers and DefaultMembersWorkers.
@@ -96,10 +98,10 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 	}}); err != nil {
 		return fmt.Errorf("watching Secret deletions: %w", err)
 	}
-	gwr := &VPNGatewayReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), Images: o.Images, Now: o.Now, builds: builds}
+	gwr := &VPNGatewayReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), Images: o.Images, Policy: o.Policy, Now: o.Now, builds: builds}
 	mr := &MembersReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), StatusWorkers: o.StatusWorkers, builds: builds}
 	pr := &ProfilesReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("ikegate-manager"), Workers: DefaultProfileWorkers, Now: o.Now, builds: builds}
-	m := &mappers{c: mgr.GetClient(), builds: builds}
+	m := &mappers{c: mgr.GetClient(), builds: builds, policy: o.Policy}
 
 	// Member events matter to a build only when the spec or the labels
 	// (user selectors) changed, or the object came or went; status writes,
@@ -264,6 +266,8 @@ type mappers struct {
 	c client.Reader
 	// builds is nil for a controller that does not read them.
 	builds *buildCache
+	// policy adds to every gateway's node selector.
+	policy Policy
 }
 
 func (m *mappers) invalidateOnGatewayChange() predicate.Funcs {
@@ -364,8 +368,8 @@ func (m *mappers) issuerToGateways(ctx context.Context, o client.Object) []recon
 	return out
 }
 
-// nodeToGateways wakes the HostNetwork gateways with a node selector when
-// nodes come, go or change labels.
+// nodeToGateways wakes the gateways with a node selector (theirs or the
+// policy's) when nodes come, go or change labels.
 func (m *mappers) nodeToGateways(ctx context.Context, _ client.Object) []reconcile.Request {
 	var gws v1alpha1.VPNGatewayList
 	if err := m.c.List(ctx, &gws, client.UnsafeDisableDeepCopy); err != nil {
@@ -373,7 +377,7 @@ func (m *mappers) nodeToGateways(ctx context.Context, _ client.Object) []reconci
 	}
 	var out []reconcile.Request
 	for _, g := range gws.Items {
-		if len(g.Spec.Exposure.NodeSelector) > 0 {
+		if len(m.policy.nodeSelector(&g)) > 0 {
 			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: g.Namespace, Name: g.Name}})
 		}
 	}

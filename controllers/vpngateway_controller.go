@@ -35,25 +35,13 @@ type VPNGatewayReconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
 	Images   Images
+	// Policy says what a gateway may ask for; a gateway it denies gets
+	// nothing written for it.
+	Policy Policy
 	// Now is the clock for certificate expiry; time.Now when nil.
 	Now    func() time.Time
 	builds *buildCache
 }
-
-// +kubebuilder:rbac:groups=ikegate.io,resources=vpngateways;mobilepools;vpnusers;tunnels,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=ikegate.io,resources=vpngateways/status;mobilepools/status;vpnusers/status;tunnels/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=ikegate.io,resources=vpngateways/finalizers,verbs=update
-// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates;issuers,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=cert-manager.io,resources=clusterissuers,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=configmaps;services;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
-// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// The agents' Role grants their tunnel Lease, which the manager must hold to grant.
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
 // gatewayScope carries what the phases found to the status computation.
 type gatewayScope struct {
@@ -63,6 +51,8 @@ type gatewayScope struct {
 	cert     certState
 	workload workloadState
 	caPEM    []byte
+	// denied is what of the gateway the manager's policy does not allow.
+	denied []string
 	// Errors of the phases that make the certificate (and CA bundle) and
 	// the workload (and its RBAC).
 	pkiErr, workloadErr error
@@ -102,6 +92,11 @@ func (r *VPNGatewayReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	s.build = b
 
+	// A gateway the policy denies gets no certificate, workload or RBAC,
+	// and what already exists of it stays as it was.
+	if s.denied = r.Policy.Denials(gw); len(s.denied) > 0 {
+		return ctrl.Result{}, nil
+	}
 	// Every phase runs even if one before it failed, so the conditions
 	// report on all of them.
 	s.pkiErr = errors.Join(r.reconcilePKI(ctx, s), r.reconcileCABundle(ctx, s))
@@ -232,13 +227,14 @@ func (r *VPNGatewayReconciler) reconcileWorkload(ctx context.Context, s *gateway
 			return err
 		}
 	}
-	sts := statefulSet(gw, r.Images, conf)
+	nodeSelector := r.Policy.nodeSelector(gw)
+	sts := statefulSet(gw, r.Images, nodeSelector, conf)
 	if err := applyObject(ctx, r.Client, sts); err != nil {
 		return err
 	}
 
-	s.workload = workloadState{Name: n.Workload, Desired: gw.Spec.EffectiveReplicas(), NodeSelectorMatches: -1}
-	if sel := gw.Spec.Exposure.NodeSelector; len(sel) > 0 {
+	s.workload = workloadState{Name: n.Workload, Desired: gw.Spec.EffectiveReplicas(), NodeSelector: nodeSelector, NodeSelectorMatches: -1}
+	if sel := nodeSelector; len(sel) > 0 {
 		nodes := &metav1.PartialObjectMetadataList{}
 		nodes.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
 		if err := r.Client.List(ctx, nodes, client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(sel)}); err != nil {
@@ -347,6 +343,9 @@ func (r *VPNGatewayReconciler) writeStatus(ctx context.Context, s *gatewayScope,
 	valid := validCondition(s.build.Problems[objectKey{"VPNGateway", gw.Name}])
 	certC := withPhaseError(certificateCondition(gw, s.issuer, s.cert, r.now()), s.pkiErr)
 	work := withPhaseError(workloadCondition(gw, s.workload), s.workloadErr)
+	if len(s.denied) > 0 {
+		certC, work = policyDenied(v1alpha1.ConditionCertificateReady, s.denied), policyDenied(v1alpha1.ConditionWorkloadReady, s.denied)
+	}
 
 	old := gw.Status
 	next := v1alpha1.VPNGatewayStatus{

@@ -12,28 +12,21 @@ import (
 	"github.com/ikegate/ikegate/api/v1alpha1"
 )
 
-// Default images of the gateway pods; the manager's flags and
-// spec.images override them.
+// Default images of the gateway pods; the manager's flags override them.
 const (
 	DefaultCharonImage = "ghcr.io/ikegate/charon:v0.1.0"
 	DefaultAgentImage  = "ghcr.io/ikegate/agent:v0.1.0"
 )
 
-// Images are the images the manager uses when a gateway names none.
+// Images are the images of every gateway's pods. They are the manager's
+// settings, never a gateway's: the charon and agent images run as root with
+// NET_ADMIN, often on the host's network, so whoever may create a VPNGateway
+// must not choose what runs there.
 type Images struct {
 	Charon string
 	Agent  string
-}
-
-// forGateway are the images of the gateway's pods: the spec's, else these.
-func (i Images) forGateway(gw *v1alpha1.VPNGateway) Images {
-	if gw.Spec.Images.Charon != "" {
-		i.Charon = gw.Spec.Images.Charon
-	}
-	if gw.Spec.Images.Agent != "" {
-		i.Agent = gw.Spec.Images.Agent
-	}
-	return i
+	// PullPolicy of both; empty leaves it to the API server's default.
+	PullPolicy corev1.PullPolicy
 }
 
 // Container, volume and port names of the gateway pod.
@@ -58,8 +51,9 @@ const (
 	annotationConfHash = "ikegate.io/strongswan-conf-hash"
 )
 
-// statefulSet runs the gateway pods; podSpec says what runs in them.
-func statefulSet(gw *v1alpha1.VPNGateway, images Images, charonConf *corev1.ConfigMap) *appsv1.StatefulSet {
+// statefulSet runs the gateway pods on the nodes nodeSelector selects;
+// podSpec says what runs in them.
+func statefulSet(gw *v1alpha1.VPNGateway, images Images, nodeSelector map[string]string, charonConf *corev1.ConfigMap) *appsv1.StatefulSet {
 	n := namesFor(gw.Name)
 	return &appsv1.StatefulSet{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
@@ -75,7 +69,7 @@ func statefulSet(gw *v1alpha1.VPNGateway, images Images, charonConf *corev1.Conf
 					Labels:      podLabels(gw.Name),
 					Annotations: map[string]string{annotationConfHash: confHash(charonConf)},
 				},
-				Spec: podSpec(gw, images.forGateway(gw)),
+				Spec: podSpec(gw, images, nodeSelector),
 			},
 		},
 	}
@@ -83,16 +77,16 @@ func statefulSet(gw *v1alpha1.VPNGateway, images Images, charonConf *corev1.Conf
 
 // podSpec is a gateway pod: charon and the agent, sharing the VICI socket
 // directory, on the node's network unless a LoadBalancer exposes them.
-func podSpec(gw *v1alpha1.VPNGateway, images Images) corev1.PodSpec {
+func podSpec(gw *v1alpha1.VPNGateway, images Images, nodeSelector map[string]string) corev1.PodSpec {
 	hostNet := gw.Spec.HostNetwork()
 	pod := corev1.PodSpec{
 		ServiceAccountName: namesFor(gw.Name).Agent,
 		// Only the agent talks to the API server; charon gets no token.
 		AutomountServiceAccountToken: ptr.To(false),
 		HostNetwork:                  hostNet,
-		NodeSelector:                 gw.Spec.Exposure.NodeSelector,
+		NodeSelector:                 nodeSelector,
 		Tolerations:                  gw.Spec.Exposure.Tolerations,
-		Containers:                   []corev1.Container{charon(gw, images.Charon), agent(gw, images.Agent)},
+		Containers:                   []corev1.Container{charon(gw, images), agent(gw, images)},
 		Volumes:                      podVolumes(gw),
 		// The agent removes the gateway's nftables table on shutdown and
 		// charon deletes its SAs; both need a moment.
@@ -112,7 +106,7 @@ func podSpec(gw *v1alpha1.VPNGateway, images Images) corev1.PodSpec {
 // of the userspace data plane, and the per-socket IPsec bypass policies of
 // its IKE sockets) and NET_BIND_SERVICE (UDP 500 is privileged); it needs no
 // raw sockets since the farp and dhcp plugins are not loaded.
-func charon(gw *v1alpha1.VPNGateway, image string) corev1.Container {
+func charon(gw *v1alpha1.VPNGateway, images Images) corev1.Container {
 	mounts := []corev1.VolumeMount{
 		{Name: volRun, MountPath: "/run"},
 		{Name: volVICI, MountPath: v1alpha1.VICISocketDir},
@@ -123,8 +117,8 @@ func charon(gw *v1alpha1.VPNGateway, image string) corev1.Container {
 	}
 	return corev1.Container{
 		Name:            charonContainer,
-		Image:           image,
-		ImagePullPolicy: gw.Spec.Images.PullPolicy,
+		Image:           images.Charon,
+		ImagePullPolicy: images.PullPolicy,
 		Command:         []string{"/usr/sbin/charon-systemd"},
 		Env:             []corev1.EnvVar{{Name: v1alpha1.EnvStrongswanConf, Value: v1alpha1.StrongswanConfPath}},
 		Ports:           ikePorts(gw.Spec.HostNetwork()),
@@ -151,11 +145,11 @@ func ikePorts(hostNet bool) []corev1.ContainerPort {
 
 // agent needs NET_ADMIN for the nftables table and nothing else; it reaches
 // charon through the shared VICI socket.
-func agent(gw *v1alpha1.VPNGateway, image string) corev1.Container {
+func agent(gw *v1alpha1.VPNGateway, images Images) corev1.Container {
 	c := corev1.Container{
 		Name:            agentContainer,
-		Image:           image,
-		ImagePullPolicy: gw.Spec.Images.PullPolicy,
+		Image:           images.Agent,
+		ImagePullPolicy: images.PullPolicy,
 		Args:            agentArgs(gw),
 		Env:             agentEnv(gw),
 		Ports: []corev1.ContainerPort{

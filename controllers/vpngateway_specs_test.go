@@ -111,23 +111,22 @@ func TestCABootstrap(t *testing.T) {
 }
 
 func TestStatefulSet(t *testing.T) {
-	images := Images{Charon: "charon:1", Agent: "agent:1"}
+	images := Images{Charon: "charon:1", Agent: "agent:1", PullPolicy: corev1.PullAlways}
 	tests := []struct {
-		name string
-		gw   *v1alpha1.VPNGateway
+		name         string
+		gw           *v1alpha1.VPNGateway
+		nodeSelector map[string]string
 		// want checks the parts a table row cares about.
 		hostNetwork bool
 		hostPort    int32
 		tun         bool
-		charonImage string
 		replicas    int32
 	}{
-		{name: "host network", gw: gateway(), hostNetwork: true, hostPort: 500, charonImage: "charon:1", replicas: 1},
-		{name: "load balancer, userspace, own image, three replicas", gw: gateway(func(g *v1alpha1.VPNGateway) {
+		{name: "host network", gw: gateway(), nodeSelector: map[string]string{"edge": "true"}, hostNetwork: true, hostPort: 500, replicas: 1},
+		{name: "load balancer, userspace, three replicas", gw: gateway(func(g *v1alpha1.VPNGateway) {
 			g.Spec.Exposure = v1alpha1.Exposure{Type: v1alpha1.ExposureLoadBalancer, Replicas: 3}
 			g.Spec.Dataplane = v1alpha1.DataplaneUserspace
-			g.Spec.Images.Charon = "registry.example.com/charon:2"
-		}), tun: true, charonImage: "registry.example.com/charon:2", replicas: 3},
+		}), tun: true, replicas: 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -135,14 +134,17 @@ func TestStatefulSet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sts := statefulSet(tc.gw, images, conf)
+			sts := statefulSet(tc.gw, images, tc.nodeSelector, conf)
 			p := sts.Spec.Template.Spec
 			if p.HostNetwork != tc.hostNetwork || *sts.Spec.Replicas != tc.replicas {
 				t.Errorf("hostNetwork %v replicas %d", p.HostNetwork, *sts.Spec.Replicas)
 			}
+			if diff := cmp.Diff(tc.nodeSelector, p.NodeSelector); diff != "" {
+				t.Errorf("node selector (-want +got):\n%s", diff)
+			}
 			charon, agent := p.Containers[0], p.Containers[1]
-			if charon.Image != tc.charonImage || agent.Image != "agent:1" {
-				t.Errorf("images %s %s", charon.Image, agent.Image)
+			if charon.Image != "charon:1" || agent.Image != "agent:1" || charon.ImagePullPolicy != corev1.PullAlways || agent.ImagePullPolicy != corev1.PullAlways {
+				t.Errorf("images %s %s, pull policies %s %s", charon.Image, agent.Image, charon.ImagePullPolicy, agent.ImagePullPolicy)
 			}
 			if charon.Ports[0].HostPort != tc.hostPort {
 				t.Errorf("IKE host port %d, want %d", charon.Ports[0].HostPort, tc.hostPort)

@@ -148,8 +148,11 @@ func missingSANs(gw *v1alpha1.VPNGateway, leaf *x509.Certificate) []string {
 type workloadState struct {
 	Name  string
 	Found bool
-	// NodeSelectorMatches is how many nodes the exposure's nodeSelector
-	// selects, or -1 when there is no selector.
+	// NodeSelector is the pods' node selector: the exposure's and the
+	// manager's policy's labels.
+	NodeSelector map[string]string
+	// NodeSelectorMatches is how many nodes NodeSelector selects, or -1
+	// when there is no selector.
 	NodeSelectorMatches int
 	Desired             int32
 	ObservedGeneration  int64
@@ -163,7 +166,7 @@ type workloadState struct {
 func workloadCondition(gw *v1alpha1.VPNGateway, w workloadState) metav1.Condition {
 	const t = v1alpha1.ConditionWorkloadReady
 	if w.NodeSelectorMatches == 0 {
-		return condFalse(t, v1alpha1.ReasonNoNodesSelected, fmt.Sprintf("no node matches exposure.nodeSelector %s", selectorString(gw.Spec.Exposure.NodeSelector)))
+		return condFalse(t, v1alpha1.ReasonNoNodesSelected, fmt.Sprintf("no node matches the node selector %s (exposure.nodeSelector and the manager's policy.nodeSelector)", selectorString(w.NodeSelector)))
 	}
 	if !w.Found {
 		return condFalse(t, v1alpha1.ReasonReconciling, fmt.Sprintf("StatefulSet %s not created yet", w.Name))
@@ -236,6 +239,13 @@ func withPhaseError(c metav1.Condition, err error) metav1.Condition {
 		return c
 	}
 	return condFalse(c.Type, v1alpha1.ReasonReconcileError, err.Error())
+}
+
+// policyDenied is a condition of a gateway the manager's policy denies: it
+// names every setting that stands in the way, since nothing of the gateway
+// is made until all of them allow it.
+func policyDenied(t string, denials []string) metav1.Condition {
+	return condFalse(t, v1alpha1.ReasonPolicyDenied, strings.Join(denials, "; "))
 }
 
 // validCondition puts Build's problems of one object on it: the first

@@ -89,9 +89,6 @@ func TestCertificateCondition(t *testing.T) {
 func TestWorkloadCondition(t *testing.T) {
 	base := workloadState{Name: "vpn-gateway", Found: true, NodeSelectorMatches: -1, Desired: 2, Generation: 3, ObservedGeneration: 3, Ready: 2, Updated: 2, CurrentRevision: "a", UpdateRevision: "a"}
 	with := func(f func(*workloadState)) workloadState { w := base; f(&w); return w }
-	gwSel := gateway(func(g *v1alpha1.VPNGateway) {
-		g.Spec.Exposure.NodeSelector = map[string]string{"zone": "edge", "ikegate.io/gateway": "true"}
-	})
 	tests := []struct {
 		name string
 		gw   *v1alpha1.VPNGateway
@@ -99,8 +96,10 @@ func TestWorkloadCondition(t *testing.T) {
 		want metav1.Condition
 	}{
 		{"ready", gateway(), base, condTrue("WorkloadReady", "Ready", "2 of 2 gateway pods are ready")},
-		{"no nodes", gwSel, with(func(w *workloadState) { w.NodeSelectorMatches = 0 }),
-			condFalse("WorkloadReady", "NoNodesSelected", "no node matches exposure.nodeSelector ikegate.io/gateway=true,zone=edge")},
+		{"no nodes", gateway(), with(func(w *workloadState) {
+			w.NodeSelectorMatches, w.NodeSelector = 0, map[string]string{"zone": "edge", "ikegate.io/gateway": "true"}
+		}),
+			condFalse("WorkloadReady", "NoNodesSelected", "no node matches the node selector ikegate.io/gateway=true,zone=edge (exposure.nodeSelector and the manager's policy.nodeSelector)")},
 		{"not created", gateway(), workloadState{Name: "vpn-gateway", NodeSelectorMatches: -1},
 			condFalse("WorkloadReady", "Reconciling", "StatefulSet vpn-gateway not created yet")},
 		{"spec not observed", gateway(), with(func(w *workloadState) { w.ObservedGeneration = 2 }),

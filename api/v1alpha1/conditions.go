@@ -80,6 +80,12 @@ const (
 	ReasonPodsUnavailable = "PodsUnavailable"
 	// ReasonNoNodesSelected: the node selector matches no node.
 	ReasonNoNodesSelected = "NoNodesSelected"
+	// ReasonPolicyDenied (VPNGateway CertificateReady and WorkloadReady): the
+	// gateway asks for what the manager's policy (set by whoever installed
+	// ikegate) does not allow: its namespace, host network, a node label or
+	// toleration, an issuer or a load balancer annotation. The manager
+	// creates and changes nothing for it; the message names the setting.
+	ReasonPolicyDenied = "PolicyDenied"
 	// ReasonRollingOut: gateway pods are being replaced with a new template.
 	ReasonRollingOut = "RollingOut"
 

@@ -81,10 +81,6 @@ type VPNGatewaySpec struct {
 	// +optional
 	AllowInsecureAlgorithms bool `json:"allowInsecureAlgorithms,omitempty"`
 
-	// Images overrides the container images of the gateway pods.
-	// +optional
-	Images GatewayImages `json:"images,omitempty"`
-
 	// Resources of the gateway pods' containers.
 	// +optional
 	Resources GatewayResources `json:"resources,omitempty"`
@@ -95,6 +91,8 @@ type VPNGatewaySpec struct {
 type GatewayCertificate struct {
 	// IssuerRef is a cert-manager Issuer or ClusterIssuer. When absent, ikegate
 	// bootstraps a CA for this gateway (self-signed Issuer, CA Certificate, CA Issuer).
+	// A ClusterIssuer must be one the manager's policy lists (Helm value
+	// policy.clusterIssuers), an Issuer needs policy.namespaceIssuers.
 	// +optional
 	IssuerRef *IssuerReference `json:"issuerRef,omitempty"`
 	// PrivateKey of the server certificate.
@@ -302,8 +300,9 @@ const (
 
 // Exposure configures the gateway workload's reachability and placement.
 type Exposure struct {
-	// Type: HostNetwork (pods on the selected nodes answer on the nodes' addresses)
-	// or LoadBalancer (a Service for UDP 500 and 4500).
+	// Type: HostNetwork (pods on the selected nodes answer on the nodes' addresses;
+	// only where the manager's policy.hostNetwork allows it) or LoadBalancer (a
+	// Service for UDP 500 and 4500).
 	// +optional
 	// +kubebuilder:default=HostNetwork
 	Type ExposureType `json:"type,omitempty"`
@@ -313,10 +312,12 @@ type Exposure struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=16
 	Replicas int32 `json:"replicas,omitempty"`
-	// NodeSelector chooses the nodes gateway pods run on.
+	// NodeSelector chooses the nodes gateway pods run on, among those the
+	// manager's policy.nodeSelector selects (it may add labels, not change them).
 	// +optional
 	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
-	// Tolerations of the gateway pods.
+	// Tolerations of the gateway pods; each must name a taint key the
+	// manager's policy.tolerationKeys lists.
 	// +optional
 	// +kubebuilder:validation:MaxItems=32
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
@@ -348,7 +349,8 @@ const (
 
 // LoadBalancerSettings tune the gateway's LoadBalancer Service.
 type LoadBalancerSettings struct {
-	// Annotations for the Service (cloud load balancer settings).
+	// Annotations for the Service (cloud load balancer settings); each key
+	// must be one the manager's policy.loadBalancerAnnotations allows.
 	// +optional
 	Annotations map[string]string `json:"annotations,omitempty"`
 	// LoadBalancerClass of the Service.
@@ -444,16 +446,6 @@ type Logging struct {
 	// is asked for. For a lab, never for real users' logins.
 	// +optional
 	UnsafeLogDecryptedPayloads bool `json:"unsafeLogDecryptedPayloads,omitempty"`
-}
-
-// GatewayImages overrides container images.
-type GatewayImages struct {
-	// +optional
-	Charon string `json:"charon,omitempty"`
-	// +optional
-	Agent string `json:"agent,omitempty"`
-	// +optional
-	PullPolicy corev1.PullPolicy `json:"pullPolicy,omitempty"`
 }
 
 // GatewayResources are the containers' resource requirements.

@@ -36,6 +36,9 @@ type config struct {
 	statusWorkers          int
 	qps                    float64
 	burst                  int
+	// The installer's policy and the namespaces watched (policy_flags.go).
+	policy          controllers.Policy
+	watchNamespaces []string
 }
 
 func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) (config, error) {
@@ -44,8 +47,8 @@ func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) (config, 
 	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.BoolVar(&c.leaderElect, "leader-elect", false, "elect a leader so only one of several manager replicas reconciles")
 	fs.StringVar(&c.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election Lease; default: the manager's own")
-	fs.StringVar(&c.images.Charon, "charon-image", controllers.DefaultCharonImage, "charon image of gateways that name none")
-	fs.StringVar(&c.images.Agent, "agent-image", controllers.DefaultAgentImage, "agent image of gateways that name none")
+	fs.StringVar(&c.images.Charon, "charon-image", controllers.DefaultCharonImage, "charon image of every gateway pod")
+	fs.StringVar(&c.images.Agent, "agent-image", controllers.DefaultAgentImage, "agent image of every gateway pod")
 	fs.IntVar(&c.gatewayWorkers, "gateway-workers", controllers.DefaultGatewayWorkers, "VPNGateways reconciled at once")
 	fs.IntVar(&c.membersWorkers, "members-workers", controllers.DefaultMembersWorkers, "gateways whose pools, users and tunnels are checked at once")
 	fs.IntVar(&c.statusWorkers, "status-workers", controllers.DefaultStatusWorkers, "concurrent status writes while checking one gateway's members")
@@ -54,7 +57,11 @@ func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) (config, 
 	if zapOpts != nil {
 		zapOpts.BindFlags(fs)
 	}
+	bindPolicyFlags(fs, &c)
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := validatePolicyFlags(c); err != nil {
 		return c, err
 	}
 	if c.images.Charon == "" || c.images.Agent == "" {
@@ -98,7 +105,7 @@ func run(ctx context.Context, c config) error {
 	rc.QPS, rc.Burst = float32(c.qps), c.burst
 	mgr, err := ctrl.NewManager(rc, ctrl.Options{
 		Scheme:                  Scheme(),
-		Cache:                   controllers.CacheOptions(),
+		Cache:                   controllers.CacheOptions(c.watchNamespaces...),
 		Metrics:                 metricsserver.Options{BindAddress: c.metricsAddr},
 		HealthProbeBindAddress:  c.probeAddr,
 		LeaderElection:          c.leaderElect,
@@ -114,6 +121,7 @@ func run(ctx context.Context, c config) error {
 	}
 	if err := controllers.Setup(ctx, mgr, controllers.Options{
 		Images:             c.images,
+		Policy:             c.policy,
 		GatewayConcurrency: c.gatewayWorkers,
 		MembersConcurrency: c.membersWorkers,
 		StatusWorkers:      c.statusWorkers,

@@ -23,6 +23,7 @@ func TestHelmLint(t *testing.T) {
 		"monitoring":     {"metrics.podMonitor.enabled=true", "metrics.prometheusRule.enabled=true", "grafana.dashboard.enabled=true"},
 		"no CRDs":        {"crds.install=false"},
 		"external RBAC":  {"rbac.create=false", "serviceAccount.create=false", "serviceAccount.name=ikegate"},
+		"per namespace":  {"watchNamespaces={team-a,team-b}", "policy.gatewayNamespaces={team-a}", "policy.hostNetwork=true"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := []string{"lint", "--strict", chartDir(t)}
@@ -52,6 +53,10 @@ func TestValuesSchemaRejects(t *testing.T) {
 		{"privileged manager", []string{"manager.securityContext.privileged=true"}, "privileged"},
 		{"flag syntax", []string{"manager.extraArgs[0]=-v=4"}, "extraArgs"},
 		{"monitor without service", []string{"metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"}, "metrics.service.enabled"},
+		{"host network not a boolean", []string{"policy.hostNetwork=yes"}, "hostNetwork"},
+		{"watched namespace not a name", []string{"watchNamespaces={Team_A}"}, "watchNamespaces"},
+		{"gateway namespace not watched", []string{"watchNamespaces={team-a}", "policy.gatewayNamespaces={team-b}"}, "team-b, which is not in watchNamespaces"},
+		{"comma in a policy list", []string{`policy.tolerationKeys[0]=a\,b`}, "tolerationKeys"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"template", releaseName, chartDir(t)}
@@ -211,6 +216,10 @@ func TestManagerDeployment(t *testing.T) {
 		"--leader-elect=true",
 		"--agent-image=ghcr.io/ikegate/agent:v0.1.0",
 		"--charon-image=ghcr.io/ikegate/charon:v0.1.0",
+		// The policy's safe defaults, explicit in the manifest.
+		"--gateway-image-pull-policy=IfNotPresent",
+		"--gateway-host-network=false",
+		"--gateway-namespace-issuers=true",
 	}
 	if diff := cmp.Diff(wantArgs, c.Args); diff != "" {
 		t.Errorf("args:\n%s", diff)
@@ -268,6 +277,9 @@ func TestManagerValues(t *testing.T) {
 		"--leader-elect=false",
 		"--agent-image=ghcr.io/ikegate/agent@" + digest,
 		"--charon-image=registry.example.com/ikegate/charon:v0.1.0",
+		"--gateway-image-pull-policy=IfNotPresent",
+		"--gateway-host-network=false",
+		"--gateway-namespace-issuers=true",
 		"--zap-log-level=debug",
 	}
 	if diff := cmp.Diff(wantArgs, c.Args); diff != "" {

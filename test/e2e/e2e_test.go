@@ -325,7 +325,8 @@ func startManager(t *testing.T, ctx context.Context, cfg *rest.Config, s *runtim
 		HealthProbeBindAddress: "0",
 	})
 	must(t, err)
-	must(t, controllers.Setup(mctx, mgr, controllers.Options{}))
+	// The examples' gateways run on the host network.
+	must(t, controllers.Setup(mctx, mgr, controllers.Options{Policy: controllers.Policy{HostNetwork: true, NamespaceIssuers: true}}))
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(mctx) }()
 	t.Cleanup(func() {

@@ -92,7 +92,8 @@ func startManager(t testing.TB, cfg *rest.Config) {
 		cancel()
 		t.Fatalf("Creating the manager: %v", err)
 	}
-	if err := controllers.Setup(ctx, mgr, controllers.Options{}); err != nil {
+	// The scenarios' gateways run on the host network of the test's nodes.
+	if err := controllers.Setup(ctx, mgr, controllers.Options{Policy: controllers.Policy{HostNetwork: true, NamespaceIssuers: true}}); err != nil {
 		cancel()
 		t.Fatalf("Setting the manager up: %v", err)
 	}

@@ -71,3 +71,12 @@ defaults to the chart's appVersion. Call with (list $ .Values.image.manager).
 {{- printf "%s:%s" $img.repository (default $root.Chart.AppVersion $img.tag) }}
 {{- end }}
 {{- end }}
+
+{{/* A map as sorted key=value pairs joined by commas, as the manager's map flags take it. */}}
+{{- define "ikegate.keyValues" -}}
+{{- $pairs := list }}
+{{- range $k, $v := . }}
+{{- $pairs = append $pairs (printf "%s=%s" $k $v) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
