@@ -37,6 +37,7 @@ type config struct {
 	kubeconfig              string
 	viciSocket              string
 	radiusDir               string
+	radiusAddr              string
 	errorNotify             string
 	metricsAddr, healthAddr string
 	firewall                bool
@@ -71,7 +72,8 @@ func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) config {
 		"Secret with the gateway's tls.crt, tls.key and ca.crt, watched by name; default: "+v1alpha1.ServerTLSSecretName("<gateway>")+", the manager's (env "+v1alpha1.EnvCertificateSecret+")")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file; in-cluster configuration when empty")
 	fs.StringVar(&c.viciSocket, v1alpha1.AgentFlagVICISocket, v1alpha1.VICISocketPath, "charon's VICI socket")
-	fs.StringVar(&c.radiusDir, "radius-dir", v1alpha1.RADIUSDir, "directory shared with charon where an EAPRADIUS gateway's RADIUS servers are written (strongswan.conf includes "+v1alpha1.RADIUSServersInclude+"); empty leaves them alone")
+	fs.StringVar(&c.radiusDir, "radius-dir", v1alpha1.RADIUSDir, "directory shared with charon where its RADIUS servers are written, an EAPRADIUS gateway's or the agent's own (strongswan.conf includes "+v1alpha1.RADIUSServersInclude+"); empty leaves them alone and runs no RADIUS server")
+	fs.StringVar(&c.radiusAddr, "radius-listen", agent.DefaultRADIUSAddr, "loopback address of the agent's RADIUS server, which checks the passwords of an EAPMSCHAPv2 gateway's users for charon; port 0 picks one")
 	fs.StringVar(&c.errorNotify, v1alpha1.AgentFlagErrorNotifySocket, "", "charon's error-notify socket, whose alerts complete the diagnosis of failed connection attempts; empty diagnoses from the VICI log alone")
 	fs.StringVar(&c.metricsAddr, v1alpha1.AgentFlagMetricsAddr, fmt.Sprintf(":%d", v1alpha1.AgentMetricsPort), "address of the Prometheus /metrics endpoint; empty disables it")
 	fs.StringVar(&c.healthAddr, v1alpha1.AgentFlagHealthAddr, fmt.Sprintf(":%d", v1alpha1.AgentReadinessPort), "address of /healthz and "+v1alpha1.AgentReadinessPath)
@@ -122,7 +124,7 @@ func run(ctx context.Context, c config) error {
 	defer sess.Close()
 	opts := agent.Options{
 		Namespace: c.namespace, Gateway: c.gateway, Pod: c.pod, CertificateSecret: c.certSecret,
-		VICI: sess, Registerer: reg, RADIUSDir: c.radiusDir, ErrorNotifySocket: c.errorNotify,
+		VICI: sess, Registerer: reg, RADIUSDir: c.radiusDir, RADIUSAddr: c.radiusAddr, ErrorNotifySocket: c.errorNotify,
 		Debounce: c.debounce, SAInterval: c.saInterval, CounterInterval: c.counterInterval,
 	}
 	var fw *firewall.Applier

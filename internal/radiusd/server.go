@@ -28,6 +28,10 @@ type Options struct {
 	// charon's requests, and nothing outside the pod is to reach them.
 	// Port 0 picks a free port (see Server.Addr).
 	Addr string
+	// Conn, when set, is used instead of binding Addr: a UDP socket the
+	// caller bound, e.g. on the loopback of another network namespace
+	// than its own. It must be bound to a loopback address too.
+	Conn net.PacketConn
 	// Secret is the RADIUS shared secret charon signs with. Never logged.
 	Secret []byte
 	// Users holds the NT hashes; a PolicyUsers also yields per-user policy.
@@ -77,12 +81,16 @@ func New(opts Options) (*Server, error) {
 	if opts.Users == nil {
 		return nil, errors.New("radiusd: no Users")
 	}
-	ap, err := netip.ParseAddrPort(opts.Addr)
+	addr := opts.Addr
+	if opts.Conn != nil {
+		addr = opts.Conn.LocalAddr().String()
+	}
+	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("radiusd: address %q: %w", opts.Addr, err)
+		return nil, fmt.Errorf("radiusd: address %q: %w", addr, err)
 	}
 	if !ap.Addr().IsLoopback() {
-		return nil, fmt.Errorf("radiusd: address %q is not a loopback address", opts.Addr)
+		return nil, fmt.Errorf("radiusd: address %q is not a loopback address", addr)
 	}
 	if opts.MaxPending <= 0 {
 		opts.MaxPending = DefaultMaxPending
@@ -96,9 +104,11 @@ func New(opts Options) (*Server, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.NumCPU()
 	}
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
-	if err != nil {
-		return nil, fmt.Errorf("radiusd: listening on %s: %w", opts.Addr, err)
+	conn := opts.Conn
+	if conn == nil {
+		if conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap)); err != nil {
+			return nil, fmt.Errorf("radiusd: listening on %s: %w", opts.Addr, err)
+		}
 	}
 	log := opts.Logger
 	if log.GetSink() == nil {

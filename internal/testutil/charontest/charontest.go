@@ -96,6 +96,9 @@ func Start(t testing.TB, ns *netns.NS, opts Options) *Charon {
 			t.Fatalf("Creating %s: %v", d, err)
 		}
 	}
+	if err := os.MkdirAll(c.RADIUSDir(), 0o700); err != nil {
+		t.Fatalf("Creating %s: %v", c.RADIUSDir(), err)
+	}
 	settings := c.settings()
 	if opts.Settings != nil {
 		opts.Settings(&settings)
@@ -148,7 +151,14 @@ func (c *Charon) settings() swan.Settings {
 	if levels == nil {
 		levels = map[string]int{"default": 1, "ike": 2, "cfg": 2, "chd": 2, "knl": 2}
 	}
+	var radius *swan.EAPRADIUS
+	if !c.opts.Client {
+		// A gateway's users log in through the RADIUS server its agent
+		// (or ServeUsers) writes into RADIUSDir, as in a gateway pod.
+		radius = &swan.EAPRADIUS{ServersInclude: c.RADIUSDir() + "/*.conf"}
+	}
 	return swan.Settings{
+		EAPRADIUS:          radius,
 		VICISocket:         "unix://" + c.VICISocket(),
 		UserspaceDataPlane: c.opts.Userspace,
 		Client:             c.opts.Client,
