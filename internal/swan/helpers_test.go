@@ -16,8 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
-	. "github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/radiusd"
+	. "github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
 	"github.com/ikegate/ikegate/internal/testutil/require"
