@@ -38,6 +38,7 @@ type config struct {
 	viciSocket              string
 	radiusDir               string
 	radiusAddr              string
+	radiusNetns             string
 	errorNotify             string
 	metricsAddr, healthAddr string
 	firewall                bool
@@ -74,6 +75,7 @@ func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) config {
 	fs.StringVar(&c.viciSocket, v1alpha1.AgentFlagVICISocket, v1alpha1.VICISocketPath, "charon's VICI socket")
 	fs.StringVar(&c.radiusDir, "radius-dir", v1alpha1.RADIUSDir, "directory shared with charon where its RADIUS servers are written, an EAPRADIUS gateway's or the agent's own (strongswan.conf includes "+v1alpha1.RADIUSServersInclude+"); empty leaves them alone and runs no RADIUS server")
 	fs.StringVar(&c.radiusAddr, "radius-listen", agent.DefaultRADIUSAddr, "loopback address of the agent's RADIUS server, which checks the passwords of an EAPMSCHAPv2 gateway's users for charon; port 0 picks one")
+	fs.StringVar(&c.radiusNetns, "radius-netns", "", "network namespace file (e.g. /run/netns/x) on whose loopback the RADIUS server listens; default the agent's own")
 	fs.StringVar(&c.errorNotify, v1alpha1.AgentFlagErrorNotifySocket, "", "charon's error-notify socket, whose alerts complete the diagnosis of failed connection attempts; empty diagnoses from the VICI log alone")
 	fs.StringVar(&c.metricsAddr, v1alpha1.AgentFlagMetricsAddr, fmt.Sprintf(":%d", v1alpha1.AgentMetricsPort), "address of the Prometheus /metrics endpoint; empty disables it")
 	fs.StringVar(&c.healthAddr, v1alpha1.AgentFlagHealthAddr, fmt.Sprintf(":%d", v1alpha1.AgentReadinessPort), "address of /healthz and "+v1alpha1.AgentReadinessPath)
@@ -126,6 +128,14 @@ func run(ctx context.Context, c config) error {
 		Namespace: c.namespace, Gateway: c.gateway, Pod: c.pod, CertificateSecret: c.certSecret,
 		VICI: sess, Registerer: reg, RADIUSDir: c.radiusDir, RADIUSAddr: c.radiusAddr, ErrorNotifySocket: c.errorNotify,
 		Debounce: c.debounce, SAInterval: c.saInterval, CounterInterval: c.counterInterval,
+	}
+	if c.radiusNetns != "" {
+		conn, err := listenUDPIn(c.radiusNetns, c.radiusAddr)
+		if err != nil {
+			return fmt.Errorf("RADIUS socket: %w", err)
+		}
+		defer conn.Close()
+		opts.RADIUSConn = conn
 	}
 	var fw *firewall.Applier
 	if c.firewall {

@@ -19,6 +19,7 @@ type metrics struct {
 	applies       *prometheus.CounterVec
 	viciWrites    prometheus.Counter
 	lastError     prometheus.Gauge
+	radiusUsers   prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -60,12 +61,16 @@ func newMetrics() *metrics {
 			Name: "ikegate_agent_last_apply_error",
 			Help: "1 when the latest apply of the gateway configuration failed, else 0.",
 		}),
+		radiusUsers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ikegate_agent_radius_users",
+			Help: "Users whose EAP-MSCHAPv2 logins the agent's RADIUS server checks for charon.",
+		}),
 	}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{m.sessions, m.ikeSAs, m.childSAs, m.authFailures, m.failures,
-		m.applyDuration, m.applies, m.viciWrites, m.lastError} {
+		m.applyDuration, m.applies, m.viciWrites, m.lastError, m.radiusUsers} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

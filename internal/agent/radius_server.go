@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ikegate/ikegate/internal/radiusd"
 	"github.com/ikegate/ikegate/internal/swan"
@@ -88,6 +89,7 @@ func (a *Agent) serveUsers(res *swan.Result) {
 		}
 	}
 	a.users.Replace(users)
+	a.metrics.radiusUsers.Set(float64(len(users)))
 }
 
 // startRADIUS starts the agent's RADIUS server when the agent manages
@@ -101,7 +103,33 @@ func (a *Agent) startRADIUS(ctx context.Context) error {
 		return fmt.Errorf("starting the RADIUS server for charon: %w", err)
 	}
 	a.local = l
+	if err := a.registerLoginMetrics(l.server); err != nil {
+		return err
+	}
 	go l.serve(ctx)
 	logr.FromContextOrDiscard(ctx).Info("Serving charon's EAP-MSCHAPv2 logins", "address", l.server.Addr().String())
+	return nil
+}
+
+// registerLoginMetrics counts the server's answers, read from its own
+// counters when scraped.
+func (a *Agent) registerLoginMetrics(srv *radiusd.Server) error {
+	if a.opts.Registerer == nil {
+		return nil
+	}
+	for _, c := range []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ikegate_agent_radius_accepts_total",
+			Help: "EAP-MSCHAPv2 logins the agent's RADIUS server accepted.",
+		}, func() float64 { return float64(srv.Stats().Accepts) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ikegate_agent_radius_rejects_total",
+			Help: "EAP-MSCHAPv2 logins the agent's RADIUS server refused: unknown, removed, disabled or expired users, wrong passwords.",
+		}, func() float64 { return float64(srv.Stats().Rejects) }),
+	} {
+		if err := a.opts.Registerer.Register(c); err != nil {
+			return err
+		}
+	}
 	return nil
 }

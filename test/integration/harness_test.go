@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -197,8 +198,11 @@ type runningAgent struct {
 }
 
 type agentConfig struct {
-	pod      string
-	socket   string
+	pod string
+	// gw is the gateway charon: the agent talks to its VICI socket, writes
+	// its RADIUS servers and serves its users' logins on its namespace's
+	// loopback, as in a gateway pod.
+	gw       *charontest.Charon
 	firewall agent.Firewall
 	onApply  func(vici.Result, error)
 	log      logr.Logger
@@ -209,12 +213,20 @@ type agentConfig struct {
 func startAgent(t testing.TB, cfg *rest.Config, ac agentConfig) *runningAgent {
 	t.Helper()
 	reg := prometheus.NewRegistry()
+	var conn net.PacketConn
+	ac.gw.NS().MustDo(t, func() (err error) {
+		conn, err = net.ListenPacket("udp", agent.DefaultRADIUSAddr)
+		return err
+	})
+	t.Cleanup(func() { _ = conn.Close() }) // the agent closes it first when it ran
 	a, err := agent.NewForConfig(cfg, agent.Options{
 		Namespace:         namespace,
 		Gateway:           gatewayName,
 		Pod:               ac.pod,
 		CertificateSecret: certSecret,
-		VICI:              vici.NewClient(ac.socket),
+		VICI:              vici.NewClient(ac.gw.VICISocket()),
+		RADIUSDir:         ac.gw.RADIUSDir(),
+		RADIUSConn:        conn,
 		Firewall:          ac.firewall,
 		Registerer:        reg,
 		SAInterval:        500 * time.Millisecond,
@@ -251,6 +263,15 @@ func (r *runningAgent) stop(t testing.TB) {
 func (r *runningAgent) waitReady(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	waitFor(t, timeout, "agent ready", func() (bool, string) { return r.Ready(), "not ready" })
+}
+
+// waitServes waits until the agent's RADIUS server holds n users.
+func (r *runningAgent) waitServes(t testing.TB, n int) {
+	t.Helper()
+	waitFor(t, 10*time.Second, fmt.Sprintf("the agent to serve %d users", n), func() (bool, string) {
+		v := r.metric(t, "ikegate_agent_radius_users", nil)
+		return v == float64(n), fmt.Sprintf("ikegate_agent_radius_users = %v", v)
+	})
 }
 
 // metric returns the value of a counter or gauge (summed over series whose
