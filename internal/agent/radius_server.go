@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"sync"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ikegate/ikegate/internal/diagnose"
 	"github.com/ikegate/ikegate/internal/radiusd"
 	"github.com/ikegate/ikegate/internal/swan"
 )
@@ -27,6 +29,12 @@ const localServerName = "agent"
 // nothing per user to reload: it reads the servers file at start.
 type localRADIUS struct {
 	server *radiusd.Server
+	// sessions are the live sessions charon's accounting reported, by
+	// Acct-Session-Id: the sessions as they begin and end, next to the
+	// session loop's listings.
+	mu       sync.Mutex
+	sessions map[string]string
+	gauge    prometheus.Gauge
 	// secret is the per-pod shared secret, made at start: it lives only
 	// in this process and in the servers file (mode 0600) that charon
 	// reads. Never logged.
@@ -35,24 +43,44 @@ type localRADIUS struct {
 
 // newLocalRADIUS binds the server of users (Options.RADIUSConn, or
 // RADIUSAddr) with a fresh shared secret.
-func newLocalRADIUS(opts Options, users radiusd.Users) (*localRADIUS, error) {
+func newLocalRADIUS(opts Options, users radiusd.Users, log logr.Logger, gauge prometheus.Gauge) (*localRADIUS, error) {
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return nil, fmt.Errorf("making the RADIUS shared secret: %w", err)
 	}
 	// Hex, so the secret needs no quoting in the servers file and holds
 	// no NUL for charon's C strings.
-	l := &localRADIUS{secret: []byte(hex.EncodeToString(raw))}
+	l := &localRADIUS{secret: []byte(hex.EncodeToString(raw)), sessions: map[string]string{}, gauge: gauge}
 	addr := opts.RADIUSAddr
 	if addr == "" {
 		addr = DefaultRADIUSAddr
 	}
-	srv, err := radiusd.New(radiusd.Options{Addr: addr, Conn: opts.RADIUSConn, Secret: l.secret, Users: users})
+	srv, err := radiusd.New(radiusd.Options{Addr: addr, Conn: opts.RADIUSConn, Secret: l.secret, Users: users,
+		Accounting: func(r radiusd.AccountingRecord) { l.account(log, r) }})
 	if err != nil {
 		return nil, err
 	}
 	l.server = srv
 	return l, nil
+}
+
+// account records a session charon reports starting or stopping.
+func (l *localRADIUS) account(log logr.Logger, r radiusd.AccountingRecord) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch r.Status {
+	case radiusd.AccountingStart, radiusd.AccountingInterim:
+		if _, known := l.sessions[r.SessionID]; !known && r.Status == radiusd.AccountingStart {
+			log.V(1).Info("RADIUS session started", "identity", diagnose.Clean(r.Identity), "virtualIP", r.Address.String())
+		}
+		l.sessions[r.SessionID] = r.Identity
+	case radiusd.AccountingStop:
+		if _, known := l.sessions[r.SessionID]; known {
+			log.V(1).Info("RADIUS session stopped", "identity", diagnose.Clean(r.Identity))
+		}
+		delete(l.sessions, r.SessionID)
+	}
+	l.gauge.Set(float64(len(l.sessions)))
 }
 
 // serve answers charon until ctx ends.
@@ -98,7 +126,7 @@ func (a *Agent) startRADIUS(ctx context.Context) error {
 	if a.opts.RADIUSDir == "" {
 		return nil
 	}
-	l, err := newLocalRADIUS(a.opts, a.users)
+	l, err := newLocalRADIUS(a.opts, a.users, logr.FromContextOrDiscard(ctx), a.metrics.radiusSessions)
 	if err != nil {
 		return fmt.Errorf("starting the RADIUS server for charon: %w", err)
 	}

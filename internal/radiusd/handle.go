@@ -16,12 +16,19 @@ import (
 
 // handle answers one datagram, or returns nil to drop it.
 func (s *Server) handle(b []byte, source netip.Addr) []byte {
-	if len(b) < 20 || radius.Code(b[0]) != radius.CodeAccessRequest {
+	if len(b) < 20 {
 		return nil
 	}
 	if n := int(binary.BigEndian.Uint16(b[2:4])); n >= 20 && n <= len(b) {
 		b = b[:n]
 	} else {
+		return nil
+	}
+	switch radius.Code(b[0]) {
+	case radius.CodeAccessRequest:
+	case radius.CodeAccountingRequest:
+		return s.account(b)
+	default:
 		return nil
 	}
 	// Every EAP request carries a Message-Authenticator (RFC 3579 3.2);

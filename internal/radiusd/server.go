@@ -47,11 +47,17 @@ type Options struct {
 	PendingTTL                      time.Duration
 	// Workers read and answer packets; default the number of CPUs.
 	Workers int
+	// Accounting, when set, receives charon's accounting records (with
+	// eap-radius accounting = yes and this server's port as acct_port),
+	// on the worker that read them: it must not block.
+	Accounting func(AccountingRecord)
 }
 
 // Stats count what the server did with the packets it read.
 type Stats struct {
 	Accepts, Rejects, Challenges uint64
+	// Accounted are the accounting records acknowledged.
+	Accounted uint64
 	// Dropped are packets not answered: malformed, not signed with the
 	// secret, for an unknown or expired State, or beyond a bound.
 	Dropped uint64
@@ -69,7 +75,7 @@ type Server struct {
 	pending *pending
 	now     func() time.Time
 
-	accepts, rejects, challenges, dropped atomic.Uint64
+	accepts, rejects, challenges, dropped, accounted atomic.Uint64
 }
 
 // New validates opts and binds the server's socket, so that the caller
@@ -135,6 +141,7 @@ func (s *Server) Stats() Stats {
 		Rejects:    s.rejects.Load(),
 		Challenges: s.challenges.Load(),
 		Dropped:    s.dropped.Load(),
+		Accounted:  s.accounted.Load(),
 	}
 	st.Pending, st.Answered = s.pending.len()
 	return st

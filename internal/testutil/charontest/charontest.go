@@ -155,7 +155,7 @@ func (c *Charon) settings() swan.Settings {
 	if !c.opts.Client {
 		// A gateway's users log in through the RADIUS server its agent
 		// (or ServeUsers) writes into RADIUSDir, as in a gateway pod.
-		radius = &swan.EAPRADIUS{ServersInclude: c.RADIUSDir() + "/*.conf"}
+		radius = &swan.EAPRADIUS{Accounting: true, ServersInclude: c.RADIUSDir() + "/*.conf"}
 	}
 	return swan.Settings{
 		EAPRADIUS:          radius,
@@ -287,6 +287,26 @@ func (c *Charon) Restart(t testing.TB) {
 	t.Helper()
 	if err := c.stop(); err != nil {
 		t.Fatalf("Stopping charon %s: %v", c.opts.Name, err)
+	}
+	if err := os.Rename(c.logPath(), c.logPath()+".1"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	if err := c.start(); err != nil {
+		t.Fatalf("Restarting charon %s: %v\nLog:\n%s", c.opts.Name, err, c.Log())
+	}
+}
+
+// KillAndRestart ends the charon with SIGKILL, as a crash or an OOM kill
+// would (no cleanup, no DELETEs to peers), and starts it again with the
+// same configuration; the previous run's log is kept as charon.log.1.
+func (c *Charon) KillAndRestart(t testing.TB) {
+	t.Helper()
+	c.mu.Lock()
+	cmd, done := c.cmd, c.done
+	c.cmd, c.done = nil, nil
+	c.mu.Unlock()
+	if cmd != nil && !killAndWait(cmd, done) {
+		t.Fatalf("charon %s survived SIGKILL", c.opts.Name)
 	}
 	if err := os.Rename(c.logPath(), c.logPath()+".1"); err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
