@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -213,12 +212,6 @@ type agentConfig struct {
 func startAgent(t testing.TB, cfg *rest.Config, ac agentConfig) *runningAgent {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	var conn net.PacketConn
-	ac.gw.NS().MustDo(t, func() (err error) {
-		conn, err = net.ListenPacket("udp", agent.DefaultRADIUSAddr)
-		return err
-	})
-	t.Cleanup(func() { _ = conn.Close() }) // the agent closes it first when it ran
 	a, err := agent.NewForConfig(cfg, agent.Options{
 		Namespace:         namespace,
 		Gateway:           gatewayName,
@@ -226,7 +219,7 @@ func startAgent(t testing.TB, cfg *rest.Config, ac agentConfig) *runningAgent {
 		CertificateSecret: certSecret,
 		VICI:              vici.NewClient(ac.gw.VICISocket()),
 		RADIUSDir:         ac.gw.RADIUSDir(),
-		RADIUSConn:        conn,
+		RADIUSConn:        ac.gw.ListenUDP(t, agent.DefaultRADIUSAddr),
 		Firewall:          ac.firewall,
 		Registerer:        reg,
 		SAInterval:        500 * time.Millisecond,

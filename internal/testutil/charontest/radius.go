@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,6 +17,20 @@ import (
 // (RADIUSServersInclude): the directory an agent under test writes to, as
 // the agent of a pod writes v1alpha1.RADIUSDir.
 func (c *Charon) RADIUSDir() string { return filepath.Join(c.dir, "radius") }
+
+// ListenUDP binds a UDP socket to addr in the charon's namespace, closed
+// when the test ends: where an agent running in the test process serves
+// charon's RADIUS requests, as it would on the loopback of a gateway pod.
+func (c *Charon) ListenUDP(t testing.TB, addr string) net.PacketConn {
+	t.Helper()
+	var conn net.PacketConn
+	c.ns.MustDo(t, func() (err error) {
+		conn, err = net.ListenPacket("udp", addr)
+		return err
+	})
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
 
 // ServeUsers answers the EAP-MSCHAPv2 logins of this gateway charon the
 // way the agent of a pod does for swan.Build's local users: a radiusd
@@ -33,12 +48,10 @@ func (c *Charon) ServeUsers(t testing.TB, users []swan.AcceptedUser) *radiusd.Ma
 		t.Fatal(err)
 	}
 	secret := []byte(hex.EncodeToString(raw))
-	var srv *radiusd.Server
-	c.ns.MustDo(t, func() error {
-		var err error
-		srv, err = radiusd.New(radiusd.Options{Addr: "127.0.0.1:0", Secret: secret, Users: m})
-		return err
-	})
+	srv, err := radiusd.New(radiusd.Options{Conn: c.ListenUDP(t, "127.0.0.1:0"), Secret: secret, Users: m})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
