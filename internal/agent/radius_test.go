@@ -58,14 +58,7 @@ func (r *reloadCounter) count() int {
 // shared secret reaches the file and nothing else.
 func TestRADIUSServersFile(t *testing.T) {
 	const secret = `Sh4red"}#secret`
-	var logs bytes.Buffer
-	var logMu sync.Mutex
-	log := funcr.New(func(prefix, args string) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		logs.WriteString(prefix + " " + args + "\n")
-	}, funcr.Options{Verbosity: 2})
-	ctx := logr.NewContext(context.Background(), log)
+	ctx, logs := captureLog(context.Background())
 
 	dir := filepath.Join(t.TempDir(), "radius")
 	path := filepath.Join(dir, radiusFile)
@@ -164,10 +157,8 @@ func TestRADIUSServersFile(t *testing.T) {
 	if len(entries) != 0 {
 		t.Errorf("Files left in the RADIUS directory: %v", entries)
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
-	if strings.Contains(logs.String(), "Sh4red") {
-		t.Errorf("The shared secret appears in the log:\n%s", logs.String())
+	if strings.Contains(logs(), "Sh4red") {
+		t.Errorf("The shared secret appears in the log:\n%s", logs())
 	}
 }
 
@@ -176,15 +167,9 @@ func TestRADIUSServersFile(t *testing.T) {
 // per-pod secret, mode 0600; switching to EAPRADIUS replaces it with the
 // external servers. The secret is never logged.
 func TestAgentServerInServersFile(t *testing.T) {
-	var logs strings.Builder
-	var logMu sync.Mutex
-	log := funcr.New(func(prefix, args string) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		logs.WriteString(prefix + " " + args + "\n")
-	}, funcr.Options{Verbosity: 2})
-	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), log))
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	ctx, logs := captureLog(ctx)
 	dir := filepath.Join(t.TempDir(), "radius")
 	charon := &reloadCounter{Fake: vicitest.NewFake()}
 	reader := fake.NewClientBuilder().WithScheme(Scheme()).Build()
@@ -228,10 +213,8 @@ func TestAgentServerInServersFile(t *testing.T) {
 	if b, _ := os.ReadFile(path); bytes.Contains(b, a.local.secret) || !bytes.Contains(b, []byte("192.0.2.10")) {
 		t.Errorf("An EAPRADIUS gateway's servers file:\n%s\nwant the external server only", b)
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
-	if strings.Contains(logs.String(), string(a.local.secret)) {
-		t.Errorf("The agent's shared secret appears in the log:\n%s", logs.String())
+	if strings.Contains(logs(), string(a.local.secret)) {
+		t.Errorf("The agent's shared secret appears in the log:\n%s", logs())
 	}
 }
 
@@ -271,3 +254,22 @@ func TestWriteIfChangedReplacesAtomically(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// captureLog returns ctx with a logger that keeps everything logged, at
+// every verbosity, and a function returning it so far.
+func captureLog(ctx context.Context) (context.Context, func() string) {
+	var (
+		mu   sync.Mutex
+		logs bytes.Buffer
+	)
+	log := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		logs.WriteString(prefix + " " + args + "\n")
+	}, funcr.Options{Verbosity: 2})
+	return logr.NewContext(ctx, log), func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.String()
+	}
+}
