@@ -18,11 +18,17 @@ var logLevels = map[v1alpha1.LogLevel]int{
 
 // charonSettings are charon's settings for a gateway pod.
 func charonSettings(gw *v1alpha1.VPNGateway) swan.Settings {
+	// The servers and their secrets are not in the ConfigMap: the agent
+	// writes them into the shared directory this include points at.
 	var radius *swan.EAPRADIUS
-	if gw.Spec.UsesRADIUS() {
-		// The servers and their secrets are not in the ConfigMap: the agent
-		// writes them into the shared directory this include points at.
+	switch {
+	case gw.Spec.UsesRADIUS():
 		radius = &swan.EAPRADIUS{Accounting: gw.Spec.ClientAuth.RADIUS.Accounting, ServersInclude: v1alpha1.RADIUSServersInclude}
+	case gw.Spec.UsesLocalUsers():
+		// The agent's own server on the pod's loopback checks the users'
+		// passwords, charon holds none; its accounting tells the agent of
+		// sessions as they begin and end.
+		radius = &swan.EAPRADIUS{Accounting: true, ServersInclude: v1alpha1.RADIUSServersInclude}
 	}
 	return swan.Settings{
 		EAPRADIUS:          radius,

@@ -293,8 +293,12 @@ func TestAgentRBAC(t *testing.T) {
 }
 
 func TestCharonSettingsRADIUS(t *testing.T) {
-	if s := charonSettings(gateway()); s.EAPRADIUS != nil {
-		t.Errorf("EAP-MSCHAPv2 gateway configures eap-radius: %+v", s.EAPRADIUS)
+	local := &swan.EAPRADIUS{Accounting: true, ServersInclude: "/run/ikegate/radius/*.conf"}
+	if diff := cmp.Diff(local, charonSettings(gateway()).EAPRADIUS); diff != "" {
+		t.Errorf("EAP-MSCHAPv2 gateway: eap-radius for the agent's server (-want +got):\n%s", diff)
+	}
+	if s := charonSettings(gateway(func(g *v1alpha1.VPNGateway) { g.Spec.ClientAuth.Method = v1alpha1.ClientAuthEAPTLS })); s.EAPRADIUS != nil {
+		t.Errorf("EAP-TLS gateway configures eap-radius: %+v", s.EAPRADIUS)
 	}
 	gw := gateway(func(g *v1alpha1.VPNGateway) {
 		g.Spec.ClientAuth = v1alpha1.ClientAuth{Method: v1alpha1.ClientAuthEAPRADIUS, RADIUS: &v1alpha1.RADIUSSettings{

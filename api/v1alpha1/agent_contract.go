@@ -31,9 +31,11 @@ const (
 	ErrorNotifySocketPath = VICISocketDir + "/charon.enfy"
 	// ErrorNotifySocketURI is ErrorNotifySocketPath as strongswan.conf names it.
 	ErrorNotifySocketURI = "unix://" + ErrorNotifySocketPath
-	// RADIUSDir, inside the shared emptyDir, is where the agent writes the
-	// eap-radius servers of an EAPRADIUS gateway with their shared secrets
-	// (--radius-dir); the gateway's strongswan.conf includes
+	// RADIUSDir, inside the shared emptyDir, is where the agent writes
+	// charon's eap-radius servers with their shared secrets (--radius-dir):
+	// an EAPRADIUS gateway's, or the agent's own server on the pod's
+	// loopback that checks an EAPMSCHAPv2 gateway's users' passwords (its
+	// secret made per pod at start). The gateway's strongswan.conf includes
 	// RADIUSServersInclude inside the plugin's section, and the agent has
 	// charon re-read it over VICI (reload-settings) when the servers change.
 	RADIUSDir = VICISocketDir + "/radius"

@@ -40,6 +40,8 @@ type config struct {
 	radiusDir               string
 	stateFile               string
 	offlineAfter            time.Duration
+	radiusAddr              string
+	radiusNetns             string
 	errorNotify             string
 	metricsAddr, healthAddr string
 	firewall                bool
@@ -75,9 +77,11 @@ func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) config {
 		"Secret with the gateway's tls.crt, tls.key and ca.crt, watched by name; default: "+v1alpha1.ServerTLSSecretName("<gateway>")+", the manager's (env "+v1alpha1.EnvCertificateSecret+")")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file; in-cluster configuration when empty")
 	fs.StringVar(&c.viciSocket, v1alpha1.AgentFlagVICISocket, v1alpha1.VICISocketPath, "charon's VICI socket")
-	fs.StringVar(&c.radiusDir, "radius-dir", v1alpha1.RADIUSDir, "directory shared with charon where an EAPRADIUS gateway's RADIUS servers are written (strongswan.conf includes "+v1alpha1.RADIUSServersInclude+"); empty leaves them alone")
+	fs.StringVar(&c.radiusDir, "radius-dir", v1alpha1.RADIUSDir, "directory shared with charon where its RADIUS servers are written, an EAPRADIUS gateway's or the agent's own (strongswan.conf includes "+v1alpha1.RADIUSServersInclude+"); empty leaves them alone and runs no RADIUS server")
 	fs.StringVar(&c.stateFile, "state-file", v1alpha1.AgentStateFile, "file in the volume shared with charon where the last applied configuration is kept (0600), served when the API server is unreachable at start; empty keeps none")
 	fs.DurationVar(&c.offlineAfter, "offline-after", agent.DefaultOfflineAfter, "how long to wait for the API server at start before serving the saved configuration")
+	fs.StringVar(&c.radiusAddr, "radius-listen", agent.DefaultRADIUSAddr, "loopback address of the agent's RADIUS server, which checks the passwords of an EAPMSCHAPv2 gateway's users for charon; port 0 picks one")
+	fs.StringVar(&c.radiusNetns, "radius-netns", "", "network namespace file (e.g. /run/netns/x) on whose loopback the RADIUS server listens; default the agent's own")
 	fs.StringVar(&c.errorNotify, v1alpha1.AgentFlagErrorNotifySocket, "", "charon's error-notify socket, whose alerts complete the diagnosis of failed connection attempts; empty diagnoses from the VICI log alone")
 	fs.StringVar(&c.metricsAddr, v1alpha1.AgentFlagMetricsAddr, fmt.Sprintf(":%d", v1alpha1.AgentMetricsPort), "address of the Prometheus /metrics endpoint; empty disables it")
 	fs.StringVar(&c.healthAddr, v1alpha1.AgentFlagHealthAddr, fmt.Sprintf(":%d", v1alpha1.AgentReadinessPort), "address of /healthz and "+v1alpha1.AgentReadinessPath)
@@ -128,9 +132,17 @@ func run(ctx context.Context, c config) error {
 	defer sess.Close()
 	opts := agent.Options{
 		Namespace: c.namespace, Gateway: c.gateway, Pod: c.pod, NodeAddress: c.nodeAddress, CertificateSecret: c.certSecret,
-		VICI: sess, Registerer: reg, RADIUSDir: c.radiusDir, ErrorNotifySocket: c.errorNotify,
+		VICI: sess, Registerer: reg, RADIUSDir: c.radiusDir, RADIUSAddr: c.radiusAddr, ErrorNotifySocket: c.errorNotify,
 		StateFile: c.stateFile, OfflineAfter: c.offlineAfter,
 		Debounce: c.debounce, SAInterval: c.saInterval, CounterInterval: c.counterInterval,
+	}
+	if c.radiusNetns != "" {
+		conn, err := listenUDPIn(c.radiusNetns, c.radiusAddr)
+		if err != nil {
+			return fmt.Errorf("RADIUS socket: %w", err)
+		}
+		defer conn.Close()
+		opts.RADIUSConn = conn
 	}
 	var fw *firewall.Applier
 	if c.firewall {

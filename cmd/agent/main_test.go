@@ -17,7 +17,7 @@ func TestFlagsDefaultFromThePodsEnvironment(t *testing.T) {
 	t.Setenv("KUBECONFIG", "")
 	c := parseFlags(flag.NewFlagSet("agent", flag.ContinueOnError), []string{"--vici-socket", "/run/x.vici", "--debounce", "80ms"}, nil)
 	if c.namespace != "vpn" || c.gateway != "edge" || c.pod != "edge-gateway-0" || c.viciSocket != "/run/x.vici" ||
-		c.debounce != 80*time.Millisecond || c.healthAddr != ":8081" || !c.firewall || c.radiusDir != "/run/ikegate/radius" {
+		c.debounce != 80*time.Millisecond || c.healthAddr != ":8081" || !c.firewall || c.radiusDir != "/run/ikegate/radius" || c.radiusAddr != "127.0.0.1:0" {
 		t.Errorf("Parsed %+v", c)
 	}
 	if err := c.validate(); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/swan"
 )
@@ -123,7 +124,44 @@ func (o *renderOptions) run(all swan.Manifests, out, errOut io.Writer) error {
 		return err
 	}
 	_, err = io.WriteString(out, swan.Render(res.Model, swan.RenderOptions{ShowSecrets: o.showSecrets}))
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(out, radiusNote(&res))
 	return err
+}
+
+// radiusNote describes, as swanctl.conf comments, the eap-radius servers
+// the agent gives charon at run time (they are not in swanctl.conf):
+// the agent's own server for EAPMSCHAPv2 gateways, or the gateway's
+// RADIUS servers. No shared secret is printed, not even with
+// --show-secrets: the agent's is made per pod at start, and an external
+// server's lives in its Secret.
+func radiusNote(res *swan.Result) string {
+	var servers []swan.RADIUSServer
+	switch {
+	case res.AgentRADIUS:
+		servers = []swan.RADIUSServer{{Name: "agent", Address: "127.0.0.1", Secret: []byte("<per-pod secret>")}}
+	case res.RADIUSOn:
+		for _, s := range res.RADIUS {
+			s.Secret = []byte("<redacted>")
+			servers = append(servers, s)
+		}
+	default:
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n# charon's eap-radius servers, written by the agent into " + v1alpha1.RADIUSServersInclude + ":\n")
+	if res.AgentRADIUS {
+		fmt.Fprintf(&b, "# the agent's own server on the pod's loopback (a port it picks at start) checks the passwords; VPNUsers it holds: %d\n", len(res.Users))
+	}
+	for _, l := range strings.Split(strings.TrimRight(swan.RenderRADIUSServers(servers), "\n"), "\n") {
+		if strings.HasPrefix(l, "#") || (res.AgentRADIUS && strings.Contains(l, "_port = 0")) {
+			continue
+		}
+		b.WriteString("# " + l + "\n")
+	}
+	return b.String()
 }
 
 // readManifests reads a file, or every manifest file of a directory tree in

@@ -40,8 +40,11 @@ func TestRenderSeed(t *testing.T) {
 		"id = vpn.example.com",
 		"certs = gateway.pem",
 		"eap_id = %any",
-		"id = jimp@example.com",
-		"secret = <redacted>",
+		"auth = eap-radius",
+		"# charon's eap-radius servers, written by the agent into /run/ikegate/radius/*.conf:",
+		"VPNUsers it holds: 1",
+		`#     address = "127.0.0.1"`,
+		`#     secret = "<per-pod secret>"`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("Output lacks %q:\n%s", want, out)
@@ -60,9 +63,10 @@ func TestRenderShowSecretsLoadsIntoCharon(t *testing.T) {
 	if err != nil {
 		t.Fatalf("render failed: %v\n%s", err, errOut)
 	}
-	// NT hash of the seed's password abc123; the password itself never appears.
-	if !strings.Contains(out, "secret = 0xf9e37e83b83c47a93c2f09f66408631b") || strings.Contains(out, "abc123") {
-		t.Fatalf("Unexpected secrets section:\n%s", out)
+	// The user's NT hash (of the seed's password abc123) stays with the
+	// agent: charon holds no user secret, so none is printed.
+	if strings.Contains(out, "f9e37e83b83c47a93c2f09f66408631b") || strings.Contains(out, "abc123") {
+		t.Fatalf("A user's password or NT hash printed:\n%s", out)
 	}
 	ns := netns.New(t, "kicli")
 	c := charontest.Start(t, ns, charontest.Options{Name: "cli"})
@@ -76,7 +80,7 @@ func TestRenderShowSecretsLoadsIntoCharon(t *testing.T) {
 	if err != nil {
 		t.Fatalf("charon refused the rendered configuration: %v\n%s", err, res)
 	}
-	for _, want := range []string{"loaded connection 'mobile-staff'", "loaded pool 'staff-ipv4'", "loaded ntlm secret 'ntlm-jimp'"} {
+	for _, want := range []string{"loaded connection 'mobile-staff'", "loaded pool 'staff-ipv4'"} {
 		if !strings.Contains(res, want) {
 			t.Errorf("swanctl did not report %q:\n%s", want, res)
 		}
@@ -171,5 +175,21 @@ func TestRenderFirewall(t *testing.T) {
 	}
 	if strings.Contains(out, "connections {") {
 		t.Errorf("--firewall printed the charon configuration:\n%s", out)
+	}
+}
+
+// TestRenderRADIUSNoteRedacts: an EAPRADIUS gateway's servers are shown
+// with their addresses and ports, their shared secrets never.
+func TestRenderRADIUSNoteRedacts(t *testing.T) {
+	note := radiusNote(&swan.Result{RADIUSOn: true, RADIUS: []swan.RADIUSServer{
+		{Name: "nps", Address: "10.3.0.5", AuthPort: 1812, AcctPort: 1813, Secret: []byte("topsecret")},
+	}})
+	for _, want := range []string{`#     address = "10.3.0.5"`, "#     auth_port = 1812", `#     secret = "<redacted>"`} {
+		if !strings.Contains(note, want) {
+			t.Errorf("Note lacks %q:\n%s", want, note)
+		}
+	}
+	if strings.Contains(note, "topsecret") {
+		t.Errorf("Note prints the shared secret:\n%s", note)
 	}
 }

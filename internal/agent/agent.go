@@ -13,6 +13,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,7 @@ import (
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/firewall"
+	"github.com/ikegate/ikegate/internal/radiusd"
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/vici"
 )
@@ -87,10 +89,17 @@ type Options struct {
 	TunnelLease LeaseTiming
 	// Firewall programs the gateway's table; nil leaves the firewall alone.
 	Firewall Firewall
-	// RADIUSDir is the directory, shared with charon, where the eap-radius
-	// servers of an EAPRADIUS gateway are written (v1alpha1.RADIUSDir);
-	// empty leaves charon's RADIUS servers alone.
+	// RADIUSDir is the directory, shared with charon, where charon's
+	// eap-radius servers are written (v1alpha1.RADIUSDir): an EAPRADIUS
+	// gateway's, or the agent's own server that checks the passwords of an
+	// EAPMSCHAPv2 gateway's users. Empty leaves charon's RADIUS servers
+	// alone and runs no server.
 	RADIUSDir string
+	// RADIUSAddr is the loopback address the agent's RADIUS server listens
+	// on; empty is DefaultRADIUSAddr. RADIUSConn, when set, is a socket
+	// bound to it already (tests bind it in charon's network namespace).
+	RADIUSAddr string
+	RADIUSConn net.PacketConn
 	// Registerer receives the agent's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
 
@@ -176,9 +185,6 @@ type Agent struct {
 	report      v1alpha1.AgentStatus
 	// expiry triggers an apply when the next user expires.
 	expiry *time.Timer
-	// epoch is charon's VICI connection epoch at the last apply; only the
-	// apply loop uses it.
-	epoch uint64
 	// firewallOff is set once the table of a gateway whose firewall is
 	// disabled has been deleted.
 	firewallOff bool
@@ -187,6 +193,11 @@ type Agent struct {
 	// saved is the state file of the last applied model; only the apply
 	// loop uses it.
 	saved stateFile
+	// users are the identities, NT hashes and policies the agent's RADIUS
+	// server answers with (see serveUsers); local is that server, started
+	// by Run with RADIUSDir.
+	users *radiusd.Map
+	local *localRADIUS
 	// status bookkeeping of the session loop
 	written  writtenState
 	sessions sessionClock
@@ -253,6 +264,7 @@ func New(opts Options) (*Agent, error) {
 		kick:     make(chan struct{}, 1),
 		report:   v1alpha1.AgentStatus{Pod: opts.Pod, NodeAddress: opts.NodeAddress},
 		decoder:  credentials.NewDecoder(opts.Gateway),
+		users:    &radiusd.Map{},
 		written:  newWrittenState(),
 		sessions: sessionClock{},
 		events:   newEventLimiter(),
@@ -286,6 +298,9 @@ func (a *Agent) Trigger() {
 func (a *Agent) Run(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx).WithValues("gateway", a.opts.Namespace+"/"+a.opts.Gateway, "pod", a.opts.Pod)
 	ctx = logr.NewContext(ctx, log)
+	if err := a.startRADIUS(ctx); err != nil {
+		return err
+	}
 	if err := a.startCache(ctx); err != nil {
 		return err
 	}
@@ -389,6 +404,7 @@ func (a *Agent) sync(ctx context.Context) error {
 		res = withoutTunnels(res)
 	}
 	model := res.Model
+	a.serveUsers(&res)
 	a.mu.Lock()
 	a.diag = newDiagIndex(&in, &res)
 	a.mu.Unlock()
@@ -447,12 +463,8 @@ func (a *Agent) sync(ctx context.Context) error {
 	return err
 }
 
-// applyModel makes charon hold m, its connections and pools ahead of the
-// users' secrets if charon has just started.
+// applyModel makes charon hold m and records the apply.
 func (a *Agent) applyModel(ctx context.Context, m swan.Model) (vici.Result, error) {
-	if a.freshCharon(ctx) {
-		a.serveFirst(ctx, m)
-	}
 	applied, err := a.applier.Apply(ctx, m)
 	a.metrics.observeApply(applied, err)
 	if a.opts.OnApply != nil {
@@ -476,51 +488,6 @@ func (a *Agent) isTunnelConn(name string) bool {
 	defer a.mu.Unlock()
 	_, ok := a.tunnelConns[name]
 	return ok
-}
-
-// freshCharon reports whether charon's socket had to be dialled again
-// since the last apply and charon holds no shared secrets: it has just
-// started, with nothing loaded.
-func (a *Agent) freshCharon(ctx context.Context) bool {
-	epoch, err := a.opts.VICI.Connect(ctx)
-	if err != nil || epoch == a.epoch {
-		return false
-	}
-	a.epoch = epoch
-	keys, err := vici.SharedKeyIDs(ctx, a.opts.VICI)
-	return err == nil && len(keys) == 0
-}
-
-// serveFirst loads everything but the users' secrets into a charon that
-// holds nothing. charon keeps shared secrets in a list that it searches on
-// every insert, so 10,000 users take it seconds to load; connections and
-// pools first let the gateway answer within milliseconds of a restart, and
-// users log in as their secrets arrive instead of all after the last one.
-func (a *Agent) serveFirst(ctx context.Context, m swan.Model) {
-	first := m
-	first.Secrets = nil
-	for _, s := range m.Secrets {
-		if s.Type != "NTLM" && s.Type != "EAP" {
-			first.Secrets = append(first.Secrets, s)
-		}
-	}
-	if len(first.Secrets) == len(m.Secrets) {
-		return
-	}
-	res, err := a.applier.Apply(ctx, first)
-	a.metrics.observeApply(res, err)
-	if a.opts.OnApply != nil {
-		a.opts.OnApply(res, err)
-	}
-	logr.FromContextOrDiscard(ctx).Info("Loaded connections and pools into a fresh charon ahead of the users' secrets",
-		"writes", len(res.Ops), "apply", res.Duration.String(), "error", errString(err))
-}
-
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // scheduleExpiry arranges an apply for the moment the next user expires:

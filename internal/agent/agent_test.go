@@ -190,8 +190,8 @@ func TestStartKeepsSessionsOfExistingUsersAndEndsOrphans(t *testing.T) {
 	if sas := f.SAs(); sas[0].UniqueID != keep {
 		t.Fatalf("Left SA %d, want alice's %d", sas[0].UniqueID, keep)
 	}
-	if f.Shared("ntlm-alice") == nil {
-		t.Fatal("alice's secret is not loaded")
+	if !serves(fx.agent, "alice@example.com") {
+		t.Fatal("alice is not served")
 	}
 }
 
@@ -216,12 +216,14 @@ func TestDeletingAUserTouchesOnlyThatUser(t *testing.T) {
 	for _, c := range f.Writes() {
 		writes = append(writes, c.String())
 	}
-	want := []string{"unload-shared ntlm-bob", "terminate " + strconv.Itoa(int(bobSA))}
+	// charon holds no user secret: the delete is a map update and the
+	// end of bob's session.
+	want := []string{"terminate " + strconv.Itoa(int(bobSA))}
 	if !slices.Equal(writes, want) {
 		t.Errorf("Writes = %q, want %q", writes, want)
 	}
-	if f.Shared("ntlm-alice") == nil || f.Shared("ntlm-bob") != nil {
-		t.Error("Secrets after the delete: want alice's only")
+	if !serves(fx.agent, "alice@example.com") || serves(fx.agent, "bob@example.com") {
+		t.Error("Users served after the delete: want alice only")
 	}
 }
 
@@ -241,8 +243,8 @@ func TestDisablingAUserEndsItsSession(t *testing.T) {
 	}
 	fx.agent.Trigger()
 	eventually(t, "the session to end", func() bool { return len(f.SAs()) == 0 })
-	if f.Shared("ntlm-alice") != nil {
-		t.Error("A disabled user's secret is still loaded")
+	if serves(fx.agent, "alice@example.com") {
+		t.Error("A disabled user is still served")
 	}
 }
 
@@ -252,7 +254,7 @@ func TestCharonRestartReloadsEverything(t *testing.T) {
 	eventually(t, "ready", fx.agent.Ready)
 	f.Restart()
 	eventually(t, "the configuration back", func() bool {
-		return f.Shared("ntlm-alice") != nil && f.Conn("mobile-staff") != nil && f.Pool("staff-ipv4") != nil
+		return f.Conn("mobile-staff") != nil && f.Pool("staff-ipv4") != nil
 	})
 }
 
@@ -346,10 +348,8 @@ func TestChangingAPoolLeavesOtherPoolsUsersAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx.agent.Trigger()
-	// A fresh charon gets connections and pools before the users' secrets
-	// (serveFirst): wait for both, so that no load of them comes after the reset.
-	eventually(t, "bob's own connection and both secrets", func() bool {
-		return f.Conn("user-bob") != nil && f.Pool("contractors-ipv4") != nil && f.Shared("ntlm-alice") != nil && f.Shared("ntlm-bob") != nil
+	eventually(t, "bob's own connection", func() bool {
+		return f.Conn("user-bob") != nil && f.Pool("contractors-ipv4") != nil && serves(fx.agent, "alice@example.com") && serves(fx.agent, "bob@example.com")
 	})
 	bobSA := clientSA("bob@example.com")
 	bobSA.Name = "user-bob"
@@ -474,16 +474,18 @@ func TestExpiredUserIsCutOffWithoutAnAPIChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx.agent.Trigger()
-	eventually(t, "bob's secret loaded", func() bool { return f.Shared("ntlm-bob") != nil })
+	eventually(t, "bob served", func() bool { return serves(fx.agent, "bob@example.com") })
 	f.AddSA(clientSA("bob@example.com"))
 	f.AddSA(clientSA("alice@example.com"))
-	eventually(t, "bob cut off at expiry", func() bool { return f.Shared("ntlm-bob") == nil && len(f.SAs()) == 1 })
+	eventually(t, "bob cut off at expiry", func() bool { return !serves(fx.agent, "bob@example.com") && len(f.SAs()) == 1 })
 	if time.Now().Before(at.Time) {
 		t.Errorf("bob was cut off before his expiry")
 	}
 }
 
-func TestFreshCharonGetsConnectionsBeforeUserSecrets(t *testing.T) {
+// TestCharonHoldsNoUserSecrets: the users' NT hashes stay in the agent,
+// before and after a charon restart; charon gets connections and pools.
+func TestCharonHoldsNoUserSecrets(t *testing.T) {
 	f := vicitest.NewFake()
 	fx := newFixture(t, f, "alice", "bob")
 	eventually(t, "ready", fx.agent.Ready)
@@ -491,19 +493,22 @@ func TestFreshCharonGetsConnectionsBeforeUserSecrets(t *testing.T) {
 		if restart {
 			f.ResetCalls()
 			f.Restart()
-			eventually(t, "the configuration back", func() bool { return f.Shared("ntlm-bob") != nil && f.Conn("mobile-staff") != nil })
+			eventually(t, "the configuration back", func() bool { return f.Conn("mobile-staff") != nil })
 		}
-		conn, secret := -1, -1
-		for i, w := range f.Writes() {
-			switch {
-			case w.Command == "load-conn" && conn < 0:
-				conn = i
-			case w.Command == "load-shared" && strings.HasPrefix(w.Name(), "ntlm-") && secret < 0:
-				secret = i
+		for _, w := range f.Writes() {
+			if w.Command == "load-shared" {
+				t.Errorf("restart=%v: the agent loaded secret %s into charon", restart, w.Name())
 			}
 		}
-		if conn < 0 || secret < 0 || conn > secret {
-			t.Errorf("restart=%v: first connection loaded at write %d, first user secret at %d; want the connection first", restart, conn, secret)
+		if !serves(fx.agent, "alice@example.com") || !serves(fx.agent, "bob@example.com") {
+			t.Errorf("restart=%v: alice and bob are not both served", restart)
 		}
 	}
+}
+
+// serves reports whether the agent's RADIUS server would check a login of
+// identity (holds its NT hash).
+func serves(a *Agent, identity string) bool {
+	_, ok := a.users.NTHash(identity)
+	return ok
 }

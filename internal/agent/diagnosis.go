@@ -42,6 +42,10 @@ type diagIndex struct {
 	// gateway's side of an exhausted pool.
 	pools    map[string][]string
 	localIDs []string
+	// served are the identities the agent's RADIUS server checks (with
+	// Result.AgentRADIUS; nil otherwise): charon's log says only that the
+	// server refused a login, the agent knows whether it knew the user.
+	served map[string]bool
 }
 
 // newDiagIndex indexes the objects Build accepted and the users it did not
@@ -55,6 +59,12 @@ func newDiagIndex(in *swan.Resources, res *swan.Result) *diagIndex {
 		peers:   map[string]member{},
 		routes:  map[string][]string{},
 		pools:   map[string][]string{},
+	}
+	if res.AgentRADIUS {
+		ix.served = make(map[string]bool, len(res.Users))
+		for _, u := range res.Users {
+			ix.served[u.Identity] = true
+		}
 	}
 	for i := range in.Users {
 		u := &in.Users[i]
@@ -117,7 +127,13 @@ func (ix *diagIndex) userState(identity string) string {
 	if ix == nil {
 		return ""
 	}
-	return ix.users[identity].state
+	if r := ix.users[identity].state; r != "" {
+		return r
+	}
+	if ix.served != nil && !ix.served[identity] {
+		return diagnose.ReasonUnknownUser
+	}
+	return ""
 }
 
 // target is the object whose owner can fix the failure: the Tunnel of

@@ -23,6 +23,7 @@ import (
 	"github.com/ikegate/ikegate/internal/diagnose"
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/gen"
 	"github.com/ikegate/ikegate/internal/vici"
 	"github.com/ikegate/ikegate/internal/vici/vicitest"
 )
@@ -408,5 +409,35 @@ func TestTunnelFailuresLandOnTheTunnel(t *testing.T) {
 	f := ix.complete(diagnose.Failure{Connection: conn, Reason: diagnose.ReasonTrafficSelectorMismatch})
 	if len(f.Configured) != 1 || f.Configured[0] != "10.3.0.0/24 === 10.9.0.0/24" {
 		t.Errorf("The tunnel's side of a traffic selector mismatch = %v, want 10.3.0.0/24 === 10.9.0.0/24", f.Configured)
+	}
+}
+
+// TestRADIUSRefusalsToldApart: charon logs only that the agent's RADIUS
+// server refused a login; the agent tells an identity it does not serve
+// (unknown, or a user without a usable password) from a served user's
+// wrong password, and a disabled user from both.
+func TestRADIUSRefusalsToldApart(t *testing.T) {
+	in := swan.Resources{
+		Gateway: *gen.Gateway(testNS, gen.GatewayName),
+		Pools:   []v1alpha1.MobilePool{*gen.Pool(testNS, "staff", "10.3.200.0/24")},
+		Users: []v1alpha1.VPNUser{
+			*gen.User(testNS, "alice", "alice@example.com"),
+			*gen.User(testNS, "nopass", "nopass@example.com"),
+			*gen.User(testNS, "off", "off@example.com", func(u *v1alpha1.VPNUser) { u.Spec.Disabled = true }),
+		},
+		Secrets: map[string]map[string][]byte{"alice": {gen.PasswordKey: []byte("pw")}},
+		Now:     time.Now(),
+	}
+	res := swan.Build(in)
+	ix := newDiagIndex(&in, &res)
+	for id, want := range map[string]string{
+		"alice@example.com":  "",
+		"nopass@example.com": diagnose.ReasonUnknownUser,
+		"nobody@example.com": diagnose.ReasonUnknownUser,
+		"off@example.com":    diagnose.ReasonDisabled,
+	} {
+		if got := ix.userState(id); got != want {
+			t.Errorf("userState(%s) = %q, want %q", id, got, want)
+		}
 	}
 }

@@ -19,6 +19,9 @@ type metrics struct {
 	applies       *prometheus.CounterVec
 	viciWrites    prometheus.Counter
 	lastError     prometheus.Gauge
+	radiusUsers   prometheus.Gauge
+	// radiusSessions are the sessions charon's RADIUS accounting reports.
+	radiusSessions prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -60,12 +63,20 @@ func newMetrics() *metrics {
 			Name: "ikegate_agent_last_apply_error",
 			Help: "1 when the latest apply of the gateway configuration failed, else 0.",
 		}),
+		radiusUsers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ikegate_agent_radius_users",
+			Help: "Users whose EAP-MSCHAPv2 logins the agent's RADIUS server checks for charon.",
+		}),
+		radiusSessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ikegate_agent_radius_sessions",
+			Help: "Sessions of the agent's RADIUS users that charon's accounting reports started and not stopped.",
+		}),
 	}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{m.sessions, m.ikeSAs, m.childSAs, m.authFailures, m.failures,
-		m.applyDuration, m.applies, m.viciWrites, m.lastError} {
+		m.applyDuration, m.applies, m.viciWrites, m.lastError, m.radiusUsers, m.radiusSessions} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

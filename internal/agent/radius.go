@@ -27,8 +27,9 @@ type radiusState struct {
 	epoch uint64
 }
 
-// syncRADIUS keeps the eap-radius servers file of an EAPRADIUS gateway
-// current (and absent for other gateways), and has charon re-read its
+// syncRADIUS keeps the eap-radius servers file current: an EAPRADIUS
+// gateway's servers, the agent's own server for an EAPMSCHAPv2 gateway,
+// absent for other gateways; and has charon re-read its
 // settings when the file changed, or when the servers are wanted and charon
 // may not have read them: a charon that started before the first write, or
 // restarted since the last reload. The file holds the shared secrets, so
@@ -39,8 +40,11 @@ func (a *Agent) syncRADIUS(ctx context.Context, res *swan.Result) error {
 	}
 	log := logr.FromContextOrDiscard(ctx)
 	servers := res.RADIUS
+	if res.AgentRADIUS && a.local != nil {
+		servers = []swan.RADIUSServer{a.local.config()}
+	}
 	var want []byte
-	if res.RADIUSOn {
+	if res.RADIUSOn || res.AgentRADIUS {
 		// Servers whose secret went away must go too: an empty list, not
 		// the last one written.
 		want = []byte(swan.RenderRADIUSServers(servers))

@@ -58,14 +58,7 @@ func (r *reloadCounter) count() int {
 // shared secret reaches the file and nothing else.
 func TestRADIUSServersFile(t *testing.T) {
 	const secret = `Sh4red"}#secret`
-	var logs bytes.Buffer
-	var logMu sync.Mutex
-	log := funcr.New(func(prefix, args string) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		logs.WriteString(prefix + " " + args + "\n")
-	}, funcr.Options{Verbosity: 2})
-	ctx := logr.NewContext(context.Background(), log)
+	ctx, logs := captureLog(context.Background())
 
 	dir := filepath.Join(t.TempDir(), "radius")
 	path := filepath.Join(dir, radiusFile)
@@ -149,7 +142,7 @@ func TestRADIUSServersFile(t *testing.T) {
 		t.Fatalf("A server whose Secret is gone stayed in the file:\n%s", file())
 	}
 
-	in.Gateway.Spec.ClientAuth.Method = v1alpha1.ClientAuthEAPMSCHAPv2
+	in.Gateway.Spec.ClientAuth.Method = v1alpha1.ClientAuthEAPTLS
 	step(6, "gateway no longer RADIUS")
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatalf("Servers file of a gateway without RADIUS: %v", err)
@@ -164,10 +157,64 @@ func TestRADIUSServersFile(t *testing.T) {
 	if len(entries) != 0 {
 		t.Errorf("Files left in the RADIUS directory: %v", entries)
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
-	if strings.Contains(logs.String(), "Sh4red") {
-		t.Errorf("The shared secret appears in the log:\n%s", logs.String())
+	if strings.Contains(logs(), "Sh4red") {
+		t.Errorf("The shared secret appears in the log:\n%s", logs())
+	}
+}
+
+// TestAgentServerInServersFile: an EAPMSCHAPv2 gateway's servers file
+// points charon at the agent's own server on the loopback, with the
+// per-pod secret, mode 0600; switching to EAPRADIUS replaces it with the
+// external servers. The secret is never logged.
+func TestAgentServerInServersFile(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ctx, logs := captureLog(ctx)
+	dir := filepath.Join(t.TempDir(), "radius")
+	charon := &reloadCounter{Fake: vicitest.NewFake()}
+	reader := fake.NewClientBuilder().WithScheme(Scheme()).Build()
+	a, err := New(Options{Namespace: testNS, Gateway: testGW, Pod: testPod, VICI: charon, Reader: reader, Writer: reader, RADIUSDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.startRADIUS(ctx); err != nil {
+		t.Fatal(err)
+	}
+	in := swan.Resources{Gateway: *gen.Gateway(testNS, testGW)}
+	if err := a.syncRADIUS(ctx, ptr(swan.Build(in))); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, radiusFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := a.local.server.Addr()
+	if !ap.Addr().IsLoopback() || ap.Port() == 0 || len(a.local.secret) < 32 {
+		t.Fatalf("Server on %v with a %d-byte secret, want a loopback port and a long secret", ap, len(a.local.secret))
+	}
+	want := swan.RenderRADIUSServers([]swan.RADIUSServer{{Name: "agent", Address: "127.0.0.1", AuthPort: int(ap.Port()), AcctPort: int(ap.Port()), Secret: a.local.secret}})
+	if string(b) != want {
+		t.Fatalf("Servers file:\n%s\nwant:\n%s", b, want)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("Servers file mode %v, want 0600", st.Mode().Perm())
+	}
+	if charon.count() != 1 {
+		t.Errorf("charon re-read its settings %d times, want 1", charon.count())
+	}
+
+	primary := gen.RADIUSServer("primary", "192.0.2.10", "radius", "secret")
+	in.Gateway = *gen.Gateway(testNS, testGW, gen.WithRADIUS(primary))
+	in.Secrets = map[string]map[string][]byte{"radius": {"secret": []byte("external")}}
+	if err := a.syncRADIUS(ctx, ptr(swan.Build(in))); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); bytes.Contains(b, a.local.secret) || !bytes.Contains(b, []byte("192.0.2.10")) {
+		t.Errorf("An EAPRADIUS gateway's servers file:\n%s\nwant the external server only", b)
+	}
+	if strings.Contains(logs(), string(a.local.secret)) {
+		t.Errorf("The agent's shared secret appears in the log:\n%s", logs())
 	}
 }
 
@@ -207,3 +254,22 @@ func TestWriteIfChangedReplacesAtomically(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// captureLog returns ctx with a logger that keeps everything logged, at
+// every verbosity, and a function returning it so far.
+func captureLog(ctx context.Context) (context.Context, func() string) {
+	var (
+		mu   sync.Mutex
+		logs bytes.Buffer
+	)
+	log := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		logs.WriteString(prefix + " " + args + "\n")
+	}, funcr.Options{Verbosity: 2})
+	return logr.NewContext(ctx, log), func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.String()
+	}
+}

@@ -8,20 +8,20 @@ import (
 	"github.com/ikegate/ikegate/internal/vici/vicitest"
 )
 
-// A secret charon refuses fails alone: the agent still becomes ready, names
+// An item charon refuses fails alone: the agent still becomes ready, names
 // the item in its report, and still ends a deleted user's session.
 func TestRefusedItemDoesNotStopTheGateway(t *testing.T) {
 	f := vicitest.NewFake()
-	f.FailOn("load-shared", "ntlm-bob", "refused for the test")
+	f.FailOn("load-pool", "staff-ipv4", "refused for the test")
 	fx := newFixture(t, f, "alice", "bob")
 	eventually(t, "ready", fx.agent.Ready)
-	if f.Shared("ntlm-alice") == nil || f.Conn("mobile-staff") == nil {
-		t.Fatal("The other user's secret or the pool's connection is not loaded")
+	if f.Conn("mobile-staff") == nil || !serves(fx.agent, "alice@example.com") {
+		t.Fatal("The pool's connection is not loaded or alice not served")
 	}
 	eventually(t, "the refused item in the report", func() bool {
 		for _, r := range fx.writer.take("VPNGateway") {
 			for _, e := range r.status["agents"].([]any) {
-				if msg, _ := e.(map[string]any)["lastError"].(string); strings.Contains(msg, "ntlm-bob") && strings.Contains(msg, "refused for the test") {
+				if msg, _ := e.(map[string]any)["lastError"].(string); strings.Contains(msg, "staff-ipv4") && strings.Contains(msg, "refused for the test") {
 					return true
 				}
 			}
@@ -36,7 +36,7 @@ func TestRefusedItemDoesNotStopTheGateway(t *testing.T) {
 	}
 	fx.agent.Trigger()
 	eventually(t, "the deleted user's session to end", func() bool { return len(f.SAs()) == 0 })
-	if f.Shared("ntlm-alice") != nil {
-		t.Error("The deleted user's secret is still loaded")
+	if serves(fx.agent, "alice@example.com") {
+		t.Error("The deleted user is still served")
 	}
 }

@@ -21,7 +21,12 @@
 //     user's Policy: Framed-IP-Address, Class. A user removed between 2
 //     and 3 is refused.
 //
-// Every request must carry a valid Message-Authenticator (HMAC-MD5 with
+// Accounting-Requests (Start, Interim-Update, Stop) on the same port are
+// checked against the secret (their Request Authenticator), handed to
+// Options.Accounting and acknowledged, so the caller learns of sessions as
+// charon opens and closes them.
+//
+// Every Access-Request must carry a valid Message-Authenticator (HMAC-MD5 with
 // the shared secret) and every reply carries one; requests that fail are
 // dropped before any state is allocated. Logins in progress are bounded
 // in all and per source address and expire (Options.MaxPending,
@@ -40,11 +45,12 @@
 // RenderRADIUSServers writes for its include):
 //
 //	charon.plugins.eap-radius {
-//	  accounting = no            # this server answers authentication only
+//	  accounting = yes           # Start/Stop to Options.Accounting
 //	  servers {
 //	    agent {
 //	      address = 127.0.0.1
 //	      auth_port = 18120
+//	      acct_port = 18120      # the same socket answers accounting
 //	      secret = "<per-pod secret>"
 //	      # sockets = 1 (default) keeps one request in flight; raise it
 //	      # for many logins at once.

@@ -16,12 +16,19 @@ import (
 
 // handle answers one datagram, or returns nil to drop it.
 func (s *Server) handle(b []byte, source netip.Addr) []byte {
-	if len(b) < 20 || radius.Code(b[0]) != radius.CodeAccessRequest {
+	if len(b) < 20 {
 		return nil
 	}
 	if n := int(binary.BigEndian.Uint16(b[2:4])); n >= 20 && n <= len(b) {
 		b = b[:n]
 	} else {
+		return nil
+	}
+	switch radius.Code(b[0]) {
+	case radius.CodeAccessRequest:
+	case radius.CodeAccountingRequest:
+		return s.account(b)
+	default:
 		return nil
 	}
 	// Every EAP request carries a Message-Authenticator (RFC 3579 3.2);
@@ -69,8 +76,14 @@ func (s *Server) handle(b []byte, source netip.Addr) []byte {
 // begin answers an EAP-Response/Identity with our MS-CHAPv2 Challenge and
 // a State naming the new session.
 func (s *Server) begin(req *radius.Packet, msg eapPacket, source netip.Addr) []byte {
-	if msg.Code != eapResponse || msg.Type != eapTypeIdentity || len(msg.Data) == 0 {
+	if msg.Code != eapResponse || msg.Type != eapTypeIdentity {
 		return nil
+	}
+	if len(msg.Data) == 0 {
+		// No user has an empty name. Refused at once, with no state kept:
+		// dropped, charon would retransmit for seconds before failing the
+		// client.
+		return s.refuse(req, msg.Identifier, "", "empty EAP identity")
 	}
 	sess, ok := s.pending.add(s.now(), source)
 	if !ok {
@@ -182,13 +195,18 @@ func addPolicy(resp *radius.Packet, p Policy) bool {
 func (s *Server) reject(req *radius.Packet, sess *session, why string) []byte {
 	sess.step = finished
 	sess.keys = msKeys{}
+	return s.refuse(req, sess.eapID, sess.identity, why)
+}
+
+// refuse answers req with Access-Reject carrying EAP-Failure eapID.
+func (s *Server) refuse(req *radius.Packet, eapID uint8, identity, why string) []byte {
 	resp := req.Response(radius.CodeAccessReject)
-	eap := eapPacket{Code: eapFailure, Identifier: sess.eapID}
+	eap := eapPacket{Code: eapFailure, Identifier: eapID}
 	if rfc2869.EAPMessage_Set(resp, eap.encode()) != nil {
 		return nil
 	}
 	s.rejects.Add(1)
-	s.log.V(1).Info("RADIUS login refused", "identity", sess.identity, "reason", why)
+	s.log.V(1).Info("RADIUS login refused", "identity", identity, "reason", why)
 	return s.sign(resp)
 }
 

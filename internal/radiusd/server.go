@@ -28,6 +28,10 @@ type Options struct {
 	// charon's requests, and nothing outside the pod is to reach them.
 	// Port 0 picks a free port (see Server.Addr).
 	Addr string
+	// Conn, when set, is used instead of binding Addr: a UDP socket the
+	// caller bound, e.g. on the loopback of another network namespace
+	// than its own. It must be bound to a loopback address too.
+	Conn net.PacketConn
 	// Secret is the RADIUS shared secret charon signs with. Never logged.
 	Secret []byte
 	// Users holds the NT hashes; a PolicyUsers also yields per-user policy.
@@ -43,11 +47,17 @@ type Options struct {
 	PendingTTL                      time.Duration
 	// Workers read and answer packets; default the number of CPUs.
 	Workers int
+	// Accounting, when set, receives charon's accounting records (with
+	// eap-radius accounting = yes and this server's port as acct_port),
+	// on the worker that read them: it must not block.
+	Accounting func(AccountingRecord)
 }
 
 // Stats count what the server did with the packets it read.
 type Stats struct {
 	Accepts, Rejects, Challenges uint64
+	// Accounted are the accounting records acknowledged.
+	Accounted uint64
 	// Dropped are packets not answered: malformed, not signed with the
 	// secret, for an unknown or expired State, or beyond a bound.
 	Dropped uint64
@@ -65,7 +75,7 @@ type Server struct {
 	pending *pending
 	now     func() time.Time
 
-	accepts, rejects, challenges, dropped atomic.Uint64
+	accepts, rejects, challenges, dropped, accounted atomic.Uint64
 }
 
 // New validates opts and binds the server's socket, so that the caller
@@ -77,12 +87,16 @@ func New(opts Options) (*Server, error) {
 	if opts.Users == nil {
 		return nil, errors.New("radiusd: no Users")
 	}
-	ap, err := netip.ParseAddrPort(opts.Addr)
+	addr := opts.Addr
+	if opts.Conn != nil {
+		addr = opts.Conn.LocalAddr().String()
+	}
+	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("radiusd: address %q: %w", opts.Addr, err)
+		return nil, fmt.Errorf("radiusd: address %q: %w", addr, err)
 	}
 	if !ap.Addr().IsLoopback() {
-		return nil, fmt.Errorf("radiusd: address %q is not a loopback address", opts.Addr)
+		return nil, fmt.Errorf("radiusd: address %q is not a loopback address", addr)
 	}
 	if opts.MaxPending <= 0 {
 		opts.MaxPending = DefaultMaxPending
@@ -96,9 +110,11 @@ func New(opts Options) (*Server, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.NumCPU()
 	}
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
-	if err != nil {
-		return nil, fmt.Errorf("radiusd: listening on %s: %w", opts.Addr, err)
+	conn := opts.Conn
+	if conn == nil {
+		if conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap)); err != nil {
+			return nil, fmt.Errorf("radiusd: listening on %s: %w", opts.Addr, err)
+		}
 	}
 	log := opts.Logger
 	if log.GetSink() == nil {
@@ -125,6 +141,7 @@ func (s *Server) Stats() Stats {
 		Rejects:    s.rejects.Load(),
 		Challenges: s.challenges.Load(),
 		Dropped:    s.dropped.Load(),
+		Accounted:  s.accounted.Load(),
 	}
 	st.Pending, st.Answered = s.pending.len()
 	return st

@@ -2,6 +2,7 @@ package radiusd
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -51,6 +52,27 @@ func TestNewRefusesWhatItCannotServeSafely(t *testing.T) {
 			s.conn.Close()
 			t.Errorf("%s: New accepted %+v", name, opts)
 		}
+	}
+	wild, err := net.ListenPacket("udp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wild.Close()
+	if s, err := New(Options{Conn: wild, Secret: []byte("x"), Users: &Map{}}); err == nil {
+		s.conn.Close()
+		t.Error("New accepted a socket bound to every address")
+	}
+}
+
+// TestReplaceSwapsTheWholeSet: after Replace only the new users exist.
+func TestReplaceSwapsTheWholeSet(t *testing.T) {
+	m := testUsers()
+	m.Replace(map[string]User{"carol": {NTHash: ntHashOf("carol-pass")}})
+	if _, ok := m.NTHash("alice"); ok || m.Len() != 1 {
+		t.Errorf("alice still there after Replace (%d users)", m.Len())
+	}
+	if h, ok := m.NTHash("carol"); !ok || h != ntHashOf("carol-pass") {
+		t.Error("carol missing after Replace")
 	}
 }
 
@@ -264,5 +286,20 @@ func TestAnsweredLoginsFreeTheirSlots(t *testing.T) {
 	}
 	if st := s.Stats(); st.Accepts != 7 || st.Rejects != 3 || st.Pending != 0 || st.Answered != 4 {
 		t.Errorf("Stats %+v, want 7 accepts, 3 rejects, none pending and the bound of 4 answered", st)
+	}
+}
+
+// TestEmptyIdentityIsRefusedAtOnce: an empty EAP identity gets an
+// Access-Reject straight away (charon would otherwise retransmit for
+// seconds before failing the client), and no login is kept for it.
+func TestEmptyIdentityIsRefusedAtOnce(t *testing.T) {
+	s := newTestServer(t, testUsers(), nil)
+	n := newNAS(t, s)
+	_, resp := n.exchange(eapPacket{Code: eapResponse, Identifier: 7, Type: eapTypeIdentity})
+	if p := replyEAP(t, resp, radius.CodeAccessReject); p.Code != eapFailure || p.Identifier != 7 {
+		t.Fatalf("Access-Reject carries %+v, want EAP-Failure 7", p)
+	}
+	if st := s.Stats(); st.Rejects != 1 || st.Pending != 0 || st.Answered != 0 {
+		t.Errorf("Stats %+v, want one reject and no login kept", st)
 	}
 }

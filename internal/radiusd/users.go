@@ -53,6 +53,15 @@ func (m *Map) Set(identity string, u User) {
 	m.users[identity] = u
 }
 
+// Replace makes users the map's whole content, in one step: a login sees
+// either the old set or the new one. The map keeps users; the caller must
+// not change it afterwards.
+func (m *Map) Replace(users map[string]User) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.users = users
+}
+
 // Delete removes the user identity; its next login is refused.
 func (m *Map) Delete(identity string) {
 	m.mu.Lock()

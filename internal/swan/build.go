@@ -136,6 +136,7 @@ func IsTunnelConnection(name string) bool { return strings.HasPrefix(name, tunne
 func Build(in Resources) Result {
 	b := &builder{in: in, gw: &in.Gateway}
 	b.res.LocalUsers = in.Gateway.Spec.OnlyVPNUsers()
+	b.res.AgentRADIUS = in.Gateway.Spec.UsesLocalUsers()
 	b.res.MaxSessions = int(in.Gateway.Spec.EffectiveMaxSessionsPerUser())
 	b.credentials()
 	pools, tunnels := b.admit(b.parsePools(), b.parseTunnels())
@@ -153,6 +154,8 @@ type builder struct {
 	m        Model
 	res      Result
 	problems []Problem
+	// hashes are the NT hashes of the local users with a usable password.
+	hashes map[*v1alpha1.VPNUser][16]byte
 }
 
 func (b *builder) problem(reason, kind, name, format string, args ...any) {

@@ -28,7 +28,11 @@ func (b *builder) clientAuth() (Auth, bool) {
 	gw := b.gw
 	switch gw.Spec.EffectiveClientAuthMethod() {
 	case v1alpha1.ClientAuthEAPMSCHAPv2:
-		return Auth{Method: "eap-mschapv2", EAPID: "%any"}, true
+		// The agent's RADIUS server on the pod's loopback checks the
+		// MS-CHAPv2 responses against the NT hashes it holds (Result.Users),
+		// so charon holds no user secret: a user change is a map update
+		// in the agent, and a charon restart has no secrets to reload.
+		return Auth{Method: "eap-radius", EAPID: "%any"}, true
 	case v1alpha1.ClientAuthEAPRADIUS:
 		return Auth{Method: "eap-radius", EAPID: "%any"}, true
 	case v1alpha1.ClientAuthEAPTLS, v1alpha1.ClientAuthPublicKey:
@@ -51,7 +55,7 @@ func (b *builder) clientAuth() (Auth, bool) {
 	}
 }
 
-// mobile builds the connections, pools and EAP secrets of mobile clients
+// mobile builds the connections and pools of mobile clients
 // from the accepted pools.
 //
 // Pools with the same user selector form a group. Every user belongs to at
@@ -72,9 +76,9 @@ func (b *builder) mobile(pools []*parsedPool) {
 	}
 	statics := b.staticAddresses(live)
 	if b.gw.Spec.UsesLocalUsers() {
-		// A user whose secret is unusable gets neither a secret nor a connection.
+		// A user whose secret is unusable gets no connection.
 		for _, g := range live {
-			g.users = slices.DeleteFunc(g.users, func(u *v1alpha1.VPNUser) bool { return !b.ntlmSecret(u) })
+			g.users = slices.DeleteFunc(g.users, func(u *v1alpha1.VPNUser) bool { return !b.ntHash(u) })
 		}
 	}
 	catchAll := b.catchAll(live)
@@ -233,7 +237,7 @@ func (b *builder) groupConnections(g *poolGroup, catchAll bool, base Connection,
 	for _, u := range g.users {
 		_, static := statics[u]
 		if catchAll && !static {
-			b.acceptUser(u, remote.Method, catchAllName)
+			b.acceptUser(u, remote.Method, catchAllName, netip.Addr{})
 			continue
 		}
 		c := base
@@ -254,14 +258,14 @@ func (b *builder) groupConnections(g *poolGroup, catchAll bool, base Connection,
 		c.Remote = []Auth{r}
 		c.Children = []Child{g.child}
 		b.m.Connections = append(b.m.Connections, c)
-		b.acceptUser(u, remote.Method, c.Name)
+		b.acceptUser(u, remote.Method, c.Name, statics[u])
 	}
 	return pins
 }
 
-func (b *builder) acceptUser(u *v1alpha1.VPNUser, method, conn string) {
+func (b *builder) acceptUser(u *v1alpha1.VPNUser, method, conn string, static netip.Addr) {
 	b.res.Users = append(b.res.Users, AcceptedUser{Name: u.Name, Identity: string(u.Spec.Identity), Method: method, Connection: conn,
-		MaxSessions: int(u.Spec.EffectiveMaxSessions(&b.gw.Spec))})
+		MaxSessions: int(u.Spec.EffectiveMaxSessions(&b.gw.Spec)), NTHash: b.hashes[u], Address: static})
 }
 
 func poolName(p *parsedPool, a netip.Prefix) string {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -39,6 +38,7 @@ func TestBuildPasswordHashes(t *testing.T) {
 	withUsers(&in, newUser("alice", "alice@example.com"), newUser("bob", "bob@example.com"))
 	res := Build(in)
 	plain, problems := res.Model, res.Problems
+	fromPasswords := res.Users
 	if len(problems) > 0 {
 		t.Fatalf("Build: %v", problems)
 	}
@@ -54,14 +54,12 @@ func TestBuildPasswordHashes(t *testing.T) {
 	if len(problems) != 1 || problems[0].Name != "bob" || problems[0].Reason != v1alpha1.ReasonSecretInvalid {
 		t.Errorf("problems %v, want bob's invalid hash only", problems)
 	}
-	var alice []Secret
-	for _, s := range plain.Secrets {
-		if slices.Contains(s.Owners, "alice@example.com") {
-			alice = append(alice, s)
-		}
+	if len(plain.Secrets) != 0 || len(m.Secrets) != 0 {
+		t.Errorf("The model holds user secrets: %d from passwords, %d from hashes", len(plain.Secrets), len(m.Secrets))
 	}
-	if len(alice) != 1 || !reflect.DeepEqual(m.Secrets, alice) {
-		t.Errorf("secrets from hashes %+v, want alice's as built from her password %+v", m.Secrets, alice)
+	i := slices.IndexFunc(fromPasswords, func(u AcceptedUser) bool { return u.Name == "alice" })
+	if len(res.Users) != 1 || i < 0 || res.Users[0] != fromPasswords[i] || !bytes.Equal(res.Users[0].NTHash[:], aliceHash) {
+		t.Errorf("Users from hashes %+v, want alice's as built from her password", res.Users)
 	}
 	if h, ok := PasswordHash(NTHashKey, []byte(hex.EncodeToString(aliceHash))); !ok || !bytes.Equal(h, aliceHash) {
 		t.Errorf("PasswordHash of a ready hash = %x %v", h, ok)
@@ -126,31 +124,31 @@ func TestBuildProblems(t *testing.T) {
 		modify func(in *Resources)
 		want   []want
 		// check looks at the model built despite the problems.
-		check func(t *testing.T, m Model)
+		check func(t *testing.T, m Model, users []AcceptedUser)
 	}{{
 		name: "pool of another gateway",
 		modify: func(in *Resources) {
 			in.Pools = append(in.Pools, newPool("other", "10.9.0.0/24", func(p *v1alpha1.MobilePool) { p.Spec.GatewayRef.Name = "elsewhere" }))
 		},
 		want:  []want{{v1alpha1.ReasonWrongGateway, KindMobilePool, "other", `"elsewhere"`}},
-		check: func(t *testing.T, m Model) { noPool(t, m, "other-ipv4") },
+		check: func(t *testing.T, m Model, users []AcceptedUser) { noPool(t, m, "other-ipv4") },
 	}, {
 		name: "pool that selects nobody",
 		modify: func(in *Resources) {
 			in.Pools = append(in.Pools, newPool("empty", "10.9.0.0/24", selecting("nobody")))
 		},
 		want:  []want{{v1alpha1.ReasonPoolUnused, KindMobilePool, "empty", "matches no VPNUser"}},
-		check: func(t *testing.T, m Model) { noPool(t, m, "empty-ipv4") },
+		check: func(t *testing.T, m Model, users []AcceptedUser) { noPool(t, m, "empty-ipv4") },
 	}, {
 		name:   "user without Secret",
 		modify: func(in *Resources) { delete(in.Secrets, "jimp") },
 		want:   []want{{v1alpha1.ReasonSecretNotFound, KindVPNUser, "jimp", "Secret jimp not found"}},
-		check:  func(t *testing.T, m Model) { noSecret(t, m, "ntlm-jimp") },
+		check:  func(t *testing.T, m Model, users []AcceptedUser) { noUser(t, users, "jimp") },
 	}, {
 		name:   "user Secret without key",
 		modify: func(in *Resources) { in.Secrets["jimp"] = map[string][]byte{"pass": []byte("x")} },
 		want:   []want{{v1alpha1.ReasonSecretKeyNotFound, KindVPNUser, "jimp", `no key "password"`}},
-		check:  func(t *testing.T, m Model) { noSecret(t, m, "ntlm-jimp") },
+		check:  func(t *testing.T, m Model, users []AcceptedUser) { noUser(t, users, "jimp") },
 	}, {
 		name: "malformed NT hash",
 		modify: func(in *Resources) {
@@ -158,16 +156,16 @@ func TestBuildProblems(t *testing.T) {
 			in.Secrets["jimp"] = map[string][]byte{NTHashKey: []byte("not-a-hash")}
 		},
 		want:  []want{{v1alpha1.ReasonSecretInvalid, KindVPNUser, "jimp", "32 hex digits"}},
-		check: func(t *testing.T, m Model) { noSecret(t, m, "ntlm-jimp") },
+		check: func(t *testing.T, m Model, users []AcceptedUser) { noUser(t, users, "jimp") },
 	}, {
 		name: "ready NT hash is used as is",
 		modify: func(in *Resources) {
 			in.Users[0].Spec.PasswordSecretRef.Key = NTHashKey
 			in.Secrets["jimp"] = map[string][]byte{NTHashKey: []byte("A4F49C406510BDCAB6824EE7C30FD852\n")}
 		},
-		check: func(t *testing.T, m Model) {
-			if len(m.Secrets) != 1 || hex.EncodeToString(m.Secrets[0].Data) != "a4f49c406510bdcab6824ee7c30fd852" {
-				t.Errorf("Secrets = %+v, want the given hash", m.Secrets)
+		check: func(t *testing.T, m Model, users []AcceptedUser) {
+			if len(users) != 1 || hex.EncodeToString(users[0].NTHash[:]) != "a4f49c406510bdcab6824ee7c30fd852" {
+				t.Errorf("Users = %+v, want the given hash", users)
 			}
 		},
 	}, {
@@ -181,14 +179,14 @@ func TestBuildProblems(t *testing.T) {
 			// "staff" is as old and sorts first, so it keeps its addresses; "wide" is left out.
 			{v1alpha1.ReasonPoolOverlap, KindMobilePool, "wide", "10.3.0.0/16 overlap 10.3.200.0/24 of MobilePool staff"},
 		},
-		check: func(t *testing.T, m Model) { noPool(t, m, "wide-ipv4") },
+		check: func(t *testing.T, m Model, users []AcceptedUser) { noPool(t, m, "wide-ipv4") },
 	}, {
 		name: "overlapping pools without local networks in the way",
 		modify: func(in *Resources) {
 			in.Pools = append(in.Pools, newPool("wider", "10.3.200.128/25", selecting("x")))
 		},
 		want:  []want{{v1alpha1.ReasonPoolOverlap, KindMobilePool, "wider", "10.3.200.128/25 overlap 10.3.200.0/24 of MobilePool staff"}},
-		check: func(t *testing.T, m Model) { noPool(t, m, "wider-ipv4") },
+		check: func(t *testing.T, m Model, users []AcceptedUser) { noPool(t, m, "wider-ipv4") },
 	}, {
 		name: "pool inside its own local network",
 		modify: func(in *Resources) {
@@ -198,8 +196,8 @@ func TestBuildProblems(t *testing.T) {
 			{v1alpha1.ReasonPoolOverlapsLocalNetwork, KindMobilePool, "staff", "10.3.200.0/24 overlap its own local network 10.3.0.0/16"},
 			{v1alpha1.ReasonNoPool, KindVPNUser, "jimp", "no MobilePool"},
 		},
-		check: func(t *testing.T, m Model) {
-			if len(m.Connections) != 0 || len(m.Secrets) != 0 {
+		check: func(t *testing.T, m Model, users []AcceptedUser) {
+			if len(m.Connections) != 0 || len(users) != 0 {
 				t.Errorf("Model keeps a connection or secret without its pool: %+v", m)
 			}
 		},
@@ -209,8 +207,8 @@ func TestBuildProblems(t *testing.T) {
 			in.Gateway.Spec.IKE.Preset = v1alpha1.PresetLegacy
 		},
 		want: []want{{v1alpha1.ReasonInsecureAlgorithm, KindVPNGateway, "vpn", "3des"}},
-		check: func(t *testing.T, m Model) {
-			if len(m.Connections) != 0 || len(m.Secrets) != 0 || len(m.Pools) != 0 {
+		check: func(t *testing.T, m Model, users []AcceptedUser) {
+			if len(m.Connections) != 0 || len(users) != 0 || len(m.Pools) != 0 {
 				t.Errorf("Mobile access built despite insecure proposals: %+v", m)
 			}
 		},
@@ -229,7 +227,7 @@ func TestBuildProblems(t *testing.T) {
 		modify: func(in *Resources) {
 			in.Pools[0].Spec.ESP.Proposals = []v1alpha1.ESPProposal{{Encryption: []v1alpha1.EncryptionAlgorithm{"AES256"}, Integrity: []v1alpha1.IntegrityAlgorithm{"SHA1"}}}
 		},
-		check: func(t *testing.T, m Model) {
+		check: func(t *testing.T, m Model, users []AcceptedUser) {
 			if got := m.Connections[0].Children[0].ESPProposals; !slices.Equal(got, []string{"aes256-sha1"}) {
 				t.Errorf("ESP proposals %v, want aes256-sha1", got)
 			}
@@ -276,7 +274,7 @@ func TestBuildProblems(t *testing.T) {
 			in.Pools[0].Spec.ESP.PFSGroup = "MODP1024"
 			in.Pools[0].Spec.AllowInsecureAlgorithms = true
 		},
-		check: func(t *testing.T, m Model) {
+		check: func(t *testing.T, m Model, users []AcceptedUser) {
 			for _, p := range m.Connections[0].Children[0].ESPProposals {
 				if !strings.HasSuffix(p, "-modp1024") {
 					t.Errorf("ESP proposal %s lacks the PFS group", p)
@@ -292,7 +290,7 @@ func TestBuildProblems(t *testing.T) {
 			}))
 		},
 		want:  []want{{v1alpha1.ReasonPoolConflict, KindMobilePool, "staff6", "selects the same users as MobilePool staff"}},
-		check: func(t *testing.T, m Model) { noPool(t, m, "staff6-ipv6") },
+		check: func(t *testing.T, m Model, users []AcceptedUser) { noPool(t, m, "staff6-ipv6") },
 	}, {
 		name: "one user group in two MobilePools",
 		modify: func(in *Resources) {
@@ -304,7 +302,7 @@ func TestBuildProblems(t *testing.T) {
 				p.Spec.DNS = dns
 			})}, in.Pools...)
 		},
-		check: func(t *testing.T, m Model) {
+		check: func(t *testing.T, m Model, users []AcceptedUser) {
 			if len(m.Connections) != 1 || strings.Join(m.Connections[0].Pools, ",") != "a-staff6-ipv6,staff-ipv4" {
 				t.Fatalf("Want one connection with both pools: %+v", m.Connections)
 			}
@@ -341,9 +339,9 @@ func TestBuildProblems(t *testing.T) {
 			{v1alpha1.ReasonAddressOutsidePool, KindVPNUser, "out", "10.3.201.5"},
 			{v1alpha1.ReasonAddressInUse, KindVPNUser, "two", "10.3.200.7 is already VPNUser one's"},
 		},
-		check: func(t *testing.T, m Model) {
-			noSecret(t, m, "ntlm-out")
-			noSecret(t, m, "ntlm-two")
+		check: func(t *testing.T, m Model, users []AcceptedUser) {
+			noUser(t, users, "out")
+			noUser(t, users, "two")
 			noConn(t, m, "user-two")
 			if !slices.ContainsFunc(m.Connections, func(c Connection) bool {
 				return c.Name == "user-one" && slices.Equal(c.Pools, []string{"static-one-v4"})
@@ -361,7 +359,7 @@ func TestBuildProblems(t *testing.T) {
 			{v1alpha1.ReasonDuplicateIdentity, KindVPNUser, "jimp", "also claimed by VPNUser jimp2"},
 			{v1alpha1.ReasonDuplicateIdentity, KindVPNUser, "jimp2", "also claimed by VPNUser jimp"},
 		},
-		check: func(t *testing.T, m Model) { noSecret(t, m, "ntlm-jimp"); noSecret(t, m, "ntlm-jimp2") },
+		check: func(t *testing.T, m Model, users []AcceptedUser) { noUser(t, users, "jimp"); noUser(t, users, "jimp2") },
 	}, {
 		name: "user selected by two groups",
 		modify: func(in *Resources) {
@@ -378,7 +376,7 @@ func TestBuildProblems(t *testing.T) {
 				newUser("ub", "ub@example.com", func(u *v1alpha1.VPNUser) { u.Labels = map[string]string{"y": "1"} }))
 		},
 		want:  []want{{v1alpha1.ReasonPoolConflict, KindVPNUser, "both", "MobilePools a, b"}},
-		check: func(t *testing.T, m Model) { noSecret(t, m, "ntlm-both"); noConn(t, m, "user-both") },
+		check: func(t *testing.T, m Model, users []AcceptedUser) { noUser(t, users, "both"); noConn(t, m, "user-both") },
 	}, {
 		name: "disabled and expired users",
 		modify: func(in *Resources) {
@@ -387,11 +385,11 @@ func TestBuildProblems(t *testing.T) {
 				newUser("late", "late@example.com", func(u *v1alpha1.VPNUser) { u.Spec.ExpiresAt = &metav1.Time{Time: testNow} }),
 				newUser("soon", "soon@example.com", func(u *v1alpha1.VPNUser) { u.Spec.ExpiresAt = &metav1.Time{Time: testNow.Add(time.Second)} }))
 		},
-		check: func(t *testing.T, m Model) {
-			noSecret(t, m, "ntlm-gone")
-			noSecret(t, m, "ntlm-late")
-			if !slices.ContainsFunc(m.Secrets, func(s Secret) bool { return s.Name == "ntlm-soon" }) {
-				t.Error("A user expiring later has no secret")
+		check: func(t *testing.T, m Model, users []AcceptedUser) {
+			noUser(t, users, "gone")
+			noUser(t, users, "late")
+			if !slices.ContainsFunc(users, func(u AcceptedUser) bool { return u.Name == "soon" }) {
+				t.Error("A user expiring later may not log in")
 			}
 		},
 	}, {
@@ -401,15 +399,18 @@ func TestBuildProblems(t *testing.T) {
 			withUsers(in, newUser("alice", "alice@example.com", inTeam("sales")), newUser("anna", "anna@example.com", inTeam("sales")))
 			delete(in.Secrets, "alice")
 		},
-		want:  []want{{v1alpha1.ReasonSecretNotFound, KindVPNUser, "alice", "Secret alice not found"}},
-		check: func(t *testing.T, m Model) { noConn(t, m, "user-alice"); noSecret(t, m, "ntlm-alice") },
+		want: []want{{v1alpha1.ReasonSecretNotFound, KindVPNUser, "alice", "Secret alice not found"}},
+		check: func(t *testing.T, m Model, users []AcceptedUser) {
+			noConn(t, m, "user-alice")
+			noUser(t, users, "alice")
+		},
 	}, {
 		name: "tunnel without its PSK",
 		modify: func(in *Resources) {
 			in.Tunnels = []v1alpha1.Tunnel{newTunnel("branch")}
 		},
 		want:  []want{{v1alpha1.ReasonSecretNotFound, KindTunnel, "branch", "Secret branch-psk not found"}},
-		check: func(t *testing.T, m Model) { noConn(t, m, "tunnel-branch") },
+		check: func(t *testing.T, m Model, users []AcceptedUser) { noConn(t, m, "tunnel-branch") },
 	}, {
 		name: "tunnel with insecure proposals and a CA left out whole",
 		modify: func(in *Resources) {
@@ -420,7 +421,7 @@ func TestBuildProblems(t *testing.T) {
 			})}
 		},
 		want: []want{{v1alpha1.ReasonInsecureAlgorithm, KindTunnel, "branch", "modp1024"}},
-		check: func(t *testing.T, m Model) {
+		check: func(t *testing.T, m Model, users []AcceptedUser) {
 			noConn(t, m, "tunnel-branch")
 			if slices.ContainsFunc(m.Certs, func(c Cert) bool { return strings.HasPrefix(c.Name, "tunnel-") }) {
 				t.Error("The refused tunnel's CA is in the model")
@@ -453,7 +454,7 @@ func TestBuildProblems(t *testing.T) {
 			}
 			consistent(t, m)
 			if tc.check != nil {
-				tc.check(t, m)
+				tc.check(t, m, res.Users)
 			}
 			// Whatever is left renders.
 			if conf := Render(m, RenderOptions{}); !strings.HasPrefix(conf, "# swanctl.conf") {
@@ -470,10 +471,10 @@ func noPool(t *testing.T, m Model, name string) {
 	}
 }
 
-func noSecret(t *testing.T, m Model, name string) {
+func noUser(t *testing.T, users []AcceptedUser, name string) {
 	t.Helper()
-	if slices.ContainsFunc(m.Secrets, func(s Secret) bool { return s.Name == name }) {
-		t.Errorf("Secret %s is in the model", name)
+	if slices.ContainsFunc(users, func(u AcceptedUser) bool { return u.Name == name }) {
+		t.Errorf("User %s may log in", name)
 	}
 }
 
@@ -504,8 +505,8 @@ func BenchmarkBuildRender(b *testing.B) {
 			for b.Loop() {
 				res := Build(in)
 				m, problems := res.Model, res.Problems
-				if len(problems) > 0 || len(m.Secrets) != n {
-					b.Fatalf("%d problems, %d secrets", len(problems), len(m.Secrets))
+				if len(problems) > 0 || len(res.Users) != n {
+					b.Fatalf("%d problems, %d users", len(problems), len(res.Users))
 				}
 				_ = Render(m, RenderOptions{ShowSecrets: true})
 			}

@@ -128,8 +128,9 @@ func (b *builder) staticAddresses(groups []*poolGroup) map[*v1alpha1.VPNUser]net
 	return out
 }
 
-// ntlmSecret adds the NT hash of a user's password and reports whether it could.
-func (b *builder) ntlmSecret(u *v1alpha1.VPNUser) bool {
+// ntHash records the NT hash of a user's password for the agent's RADIUS
+// server and reports whether it could.
+func (b *builder) ntHash(u *v1alpha1.VPNUser) bool {
 	ref := u.Spec.PasswordSecretRef
 	if ref == nil {
 		b.problem(v1alpha1.ReasonUnsupportedAuth, KindVPNUser, u.Name, "gateway %s authenticates with EAP-MSCHAPv2 but the user has no passwordSecretRef", b.gw.Name)
@@ -154,11 +155,9 @@ func (b *builder) ntlmSecret(u *v1alpha1.VPNUser) bool {
 			return false
 		}
 	}
-	b.m.Secrets = append(b.m.Secrets, Secret{
-		Name:   modelName("ntlm-", u.Name, ""),
-		Type:   "NTLM",
-		Owners: []string{string(u.Spec.Identity)},
-		Data:   hash,
-	})
+	if b.hashes == nil {
+		b.hashes = map[*v1alpha1.VPNUser][16]byte{}
+	}
+	b.hashes[u] = [16]byte(hash)
 	return true
 }

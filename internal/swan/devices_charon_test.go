@@ -24,9 +24,7 @@ func startGateway(t *testing.T, gwNS *netns.NS, pki *testPKI, in Resources) *cha
 		t.Fatal(res.Problems)
 	}
 	gw := charontest.Start(t, gwNS, charontest.Options{Name: "gw", Userspace: true})
-	if out, err := gw.LoadAll(Render(res.Model, RenderOptions{ShowSecrets: true}), Files(res.Model)); err != nil {
-		t.Fatalf("Loading the gateway: %v\n%s", err, out)
-	}
+	loadGateway(t, gw, res)
 	return gw
 }
 
@@ -156,9 +154,7 @@ func TestFullPoolGivesEveryClientItsAttributes(t *testing.T) {
 		t.Fatal(res.Problems)
 	}
 	gw := charontest.Start(t, gwNS, charontest.Options{Name: "gw"})
-	if out, err := gw.LoadAll(Render(res.Model, RenderOptions{ShowSecrets: true}), Files(res.Model)); err != nil {
-		t.Fatalf("Loading the gateway: %v\n%s", err, out)
-	}
+	loadGateway(t, gw, res)
 	cl := charontest.Start(t, clNS, charontest.Options{Name: "cl", Client: true})
 	if out, err := cl.LoadAll(eapClients(users...), map[string][]byte{"x509ca/ca.pem": pki.ca.CertPEM}); err != nil {
 		t.Fatalf("Loading the clients: %v\n%s", err, out)

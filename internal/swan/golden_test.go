@@ -115,8 +115,8 @@ func goldenScenarios() []goldenScenario {
 		{name: "pubkey", in: certUsers(v1alpha1.ClientAuthPublicKey)},
 		{name: "users-500", in: func(t *testing.T) Resources { return manyUsers(500) },
 			check: func(t *testing.T, m Model) {
-				if len(m.Secrets) != 500 || len(m.Connections) != 1 {
-					t.Errorf("500 users: %d secrets, %d connections; want 500 and 1", len(m.Secrets), len(m.Connections))
+				if len(m.Secrets) != 0 || len(m.Connections) != 1 {
+					t.Errorf("500 users: %d secrets, %d connections; want none (the agent serves them) and 1", len(m.Secrets), len(m.Connections))
 				}
 			}},
 		{name: "tunnel-psk", in: func(t *testing.T) Resources {

@@ -28,14 +28,11 @@ func TestPoolPerGroupWithClients(t *testing.T) {
 	in := twoGroups(t)
 	pki.apply(&in)
 	res := Build(in)
-	m, problems := res.Model, res.Problems
-	if len(problems) > 0 {
-		t.Fatal(problems)
+	if len(res.Problems) > 0 {
+		t.Fatal(res.Problems)
 	}
 	gw := charontest.Start(t, gwNS, charontest.Options{Name: "gw"})
-	if out, err := gw.LoadAll(Render(m, RenderOptions{ShowSecrets: true}), Files(m)); err != nil {
-		t.Fatalf("Loading the gateway: %v\n%s", err, out)
-	}
+	loadGateway(t, gw, res)
 
 	type client struct {
 		user, pool, conn string
@@ -105,9 +102,7 @@ func TestCertificateUsersPinnedWithClients(t *testing.T) {
 			}
 			checkNoCatchAll(t, res)
 			gw := charontest.Start(t, gwNS, charontest.Options{Name: "gw"})
-			if out, err := gw.LoadAll(Render(res.Model, RenderOptions{ShowSecrets: true}), Files(res.Model)); err != nil {
-				t.Fatalf("Loading the gateway: %v\n%s", err, out)
-			}
+			loadGateway(t, gw, res)
 
 			cl := charontest.Start(t, clNS, charontest.Options{Name: "cl", Client: true})
 			conf, files := certClients(t, pki, method, "carl@contractor.example", "dora@example.com", "eve@example.com")
@@ -279,14 +274,11 @@ func TestStaticAddressWithClients(t *testing.T) {
 	in := staticAddresses(t)
 	pki.apply(&in)
 	res := Build(in)
-	m, problems := res.Model, res.Problems
-	if len(problems) > 0 {
-		t.Fatal(problems)
+	if len(res.Problems) > 0 {
+		t.Fatal(res.Problems)
 	}
 	gw := charontest.Start(t, gwNS, charontest.Options{Name: "gw"})
-	if out, err := gw.LoadAll(Render(m, RenderOptions{ShowSecrets: true}), Files(m)); err != nil {
-		t.Fatalf("Loading the gateway: %v\n%s", err, out)
-	}
+	loadGateway(t, gw, res)
 	cl := charontest.Start(t, clNS, charontest.Options{Name: "cl", Client: true})
 	if out, err := cl.LoadAll(eapClients("vera", "walt", "jimp"), map[string][]byte{"x509ca/ca.pem": pki.ca.CertPEM}); err != nil {
 		t.Fatalf("Loading the client: %v\n%s", err, out)

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/radiusd"
 	. "github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
@@ -380,4 +381,19 @@ func poolBaseSize(t *testing.T, cidr string) (string, string) {
 	// charon's memory pools hold at most 2^31 addresses.
 	size := uint64(1)<<min(hostBits, 31) - 2
 	return p.Addr().String(), strconv.FormatUint(size, 10)
+}
+
+// loadGateway makes gw hold what Build decided, as a gateway pod would:
+// the model loaded over swanctl and the users served by a RADIUS server
+// like the agent's (with AgentRADIUS; nil otherwise). The returned Map
+// changes the users under it.
+func loadGateway(t *testing.T, gw *charontest.Charon, res Result) *radiusd.Map {
+	t.Helper()
+	if out, err := gw.LoadAll(Render(res.Model, RenderOptions{ShowSecrets: true}), Files(res.Model)); err != nil {
+		t.Fatalf("Loading the gateway: %v\n%s", err, out)
+	}
+	if !res.AgentRADIUS {
+		return nil
+	}
+	return gw.ServeUsers(t, res.Users)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/radiusd"
 	. "github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
@@ -14,13 +15,13 @@ import (
 // TestNoPasswordAuthenticatesAnotherIdentity runs a gateway charon with what
 // Build makes of users whose identities the API refuses (bypassed here, as by
 // objects stored before the rules): a wildcard, %any, two users differing only
-// in case, and a user named like the gateway. A client then tries each
-// password under identities other than its owner's: wildcards, %any and case
-// variants. Only an owner's password under its owner's identity logs in;
-// charon compares e-mail identities ignoring case, so ALICE@example.com with
-// alice's password is alice. The last part loads the refused users' secrets
-// as charon would hold them without the refusals and shows the attempts that
-// would then succeed, so the refusals above are what stops them.
+// in case, and a user named like the gateway, with the users' RADIUS server
+// as the agent runs it. A client then tries each password under identities
+// other than its owner's: wildcards, %any and case variants. Only an owner's
+// password under its owner's identity, spelt as the user's, logs in. The last
+// part serves the refused users as well and shows that even then none of
+// their identities vouches for another: charon's own secrets matched
+// wildcards and the gateway's identity, the server takes names literally.
 func TestNoPasswordAuthenticatesAnotherIdentity(t *testing.T) {
 	gwNS := netns.New(t, "swidg")
 	clNS := netns.New(t, "swidc")
@@ -58,21 +59,14 @@ func TestNoPasswordAuthenticatesAnotherIdentity(t *testing.T) {
 			t.Errorf("VPNUser %s: problem %q, want %q (problems: %v)", name, refused[name], reason, problems)
 		}
 	}
-	var owners []string
-	for _, s := range m.Secrets {
-		owners = append(owners, s.Owners...)
+	var ids []string
+	for _, u := range res.Users {
+		ids = append(ids, u.Identity)
 	}
-	slices.Sort(owners)
-	if want := []string{"alice@example.com", "bob@example.com"}; !slices.Equal(owners, want) {
-		t.Fatalf("Secrets owned by %v, want %v", owners, want)
+	if want := []string{"alice@example.com", "bob@example.com"}; !slices.Equal(ids, want) || len(m.Secrets) != 0 {
+		t.Fatalf("Users %v and %d model secrets, want %v and none", ids, len(m.Secrets), want)
 	}
-	load := func(m Model) {
-		t.Helper()
-		if out, err := gw.LoadAll(Render(m, RenderOptions{ShowSecrets: true}), Files(m)); err != nil {
-			t.Fatalf("Loading the gateway: %v\n%s", err, out)
-		}
-	}
-	load(m)
+	users := loadGateway(t, gw, res)
 
 	type attempt struct {
 		identity, passwordOf string
@@ -111,12 +105,12 @@ func TestNoPasswordAuthenticatesAnotherIdentity(t *testing.T) {
 			_, _ = cl.Swanctl("--terminate", "--ike", "try", "--force", "--timeout", "-1")
 			return
 		}
-		// Refused by EAP itself, not by anything before it.
-		if !strings.Contains(log, "no EAP key found for hosts") && !strings.Contains(log, "EAP-MS-CHAPv2 verification failed") {
-			t.Errorf("%s with %s's password failed, but not in EAP-MSCHAPv2:\n%s", a.identity, a.passwordOf, log)
+		// Refused by the RADIUS server, not by anything before it.
+		if !strings.Contains(log, "RADIUS authentication of '") || !strings.Contains(log, "' failed") {
+			t.Errorf("%s with %s's password failed, but not in RADIUS:\n%s", a.identity, a.passwordOf, log)
 		}
 		for _, l := range strings.Split(log, "\n") {
-			if strings.Contains(l, "no EAP key found") || strings.Contains(l, "verification failed") {
+			if strings.Contains(l, "RADIUS authentication of") {
 				t.Logf("%s with %s's password: %s", a.identity, a.passwordOf, strings.TrimSpace(l))
 			}
 		}
@@ -125,7 +119,9 @@ func TestNoPasswordAuthenticatesAnotherIdentity(t *testing.T) {
 	for _, a := range []attempt{
 		{"alice@example.com", "alice", true},
 		{"bob@example.com", "bob", true},
-		{"ALICE@example.com", "alice", true},
+		// The server looks identities up as they are spelt, as the
+		// agent's session bookkeeping does.
+		{"ALICE@example.com", "alice", false},
 		{"ALICE@example.com", "bob", false},
 		{"alice@example.com", "bob", false},
 		{"bob@EXAMPLE.COM", "alice", false},
@@ -143,14 +139,13 @@ func TestNoPasswordAuthenticatesAnotherIdentity(t *testing.T) {
 		try(a)
 	}
 
-	// Without the refusals, each of star and gwuser alone: the secret Build
-	// would have added for it, owned by its identity.
+	// Without the refusals, each of star and gwuser alone: the server
+	// takes an identity literally, so neither vouches for another one.
 	for _, c := range []struct{ user, identity string }{{"star", "*@example.com"}, {"gwuser", "VPN.example.com"}} {
 		hash, _ := PasswordHash("password", []byte(password(c.user)))
-		leaked := m
-		leaked.Secrets = append(slices.Clone(m.Secrets), Secret{Name: "ntlm-" + c.user, Type: "NTLM", Owners: []string{c.identity}, Data: hash})
-		load(leaked)
-		try(attempt{"dave@example.com", c.user, true})
+		users.Set(c.identity, radiusd.User{NTHash: [16]byte(hash)})
+		try(attempt{"dave@example.com", c.user, false})
 		try(attempt{"alice@example.com", "alice", true})
+		users.Delete(c.identity)
 	}
 }

@@ -88,8 +88,8 @@ func TestMaximalNamesFit(t *testing.T) {
 	if !slices.ContainsFunc(m.Pools, func(p Pool) bool { return p.Name == StaticPoolName(static, netip.MustParseAddr("10.3.201.7")) }) {
 		t.Errorf("No static pool for %s in %v", static, got)
 	}
-	if n := len(m.Secrets); n != 4 {
-		t.Errorf("Model has %d secrets, want 3 users' and the PSK tunnel's", n)
+	if n := len(m.Secrets); n != 1 || len(res.Users) != 3 {
+		t.Errorf("Model has %d secrets and %d users, want the PSK tunnel's and 3", n, len(res.Users))
 	}
 
 	host := startCharonHost(t)

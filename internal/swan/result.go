@@ -35,6 +35,10 @@ type Result struct {
 	// servers were all refused writes an empty servers file.
 	RADIUS   []RADIUSServer
 	RADIUSOn bool
+	// AgentRADIUS says that the agent's own RADIUS server on the pod's
+	// loopback authenticates the users (EAPMSCHAPv2), with the NT hashes
+	// of Users: charon's eap-radius plugin must point at it.
+	AgentRADIUS bool
 	// Refused are the address ranges of refused pools and the remote
 	// networks of refused tunnels: traffic from them is dropped unless an
 	// accepted object owns it.
@@ -101,6 +105,12 @@ type AcceptedUser struct {
 	Connection string
 	// MaxSessions is how many sessions the identity may hold at once.
 	MaxSessions int
+	// NTHash is the NT hash (16 bytes) the agent's RADIUS server checks the
+	// user's MS-CHAPv2 response against; set with AgentRADIUS. It is a
+	// password equivalent: never render or log it.
+	NTHash [16]byte
+	// Address is the user's static virtual address, if it has one.
+	Address netip.Addr
 }
 
 // RefusedRange is a network whose traffic no accepted object owns because

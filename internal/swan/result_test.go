@@ -5,6 +5,9 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unicode/utf16"
+
+	"golang.org/x/crypto/md4" //nolint:staticcheck // the oracle of MS-CHAPv2's NT hash
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -94,10 +97,10 @@ func TestResultUsers(t *testing.T) {
 		newUser("off", "off@example.com", func(u *v1alpha1.VPNUser) { u.Spec.Disabled = true }))
 	res := Build(in)
 	want := []AcceptedUser{
-		{Name: "alice", Identity: "alice@example.com", Method: "eap-mschapv2", Connection: MobileConnectionName("staff"), MaxSessions: v1alpha1.DefaultMaxSessionsPerUser},
-		{Name: "sam", Identity: "sam@example.com", Method: "eap-mschapv2", Connection: UserConnectionName("sam"), MaxSessions: 1},
+		{Name: "alice", Identity: "alice@example.com", Method: "eap-radius", Connection: MobileConnectionName("staff"), MaxSessions: v1alpha1.DefaultMaxSessionsPerUser, NTHash: testNTHash(in, "alice")},
+		{Name: "sam", Identity: "sam@example.com", Method: "eap-radius", Connection: UserConnectionName("sam"), MaxSessions: 1, NTHash: testNTHash(in, "sam")},
 	}
-	if !res.LocalUsers || !slices.Equal(res.Users, want) {
+	if !res.LocalUsers || !res.AgentRADIUS || !slices.Equal(res.Users, want) {
 		t.Errorf("Users = %+v (local %v)\nwant %+v", res.Users, res.LocalUsers, want)
 	}
 	for _, u := range res.Users {
@@ -115,4 +118,14 @@ func problemsOf(res Result, kind, name string) []Problem {
 		}
 	}
 	return out
+}
+
+// testNTHash is the NT hash of user's password in in, computed here as
+// RFC 2759 defines it: MD4 over the UTF-16LE password.
+func testNTHash(in Resources, user string) [16]byte {
+	h := md4.New()
+	for _, c := range utf16.Encode([]rune(string(in.Secrets[user]["password"]))) {
+		h.Write([]byte{byte(c), byte(c >> 8)})
+	}
+	return [16]byte(h.Sum(nil))
 }

@@ -166,6 +166,11 @@ func TestEndToEnd(t *testing.T) {
 		Pod:       pod,
 		VICI:      vici.NewClient(gwCharon.VICISocket()),
 		Firewall:  fw,
+		// As in the pod: the agent's RADIUS server on charon's loopback
+		// checks the users' passwords, its servers file in charon's
+		// RADIUS directory.
+		RADIUSDir:  gwCharon.RADIUSDir(),
+		RADIUSConn: gwCharon.ListenUDP(t, agent.DefaultRADIUSAddr),
 		// Traffic-only changes reach status every 30 s by default; the story
 		// wants to see the ping's packets sooner.
 		CounterInterval:   time.Second,

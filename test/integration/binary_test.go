@@ -60,6 +60,8 @@ func TestAgentBinary(t *testing.T) {
 			"--certificate-secret", certSecret,
 			"--firewall-netns", gwNS.Path(),
 			"--state-file", filepath.Join(t.TempDir(), "agent-state.json"),
+			"--radius-dir", gw.RADIUSDir(),
+			"--radius-netns", gwNS.Path(),
 		)
 		cmd.Env = append(os.Environ(), "POD_NAME=vpn-gateway-0", "POD_NAMESPACE="+namespace, "GATEWAY_NAME="+gatewayName)
 		out := &strings.Builder{}
@@ -96,10 +98,14 @@ func TestAgentBinary(t *testing.T) {
 		})
 		// Ready means serving the gateway's connections; a user whose hash
 		// the manager has not yet written to its shard follows within the
-		// agent's next apply.
-		waitFor(t, 10*time.Second, "charon to hold the user's secret", func() (bool, string) {
-			return holdsSecret(context.Background(), gwVICI, "ntlm-jimp"), "ntlm-jimp not loaded"
+		// agent's next apply, in the agent's RADIUS server.
+		waitFor(t, 10*time.Second, "the agent to serve the user", func() (bool, string) {
+			_, body := get("http://" + metrics + "/metrics")
+			return strings.Contains(body, "ikegate_agent_radius_users 1"), "ikegate_agent_radius_users is not 1"
 		})
+		if keys, err := sharedKeys(context.Background(), gwVICI); err != nil || len(keys) != 0 {
+			t.Errorf("charon holds shared secrets %v (%v), want none", keys, err)
+		}
 		_, body := get("http://" + metrics + "/metrics")
 		for _, want := range []string{"ikegate_agent_apply_duration_seconds_count", "ikegate_agent_last_apply_error 0", "ikegate_firewall_counters_read_error"} {
 			if !strings.Contains(body, want) {

@@ -89,13 +89,9 @@ func TestUserDevicesAndMaxSessions(t *testing.T) {
 	if err := createUser(ctx, c, "jimp", identity, password); err != nil {
 		t.Fatal(err)
 	}
-	ag := startAgent(t, cfg, agentConfig{pod: pod, socket: gw.VICISocket(), log: testr.New(t)})
+	ag := startAgent(t, cfg, agentConfig{pod: pod, gw: gw, log: testr.New(t)})
 	ag.waitReady(t, 30*time.Second)
-	gwVICI := vici.NewClient(gw.VICISocket())
-	t.Cleanup(func() { gwVICI.Close() })
-	waitFor(t, 30*time.Second, "the user's secret in charon", func() (bool, string) {
-		return holdsSecret(ctx, gwVICI, "ntlm-jimp"), "no secret ntlm-jimp"
-	})
+	ag.waitServes(t, 1)
 
 	laptopIP, phoneIP := laptop.connect(t), phone.connect(t)
 	if laptopIP == phoneIP {

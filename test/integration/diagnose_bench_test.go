@@ -165,7 +165,7 @@ func measureFlood(b *testing.B, d time.Duration) floodFigures {
 	counter := &writeCounter{counts: map[string]int{}}
 	agentCfg := rest.CopyConfig(cfg)
 	agentCfg.WrapTransport = counter.wrap
-	ag := startAgent(b, agentCfg, agentConfig{pod: "vpn-gateway-0", socket: gw.VICISocket(), log: logr.Discard(), errorNotify: enfy})
+	ag := startAgent(b, agentCfg, agentConfig{pod: "vpn-gateway-0", gw: gw, log: logr.Discard(), errorNotify: enfy})
 	ag.waitReady(b, 30*time.Second)
 
 	// The flood comes from *floodAddrs addresses, one connection each.

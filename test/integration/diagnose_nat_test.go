@@ -73,7 +73,7 @@ func TestTunnelPeersBehindNATOrGoneLandOnTheirTunnels(t *testing.T) {
 			t.Fatalf("Creating %s: %v", o.GetName(), err)
 		}
 	}
-	ag := startAgent(t, cfg, agentConfig{pod: "vpn-gateway-0", socket: gw.VICISocket(), log: testr.New(t), errorNotify: enfy})
+	ag := startAgent(t, cfg, agentConfig{pod: "vpn-gateway-0", gw: gw, log: testr.New(t), errorNotify: enfy})
 	ag.waitReady(t, 30*time.Second)
 
 	t.Run("peer-unreachable", func(t *testing.T) {

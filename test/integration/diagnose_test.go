@@ -58,7 +58,7 @@ func TestEachRefusedAttemptIsExplainedWhereItsOwnerLooks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ag := startAgent(t, cfg, agentConfig{pod: pod, socket: gw.VICISocket(), log: testr.New(t), errorNotify: enfy})
+	ag := startAgent(t, cfg, agentConfig{pod: pod, gw: gw, log: testr.New(t), errorNotify: enfy})
 	ag.waitReady(t, 30*time.Second)
 
 	mk := func(conn, identity, password string, mod func(*charontest.EAPClient)) charontest.EAPClient {

@@ -75,7 +75,7 @@ func newDiagRig(t *testing.T, users ...client.Object) *diagRig {
 			t.Fatalf("Creating %T %s: %v", o, o.GetName(), err)
 		}
 	}
-	r.ag = startAgent(t, cfg, agentConfig{pod: "vpn-gateway-0", socket: r.gw.VICISocket(), log: testr.New(t), errorNotify: enfy})
+	r.ag = startAgent(t, cfg, agentConfig{pod: "vpn-gateway-0", gw: r.gw, log: testr.New(t), errorNotify: enfy})
 	r.ag.waitReady(t, 30*time.Second)
 	return r
 }

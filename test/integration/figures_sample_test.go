@@ -15,7 +15,6 @@ import (
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/credentials"
-	"github.com/ikegate/ikegate/internal/vici"
 )
 
 // waitValidated waits until the manager has written a current Valid
@@ -43,32 +42,25 @@ func waitValidated(t testing.TB, c client.Client, n int) {
 	})
 }
 
-// sampleUserReady measures spec.samples single new users into row: each
-// from its API write until the agent's apply that loaded its secret into
-// the session s returned, and deleted again before the next.
-func sampleUserReady(t testing.TB, c client.Client, s vici.Session, watch *applyWatch, shards *shardWatch, spec figureSpec, row *figureRow) {
+// sampleUserReady measures spec.samples single new users into row, on top
+// of the n users loaded: each from its API write until the agent's RADIUS
+// server serves it (servedAt), and deleted again before the next.
+func sampleUserReady(t testing.TB, c client.Client, ag *runningAgent, shards *shardWatch, spec figureSpec, n int, row *figureRow) {
 	ctx := context.Background()
 	for i := range spec.samples {
 		time.Sleep(spec.gap)
-		name := fmt.Sprintf("new-%d-%d", row.users, i)
-		loadedAt := watch.expect(vici.ActionLoad, "ntlm-"+name)
+		name := fmt.Sprintf("new-%d-%d", n, i)
 		start := time.Now()
 		if err := createUser(ctx, c, name, name+"@example.com", "pw-"+name); err != nil {
 			t.Fatal(err)
 		}
 		written := time.Since(start)
-		got := waitSignal(t, loadedAt, "the new user's secret")
-		row.agent = append(row.agent, got.at.Sub(start))
+		row.agent = append(row.agent, servedAt(t, ag, n+1, time.Minute).Sub(start))
 		row.write = append(row.write, written)
 		if at, ok := shards.seen(credentials.NTHashKey(name+"-password", "password"), 10*time.Second); ok {
 			row.credentials = append(row.credentials, at.Sub(start))
 		}
-		row.apply = append(row.apply, got.duration)
-		if i == 0 && !holdsSecret(ctx, s, "ntlm-"+name) {
-			t.Fatalf("Agent reported loading ntlm-%s but the session does not hold it", name)
-		}
-		// Back to the size for the next sample.
-		gone := watch.expect(vici.ActionUnload, "ntlm-"+name)
+		// Back to n users for the next sample.
 		sec, u := userObjects(name, "", "")
 		if err := c.Delete(ctx, u); err != nil {
 			t.Fatal(err)
@@ -76,11 +68,10 @@ func sampleUserReady(t testing.TB, c client.Client, s vici.Session, watch *apply
 		if err := c.Delete(ctx, sec); err != nil {
 			t.Fatal(err)
 		}
-		waitSignal(t, gone, "the sample user's secret to go")
+		servedAt(t, ag, n, time.Minute)
 	}
 	slices.Sort(row.agent)
 	slices.Sort(row.write)
-	slices.Sort(row.apply)
 	slices.Sort(row.credentials)
 }
 

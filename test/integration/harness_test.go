@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -201,8 +202,11 @@ type agentConfig struct {
 	pod string
 	// nodeAddress is what the agent reports as its node's address.
 	nodeAddress string
-	socket      string
-	// session, when set, replaces the VICI session to socket.
+	// gw is the gateway charon: the agent talks to its VICI socket, writes
+	// its RADIUS servers and serves its users' logins on its namespace's
+	// loopback, as in a gateway pod.
+	gw *charontest.Charon
+	// session, when set, replaces the VICI session to gw's socket.
 	session  vici.Session
 	firewall agent.Firewall
 	onApply  func(vici.Result, error)
@@ -219,9 +223,16 @@ type agentConfig struct {
 func startAgent(t testing.TB, cfg *rest.Config, ac agentConfig) *runningAgent {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	session := ac.session
-	if session == nil {
-		session = vici.NewClient(ac.socket)
+	// Without a gateway charon (a fake session), the agent's RADIUS server
+	// listens on a free loopback port of the test's own namespace.
+	session, radiusDir, radiusAddr := ac.session, t.TempDir(), "127.0.0.1:0"
+	var radiusConn net.PacketConn
+	if ac.gw != nil {
+		radiusDir, radiusAddr = ac.gw.RADIUSDir(), agent.DefaultRADIUSAddr
+		radiusConn = ac.gw.ListenUDP(t, agent.DefaultRADIUSAddr)
+		if session == nil {
+			session = vici.NewClient(ac.gw.VICISocket())
+		}
 	}
 	a, err := agent.NewForConfig(cfg, agent.Options{
 		Namespace:         namespace,
@@ -230,6 +241,9 @@ func startAgent(t testing.TB, cfg *rest.Config, ac agentConfig) *runningAgent {
 		NodeAddress:       ac.nodeAddress,
 		CertificateSecret: certSecret,
 		VICI:              session,
+		RADIUSDir:         radiusDir,
+		RADIUSAddr:        radiusAddr,
+		RADIUSConn:        radiusConn,
 		Firewall:          ac.firewall,
 		Registerer:        reg,
 		SAInterval:        500 * time.Millisecond,
@@ -268,6 +282,15 @@ func (r *runningAgent) stop(t testing.TB) {
 func (r *runningAgent) waitReady(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	waitFor(t, timeout, "agent ready", func() (bool, string) { return r.Ready(), "not ready" })
+}
+
+// waitServes waits until the agent's RADIUS server holds n users.
+func (r *runningAgent) waitServes(t testing.TB, n int) {
+	t.Helper()
+	waitFor(t, 10*time.Second, fmt.Sprintf("the agent to serve %d users", n), func() (bool, string) {
+		v := r.metric(t, "ikegate_agent_radius_users", nil)
+		return v == float64(n), fmt.Sprintf("ikegate_agent_radius_users = %v", v)
+	})
 }
 
 // metric returns the value of a counter or gauge (summed over series whose

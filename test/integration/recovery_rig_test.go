@@ -101,7 +101,7 @@ func newRecoveryRig(t testing.TB, users int) *recoveryRig {
 // startAgent runs an agent of the rig's gateway in the test's process.
 func (r *recoveryRig) startAgent(t testing.TB, pod string, onApply func(vici.Result, error)) *runningAgent {
 	t.Helper()
-	return startAgent(t, r.cfg, agentConfig{pod: pod, socket: r.gw.VICISocket(), stateFile: r.stateFile,
+	return startAgent(t, r.cfg, agentConfig{pod: pod, gw: r.gw, stateFile: r.stateFile,
 		offlineAfter: time.Second, onApply: onApply, log: logr.Discard()})
 }
 

@@ -134,12 +134,14 @@ func TestRestartsWithoutTheAPIServerServeTheLastConfiguration(t *testing.T) {
 
 	// The API server is back: the agent's informers sync and it serves
 	// what the API says again, a user created meanwhile included.
+	served := offline.metric(t, "ikegate_agent_radius_users", nil)
 	if err := createUser(t.Context(), r.c, "late", "late@example.com", "pw-late"); err != nil {
 		t.Fatal(err)
 	}
 	r.proxy.resume(t)
-	waitFor(t, time.Minute, "the user created while the agent was cut off to be loaded", func() (bool, string) {
-		return holdsSecret(t.Context(), r.gwVICI, "ntlm-late"), "ntlm-late not loaded"
+	waitFor(t, time.Minute, "the user created while the agent was cut off to be served", func() (bool, string) {
+		v := offline.metric(t, "ikegate_agent_radius_users", nil)
+		return v == served+1, fmt.Sprintf("the agent serves %v users, want %v", v, served+1)
 	})
 	r.waitInventory(t, r.model(t), time.Minute, "charon to hold the model saved once the API server answered")
 }

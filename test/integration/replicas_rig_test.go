@@ -99,7 +99,7 @@ func newReplicaRig(t *testing.T, nodes, n int, path v1alpha1.ReturnPath) *replic
 		if err != nil {
 			t.Fatalf("Opening nftables in %s: %v", nd.pod, err)
 		}
-		nd.agent = startAgent(t, cfg, agentConfig{pod: nd.pod, socket: nd.gw.VICISocket(), firewall: fw,
+		nd.agent = startAgent(t, cfg, agentConfig{pod: nd.pod, gw: nd.gw, firewall: fw,
 			nodeAddress: nd.lanSide, log: testr.New(t).WithName(nd.pod)})
 	}
 	for i := range n {

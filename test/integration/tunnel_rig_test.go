@@ -114,7 +114,7 @@ func newTunnelRig(t *testing.T, mod func(*tunnelRig, *v1alpha1.TunnelSpec)) *tun
 			t.Fatalf("Creating %s: %v", o.GetName(), err)
 		}
 	}
-	ag := startAgent(t, cfg, agentConfig{pod: "vpn-gateway-0", socket: r.gw.VICISocket(), log: testr.New(t)})
+	ag := startAgent(t, cfg, agentConfig{pod: "vpn-gateway-0", gw: r.gw, log: testr.New(t)})
 	ag.waitReady(t, 30*time.Second)
 	return r
 }

@@ -67,7 +67,7 @@ func TestTunnelStatus(t *testing.T) {
 			t.Fatalf("Creating %s: %v", o.GetName(), err)
 		}
 	}
-	ag := startAgent(t, cfg, agentConfig{pod: "vpn-gateway-0", socket: gw.VICISocket(), log: testr.New(t)})
+	ag := startAgent(t, cfg, agentConfig{pod: "vpn-gateway-0", gw: gw, log: testr.New(t)})
 	ag.waitReady(t, 30*time.Second)
 
 	status := func() v1alpha1.TunnelStatus {

@@ -96,6 +96,9 @@ func Start(t testing.TB, ns *netns.NS, opts Options) *Charon {
 			t.Fatalf("Creating %s: %v", d, err)
 		}
 	}
+	if err := os.MkdirAll(c.RADIUSDir(), 0o700); err != nil {
+		t.Fatalf("Creating %s: %v", c.RADIUSDir(), err)
+	}
 	settings := c.settings()
 	if opts.Settings != nil {
 		opts.Settings(&settings)
@@ -148,7 +151,14 @@ func (c *Charon) settings() swan.Settings {
 	if levels == nil {
 		levels = map[string]int{"default": 1, "ike": 2, "cfg": 2, "chd": 2, "knl": 2}
 	}
+	var radius *swan.EAPRADIUS
+	if !c.opts.Client {
+		// A gateway's users log in through the RADIUS server its agent
+		// (or ServeUsers) writes into RADIUSDir, as in a gateway pod.
+		radius = &swan.EAPRADIUS{Accounting: true, ServersInclude: c.RADIUSDir() + "/*.conf"}
+	}
 	return swan.Settings{
+		EAPRADIUS:          radius,
 		VICISocket:         "unix://" + c.VICISocket(),
 		UserspaceDataPlane: c.opts.Userspace,
 		Client:             c.opts.Client,
@@ -277,6 +287,26 @@ func (c *Charon) Restart(t testing.TB) {
 	t.Helper()
 	if err := c.stop(); err != nil {
 		t.Fatalf("Stopping charon %s: %v", c.opts.Name, err)
+	}
+	if err := os.Rename(c.logPath(), c.logPath()+".1"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	if err := c.start(); err != nil {
+		t.Fatalf("Restarting charon %s: %v\nLog:\n%s", c.opts.Name, err, c.Log())
+	}
+}
+
+// KillAndRestart ends the charon with SIGKILL, as a crash or an OOM kill
+// would (no cleanup, no DELETEs to peers), and starts it again with the
+// same configuration; the previous run's log is kept as charon.log.1.
+func (c *Charon) KillAndRestart(t testing.TB) {
+	t.Helper()
+	c.mu.Lock()
+	cmd, done := c.cmd, c.done
+	c.cmd, c.done = nil, nil
+	c.mu.Unlock()
+	if cmd != nil && !killAndWait(cmd, done) {
+		t.Fatalf("charon %s survived SIGKILL", c.opts.Name)
 	}
 	if err := os.Rename(c.logPath(), c.logPath()+".1"); err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
