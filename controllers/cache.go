@@ -1,11 +1,15 @@
 package controllers
 
 import (
+	"maps"
+	"slices"
+
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -39,9 +43,18 @@ func CacheOptions(namespaces ...string) cache.Options {
 			&corev1.Service{}:     ours,
 			&rbacv1.Role{}:        ours,
 			&cmv1.Certificate{}:   ours,
-			&corev1.Secret{}:      {Transform: trimSecret},
+			&corev1.Secret{}:      {Transform: trimSecret, Field: readSecretTypes()},
 		},
 	}
+}
+
+// readSecretTypes selects every Secret type but the unread ones.
+func readSecretTypes() fields.Selector {
+	var not []fields.Selector
+	for _, t := range slices.Sorted(maps.Keys(unreadSecretTypes)) {
+		not = append(not, fields.OneTermNotEqualSelector("type", string(t)))
+	}
+	return fields.AndSelectors(not...)
 }
 
 func trimObject(obj any) (any, error) {
@@ -58,7 +71,10 @@ func trimObject(obj any) (any, error) {
 }
 
 // unreadSecretTypes are Secret types no ikegate object can reference
-// meaningfully; the manager keeps their names (for events) but not their data.
+// meaningfully: service account tokens, registry credentials, bootstrap
+// tokens and Helm's releases (whole manifests, often the largest Secrets of
+// a cluster). The cache does not list them at all; a reference to one reads
+// as a Secret that does not exist.
 var unreadSecretTypes = map[corev1.SecretType]bool{
 	corev1.SecretTypeServiceAccountToken: true,
 	corev1.SecretTypeDockercfg:           true,
