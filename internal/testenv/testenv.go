@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
@@ -104,6 +105,10 @@ func Start(t testing.TB, opts ...Option) (*rest.Config, client.Client, string) {
 		CRDDirectoryPaths:     crdPaths,
 		ErrorIfCRDPathMissing: true, // every path above is known to exist
 		Scheme:                o.scheme,
+		// envtest's 20 s default is short on a loaded 2-core machine,
+		// where several suites start their control planes at once.
+		ControlPlaneStartTimeout: 2 * time.Minute,
+		ControlPlaneStopTimeout:  time.Minute,
 	}
 	cfg, err := env.Start()
 	if err != nil {
