@@ -459,7 +459,7 @@ func (a *Agent) sync(ctx context.Context) error {
 	}
 	err = errors.Join(errs...)
 	a.setReport(ctx, gw, err)
-	a.updateReadiness(ctx, applied, applyErr, errors.Join(servingErrs...))
+	a.updateReadiness(ctx, model, applied, applyErr, errors.Join(servingErrs...))
 	return err
 }
 
@@ -475,8 +475,8 @@ func (a *Agent) applyModel(ctx context.Context, m swan.Model) (vici.Result, erro
 
 // updateReadiness sets Ready from an apply's result (see Ready); other
 // are the errors of the firewall and RADIUS steps.
-func (a *Agent) updateReadiness(ctx context.Context, applied vici.Result, applyErr, other error) {
-	ready, why := serving(applied, applyErr, other, a.isTunnelConn)
+func (a *Agent) updateReadiness(ctx context.Context, m swan.Model, applied vici.Result, applyErr, other error) {
+	ready, why := serving(m, applied, applyErr, other, a.isTunnelConn)
 	if was := a.ready.Swap(ready); was != ready {
 		logr.FromContextOrDiscard(ctx).Info("Readiness changed", "ready", ready, "reason", why)
 	}

@@ -139,7 +139,7 @@ func (a *Agent) serveSavedUntil(ctx context.Context, synced <-chan error) error 
 	defer tick.Stop()
 	for {
 		applied, err := a.applyModel(ctx, m)
-		a.updateReadiness(ctx, applied, err, nil)
+		a.updateReadiness(ctx, m, applied, err, nil)
 		select {
 		case err := <-synced:
 			return err
