@@ -62,11 +62,16 @@ type churner struct {
 	errs    []error
 }
 
+// connectedPasswordChanges is how many connected users get a new password
+// during the churn.
+const connectedPasswordChanges = 5
+
 // change picks the k-th change of the churn and returns it to be made. Five kinds take turns: a new
 // user, a new password, a disabled user, a deleted user (one added earlier
 // by the churn, else an original one) and a user the API accepts but the
 // gateway cannot serve (its password Secret does not exist). Each touches
-// only users no client connects as (u-<connected> and up).
+// only users no client connects as (u-<connected> and up), but for the
+// first connectedPasswordChanges new passwords.
 func (ch *churner) change(k, connected int) func(context.Context) {
 	var (
 		write func(context.Context) error
@@ -78,7 +83,12 @@ func (ch *churner) change(k, connected int) func(context.Context) {
 		ch.added++
 		write, delta = func(ctx context.Context) error { return createUser(ctx, ch.c, name, name+"@example.com", "pw-"+name) }, 1
 	case 1:
+		// The first few new passwords are connected users' (the last of
+		// them, never revoked): a new password does not end a session.
 		name := fmt.Sprintf("u-%d", connected+ch.changedPW)
+		if ch.changedPW < connectedPasswordChanges {
+			name = fmt.Sprintf("u-%d", connected-1-ch.changedPW)
+		}
 		ch.changedPW++
 		write = func(ctx context.Context) error { return patchPassword(ctx, ch.c, name, "new-pw-"+name) }
 	case 2:
