@@ -39,6 +39,11 @@ type churnResult struct {
 	// server's answer to the write that revoked it (the change is made
 	// then) to its IKE_SA gone from the gateway.
 	revoked []time.Duration // sorted
+	// unloaded are the part of revoked up to the agent's apply that
+	// unloaded the user's secret returning (sorted): the API server's
+	// watch, the agent's debounce, Build and the VICI apply; the rest is
+	// ending the session.
+	unloaded []time.Duration
 	// kept are the connected users never touched; changed those of them
 	// whose IKE_SA went or was replaced.
 	kept    int
@@ -196,7 +201,10 @@ func (w *saWatch) goneAt(id string) (time.Time, bool) {
 // churnRate changes per second, revoking half of the connected users
 // (disabled or deleted in turn) evenly over it.
 func measureChurn(t testing.TB, spec churnSpec) churnResult {
-	r, _, _ := loadedRig(t, spec.users)
+	r := newRecoveryRig(t, spec.users)
+	applies := newApplyWatch()
+	r.startAgent(t, "vpn-gateway-0", applies.onApply).waitReady(t, 2*time.Minute)
+	r.waitLoaded(t, spec.users)
 	ctx := t.Context()
 	ids := make([]int, spec.connected)
 	for i := range ids {
@@ -208,8 +216,11 @@ func measureChurn(t testing.TB, spec churnSpec) churnResult {
 	}
 	revokes := spec.connected / 2
 	var revokedIDs []string
+	unloads := map[string]<-chan applied{}
 	for i := range revokes {
-		revokedIDs = append(revokedIDs, fmt.Sprintf("u-%d@example.com", i))
+		id := fmt.Sprintf("u-%d@example.com", i)
+		revokedIDs = append(revokedIDs, id)
+		unloads[id] = applies.expect(vici.ActionUnload, fmt.Sprintf("ntlm-u-%d", i))
 	}
 	watchVICI := vici.NewClient(r.gw.VICISocket())
 	defer watchVICI.Close()
@@ -288,8 +299,10 @@ func measureChurn(t testing.TB, spec churnSpec) churnResult {
 		})
 		gone, _ := watch.goneAt(id)
 		res.revoked = append(res.revoked, gone.Sub(at))
+		res.unloaded = append(res.unloaded, waitSignal(t, unloads[id], "the unload of "+id+"'s secret").at.Sub(at))
 	}
 	slices.Sort(res.revoked)
+	slices.Sort(res.unloaded)
 	after := r.sessions(t)
 	kept := map[string]uint32{}
 	for id, uid := range before {
@@ -302,9 +315,10 @@ func measureChurn(t testing.TB, spec churnSpec) churnResult {
 }
 
 func (r churnResult) String() string {
-	return fmt.Sprintf("%d changes in %v (%.1f/s); revoked sessions ended after median %v, worst %v (%d); %d of %d other sessions changed; converged %v after the last change",
+	return fmt.Sprintf("%d changes in %v (%.1f/s); revoked sessions ended after median %v, worst %v (%d; their secrets unloaded after median %v, worst %v); %d of %d other sessions changed; converged %v after the last change",
 		r.changes, r.elapsed.Round(time.Millisecond), float64(r.changes)/r.elapsed.Seconds(),
-		percentile(r.revoked, 0.5), percentile(r.revoked, 1), len(r.revoked), len(r.changed), r.kept, r.converged.Round(time.Millisecond))
+		percentile(r.revoked, 0.5), percentile(r.revoked, 1), len(r.revoked), percentile(r.unloaded, 0.5), percentile(r.unloaded, 1),
+		len(r.changed), r.kept, r.converged.Round(time.Millisecond))
 }
 
 // TestChurnCutsRevokedUsersOnly churns 1,000 users, 50 of them connected,
