@@ -10,17 +10,18 @@ import (
 	"github.com/ikegate/ikegate/internal/swan"
 )
 
-// The recovery bounds, and the margin the tests allow on them: a
-// loaded 2-core CI machine runs the manager, the API server, two charons
-// and the agent on the same cores as seven other engineers' tests, and a
-// test that fails there for scheduling alone would be ignored. The
+// The recovery bounds, and what the tests assert: a loaded 2-core
+// CI machine runs the manager, the API server, two charons and the agent on
+// the same cores as seven other engineers' tests, and a test that fails
+// there for scheduling alone would be ignored. Each asserted bound is about
+// three times the worst figure measured here over repeated runs; the
 // benchmarks print the figures themselves against the bounds.
 const (
 	// charonRestoreBound: after a SIGKILLed charon's socket is back, the
-	// full inventory equals the model within 2 s.
-	charonRestoreBound = 2 * time.Second
-	// boundMargin multiplies a bound into what a test asserts.
-	boundMargin = 3
+	// full inventory equals the model within 2 s. Measured: median 0.42 s,
+	// worst 0.93 s; asserted: 3 × 2 s.
+	charonRestoreBound  = 2 * time.Second
+	charonRestoreAssert = 3 * charonRestoreBound
 )
 
 // recoveryUsers is the number of users the recovery tests load.
@@ -88,13 +89,13 @@ func measureCharonKill(t testing.TB, rounds int) []time.Duration {
 // TestCharonKillRestoresInventory SIGKILLs charon with 1,000 users, a pool
 // and a tunnel loaded: every connection, pool, secret, key, certificate and
 // authority of the model is back, and nothing else, within the 2 s
-// (asserted with boundMargin) of charon's socket returning.
+// (asserted: charonRestoreAssert) of charon's socket returning.
 func TestCharonKillRestoresInventory(t *testing.T) {
 	took := measureCharonKill(t, 3)
 	t.Logf("Inventory back after charon's SIGKILL, %d users: median %v, worst %v (bound %v)", recoveryUsers, median(took), took[len(took)-1], charonRestoreBound)
 	for i, d := range took {
-		if d > boundMargin*charonRestoreBound {
-			t.Errorf("Sample %d: the inventory took %v to return, over %d × %v", i, d, boundMargin, charonRestoreBound)
+		if d > charonRestoreAssert {
+			t.Errorf("Sample %d: the inventory took %v to return, over the asserted %v", i, d, charonRestoreAssert)
 		}
 	}
 }
@@ -143,7 +144,15 @@ func TestRestartsWithoutTheAPIServerServeTheLastConfiguration(t *testing.T) {
 		v := offline.metric(t, "ikegate_agent_radius_users", nil)
 		return v == served+1, fmt.Sprintf("the agent serves %v users, want %v", v, served+1)
 	})
-	r.waitInventory(t, r.model(t), time.Minute, "charon to hold the model saved once the API server answered")
+	// The model is saved after the apply that loads it: read it each time.
+	waitFor(t, time.Minute, "charon to hold the model saved once the API server answered", func() (bool, string) {
+		m, _, err := agent.LoadSavedConfig(r.stateFile)
+		if err != nil {
+			return false, err.Error()
+		}
+		gap := r.inventoryGap(t.Context(), m)
+		return gap == "", gap
+	})
 }
 
 // TestAgentKilledMidApplyKeepsSessions SIGKILLs agent processes: the first
