@@ -18,6 +18,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"software.sslmate.com/src/go-pkcs12"
@@ -222,15 +223,19 @@ func TestProfileDelivery(t *testing.T) {
 
 	t.Run("a client CA ikegate does not hold", func(t *testing.T) {
 		gw := &v1alpha1.VPNGateway{}
-		mustGet(t, c, ns, "certs", gw)
 		var ca corev1.Secret
 		mustGet(t, c, ns, "certs-ca", &ca)
 		other := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "other-ca"}, Data: map[string][]byte{"ca.crt": ca.Data["tls.crt"]}}
 		if err := c.Create(ctx, other); err != nil {
 			t.Fatal(err)
 		}
-		gw.Spec.ClientAuth.ClientCA = &v1alpha1.SecretKeyReference{Name: "other-ca", Key: "ca.crt"}
-		if err := c.Update(ctx, gw); err != nil {
+		// The manager may write the gateway's status between a read and the
+		// update; read again then.
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			mustGet(t, c, ns, "certs", gw)
+			gw.Spec.ClientAuth.ClientCA = &v1alpha1.SecretKeyReference{Name: "other-ca", Key: "ca.crt"}
+			return c.Update(ctx, gw)
+		}); err != nil {
 			t.Fatal(err)
 		}
 		alice := &v1alpha1.VPNUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice"}}
