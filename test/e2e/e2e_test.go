@@ -288,6 +288,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
+	requireCalmStart(t, ctx, c)
 	table := kubectlGet(t, kubeconfig)
 	say(t, "kubectl -n %s get vpngateways,mobilepools,vpnusers\n%s", namespace, indent(table))
 	if !regexp.MustCompile(`(?m)^vpnuser\.ikegate\.io/jimp\s+jimp@example\.com\s+1\s+True`).MatchString(table) {
