@@ -22,13 +22,20 @@ import (
 // then etcd, kube-apiserver, a charon and both namespaces exist.
 const charonLoaded = "==> The agent loaded the gateway's configuration over VICI"
 
-func TestDemoStoppedThroughAClosedPipeLeavesNothing(t *testing.T) {
-	require.Root(t)
-	base := stateBase(t)
+// startDemoUntilCharon starts the demo and waits until everything it
+// should clean up exists.
+func startDemoUntilCharon(t *testing.T, base string) (*demoProcess, leftovers) {
+	t.Helper()
 	d := startDemo(t, base)
 	d.waitFor(t, charonLoaded)
 	left := d.leftovers(t)
 	left.requireRunning(t)
+	return d, left
+}
+
+func TestDemoStoppedThroughAClosedPipeLeavesNothing(t *testing.T) {
+	require.Root(t)
+	d, left := startDemoUntilCharon(t, stateBase(t))
 	// What `make demo | tee demo.log` and Ctrl-C do: tee dies first.
 	d.closeStdout()
 	d.signal(t, syscall.SIGINT)
@@ -39,10 +46,7 @@ func TestDemoStoppedThroughAClosedPipeLeavesNothing(t *testing.T) {
 func TestAKilledDemoIsClearedByTheNextRun(t *testing.T) {
 	require.Root(t)
 	base := stateBase(t)
-	first := startDemo(t, base)
-	first.waitFor(t, charonLoaded)
-	left := first.leftovers(t)
-	left.requireRunning(t)
+	first, left := startDemoUntilCharon(t, base)
 	first.signal(t, syscall.SIGKILL)
 	if err := first.wait(t); err == nil {
 		t.Fatal("the demo exited normally after SIGKILL")
