@@ -36,7 +36,7 @@ func TestAnnounceTellsFaultsAndRecoveriesOnce(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := events.NewFakeRecorder(4)
-			announce(rec, gen.Pool(gen.Namespace, "staff", "10.3.200.0/24"), tt.prev, tt.next)
+			announce(rec, nil, gen.Pool(gen.Namespace, "staff", "10.3.200.0/24"), tt.prev, tt.next)
 			close(rec.Events)
 			var got []string
 			for e := range rec.Events {
@@ -57,15 +57,16 @@ func TestAnnounceTellsAChangeSeenTwiceOnce(t *testing.T) {
 	stale := []metav1.Condition{condFalse(v1alpha1.ConditionConfigApplied, v1alpha1.ReasonApplyFailed, "charon refused pool staff")}
 	applied := condTrue(v1alpha1.ConditionConfigApplied, v1alpha1.ReasonReady, "all 1 gateway pods hold generation 2")
 	rec := events.NewFakeRecorder(4)
-	announce(rec, pool, stale, applied)
-	announce(rec, pool, stale, applied)
+	var told conditionMemory
+	announce(rec, &told, pool, stale, applied)
+	announce(rec, &told, pool, stale, applied)
 	if n := len(rec.Events); n != 1 {
 		t.Fatalf("%d events, want 1", n)
 	}
 	// A later fault and its fix are changes again.
 	failed := stale[0]
-	announce(rec, pool, []metav1.Condition{applied}, failed)
-	announce(rec, pool, []metav1.Condition{failed}, applied)
+	announce(rec, &told, pool, []metav1.Condition{applied}, failed)
+	announce(rec, &told, pool, []metav1.Condition{failed}, applied)
 	if n := len(rec.Events); n != 3 {
 		t.Fatalf("%d events, want 3", n)
 	}

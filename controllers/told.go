@@ -9,14 +9,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// told remembers the last state of each object's conditions that announce
-// saw. Two reconciles of one object can both read it from a cache that
-// does not hold the first one's status write yet; both then see the same
-// change against the same stale conditions and would each announce it. The
-// second finds the state already seen and stays quiet, so a change is told
-// once. Keys are UIDs, so the objects of several managers in one process
-// (envtests) never meet; a state is kept as a hash, some 60 bytes an entry.
-var told = &conditionMemory{seen: map[toldKey]uint64{}}
+// conditionMemory remembers the last state of each object's conditions
+// that a reconciler's announce saw. Two reconciles of one object can both
+// read it from a cache that does not hold the first one's status write yet;
+// both then see the same change against the same stale conditions and would
+// each announce it. The second finds the state already seen and stays
+// quiet, so a change is told once. A state is kept as a hash, some 60 bytes
+// an entry. The zero value is ready; a nil one remembers nothing.
 
 // maxTold bounds the memory, which would otherwise keep the entries of
 // deleted objects: past it the memory starts over (some 16 MB), costing at
@@ -36,7 +35,7 @@ type conditionMemory struct {
 // changed records c as obj's current state of c.Type and reports whether it
 // differs from the one recorded before.
 func (m *conditionMemory) changed(obj client.Object, c metav1.Condition) bool {
-	if obj.GetUID() == "" {
+	if m == nil || obj.GetUID() == "" {
 		// An object not from the API server (unit tests) has no identity to remember.
 		return true
 	}
@@ -51,8 +50,8 @@ func (m *conditionMemory) changed(obj client.Object, c metav1.Condition) bool {
 	if v, ok := m.seen[k]; ok && v == h.Sum64() {
 		return false
 	}
-	if len(m.seen) >= maxTold {
-		clear(m.seen)
+	if m.seen == nil || len(m.seen) >= maxTold {
+		m.seen = map[toldKey]uint64{}
 	}
 	m.seen[k] = h.Sum64()
 	return true

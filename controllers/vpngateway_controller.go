@@ -38,6 +38,7 @@ type VPNGatewayReconciler struct {
 	// Now is the clock for certificate expiry; time.Now when nil.
 	Now    func() time.Time
 	builds *buildCache
+	told   conditionMemory
 }
 
 // +kubebuilder:rbac:groups=ikegate.io,resources=vpngateways;mobilepools;vpnusers;tunnels,verbs=get;list;watch;update;patch
@@ -419,7 +420,7 @@ func (r *VPNGatewayReconciler) writeStatus(ctx context.Context, s *gatewayScope,
 // announce records an Event when a condition turns False or changes its
 // reason while False (Warning), or turns True again (Normal).
 func (r *VPNGatewayReconciler) announce(obj client.Object, old []metav1.Condition, c metav1.Condition) {
-	announce(r.Recorder, obj, old, c)
+	announce(r.Recorder, &r.told, obj, old, c)
 }
 
 // progressReasons are states every new object passes through; they are
@@ -441,7 +442,7 @@ var idleReasons = map[string]bool{
 	v1alpha1.ReasonPoolUnused: true,
 }
 
-func announce(rec events.EventRecorder, obj client.Object, old []metav1.Condition, c metav1.Condition) {
+func announce(rec events.EventRecorder, told *conditionMemory, obj client.Object, old []metav1.Condition, c metav1.Condition) {
 	if rec == nil || c.Type == v1alpha1.ConditionReady {
 		return
 	}
