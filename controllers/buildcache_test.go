@@ -48,7 +48,7 @@ func TestMembersInsecureAlgorithm(t *testing.T) {
 		t.Errorf("staff pool has problems %v", p)
 	}
 	rec := events.NewFakeRecorder(4)
-	announce(rec, legacy, nil, valid)
+	announce(rec, nil, legacy, nil, valid)
 	select {
 	case e := <-rec.Events:
 		if !strings.HasPrefix(e, "Warning InsecureAlgorithm") {
@@ -58,7 +58,7 @@ func TestMembersInsecureAlgorithm(t *testing.T) {
 		t.Error("no Warning event")
 	}
 	// The same verdict again is no news.
-	announce(rec, legacy, []metav1.Condition{valid}, valid)
+	announce(rec, nil, legacy, []metav1.Condition{valid}, valid)
 	if len(rec.Events) != 0 {
 		t.Errorf("repeated condition produced event %q", <-rec.Events)
 	}

@@ -36,6 +36,7 @@ var phaseConditions = []string{v1alpha1.ConditionValid, v1alpha1.ConditionCertif
 type GatewayAgentsReconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
+	told     conditionMemory
 }
 
 // Reconcile prunes the reports of pods that are gone, then sums the rest.
@@ -126,7 +127,7 @@ func (r *GatewayAgentsReconciler) writeSums(ctx context.Context, gw *v1alpha1.VP
 	next := append([]metav1.Condition(nil), gw.Status.Conditions...)
 	for _, c := range []metav1.Condition{applied, ready} {
 		c.ObservedGeneration = gw.Generation
-		announce(r.Recorder, gw, gw.Status.Conditions, c)
+		announce(r.Recorder, &r.told, gw, gw.Status.Conditions, c)
 		meta.SetStatusCondition(&next, c)
 	}
 	sessions, readyReplicas := currentAgentSums(gw)

@@ -31,6 +31,7 @@ type MembersReconciler struct {
 	// StatusWorkers bounds the concurrent status writes of one reconcile.
 	StatusWorkers int
 	builds        *buildCache
+	told          conditionMemory
 }
 
 // member is what the reconciler needs of a pool, user or tunnel.
@@ -115,7 +116,7 @@ func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, gw *v1a
 	next := append([]metav1.Condition(nil), m.conditions...)
 	for _, c := range []metav1.Condition{valid, ready} {
 		c.ObservedGeneration = m.generation
-		announce(r.Recorder, m.obj, m.conditions, c)
+		announce(r.Recorder, &r.told, m.obj, m.conditions, c)
 		meta.SetStatusCondition(&next, c)
 	}
 	// A pool's status also counts its addresses and the leases the agents report.
@@ -125,7 +126,7 @@ func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, gw *v1a
 		counts = poolCountsFor(pool, gw)
 		c := addressesCondition(counts)
 		c.ObservedGeneration = m.generation
-		announce(r.Recorder, m.obj, m.conditions, c)
+		announce(r.Recorder, &r.told, m.obj, m.conditions, c)
 		meta.SetStatusCondition(&next, c)
 	}
 	countsSame := !isPool || (pool.Status.Leased == counts.Leased && pool.Status.Size == counts.Size &&

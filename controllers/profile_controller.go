@@ -41,6 +41,7 @@ type ProfilesReconciler struct {
 	// Now is the clock; time.Now when nil.
 	Now    func() time.Time
 	builds *buildCache
+	told   conditionMemory
 }
 
 // profilesFieldOwner owns the status fields ProfilesReconciler writes.
@@ -102,7 +103,7 @@ func (r *ProfilesReconciler) reconcileUser(ctx context.Context, b *gatewayBuild,
 	next := append([]metav1.Condition(nil), u.Status.Conditions...)
 	for i := range d.conditions {
 		d.conditions[i].ObservedGeneration = u.Generation
-		announce(r.Recorder, u, u.Status.Conditions, d.conditions[i])
+		announce(r.Recorder, &r.told, u, u.Status.Conditions, d.conditions[i])
 		meta.SetStatusCondition(&next, d.conditions[i])
 	}
 	if !issuesCertificate(u) {

@@ -223,7 +223,6 @@ func TestProfileDelivery(t *testing.T) {
 
 	t.Run("a client CA ikegate does not hold", func(t *testing.T) {
 		gw := &v1alpha1.VPNGateway{}
-		mustGet(t, c, ns, "certs", gw)
 		var ca corev1.Secret
 		mustGet(t, c, ns, "certs-ca", &ca)
 		other := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "other-ca"}, Data: map[string][]byte{"ca.crt": ca.Data["tls.crt"]}}

@@ -41,6 +41,7 @@ type VPNGatewayReconciler struct {
 	// Now is the clock for certificate expiry; time.Now when nil.
 	Now    func() time.Time
 	builds *buildCache
+	told   conditionMemory
 }
 
 // gatewayScope carries what the phases found to the status computation.
@@ -139,15 +140,19 @@ func (r *VPNGatewayReconciler) reconcilePKI(ctx context.Context, s *gatewayScope
 	gw := s.gw
 	n := namesFor(gw.Name)
 	if gw.Spec.Certificate.IssuerRef == nil {
-		self, ca, caIssuer := caBootstrap(gw)
-		for _, o := range []client.Object{self, ca, caIssuer} {
-			if err := applyObject(ctx, r.Client, o); err != nil {
-				return err
-			}
+		if err := r.bootstrapCA(ctx, gw); err != nil {
+			return err
 		}
 	}
 	if err := r.observeIssuer(ctx, s); err != nil {
 		return err
+	}
+	// A Certificate whose Issuer is not there yet only makes cert-manager
+	// tell of a missing issuer; the gateway's own comes within seconds, and
+	// it and its Ready condition changing reconcile the gateway again.
+	if s.issuer.Own && (!s.issuer.Found || !s.issuer.Ready) {
+		s.cert = certState{Name: n.Server, SecretName: n.ServerSecret}
+		return nil
 	}
 	if err := applyObject(ctx, r.Client, serverCertificate(gw)); err != nil {
 		return err
@@ -182,6 +187,32 @@ func (r *VPNGatewayReconciler) reconcilePKI(ctx context.Context, s *gatewayScope
 	}
 	s.caPEM = sec.Data["ca.crt"]
 	return nil
+}
+
+// bootstrapCA makes the gateway's own CA when the spec names no issuer: a
+// self-signed Issuer, the CA Certificate it signs, and, once cert-manager
+// has issued that, the CA Issuer. Made before its Secret exists, the CA
+// Issuer would have cert-manager raise ErrGetKeyPair and ErrInitIssuer
+// Warnings on every new gateway. The CA Certificate turning Ready is a
+// change of an owned object and reconciles the gateway again.
+func (r *VPNGatewayReconciler) bootstrapCA(ctx context.Context, gw *v1alpha1.VPNGateway) error {
+	self, ca, caIssuer := caBootstrap(gw)
+	for _, o := range []client.Object{self, ca} {
+		if err := applyObject(ctx, r.Client, o); err != nil {
+			return err
+		}
+	}
+	var cur cmv1.Certificate
+	switch err := r.Client.Get(ctx, client.ObjectKeyFromObject(ca), &cur); {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	}
+	if c := cmCertCondition(&cur, cmv1.CertificateConditionReady); c == nil || c.Status != metav1.ConditionTrue {
+		return nil
+	}
+	return applyObject(ctx, r.Client, caIssuer)
 }
 
 func (r *VPNGatewayReconciler) observeIssuer(ctx context.Context, s *gatewayScope) error {
@@ -402,7 +433,7 @@ func phaseStatus(st v1alpha1.VPNGatewayStatus) v1alpha1.VPNGatewayStatus {
 // announce records an Event when a condition turns False or changes its
 // reason while False (Warning), or turns True again (Normal).
 func (r *VPNGatewayReconciler) announce(obj client.Object, old []metav1.Condition, c metav1.Condition) {
-	announce(r.Recorder, obj, old, c)
+	announce(r.Recorder, &r.told, obj, old, c)
 }
 
 // progressReasons are states every new object passes through; they are
@@ -415,19 +446,31 @@ var progressReasons = map[string]bool{
 	v1alpha1.ReasonGatewayNotReady:    true,
 }
 
-func announce(rec events.EventRecorder, obj client.Object, old []metav1.Condition, c metav1.Condition) {
+// idleReasons are states that need nothing done, so neither entering nor
+// leaving them is an Event: a pool no VPNUser is selected for (made before
+// its users, as `kubectl apply -f dir/` does in file order, or whose users
+// are gone) serves nobody and refuses nobody. Its Valid condition says so;
+// a Warning would send a user looking for a fault on a start that works.
+var idleReasons = map[string]bool{
+	v1alpha1.ReasonPoolUnused: true,
+}
+
+func announce(rec events.EventRecorder, told *conditionMemory, obj client.Object, old []metav1.Condition, c metav1.Condition) {
 	if rec == nil || c.Type == v1alpha1.ConditionReady {
 		return
 	}
+	if !told.changed(obj, c) {
+		return
+	}
 	prev := meta.FindStatusCondition(old, c.Type)
-	if progressReasons[c.Reason] || (c.Reason == v1alpha1.ReasonPodsUnavailable && (prev == nil || prev.Status != metav1.ConditionTrue)) {
+	if progressReasons[c.Reason] || idleReasons[c.Reason] || (c.Reason == v1alpha1.ReasonPodsUnavailable && (prev == nil || prev.Status != metav1.ConditionTrue)) {
 		return
 	}
 	switch {
 	case c.Status == metav1.ConditionFalse &&
 		(prev == nil || prev.Status != c.Status || prev.Reason != c.Reason || prev.Message != c.Message):
 		rec.Eventf(obj, nil, corev1.EventTypeWarning, c.Reason, "Check"+c.Type, "%s", c.Message)
-	case c.Status == metav1.ConditionTrue && prev != nil && prev.Status == metav1.ConditionFalse:
+	case c.Status == metav1.ConditionTrue && prev != nil && prev.Status == metav1.ConditionFalse && !idleReasons[prev.Reason]:
 		rec.Eventf(obj, nil, corev1.EventTypeNormal, c.Reason, "Check"+c.Type, "%s is True: %s", c.Type, c.Message)
 	}
 }

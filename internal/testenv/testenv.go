@@ -100,8 +100,13 @@ func Start(t testing.TB, opts ...Option) (*rest.Config, client.Client, string) {
 	}
 	crdPaths = append(crdPaths, o.crdPaths...)
 
+	etcd, apiServer := dieWithParent(t, assets)
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
+		ControlPlane: envtest.ControlPlane{
+			Etcd:      &envtest.Etcd{Path: etcd},
+			APIServer: &envtest.APIServer{Path: apiServer},
+		},
 		CRDDirectoryPaths:     crdPaths,
 		ErrorIfCRDPathMissing: true, // every path above is known to exist
 		Scheme:                o.scheme,
@@ -142,6 +147,32 @@ func Start(t testing.TB, opts ...Option) (*rest.Config, client.Client, string) {
 	}
 	return cfg, c, kubeconfig
 }
+
+// dieWithParent returns etcd and kube-apiserver wrapped so that they get
+// SIGKILL when the test process dies: envtest starts them with a SysProcAttr
+// of its own (a process group, no parent-death signal), so a test binary
+// that is killed, or panics on -timeout, would leave them running. setpriv
+// (util-linux, essential on Debian) sets the signal and execs the binary,
+// which keeps its pid and arguments.
+func dieWithParent(t testing.TB, assets string) (etcd, apiServer string) {
+	t.Helper()
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Fatalf("testenv: setpriv (util-linux) is needed to tie etcd and kube-apiserver to the test process: %v", err)
+	}
+	dir := t.TempDir()
+	wrap := func(name string) string {
+		path := filepath.Join(dir, name)
+		script := fmt.Sprintf("#!/bin/sh\nexec %s --pdeathsig KILL -- %s \"$@\"\n", shellQuote(setpriv), shellQuote(filepath.Join(assets, name)))
+		if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+			t.Fatalf("testenv: writing %s: %v", path, err)
+		}
+		return path
+	}
+	return wrap("etcd"), wrap("kube-apiserver")
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func hasYAML(dir string) bool {
 	entries, err := os.ReadDir(dir)

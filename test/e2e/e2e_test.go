@@ -17,11 +17,9 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -46,6 +44,7 @@ import (
 	"github.com/ikegate/ikegate/controllers"
 	"github.com/ikegate/ikegate/internal/agent"
 	"github.com/ikegate/ikegate/internal/certmanagertest"
+	"github.com/ikegate/ikegate/internal/demorun"
 	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/testenv"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
@@ -84,6 +83,9 @@ func say(t *testing.T, format string, args ...any) {
 func TestEndToEnd(t *testing.T) {
 	require.Root(t)
 	start := time.Now()
+	sigs := catchSignals(t)
+	run := beginRun(t)
+	interrupted := stopOnSignal(t, run, sigs)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	// The components' own logs would bury the story; failures carry their causes.
@@ -137,8 +139,8 @@ func TestEndToEnd(t *testing.T) {
 
 	// The gateway node and the client, joined by a link; the LAN address sits
 	// on the gateway's loopback.
-	gwNS := netns.New(t, "e2egw")
-	clNS := netns.New(t, "e2ecl")
+	gwNS := demorun.Netns(run, func() *netns.NS { return netns.New(t, "e2egw") })
+	clNS := demorun.Netns(run, func() *netns.NS { return netns.New(t, "e2ecl") })
 	netns.Veth(t, gwNS, clNS, wanAddress+"/24", clientAddr+"/24")
 	gwNS.AddLoopbackAddr(t, lanAddress+"/24")
 
@@ -291,6 +293,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
+	requireCalmStart(t, ctx, c)
 	table := kubectlGet(t, kubeconfig)
 	say(t, "kubectl -n %s get vpngateways,mobilepools,vpnusers\n%s", namespace, indent(table))
 	if !regexp.MustCompile(`(?m)^vpnuser\.ikegate\.io/jimp\s+jimp@example\.com\s+1\s+True`).MatchString(table) {
@@ -307,7 +310,7 @@ func TestEndToEnd(t *testing.T) {
 	say(t, "Everything works (%s from start)", time.Since(start).Round(100*time.Millisecond))
 
 	if demo && os.Getenv("DEMO_ONESHOT") != "1" {
-		waitForInterrupt(kubeconfig)
+		waitForInterrupt(kubeconfig, interrupted)
 	}
 }
 
@@ -422,23 +425,6 @@ func kubectlGet(t *testing.T, kubeconfig string) string {
 		t.Fatalf("kubectl get: %v\n%s", err, out)
 	}
 	return string(out)
-}
-
-func waitForInterrupt(kubeconfig string) {
-	fmt.Printf(`
-The demo keeps running. Look around with kubectl:
-
-  export KUBECONFIG=%s
-  bin/k8s/kubectl -n %s get vpngateways,mobilepools,vpnusers,tunnels
-  bin/k8s/kubectl -n %s get vpnuser %s -o yaml
-
-Press Ctrl-C to stop; namespaces and processes are cleaned up.
-`, kubeconfig, namespace, namespace, userName)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	<-sig
-	signal.Stop(sig)
-	fmt.Println("==> Stopping and cleaning up")
 }
 
 func parseCert(t *testing.T, data []byte) *x509.Certificate {
