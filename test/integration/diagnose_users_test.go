@@ -221,11 +221,12 @@ func (r *diagRig) setDisabled(t *testing.T, disabled bool, names ...string) {
 }
 
 // TestUsersRefusalsAtRekeyPoolLivenessAndCertificate: an expired user, a
-// PFS mismatch at the first CHILD_SA rekey, a full pool, a client that
-// refuses the gateway's certificate and a client that vanishes (DPD) are
-// each a Warning Event on the object whose owner can fix it, naming both
-// sides' values; then, with every user disabled, the agent reports that
-// charon holds no connection.
+// PFS mismatch at the first CHILD_SA rekey, an ESP proposal mismatch, a
+// full pool, a client that
+// refuses the gateway's certificate, a client that vanishes (DPD) and a
+// client certificate of a foreign CA are each a Warning Event on the
+// object whose owner can fix it, naming both sides' values; with every
+// user disabled, the agent reports that charon holds no connection.
 func TestUsersRefusalsAtRekeyPoolLivenessAndCertificate(t *testing.T) {
 	require.Root(t)
 	var users []client.Object
@@ -258,6 +259,15 @@ func TestUsersRefusalsAtRekeyPoolLivenessAndCertificate(t *testing.T) {
 			"PFS mismatch", "the peer offered ESP:AES_GCM_16_256/MODP_2048", "the gateway has ESP:AES_GCM_16_256/AES_GCM_16_128/CHACHA20_POLY1305/NO_EXT_SEQ",
 			"set the same PFS (DH group) for ESP on both sides")
 		r.end("pfs")
+	})
+
+	t.Run("esp-proposal", func(t *testing.T) {
+		r.load(t, nil, r.eapClient("sha1", "bob@example.com", "pw-bob", func(c *charontest.EAPClient) { c.ESPProposals = "aes256-sha1" }))
+		r.refused(t, "sha1")
+		r.end("sha1")
+		r.wantEvent(t, v1alpha1.ReasonProposalMismatch, "VPNUser", "bob", "CHILD_SA failed", "bob@example.com", "no match for integrity",
+			"the peer offered ESP:AES_CBC_256/HMAC_SHA1_96/NO_EXT_SEQ", "the gateway has ESP:AES_GCM_16_256", "make the client's ESP proposal share integrity")
+		r.userConnected(t, "bob", metav1.ConditionFalse, v1alpha1.ReasonProposalMismatch)
 	})
 
 	t.Run("pool-exhausted", func(t *testing.T) {
