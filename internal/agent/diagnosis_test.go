@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -240,6 +241,9 @@ func TestFailuresLandOnTheObjectWhoseOwnerCanFixThem(t *testing.T) {
 		})},
 			kind: "VPNUser", object: "jimp", reason: diagnose.ReasonExpired,
 			inMessage: []string{"jimp@example.com", "the VPNUser has expired", "extend expiresAt"}, memberHasState: true},
+		{name: "a user whose password the pod does not hold yet", log: "unknown-identity", users: []*v1alpha1.VPNUser{vpnUser("jimp"), vpnUser("nobody")},
+			kind: "VPNUser", object: "nobody", reason: diagnose.ReasonCredentialsPending,
+			inMessage: []string{"nobody@example.com", "the VPNUser nobody exists, but this gateway pod holds no password for it yet", "passwordSecretRef"}, memberHasState: true},
 		{name: "unknown identity", log: "unknown-identity", users: []*v1alpha1.VPNUser{vpnUser("jimp")},
 			kind: "VPNGateway", object: testGW, reason: diagnose.ReasonUnknownUser,
 			inMessage: []string{"nobody@example.com", "create a VPNUser"}},
@@ -408,5 +412,28 @@ func TestTunnelFailuresLandOnTheTunnel(t *testing.T) {
 	f := ix.complete(diagnose.Failure{Connection: conn, Reason: diagnose.ReasonTrafficSelectorMismatch})
 	if len(f.Configured) != 1 || f.Configured[0] != "10.3.0.0/24 === 10.9.0.0/24" {
 		t.Errorf("The tunnel's side of a traffic selector mismatch = %v, want 10.3.0.0/24 === 10.9.0.0/24", f.Configured)
+	}
+}
+
+// TestACertificateThatDoesNotVerifyNamesTheTrustedCAs: the log names the
+// peer's certificate only; the Failure gets the CAs the connection trusts
+// for it, and none when it was the peer that refused this side's.
+func TestACertificateThatDoesNotVerifyNamesTheTrustedCAs(t *testing.T) {
+	pki := charontest.NewPKI(t, "Client CA")
+	res := &swan.Result{Model: swan.Model{
+		Certs:       []swan.Cert{{Name: "client-ca", Type: "x509ca", PEM: pki.CertPEM}},
+		Connections: []swan.Connection{{Name: "mobile", Remote: []swan.Auth{{Method: "pubkey", CACerts: []string{"client-ca"}}}}},
+	}}
+	ix := newDiagIndex(&swan.Resources{}, res)
+	theirs := ix.complete(diagnose.Failure{Connection: "mobile", Reason: diagnose.ReasonCertificateInvalid, PeerCertificate: true})
+	if want := []string{"trusted CA CN=Client CA"}; !slices.Equal(theirs.Configured, want) {
+		t.Errorf("Configured = %q, want %q", theirs.Configured, want)
+	}
+	if !strings.Contains(failureMessage(theirs), "the gateway has trusted CA CN=Client CA") {
+		t.Errorf("Message %q does not name the trusted CA", failureMessage(theirs))
+	}
+	ours := ix.complete(diagnose.Failure{Connection: "mobile", Reason: diagnose.ReasonCertificateInvalid})
+	if len(ours.Configured) != 0 {
+		t.Errorf("Configured = %q for a refusal of the gateway's own certificate, want none", ours.Configured)
 	}
 }

@@ -96,6 +96,20 @@ func diagGateway(t testing.TB, ns *netns.NS, retransmit swan.Retransmit, levels 
 	return gw, enfy
 }
 
+// waitSecrets waits until the gateway's charon holds the users' passwords:
+// an agent is ready once charon serves, and on a loaded machine the
+// manager may derive a user's password hash after that.
+func waitSecrets(t testing.TB, gw *charontest.Charon, users ...string) {
+	t.Helper()
+	s := vici.NewClient(gw.VICISocket())
+	defer s.Close()
+	for _, u := range users {
+		waitFor(t, 30*time.Second, "charon holding "+u+"'s password", func() (bool, string) {
+			return holdsSecret(context.Background(), s, "ntlm-"+u), "not loaded"
+		})
+	}
+}
+
 // eapClient is a client of the rig's gateway; mod adjusts it.
 func (r *diagRig) eapClient(conn, identity, password string, mod func(*charontest.EAPClient)) charontest.EAPClient {
 	ec := charontest.EAPClient{Conn: conn, Gateway: diagGW, RemoteID: hostname, Identity: identity, Password: password, RemoteTS: lanNet}
@@ -238,6 +252,7 @@ func TestUsersRefusalsAtRekeyPoolLivenessAndCertificate(t *testing.T) {
 		users = append(users, s, u)
 	}
 	r := newDiagRig(t, users...)
+	waitSecrets(t, r.gw, "jimp", "bob", "carl")
 
 	t.Run("expired", func(t *testing.T) {
 		r.load(t, nil, r.eapClient("exp", "exp@example.com", "pw-exp", nil))
@@ -330,7 +345,7 @@ func TestUsersRefusalsAtRekeyPoolLivenessAndCertificate(t *testing.T) {
 		r.refused(t, "laptop")
 		r.end("laptop")
 		r.wantEvent(t, v1alpha1.ReasonCertificateInvalid, "VPNUser", "laptop", "laptop.example.com", diagCl,
-			"does not verify against the trusted CAs", "give the side that refused the certificate the CA that issued it")
+			"does not verify against the trusted CAs", "the gateway has trusted CA CN=Diagnose Users CA", "give the side that refused the certificate the CA that issued it")
 		r.userConnected(t, "laptop", metav1.ConditionFalse, v1alpha1.ReasonCertificateInvalid)
 	})
 }
