@@ -270,6 +270,7 @@ func TestFailuresLandOnTheObjectWhoseOwnerCanFixThem(t *testing.T) {
 			if ev.InvolvedObject.UID == "" {
 				t.Errorf("Event's object has no UID: kubectl describe would not show it")
 			}
+			t.Logf("%s on %s/%s: %s", ev.Reason, ev.InvolvedObject.Kind, ev.InvolvedObject.Name, ev.Message)
 			for _, s := range tc.inMessage {
 				if !strings.Contains(ev.Message, s) {
 					t.Errorf("Event message %q lacks %q", ev.Message, s)
