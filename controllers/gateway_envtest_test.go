@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
@@ -299,9 +300,13 @@ func TestGatewayEnvtest(t *testing.T) {
 		}
 		setRef := func(secret string) {
 			t.Helper()
-			mustGet(t, c, ns, "jimp", user)
-			user.Spec.PasswordSecretRef.Name = secret
-			if err := c.Update(ctx, user); err != nil {
+			// The manager writes the user's status meanwhile.
+			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				mustGet(t, c, ns, "jimp", user)
+				user.Spec.PasswordSecretRef.Name = secret
+				return c.Update(ctx, user)
+			})
+			if err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -153,6 +153,9 @@ const (
 	ReasonPSKMismatch = "PSKMismatch"
 	// ReasonUnknownUser: the gateway has no credentials for the identity a client sent.
 	ReasonUnknownUser = "UnknownUser"
+	// ReasonCredentialsPending: the identity is an enabled VPNUser's, but
+	// the gateway pod does not hold its password yet.
+	ReasonCredentialsPending = "CredentialsPending"
 	// ReasonPoolExhausted: the client's address pool had no address left for
 	// it; as the reason of a MobilePool's AddressesAvailable condition: every
 	// address is leased.

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"slices"
 	"strings"
 	"time"
@@ -40,7 +42,10 @@ type diagIndex struct {
 	routes map[string][]string
 	// pools are the address ranges of each connection's pools, the
 	// gateway's side of an exhausted pool.
-	pools    map[string][]string
+	pools map[string][]string
+	// cas are the subjects of the CAs each connection trusts for the
+	// peer's certificate, the gateway's side of one that does not verify.
+	cas      map[string][]string
 	localIDs []string
 	// served are the identities the agent's RADIUS server checks (with
 	// Result.AgentRADIUS; nil otherwise): charon's log says only that the
@@ -59,6 +64,7 @@ func newDiagIndex(in *swan.Resources, res *swan.Result) *diagIndex {
 		peers:   map[string]member{},
 		routes:  map[string][]string{},
 		pools:   map[string][]string{},
+		cas:     map[string][]string{},
 	}
 	if res.AgentRADIUS {
 		ix.served = make(map[string]bool, len(res.Users))
@@ -88,6 +94,7 @@ func newDiagIndex(in *swan.Resources, res *swan.Result) *diagIndex {
 	for _, t := range res.Tunnels {
 		ix.tunnels[t.Connection] = member{kind: "Tunnel", name: t.Name, uid: uids[t.Name]}
 	}
+	subjects := caSubjects(res.Model.Certs)
 	ranges := make(map[string]string, len(res.Model.Pools))
 	for _, p := range res.Model.Pools {
 		ranges[p.Name] = p.Addrs
@@ -95,6 +102,13 @@ func newDiagIndex(in *swan.Resources, res *swan.Result) *diagIndex {
 	for _, c := range res.Model.Connections {
 		for _, p := range c.Pools {
 			ix.pools[c.Name] = append(ix.pools[c.Name], "pool "+p+" "+ranges[p])
+		}
+		for _, r := range c.Remote {
+			for _, ca := range r.CACerts {
+				if sub, ok := subjects[ca]; ok && !slices.Contains(ix.cas[c.Name], sub) {
+					ix.cas[c.Name] = append(ix.cas[c.Name], sub)
+				}
+			}
 		}
 		// The children's traffic selectors as charon holds them: the
 		// gateway's side of a traffic selector mismatch.
@@ -152,20 +166,51 @@ func (ix *diagIndex) target(f diagnose.Failure) member {
 	return ix.gateway
 }
 
-// complete adds what the log does not say: the networks this side offers,
-// the other half of a traffic selector mismatch, and the addresses of the
-// pools that had none left.
+// complete adds what the log does not say: the gateway's side of a
+// traffic selector mismatch (the networks it offers), of an exhausted pool
+// (its addresses) and of a peer certificate that does not verify (the CAs
+// trusted for it); and it tells an enabled VPNUser whose password this pod
+// does not hold yet from an unknown identity.
 func (ix *diagIndex) complete(f diagnose.Failure) diagnose.Failure {
-	if len(f.Configured) > 0 {
-		return f
+	if len(f.Configured) == 0 {
+		switch f.Reason {
+		case diagnose.ReasonTrafficSelectorMismatch:
+			f.Configured = slices.Clone(ix.routes[f.Connection])
+		case diagnose.ReasonPoolExhausted:
+			f.Configured = slices.Clone(ix.pools[f.Connection])
+		case diagnose.ReasonCertificateInvalid:
+			if f.PeerCertificate {
+				f.Configured = slices.Clone(ix.cas[f.Connection])
+			}
+		}
 	}
-	switch f.Reason {
-	case diagnose.ReasonTrafficSelectorMismatch:
-		f.Configured = slices.Clone(ix.routes[f.Connection])
-	case diagnose.ReasonPoolExhausted:
-		f.Configured = slices.Clone(ix.pools[f.Connection])
+	// charon has no password for the user while the manager has not
+	// derived its hash, or the pod is loading it: "create a VPNUser"
+	// would send the owner the wrong way.
+	if u, ok := ix.users[f.RemoteID]; ok && f.Reason == diagnose.ReasonUnknownUser && u.state == "" {
+		f.Reason = diagnose.ReasonCredentialsPending
+		f.Detail = "the VPNUser " + u.name + " exists, but this gateway pod holds no password for it yet"
 	}
 	return f
+}
+
+// caSubjects are the subjects of the model's CA certificates by name, as
+// "trusted CA CN=...".
+func caSubjects(certs []swan.Cert) map[string]string {
+	out := map[string]string{}
+	for _, c := range certs {
+		if c.Type != "x509ca" {
+			continue
+		}
+		block, _ := pem.Decode(c.PEM)
+		if block == nil {
+			continue
+		}
+		if cert, err := x509.ParseCertificate(block.Bytes); err == nil {
+			out[c.Name] = "trusted CA " + diagnose.Clean(cert.Subject.String())
+		}
+	}
+	return out
 }
 
 // maxMessage bounds an Event's or a condition's message.

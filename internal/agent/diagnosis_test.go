@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -241,6 +242,9 @@ func TestFailuresLandOnTheObjectWhoseOwnerCanFixThem(t *testing.T) {
 		})},
 			kind: "VPNUser", object: "jimp", reason: diagnose.ReasonExpired,
 			inMessage: []string{"jimp@example.com", "the VPNUser has expired", "extend expiresAt"}, memberHasState: true},
+		{name: "a user whose password the pod does not hold yet", log: "unknown-identity", users: []*v1alpha1.VPNUser{vpnUser("jimp"), vpnUser("nobody")},
+			kind: "VPNUser", object: "nobody", reason: diagnose.ReasonCredentialsPending,
+			inMessage: []string{"nobody@example.com", "the VPNUser nobody exists, but this gateway pod holds no password for it yet", "passwordSecretRef"}, memberHasState: true},
 		{name: "unknown identity", log: "unknown-identity", users: []*v1alpha1.VPNUser{vpnUser("jimp")},
 			kind: "VPNGateway", object: testGW, reason: diagnose.ReasonUnknownUser,
 			inMessage: []string{"nobody@example.com", "create a VPNUser"}},
@@ -267,6 +271,7 @@ func TestFailuresLandOnTheObjectWhoseOwnerCanFixThem(t *testing.T) {
 			if ev.InvolvedObject.UID == "" {
 				t.Errorf("Event's object has no UID: kubectl describe would not show it")
 			}
+			t.Logf("%s on %s/%s: %s", ev.Reason, ev.InvolvedObject.Kind, ev.InvolvedObject.Name, ev.Message)
 			for _, s := range tc.inMessage {
 				if !strings.Contains(ev.Message, s) {
 					t.Errorf("Event message %q lacks %q", ev.Message, s)
@@ -439,5 +444,28 @@ func TestRADIUSRefusalsToldApart(t *testing.T) {
 		if got := ix.userState(id); got != want {
 			t.Errorf("userState(%s) = %q, want %q", id, got, want)
 		}
+	}
+}
+
+// TestACertificateThatDoesNotVerifyNamesTheTrustedCAs: the log names the
+// peer's certificate only; the Failure gets the CAs the connection trusts
+// for it, and none when it was the peer that refused this side's.
+func TestACertificateThatDoesNotVerifyNamesTheTrustedCAs(t *testing.T) {
+	pki := charontest.NewPKI(t, "Client CA")
+	res := &swan.Result{Model: swan.Model{
+		Certs:       []swan.Cert{{Name: "client-ca", Type: "x509ca", PEM: pki.CertPEM}},
+		Connections: []swan.Connection{{Name: "mobile", Remote: []swan.Auth{{Method: "pubkey", CACerts: []string{"client-ca"}}}}},
+	}}
+	ix := newDiagIndex(&swan.Resources{}, res)
+	theirs := ix.complete(diagnose.Failure{Connection: "mobile", Reason: diagnose.ReasonCertificateInvalid, PeerCertificate: true})
+	if want := []string{"trusted CA CN=Client CA"}; !slices.Equal(theirs.Configured, want) {
+		t.Errorf("Configured = %q, want %q", theirs.Configured, want)
+	}
+	if !strings.Contains(failureMessage(theirs), "the gateway has trusted CA CN=Client CA") {
+		t.Errorf("Message %q does not name the trusted CA", failureMessage(theirs))
+	}
+	ours := ix.complete(diagnose.Failure{Connection: "mobile", Reason: diagnose.ReasonCertificateInvalid})
+	if len(ours.Configured) != 0 {
+		t.Errorf("Configured = %q for a refusal of the gateway's own certificate, want none", ours.Configured)
 	}
 }

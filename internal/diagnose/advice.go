@@ -24,6 +24,8 @@ func (f Failure) Advice() string {
 		return "check the password (or credentials) the client uses for " + orUnknown(f.RemoteID)
 	case ReasonUnknownUser:
 		return "create a VPNUser for " + orUnknown(f.RemoteID) + ", or correct the username on the client"
+	case ReasonCredentialsPending:
+		return "check that the passwordSecretRef of the VPNUser " + orUnknown(f.RemoteID) + " names a Secret holding its password; the gateway loads it within seconds"
 	case ReasonDisabled:
 		return "enable the VPNUser " + orUnknown(f.RemoteID) + " if the login is wanted"
 	case ReasonExpired:

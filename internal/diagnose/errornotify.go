@@ -194,6 +194,8 @@ func (c *Correlator) Alert(al Alert) (Failure, bool) {
 		f = a.proposalMismatch(phase, a.exchange == "IKE_AUTH", al.Text)
 	default:
 		f = a.fail(phase, kind.reason, al.Text)
+		// charon raises certificate alerts when it checks the peer's.
+		f.PeerCertificate = kind.reason == ReasonCertificateInvalid
 	}
 	if f.Connection == "" {
 		f.Connection = al.Connection

@@ -60,6 +60,7 @@ const (
 	ReasonExpired                 = v1alpha1.ReasonExpired
 	ReasonPSKMismatch             = v1alpha1.ReasonPSKMismatch
 	ReasonUnknownUser             = v1alpha1.ReasonUnknownUser
+	ReasonCredentialsPending      = v1alpha1.ReasonCredentialsPending
 	ReasonPoolExhausted           = v1alpha1.ReasonPoolExhausted
 	ReasonCertificateInvalid      = v1alpha1.ReasonCertificateInvalid
 	ReasonNATMismatch             = v1alpha1.ReasonNATMismatch
@@ -109,6 +110,11 @@ type Failure struct {
 	Transforms []string
 	// Detail is charon's own words for the decisive event, cleaned.
 	Detail string
+	// PeerCertificate marks a CertificateInvalid about the peer's
+	// certificate, which this side did not accept; false when the peer
+	// refused this side's. The CAs this side trusts are then the other
+	// half of the story, which the log does not print.
+	PeerCertificate bool
 }
 
 // Limits on strings taken from the network. Identities are bounded like the

@@ -188,7 +188,9 @@ var signals = []signal{
 		if a.certProblem != "" {
 			detail += ": " + a.certProblem
 		}
-		return a.fail(PhaseIKEAuth, ReasonCertificateInvalid, detail)
+		f := a.fail(PhaseIKEAuth, ReasonCertificateInvalid, detail)
+		f.PeerCertificate = true
+		return f
 	}},
 	// child_create.c: DBG1 "traffic selectors %#R === %#R unacceptable"
 	// (this->tsr, this->tsi: the networks asked for on this side, then the

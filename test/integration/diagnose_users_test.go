@@ -96,6 +96,20 @@ func diagGateway(t testing.TB, ns *netns.NS, retransmit swan.Retransmit, levels 
 	return gw, enfy
 }
 
+// waitSecrets waits until the gateway's charon holds the users' passwords:
+// an agent is ready once charon serves, and on a loaded machine the
+// manager may derive a user's password hash after that.
+func waitSecrets(t testing.TB, gw *charontest.Charon, users ...string) {
+	t.Helper()
+	s := vici.NewClient(gw.VICISocket())
+	defer s.Close()
+	for _, u := range users {
+		waitFor(t, 30*time.Second, "charon holding "+u+"'s password", func() (bool, string) {
+			return holdsSecret(context.Background(), s, "ntlm-"+u), "not loaded"
+		})
+	}
+}
+
 // eapClient is a client of the rig's gateway; mod adjusts it.
 func (r *diagRig) eapClient(conn, identity, password string, mod func(*charontest.EAPClient)) charontest.EAPClient {
 	ec := charontest.EAPClient{Conn: conn, Gateway: diagGW, RemoteID: hostname, Identity: identity, Password: password, RemoteTS: lanNet}
@@ -221,11 +235,12 @@ func (r *diagRig) setDisabled(t *testing.T, disabled bool, names ...string) {
 }
 
 // TestUsersRefusalsAtRekeyPoolLivenessAndCertificate: an expired user, a
-// PFS mismatch at the first CHILD_SA rekey, a full pool, a client that
-// refuses the gateway's certificate and a client that vanishes (DPD) are
-// each a Warning Event on the object whose owner can fix it, naming both
-// sides' values; then, with every user disabled, the agent reports that
-// charon holds no connection.
+// PFS mismatch at the first CHILD_SA rekey, an ESP proposal mismatch, a
+// full pool, a client that
+// refuses the gateway's certificate, a client that vanishes (DPD) and a
+// client certificate of a foreign CA are each a Warning Event on the
+// object whose owner can fix it, naming both sides' values; with every
+// user disabled, the agent reports that charon holds no connection.
 func TestUsersRefusalsAtRekeyPoolLivenessAndCertificate(t *testing.T) {
 	require.Root(t)
 	var users []client.Object
@@ -237,6 +252,7 @@ func TestUsersRefusalsAtRekeyPoolLivenessAndCertificate(t *testing.T) {
 		users = append(users, s, u)
 	}
 	r := newDiagRig(t, users...)
+	waitSecrets(t, r.gw, "jimp", "bob", "carl")
 
 	t.Run("expired", func(t *testing.T) {
 		r.load(t, nil, r.eapClient("exp", "exp@example.com", "pw-exp", nil))
@@ -258,6 +274,15 @@ func TestUsersRefusalsAtRekeyPoolLivenessAndCertificate(t *testing.T) {
 			"PFS mismatch", "the peer offered ESP:AES_GCM_16_256/MODP_2048", "the gateway has ESP:AES_GCM_16_256/AES_GCM_16_128/CHACHA20_POLY1305/NO_EXT_SEQ",
 			"set the same PFS (DH group) for ESP on both sides")
 		r.end("pfs")
+	})
+
+	t.Run("esp-proposal", func(t *testing.T) {
+		r.load(t, nil, r.eapClient("sha1", "bob@example.com", "pw-bob", func(c *charontest.EAPClient) { c.ESPProposals = "aes256-sha1" }))
+		r.refused(t, "sha1")
+		r.end("sha1")
+		r.wantEvent(t, v1alpha1.ReasonProposalMismatch, "VPNUser", "bob", "CHILD_SA failed", "bob@example.com", "no match for integrity",
+			"the peer offered ESP:AES_CBC_256/HMAC_SHA1_96/NO_EXT_SEQ", "the gateway has ESP:AES_GCM_16_256", "make the client's ESP proposal share integrity")
+		r.userConnected(t, "bob", metav1.ConditionFalse, v1alpha1.ReasonProposalMismatch)
 	})
 
 	t.Run("pool-exhausted", func(t *testing.T) {
@@ -320,7 +345,7 @@ func TestUsersRefusalsAtRekeyPoolLivenessAndCertificate(t *testing.T) {
 		r.refused(t, "laptop")
 		r.end("laptop")
 		r.wantEvent(t, v1alpha1.ReasonCertificateInvalid, "VPNUser", "laptop", "laptop.example.com", diagCl,
-			"does not verify against the trusted CAs", "give the side that refused the certificate the CA that issued it")
+			"does not verify against the trusted CAs", "the gateway has trusted CA CN=Diagnose Users CA", "give the side that refused the certificate the CA that issued it")
 		r.userConnected(t, "laptop", metav1.ConditionFalse, v1alpha1.ReasonCertificateInvalid)
 	})
 }
