@@ -22,6 +22,9 @@ const DefaultRADIUSAddr = "127.0.0.1:0"
 // localServerName is the agent's server in charon's eap-radius servers.
 const localServerName = "agent"
 
+// localSockets is how many requests charon sends the agent's server at once.
+const localSockets = 8
+
 // localRADIUS is the agent's own RADIUS server, which answers charon's
 // EAP-MSCHAPv2 logins of an EAPMSCHAPv2 gateway against the NT hashes of
 // the last Build (Agent.users). charon holds no user secret, so a user
@@ -101,6 +104,9 @@ func (l *localRADIUS) config() swan.RADIUSServer {
 		AuthPort: int(ap.Port()),
 		AcctPort: int(ap.Port()),
 		Secret:   l.secret,
+		// Logins of many clients at once each wait for a free socket;
+		// the server answers them in parallel (a worker per CPU).
+		Sockets: localSockets,
 	}
 }
 
