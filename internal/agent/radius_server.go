@@ -59,7 +59,7 @@ func newLocalRADIUS(opts Options, users radiusd.Users, log logr.Logger, gauge pr
 		addr = DefaultRADIUSAddr
 	}
 	srv, err := radiusd.New(radiusd.Options{Addr: addr, Conn: opts.RADIUSConn, Secret: l.secret, Users: users,
-		Accounting: func(r radiusd.AccountingRecord) { l.account(log, r) }})
+		Accounting: func(r radiusd.AccountingRecord) { l.account(log, users, r) }})
 	if err != nil {
 		return nil, err
 	}
@@ -68,11 +68,16 @@ func newLocalRADIUS(opts Options, users radiusd.Users, log logr.Logger, gauge pr
 }
 
 // account records a session charon reports starting or stopping.
-func (l *localRADIUS) account(log logr.Logger, r radiusd.AccountingRecord) {
+func (l *localRADIUS) account(log logr.Logger, users radiusd.Users, r radiusd.AccountingRecord) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch r.Status {
 	case radiusd.AccountingStart, radiusd.AccountingInterim:
+		if _, ok := users.NTHash(r.Identity); !ok {
+			// charon accounts for every IKE_SA, tunnels' too; only the
+			// sessions of the users this server checks are its own.
+			return
+		}
 		if _, known := l.sessions[r.SessionID]; !known && r.Status == radiusd.AccountingStart {
 			log.V(1).Info("RADIUS session started", "identity", diagnose.Clean(r.Identity), "virtualIP", r.Address.String())
 		}
