@@ -22,6 +22,9 @@ const DefaultRADIUSAddr = "127.0.0.1:0"
 // localServerName is the agent's server in charon's eap-radius servers.
 const localServerName = "agent"
 
+// localSockets is how many requests charon sends the agent's server at once.
+const localSockets = 8
+
 // localRADIUS is the agent's own RADIUS server, which answers charon's
 // EAP-MSCHAPv2 logins of an EAPMSCHAPv2 gateway against the NT hashes of
 // the last Build (Agent.users). charon holds no user secret, so a user
@@ -56,7 +59,7 @@ func newLocalRADIUS(opts Options, users radiusd.Users, log logr.Logger, gauge pr
 		addr = DefaultRADIUSAddr
 	}
 	srv, err := radiusd.New(radiusd.Options{Addr: addr, Conn: opts.RADIUSConn, Secret: l.secret, Users: users,
-		Accounting: func(r radiusd.AccountingRecord) { l.account(log, r) }})
+		Accounting: func(r radiusd.AccountingRecord) { l.account(log, users, r) }})
 	if err != nil {
 		return nil, err
 	}
@@ -65,11 +68,16 @@ func newLocalRADIUS(opts Options, users radiusd.Users, log logr.Logger, gauge pr
 }
 
 // account records a session charon reports starting or stopping.
-func (l *localRADIUS) account(log logr.Logger, r radiusd.AccountingRecord) {
+func (l *localRADIUS) account(log logr.Logger, users radiusd.Users, r radiusd.AccountingRecord) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch r.Status {
 	case radiusd.AccountingStart, radiusd.AccountingInterim:
+		if _, ok := users.NTHash(r.Identity); !ok {
+			// charon accounts for every IKE_SA, tunnels' too; only the
+			// sessions of the users this server checks are its own.
+			return
+		}
 		if _, known := l.sessions[r.SessionID]; !known && r.Status == radiusd.AccountingStart {
 			log.V(1).Info("RADIUS session started", "identity", diagnose.Clean(r.Identity), "virtualIP", r.Address.String())
 		}
@@ -101,6 +109,9 @@ func (l *localRADIUS) config() swan.RADIUSServer {
 		AuthPort: int(ap.Port()),
 		AcctPort: int(ap.Port()),
 		Secret:   l.secret,
+		// Logins of many clients at once each wait for a free socket;
+		// the server answers them in parallel (a worker per CPU).
+		Sockets: localSockets,
 	}
 }
 

@@ -193,7 +193,7 @@ func TestAgentServerInServersFile(t *testing.T) {
 	if !ap.Addr().IsLoopback() || ap.Port() == 0 || len(a.local.secret) < 32 {
 		t.Fatalf("Server on %v with a %d-byte secret, want a loopback port and a long secret", ap, len(a.local.secret))
 	}
-	want := swan.RenderRADIUSServers([]swan.RADIUSServer{{Name: "agent", Address: "127.0.0.1", AuthPort: int(ap.Port()), AcctPort: int(ap.Port()), Secret: a.local.secret}})
+	want := swan.RenderRADIUSServers([]swan.RADIUSServer{{Name: "agent", Address: "127.0.0.1", AuthPort: int(ap.Port()), AcctPort: int(ap.Port()), Secret: a.local.secret, Sockets: 8}})
 	if string(b) != want {
 		t.Fatalf("Servers file:\n%s\nwant:\n%s", b, want)
 	}

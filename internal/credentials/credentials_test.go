@@ -96,12 +96,13 @@ func resources() swan.Resources {
 	}
 }
 
-// The agent's build from the credentials Secret makes the model the
-// manager's build makes from the Secrets themselves.
+// The agent's build from the credentials Secret makes the model, and the
+// users with their NT hashes, the manager's build makes from the Secrets
+// themselves.
 func TestAgentBuildsTheSameModel(t *testing.T) {
 	in := resources()
 	res := swan.Build(in)
-	want, wantProblems := res.Model, res.Problems
+	want, wantProblems, wantUsers := res.Model, res.Problems, res.Users
 	radiusGW := *in.Gateway.DeepCopy()
 	radiusGW.Spec.ClientAuth.Method = v1alpha1.ClientAuthEAPRADIUS
 	wantRADIUS, _ := swan.RADIUSServers(&radiusGW, in.Secrets)
@@ -111,6 +112,9 @@ func TestAgentBuildsTheSameModel(t *testing.T) {
 	agent.Secrets, agent.PasswordHashes = decode(shards[:]...)
 	res = swan.Build(agent)
 	got, gotProblems := res.Model, res.Problems
+	if len(wantUsers) == 0 || !reflect.DeepEqual(wantUsers, res.Users) {
+		t.Errorf("Users differ:\nmanager: %+v\nagent:   %+v", wantUsers, res.Users)
+	}
 
 	// The manager's own build with the cached hashes makes the same model
 	// and the same problems as with the plain passwords.
@@ -123,14 +127,14 @@ func TestAgentBuildsTheSameModel(t *testing.T) {
 	if !reflect.DeepEqual(want, got) {
 		t.Errorf("Models differ:\nmanager: %s\nagent:   %s", swan.Render(want, swan.RenderOptions{ShowSecrets: true}), swan.Render(got, swan.RenderOptions{ShowSecrets: true}))
 	}
-	ntlm := 0
-	for _, s := range got.Secrets {
-		if s.Type == "NTLM" {
-			ntlm++
+	hashed := 0
+	for _, u := range res.Users {
+		if u.NTHash != ([16]byte{}) {
+			hashed++
 		}
 	}
-	if ntlm != 4 {
-		t.Errorf("%d NTLM secrets, want alice's, bob's, carol's and dave's", ntlm)
+	if hashed != 4 {
+		t.Errorf("%d users with an NT hash, want alice, bob, carol and dave", hashed)
 	}
 	if gotRADIUS, _ := swan.RADIUSServers(&radiusGW, agent.Secrets); !reflect.DeepEqual(wantRADIUS, gotRADIUS) || len(gotRADIUS) != 1 {
 		t.Errorf("RADIUS servers: agent %+v, manager %+v", gotRADIUS, wantRADIUS)

@@ -60,6 +60,8 @@ func TestProfilesConnectToARealGateway(t *testing.T) {
 				if out, err := g.LoadAll(swan.Render(built.Model, swan.RenderOptions{ShowSecrets: true}), swan.Files(built.Model)); err != nil {
 					t.Fatalf("Gateway refused its configuration: %v\n%s", err, out)
 				}
+				// The users' passwords are checked as the agent does.
+				g.ServeUsers(t, built.Users)
 				c := charontest.Start(t, clNS, charontest.Options{Name: "client", Userspace: true, Client: true})
 				for _, client := range profileClients(t, in) {
 					t.Run(client.name, func(t *testing.T) {

@@ -60,6 +60,9 @@ type RADIUSServer struct {
 	AcctPort      int
 	Secret        []byte
 	NASIdentifier string
+	// Sockets is how many requests charon keeps in flight to the server
+	// at once (eap-radius sockets); 0 keeps charon's default, 1.
+	Sockets int
 }
 
 // Ports the API defaults to; Resources read offline may lack the defaults.
@@ -147,6 +150,9 @@ func RenderRADIUSServers(servers []RADIUSServer) string {
 		w.kv("acct_port", strconv.Itoa(s.AcctPort))
 		if s.NASIdentifier != "" {
 			w.kv("nas_identifier", confString(s.NASIdentifier))
+		}
+		if s.Sockets > 0 {
+			w.kv("sockets", strconv.Itoa(s.Sockets))
 		}
 		w.close()
 	}

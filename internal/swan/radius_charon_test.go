@@ -47,7 +47,7 @@ func TestRADIUSServersTakeEffect(t *testing.T) {
 	secret := "a\"b\\c}d#e f\tg\nh\ri"
 	conf := swan.RenderRADIUSServers([]swan.RADIUSServer{
 		{Name: "primary", Address: "192.0.2.10", AuthPort: 1812, AcctPort: 1813, Secret: []byte(secret), NASIdentifier: "nas } #"},
-		{Name: "backup", Address: "192.0.2.11", AuthPort: 11812, AcctPort: 11813, Secret: []byte("x")},
+		{Name: "backup", Address: "192.0.2.11", AuthPort: 11812, AcctPort: 11813, Secret: []byte("x"), Sockets: 8},
 	})
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)

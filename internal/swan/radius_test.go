@@ -99,7 +99,7 @@ func TestRenderRADIUSServers(t *testing.T) {
 		{name: "none"},
 		{name: "two servers", servers: []RADIUSServer{
 			{Name: "primary", Address: "10.0.0.10", AuthPort: 1812, AcctPort: 1813, Secret: []byte("plain"), NASIdentifier: "vpn.example.com"},
-			{Name: "backup", Address: "radius.example.com", AuthPort: 11812, AcctPort: 11813, Secret: []byte("plain")},
+			{Name: "backup", Address: "radius.example.com", AuthPort: 11812, AcctPort: 11813, Secret: []byte("plain"), Sockets: 8},
 		}},
 		{name: "syntax in values", servers: []RADIUSServer{
 			// Each of these would end the value, the line or the section if written bare.

@@ -272,7 +272,7 @@ func (r figureResult) table() string {
 	if len(r.rows) > 0 {
 		last := r.rows[len(r.rows)-1]
 		fmt.Fprintf(&b, "\nConnect time (IKE_SA + EAP-MSCHAPv2 + CHILD_SA, client side) with %d users loaded\n", last.users)
-		fmt.Fprintf(&b, "%-22s %-11s %-11s\n", "loaded by", "p50", "max")
+		fmt.Fprintf(&b, "%-30s %-11s %-11s\n", "users checked by", "p50", "max")
 		fmt.Fprintf(&b, "%-30s %-11s %-11s\n", "agent (eap-radius to agent)", ms(percentile(r.connectAgent, 0.5)), ms(percentile(r.connectAgent, 1)))
 		fmt.Fprintf(&b, "%-30s %-11s %-11s\n", "swanctl (charon NTLM secrets)", ms(percentile(r.connectSwanctl, 0.5)), ms(percentile(r.connectSwanctl, 1)))
 		fmt.Fprintf(&b, "\nCharon restart with %d users, after its socket was back: connections and pools loaded %s, first login done %s\n",
