@@ -405,7 +405,14 @@ var profiles int
 
 func allChecked(ctx context.Context, r client.Reader, users int, typ string) bool {
 	var list v1alpha1.VPNUserList
-	if err := r.List(ctx, &list, client.InNamespace("scale")); err != nil || len(list.Items) != users {
+	err := r.List(ctx, &list, client.InNamespace("scale"))
+	// A loaded API server may fail a list of every user: that says
+	// nothing about their statuses.
+	for try := 0; err != nil && try < 5; try++ {
+		time.Sleep(time.Second)
+		err = r.List(ctx, &list, client.InNamespace("scale"))
+	}
+	if err != nil || len(list.Items) != users {
 		return false
 	}
 	for _, u := range list.Items {
