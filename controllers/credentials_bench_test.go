@@ -11,10 +11,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/credentials"
@@ -84,31 +87,53 @@ type shardWrites struct {
 	changed chan struct{}
 }
 
+// watchShardWrites watches from the gateway's Secrets as they are now,
+// and resumes where it was when the API server ends the watch (it ends
+// watchers that fall behind, as a loaded test process can), so that no
+// write goes uncounted.
 func watchShardWrites(b *testing.B, cfg *rest.Config, ns, gateway string) *shardWrites {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	wt, err := cs.CoreV1().Secrets(ns).Watch(ctx, metav1.ListOptions{LabelSelector: v1alpha1.LabelGateway + "=" + gateway})
+	selector := metav1.ListOptions{LabelSelector: v1alpha1.LabelGateway + "=" + gateway}
+	list, err := cs.CoreV1().Secrets(ns).List(ctx, selector)
 	if err != nil {
 		cancel()
 		b.Fatal(err)
 	}
 	sw := &shardWrites{changed: make(chan struct{}, 1)}
+	for i := range list.Items {
+		if n, ok := credentials.ShardIndex(gateway, list.Items[i].Name); ok {
+			sw.record(n, &list.Items[i])
+		}
+	}
+	wt, err := watchtools.NewRetryWatcherWithContext(ctx, list.ResourceVersion, &toolscache.ListWatch{
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = selector.LabelSelector
+			return cs.CoreV1().Secrets(ns).Watch(ctx, o)
+		},
+	})
+	if err != nil {
+		cancel()
+		b.Fatal(err)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for ev := range wt.ResultChan() {
+			if ev.Type == watch.Error {
+				b.Errorf("Watching the credentials Secrets: %v", apierrors.FromObject(ev.Object))
+				return
+			}
 			s, ok := ev.Object.(*corev1.Secret)
 			if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) {
 				continue
 			}
-			i, ok := credentials.ShardIndex(gateway, s.Name)
-			if !ok {
-				continue
+			if i, ok := credentials.ShardIndex(gateway, s.Name); ok {
+				sw.record(i, s)
 			}
-			sw.record(i, s)
 		}
 	}()
 	b.Cleanup(func() { wt.Stop(); cancel(); <-done })

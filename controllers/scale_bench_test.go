@@ -351,10 +351,11 @@ func runUntilChecked(b *testing.B, cfg *rest.Config, s *kruntime.Scheme, co cach
 
 	// Controllers start only after the caches synced, so the first
 	// successful pass saw every user and wrote every status that was due.
-	// Five minutes per 10,000 users, and polls that list every user no
-	// more often than their cost allows.
+	// Fifteen minutes per 10,000 users (the goal is one; a loaded machine
+	// still gets its figures), and polls that list every user no more
+	// often than their cost allows.
 	per := time.Duration(max(1, users/10000))
-	deadline := time.Now().Add(per * 5 * time.Minute)
+	deadline := time.Now().Add(per * 15 * time.Minute)
 	for time.Now().Before(deadline) {
 		if successes("members") > base {
 			elapsed := time.Since(t0)
@@ -366,7 +367,7 @@ func runUntilChecked(b *testing.B, cfg *rest.Config, s *kruntime.Scheme, co cach
 			// The profiles controller follows on its own.
 			for !allChecked(ctx, mgr.GetAPIReader(), users, v1alpha1.ConditionProfileReady) {
 				if time.Now().After(deadline) {
-					return 0, 0, 0, fmt.Errorf("profiles not all delivered within %s", per*5*time.Minute)
+					return 0, 0, 0, fmt.Errorf("profiles not all delivered within %s", per*15*time.Minute)
 				}
 				time.Sleep(per * 200 * time.Millisecond)
 			}
@@ -378,7 +379,7 @@ func runUntilChecked(b *testing.B, cfg *rest.Config, s *kruntime.Scheme, co cach
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return 0, 0, 0, fmt.Errorf("users not all checked within %s", per*5*time.Minute)
+	return 0, 0, 0, fmt.Errorf("users not all checked within %s", per*15*time.Minute)
 }
 
 // writeHeapProfile writes a heap profile per measurement into the directory
@@ -404,7 +405,14 @@ var profiles int
 
 func allChecked(ctx context.Context, r client.Reader, users int, typ string) bool {
 	var list v1alpha1.VPNUserList
-	if err := r.List(ctx, &list, client.InNamespace("scale")); err != nil || len(list.Items) != users {
+	err := r.List(ctx, &list, client.InNamespace("scale"))
+	// A loaded API server may fail a list of every user: that says
+	// nothing about their statuses.
+	for try := 0; err != nil && try < 5; try++ {
+		time.Sleep(time.Second)
+		err = r.List(ctx, &list, client.InNamespace("scale"))
+	}
+	if err != nil || len(list.Items) != users {
 		return false
 	}
 	for _, u := range list.Items {
