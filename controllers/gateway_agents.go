@@ -54,13 +54,20 @@ func (r *GatewayAgentsReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	return ctrl.Result{}, r.writeSums(ctx, gw)
 }
 
-// staleAgents are the indexes in gw.Status.Agents of reports from pods the
-// StatefulSet does not run (ordinals at or above replicas), last first.
-func staleAgents(gw *v1alpha1.VPNGateway) []int {
+// currentPods are the pods the gateway's StatefulSet runs (ordinals below
+// replicas): only their reports count.
+func currentPods(gw *v1alpha1.VPNGateway) map[string]bool {
 	current := map[string]bool{}
 	for _, pod := range podNames(gw) {
 		current[pod] = true
 	}
+	return current
+}
+
+// staleAgents are the indexes in gw.Status.Agents of reports from pods the
+// StatefulSet does not run (ordinals at or above replicas), last first.
+func staleAgents(gw *v1alpha1.VPNGateway) []int {
+	current := currentPods(gw)
 	var out []int
 	for i := len(gw.Status.Agents) - 1; i >= 0; i-- {
 		if !current[gw.Status.Agents[i].Pod] {
@@ -104,10 +111,7 @@ func (r *GatewayAgentsReconciler) pruneAgents(ctx context.Context, gw *v1alpha1.
 
 // agentSums are the status fields that follow from the agents' reports.
 func agentSums(gw *v1alpha1.VPNGateway) (sessions, ready int32) {
-	current := map[string]bool{}
-	for _, pod := range podNames(gw) {
-		current[pod] = true
-	}
+	current := currentPods(gw)
 	for _, a := range gw.Status.Agents {
 		if !current[a.Pod] {
 			continue
