@@ -55,13 +55,20 @@ func (r *GatewayAgentsReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	return ctrl.Result{}, r.writeSums(ctx, gw)
 }
 
-// staleAgents are the indexes in gw.Status.Agents of reports from pods the
-// StatefulSet does not run (ordinals at or above replicas), last first.
-func staleAgents(gw *v1alpha1.VPNGateway) []int {
+// currentPods are the pods the gateway's StatefulSet runs (ordinals below
+// replicas): only their reports count.
+func currentPods(gw *v1alpha1.VPNGateway) map[string]bool {
 	current := map[string]bool{}
 	for _, pod := range podNames(gw) {
 		current[pod] = true
 	}
+	return current
+}
+
+// staleAgents are the indexes in gw.Status.Agents of reports from pods the
+// StatefulSet does not run (ordinals at or above replicas), last first.
+func staleAgents(gw *v1alpha1.VPNGateway) []int {
+	current := currentPods(gw)
 	var out []int
 	for i := len(gw.Status.Agents) - 1; i >= 0; i-- {
 		if !current[gw.Status.Agents[i].Pod] {

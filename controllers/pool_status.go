@@ -34,12 +34,9 @@ func poolCountsFor(pool *v1alpha1.MobilePool, gw *v1alpha1.VPNGateway) poolCount
 		return c
 	}
 	c.Replicas = poolReplicas(pool.Name, prefixes, gw)
-	// Reports of pods the StatefulSet no longer runs (after a scale-down
-	// nobody removes them) hold leases that are gone.
-	current := map[string]bool{}
-	for _, pod := range podNames(gw) {
-		current[pod] = true
-	}
+	// Reports of pods the StatefulSet no longer runs (until
+	// GatewayAgentsReconciler removes them) hold leases that are gone.
+	current := currentPods(gw)
 	for _, a := range gw.Status.Agents {
 		if !current[a.Pod] {
 			continue

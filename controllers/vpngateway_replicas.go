@@ -9,10 +9,7 @@ import (
 // pod name: after a scale-down nobody removes the reports of the pods that
 // are gone, and their sessions and readiness are gone with them.
 func currentAgents(gw *v1alpha1.VPNGateway) map[string]*v1alpha1.AgentStatus {
-	current := map[string]bool{}
-	for _, pod := range podNames(gw) {
-		current[pod] = true
-	}
+	current := currentPods(gw)
 	out := map[string]*v1alpha1.AgentStatus{}
 	for i := range gw.Status.Agents {
 		if a := &gw.Status.Agents[i]; current[a.Pod] {

@@ -1,8 +1,6 @@
 package controllers
 
 import (
-	"fmt"
-
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -173,6 +171,7 @@ func agent(gw *v1alpha1.VPNGateway, images Images) corev1.Container {
 	}
 	if gw.Spec.HostNetwork() {
 		c.Ports = nil // host ports of the agent's endpoints are not published
+		c.ReadinessProbe.HTTPGet.Host = v1alpha1.AgentHostNetworkListenHost
 	}
 	return c
 }
@@ -180,8 +179,8 @@ func agent(gw *v1alpha1.VPNGateway, images Images) corev1.Container {
 func agentArgs(gw *v1alpha1.VPNGateway) []string {
 	return []string{
 		v1alpha1.AgentArg(v1alpha1.AgentFlagVICISocket, v1alpha1.VICISocketPath),
-		v1alpha1.AgentArg(v1alpha1.AgentFlagHealthAddr, fmt.Sprintf(":%d", v1alpha1.AgentReadinessPort)),
-		v1alpha1.AgentArg(v1alpha1.AgentFlagMetricsAddr, fmt.Sprintf(":%d", v1alpha1.AgentMetricsPort)),
+		v1alpha1.AgentArg(v1alpha1.AgentFlagHealthAddr, v1alpha1.AgentListenAddr(gw.Spec.HostNetwork(), v1alpha1.AgentReadinessPort)),
+		v1alpha1.AgentArg(v1alpha1.AgentFlagMetricsAddr, v1alpha1.AgentListenAddr(gw.Spec.HostNetwork(), v1alpha1.AgentMetricsPort)),
 		v1alpha1.AgentArg(v1alpha1.AgentFlagCertificateSecret, namesFor(gw.Name).ServerSecret),
 		v1alpha1.AgentArg(v1alpha1.AgentFlagErrorNotifySocket, v1alpha1.ErrorNotifySocketPath),
 	}

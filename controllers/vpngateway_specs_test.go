@@ -160,8 +160,15 @@ func TestStatefulSet(t *testing.T) {
 			if diff := cmp.Diff([]corev1.Capability{"NET_ADMIN"}, agent.SecurityContext.Capabilities.Add); diff != "" {
 				t.Errorf("agent capabilities (-want +got):\n%s", diff)
 			}
+			// On the host network the agent's endpoints would be open on
+			// every address of the node: it listens, and is probed, on the
+			// loopback address only.
+			listenHost := ""
+			if tc.hostNetwork {
+				listenHost = "127.0.0.1"
+			}
 			wantProbe := &corev1.Probe{
-				ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromInt32(8081)}},
+				ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromInt32(8081), Host: listenHost}},
 				PeriodSeconds: 5, FailureThreshold: 2,
 			}
 			if diff := cmp.Diff(wantProbe, agent.ReadinessProbe); diff != "" {
@@ -180,7 +187,7 @@ func TestStatefulSet(t *testing.T) {
 			if diff := cmp.Diff([]string{"/run/ikegate", "/etc/ikegate/certs", "/var/run/secrets/kubernetes.io/serviceaccount"}, agentMounts); diff != "" {
 				t.Errorf("agent mounts (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff([]string{"--vici-socket=/run/ikegate/charon.vici", "--health-addr=:8081", "--metrics-addr=:9090", "--certificate-secret=vpn-server-tls", "--error-notify-socket=/run/ikegate/charon.enfy"}, agent.Args); diff != "" {
+			if diff := cmp.Diff([]string{"--vici-socket=/run/ikegate/charon.vici", "--health-addr=" + listenHost + ":8081", "--metrics-addr=" + listenHost + ":9090", "--certificate-secret=vpn-server-tls", "--error-notify-socket=/run/ikegate/charon.enfy"}, agent.Args); diff != "" {
 				t.Errorf("agent args (-want +got):\n%s", diff)
 			}
 			var env []string

@@ -1,9 +1,28 @@
 package v1alpha1
 
 import (
+	"net"
 	"strconv"
 	"strings"
 )
+
+// AgentListenAddr is the address the agent serves port on. On the pod
+// network that is every address of the pod, which only the cluster network
+// reaches. On the host network every address of the node would serve the
+// unauthenticated readiness and metrics endpoints to whatever reaches the
+// node, so the agent listens on the loopback address alone: the kubelet
+// probes it there from the node's own network namespace, and Prometheus
+// cannot scrape it (see the chart's PodMonitor).
+func AgentListenAddr(hostNetwork bool, port int) string {
+	host := ""
+	if hostNetwork {
+		host = AgentHostNetworkListenHost
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// AgentHostNetworkListenHost is where a host-network agent listens.
+const AgentHostNetworkListenHost = "127.0.0.1"
 
 // The contract between the manager, which builds the gateway pods, and the
 // agent sidecar that runs in them. Both sides import these names so a change

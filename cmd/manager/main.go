@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/controllers"
@@ -43,7 +42,7 @@ type config struct {
 
 func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) (config, error) {
 	var c config
-	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint; 0 disables it")
+	fs.StringVar(&c.metricsAddr, "metrics-bind-address", defaultMetricsAddr, "address of the Prometheus /metrics endpoint (HTTPS, authenticated); 0 disables it")
 	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.BoolVar(&c.leaderElect, "leader-elect", false, "elect a leader so only one of several manager replicas reconciles")
 	fs.StringVar(&c.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election Lease; default: the manager's own")
@@ -106,7 +105,7 @@ func run(ctx context.Context, c config) error {
 	mgr, err := ctrl.NewManager(rc, ctrl.Options{
 		Scheme:                  Scheme(),
 		Cache:                   controllers.CacheOptions(c.watchNamespaces...),
-		Metrics:                 metricsserver.Options{BindAddress: c.metricsAddr},
+		Metrics:                 metricsOptions(c.metricsAddr),
 		HealthProbeBindAddress:  c.probeAddr,
 		LeaderElection:          c.leaderElect,
 		LeaderElectionID:        "ikegate-manager.ikegate.io",

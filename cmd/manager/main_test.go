@@ -20,7 +20,7 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{
 			name: "defaults",
-			want: config{metricsAddr: ":8080", probeAddr: ":8081", gatewayWorkers: 2, membersWorkers: 2, statusWorkers: 16, qps: 100, burst: 200,
+			want: config{metricsAddr: ":8443", probeAddr: ":8081", gatewayWorkers: 2, membersWorkers: 2, statusWorkers: 16, qps: 100, burst: 200,
 				images: controllers.Images{Charon: controllers.DefaultCharonImage, Agent: controllers.DefaultAgentImage},
 				policy: controllers.Policy{NamespaceIssuers: true}},
 		},

@@ -143,14 +143,14 @@ func TestChartCRDsAreGenerated(t *testing.T) {
 func TestChartClusterRoleIsGenerated(t *testing.T) {
 	want := generatedRole(t)
 	objs := helmTemplate(t, releaseName, namespace)
-	role := one(t, objs, "ClusterRole")
+	role := named(t, objs, "ClusterRole", want.GetName())
 	if d := cmp.Diff(field(t, want, "rules"), field(t, role, "rules")); d != "" {
 		t.Errorf("ClusterRole rules differ from config/rbac/role.yaml (-generated +chart):\n%s", d)
 	}
 	if role.GetName() != want.GetName() {
 		t.Errorf("ClusterRole %q, want the generated name %q for release %q", role.GetName(), want.GetName(), releaseName)
 	}
-	binding := one(t, objs, "ClusterRoleBinding")
+	binding := named(t, objs, "ClusterRoleBinding", want.GetName())
 	sa := one(t, objs, "ServiceAccount")
 	wantSubjects := []any{map[string]any{"kind": "ServiceAccount", "name": sa.GetName(), "namespace": namespace}}
 	if d := cmp.Diff(wantSubjects, field(t, binding, "subjects")); d != "" {
@@ -211,7 +211,7 @@ func TestManagerDeployment(t *testing.T) {
 	}
 
 	wantArgs := []string{
-		"--metrics-bind-address=:8080",
+		"--metrics-bind-address=:8443",
 		"--health-probe-bind-address=:8081",
 		"--leader-elect=true",
 		"--agent-image=ghcr.io/ikegate/agent:v0.1.0",
@@ -231,7 +231,7 @@ func TestManagerDeployment(t *testing.T) {
 	for _, p := range c.Ports {
 		ports[p.Name] = p.ContainerPort
 	}
-	if diff := cmp.Diff(map[string]int32{"metrics": 8080, "health": 8081}, ports); diff != "" {
+	if diff := cmp.Diff(map[string]int32{"metrics": 8443, "health": 8081}, ports); diff != "" {
 		t.Errorf("ports:\n%s", diff)
 	}
 	for name, probe := range map[string]*corev1.Probe{"/healthz": c.LivenessProbe, "/readyz": c.ReadinessProbe} {

@@ -221,10 +221,10 @@ func TestMonitoringObjects(t *testing.T) {
 	if len(sel) != 1 || sel[0].Key != v1alpha1.LabelGateway || sel[0].Operator != "Exists" {
 		t.Errorf("PodMonitor selector %+v, want %s Exists", pm.Spec.Selector, v1alpha1.LabelGateway)
 	}
-	// One endpoint for gateway pods on the pod network (the agent's named
-	// port), one for hostNetwork gateways, whose pods publish no ports.
+	// One endpoint, for gateway pods on the pod network (the agent's named
+	// port): host-network agents listen on the node's loopback address only.
 	eps := pm.Spec.PodMetricsEndpoints
-	if len(eps) != 2 || eps[0].Port == nil || *eps[0].Port != "metrics" || eps[1].Port != nil {
+	if len(eps) != 1 || eps[0].Port == nil || *eps[0].Port != "metrics" {
 		t.Fatalf("podMetricsEndpoints %+v", eps)
 	}
 	gwLabel := "__meta_kubernetes_pod_label_" + regexp.MustCompile(`[^a-zA-Z0-9_]`).ReplaceAllString(v1alpha1.LabelGateway, "_")
@@ -242,13 +242,6 @@ func TestMonitoringObjects(t *testing.T) {
 			t.Errorf("endpoint %d: relabelings %+v do not copy %s to gateway", i, ep.RelabelConfigs, gwLabel)
 		}
 	}
-	host := eps[1].RelabelConfigs
-	if len(host) < 2 || host[0].Action != "keep" || host[0].Regex != "agent;" ||
-		host[1].TargetLabel != "__address__" || host[1].Replacement == nil ||
-		*host[1].Replacement != fmt.Sprintf("$1:%d", v1alpha1.AgentMetricsPort) {
-		t.Errorf("hostNetwork endpoint relabelings %+v, want the agent container's port-less target at the pod IP and port %d", host, v1alpha1.AgentMetricsPort)
-	}
-
 	var pr monitoringv1.PrometheusRule
 	convertStrict(t, one(t, objs, "PrometheusRule"), &pr)
 	want, err := os.ReadFile(rulesFile(t))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -51,7 +52,8 @@ func TestAgentBinary(t *testing.T) {
 	}
 	table := firewall.TableName(namespace, gatewayName)
 	run := func() (stop func() string) {
-		health, metrics := freeAddr(t), freeAddr(t)
+		// The addresses the manager gives a host-network agent.
+		health, metrics := hostNetworkAddr(t), hostNetworkAddr(t)
 		cmd := exec.Command(bin,
 			"--kubeconfig", kubeconfig,
 			"--vici-socket", gw.VICISocket(),
@@ -115,6 +117,7 @@ func TestAgentBinary(t *testing.T) {
 		if tables := gwNS.Run(t, "nft", "list", "tables"); !strings.Contains(tables, table) {
 			t.Errorf("No table %s in the gateway's namespace:\n%s", table, tables)
 		}
+		notServedBeyondLoopback(t, health, metrics)
 		return func() string {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			select {
@@ -155,6 +158,47 @@ func get(url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// hostNetworkAddr is v1alpha1.AgentListenAddr of a host-network agent, with
+// a port nothing listens on.
+func hostNetworkAddr(t *testing.T) string {
+	t.Helper()
+	_, port, err := net.SplitHostPort(freeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(port)
+	return v1alpha1.AgentListenAddr(true, n)
+}
+
+// notServedBeyondLoopback checks that nothing answers on the ports of addrs
+// at any other address of this network namespace (the node's, for an agent
+// on the host network).
+func notServedBeyondLoopback(t *testing.T, addrs ...string) {
+	t.Helper()
+	ifAddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tried := 0
+	for _, a := range ifAddrs {
+		ip, ok := a.(*net.IPNet)
+		if !ok || ip.IP.IsLoopback() {
+			continue
+		}
+		for _, addr := range addrs {
+			_, port, _ := net.SplitHostPort(addr)
+			tried++
+			if conn, err := net.DialTimeout("tcp", net.JoinHostPort(ip.IP.String(), port), time.Second); err == nil {
+				conn.Close()
+				t.Errorf("The agent's endpoint %s also answers on %s", addr, ip.IP)
+			}
+		}
+	}
+	if tried == 0 {
+		t.Fatal("This network namespace has no address but loopback to try")
+	}
 }
 
 // freeAddr is a loopback address with a port nothing listens on.
