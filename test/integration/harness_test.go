@@ -200,6 +200,7 @@ type agentConfig struct {
 	pod string
 	// nodeAddress is what the agent reports as its node's address.
 	nodeAddress string
+	tunnelLease agent.LeaseTiming
 	socket      string
 	firewall    agent.Firewall
 	onApply     func(vici.Result, error)
@@ -216,6 +217,7 @@ func startAgent(t testing.TB, cfg *rest.Config, ac agentConfig) *runningAgent {
 		Gateway:           gatewayName,
 		Pod:               ac.pod,
 		NodeAddress:       ac.nodeAddress,
+		TunnelLease:       ac.tunnelLease,
 		CertificateSecret: certSecret,
 		VICI:              vici.NewClient(ac.socket),
 		Firewall:          ac.firewall,
