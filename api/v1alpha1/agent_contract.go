@@ -14,6 +14,11 @@ const (
 	AgentReadinessPort = 8081
 	// AgentReadinessPath is the agent's readiness endpoint.
 	AgentReadinessPath = "/readyz"
+	// AgentDrainPath, on AgentReadinessPort, moves the pod's clients to the
+	// other replicas (IKEv2 redirect) and answers when they left or the
+	// drain timed out: the preStop hook of both containers, so that charon
+	// is not stopped before its clients were moved.
+	AgentDrainPath = "/drain"
 	// AgentMetricsPort serves Prometheus metrics (/metrics).
 	AgentMetricsPort = 9090
 

@@ -85,6 +85,9 @@ type Options struct {
 	// always, as a lone agent.
 	Leases      coordinationv1client.LeasesGetter
 	TunnelLease LeaseTiming
+	// DrainTimeout bounds how long a drain waits for redirected clients to
+	// leave; 0 means DefaultDrainTimeout.
+	DrainTimeout time.Duration
 	// Firewall programs the gateway's table; nil leaves the firewall alone.
 	Firewall Firewall
 	// RADIUSDir is the directory, shared with charon, where the eap-radius
@@ -166,7 +169,16 @@ type Agent struct {
 	splitPools bool
 	// tunnelsHeld is set while this pod holds the tunnel Lease.
 	tunnelsHeld atomic.Bool
-	report      v1alpha1.AgentStatus
+	// draining is set once a drain began; the drain's result is kept for
+	// every caller (see Drain).
+	draining  atomic.Bool
+	drainOnce sync.Once
+	drained   chan struct{}
+	drainRes  DrainResult
+	drainErr  error
+	// log is Run's logger, for requests of the health server.
+	log    logr.Logger
+	report v1alpha1.AgentStatus
 	// expiry triggers an apply when the next user expires.
 	expiry *time.Timer
 	// epoch is charon's VICI connection epoch at the last apply; only the
@@ -225,6 +237,9 @@ func New(opts Options) (*Agent, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = DefaultDrainTimeout
+	}
 	m := newMetrics()
 	if opts.Registerer != nil {
 		if err := m.register(opts.Registerer); err != nil {
@@ -237,6 +252,8 @@ func New(opts Options) (*Agent, error) {
 		applier:  vici.NewApplier(opts.VICI),
 		metrics:  m,
 		kick:     make(chan struct{}, 1),
+		drained:  make(chan struct{}),
+		log:      logr.Discard(),
 		report:   v1alpha1.AgentStatus{Pod: opts.Pod, NodeAddress: opts.NodeAddress},
 		decoder:  credentials.NewDecoder(opts.Gateway),
 		written:  newWrittenState(),
@@ -269,6 +286,7 @@ func (a *Agent) Trigger() {
 func (a *Agent) Run(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx).WithValues("gateway", a.opts.Namespace+"/"+a.opts.Gateway, "pod", a.opts.Pod)
 	ctx = logr.NewContext(ctx, log)
+	a.log = log
 	if err := a.startCache(ctx); err != nil {
 		return err
 	}

@@ -33,6 +33,9 @@ import (
 //
 //	client i (198.18.i.2) -- inet -- node k (192.0.2.4k+2) -- LAN (10.10.k.1 / node 10.10.k.2)
 //
+// As a node has one address, the LAN reaches node k's public address over
+// its link to it (routes "via 192.0.2.4k+2 dev <link> onlink").
+//
 // Node k also holds 10.3.0.(11+k) on its loopback.
 type replicaRig struct {
 	inet, lan *netns.NS
@@ -46,11 +49,12 @@ type replicaNode struct {
 	pod string
 	ns  *netns.NS
 	gw  *charontest.Charon
-	// addr is its public address, lanSide its address on the LAN link
-	// (the node address its agent reports), lanHost its address inside lanNet.
-	addr, lanSide, lanHost string
-	vici                   *vici.Client
-	agent                  *runningAgent
+	// addr is its public address (the node address its agent reports),
+	// lanSide its address on the LAN link, lanDev the LAN's end of that
+	// link, lanHost its address inside lanNet.
+	addr, lanSide, lanDev, lanHost string
+	vici                           *vici.Client
+	agent                          *runningAgent
 	// cut, once set, fails every API request of the node's agent: the
 	// node is gone as far as the API server can tell.
 	cut atomic.Bool
@@ -99,7 +103,7 @@ func newReplicaRig(t *testing.T, nodes, n int, path v1alpha1.ReturnPath) *replic
 		nd := &replicaNode{pod: v1alpha1.GatewayPodName(gatewayName, k), ns: netns.New(t, fmt.Sprintf("rpg%d", k)),
 			addr: nodeAddr(k), lanSide: fmt.Sprintf("10.10.%d.2", k), lanHost: fmt.Sprintf("10.3.0.%d", 11+k)}
 		netns.Veth(t, nd.ns, r.inet, nd.addr+"/30", fmt.Sprintf("192.0.2.%d/30", 4*k+1))
-		netns.Veth(t, nd.ns, r.lan, nd.lanSide+"/30", fmt.Sprintf("10.10.%d.1/30", k))
+		_, nd.lanDev = netns.Veth(t, nd.ns, r.lan, nd.lanSide+"/30", fmt.Sprintf("10.10.%d.1/30", k))
 		nd.ns.AddRoute(t, "default", "via", fmt.Sprintf("192.0.2.%d", 4*k+1))
 		nd.ns.AddRoute(t, lanNet, "via", fmt.Sprintf("10.10.%d.1", k))
 		// charon routes client addresses from an address of its own inside
@@ -127,7 +131,7 @@ func newReplicaRig(t *testing.T, nodes, n int, path v1alpha1.ReturnPath) *replic
 		ncfg := rest.CopyConfig(cfg)
 		ncfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return cutTransport{rt, &nd.cut} })
 		nd.agent = startAgent(t, ncfg, agentConfig{pod: nd.pod, socket: nd.gw.VICISocket(), firewall: fw,
-			nodeAddress: nd.lanSide, tunnelLease: rigLease, log: testr.New(t).WithName(nd.pod)})
+			nodeAddress: nd.addr, tunnelLease: rigLease, log: testr.New(t).WithName(nd.pod)})
 	}
 	for i := range n {
 		cl := &replicaClient{name: fmt.Sprintf("user%d", i), node: i % nodes, ns: netns.New(t, fmt.Sprintf("rpc%d", i))}
@@ -224,4 +228,16 @@ func (r *replicaRig) addSite(t *testing.T) *netns.NS {
 	loadSiteConf(t, cl, strings.Replace(strongSwanSite, "remote_addrs = "+rigGWAddr, "remote_addrs = %any", 1))
 	createRigTunnel(t, r.c, r.pki, rigTunnelSpec())
 	return site
+}
+
+// node is the rig's node whose public address is addr.
+func (r *replicaRig) node(t *testing.T, addr string) *replicaNode {
+	t.Helper()
+	for _, nd := range r.nodes {
+		if nd.addr == addr {
+			return nd
+		}
+	}
+	t.Fatalf("No node has address %q", addr)
+	return nil
 }
