@@ -49,6 +49,7 @@ type VPNGatewayReconciler struct {
 // +kubebuilder:rbac:groups="",resources=configmaps;services;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;create;update;patch
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // The agents' Role grants their tunnel Lease, which the manager must hold to grant.
@@ -231,6 +232,9 @@ func (r *VPNGatewayReconciler) reconcileWorkload(ctx context.Context, s *gateway
 		if err := applyObject(ctx, r.Client, loadBalancerService(gw)); err != nil {
 			return err
 		}
+	}
+	if err := applyObject(ctx, r.Client, podDisruptionBudget(gw)); err != nil {
+		return fmt.Errorf("applying the PodDisruptionBudget: %w", err)
 	}
 	sts := statefulSet(gw, r.Images, conf)
 	if err := applyObject(ctx, r.Client, sts); err != nil {

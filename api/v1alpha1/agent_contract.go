@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The contract between the manager, which builds the gateway pods, and the
@@ -19,6 +20,9 @@ const (
 	// drain timed out: the preStop hook of both containers, so that charon
 	// is not stopped before its clients were moved.
 	AgentDrainPath = "/drain"
+	// AgentDrainTimeout bounds how long a drain waits for the redirected
+	// clients to leave; the pods' termination grace period exceeds it.
+	AgentDrainTimeout = 20 * time.Second
 	// AgentMetricsPort serves Prometheus metrics (/metrics).
 	AgentMetricsPort = 9090
 

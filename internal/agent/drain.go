@@ -27,8 +27,8 @@ import (
 // serving until its clients left.
 
 // DefaultDrainTimeout bounds how long a drain waits for the redirected
-// clients to leave; the pod's terminationGracePeriodSeconds must exceed it.
-const DefaultDrainTimeout = 20 * time.Second
+// clients to leave; the pod's terminationGracePeriodSeconds exceeds it.
+const DefaultDrainTimeout = v1alpha1.AgentDrainTimeout
 
 // DrainResult is what a drain did.
 type DrainResult struct {

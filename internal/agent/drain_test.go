@@ -19,7 +19,7 @@ func TestDrainTargetsAreTheOtherCurrentAppliedReplicas(t *testing.T) {
 		{Pod: "vpn-gateway-1", NodeAddress: "192.0.2.6", AppliedGeneration: 4},
 		{Pod: "vpn-gateway-2", NodeAddress: "192.0.2.10", AppliedGeneration: 3},                 // behind
 		{Pod: "vpn-gateway-3", NodeAddress: "192.0.2.14", AppliedGeneration: 4},                 // scaled away
-		{Pod: "vpn-gateway-4", NodeAddress: "192.0.2.18", AppliedGeneration: 4, LastError: "x"}, // not current either
+		{Pod: "vpn-gateway-4", NodeAddress: "192.0.2.18", AppliedGeneration: 4, LastError: "x"}, // scaled away, and failing
 	}
 	if diff := cmp.Diff([]string{"192.0.2.6"}, drainTargets(gw, "vpn-gateway-0")); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
