@@ -177,7 +177,7 @@ type Agent struct {
 	drainRes  DrainResult
 	drainErr  error
 	// log is Run's logger, for requests of the health server.
-	log    logr.Logger
+	log    atomic.Pointer[logr.Logger]
 	report v1alpha1.AgentStatus
 	// expiry triggers an apply when the next user expires.
 	expiry *time.Timer
@@ -253,7 +253,6 @@ func New(opts Options) (*Agent, error) {
 		metrics:  m,
 		kick:     make(chan struct{}, 1),
 		drained:  make(chan struct{}),
-		log:      logr.Discard(),
 		report:   v1alpha1.AgentStatus{Pod: opts.Pod, NodeAddress: opts.NodeAddress},
 		decoder:  credentials.NewDecoder(opts.Gateway),
 		written:  newWrittenState(),
@@ -286,7 +285,7 @@ func (a *Agent) Trigger() {
 func (a *Agent) Run(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx).WithValues("gateway", a.opts.Namespace+"/"+a.opts.Gateway, "pod", a.opts.Pod)
 	ctx = logr.NewContext(ctx, log)
-	a.log = log
+	a.log.Store(&log)
 	if err := a.startCache(ctx); err != nil {
 		return err
 	}

@@ -131,7 +131,11 @@ func drainTargets(gw *v1alpha1.VPNGateway, pod string) []string {
 
 // drainHandler serves v1alpha1.AgentDrainPath.
 func (a *Agent) drainHandler(w http.ResponseWriter, r *http.Request) {
-	ctx := logr.NewContext(r.Context(), a.log)
+	log := logr.Discard()
+	if l := a.log.Load(); l != nil {
+		log = *l
+	}
+	ctx := logr.NewContext(r.Context(), log)
 	res, err := a.Drain(ctx, a.opts.DrainTimeout)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
