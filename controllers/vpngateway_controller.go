@@ -258,6 +258,9 @@ func (r *VPNGatewayReconciler) reconcileWorkload(ctx context.Context, s *gateway
 			return err
 		}
 	}
+	if err := applyObject(ctx, r.Client, podDisruptionBudget(gw)); err != nil {
+		return fmt.Errorf("applying the PodDisruptionBudget: %w", err)
+	}
 	nodeSelector := r.Policy.nodeSelector(gw)
 	sts := statefulSet(gw, r.Images, nodeSelector, conf)
 	if err := applyObject(ctx, r.Client, sts); err != nil {

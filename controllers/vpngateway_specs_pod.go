@@ -86,9 +86,10 @@ func podSpec(gw *v1alpha1.VPNGateway, images Images, nodeSelector map[string]str
 		Tolerations:                  gw.Spec.Exposure.Tolerations,
 		Containers:                   []corev1.Container{charon(gw, images), agent(gw, images)},
 		Volumes:                      podVolumes(gw),
-		// The agent removes the gateway's nftables table on shutdown and
-		// charon deletes its SAs; both need a moment.
-		TerminationGracePeriodSeconds: ptr.To[int64](30),
+		// The agent drains, then removes the gateway's nftables table on
+		// shutdown and charon deletes its SAs; all need a moment.
+		TerminationGracePeriodSeconds: ptr.To(drainGraceSeconds),
+		Affinity:                      spreadReplicas(gw),
 		SecurityContext: &corev1.PodSecurityContext{
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
@@ -123,6 +124,7 @@ func charon(gw *v1alpha1.VPNGateway, images Images) corev1.Container {
 		Resources:       gw.Spec.Resources.Charon,
 		VolumeMounts:    mounts,
 		SecurityContext: restrictedContext("NET_ADMIN", "NET_BIND_SERVICE"),
+		Lifecycle:       drainHook(),
 	}
 }
 
@@ -168,6 +170,7 @@ func agent(gw *v1alpha1.VPNGateway, images Images) corev1.Container {
 			{Name: volAPIAccess, MountPath: saTokenDir, ReadOnly: true},
 		},
 		SecurityContext: restrictedContext("NET_ADMIN"),
+		Lifecycle:       drainHook(),
 	}
 	if gw.Spec.HostNetwork() {
 		c.Ports = nil // host ports of the agent's endpoints are not published

@@ -4,6 +4,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // AgentListenAddr is the address the agent serves port on. On the pod
@@ -34,6 +35,14 @@ const (
 	AgentReadinessPort = 8081
 	// AgentReadinessPath is the agent's readiness endpoint.
 	AgentReadinessPath = "/readyz"
+	// AgentDrainPath, on AgentReadinessPort, moves the pod's clients to the
+	// other replicas (IKEv2 redirect) and answers when they left or the
+	// drain timed out: the preStop hook of both containers, so that charon
+	// is not stopped before its clients were moved.
+	AgentDrainPath = "/drain"
+	// AgentDrainTimeout bounds how long a drain waits for the redirected
+	// clients to leave; the pods' termination grace period exceeds it.
+	AgentDrainTimeout = 20 * time.Second
 	// AgentMetricsPort serves Prometheus metrics (/metrics).
 	AgentMetricsPort = 9090
 

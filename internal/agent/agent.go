@@ -87,6 +87,9 @@ type Options struct {
 	// always, as a lone agent.
 	Leases      coordinationv1client.LeasesGetter
 	TunnelLease LeaseTiming
+	// DrainTimeout bounds how long a drain waits for redirected clients to
+	// leave; 0 means DefaultDrainTimeout.
+	DrainTimeout time.Duration
 	// Firewall programs the gateway's table; nil leaves the firewall alone.
 	Firewall Firewall
 	// RADIUSDir is the directory, shared with charon, where charon's
@@ -182,7 +185,16 @@ type Agent struct {
 	splitPools bool
 	// tunnelsHeld is set while this pod holds the tunnel Lease.
 	tunnelsHeld atomic.Bool
-	report      v1alpha1.AgentStatus
+	// draining is set once a drain began; the drain's result is kept for
+	// every caller (see Drain).
+	draining  atomic.Bool
+	drainOnce sync.Once
+	drained   chan struct{}
+	drainRes  DrainResult
+	drainErr  error
+	// log is Run's logger, for requests of the health server.
+	log    atomic.Pointer[logr.Logger]
+	report v1alpha1.AgentStatus
 	// expiry triggers an apply when the next user expires.
 	expiry *time.Timer
 	// firewallOff is set once the table of a gateway whose firewall is
@@ -249,6 +261,9 @@ func New(opts Options) (*Agent, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = DefaultDrainTimeout
+	}
 	m := newMetrics()
 	if opts.Registerer != nil {
 		if err := m.register(opts.Registerer); err != nil {
@@ -262,6 +277,7 @@ func New(opts Options) (*Agent, error) {
 		applier:  vici.NewApplier(opts.VICI),
 		metrics:  m,
 		kick:     make(chan struct{}, 1),
+		drained:  make(chan struct{}),
 		report:   v1alpha1.AgentStatus{Pod: opts.Pod, NodeAddress: opts.NodeAddress},
 		decoder:  credentials.NewDecoder(opts.Gateway),
 		users:    &radiusd.Map{},
@@ -298,6 +314,7 @@ func (a *Agent) Trigger() {
 func (a *Agent) Run(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx).WithValues("gateway", a.opts.Namespace+"/"+a.opts.Gateway, "pod", a.opts.Pod)
 	ctx = logr.NewContext(ctx, log)
+	a.log.Store(&log)
 	if err := a.startRADIUS(ctx); err != nil {
 		return err
 	}

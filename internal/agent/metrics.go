@@ -113,7 +113,12 @@ func (a *Agent) HealthHandler() http.Handler {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc(v1alpha1.AgentDrainPath, a.drainHandler)
 	mux.HandleFunc(v1alpha1.AgentReadinessPath, func(w http.ResponseWriter, _ *http.Request) {
+		if a.draining.Load() {
+			http.Error(w, "draining: clients are moved to the other replicas", http.StatusServiceUnavailable)
+			return
+		}
 		if !a.Ready() {
 			http.Error(w, "configuration not applied yet", http.StatusServiceUnavailable)
 			return

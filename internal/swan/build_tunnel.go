@@ -261,7 +261,11 @@ func withoutAEAD(props []string) []string {
 }
 
 // tunnelLocalAddrs are the gateway addresses the tunnel uses: the Tunnel's
-// localAddress, which must be one of them, or all of them.
+// localAddress, which must be one of them, or all of them. Replicas run on
+// nodes of their own addresses, and whichever holds the tunnel Lease
+// initiates: without a localAddress charon then takes the source address
+// of its route to the peer (charon 5.9.8 would send from the first listed
+// address even where the node has no such address).
 func (b *builder) tunnelLocalAddrs(t *v1alpha1.Tunnel) ([]string, bool) {
 	var all []string
 	for _, a := range b.gw.Spec.Addresses {
@@ -270,6 +274,9 @@ func (b *builder) tunnelLocalAddrs(t *v1alpha1.Tunnel) ([]string, bool) {
 		}
 	}
 	la := t.Spec.LocalAddress
+	if la == "" && b.in.Replica.Split() {
+		return nil, true
+	}
 	if la == "" {
 		return all, true
 	}

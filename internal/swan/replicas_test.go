@@ -191,3 +191,26 @@ func TestAcceptedPoolNamesTheReplicasSlices(t *testing.T) {
 		t.Errorf("Served = %v, want the replica's %d slices %v", p.Served, Slices/2, want)
 	}
 }
+
+func TestATunnelOfSplitReplicasLeavesFromTheHoldersOwnAddress(t *testing.T) {
+	in := Resources{Gateway: newGateway(func(gw *v1alpha1.VPNGateway) { gw.Spec.Addresses = append(gw.Spec.Addresses, "198.51.100.11") }),
+		Tunnels: []v1alpha1.Tunnel{newTunnel("hq")}}
+	in.Secrets = map[string]map[string][]byte{"hq-psk": {"psk": []byte("a tunnel key long enough")}}
+	local := func(r Replica) []string {
+		in.Replica = r
+		res := Build(in)
+		for _, c := range res.Model.Connections {
+			if c.Name == TunnelConnectionName("hq") {
+				return c.LocalAddrs
+			}
+		}
+		t.Fatalf("no tunnel connection: %v", res.Problems)
+		return nil
+	}
+	if got := local(Replica{}); !slices.Equal(got, []string{"198.51.100.10", "198.51.100.11"}) {
+		t.Errorf("one replica: local addresses %v, want the gateway's", got)
+	}
+	if got := local(Replica{Ordinal: 1, Count: 2}); len(got) != 0 {
+		t.Errorf("replica 1 of 2: local addresses %v, want none (the route's source)", got)
+	}
+}

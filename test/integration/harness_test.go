@@ -205,7 +205,8 @@ type agentConfig struct {
 	// gw is the gateway charon: the agent talks to its VICI socket, writes
 	// its RADIUS servers and serves its users' logins on its namespace's
 	// loopback, as in a gateway pod.
-	gw *charontest.Charon
+	gw          *charontest.Charon
+	tunnelLease agent.LeaseTiming
 	// session, when set, replaces the VICI session to gw's socket.
 	session  vici.Session
 	firewall agent.Firewall
@@ -239,6 +240,7 @@ func startAgent(t testing.TB, cfg *rest.Config, ac agentConfig) *runningAgent {
 		Gateway:           gatewayName,
 		Pod:               ac.pod,
 		NodeAddress:       ac.nodeAddress,
+		TunnelLease:       ac.tunnelLease,
 		CertificateSecret: certSecret,
 		VICI:              session,
 		RADIUSDir:         radiusDir,

@@ -2,18 +2,23 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr/testr"
 	"github.com/google/nftables"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/agent"
 	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
@@ -28,6 +33,9 @@ import (
 //
 //	client i (198.18.i.2) -- inet -- node k (192.0.2.4k+2) -- LAN (10.10.k.1 / node 10.10.k.2)
 //
+// As a node has one address, the LAN reaches node k's public address over
+// its link to it (routes "via 192.0.2.4k+2 dev <link> onlink").
+//
 // Node k also holds 10.3.0.(11+k) on its loopback.
 type replicaRig struct {
 	inet, lan *netns.NS
@@ -41,11 +49,32 @@ type replicaNode struct {
 	pod string
 	ns  *netns.NS
 	gw  *charontest.Charon
-	// addr is its public address, lanSide its address on the LAN link
-	// (the node address its agent reports).
-	addr, lanSide string
-	vici          *vici.Client
-	agent         *runningAgent
+	// addr is its public address (the node address its agent reports),
+	// lanSide its address on the LAN link, lanDev the LAN's end of that
+	// link, lanHost its address inside lanNet.
+	addr, lanSide, lanDev, lanHost string
+	vici                           *vici.Client
+	agent                          *runningAgent
+	// cut, once set, fails every API request of the node's agent: the
+	// node is gone as far as the API server can tell.
+	cut atomic.Bool
+}
+
+// rigLease is the tunnel Lease timing of the rig's agents: a dead
+// holder's Lease runs out after 4 s, candidates try every 0.5 s.
+var rigLease = agent.LeaseTiming{Duration: 4 * time.Second, RenewDeadline: 3 * time.Second, RetryPeriod: 500 * time.Millisecond}
+
+// cutTransport fails requests while cut is set.
+type cutTransport struct {
+	next http.RoundTripper
+	cut  *atomic.Bool
+}
+
+func (c cutTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if c.cut.Load() {
+		return nil, errors.New("node unreachable")
+	}
+	return c.next.RoundTrip(req)
 }
 
 type replicaClient struct {
@@ -72,14 +101,14 @@ func newReplicaRig(t *testing.T, nodes, n int, path v1alpha1.ReturnPath) *replic
 	var addrs []string
 	for k := range nodes {
 		nd := &replicaNode{pod: v1alpha1.GatewayPodName(gatewayName, k), ns: netns.New(t, fmt.Sprintf("rpg%d", k)),
-			addr: nodeAddr(k), lanSide: fmt.Sprintf("10.10.%d.2", k)}
+			addr: nodeAddr(k), lanSide: fmt.Sprintf("10.10.%d.2", k), lanHost: fmt.Sprintf("10.3.0.%d", 11+k)}
 		netns.Veth(t, nd.ns, r.inet, nd.addr+"/30", fmt.Sprintf("192.0.2.%d/30", 4*k+1))
-		netns.Veth(t, nd.ns, r.lan, nd.lanSide+"/30", fmt.Sprintf("10.10.%d.1/30", k))
+		_, nd.lanDev = netns.Veth(t, nd.ns, r.lan, nd.lanSide+"/30", fmt.Sprintf("10.10.%d.1/30", k))
 		nd.ns.AddRoute(t, "default", "via", fmt.Sprintf("192.0.2.%d", 4*k+1))
 		nd.ns.AddRoute(t, lanNet, "via", fmt.Sprintf("10.10.%d.1", k))
 		// charon routes client addresses from an address of its own inside
 		// the local traffic selector, as a node on the LAN has one.
-		nd.ns.AddLoopbackAddr(t, fmt.Sprintf("10.3.0.%d/32", 11+k))
+		nd.ns.AddLoopbackAddr(t, nd.lanHost+"/32")
 		nd.ns.EnableForwarding(t)
 		r.nodes = append(r.nodes, nd)
 		addrs = append(addrs, nd.addr)
@@ -99,8 +128,10 @@ func newReplicaRig(t *testing.T, nodes, n int, path v1alpha1.ReturnPath) *replic
 		if err != nil {
 			t.Fatalf("Opening nftables in %s: %v", nd.pod, err)
 		}
-		nd.agent = startAgent(t, cfg, agentConfig{pod: nd.pod, gw: nd.gw, firewall: fw,
-			nodeAddress: nd.lanSide, log: testr.New(t).WithName(nd.pod)})
+		ncfg := rest.CopyConfig(cfg)
+		ncfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return cutTransport{rt, &nd.cut} })
+		nd.agent = startAgent(t, ncfg, agentConfig{pod: nd.pod, gw: nd.gw, firewall: fw,
+			nodeAddress: nd.addr, tunnelLease: rigLease, log: testr.New(t).WithName(nd.pod)})
 	}
 	for i := range n {
 		cl := &replicaClient{name: fmt.Sprintf("user%d", i), node: i % nodes, ns: netns.New(t, fmt.Sprintf("rpc%d", i))}
@@ -182,4 +213,31 @@ func (r *replicaRig) get(t *testing.T, name string, obj client.Object) {
 	if err := r.c.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: name}, obj); err != nil {
 		t.Fatalf("Reading %T %s: %v", obj, name, err)
 	}
+}
+
+// addSite attaches the rig's site (rigSiteAddr, LAN rigSiteHost) to the
+// Internet, starts its responder (for the tunnel from whichever replica
+// serves it) and creates the rig's Tunnel.
+func (r *replicaRig) addSite(t *testing.T) *netns.NS {
+	t.Helper()
+	site := netns.New(t, "rpst")
+	netns.Veth(t, site, r.inet, rigSiteAddr+"/24", "203.0.113.1/24")
+	site.AddRoute(t, "default", "via", "203.0.113.1")
+	site.AddLoopbackAddr(t, rigSiteHost+"/24")
+	cl := charontest.Start(t, site, charontest.Options{Name: "site", Userspace: true})
+	loadSiteConf(t, cl, strings.Replace(strongSwanSite, "remote_addrs = "+rigGWAddr, "remote_addrs = %any", 1))
+	createRigTunnel(t, r.c, r.pki, rigTunnelSpec())
+	return site
+}
+
+// node is the rig's node whose public address is addr.
+func (r *replicaRig) node(t *testing.T, addr string) *replicaNode {
+	t.Helper()
+	for _, nd := range r.nodes {
+		if nd.addr == addr {
+			return nd
+		}
+	}
+	t.Fatalf("No node has address %q", addr)
+	return nil
 }

@@ -69,10 +69,10 @@ func TestTwoReplicasSplitThePoolAndBothReturnPathsWork(t *testing.T) {
 		for _, rt := range routes {
 			hops[rt.NextHop] = true
 		}
-		return len(routes) == 16 && hops[r.nodes[0].lanSide] && hops[r.nodes[1].lanSide] && !hops[""], fmt.Sprintf("routes %+v", routes)
+		return len(routes) == 16 && hops[r.nodes[0].addr] && hops[r.nodes[1].addr] && !hops[""], fmt.Sprintf("routes %+v", routes)
 	})
 	for _, rt := range routes {
-		r.lan.AddRoute(t, rt.Destination, "via", rt.NextHop)
+		r.lan.AddRoute(t, rt.Destination, "via", rt.NextHop, "dev", r.node(t, rt.NextHop).lanDev, "onlink")
 	}
 	for _, cl := range r.clients {
 		if ok, out := pings(cl.ns, "", lanAddr, 3); !ok {

@@ -92,7 +92,20 @@ func newTunnelRig(t *testing.T, mod func(*tunnelRig, *v1alpha1.TunnelSpec)) *tun
 	cfg, c := startAPI(t)
 	r.c = c
 	createGateway(t, c, pki, server, []string{rigGWAddr})
-	spec := v1alpha1.TunnelSpec{
+	spec := rigTunnelSpec()
+	if mod != nil {
+		mod(r, &spec)
+	}
+	createRigTunnel(t, c, pki, spec)
+	ag := startAgent(t, cfg, agentConfig{pod: "vpn-gateway-0", gw: r.gw, log: testr.New(t)})
+	ag.waitReady(t, 30*time.Second)
+	return r
+}
+
+// rigTunnelSpec is the rig's Tunnel: PSK, the site's address, DPD after
+// rigDPDDelay, one child lanNet === rigSiteLAN started at load.
+func rigTunnelSpec() v1alpha1.TunnelSpec {
+	return v1alpha1.TunnelSpec{
 		GatewayRef: v1alpha1.GatewayReference{Name: gatewayName},
 		Remote:     v1alpha1.TunnelRemote{Addresses: []string{rigSiteAddr}},
 		Auth:       v1alpha1.TunnelAuth{PSK: &v1alpha1.PSKAuth{SecretRef: v1alpha1.SecretKeyReference{Name: "hq-psk", Key: "psk"}}},
@@ -102,9 +115,12 @@ func newTunnelRig(t *testing.T, mod func(*tunnelRig, *v1alpha1.TunnelSpec)) *tun
 			StartAction: "Start",
 		}},
 	}
-	if mod != nil {
-		mod(r, &spec)
-	}
+}
+
+// createRigTunnel writes the Tunnel rigTunnel with spec, its PSK Secret and
+// the Secret with the CA of pki.
+func createRigTunnel(t *testing.T, c client.Client, pki *charontest.PKI, spec v1alpha1.TunnelSpec) {
+	t.Helper()
 	for _, o := range []client.Object{
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "hq-psk"}, Data: map[string][]byte{"psk": []byte(rigPSK)}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: rigCASecret}, Data: map[string][]byte{"ca.crt": pki.CertPEM}},
@@ -114,15 +130,15 @@ func newTunnelRig(t *testing.T, mod func(*tunnelRig, *v1alpha1.TunnelSpec)) *tun
 			t.Fatalf("Creating %s: %v", o.GetName(), err)
 		}
 	}
-	ag := startAgent(t, cfg, agentConfig{pod: "vpn-gateway-0", gw: r.gw, log: testr.New(t)})
-	ag.waitReady(t, 30*time.Second)
-	return r
 }
 
 // tunnelSAs are the gateway's IKE_SAs of the Tunnel.
-func (r *tunnelRig) tunnelSAs(t *testing.T) []vici.IKESA {
+func (r *tunnelRig) tunnelSAs(t *testing.T) []vici.IKESA { return tunnelSAsOn(t, r.gwVICI) }
+
+// tunnelSAsOn are the IKE_SAs of the Tunnel in the charon of s.
+func tunnelSAsOn(t *testing.T, s vici.Session) []vici.IKESA {
 	t.Helper()
-	sas, err := vici.ListSAs(context.Background(), r.gwVICI)
+	sas, err := vici.ListSAs(context.Background(), s)
 	if err != nil {
 		t.Fatalf("Listing the gateway's SAs: %v", err)
 	}
@@ -134,7 +150,13 @@ func (r *tunnelRig) tunnelSAs(t *testing.T) []vici.IKESA {
 // installed, and describes what it has.
 func (r *tunnelRig) up(t *testing.T, after uint32) (bool, vici.IKESA, string) {
 	t.Helper()
-	sas := r.tunnelSAs(t)
+	return tunnelUpOn(t, r.gwVICI, after)
+}
+
+// tunnelUpOn is up for the charon of s.
+func tunnelUpOn(t *testing.T, s vici.Session, after uint32) (bool, vici.IKESA, string) {
+	t.Helper()
+	sas := tunnelSAsOn(t, s)
 	for _, sa := range sas {
 		if sa.State != "ESTABLISHED" || sa.UniqueID <= after {
 			continue
