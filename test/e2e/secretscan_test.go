@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -52,10 +53,35 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+func (l *lockedBuffer) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Len()
+}
+
 func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// runLogs holds what the manager and the agents of this package's tests
+// log, at every level. controller-runtime keeps the first logger it is
+// given for good, so it is given this one before any test runs (and
+// TestEndToEnd's, which would discard them, does not take).
+var (
+	runLogs   = &lockedBuffer{}
+	runLogger = zap.New(zap.WriteTo(runLogs), zap.Level(zapcore.Level(-5)))
+)
+
+func TestMain(m *testing.M) {
+	if demo {
+		// The demo runs for as long as one looks at it: keep nothing.
+		ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
+	} else {
+		ctrl.SetLogger(runLogger)
+	}
+	os.Exit(m.Run())
 }
 
 // TestNoSecretInAnyOutput runs the seed scenario with a PSK tunnel and a
@@ -69,11 +95,8 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	require.Root(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	logs := &lockedBuffer{}
-	logger := zap.New(zap.WriteTo(logs), zap.Level(zapcore.Level(-5)))
-	ctrl.SetLogger(logger)
-	klog.SetLogger(logger)
-	t.Cleanup(func() { ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard))) })
+	logFrom := runLogs.Len()
+	klog.SetLogger(runLogger)
 
 	s := scheme(t)
 	cfg, c, kubeconfig := testenv.Start(t, testenv.WithScheme(s))
@@ -153,7 +176,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 
 	secrets := runSecrets(t, ctx, c)
 	outputs := map[string]string{
-		"manager and agent logs": logs.String(),
+		"manager and agent logs": runLogs.String()[logFrom:],
 		"gateway charon log":     gwCharon.Log(),
 		"events":                 listJSON(t, ctx, c, &eventsv1.EventList{}, &corev1.EventList{}),
 		"statuses":               statusesJSON(t, ctx, c),
