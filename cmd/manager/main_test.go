@@ -38,7 +38,7 @@ func TestParseFlags(t *testing.T) {
 				"--gateway-node-selector=ikegate.io/gateway=true,zone=edge", "--gateway-toleration-keys=ikegate.io/edge",
 				"--gateway-cluster-issuers=corp,awspca.cert-manager.io/pca", "--gateway-namespace-issuers=false",
 				"--gateway-load-balancer-annotations=metallb.io/*", "--gateway-image-pull-policy=Always"},
-			want: config{metricsAddr: ":8080", probeAddr: ":8081", gatewayWorkers: 2, membersWorkers: 2, statusWorkers: 16, qps: 100, burst: 200,
+			want: config{metricsAddr: ":8443", probeAddr: ":8081", gatewayWorkers: 2, membersWorkers: 2, statusWorkers: 16, qps: 100, burst: 200,
 				images:          controllers.Images{Charon: controllers.DefaultCharonImage, Agent: controllers.DefaultAgentImage, PullPolicy: "Always"},
 				watchNamespaces: []string{"team-a", "team-b"},
 				policy: controllers.Policy{
