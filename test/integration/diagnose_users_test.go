@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +107,24 @@ func waitSecrets(t testing.TB, gw *charontest.Charon, users ...string) {
 	for _, u := range users {
 		waitFor(t, 30*time.Second, "charon holding "+u+"'s password", func() (bool, string) {
 			return holdsSecret(context.Background(), s, "ntlm-"+u), "not loaded"
+		})
+	}
+}
+
+// waitConn waits until the gateway's charon holds a connection whose name
+// contains each part: a Tunnel's comes once the manager has derived its
+// pre-shared key, which on a loaded machine is after the agent is ready.
+func waitConn(t testing.TB, gw *charontest.Charon, parts ...string) {
+	t.Helper()
+	s := vici.NewClient(gw.VICISocket())
+	defer s.Close()
+	for _, part := range parts {
+		waitFor(t, 30*time.Second, "charon holding the connection of "+part, func() (bool, string) {
+			names, err := connNames(context.Background(), s)
+			if err != nil {
+				return false, err.Error()
+			}
+			return slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, part) }), fmt.Sprintf("connections %v", names)
 		})
 	}
 }
