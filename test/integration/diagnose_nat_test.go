@@ -75,6 +75,7 @@ func TestTunnelPeersBehindNATOrGoneLandOnTheirTunnels(t *testing.T) {
 	}
 	ag := startAgent(t, cfg, agentConfig{pod: "vpn-gateway-0", gw: gw, log: testr.New(t), errorNotify: enfy})
 	ag.waitReady(t, 30*time.Second)
+	waitConn(t, gw, "branch")
 
 	t.Run("peer-unreachable", func(t *testing.T) {
 		ev := waitEvent(t, c, v1alpha1.ReasonPeerUnreachable, "Tunnel", "gone")

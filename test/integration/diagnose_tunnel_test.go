@@ -65,6 +65,7 @@ func TestATunnelPeersFailureLandsOnTheTunnel(t *testing.T) {
 	}
 	ag := startAgent(t, cfg, agentConfig{pod: "vpn-gateway-0", gw: gw, log: testr.New(t), errorNotify: enfy})
 	ag.waitReady(t, 30*time.Second)
+	waitConn(t, gw, "hq")
 
 	siteConf := func(key string) string {
 		return `connections {
