@@ -26,9 +26,12 @@ func charonSettings(gw *v1alpha1.VPNGateway) swan.Settings {
 		radius = &swan.EAPRADIUS{Accounting: gw.Spec.ClientAuth.RADIUS.Accounting, ServersInclude: v1alpha1.RADIUSServersInclude}
 	case gw.Spec.UsesLocalUsers():
 		// The agent's own server on the pod's loopback checks the users'
-		// passwords, charon holds none; its accounting tells the agent of
-		// sessions as they begin and end.
-		radius = &swan.EAPRADIUS{Accounting: true, ServersInclude: v1alpha1.RADIUSServersInclude}
+		// passwords; charon holds none. Accounting stays off: charon
+		// accounts for every IKE_SA, tunnels' too, and by default
+		// (accounting_close_on_timeout) closes one whose Start goes
+		// unanswered, so an agent restart would cut off the sessions made
+		// meanwhile.
+		radius = &swan.EAPRADIUS{ServersInclude: v1alpha1.RADIUSServersInclude}
 	}
 	return swan.Settings{
 		EAPRADIUS:          radius,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr/testr"
 
+	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
 	"github.com/ikegate/ikegate/internal/testutil/require"
@@ -56,7 +57,12 @@ func TestUsersServedByTheAgent(t *testing.T) {
 	gwNS.AddLoopbackAddr(t, lanAddr+"/24")
 	pki := charontest.NewPKI(t, "Users Test CA")
 	server := pki.Server(t, hostname, hostname, gwAddr)
-	gw := charontest.Start(t, gwNS, charontest.Options{Name: "gw", Userspace: true})
+	// Accounting on: charon reports each session to the agent's server.
+	// (Not the gateways' default: charon closes an IKE_SA whose Start goes
+	// unanswered, which an agent restart would cause.)
+	gw := charontest.Start(t, gwNS, charontest.Options{Name: "gw", Userspace: true, Settings: func(s *swan.Settings) {
+		s.EAPRADIUS.Accounting = true
+	}})
 	cl := charontest.Start(t, clNS, charontest.Options{Name: "cl", Userspace: true, Client: true})
 	gwVICI, clVICI := vici.NewClient(gw.VICISocket()), vici.NewClient(cl.VICISocket())
 	t.Cleanup(func() { gwVICI.Close(); clVICI.Close() })
