@@ -26,6 +26,7 @@ import (
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/go-logr/logr"
 	"github.com/google/nftables"
+	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -101,7 +102,12 @@ func TestEndToEnd(t *testing.T) {
 	say(t, "Starting cert-manager's controllers")
 	certmanagertest.Start(t, kubeconfig)
 	say(t, "Starting the ikegate manager")
-	startManager(t, ctx, cfg, s)
+	logDir := t.TempDir()
+	managerLog, managerLogPath := fileLogger(t, logDir, "manager.log")
+	managerMetricsAddr := freeLocalAddr(t)
+	startManager(t, ctx, cfg, s, managerMetricsAddr, managerLog)
+	managerMetrics := "http://" + managerMetricsAddr + "/metrics"
+	say(t, "The manager serves its metrics on %s and logs to %s", managerMetrics, managerLogPath)
 
 	// The node the gateway runs on, so the node selector of the example matches.
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gateway-node", Labels: map[string]string{"ikegate.io/gateway": "true"}}}
@@ -137,7 +143,6 @@ func TestEndToEnd(t *testing.T) {
 		return c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: gatewayName + "-gateway"}, sts)
 	})
 	pod := sts.Name + "-0"
-	say(t, "The manager made StatefulSet %s; playing its pod %s: charon and the agent (as ServiceAccount %s-agent) in a network namespace", sts.Name, pod, gatewayName)
 
 	// The gateway node and the client, joined by a link; the LAN address sits
 	// on the gateway's loopback.
@@ -145,9 +150,12 @@ func TestEndToEnd(t *testing.T) {
 	clNS := demorun.Netns(run, func() *netns.NS { return netns.New(t, "e2ecl") })
 	netns.Veth(t, gwNS, clNS, wanAddress+"/24", clientAddr+"/24")
 	gwNS.AddLoopbackAddr(t, lanAddress+"/24")
+	say(t, "The manager made StatefulSet %s; a network namespace %s plays its pod %s: charon and the agent (as ServiceAccount %s-agent). "+
+		"kubectl get pods shows none, because no kubelet runs here", sts.Name, gwNS.Name(), pod, gatewayName)
 
 	var errorNotify string
 	gwCharon := charontest.Start(t, gwNS, charontest.Options{Name: "gateway", Userspace: true, Settings: withErrorNotify(&errorNotify)})
+	say(t, "The gateway's charon logs to %s", gwCharon.LogPath())
 	fwFD := gwNS.Fd()
 	fw, err := firewall.NewApplier(firewall.TableName(namespace, gatewayName), nftables.WithNetNSFd(fwFD))
 	must(t, err)
@@ -164,6 +172,8 @@ func TestEndToEnd(t *testing.T) {
 	if err := asAgent.List(ctx, &corev1.SecretList{}, client.InNamespace("default")); !apierrors.IsForbidden(err) {
 		t.Fatalf("the agent's ServiceAccount listing Secrets of another namespace: %v, want Forbidden", err)
 	}
+	agentReg := prometheus.NewRegistry()
+	agentLog, agentLogPath := fileLogger(t, logDir, "agent.log")
 	a, err := agent.NewForConfig(agentCfg, agent.Options{
 		Namespace: namespace,
 		Gateway:   gatewayName,
@@ -179,9 +189,12 @@ func TestEndToEnd(t *testing.T) {
 		// wants to see the ping's packets sooner.
 		CounterInterval:   time.Second,
 		ErrorNotifySocket: errorNotify,
+		Registerer:        agentReg,
 	})
 	must(t, err)
-	agentCtx, stopAgent := context.WithCancel(ctx)
+	agentMetrics := serveMetrics(t, agentReg)
+	say(t, "The agent serves its metrics on %s and logs to %s", agentMetrics, agentLogPath)
+	agentCtx, stopAgent := context.WithCancel(logr.NewContext(ctx, agentLog))
 	agentDone := make(chan error, 1)
 	go func() { agentDone <- a.Run(agentCtx) }()
 	t.Cleanup(func() {
@@ -239,6 +252,10 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("client's virtual IP %s is not from %s", vip, poolCIDR)
 	}
 	say(t, "The client got %s from the pool %s", vip, poolCIDR)
+	requireMetric(t, "the agent's metrics", agentMetrics, "ikegate_agent_sessions 1")
+	requireMetric(t, "the manager's metrics", managerMetrics, `controller_runtime_reconcile_total{controller="vpngateway"`)
+	requireLogged(t, "the manager", managerLogPath)
+	requireLogged(t, "the agent", agentLogPath)
 
 	ping, err := clNS.Exec("ping", "-c", "3", "-W", "2", lanAddress)
 	if err != nil {
@@ -325,13 +342,16 @@ func scheme(t *testing.T) *runtime.Scheme {
 	return s
 }
 
-func startManager(t *testing.T, ctx context.Context, cfg *rest.Config, s *runtime.Scheme) {
+// startManager runs the manager until the test ends, its metrics on
+// metricsAddr ("0": none) over plain HTTP, its logs to log.
+func startManager(t *testing.T, ctx context.Context, cfg *rest.Config, s *runtime.Scheme, metricsAddr string, log logr.Logger) {
 	t.Helper()
 	mctx, cancel := context.WithCancel(ctx)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 s,
 		Cache:                  controllers.CacheOptions(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
+		Logger:                 log,
+		Metrics:                metricsserver.Options{BindAddress: metricsAddr, SecureServing: false},
 		HealthProbeBindAddress: "0",
 		// TestEndToEnd and TestNoSecretInAnyOutput each run a manager in
 		// the one process.

@@ -101,7 +101,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	s := scheme(t)
 	cfg, c, kubeconfig := testenv.Start(t, testenv.WithScheme(s))
 	certmanagertest.Start(t, kubeconfig)
-	startManager(t, ctx, cfg, s)
+	startManager(t, ctx, cfg, s, "0", ctrl.Log)
 	must(t, c.Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gateway-node", Labels: map[string]string{"ikegate.io/gateway": "true"}}}))
 	applyExample(t, ctx, c)
 	for _, o := range []client.Object{

@@ -115,7 +115,7 @@ func Start(t testing.TB, ns *netns.NS, opts Options) *Charon {
 			t.Errorf("Stopping charon %s: %v", opts.Name, err)
 		}
 		if t.Failed() {
-			t.Logf("Log of charon %s (%s):\n%s", opts.Name, c.logPath(), c.Log())
+			t.Logf("Log of charon %s (%s):\n%s", opts.Name, c.LogPath(), c.Log())
 			if out, _ := os.ReadFile(c.outPath()); len(bytes.TrimSpace(out)) > 0 {
 				t.Logf("Output of charon %s:\n%s", opts.Name, out)
 			}
@@ -167,7 +167,7 @@ func (c *Charon) settings() swan.Settings {
 		DisablePlugins: []string{"forecast", "ha", "tpm"},
 		Log: swan.Logging{
 			Levels: levels,
-			File:   &swan.FileLog{Path: c.logPath(), FlushLine: true, TimeFormat: "%T"},
+			File:   &swan.FileLog{Path: c.LogPath(), FlushLine: true, TimeFormat: "%T"},
 		},
 	}
 }
@@ -187,11 +187,13 @@ func (c *Charon) Dir() string { return c.dir }
 // x509/, x509ca/, private/, ...).
 func (c *Charon) SwanctlDir() string { return filepath.Join(c.dir, "swanctl") }
 
+// LogPath is the charon's log file, for people to read along.
+func (c *Charon) LogPath() string { return filepath.Join(c.dir, "charon.log") }
+
 // NS is the namespace the charon runs in.
 func (c *Charon) NS() *netns.NS { return c.ns }
 
 func (c *Charon) confPath() string { return filepath.Join(c.dir, "strongswan.conf") }
-func (c *Charon) logPath() string  { return filepath.Join(c.dir, "charon.log") }
 func (c *Charon) outPath() string  { return filepath.Join(c.dir, "charon.out") }
 
 func (c *Charon) start() error {
@@ -288,7 +290,7 @@ func (c *Charon) Restart(t testing.TB) {
 	if err := c.stop(); err != nil {
 		t.Fatalf("Stopping charon %s: %v", c.opts.Name, err)
 	}
-	if err := os.Rename(c.logPath(), c.logPath()+".1"); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Rename(c.LogPath(), c.LogPath()+".1"); err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
 	if err := c.start(); err != nil {
@@ -308,7 +310,7 @@ func (c *Charon) KillAndRestart(t testing.TB) {
 	if cmd != nil && !killAndWait(cmd, done) {
 		t.Fatalf("charon %s survived SIGKILL", c.opts.Name)
 	}
-	if err := os.Rename(c.logPath(), c.logPath()+".1"); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Rename(c.LogPath(), c.LogPath()+".1"); err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
 	if err := c.start(); err != nil {
@@ -378,7 +380,7 @@ func (c *Charon) LoadAll(conf string, files map[string][]byte) (string, error) {
 
 // Log returns the charon's log file so far ("" if there is none yet).
 func (c *Charon) Log() string {
-	b, _ := os.ReadFile(c.logPath())
+	b, _ := os.ReadFile(c.LogPath())
 	return string(b)
 }
 
