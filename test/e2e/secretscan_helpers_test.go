@@ -49,6 +49,8 @@ func runAgent(t *testing.T, ctx context.Context, cfg *rest.Config, gwNS *netns.N
 		Namespace: namespace, Gateway: gatewayName, Pod: gatewayName + "-gateway-0",
 		VICI: vici.NewClient(gwCharon.VICISocket()), Firewall: fw, Registerer: reg,
 		CounterInterval: time.Second, ErrorNotifySocket: errorNotify,
+		// The agent answers the users' logins on the pod's loopback.
+		RADIUSDir: gwCharon.RADIUSDir(), RADIUSConn: gwCharon.ListenUDP(t, agent.DefaultRADIUSAddr),
 	})
 	must(t, err)
 	actx, stop := context.WithCancel(ctrl.LoggerInto(ctx, ctrl.Log.WithName("agent")))
