@@ -119,17 +119,6 @@ func (r *recoveryRig) killCharon(t testing.TB) time.Time {
 	return time.Now()
 }
 
-// model is the configuration the rig's agents last saved: what charon
-// must hold.
-func (r *recoveryRig) model(t testing.TB) swan.Model {
-	t.Helper()
-	m, _, err := agent.LoadSavedConfig(r.stateFile)
-	if err != nil {
-		t.Fatalf("Reading the agent's saved configuration: %v", err)
-	}
-	return m
-}
-
 // inventoryGap describes how charon's inventory differs from what model m
 // says, "" when it holds exactly that.
 func (r *recoveryRig) inventoryGap(ctx context.Context, m swan.Model) string {
