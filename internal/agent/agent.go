@@ -141,6 +141,10 @@ type Options struct {
 	// OnApply, when set, is called after every apply with what it did, for
 	// tests and benchmarks that time changes up to charon.
 	OnApply func(vici.Result, error)
+	// OnUsers, when set, is called with the RADIUS server's users after
+	// every swap of them, for tests that time a user's revocation up to
+	// the moment it is no longer served.
+	OnUsers func(radiusd.Users)
 }
 
 // Agent is one gateway pod's agent.
@@ -421,7 +425,7 @@ func (a *Agent) sync(ctx context.Context) error {
 		res = withoutTunnels(res)
 	}
 	model := res.Model
-	a.serveUsers(&res)
+	users := a.serveUsers(&res)
 	a.mu.Lock()
 	a.diag = newDiagIndex(&in, &res)
 	a.mu.Unlock()
@@ -460,13 +464,12 @@ func (a *Agent) sync(ctx context.Context) error {
 	}
 	errs = append(errs, servingErrs...)
 
-	// An apply that wrote nothing and refused nothing had the model charon
-	// already held: the saved one, unless saving it failed before.
-	unchanged := len(applied.Ops) == 0 && len(applied.Failed) == 0 && a.saved.written()
-	if !errors.Is(applyErr, vici.ErrUnavailable) && !unchanged {
+	// save skips an unchanged file itself: a user change writes nothing
+	// to charon but changes the saved users.
+	if !errors.Is(applyErr, vici.ErrUnavailable) {
 		// Not an apply error: charon holds the configuration either way,
 		// and retrying the apply would not make the volume writable.
-		if err := a.saved.save(model, gw.Generation); err != nil {
+		if err := a.saved.save(model, gw.Generation, savedRADIUSOf(&res, users)); err != nil {
 			log.Error(err, "Keeping the applied configuration for a restart failed")
 		}
 	}

@@ -13,7 +13,9 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/ikegate/ikegate/internal/radiusd"
 	"github.com/ikegate/ikegate/internal/swan"
+	"github.com/ikegate/ikegate/internal/vici"
 )
 
 // The agent keeps the last model charon accepted in a file of the pod's
@@ -22,23 +24,54 @@ import (
 // serves the gateway's last configuration instead of nothing: the informer
 // cache of a new agent cannot sync then, and a new charon holds nothing.
 //
-// The file holds what charon's memory holds: the users' NT hashes, tunnel
-// PSKs and the gateway's private key. It is written 0600 into the pod's
+// The file holds what charon's and the agent's memory hold: tunnel PSKs,
+// the gateway's private key and the users the agent's RADIUS server
+// checks logins against (identities, NT hashes, policies), so that an agent
+// restarted offline answers logins too. It is written 0600 into the pod's
 // memory-backed emptyDir, which only the pod's containers mount and which
 // goes with the pod; it adds no reader that charon's VICI socket beside it
 // does not already have.
 
 // savedVersion is the layout of the state file; a file of another layout
-// is ignored rather than misread.
-const savedVersion = 1
+// is ignored rather than misread. Layout 1 held no RADIUS users.
+const savedVersion = 2
 
 // savedConfig is the state file's content.
 type savedConfig struct {
 	Version int `json:"version"`
 	// Generation is the VPNGateway's generation the model was built from,
 	// for the log.
-	Generation int64      `json:"generation"`
-	Model      swan.Model `json:"model"`
+	Generation int64       `json:"generation"`
+	Model      swan.Model  `json:"model"`
+	RADIUS     savedRADIUS `json:"radius"`
+}
+
+// savedRADIUS is what the agent serves beside charon's model: its RADIUS
+// server's users (what serveUsers puts in the map) and what syncRADIUS
+// writes into charon's servers file.
+type savedRADIUS struct {
+	Users   map[string]radiusd.User `json:"users,omitempty"`
+	Agent   bool                    `json:"agent,omitempty"`
+	On      bool                    `json:"on,omitempty"`
+	Servers []swan.RADIUSServer     `json:"servers,omitempty"`
+}
+
+// SavedConfig is what an agent saved: the model charon held and the users
+// its RADIUS server served.
+type SavedConfig struct {
+	Model      swan.Model
+	Generation int64
+	// Users are the RADIUS server's users by identity.
+	Users map[string]radiusd.User
+}
+
+func savedRADIUSOf(res *swan.Result, users map[string]radiusd.User) savedRADIUS {
+	return savedRADIUS{Users: users, Agent: res.AgentRADIUS, On: res.RADIUSOn, Servers: res.RADIUS}
+}
+
+// result is the part of a Build's result that serveSavedUntil serves again.
+func (r savedRADIUS) result(m swan.Model) *swan.Result {
+	return &swan.Result{Model: m, AgentRADIUS: r.Agent, RADIUSOn: r.On, RADIUS: r.Servers}
 }
 
 // DefaultOfflineAfter is how long an agent waits for the API server at
@@ -49,8 +82,8 @@ const DefaultOfflineAfter = 5 * time.Second
 // applies it again: the applier sends nothing unless charon restarted.
 const offlineInterval = time.Second
 
-// stateFile writes the last applied model, skipping writes of an unchanged
-// one; only the apply loop uses it.
+// stateFile writes the last applied model and served users, skipping
+// writes of unchanged ones; only the apply loop uses it.
 type stateFile struct {
 	path string
 	sum  [sha256.Size]byte
@@ -58,11 +91,11 @@ type stateFile struct {
 
 // save replaces the file atomically (write, sync, rename), so that a crash
 // mid-write leaves the previous configuration rather than half of one.
-func (f *stateFile) save(m swan.Model, generation int64) error {
+func (f *stateFile) save(m swan.Model, generation int64, radius savedRADIUS) error {
 	if f.path == "" {
 		return nil
 	}
-	data, err := json.Marshal(savedConfig{Version: savedVersion, Generation: generation, Model: m})
+	data, err := json.Marshal(savedConfig{Version: savedVersion, Generation: generation, Model: m, RADIUS: radius})
 	if err != nil {
 		return fmt.Errorf("encoding the configuration to save: %w", err)
 	}
@@ -88,31 +121,40 @@ func (f *stateFile) save(m swan.Model, generation int64) error {
 	return nil
 }
 
-// written reports whether a model has been saved.
-func (f *stateFile) written() bool { return f.sum != [sha256.Size]byte{} }
-
 // LoadSavedConfig reads the model an agent saved in path and the
 // VPNGateway generation it came from. A missing file is os.ErrNotExist.
 func LoadSavedConfig(path string) (swan.Model, int64, error) {
+	c, err := loadSaved(path)
+	return c.Model, c.Generation, err
+}
+
+// LoadSaved reads what an agent saved in path.
+func LoadSaved(path string) (SavedConfig, error) {
+	c, err := loadSaved(path)
+	return SavedConfig{Model: c.Model, Generation: c.Generation, Users: c.RADIUS.Users}, err
+}
+
+func loadSaved(path string) (savedConfig, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return swan.Model{}, 0, err
+		return savedConfig{}, err
 	}
 	var c savedConfig
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return swan.Model{}, 0, fmt.Errorf("reading the saved configuration %s: %w", path, err)
+		return savedConfig{}, fmt.Errorf("reading the saved configuration %s: %w", path, err)
 	}
 	if c.Version != savedVersion {
-		return swan.Model{}, 0, fmt.Errorf("saved configuration %s has layout %d, this agent reads %d", path, c.Version, savedVersion)
+		return savedConfig{}, fmt.Errorf("saved configuration %s has layout %d, this agent reads %d", path, c.Version, savedVersion)
 	}
-	return c.Model, c.Generation, nil
+	return c, nil
 }
 
 // serveSavedUntil waits for synced (the informer caches). If they have
 // not synced within OfflineAfter, the API server is taken to be
-// unreachable and the saved configuration, if any, is applied, and applied
+// unreachable and the saved configuration, if any, is served: its users by
+// the RADIUS server, its model applied to charon, and applied
 // again every offlineInterval so that a charon restarting meanwhile gets it
 // too, until the caches sync and the apply loop takes over.
 func (a *Agent) serveSavedUntil(ctx context.Context, synced <-chan error) error {
@@ -129,17 +171,27 @@ func (a *Agent) serveSavedUntil(ctx context.Context, synced <-chan error) error 
 	if a.opts.StateFile == "" {
 		return <-synced
 	}
-	m, gen, err := LoadSavedConfig(a.opts.StateFile)
+	c, err := loadSaved(a.opts.StateFile)
 	if err != nil {
 		log.Info("API server unreachable and no saved configuration to serve; waiting", "error", err.Error())
 		return <-synced
 	}
-	log.Info("API server unreachable; serving the saved configuration until it answers", "generation", gen)
+	m, res := c.Model, c.RADIUS.result(c.Model)
+	// Before charon's configuration, as in sync: no login reaches a
+	// server that does not know its user yet.
+	a.serveMap(c.RADIUS.Users)
+	log.Info("API server unreachable; serving the saved configuration until it answers", "generation", c.Generation, "users", len(c.RADIUS.Users))
 	tick := time.NewTicker(offlineInterval)
 	defer tick.Stop()
 	for {
 		applied, err := a.applyModel(ctx, m)
-		a.updateReadiness(ctx, m, applied, err, nil)
+		// The servers file names this process's server (its port and
+		// secret are new), and a restarted charon must re-read it.
+		radiusErr := a.syncRADIUS(ctx, res)
+		if radiusErr != nil && !errors.Is(radiusErr, vici.ErrUnavailable) {
+			log.Error(radiusErr, "Serving the saved RADIUS servers failed")
+		}
+		a.updateReadiness(ctx, m, applied, err, radiusErr)
 		select {
 		case err := <-synced:
 			return err

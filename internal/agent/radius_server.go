@@ -120,15 +120,24 @@ func (l *localRADIUS) config() swan.RADIUSServer {
 // so a user deleted, disabled or expired is refused from its next login
 // on, however long charon takes. Other gateways' users have no hash and
 // are not served.
-func (a *Agent) serveUsers(res *swan.Result) {
+func (a *Agent) serveUsers(res *swan.Result) map[string]radiusd.User {
 	users := make(map[string]radiusd.User, len(res.Users))
 	if res.AgentRADIUS {
 		for _, u := range res.Users {
 			users[u.Identity] = radiusd.User{NTHash: u.NTHash, Policy: radiusd.Policy{Address: u.Address}}
 		}
 	}
+	a.serveMap(users)
+	return users
+}
+
+// serveMap swaps the RADIUS server's users for users, which it keeps.
+func (a *Agent) serveMap(users map[string]radiusd.User) {
 	a.users.Replace(users)
 	a.metrics.radiusUsers.Set(float64(len(users)))
+	if a.opts.OnUsers != nil {
+		a.opts.OnUsers(a.users)
+	}
 }
 
 // startRADIUS starts the agent's RADIUS server when the agent manages

@@ -32,6 +32,7 @@ import (
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/controllers"
 	"github.com/ikegate/ikegate/internal/agent"
+	"github.com/ikegate/ikegate/internal/radiusd"
 	"github.com/ikegate/ikegate/internal/testenv"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/gen"
@@ -211,7 +212,9 @@ type agentConfig struct {
 	session  vici.Session
 	firewall agent.Firewall
 	onApply  func(vici.Result, error)
-	log      logr.Logger
+	// onUsers is Options.OnUsers.
+	onUsers func(radiusd.Users)
+	log     logr.Logger
 	// errorNotify is charon's error-notify socket; "" reads the log alone.
 	errorNotify string
 	// stateFile keeps the last applied configuration (Options.StateFile);
@@ -251,6 +254,7 @@ func startAgent(t testing.TB, cfg *rest.Config, ac agentConfig) *runningAgent {
 		SAInterval:        500 * time.Millisecond,
 		CounterInterval:   time.Second,
 		OnApply:           ac.onApply,
+		OnUsers:           ac.onUsers,
 		ErrorNotifySocket: ac.errorNotify,
 		StateFile:         ac.stateFile,
 		OfflineAfter:      ac.offlineAfter,

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/internal/agent"
+	"github.com/ikegate/ikegate/internal/radiusd"
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testenv"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
@@ -98,11 +99,12 @@ func newRecoveryRig(t testing.TB, users int) *recoveryRig {
 	return r
 }
 
-// startAgent runs an agent of the rig's gateway in the test's process.
-func (r *recoveryRig) startAgent(t testing.TB, pod string, onApply func(vici.Result, error)) *runningAgent {
+// startAgent runs an agent of the rig's gateway in the test's process;
+// onUsers, when set, is its Options.OnUsers.
+func (r *recoveryRig) startAgent(t testing.TB, pod string, onUsers func(radiusd.Users)) *runningAgent {
 	t.Helper()
 	return startAgent(t, r.cfg, agentConfig{pod: pod, gw: r.gw, stateFile: r.stateFile,
-		offlineAfter: time.Second, onApply: onApply, log: logr.Discard()})
+		offlineAfter: time.Second, onUsers: onUsers, log: logr.Discard()})
 }
 
 // killCharon SIGKILLs the gateway's charon (nothing is unloaded, no DELETE
@@ -115,17 +117,6 @@ func (r *recoveryRig) killCharon(t testing.TB) time.Time {
 	}
 	r.gw.Restart(t)
 	return time.Now()
-}
-
-// model is the configuration the rig's agents last saved: what charon
-// must hold.
-func (r *recoveryRig) model(t testing.TB) swan.Model {
-	t.Helper()
-	m, _, err := agent.LoadSavedConfig(r.stateFile)
-	if err != nil {
-		t.Fatalf("Reading the agent's saved configuration: %v", err)
-	}
-	return m
 }
 
 // inventoryGap describes how charon's inventory differs from what model m
