@@ -181,3 +181,10 @@ func (a *Agent) registerLoginMetrics(srv *radiusd.Server) error {
 	}
 	return nil
 }
+
+// Serves reports whether the agent's RADIUS server holds identity's
+// password hash: whether that user can log in through this pod now.
+func (a *Agent) Serves(identity string) bool {
+	_, ok := a.users.NTHash(identity)
+	return ok
+}

@@ -99,16 +99,14 @@ func diagGateway(t testing.TB, ns *netns.NS, retransmit swan.Retransmit, levels 
 	return gw, enfy
 }
 
-// waitSecrets waits until the gateway's charon holds the users' passwords:
-// an agent is ready once charon serves, and on a loaded machine the
-// manager may derive a user's password hash after that.
-func waitSecrets(t testing.TB, gw *charontest.Charon, users ...string) {
+// waitServed waits until the agent's RADIUS server holds the users'
+// passwords: an agent is ready once charon serves, and on a loaded machine
+// the manager may derive a user's password hash after that.
+func waitServed(t testing.TB, ag *runningAgent, users ...string) {
 	t.Helper()
-	s := vici.NewClient(gw.VICISocket())
-	defer s.Close()
 	for _, u := range users {
-		waitFor(t, 30*time.Second, "charon holding "+u+"'s password", func() (bool, string) {
-			return holdsSecret(context.Background(), s, "ntlm-"+u), "not loaded"
+		waitFor(t, 30*time.Second, "the agent serving "+u, func() (bool, string) {
+			return ag.Serves(u + "@example.com"), "no password hash"
 		})
 	}
 }

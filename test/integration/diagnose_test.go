@@ -60,7 +60,7 @@ func TestEachRefusedAttemptIsExplainedWhereItsOwnerLooks(t *testing.T) {
 	}
 	ag := startAgent(t, cfg, agentConfig{pod: pod, gw: gw, log: testr.New(t), errorNotify: enfy})
 	ag.waitReady(t, 30*time.Second)
-	waitSecrets(t, gw, "jimp")
+	waitServed(t, ag, "jimp")
 
 	mk := func(conn, identity, password string, mod func(*charontest.EAPClient)) charontest.EAPClient {
 		ec := charontest.EAPClient{Conn: conn, Gateway: gwAddr, RemoteID: hostname, Identity: identity, Password: password, RemoteTS: lanNet}

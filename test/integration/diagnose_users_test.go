@@ -31,7 +31,7 @@ func TestUsersRefusalsAtRekeyPoolLivenessAndCertificate(t *testing.T) {
 		users = append(users, s, u)
 	}
 	r := newDiagRig(t, users...)
-	waitSecrets(t, r.gw, "jimp", "bob", "carl")
+	waitServed(t, r.ag, "jimp", "bob", "carl")
 
 	t.Run("expired", func(t *testing.T) {
 		r.load(t, nil, r.eapClient("exp", "exp@example.com", "pw-exp", nil))
