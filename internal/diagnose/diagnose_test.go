@@ -175,6 +175,34 @@ func TestAnAlertJoinsTheAttemptOfItsIdentity(t *testing.T) {
 	}
 }
 
+// TestAnIKEProposalAlertSkipsAnAttemptPastIKESAINIT: a client at one
+// address offered weak proposals, then another user logged in from there;
+// the weak attempt's alert, read late, is not the second user's.
+func TestAnIKEProposalAlertSkipsAnAttemptPastIKESAINIT(t *testing.T) {
+	c := diagnose.NewCorrelator(diagnose.Options{})
+	for _, l := range []string{
+		"10:00:01 06[IKE] <6> 192.0.2.2 is initiating an IKE_SA",
+		"10:00:01 06[ENC] <6> parsed IKE_AUTH request 1 [ IDi N(INIT_CONTACT) CERTREQ IDr CPRQ(ADDR) SA TSi TSr ]",
+		"10:00:01 06[IKE] <mobile|6> received EAP identity 'ann@example.com'",
+	} {
+		ev, ok := diagnose.ParseLine(l)
+		if !ok {
+			t.Fatalf("Line not parsed: %s", l)
+		}
+		if f, ok := c.Observe(ev); ok {
+			t.Fatalf("Failure %+v from a login in progress", f)
+		}
+	}
+	a, _ := diagnose.DecodeAlert(alertBytes(diagnose.AlertProposalMismatchIKE, "the received IKE_SA proposals did not match: IKE:3DES_CBC/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024", "", "", "192.0.2.2[500]"))
+	f, ok := c.Alert(a)
+	if !ok || f.Reason != diagnose.ReasonProposalMismatch {
+		t.Fatalf("Alert gave %+v, %v; want a ProposalMismatch", f, ok)
+	}
+	if f.IKESA == 6 || f.RemoteID == "ann@example.com" {
+		t.Errorf("The weak client's alert joined ann's IKE_SA %d (%q)", f.IKESA, f.RemoteID)
+	}
+}
+
 func FuzzParseAndCorrelate(f *testing.F) {
 	for _, s := range []string{
 		"22:51:03 12[IKE] <mobile|3> EAP-MS-CHAPv2 verification failed, retry (1)",

@@ -170,6 +170,13 @@ func (c *Correlator) Alert(al Alert) (Failure, bool) {
 	}
 	peer := hostOnly(al.Peer)
 	a := c.alertAttempt(peer, al.PeerID)
+	if a != nil && al.Type == AlertProposalMismatchIKE && a.exchange != "" && a.exchange != "IKE_SA_INIT" {
+		// An IKE proposal is refused in IKE_SA_INIT: the alert is about an
+		// attempt whose log lines were missed or came earlier (a
+		// retransmitting client), never about one already past it, which
+		// knows no identity yet only when the alert has none either.
+		a = nil
+	}
 	if a == nil {
 		a = &attempt{remote: peer, conn: al.Connection, reported: map[Phase]bool{}}
 	}
