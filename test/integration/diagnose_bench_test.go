@@ -167,7 +167,7 @@ func measureFlood(b *testing.B, d time.Duration) floodFigures {
 	agentCfg.WrapTransport = counter.wrap
 	ag := startAgent(b, agentCfg, agentConfig{pod: "vpn-gateway-0", gw: gw, log: logr.Discard(), errorNotify: enfy})
 	ag.waitReady(b, 30*time.Second)
-	waitSecrets(b, gw, "jimp", "ann")
+	ag.waitServes(b, 2)
 
 	// The flood comes from *floodAddrs addresses, one connection each.
 	var flConns, flSecrets, names []string

@@ -111,20 +111,6 @@ func diagGateway(t testing.TB, ns *netns.NS, retransmit swan.Retransmit, levels 
 	return gw, enfy
 }
 
-// waitSecrets waits until the gateway's charon holds the users' passwords:
-// an agent is ready once charon serves, and on a loaded machine the
-// manager may derive a user's password hash after that.
-func waitSecrets(t testing.TB, gw *charontest.Charon, users ...string) {
-	t.Helper()
-	s := vici.NewClient(gw.VICISocket())
-	defer s.Close()
-	for _, u := range users {
-		waitFor(t, 30*time.Second, "charon holding "+u+"'s password", func() (bool, string) {
-			return holdsSecret(context.Background(), s, "ntlm-"+u), "not loaded"
-		})
-	}
-}
-
 // waitConn waits until the gateway's charon holds a connection whose name
 // contains each part: a Tunnel's comes once the manager has derived its
 // pre-shared key, which on a loaded machine is after the agent is ready.

@@ -60,7 +60,8 @@ func TestEachRefusedAttemptIsExplainedWhereItsOwnerLooks(t *testing.T) {
 	}
 	ag := startAgent(t, cfg, agentConfig{pod: pod, gw: gw, log: testr.New(t), errorNotify: enfy})
 	ag.waitReady(t, 30*time.Second)
-	waitSecrets(t, gw, "jimp")
+	// The agent's RADIUS server, not charon, holds the passwords.
+	ag.waitServes(t, 1)
 
 	mk := func(conn, identity, password string, mod func(*charontest.EAPClient)) charontest.EAPClient {
 		ec := charontest.EAPClient{Conn: conn, Gateway: gwAddr, RemoteID: hostname, Identity: identity, Password: password, RemoteTS: lanNet}

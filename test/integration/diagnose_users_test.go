@@ -31,7 +31,8 @@ func TestUsersRefusalsAtRekeyPoolLivenessAndCertificate(t *testing.T) {
 		users = append(users, s, u)
 	}
 	r := newDiagRig(t, users...)
-	waitSecrets(t, r.gw, "jimp", "bob", "carl")
+	// The agent's RADIUS server, not charon, holds the passwords.
+	r.ag.waitServes(t, 3)
 
 	t.Run("expired", func(t *testing.T) {
 		r.load(t, nil, r.eapClient("exp", "exp@example.com", "pw-exp", nil))
