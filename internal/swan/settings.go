@@ -47,6 +47,10 @@ type Settings struct {
 	IKESATableSize     int
 	IKESATableSegments int
 	Retransmit         Retransmit
+	// HalfOpenTimeout is how long charon keeps an IKE_SA whose peer started
+	// but never completed it (half_open_timeout, whole seconds); 0 keeps
+	// charon's 30 s.
+	HalfOpenTimeout time.Duration
 	// EAPRADIUS configures the eap-radius plugin of a gateway whose clients
 	// a RADIUS server authenticates; nil leaves the plugin's defaults.
 	EAPRADIUS *EAPRADIUS
@@ -128,6 +132,9 @@ func (s Settings) Validate() error {
 	if r := s.Retransmit; r.Tries < 0 || r.Timeout < 0 || r.Base < 0 || r.Jitter < 0 || r.Jitter > 100 || r.Limit < 0 {
 		errs = append(errs, errors.New("retransmission settings must not be negative and jitter is a percentage"))
 	}
+	if s.HalfOpenTimeout < 0 || s.HalfOpenTimeout%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("half_open_timeout %s is not a whole number of seconds", s.HalfOpenTimeout))
+	}
 	for _, p := range s.DisablePlugins {
 		if p == "" || strings.ContainsAny(p, " \t\n{}=#") {
 			errs = append(errs, fmt.Errorf("invalid plugin name %q", p))
@@ -185,6 +192,9 @@ func RenderStrongswanConf(s Settings) string {
 	}
 	if r.Limit > 0 {
 		w.kv("retransmit_limit", seconds(r.Limit))
+	}
+	if s.HalfOpenTimeout > 0 {
+		w.kv("half_open_timeout", strconv.Itoa(int(s.HalfOpenTimeout/time.Second)))
 	}
 	if s.Log.File != nil || s.Log.Stderr {
 		w.open("filelog")

@@ -66,6 +66,7 @@ func TestRenderStrongswanConf(t *testing.T) {
 					Jitter:  20,
 					Limit:   30 * time.Second,
 				},
+				HalfOpenTimeout: 10 * time.Second,
 			},
 		},
 		{
@@ -129,6 +130,7 @@ func TestSettingsValidate(t *testing.T) {
 		{name: "segments not power of two", s: Settings{IKESATableSegments: 3}, want: "ikesa_table_segments 3"},
 		{name: "socket without scheme", s: Settings{VICISocket: "/run/charon.vici"}, want: "not a unix://"},
 		{name: "error-notify socket over TCP", s: Settings{ErrorNotifySocket: "tcp://127.0.0.1:4510"}, want: "not a unix://"},
+		{name: "half-open timeout in milliseconds", s: Settings{HalfOpenTimeout: 1500 * time.Millisecond}, want: "half_open_timeout 1.5s"},
 		{name: "jitter over 100", s: Settings{Retransmit: Retransmit{Jitter: 101}}, want: "percentage"},
 		{name: "plugin with brace", s: Settings{DisablePlugins: []string{"ha }"}}, want: "invalid plugin name"},
 		{name: "socket injecting a section", s: Settings{VICISocket: "unix:///x\n}\nfoo {"}, want: "strongswan.conf syntax"},

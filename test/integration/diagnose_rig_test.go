@@ -51,6 +51,13 @@ const (
 // that a dead peer is declared quickly.
 func newDiagRig(t *testing.T, users ...client.Object) *diagRig {
 	t.Helper()
+	return newDiagRigHalfOpen(t, 0, users...)
+}
+
+// newDiagRigHalfOpen is newDiagRig with the gateway charon's
+// half_open_timeout; 0 keeps charon's 30 s.
+func newDiagRigHalfOpen(t *testing.T, halfOpen time.Duration, users ...client.Object) *diagRig {
+	t.Helper()
 	r := &diagRig{}
 	gwNS := netns.New(t, "dugw")
 	r.clNS = netns.New(t, "ducl")
@@ -59,7 +66,8 @@ func newDiagRig(t *testing.T, users ...client.Object) *diagRig {
 	r.pki = charontest.NewPKI(t, "Diagnose Users CA")
 	server := r.pki.Server(t, hostname, hostname, diagGW)
 	var enfy string
-	r.gw, enfy = diagGateway(t, gwNS, swan.Retransmit{Tries: 2, Timeout: time.Second, Base: 1.5}, nil)
+	r.gw, enfy = diagGateway(t, gwNS, swan.Retransmit{Tries: 2, Timeout: time.Second, Base: 1.5}, nil,
+		func(s *swan.Settings) { s.HalfOpenTimeout = halfOpen })
 	r.cl = charontest.Start(t, r.clNS, charontest.Options{Name: "cl", Userspace: true, Client: true})
 	r.clVICI = vici.NewClient(r.cl.VICISocket())
 	t.Cleanup(func() { r.clVICI.Close() })
@@ -85,8 +93,9 @@ func newDiagRig(t *testing.T, users ...client.Object) *diagRig {
 
 // diagGateway starts a gateway charon with its error-notify socket and
 // returns it with the socket's path; a non-zero retransmit shortens how
-// long it waits for a silent peer; nil levels are charontest's.
-func diagGateway(t testing.TB, ns *netns.NS, retransmit swan.Retransmit, levels map[string]int) (*charontest.Charon, string) {
+// long it waits for a silent peer; nil levels are charontest's; more
+// adjust the settings further.
+func diagGateway(t testing.TB, ns *netns.NS, retransmit swan.Retransmit, levels map[string]int, more ...func(*swan.Settings)) (*charontest.Charon, string) {
 	t.Helper()
 	var enfy string
 	gw := charontest.Start(t, ns, charontest.Options{Name: "gw", Userspace: true, LogLevels: levels, Settings: func(s *swan.Settings) {
@@ -94,6 +103,9 @@ func diagGateway(t testing.TB, ns *netns.NS, retransmit swan.Retransmit, levels 
 		s.ErrorNotifySocket = "unix://" + enfy
 		if retransmit.Tries > 0 {
 			s.Retransmit = retransmit
+		}
+		for _, m := range more {
+			m(s)
 		}
 	}})
 	return gw, enfy
