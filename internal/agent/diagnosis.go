@@ -184,6 +184,16 @@ func (ix *diagIndex) complete(f diagnose.Failure) diagnose.Failure {
 			}
 		}
 	}
+	// With the agent's own RADIUS server, charon logs only that the server
+	// rejected the login; the agent knows why.
+	if ix.served != nil && f.Phase == diagnose.PhaseIKEAuth {
+		switch {
+		case f.Reason == diagnose.ReasonAuthenticationFailed && ix.served[f.RemoteID]:
+			f.Detail = "wrong password: the client's EAP-MS-CHAPv2 response did not verify against the password this gateway pod holds for the user"
+		case f.Reason == diagnose.ReasonUnknownUser:
+			f.Detail = "no VPNUser of this gateway has this EAP identity"
+		}
+	}
 	// charon has no password for the user while the manager has not
 	// derived its hash, or the pod is loading it: "create a VPNUser"
 	// would send the owner the wrong way.

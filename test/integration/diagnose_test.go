@@ -77,12 +77,12 @@ func TestEachRefusedAttemptIsExplainedWhereItsOwnerLooks(t *testing.T) {
 		values []string
 	}{
 		{client: mk("wrongpw", "jimp@example.com", "wrong", nil), kind: "VPNUser", object: "jimp",
-			reason: v1alpha1.ReasonAuthenticationFailed, values: []string{"jimp@example.com", clAddr, "check the password"}},
+			reason: v1alpha1.ReasonAuthenticationFailed, values: []string{"jimp@example.com", clAddr, "wrong password", "check the password"}},
 		{client: mk("weak", "jimp@example.com", "abc123", func(ec *charontest.EAPClient) { ec.Proposals = "3des-sha1-modp1024" }),
 			kind: "VPNGateway", object: gatewayName, reason: v1alpha1.ReasonProposalMismatch,
 			values: []string{"the peer offered IKE:3DES_CBC/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024", "the gateway has IKE:AES_"}},
 		{client: mk("stranger", "nobody@example.com", "guess", nil), kind: "VPNGateway", object: gatewayName,
-			reason: v1alpha1.ReasonUnknownUser, values: []string{"nobody@example.com", "create a VPNUser"}},
+			reason: v1alpha1.ReasonUnknownUser, values: []string{"nobody@example.com", "no VPNUser of this gateway has this EAP identity", "create a VPNUser"}},
 		{client: mk("nets", "jimp@example.com", "abc123", func(ec *charontest.EAPClient) { ec.RemoteTS = "10.99.0.0/24" }),
 			kind: "VPNUser", object: "jimp", reason: v1alpha1.ReasonTrafficSelectorMismatch,
 			values: []string{"the peer offered 10.99.0.0/24", "the gateway has " + lanNet}},
