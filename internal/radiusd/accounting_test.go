@@ -34,7 +34,7 @@ func TestAccounting(t *testing.T) {
 	src := netip.MustParseAddr("127.0.0.1")
 	for _, st := range []rfc2866.AcctStatusType{rfc2866.AcctStatusType_Value_Start, rfc2866.AcctStatusType_Value_Stop} {
 		b := accountingRequest(t, s.opts.Secret, st)
-		reply := s.handle(b, src)
+		reply := s.replyNow(b, src)
 		if reply == nil || radius.Code(reply[0]) != radius.CodeAccountingResponse || !radius.IsAuthenticResponse(reply, b, s.opts.Secret) {
 			t.Fatalf("Status %v: reply %x, want a signed Accounting-Response", st, reply)
 		}
@@ -46,7 +46,7 @@ func TestAccounting(t *testing.T) {
 	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("Records %+v, want %+v", got, want)
 	}
-	if reply := s.handle(accountingRequest(t, []byte("wrong"), rfc2866.AcctStatusType_Value_Start), src); reply != nil || len(got) != 2 {
+	if reply := s.replyNow(accountingRequest(t, []byte("wrong"), rfc2866.AcctStatusType_Value_Start), src); reply != nil || len(got) != 2 {
 		t.Errorf("A record signed with another secret was answered (%x) or passed on", reply)
 	}
 	if st := s.Stats(); st.Accounted != 2 {

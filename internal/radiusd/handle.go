@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"time"
 
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
@@ -14,48 +15,59 @@ import (
 	"layeh.com/radius/vendors/microsoft"
 )
 
-// handle answers one datagram, or returns nil to drop it.
-func (s *Server) handle(b []byte, source netip.Addr) []byte {
+// handle answers one datagram and says when to send the answer (the zero
+// time: at once), or returns nil to drop it.
+func (s *Server) handle(b []byte, source netip.Addr) ([]byte, time.Time) {
+	reply, sess := s.answer(b, source)
+	if sess == nil {
+		return reply, time.Time{}
+	}
+	return reply, sess.replyAt
+}
+
+// answer is handle's reply, with the session it belongs to once there is
+// one (the caller reads its replyAt; it is set before the reply).
+func (s *Server) answer(b []byte, source netip.Addr) ([]byte, *session) {
 	if len(b) < 20 {
-		return nil
+		return nil, nil
 	}
 	if n := int(binary.BigEndian.Uint16(b[2:4])); n >= 20 && n <= len(b) {
 		b = b[:n]
 	} else {
-		return nil
+		return nil, nil
 	}
 	switch radius.Code(b[0]) {
 	case radius.CodeAccessRequest:
 	case radius.CodeAccountingRequest:
-		return s.account(b)
+		return s.account(b), nil
 	default:
-		return nil
+		return nil, nil
 	}
 	// Every EAP request carries a Message-Authenticator (RFC 3579 3.2);
 	// checking it first means a forged packet costs one HMAC and no memory.
 	if !validRequest(b, s.opts.Secret) {
-		return nil
+		return nil, nil
 	}
 	req, err := radius.Parse(b, s.opts.Secret)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	msg, err := parseEAP(rfc2869.EAPMessage_Get(req))
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	state := rfc2865.State_Get(req)
 	if state == nil {
-		return s.begin(req, msg, source)
+		return s.begin(req, msg, source), nil
 	}
 	sess, ok := s.pending.get(s.now(), state, source)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	if sess.lastReply != nil && sess.lastAuth == req.Authenticator {
-		return sess.lastReply
+		return sess.lastReply, sess
 	}
 	var reply []byte
 	switch sess.step {
@@ -64,13 +76,13 @@ func (s *Server) handle(b []byte, source netip.Addr) []byte {
 	case awaitSuccess:
 		reply = s.accept(req, msg, sess)
 	default:
-		return nil
+		return nil, nil
 	}
 	sess.lastAuth, sess.lastReply = req.Authenticator, reply
 	if sess.step == finished {
 		s.pending.finish(s.now(), sess)
 	}
-	return reply
+	return reply, sess
 }
 
 // begin answers an EAP-Response/Identity with our MS-CHAPv2 Challenge and
@@ -132,6 +144,9 @@ func (s *Server) verify(req *radius.Packet, msg eapPacket, sess *session) []byte
 	}
 	keys, ok := verifyMSCHAPv2(hash, sess.challenge, r)
 	if !ok {
+		if s.opts.FailureDelay > 0 {
+			sess.replyAt = s.now().Add(s.opts.FailureDelay)
+		}
 		return s.reject(req, sess, "wrong password")
 	}
 	sess.keys = keys

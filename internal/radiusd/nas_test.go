@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2759"
@@ -24,6 +25,8 @@ type nas struct {
 	secret []byte
 	src    netip.Addr
 	state  []byte
+	// lastAt is when the server would send its last reply (zero: at once).
+	lastAt time.Time
 }
 
 func newNAS(t testing.TB, s *Server) *nas {
@@ -60,7 +63,8 @@ func (n *nas) encodeRequest(eap []byte, secret []byte) (*radius.Packet, []byte) 
 // the server dropped the request.
 func (n *nas) send(req *radius.Packet, b []byte) *radius.Packet {
 	n.t.Helper()
-	reply := n.s.handle(b, n.src)
+	reply, sendAt := n.s.handle(b, n.src)
+	n.lastAt = sendAt
 	if reply == nil {
 		return nil
 	}

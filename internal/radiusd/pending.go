@@ -34,6 +34,9 @@ type session struct {
 	// Authenticator) get the same reply: the session has moved on.
 	lastAuth  [16]byte
 	lastReply []byte
+	// replyAt is when the reply may be sent: later than now for a wrong
+	// password (Options.FailureDelay), for its retransmissions too.
+	replyAt time.Time
 }
 
 // doneTTL is how long an answered login is kept to repeat its last reply:

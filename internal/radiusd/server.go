@@ -47,6 +47,12 @@ type Options struct {
 	PendingTTL                      time.Duration
 	// Workers read and answer packets; default the number of CPUs.
 	Workers int
+	// FailureDelay holds back the Access-Reject of a wrong password, as
+	// charon's own eap-mschapv2 does, so that a guesser gets one try per
+	// delay and login instead of as many as it can send; the worker that
+	// read the request goes on at once. 0 is DefaultFailureDelay, a
+	// negative value answers at once.
+	FailureDelay time.Duration
 	// Accounting, when set, receives charon's accounting records (with
 	// eap-radius accounting = yes and this server's port as acct_port),
 	// on the worker that read them: it must not block.
@@ -103,6 +109,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxPendingPerSource <= 0 {
 		opts.MaxPendingPerSource = opts.MaxPending
+	}
+	if opts.FailureDelay == 0 {
+		opts.FailureDelay = DefaultFailureDelay
 	}
 	if opts.PendingTTL <= 0 {
 		opts.PendingTTL = DefaultPendingTTL
@@ -167,6 +176,18 @@ func (s *Server) Serve(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// DefaultFailureDelay is Options.FailureDelay's default: charon's
+// eap-mschapv2 waits 2 s, but charon's eap-radius client retransmits a
+// request it has no answer to after 2 s, which would repeat the login.
+const DefaultFailureDelay = time.Second
+
+// send writes one reply.
+func (s *Server) send(ctx context.Context, reply []byte, to net.Addr) {
+	if _, err := s.conn.WriteTo(reply, to); err != nil && ctx.Err() == nil {
+		s.log.V(1).Info("Sending a RADIUS reply failed", "error", err.Error())
+	}
+}
+
 func (s *Server) work(ctx context.Context) error {
 	buf := make([]byte, radius.MaxPacketLength)
 	for {
@@ -181,13 +202,15 @@ func (s *Server) work(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		reply := s.handle(buf[:n], src.AddrPort().Addr().Unmap())
+		reply, at := s.handle(buf[:n], src.AddrPort().Addr().Unmap())
 		if reply == nil {
 			s.dropped.Add(1)
 			continue
 		}
-		if _, err := s.conn.WriteTo(reply, from); err != nil && ctx.Err() == nil {
-			s.log.V(1).Info("Sending a RADIUS reply failed", "error", err.Error())
+		if wait := at.Sub(s.now()); wait > 0 {
+			time.AfterFunc(wait, func() { s.send(ctx, reply, from) })
+			continue
 		}
+		s.send(ctx, reply, from)
 	}
 }

@@ -169,8 +169,8 @@ func TestRetransmissionGetsTheSameReply(t *testing.T) {
 	n := newNAS(t, s)
 	_, eapID := n.loginUntilSuccess("alice", "alice-pass")
 	_, b := n.encodeRequest(eapPacket{Code: eapResponse, Identifier: eapID, Type: eapTypeMSCHAPv2, Data: []byte{opSuccess}}.encode(), n.secret)
-	first := s.handle(b, n.src)
-	again := s.handle(b, n.src)
+	first := s.replyNow(b, n.src)
+	again := s.replyNow(b, n.src)
 	if first == nil || string(first) != string(again) {
 		t.Fatal("A retransmitted request got another reply")
 	}
@@ -187,23 +187,23 @@ func TestDropped(t *testing.T) {
 	identity := eapPacket{Code: eapResponse, Identifier: 1, Type: eapTypeIdentity, Data: []byte("alice")}.encode()
 
 	_, b := n.encodeRequest(identity, []byte("other secret"))
-	if s.handle(b, n.src) != nil {
+	if s.replyNow(b, n.src) != nil {
 		t.Error("Answered a request signed with another secret")
 	}
 	req := radius.New(radius.CodeAccessRequest, n.secret)
 	_ = rfc2865.UserName_SetString(req, "alice")
 	unsigned, _ := req.Encode()
-	if s.handle(unsigned, n.src) != nil {
+	if s.replyNow(unsigned, n.src) != nil {
 		t.Error("Answered a request without Message-Authenticator")
 	}
 	_, b = n.encodeRequest(identity, n.secret)
 	b[len(b)-1] ^= 1
-	if s.handle(b, n.src) != nil {
+	if s.replyNow(b, n.src) != nil {
 		t.Error("Answered a request altered after signing")
 	}
 	acct := append([]byte(nil), b...)
 	acct[0] = byte(radius.CodeAccountingRequest)
-	if s.handle(acct, n.src) != nil {
+	if s.replyNow(acct, n.src) != nil {
 		t.Error("Answered an Accounting-Request on the authentication port")
 	}
 	if got, _ := s.pending.len(); got != 0 {
@@ -242,7 +242,7 @@ func TestFloodIsBounded(t *testing.T) {
 		for range count {
 			n.state = nil
 			_, b := n.encodeRequest(identity, n.secret)
-			if s.handle(b, n.src) != nil {
+			if s.replyNow(b, n.src) != nil {
 				answered++
 			}
 		}
@@ -301,5 +301,42 @@ func TestEmptyIdentityIsRefusedAtOnce(t *testing.T) {
 	}
 	if st := s.Stats(); st.Rejects != 1 || st.Pending != 0 || st.Answered != 0 {
 		t.Errorf("Stats %+v, want one reject and no login kept", st)
+	}
+}
+
+// replyNow is handle's reply without its send time.
+func (s *Server) replyNow(b []byte, source netip.Addr) []byte {
+	reply, _ := s.handle(b, source)
+	return reply
+}
+
+// TestAWrongPasswordIsAnsweredLate: the reject of a wrong password, and of
+// its retransmission, waits FailureDelay; a right password and an unknown
+// user are answered at once.
+func TestAWrongPasswordIsAnsweredLate(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	s := newTestServer(t, testUsers(), func(o *Options) { o.FailureDelay = 3 * time.Second })
+	s.now = func() time.Time { return now }
+	n := newNAS(t, s)
+	l := &login{}
+	eapID, c, msID := n.identity("alice")
+	l.authChallenge = c
+	replyEAP(t, n.respond(l, eapID, msID, "alice", "wrong"), radius.CodeAccessReject)
+	if want := now.Add(3 * time.Second); !n.lastAt.Equal(want) {
+		t.Errorf("The wrong password's reject is sent at %v, want %v", n.lastAt, want)
+	}
+	n.state = nil
+	_, eapID = n.loginUntilSuccess("alice", "alice-pass")
+	if !n.lastAt.IsZero() {
+		t.Errorf("The right password's challenge waits until %v", n.lastAt)
+	}
+	_ = eapID
+	n.state = nil
+	l = &login{}
+	eapID, c, msID = n.identity("carol")
+	l.authChallenge = c
+	replyEAP(t, n.respond(l, eapID, msID, "carol", "carol-pass"), radius.CodeAccessReject)
+	if !n.lastAt.IsZero() {
+		t.Errorf("The unknown user's reject waits until %v", n.lastAt)
 	}
 }
