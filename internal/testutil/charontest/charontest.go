@@ -167,7 +167,9 @@ func (c *Charon) settings() swan.Settings {
 		DisablePlugins: []string{"forecast", "ha", "tpm"},
 		Log: swan.Logging{
 			Levels: levels,
-			File:   &swan.FileLog{Path: c.LogPath(), FlushLine: true, TimeFormat: "%T"},
+			// append: charon reopens its log on reload-settings (each RADIUS
+			// servers change), and would truncate it otherwise.
+			File: &swan.FileLog{Path: c.LogPath(), FlushLine: true, TimeFormat: "%T", Append: true},
 		},
 	}
 }

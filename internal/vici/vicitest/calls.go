@@ -136,6 +136,10 @@ func (f *Fake) Call(ctx context.Context, cmd string, in *govici.Message) (*govic
 		return reply("")
 	case "terminate":
 		return f.terminate(in)
+	case "reload-settings":
+		// charon re-reads strongswan.conf (the agent's RADIUS servers);
+		// the fake has none to read, and the call is recorded.
+		return reply("")
 	}
 	return nil, fmt.Errorf("vici: unexpected response type: command %s unknown", cmd)
 }
