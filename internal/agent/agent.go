@@ -340,74 +340,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	return nil
 }
 
-// applyLoop waits for triggers, lets a burst settle for Debounce counted
-// from its first trigger (so a steady stream of changes cannot starve the
-// apply), then for the password hashes it knows are coming, for at most
-// CredentialsWait, and retries failures with exponential backoff.
-func (a *Agent) applyLoop(ctx context.Context) {
-	log := logr.FromContextOrDiscard(ctx)
-	var (
-		retry   <-chan time.Time
-		backoff time.Duration
-	)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-a.kick:
-		case <-retry:
-		}
-		if !a.gather(ctx) {
-			return
-		}
-		err := a.sync(ctx)
-		if err == nil || ctx.Err() != nil {
-			backoff, retry = 0, nil
-			continue
-		}
-		backoff = min(max(2*backoff, minBackoff), a.opts.MaxBackoff)
-		retry = time.After(backoff)
-		log.Error(err, "Applying the gateway configuration failed", "retryIn", backoff.String())
-	}
-}
-
-// gather lets a burst of triggers settle: Debounce from the first, and
-// then, while a new user's password hash is awaited, until it arrives or
-// CredentialsWait has passed. It returns false when ctx is done.
-func (a *Agent) gather(ctx context.Context) bool {
-	start := time.Now()
-	deadline := start.Add(a.opts.Debounce + max(0, a.opts.CredentialsWait))
-	timer := time.NewTimer(a.opts.Debounce)
-	defer timer.Stop()
-	settled := false
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-a.kick:
-			if !settled {
-				continue
-			}
-		case <-timer.C:
-			settled = true
-		}
-		now := time.Now()
-		if !now.Before(deadline) || !a.awaitingHashes(now) {
-			return true
-		}
-		// Woken by the shard that brings the hash, or at the deadline.
-		timer.Reset(deadline.Sub(now))
-	}
-}
-
-// awaitingHashes reports whether a new user's password hash is on its way.
-func (a *Agent) awaitingHashes(now time.Time) bool {
-	if a.stores == nil || a.stores.pending == nil || a.opts.CredentialsWait <= 0 {
-		return false
-	}
-	return a.stores.pending.waiting(now, a.opts.CredentialsWait)
-}
-
 // sync makes charon and the firewall hold what the gateway's objects say.
 func (a *Agent) sync(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx)
@@ -491,23 +423,6 @@ func (a *Agent) applyModel(ctx context.Context, m swan.Model) (vici.Result, erro
 		a.opts.OnApply(applied, err)
 	}
 	return applied, err
-}
-
-// updateReadiness sets Ready from an apply's result (see Ready); other
-// are the errors of the firewall and RADIUS steps.
-func (a *Agent) updateReadiness(ctx context.Context, m swan.Model, applied vici.Result, applyErr, other error) {
-	ready, why := serving(m, applied, applyErr, other, a.isTunnelConn)
-	if was := a.ready.Swap(ready); was != ready {
-		logr.FromContextOrDiscard(ctx).Info("Readiness changed", "ready", ready, "reason", why)
-	}
-}
-
-// isTunnelConn reports whether name is a Tunnel's connection.
-func (a *Agent) isTunnelConn(name string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	_, ok := a.tunnelConns[name]
-	return ok
 }
 
 // scheduleExpiry arranges an apply for the moment the next user expires:

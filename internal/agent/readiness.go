@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"context"
 	"errors"
 
-	"github.com/ikegate/ikegate/internal/swan"
+	"github.com/go-logr/logr"
 
+	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
@@ -61,4 +63,21 @@ func connServes(c swan.Connection, failed map[vici.Ref]bool) bool {
 		}
 	}
 	return true
+}
+
+// updateReadiness sets Ready from an apply's result (see Ready); other
+// are the errors of the firewall and RADIUS steps.
+func (a *Agent) updateReadiness(ctx context.Context, m swan.Model, applied vici.Result, applyErr, other error) {
+	ready, why := serving(m, applied, applyErr, other, a.isTunnelConn)
+	if was := a.ready.Swap(ready); was != ready {
+		logr.FromContextOrDiscard(ctx).Info("Readiness changed", "ready", ready, "reason", why)
+	}
+}
+
+// isTunnelConn reports whether name is a Tunnel's connection.
+func (a *Agent) isTunnelConn(name string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.tunnelConns[name]
+	return ok
 }
