@@ -157,8 +157,19 @@ func (r *Run) Remove() ([]string, error) {
 func (r *Run) RemoveAndExit(code int, report func([]string, error)) {
 	r.mu.Lock()
 	report(remove(r.dir))
+	// A child forked while the sweep read /proc still showed this
+	// process's environment from before Begin, without the marker, and
+	// execs with it afterwards: look once more before going.
+	time.Sleep(lateChildren)
+	if killed, err := killMarked(r.dir); len(killed) > 0 || err != nil {
+		report(killed, err)
+	}
 	os.Exit(code)
 }
+
+// lateChildren is how long RemoveAndExit waits for children that were
+// being started during its sweep to show themselves.
+const lateChildren = 200 * time.Millisecond
 
 // Sweep removes the runs under base whose owner is no longer alive.
 func Sweep(base string) ([]string, error) {
