@@ -115,10 +115,7 @@ func Start(t testing.TB, ns *netns.NS, opts Options) *Charon {
 			t.Errorf("Stopping charon %s: %v", opts.Name, err)
 		}
 		if t.Failed() {
-			t.Logf("Log of charon %s (%s):\n%s", opts.Name, c.LogPath(), c.Log())
-			if out, _ := os.ReadFile(c.outPath()); len(bytes.TrimSpace(out)) > 0 {
-				t.Logf("Output of charon %s:\n%s", opts.Name, out)
-			}
+			c.reportFailure(t, opts.Name)
 		}
 	})
 	if err := c.start(); err != nil {
@@ -396,5 +393,29 @@ func (c *Charon) WaitLog(t testing.TB, substr string, timeout time.Duration) {
 			t.Fatalf("Charon %s did not log %q within %v", c.opts.Name, substr, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// failureLogLines is how much of a charon's log a failed test prints. A
+// whole log runs to thousands of lines, and printed after the test's own
+// failure message it pushes that message out of the part of the output a
+// CI summary shows; the whole log is kept in a file instead.
+const failureLogLines = 120
+
+// reportFailure prints the end of the charon's log and output and keeps
+// the whole log where the test's temporary directory will not remove it.
+func (c *Charon) reportFailure(t testing.TB, name string) {
+	log := c.Log()
+	kept := filepath.Join(os.TempDir(), "ikegate-failed-tests", strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+"-"+name+".log")
+	if err := os.MkdirAll(filepath.Dir(kept), 0o755); err == nil && os.WriteFile(kept, []byte(log), 0o644) == nil {
+		t.Logf("Whole log of charon %s kept in %s", name, kept)
+	}
+	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
+	if n := len(lines) - failureLogLines; n > 0 {
+		lines = append([]string{fmt.Sprintf("[%d earlier lines]", n)}, lines[n:]...)
+	}
+	t.Logf("End of the log of charon %s (%s):\n%s", name, c.LogPath(), strings.Join(lines, "\n"))
+	if out, _ := os.ReadFile(c.outPath()); len(bytes.TrimSpace(out)) > 0 {
+		t.Logf("Output of charon %s:\n%s", name, out)
 	}
 }
