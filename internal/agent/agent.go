@@ -368,6 +368,10 @@ func (a *Agent) sync(ctx context.Context) error {
 		log.V(1).Info("Object left out of the configuration", "problem", p.String())
 	}
 
+	var errs []error
+	if err := a.endRevokedSessions(ctx, &res, false); err != nil && !errors.Is(err, vici.ErrUnavailable) {
+		errs = append(errs, err)
+	}
 	applied, applyErr := a.applyModel(ctx, model)
 	if len(applied.Ops) > 0 {
 		log.Info("Applied the gateway configuration", "writes", len(applied.Ops), "synced", applied.Synced,
@@ -376,11 +380,18 @@ func (a *Agent) sync(ctx context.Context) error {
 	for _, f := range applied.Failed {
 		log.Info("Item not applied to charon", "item", f.Ref.String(), "error", f.Err.Error())
 	}
-	errs := []error{applyErr}
+	errs = append(errs, applyErr)
 	a.rememberTunnels(&res)
 
 	if !errors.Is(applyErr, vici.ErrUnavailable) {
-		if err := a.endStaleSessions(ctx, &res, applied.Synced); err != nil {
+		if applied.Synced {
+			// charon's SAs read afresh: users removed while the agent was
+			// away, or charon restarted, are cut off now.
+			if err := a.endRevokedSessions(ctx, &res, true); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := a.endRemovedTunnels(ctx, &res, applied.Synced); err != nil {
 			errs = append(errs, err)
 		}
 	}

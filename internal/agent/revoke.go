@@ -13,35 +13,52 @@ import (
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
-// endStaleSessions terminates the IKE_SAs that the applied model no longer
-// allows: those of users who lost their secret, and those of tunnel
-// connections charon no longer holds (unloading a connection leaves its
-// SAs up, so a deleted Tunnel, or one left out for a problem, would go on
-// carrying traffic until its peer gave up). It lists charon's SAs, once,
-// only when the set of users or of tunnel connections changed, and after
-// charon's state was read afresh (agent start, charon restart), so that
-// users and tunnels removed while the agent was away are cut off too;
-// established sessions of remaining users and tunnels are never touched.
-func (a *Agent) endStaleSessions(ctx context.Context, res *swan.Result, synced bool) error {
+// endRevokedSessions terminates the IKE_SAs of users the model no longer
+// allows (deleted, disabled, expired, or without their secret). It runs
+// before charon's configuration is applied: the agent's RADIUS server
+// already refuses such a user, so nothing charon holds is needed to cut it
+// off, and a revocation does not wait for an apply of other changes. It
+// lists charon's SAs, once, only when the set of users changed or after
+// charon's state was read afresh (synced: agent start, charon restart), so
+// that users removed while the agent was away are cut off too;
+// established sessions of remaining users are never touched.
+func (a *Agent) endRevokedSessions(ctx context.Context, res *swan.Result, synced bool) error {
 	allowed := make(map[string]bool, len(res.Users))
 	for _, u := range res.Users {
 		allowed[u.Identity] = true
 	}
+	local := res.LocalUsers
+	a.mu.Lock()
+	changed := a.allowed == nil || !maps.Equal(a.allowed, allowed) || a.localUsers != local
+	a.allowed, a.localUsers = allowed, local
+	a.limits = limitsFrom(res)
+	tunnels := a.tunnelConns
+	a.mu.Unlock()
+	if !local || (!changed && !synced) {
+		return nil
+	}
+	sas, err := vici.ListSAs(ctx, a.opts.VICI)
+	if err != nil {
+		return err
+	}
+	return a.endSessions(ctx, revoked(sas, allowed, tunnels))
+}
+
+// endRemovedTunnels terminates the IKE_SAs of tunnel connections charon no
+// longer holds: unloading a connection leaves its SAs up, so a deleted
+// Tunnel, or one left out for a problem, would go on carrying traffic
+// until its peer gave up. It runs after the apply that unloaded them, when
+// the set of tunnels changed or charon's state was read afresh.
+func (a *Agent) endRemovedTunnels(ctx context.Context, res *swan.Result, synced bool) error {
 	current := make(map[string]bool, len(res.Tunnels))
 	for _, t := range res.Tunnels {
 		current[t.Connection] = true
 	}
-	local := res.LocalUsers
 	a.mu.Lock()
-	usersChanged := a.allowed == nil || !maps.Equal(a.allowed, allowed) || a.localUsers != local
-	tunnelsChanged := a.tunnelSet == nil || !maps.Equal(a.tunnelSet, current)
-	a.allowed, a.localUsers, a.tunnelSet = allowed, local, current
-	a.limits = limitsFrom(res)
-	tunnels := a.tunnelConns
+	changed := a.tunnelSet == nil || !maps.Equal(a.tunnelSet, current)
+	a.tunnelSet = current
 	a.mu.Unlock()
-	checkUsers := local && (usersChanged || synced)
-	checkTunnels := tunnelsChanged || synced
-	if !checkUsers && !checkTunnels {
+	if !changed && !synced {
 		return nil
 	}
 	sas, err := vici.ListSAs(ctx, a.opts.VICI)
@@ -49,16 +66,16 @@ func (a *Agent) endStaleSessions(ctx context.Context, res *swan.Result, synced b
 		return err
 	}
 	var stale []vici.IKESA
-	if checkUsers {
-		stale = append(stale, revoked(sas, allowed, tunnels)...)
-	}
-	if checkTunnels {
-		for _, sa := range sas {
-			if swan.IsTunnelConnection(sa.Name) && !current[sa.Name] {
-				stale = append(stale, sa)
-			}
+	for _, sa := range sas {
+		if swan.IsTunnelConnection(sa.Name) && !current[sa.Name] {
+			stale = append(stale, sa)
 		}
 	}
+	return a.endSessions(ctx, stale)
+}
+
+// endSessions terminates stale IKE_SAs and tells the owners of users' ones.
+func (a *Agent) endSessions(ctx context.Context, stale []vici.IKESA) error {
 	log := logr.FromContextOrDiscard(ctx)
 	var errs []error
 	for _, sa := range stale {

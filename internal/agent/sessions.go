@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/vici"
 )
 
@@ -278,7 +279,7 @@ func tunnelCounters(st v1alpha1.TunnelStatus) string {
 func revoked(sas []vici.IKESA, allowed map[string]bool, tunnels map[string]tunnelInfo) []vici.IKESA {
 	var out []vici.IKESA
 	for _, sa := range sas {
-		if _, isTunnel := tunnels[sa.Name]; isTunnel || !authenticated(sa) {
+		if _, isTunnel := tunnels[sa.Name]; isTunnel || swan.IsTunnelConnection(sa.Name) || !authenticated(sa) {
 			continue
 		}
 		if !allowed[sa.Identity()] {

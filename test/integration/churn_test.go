@@ -22,14 +22,14 @@ import (
 )
 
 // revokeBound is the bound on a revoked user's session: it ends
-// within 1 s of the change. Measured during the churn when charon still
-// held the users' secrets: median 0.1-0.7 s, worst 3.1 s, nearly all of it
-// before the agent's apply unloading the secret returned; asserted: about
-// three times that worst. With the agent's RADIUS server holding the users
-// (a map swap, no VICI write): median 0.07-0.09 s, worst 0.41 s.
+// within 1 s of the change. With the agent's RADIUS server holding the
+// users (a map swap, no VICI write) and the revoked sessions ended before
+// the apply of other changes: median 0.1 s, worst 0.61 s with the machine
+// at a load of 13 on 2 cores. Asserted: about eight times that worst, a
+// margin for CI's machine running other suites beside this one.
 const (
 	revokeBound  = time.Second
-	revokeAssert = 10 * time.Second
+	revokeAssert = 5 * time.Second
 )
 
 // churnRate is the rate of user changes.
