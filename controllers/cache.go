@@ -7,6 +7,7 @@ import (
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
@@ -38,12 +39,13 @@ func CacheOptions(namespaces ...string) cache.Options {
 		DefaultNamespaces: watched,
 		DefaultTransform:  trimObject,
 		ByObject: map[client.Object]cache.ByObject{
-			&appsv1.StatefulSet{}: ours,
-			&corev1.ConfigMap{}:   ours,
-			&corev1.Service{}:     ours,
-			&rbacv1.Role{}:        ours,
-			&cmv1.Certificate{}:   ours,
-			&corev1.Secret{}:      {Transform: trimSecret, Field: readSecretTypes()},
+			&appsv1.StatefulSet{}:           ours,
+			&corev1.ConfigMap{}:             ours,
+			&corev1.Service{}:               ours,
+			&rbacv1.Role{}:                  ours,
+			&policyv1.PodDisruptionBudget{}: ours,
+			&cmv1.Certificate{}:             ours,
+			&corev1.Secret{}:                {Transform: trimSecret, Field: readSecretTypes()},
 		},
 	}
 }

@@ -195,25 +195,33 @@ func gatewayObjectChanged() predicate.Funcs {
 			!equality.Semantic.DeepEqual(o.GetAnnotations(), n.GetAnnotations()) ||
 			!equality.Semantic.DeepEqual(o.GetFinalizers(), n.GetFinalizers()) ||
 			!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
-			nodeAddressesChanged(o, n)
+			returnRouteInputsChanged(o, n)
 	}}
 }
 
-// nodeAddressesChanged: the next hops of a Routed gateway's return routes
-// come from its agents' reports, so a pod that starts or moves to another
-// node brings the gateway reconciler back; other report changes do not.
-func nodeAddressesChanged(o, n client.Object) bool {
+// returnRouteInputsChanged: the return routes come from the agents'
+// reports of their nodes (next hops), of the tunnel Lease and of static
+// addresses held away from their slice's replica, so a pod that starts,
+// moves to another node, takes the Tunnels over or holds such a user
+// brings the gateway reconciler back; other report changes do not.
+func returnRouteInputsChanged(o, n client.Object) bool {
 	og, ok1 := o.(*v1alpha1.VPNGateway)
 	ng, ok2 := n.(*v1alpha1.VPNGateway)
 	if !ok1 || !ok2 {
 		return false
 	}
-	hops := func(gw *v1alpha1.VPNGateway) map[string]string {
-		out := map[string]string{}
+	// Exported fields: equality.Semantic cannot compare unexported ones.
+	type inputs struct {
+		Hop     string
+		Tunnels bool
+		Statics []string
+	}
+	of := func(gw *v1alpha1.VPNGateway) map[string]inputs {
+		out := map[string]inputs{}
 		for _, a := range gw.Status.Agents {
-			out[a.Pod] = a.NodeAddress
+			out[a.Pod] = inputs{a.NodeAddress, a.HoldsTunnels, a.ForeignStaticAddresses}
 		}
 		return out
 	}
-	return !equality.Semantic.DeepEqual(hops(og), hops(ng))
+	return !equality.Semantic.DeepEqual(of(og), of(ng))
 }

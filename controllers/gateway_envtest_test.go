@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -698,19 +699,14 @@ func setStatefulSetStatus(t *testing.T, c client.Client, ns, name string, ready 
 // agentReport writes one agent's entry of status.agents as the agent does.
 func agentReport(t *testing.T, c client.Client, gw *v1alpha1.VPNGateway, a v1alpha1.AgentStatus) {
 	t.Helper()
-	entry := map[string]any{"pod": a.Pod, "appliedGeneration": a.AppliedGeneration}
-	if a.LastError != "" {
-		entry["lastError"] = a.LastError
+	// Sent as the agent sends it: the fields it sets, no zero values.
+	raw, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if a.Sessions != 0 {
-		entry["sessions"] = int64(a.Sessions)
-	}
-	if a.Connections != nil {
-		entry["connections"] = int64(*a.Connections)
-	}
-	for _, p := range a.Pools {
-		pools, _ := entry["pools"].([]any)
-		entry["pools"] = append(pools, map[string]any{"name": p.Name, "leased": int64(p.Leased)})
+	var entry map[string]any
+	if err := json.Unmarshal(raw, &entry); err != nil {
+		t.Fatal(err)
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": v1alpha1.GroupVersion.String(),

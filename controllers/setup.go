@@ -8,6 +8,7 @@ import (
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -117,6 +118,7 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		Owns(&corev1.ConfigMap{}).
 		Owns(&corev1.Service{}).
 		Owns(&rbacv1.Role{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&v1alpha1.MobilePool{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
 		Watches(&v1alpha1.VPNUser{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
 		Watches(&v1alpha1.Tunnel{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).

@@ -33,24 +33,39 @@ type VPNGatewayStatus struct {
 	// +listMapKey=pod
 	// +kubebuilder:validation:MaxItems=64
 	Agents []AgentStatus `json:"agents,omitempty"`
-	// ReturnRoutes are the routes the LAN needs on a Routed return path:
-	// each current replica's pool slices toward the node that runs it, as
-	// the replica's agent reports its node. The gateway announces none of
-	// them; install them on the LAN router (static routes or your routing
-	// protocol's redistribution).
+	// ReturnRoutes are the routes the LAN needs toward the replicas. On a
+	// Routed return path: each current replica's pool slices toward the
+	// node that runs it, and every user's static address (a /32 or /128)
+	// toward the replica that serves it. On both return paths, when the
+	// gateway has Tunnels: their remote networks toward the replica that
+	// holds the tunnel Lease (tunnel traffic keeps its addresses). The
+	// next hops are the nodes the replicas' agents report. The gateway
+	// announces none of them; install them on the LAN router (static
+	// routes or your routing protocol's redistribution).
 	// +optional
 	// +listType=atomic
-	// +kubebuilder:validation:MaxItems=1024
+	// +kubebuilder:validation:MaxItems=4096
 	ReturnRoutes []ReturnRoute `json:"returnRoutes,omitempty"`
 }
 
-// ReturnRoute is one route a Routed gateway's LAN must install.
+// ReturnRoute is one route the LAN must install toward a replica.
 type ReturnRoute struct {
-	// Destination is a slice of a MobilePool's addresses.
+	// Destination is a slice of a MobilePool's addresses, a user's static
+	// address, or a remote network of a Tunnel.
 	Destination string `json:"destination"`
-	// Pool is the MobilePool it belongs to, Pod the replica serving it.
-	Pool string `json:"pool"`
-	Pod  string `json:"pod"`
+	// Pool is the MobilePool the destination belongs to (slices and static
+	// addresses).
+	// +optional
+	Pool string `json:"pool,omitempty"`
+	// User is the VPNUser whose static address the destination is.
+	// +optional
+	User string `json:"user,omitempty"`
+	// Tunnel is the Tunnel whose remote network the destination is.
+	// +optional
+	Tunnel string `json:"tunnel,omitempty"`
+	// Pod is the replica serving the destination; empty for a Tunnel's
+	// network while no replica reports holding the tunnel Lease.
+	Pod string `json:"pod"`
 	// NextHop is the address of the pod's node; empty until its agent reported it.
 	// +optional
 	NextHop string `json:"nextHop,omitempty"`
@@ -86,6 +101,22 @@ type AgentStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	NodeAddress string `json:"nodeAddress,omitempty"`
+	// HoldsTunnels is set while the pod holds the gateway's tunnel Lease:
+	// it serves the Tunnels, and their remote networks route to its node.
+	// +optional
+	HoldsTunnels bool `json:"holdsTunnels,omitempty"`
+	// Draining is set once the pod began to move its clients away before
+	// it stops: no replica sends it clients any more.
+	// +optional
+	Draining bool `json:"draining,omitempty"`
+	// ForeignStaticAddresses are the static addresses of users connected
+	// to this pod whose pool slice another replica owns (a client that
+	// cannot be redirected to that replica, or whose replica is away): the
+	// LAN routes them to this pod's node instead.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	ForeignStaticAddresses []string `json:"foreignStaticAddresses,omitempty"`
 	// Pools are the addresses the pod's charon has leased per MobilePool.
 	// +optional
 	// +listType=map

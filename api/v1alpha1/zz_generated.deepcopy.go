@@ -18,6 +18,11 @@ func (in *AgentStatus) DeepCopyInto(out *AgentStatus) {
 		*out = new(int32)
 		**out = **in
 	}
+	if in.ForeignStaticAddresses != nil {
+		in, out := &in.ForeignStaticAddresses, &out.ForeignStaticAddresses
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.Pools != nil {
 		in, out := &in.Pools, &out.Pools
 		*out = make([]PoolLeases, len(*in))

@@ -189,6 +189,10 @@ type Agent struct {
 	splitPools bool
 	// tunnelsHeld is set while this pod holds the tunnel Lease.
 	tunnelsHeld atomic.Bool
+	// spreadIn is what spreading needs of the last Build (under mu);
+	// spreadSt its memory, the session loop's own.
+	spreadIn spreadInputs
+	spreadSt *spreadState
 	// draining is set once a drain began; the drain's result is kept for
 	// every caller (see Drain).
 	draining  atomic.Bool
@@ -282,6 +286,7 @@ func New(opts Options) (*Agent, error) {
 		metrics:  m,
 		kick:     make(chan struct{}, 1),
 		drained:  make(chan struct{}),
+		spreadSt: newSpreadState(),
 		report:   v1alpha1.AgentStatus{Pod: opts.Pod, NodeAddress: opts.NodeAddress},
 		decoder:  credentials.NewDecoder(opts.Gateway),
 		users:    &radiusd.Map{},
@@ -382,6 +387,7 @@ func (a *Agent) sync(ctx context.Context) error {
 	}
 	errs = append(errs, applyErr)
 	a.rememberTunnels(&res)
+	a.rememberSpread(&res)
 
 	if !errors.Is(applyErr, vici.ErrUnavailable) {
 		if applied.Synced {

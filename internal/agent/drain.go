@@ -47,6 +47,11 @@ type DrainResult struct {
 func (a *Agent) Drain(ctx context.Context, timeout time.Duration) (DrainResult, error) {
 	a.drainOnce.Do(func() {
 		a.draining.Store(true)
+		// The other replicas send this pod no more clients.
+		a.mu.Lock()
+		a.report.Draining = true
+		a.mu.Unlock()
+		a.writeAgentStatus(ctx)
 		a.drainRes, a.drainErr = a.drain(ctx, timeout)
 		close(a.drained)
 	})
@@ -118,7 +123,7 @@ func drainTargets(gw *v1alpha1.VPNGateway, pod string) []string {
 	var out []string
 	for _, s := range gw.Status.Agents {
 		o, ok := v1alpha1.GatewayPodOrdinal(gw.Name, s.Pod)
-		if !ok || o >= n || s.Pod == pod || s.NodeAddress == "" || s.LastError != "" || s.AppliedGeneration < gw.Generation {
+		if !ok || o >= n || s.Pod == pod || s.NodeAddress == "" || s.LastError != "" || s.Draining || s.AppliedGeneration < gw.Generation {
 			continue
 		}
 		if !slices.Contains(out, s.NodeAddress) {

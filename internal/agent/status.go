@@ -80,6 +80,7 @@ func (a *Agent) sessionLoop(ctx context.Context) {
 			}
 			if ev.Kind == vici.EventLog && ev.Log != nil {
 				diag.log(ctx, ev.Log)
+				a.spreadSt.noteLog(ev.Log, a.opts.Now())
 			}
 		case al := <-alerts:
 			held.hold(al)
@@ -158,6 +159,7 @@ func (a *Agent) takeSnapshot(sas []vici.IKESA, now time.Time) snapshot {
 	snap.pools = poolLeases(a.poolNets, snap.users, a.splitPools)
 	a.report.Sessions = int32(snap.total)
 	a.report.Pools = snap.pools
+	a.report.ForeignStaticAddresses = a.foreignStatics(snap.users)
 	return snap
 }
 
@@ -186,6 +188,7 @@ func (a *Agent) refreshSessions(ctx context.Context) {
 	}
 	a.clearConditions(ctx, snap)
 	a.writeAgentStatus(ctx)
+	a.spread(ctx, sas)
 }
 
 // writeUserSessions writes this pod's sessions into each user's status that

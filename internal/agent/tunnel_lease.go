@@ -84,6 +84,11 @@ func (a *Agent) holdTunnels(ctx context.Context) {
 	set := func(held bool) {
 		if a.tunnelsHeld.Swap(held) != held {
 			log.Info("Tunnel lease changed hands", "held", held)
+			// Reported with the apply it triggers: the LAN routes the
+			// Tunnels' networks to the holder.
+			a.mu.Lock()
+			a.report.HoldsTunnels = held
+			a.mu.Unlock()
 			a.Trigger()
 		}
 	}

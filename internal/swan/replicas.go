@@ -260,3 +260,18 @@ func (b *builder) served(addrs []netip.Prefix) []netip.Prefix {
 	}
 	return out
 }
+
+// OwnerOf is the ordinal of the replica, of count, that owns the slice of
+// the pool prefix p holding a: the replica the LAN routes a to on a
+// Routed return path. A pool that is not split (one replica, or too small)
+// belongs to replica 0.
+func OwnerOf(p netip.Prefix, a netip.Addr, count int) int {
+	if count <= 1 || !CanSplit(p) {
+		return 0
+	}
+	s, ok := SliceOf(p, a)
+	if !ok {
+		return 0
+	}
+	return SliceOwners(count)[s]
+}

@@ -214,3 +214,24 @@ func TestATunnelOfSplitReplicasLeavesFromTheHoldersOwnAddress(t *testing.T) {
 		t.Errorf("replica 1 of 2: local addresses %v, want none (the route's source)", got)
 	}
 }
+
+func TestAStaticAddressBelongsToTheOwnerOfItsSlice(t *testing.T) {
+	p := netip.MustParsePrefix("10.3.200.0/24")
+	tests := []struct {
+		addr         string
+		count, owner int
+	}{
+		{"10.3.200.5", 2, 0},   // slice 0
+		{"10.3.200.200", 2, 1}, // slice 12
+		{"10.3.200.200", 1, 0}, // one replica serves everything
+		{"10.3.200.100", 3, 2}, // slice 6: replica 2's of three
+	}
+	for _, tt := range tests {
+		if got := OwnerOf(p, netip.MustParseAddr(tt.addr), tt.count); got != tt.owner {
+			t.Errorf("OwnerOf(%s, %d replicas) = %d, want %d", tt.addr, tt.count, got, tt.owner)
+		}
+	}
+	if got := OwnerOf(netip.MustParsePrefix("10.3.200.0/28"), netip.MustParseAddr("10.3.200.9"), 2); got != 0 {
+		t.Errorf("a pool too small to split belongs to replica %d, want 0", got)
+	}
+}
