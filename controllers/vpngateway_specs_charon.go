@@ -31,7 +31,7 @@ func charonSettings(gw *v1alpha1.VPNGateway) swan.Settings {
 		// (accounting_close_on_timeout) closes one whose Start goes
 		// unanswered, so an agent restart would cut off the sessions made
 		// meanwhile.
-		radius = &swan.EAPRADIUS{ServersInclude: v1alpha1.RADIUSServersInclude}
+		radius = &swan.EAPRADIUS{ServersInclude: v1alpha1.RADIUSServersInclude, ClassGroup: true}
 	}
 	return swan.Settings{
 		EAPRADIUS:          radius,

@@ -300,7 +300,7 @@ func TestAgentRBAC(t *testing.T) {
 }
 
 func TestCharonSettingsRADIUS(t *testing.T) {
-	local := &swan.EAPRADIUS{ServersInclude: "/run/ikegate/radius/*.conf"}
+	local := &swan.EAPRADIUS{ServersInclude: "/run/ikegate/radius/*.conf", ClassGroup: true}
 	if diff := cmp.Diff(local, charonSettings(gateway()).EAPRADIUS); diff != "" {
 		t.Errorf("EAP-MSCHAPv2 gateway: eap-radius for the agent's server (-want +got):\n%s", diff)
 	}

@@ -348,11 +348,11 @@ func TestChangingAPoolLeavesOtherPoolsUsersAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx.agent.Trigger()
-	eventually(t, "bob's own connection", func() bool {
-		return f.Conn("user-bob") != nil && f.Pool("contractors-ipv4") != nil && serves(fx.agent, "alice@example.com") && serves(fx.agent, "bob@example.com")
+	eventually(t, "the connection of bob's pool", func() bool {
+		return f.Conn("mobile-contractors") != nil && f.Pool("contractors-ipv4") != nil && serves(fx.agent, "alice@example.com") && serves(fx.agent, "bob@example.com")
 	})
 	bobSA := clientSA("bob@example.com")
-	bobSA.Name = "user-bob"
+	bobSA.Name = "mobile-contractors"
 	f.AddSA(bobSA)
 	f.ResetCalls()
 

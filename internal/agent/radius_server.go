@@ -124,7 +124,7 @@ func (a *Agent) serveUsers(res *swan.Result) map[string]radiusd.User {
 	users := make(map[string]radiusd.User, len(res.Users))
 	if res.AgentRADIUS {
 		for _, u := range res.Users {
-			users[u.Identity] = radiusd.User{NTHash: u.NTHash, Policy: radiusd.Policy{Address: u.Address}}
+			users[u.Identity] = radiusd.User{NTHash: u.NTHash, Policy: radiusd.Policy{Address: u.Address, Class: u.Group}}
 		}
 	}
 	a.serveMap(users)

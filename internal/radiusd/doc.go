@@ -56,8 +56,9 @@
 //	      # for many logins at once.
 //	    }
 //	  }
-//	  # class_group = yes        # make Policy.Class a group of the user,
-//	  #                          # for connections with remote.groups
+//	  load = 2                   # before vici: see Policy.Address below
+//	  class_group = yes          # make Policy.Class a group of the user,
+//	                             # for connections with remote.groups
 //	}
 //
 // and in swanctl.conf the connection's remote authentication:
@@ -68,9 +69,11 @@
 //	}
 //
 // For Policy.Address the connection's pools must include "radius". charon
-// asks its address providers in the order they were registered, and
-// vici's comes before eap-radius's: in "pools = radius, mobile4" the vici
-// pool mobile4 wins over a Framed-IP-Address. A static address therefore
-// needs a connection whose pools are "radius" alone (measured in the
-// package's charon test), or users and pools served by this server.
+// asks its address providers in the order they were registered
+// (attribute_manager.c acquire_address), each plugin registering its own
+// when it loads; with the plugins' default priority vici's comes before
+// eap-radius's, and in "pools = radius, mobile4" the vici pool mobile4
+// would win over a Framed-IP-Address. load = 2 loads eap-radius first
+// (swan.EAPRADIUS renders it), so the Framed-IP-Address wins and a user
+// without one draws from mobile4.
 package radiusd

@@ -12,6 +12,7 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc2869"
+	"layeh.com/radius/rfc6911"
 	"layeh.com/radius/vendors/microsoft"
 )
 
@@ -193,8 +194,15 @@ func (s *Server) accept(req *radius.Packet, msg eapPacket, sess *session) []byte
 }
 
 func addPolicy(resp *radius.Packet, p Policy) bool {
-	if p.Address.Is4() {
+	// eap_radius.c process_cfg_attributes hands either to the "radius"
+	// pool (eap_radius_provider.c).
+	switch {
+	case p.Address.Is4():
 		if rfc2865.FramedIPAddress_Set(resp, net.IP(p.Address.AsSlice())) != nil {
+			return false
+		}
+	case p.Address.Is6():
+		if rfc6911.FramedIPv6Address_Set(resp, net.IP(p.Address.AsSlice())) != nil {
 			return false
 		}
 	}

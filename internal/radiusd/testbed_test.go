@@ -27,10 +27,7 @@ import (
 // Addresses of the test bed: the gateway answers RADIUS logins on
 // radiusGW and charon's own NTLM secrets on ntlmGW, so both paths run
 // through the same two charons in one run. On staticGW RADIUS logins get
-// only the address the server sends (pools = radius): charon asks its
-// address providers in the order they were registered, vici's before
-// eap-radius's, so with "pools = radius, mobile4" the vici pool would win
-// over a Framed-IP-Address.
+// only the address the server sends (pools = radius).
 const (
 	radiusGW = "192.0.2.1"
 	ntlmGW   = "192.0.2.3"

@@ -14,7 +14,8 @@ type Users interface {
 
 // Policy is per-user state returned on Access-Accept.
 type Policy struct {
-	// Address, when valid, is sent as Framed-IP-Address: charon assigns it
+	// Address, when valid, is sent as Framed-IP-Address (Framed-IPv6-Address
+	// for IPv6): charon assigns it
 	// as the virtual IP if the connection's pools include "radius".
 	Address netip.Addr
 	// Class, when set, is sent as Class: with eap-radius class_group = yes

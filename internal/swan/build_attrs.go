@@ -91,8 +91,12 @@ func dnsSig(d *v1alpha1.DNSSettings) string {
 // pool (the group's first IPv4 pool, which every client asks for, else its
 // first) the attributes that do not depend on the family. The pools of a
 // group agree on those (see poolGroups), so the first pool's spec holds them.
-func (b *builder) pools(g *poolGroup, statics map[*v1alpha1.VPNUser]netip.Addr) (group []string, users map[string][]string) {
+// family holds, by "is IPv4", the attributes of the group's first pool of
+// that family. With AgentRADIUS static addresses come from the agent's
+// RADIUS server and users is empty.
+func (b *builder) pools(g *poolGroup, statics map[*v1alpha1.VPNUser]netip.Addr) (group []string, users map[string][]string, family map[bool][]Attribute) {
 	users = map[string][]string{}
+	family = map[bool][]Attribute{}
 	spec := &g.pools[0].obj.Spec
 	type charonPool struct {
 		name   string
@@ -168,6 +172,9 @@ func (b *builder) pools(g *poolGroup, statics map[*v1alpha1.VPNUser]netip.Addr) 
 				add("28672", spec.Banner)
 			}
 		}
+		if _, ok := family[v4]; !ok {
+			family[v4] = attrs
+		}
 		var holes []netip.Addr
 		var owners []*v1alpha1.VPNUser
 		for _, u := range g.users {
@@ -187,6 +194,9 @@ func (b *builder) pools(g *poolGroup, statics map[*v1alpha1.VPNUser]netip.Addr) 
 			familyPools[v4] = append(familyPools[v4], r.name)
 		}
 		for _, u := range owners {
+			if b.res.AgentRADIUS {
+				break
+			}
 			a := statics[u]
 			name := StaticPoolName(u.Name, a)
 			b.m.Pools = append(b.m.Pools, Pool{Name: name, Addrs: a.String() + "-" + a.String(), Attributes: slices.Clone(attrs)})
@@ -194,9 +204,9 @@ func (b *builder) pools(g *poolGroup, statics map[*v1alpha1.VPNUser]netip.Addr) 
 		}
 	}
 	for _, u := range g.users {
-		if a, ok := statics[u]; ok {
+		if a, ok := statics[u]; ok && !b.res.AgentRADIUS {
 			users[u.Name] = append(users[u.Name], familyPools[!a.Is4()]...)
 		}
 	}
-	return group, users
+	return group, users, family
 }

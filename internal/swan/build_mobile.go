@@ -81,6 +81,13 @@ func (b *builder) mobile(pools []*parsedPool) {
 			g.users = slices.DeleteFunc(g.users, func(u *v1alpha1.VPNUser) bool { return !b.ntHash(u) })
 		}
 	}
+	if b.res.AgentRADIUS {
+		for _, g := range live {
+			b.acceptGroup(g)
+			b.radiusGroupConnections(g, base, remote, statics)
+		}
+		return
+	}
 	catchAll := b.catchAll(live)
 	pins := false
 	for _, g := range live {
@@ -223,7 +230,7 @@ func (b *builder) acceptGroup(g *poolGroup) {
 // with a static address. It reports whether a user connection needs the
 // select connection in front of it.
 func (b *builder) groupConnections(g *poolGroup, catchAll bool, base Connection, remote Auth, statics map[*v1alpha1.VPNUser]netip.Addr) bool {
-	groupPools, userPools := b.pools(g, statics)
+	groupPools, userPools, _ := b.pools(g, statics)
 	pins := false
 	catchAllName := MobileConnectionName(g.pools[0].obj.Name)
 	if catchAll {
@@ -264,8 +271,12 @@ func (b *builder) groupConnections(g *poolGroup, catchAll bool, base Connection,
 }
 
 func (b *builder) acceptUser(u *v1alpha1.VPNUser, method, conn string, static netip.Addr) {
+	b.acceptUserInGroup(u, method, conn, static, "")
+}
+
+func (b *builder) acceptUserInGroup(u *v1alpha1.VPNUser, method, conn string, static netip.Addr, group string) {
 	b.res.Users = append(b.res.Users, AcceptedUser{Name: u.Name, Identity: string(u.Spec.Identity), Method: method, Connection: conn,
-		MaxSessions: int(u.Spec.EffectiveMaxSessions(&b.gw.Spec)), NTHash: b.hashes[u], Address: static})
+		MaxSessions: int(u.Spec.EffectiveMaxSessions(&b.gw.Spec)), NTHash: b.hashes[u], Address: static, Group: group})
 }
 
 func poolName(p *parsedPool, a netip.Prefix) string {

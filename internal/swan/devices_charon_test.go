@@ -202,13 +202,13 @@ func TestPoolsRenderedAsRanges(t *testing.T) {
 		{name: "a /30", v4: "10.3.200.0/30", want: map[string]string{"staff-ipv4": "10.3.200.1-10.3.200.2"}},
 		{name: "a /64", v6: "fd00:3::/64", want: map[string]string{"staff-ipv6": "fd00:3::1-fd00:3::7fff:fffe"}},
 		{name: "a static address inside the served part", v6: "fd00:3::/64", static: "fd00:3::20", want: map[string]string{
-			"staff-ipv6-fd00_3__1-fd00_3__1f":                 "fd00:3::1-fd00:3::1f",
-			"staff-ipv6-fd00_3__21-fd00_3__7fff_fffe":         "fd00:3::21-fd00:3::7fff:fffe",
-			StaticPoolName("jimp", mustAddr(t, "fd00:3::20")): "fd00:3::20-fd00:3::20",
+			"staff-ipv6-fd00_3__1-fd00_3__1f":         "fd00:3::1-fd00:3::1f",
+			"staff-ipv6-fd00_3__21-fd00_3__7fff_fffe": "fd00:3::21-fd00:3::7fff:fffe",
+			"statics-staff-v6":                        "fd00:3::20-fd00:3::20",
 		}},
 		{name: "a static address beyond it", v6: "fd00:3::/64", static: "fd00:3::1:0:5", want: map[string]string{
-			"staff-ipv6-fd00_3__1-fd00_3__7fff_fffe":             "fd00:3::1-fd00:3::7fff:fffe",
-			StaticPoolName("jimp", mustAddr(t, "fd00:3::1:0:5")): "fd00:3::1:0:5-fd00:3::1:0:5",
+			"staff-ipv6-fd00_3__1-fd00_3__7fff_fffe": "fd00:3::1-fd00:3::7fff:fffe",
+			"statics-staff-v6":                       "fd00:3::1:0:5-fd00:3::1:0:5",
 		}},
 	}
 	for _, tc := range tests {

@@ -85,7 +85,7 @@ func goldenScenarios() []goldenScenario {
 			for _, c := range m.Connections {
 				names = append(names, c.Name)
 			}
-			if got, want := strings.Join(names, " "), "mobile-engineering select-identity user-alice user-anna"; got != want {
+			if got, want := strings.Join(names, " "), "mobile-engineering mobile-sales"; got != want {
 				t.Errorf("Connections = %s, want %s", got, want)
 			}
 		}},
@@ -96,7 +96,7 @@ func goldenScenarios() []goldenScenario {
 			}
 			want := "staff-ipv4-10_3_200_1-10_3_200_9=10.3.200.1-10.3.200.9 staff-ipv4-10_3_200_11-10_3_200_254=10.3.200.11-10.3.200.254 " +
 				"staff-ipv6-fd00_3_200__1-fd00_3_200__1f=fd00:3:200::1-fd00:3:200::1f staff-ipv6-fd00_3_200__21-fd00_3_200__fffe=fd00:3:200::21-fd00:3:200::fffe " +
-				"static-vera-v4=10.3.200.10-10.3.200.10 static-walt-v6=fd00:3:200::20-fd00:3:200::20"
+				"statics-staff-v4=10.3.200.10-10.3.200.10 statics-staff-v6=fd00:3:200::20-fd00:3:200::20"
 			if got := strings.Join(pools, " "); got != want {
 				t.Errorf("Pools = %s\nwant    %s", got, want)
 			}

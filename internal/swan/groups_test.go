@@ -38,9 +38,9 @@ func TestPoolPerGroupWithClients(t *testing.T) {
 		user, pool, conn string
 	}
 	clients := []client{
-		{"alice", `10\.3\.201\.\d+`, "user-alice"},
+		{"alice", `10\.3\.201\.\d+`, "mobile-sales"},
 		{"bob", `10\.3\.202\.\d+`, "mobile-engineering"},
-		{"anna", `10\.3\.201\.\d+`, "user-anna"},
+		{"anna", `10\.3\.201\.\d+`, "mobile-sales"},
 		{"ben", `10\.3\.202\.\d+`, "mobile-engineering"},
 	}
 	users := []string{"mallory"}
@@ -264,8 +264,8 @@ func eapClients(users ...string) string {
 }
 
 // TestStaticAddressWithClients: users with a static address get exactly it
-// (IPv4 and IPv6 ones), and a user without gets a pool address that is not
-// anybody's static address.
+// (IPv4 and IPv6 ones) and their pool's attributes, and a user without gets
+// a pool address that is not anybody's static address.
 func TestStaticAddressWithClients(t *testing.T) {
 	gwNS := netns.New(t, "stgw")
 	clNS := netns.New(t, "stcl")
@@ -297,6 +297,16 @@ func TestStaticAddressWithClients(t *testing.T) {
 		}
 		if c.not != "" && regexp.MustCompile(c.not).MatchString(out) {
 			t.Errorf("%s got somebody's static address:\n%s", c.user, out)
+		}
+		if c.user == "vera" {
+			// vera's address is in no dynamic range: the pool of the
+			// static IPv4 users' attributes gives her the DNS server and
+			// the split network.
+			for _, a := range []string{"building INTERNAL_IP4_DNS attribute", "building UNITY_SPLIT_INCLUDE attribute"} {
+				if !strings.Contains(gw.Log(), a) {
+					t.Errorf("The gateway sent vera no %s:\n%s", strings.TrimPrefix(a, "building "), gw.Log())
+				}
+			}
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package swan_test
 
 import (
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -78,15 +77,17 @@ func TestMaximalNamesFit(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		MobileConnectionName(longName("all")), UserConnectionName(pinned), UserConnectionName(static),
+		MobileConnectionName(longName("all")), StaticConnectionName(longName("ops"), "4"),
 		TunnelConnectionName(longName("psk")), TunnelConnectionName(longName("crt")),
 	} {
 		if !slices.ContainsFunc(m.Connections, func(c Connection) bool { return c.Name == want }) {
 			t.Errorf("No connection %s in %v", want, got)
 		}
 	}
-	if !slices.ContainsFunc(m.Pools, func(p Pool) bool { return p.Name == StaticPoolName(static, netip.MustParseAddr("10.3.201.7")) }) {
-		t.Errorf("No static pool for %s in %v", static, got)
+	for _, u := range res.Users {
+		if len(u.Group) > 43 {
+			t.Errorf("User %s's Class %q has %d bytes; charon takes no group of 44 or more", u.Name, u.Group, len(u.Group))
+		}
 	}
 	if n := len(m.Secrets); n != 1 || len(res.Users) != 3 {
 		t.Errorf("Model has %d secrets and %d users, want the PSK tunnel's and 3", n, len(res.Users))

@@ -25,6 +25,14 @@ type EAPRADIUS struct {
 	// matches nothing (the agent has not written yet) leaves the plugin
 	// without servers; charon starts all the same.
 	ServersInclude string
+	// ClassGroup makes each Class attribute of an Access-Accept a group of
+	// the user (class_group; eap_radius.c process_class adds it to the
+	// IKE_SA's remote auth as AUTH_RULE_GROUP, skipping values of 44 bytes
+	// or more), which the connections' remote groups then match: how the
+	// agent's RADIUS server (AcceptedUser.Group) puts a user on its pool
+	// group's connection. Off for external servers, whose Class values are
+	// theirs.
+	ClassGroup bool
 }
 
 func (r *EAPRADIUS) validate() error {
@@ -46,7 +54,19 @@ func (r *EAPRADIUS) render(w *confWriter) {
 		return
 	}
 	w.open("eap-radius")
+	// Priority 2 loads the plugin before those with "yes" (1), vici among
+	// them. charon asks its address providers in the order they registered
+	// (attribute_manager.c acquire_address takes the first answer), and
+	// each plugin registers its own when loaded, so eap-radius's comes
+	// before vici's: in "pools = radius, <vici pools>" a Framed-IP-Address
+	// wins, and a user the server sends none draws from the vici pools
+	// (eap_radius_provider.c acquire_address answers only for an IKE_SA
+	// whose Access-Accept carried an address).
+	w.kv("load", "2")
 	w.kv("accounting", yesNo(r.Accounting))
+	if r.ClassGroup {
+		w.kv("class_group", "yes")
+	}
 	w.line("include " + r.ServersInclude)
 	w.close()
 }

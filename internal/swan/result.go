@@ -109,8 +109,13 @@ type AcceptedUser struct {
 	// user's MS-CHAPv2 response against; set with AgentRADIUS. It is a
 	// password equivalent: never render or log it.
 	NTHash [16]byte
-	// Address is the user's static virtual address, if it has one.
+	// Address is the user's static virtual address, if it has one. With
+	// AgentRADIUS the agent's server sends it as Framed-IP-Address.
 	Address netip.Addr
+	// Group is the Class the agent's RADIUS server sends with AgentRADIUS:
+	// the remote group of the connection the user belongs on (see
+	// EAPRADIUS.ClassGroup).
+	Group string
 }
 
 // RefusedRange is a network whose traffic no accepted object owns because

@@ -97,8 +97,8 @@ func TestResultUsers(t *testing.T) {
 		newUser("off", "off@example.com", func(u *v1alpha1.VPNUser) { u.Spec.Disabled = true }))
 	res := Build(in)
 	want := []AcceptedUser{
-		{Name: "alice", Identity: "alice@example.com", Method: "eap-radius", Connection: MobileConnectionName("staff"), MaxSessions: v1alpha1.DefaultMaxSessionsPerUser, NTHash: testNTHash(in, "alice")},
-		{Name: "sam", Identity: "sam@example.com", Method: "eap-radius", Connection: UserConnectionName("sam"), MaxSessions: 1, NTHash: testNTHash(in, "sam")},
+		{Name: "alice", Identity: "alice@example.com", Method: "eap-radius", Connection: MobileConnectionName("staff"), MaxSessions: v1alpha1.DefaultMaxSessionsPerUser, NTHash: testNTHash(in, "alice"), Group: GroupClass("staff", "")},
+		{Name: "sam", Identity: "sam@example.com", Method: "eap-radius", Connection: MobileConnectionName("sales"), MaxSessions: 1, NTHash: testNTHash(in, "sam"), Group: GroupClass("sales", "")},
 	}
 	if !res.LocalUsers || !res.AgentRADIUS || !slices.Equal(res.Users, want) {
 		t.Errorf("Users = %+v (local %v)\nwant %+v", res.Users, res.LocalUsers, want)

@@ -152,7 +152,7 @@ func (c *Charon) settings() swan.Settings {
 	if !c.opts.Client {
 		// A gateway's users log in through the RADIUS server its agent
 		// (or ServeUsers) writes into RADIUSDir, as in a gateway pod.
-		radius = &swan.EAPRADIUS{ServersInclude: c.RADIUSDir() + "/*.conf"}
+		radius = &swan.EAPRADIUS{ServersInclude: c.RADIUSDir() + "/*.conf", ClassGroup: true}
 	}
 	return swan.Settings{
 		EAPRADIUS:          radius,

@@ -41,7 +41,7 @@ func (c *Charon) ServeUsers(t testing.TB, users []swan.AcceptedUser) *radiusd.Ma
 	t.Helper()
 	m := &radiusd.Map{}
 	for _, u := range users {
-		m.Set(u.Identity, radiusd.User{NTHash: u.NTHash, Policy: radiusd.Policy{Address: u.Address}})
+		m.Set(u.Identity, radiusd.User{NTHash: u.NTHash, Policy: radiusd.Policy{Address: u.Address, Class: u.Group}})
 	}
 	raw := make([]byte, 24)
 	if _, err := rand.Read(raw); err != nil {
