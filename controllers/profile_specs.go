@@ -281,15 +281,16 @@ func profileCondition(buildErr error, unavailable string) metav1.Condition {
 
 // clientCertCondition is CertificateReady of a user whose certificate
 // ikegate issues.
-func clientCertCondition(cannot string, secret *corev1.Secret, now time.Time) metav1.Condition {
+// certPEM is the issued Secret's tls.crt, nil while there is none.
+func clientCertCondition(cannot string, certPEM []byte, now time.Time) metav1.Condition {
 	const t = v1alpha1.ConditionCertificateReady
 	if cannot != "" {
 		return condFalse(t, v1alpha1.ReasonCannotIssue, cannot)
 	}
-	if secret == nil || len(secret.Data[corev1.TLSCertKey]) == 0 {
+	if len(certPEM) == 0 {
 		return condFalse(t, v1alpha1.ReasonCertificatePending, "waiting for cert-manager to issue the client certificate")
 	}
-	chain, err := pki.DecodeX509CertificateChainBytes(secret.Data[corev1.TLSCertKey])
+	chain, err := pki.DecodeX509CertificateChainBytes(certPEM)
 	if err != nil {
 		return condFalse(t, v1alpha1.ReasonCertificateFailed, "the issued certificate does not parse: "+err.Error())
 	}
