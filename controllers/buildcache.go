@@ -11,11 +11,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
-	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/swan"
 )
 
@@ -60,11 +58,9 @@ type objectKey struct{ Kind, Name string }
 type buildCache struct {
 	reader client.Reader
 	now    func() time.Time
-	// hashes are the users' NT hashes, shared with the credentials
-	// controller.
-	hashes *credentials.Hashes
-	// secrets is the manager's Secret informer store, nil to list instead.
-	secrets toolscache.Indexer
+	// secrets reads what the referenced Secrets hold, shared with the
+	// credentials controller.
+	secrets *secretReads
 
 	mu      sync.Mutex
 	gens    map[types.NamespacedName]uint64
@@ -79,11 +75,11 @@ type cacheEntry struct {
 	build *gatewayBuild
 }
 
-func newBuildCache(r client.Reader, now func() time.Time, hashes *credentials.Hashes) *buildCache {
+func newBuildCache(r client.Reader, now func() time.Time, secrets *secretReads) *buildCache {
 	return &buildCache{
 		reader:   r,
 		now:      now,
-		hashes:   hashes,
+		secrets:  secrets,
 		gens:     map[types.NamespacedName]uint64{},
 		entries:  map[types.NamespacedName]cacheEntry{},
 		building: map[types.NamespacedName]*sync.Mutex{},
@@ -162,32 +158,25 @@ func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now ti
 	out.Secrets = referencedSecrets(&gw, users.Items, tunnels.Items)
 
 	tlsName := v1alpha1.ServerTLSSecretName(gw.Name)
-	secrets, err := readSecrets(ctx, b.reader, b.secrets, key.Namespace, append(out.Secrets, tlsName))
+	secrets, err := b.secrets.read(ctx, key.Namespace, secretUses(&gw, users.Items, tunnels.Items))
 	if err != nil {
 		return nil, err
 	}
-	var serverCert, ca []byte
-	if tls, ok := secrets[tlsName]; ok {
-		serverCert, ca = tls.Data[corev1.TLSCertKey], tls.Data[cmmeta.TLSCAKey]
-		if !slices.Contains(out.Secrets, tlsName) {
-			delete(secrets, tlsName)
-		}
-	}
-	data := make(map[string]map[string][]byte, len(secrets))
-	for name, s := range secrets {
-		data[name] = s.Data
+	tls := secrets.Values[tlsName]
+	if !slices.Contains(out.Secrets, tlsName) {
+		delete(secrets.Values, tlsName)
 	}
 	res := swan.Build(swan.Resources{
 		Gateway: gw,
 		Pools:   pools.Items,
 		Users:   users.Items,
 		Tunnels: tunnels.Items,
-		Secrets: data,
-		// The hashes the credentials controller computed (or will reuse):
-		// with 10,000 users, hashing every password is most of a build.
-		PasswordHashes: b.hashes.Passwords(gw.Name, users.Items, secrets),
-		ServerCertPEM:  serverCert,
-		CAPEM:          ca,
+		Secrets: secrets.Values,
+		// The hashes secretReads keeps: with 10,000 users, hashing every
+		// password is most of a build.
+		PasswordHashes: secrets.Hashes,
+		ServerCertPEM:  tls[corev1.TLSCertKey],
+		CAPEM:          tls[cmmeta.TLSCAKey],
 		Now:            now,
 		// As replica 0 builds it: a pool too small to split between the
 		// replicas is refused by every agent, and its conditions say so.

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -14,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
-	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/testutil/gen"
 )
 
@@ -34,7 +32,7 @@ func TestMembersInsecureAlgorithm(t *testing.T) {
 	legacy := gen.Pool(gen.Namespace, "legacy", "10.9.0.0/24", gen.Stored, gen.WithESPPreset(v1alpha1.PresetLegacy))
 	c := fakeReader(t, gateway(), legacy, gen.Pool(gen.Namespace, "staff", "10.3.200.0/24", gen.Stored, gen.WithESPPreset(v1alpha1.PresetModern)),
 		gen.User(gen.Namespace, "jimp", "jimp@example.com", gen.Stored), gen.Secret(gen.Namespace, "jimp", map[string]string{"password": "abc123"}))
-	bc := newBuildCache(c, func() time.Time { return now }, credentials.NewHashes())
+	bc := newBuildCache(c, func() time.Time { return now }, newSecretReads(c, c))
 	b, err := bc.get(context.Background(), types.NamespacedName{Namespace: "vpn", Name: "vpn"})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +70,7 @@ func TestBuildCacheInvalidation(t *testing.T) {
 	c := fakeReader(t, gateway(), gen.Pool(gen.Namespace, "staff", "10.3.200.0/24", gen.Stored, gen.WithESPPreset(v1alpha1.PresetModern)),
 		gen.User(gen.Namespace, "jimp", "jimp@example.com", gen.Stored, func(u *v1alpha1.VPNUser) { u.Spec.ExpiresAt = &expires }),
 		gen.Secret(gen.Namespace, "jimp", map[string]string{"password": "abc123"}))
-	bc := newBuildCache(c, func() time.Time { return clock }, credentials.NewHashes())
+	bc := newBuildCache(c, func() time.Time { return clock }, newSecretReads(c, c))
 	key := types.NamespacedName{Namespace: "vpn", Name: "vpn"}
 	ctx := context.Background()
 
@@ -104,35 +102,5 @@ func TestBuildCacheInvalidation(t *testing.T) {
 	}
 	if third == second {
 		t.Error("build reused past a user's expiry")
-	}
-}
-
-func TestTrimSecret(t *testing.T) {
-	tls := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "vpn-server-tls", ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "x"}},
-			Annotations: map[string]string{lastApplied: `{"stringData":{"password":"abc123"}}`, "keep": "me"}},
-		Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{"tls.crt": []byte("cert"), "tls.key": []byte("key"), "ca.crt": []byte("ca")},
-	}
-	out, err := trimSecret(tls)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := out.(*corev1.Secret)
-	if _, ok := s.Data["tls.key"]; ok || string(s.Data["tls.crt"]) != "cert" || string(s.Data["ca.crt"]) != "ca" {
-		t.Errorf("TLS data after trim: %v", s.Data)
-	}
-	if s.ManagedFields != nil || s.Annotations[lastApplied] != "" || s.Annotations["keep"] != "me" {
-		t.Errorf("metadata after trim: %+v", s.ObjectMeta)
-	}
-	sa := &corev1.Secret{Type: corev1.SecretTypeServiceAccountToken, Data: map[string][]byte{"token": []byte("t")}}
-	out, _ = trimSecret(sa)
-	if out.(*corev1.Secret).Data != nil {
-		t.Error("service account token data kept")
-	}
-	opaque := gen.Secret(gen.Namespace, "jimp", map[string]string{"password": "abc123"})
-	out, _ = trimSecret(opaque)
-	if string(out.(*corev1.Secret).Data["password"]) != "abc123" {
-		t.Error("a user's password Secret lost its data")
 	}
 }

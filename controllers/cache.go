@@ -10,6 +10,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -22,10 +23,12 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // CacheOptions keep the manager's memory proportional to what it reads:
 // objects the manager makes are cached only when they carry its label, no
-// object keeps its managedFields or kubectl's last-applied copy, and Secrets
-// keep only data the manager can need. With namespaces, namespaced objects
-// are watched (and need RBAC) in those namespaces only; cluster-scoped ones
-// (Nodes, ClusterIssuers) are still watched cluster-wide.
+// object keeps its managedFields or kubectl's last-applied copy, and
+// Secrets are cached as metadata only (secretMetadata): what the manager
+// needs of their data it reads from the API server (secretReads). With
+// namespaces, namespaced objects are watched (and need RBAC) in those
+// namespaces only; cluster-scoped ones (Nodes, ClusterIssuers) are still
+// watched cluster-wide.
 func CacheOptions(namespaces ...string) cache.Options {
 	ours := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": "ikegate"})}
 	var watched map[string]cache.Config
@@ -45,9 +48,20 @@ func CacheOptions(namespaces ...string) cache.Options {
 			&rbacv1.Role{}:                  ours,
 			&policyv1.PodDisruptionBudget{}: ours,
 			&cmv1.Certificate{}:             ours,
-			&corev1.Secret{}:                {Transform: trimSecret, Field: readSecretTypes()},
+			// The options apply by kind, so to the metadata informer too.
+			secretMetadata(): {Field: readSecretTypes()},
 		},
 	}
+}
+
+// secretMetadata is the object of the manager's Secret informer, watches
+// and cache reads: a Secret without its data. Reading a *corev1.Secret
+// from the manager's cache would start an informer holding the data of
+// every Secret of the cluster; read those from the API server instead.
+func secretMetadata() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	return m
 }
 
 // readSecretTypes selects every Secret type but the unread ones.
@@ -75,31 +89,12 @@ func trimObject(obj any) (any, error) {
 // unreadSecretTypes are Secret types no ikegate object can reference
 // meaningfully: service account tokens, registry credentials, bootstrap
 // tokens and Helm's releases (whole manifests, often the largest Secrets of
-// a cluster). The cache does not list them at all; a reference to one reads
-// as a Secret that does not exist.
+// a cluster). Neither the cache nor a list of a namespace's Secrets holds
+// them; a reference to one reads as a Secret that does not exist.
 var unreadSecretTypes = map[corev1.SecretType]bool{
 	corev1.SecretTypeServiceAccountToken: true,
 	corev1.SecretTypeDockercfg:           true,
 	corev1.SecretTypeDockerConfigJson:    true,
 	corev1.SecretTypeBootstrapToken:      true,
 	"helm.sh/release.v1":                 true,
-}
-
-// trimSecret drops what the manager never reads: the private key of TLS
-// Secrets (it checks the certificate, the agent reads the key from its
-// volume), the data of Secret types nothing references, and the data of the
-// users' profile Secrets (their annotations say what they were built from;
-// with every user's profiles the cache would hold kilobytes per user).
-func trimSecret(obj any) (any, error) {
-	obj, _ = trimObject(obj)
-	s, ok := obj.(*corev1.Secret)
-	if !ok {
-		return obj, nil
-	}
-	if _, profile := s.Labels[labelProfileOf]; profile || unreadSecretTypes[s.Type] {
-		s.Data = nil
-	}
-	delete(s.Data, corev1.TLSPrivateKeyKey)
-	s.StringData = nil
-	return s, nil
 }

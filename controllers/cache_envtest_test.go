@@ -14,9 +14,9 @@ import (
 	"github.com/ikegate/ikegate/internal/testutil/gen"
 )
 
-// The manager's Secret cache holds the Secrets ikegate objects can
-// reference, trimmed, and not at all those of types none can (here a Helm
-// release); with namespaces, only those namespaces' Secrets.
+// The manager's Secret cache holds the metadata of the Secrets ikegate
+// objects can reference, and not at all those of types none can (here a
+// Helm release); with namespaces, only those namespaces' Secrets.
 func TestSecretCache(t *testing.T) {
 	s := testScheme(t)
 	cfg, c, _ := testenv.Start(t, testenv.WithScheme(s))
@@ -45,8 +45,7 @@ func TestSecretCache(t *testing.T) {
 		if !cc.WaitForCacheSync(ctx) {
 			t.Fatal("cache did not sync")
 		}
-		var sec corev1.Secret
-		return cc.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &sec)
+		return cc.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, secretMetadata())
 	}
 	if err := get(CacheOptions(), "elsewhere", "jimp"); err != nil {
 		t.Errorf("a user's password Secret: %v", err)

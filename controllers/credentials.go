@@ -3,9 +3,12 @@ package controllers
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -49,11 +51,14 @@ func (r credentialsRequest) String() string {
 // every other user.
 type CredentialsReconciler struct {
 	Client client.Client
-	hashes *credentials.Hashes
-	// secrets is the manager's Secret informer store, nil to list instead.
-	secrets toolscache.Indexer
+	// APIReader reads the shards themselves: the cache holds Secrets
+	// without their data.
+	APIReader client.Reader
+	secrets   *secretReads
 	// pacer spaces each shard's writes; setupCredentials sets it.
 	pacer *shardPacer
+	// written remembers each shard as last written or found current.
+	written shardVersions
 }
 
 func (r *CredentialsReconciler) Reconcile(ctx context.Context, req credentialsRequest) (ctrl.Result, error) {
@@ -86,12 +91,12 @@ func (r *CredentialsReconciler) Reconcile(ctx context.Context, req credentialsRe
 		client.MatchingFields{indexGateway: gw.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing the tunnels of %s: %w", req.Gateway, err)
 	}
-	secrets, err := readSecrets(ctx, r.Client, r.secrets, gw.Namespace, referencedSecrets(&gw, users.Items, tunnels.Items))
+	secrets, err := r.secrets.read(ctx, gw.Namespace, secretUses(&gw, users.Items, tunnels.Items))
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	data := credentials.Split(credentials.Data(&gw, users.Items, tunnels.Items, secrets, r.hashes))[req.Shard]
-	wrote, err := writeCredentials(ctx, r.Client, &gw, credentials.ShardName(gw.Name, req.Shard), data)
+	data := credentials.Split(credentials.Data(&gw, users.Items, tunnels.Items, secrets.Values, secrets.Hashes))[req.Shard]
+	wrote, err := r.write(ctx, &gw, credentials.ShardName(gw.Name, req.Shard), data)
 	if apierrors.IsConflict(err) {
 		// The cache has not seen the shard's last write yet: try again when
 		// it has, without the growing backoff of a failure.
@@ -178,7 +183,7 @@ func setupCredentials(mgr manager.Manager, r *CredentialsReconciler, workers int
 	tunnels := credentialsHandler(func(_ context.Context, t *v1alpha1.Tunnel) []credentialsRequest {
 		return shardsOf(types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.GatewayRef.Name}, v1alpha1.SecretNames(t.SecretRefs()))
 	})
-	secrets := credentialsHandler(func(ctx context.Context, s *corev1.Secret) []credentialsRequest {
+	secrets := credentialsHandler(func(ctx context.Context, s *metav1.PartialObjectMetadata) []credentialsRequest {
 		return secretShards(ctx, r.Client, s)
 	})
 	return builder.TypedControllerManagedBy[credentialsRequest](mgr).
@@ -186,7 +191,7 @@ func setupCredentials(mgr manager.Manager, r *CredentialsReconciler, workers int
 		WatchesRawSource(source.TypedKind(c, &v1alpha1.VPNGateway{}, gateways, predicate.TypedGenerationChangedPredicate[*v1alpha1.VPNGateway]{})).
 		WatchesRawSource(source.TypedKind(c, &v1alpha1.VPNUser{}, users, specOrLabelsChanged[*v1alpha1.VPNUser]())).
 		WatchesRawSource(source.TypedKind(c, &v1alpha1.Tunnel{}, tunnels, specOrLabelsChanged[*v1alpha1.Tunnel]())).
-		WatchesRawSource(source.TypedKind(c, &corev1.Secret{}, secrets)).
+		WatchesRawSource(source.TypedKind(c, secretMetadata(), secrets)).
 		WithOptions(controller.TypedOptions[credentialsRequest]{MaxConcurrentReconciles: max(1, workers)}).
 		Complete(r)
 }
@@ -202,53 +207,17 @@ func specOrLabelsChanged[T client.Object]() predicate.TypedPredicate[T] {
 // Secret itself (to put a change made by someone else right), or the shard
 // of the Secret's name in every gateway that references it directly or
 // through a user or tunnel.
-func secretShards(ctx context.Context, r client.Reader, s *corev1.Secret) []credentialsRequest {
-	if gw := s.Labels[v1alpha1.LabelGateway]; gw != "" {
-		if i, ok := credentials.ShardIndex(gw, s.Name); ok {
-			return []credentialsRequest{{Gateway: types.NamespacedName{Namespace: s.Namespace, Name: gw}, Shard: i}}
+func secretShards(ctx context.Context, r client.Reader, s client.Object) []credentialsRequest {
+	if gw := s.GetLabels()[v1alpha1.LabelGateway]; gw != "" {
+		if i, ok := credentials.ShardIndex(gw, s.GetName()); ok {
+			return []credentialsRequest{{Gateway: types.NamespacedName{Namespace: s.GetNamespace(), Name: gw}, Shard: i}}
 		}
 	}
 	var out []credentialsRequest
 	for _, gw := range gatewaysReferencing(ctx, r, s) {
-		out = append(out, credentialsRequest{Gateway: gw, Shard: credentials.Shard(s.Name)})
+		out = append(out, credentialsRequest{Gateway: gw, Shard: credentials.Shard(s.GetName())})
 	}
 	return out
-}
-
-// readSecrets returns the namespace's Secrets named in names, by name.
-// With the Secret informer's store it looks each one up there: with 10,000
-// users, a list (a copy of every Secret of the namespace) or a Get per
-// Secret (a deep copy each) would cost more than the rest. Without the
-// store it lists without copies. The Secrets stay the cache's: callers only
-// read them.
-func readSecrets(ctx context.Context, r client.Reader, store toolscache.Indexer, namespace string, names []string) (map[string]*corev1.Secret, error) {
-	out := make(map[string]*corev1.Secret, len(names))
-	if store != nil {
-		for _, name := range names {
-			o, ok, err := store.GetByKey(namespace + "/" + name)
-			if err != nil {
-				return nil, fmt.Errorf("reading Secret %s/%s: %w", namespace, name, err)
-			}
-			if s, isSecret := o.(*corev1.Secret); ok && isSecret {
-				out[name] = s
-			}
-		}
-		return out, nil
-	}
-	var all corev1.SecretList
-	if err := r.List(ctx, &all, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
-		return nil, fmt.Errorf("listing Secrets of %s: %w", namespace, err)
-	}
-	wanted := make(map[string]bool, len(names))
-	for _, name := range names {
-		wanted[name] = true
-	}
-	for i := range all.Items {
-		if s := &all.Items[i]; wanted[s.Name] {
-			out[s.Name] = s
-		}
-	}
-	return out, nil
 }
 
 // credentialsSecret is one of the Secrets the gateway's agent reads instead
@@ -263,38 +232,91 @@ func credentialsSecret(gw *v1alpha1.VPNGateway, name string, data map[string][]b
 	}
 }
 
-// writeCredentials writes one of the gateway's credentials Secrets when its
-// data differs from what the cache holds, and reports whether it wrote:
-// every write reaches every gateway pod and makes its agent rebuild, so an
-// unchanged shard is not written.
-func writeCredentials(ctx context.Context, c client.Client, gw *v1alpha1.VPNGateway, name string, data map[string][]byte) (bool, error) {
+// write writes one of the gateway's credentials Secrets when its data
+// differs from the Secret's, and reports whether it wrote: every write
+// reaches every gateway pod and makes its agent rebuild, so an unchanged
+// shard is not written. The cache holds the shard's metadata only: while
+// its version is the one this reconciler last wrote or read, and the data
+// is the same as then, nothing is read; otherwise the shard is read from
+// the API server, so a change someone else made is put right.
+func (r *CredentialsReconciler) write(ctx context.Context, gw *v1alpha1.VPNGateway, name string, data map[string][]byte) (bool, error) {
 	want := credentialsSecret(gw, name, data)
-	var have corev1.Secret
-	err := c.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: want.Name}, &have)
+	key := client.ObjectKeyFromObject(want)
+	sum := dataSum(data)
+	cached := secretMetadata()
+	err := r.Client.Get(ctx, key, cached)
 	switch {
 	case apierrors.IsNotFound(err):
-		if err := c.Create(ctx, want); err != nil {
+		if err := r.Client.Create(ctx, want); err != nil {
 			if apierrors.IsAlreadyExists(err) {
 				return false, nil
 			}
 			return false, fmt.Errorf("creating Secret %s: %w", want.Name, err)
 		}
+		r.written.remember(key, want.ResourceVersion, sum)
 		return true, nil
 	case err != nil:
 		return false, fmt.Errorf("getting Secret %s: %w", want.Name, err)
 	}
 	// A Secret of a former gateway of the same name is taken over; one the
 	// user made is not overwritten.
-	if !metav1.IsControlledBy(&have, gw) && have.Labels[v1alpha1.LabelGateway] != gw.Name {
+	if !metav1.IsControlledBy(cached, gw) && cached.Labels[v1alpha1.LabelGateway] != gw.Name {
 		return false, fmt.Errorf("Secret %s exists and is not VPNGateway %s's: remove it so the gateway's agent can get its credentials", want.Name, gw.Name)
+	}
+	sameMeta := maps.Equal(cached.Labels, want.Labels) && equality.Semantic.DeepEqual(cached.OwnerReferences, want.OwnerReferences)
+	if sameMeta && r.written.current(key, cached.ResourceVersion, sum) {
+		return false, nil
+	}
+	var have corev1.Secret
+	if err := r.APIReader.Get(ctx, key, &have); err != nil {
+		return false, fmt.Errorf("reading Secret %s: %w", want.Name, err)
 	}
 	if have.Type == want.Type && maps.EqualFunc(have.Data, want.Data, bytes.Equal) && maps.Equal(have.Labels, want.Labels) &&
 		equality.Semantic.DeepEqual(have.OwnerReferences, want.OwnerReferences) {
+		r.written.remember(key, have.ResourceVersion, sum)
 		return false, nil
 	}
 	have.Type, have.Data, have.Labels, have.OwnerReferences = want.Type, want.Data, want.Labels, want.OwnerReferences
-	if err := c.Update(ctx, &have); err != nil {
+	if err := r.Client.Update(ctx, &have); err != nil {
 		return false, fmt.Errorf("updating Secret %s: %w", want.Name, err)
 	}
+	r.written.remember(key, have.ResourceVersion, sum)
 	return true, nil
+}
+
+// shardVersions are the version and data digest of each shard as last
+// written or found current.
+type shardVersions struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]shardVersion
+}
+
+type shardVersion struct {
+	resourceVersion string
+	sum             [sha256.Size]byte
+}
+
+func (v *shardVersions) remember(key types.NamespacedName, rv string, sum [sha256.Size]byte) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil {
+		v.m = map[types.NamespacedName]shardVersion{}
+	}
+	v.m[key] = shardVersion{rv, sum}
+}
+
+func (v *shardVersions) current(key types.NamespacedName, rv string, sum [sha256.Size]byte) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.m[key] == shardVersion{rv, sum}
+}
+
+// dataSum digests a shard's data, keys in order.
+func dataSum(data map[string][]byte) [sha256.Size]byte {
+	h := sha256.New()
+	for _, k := range slices.Sorted(maps.Keys(data)) {
+		fmt.Fprintf(h, "%d:%s%d:", len(k), k, len(data[k]))
+		h.Write(data[k])
+	}
+	return [sha256.Size]byte(h.Sum(nil))
 }

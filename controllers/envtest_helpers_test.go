@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
@@ -48,7 +49,7 @@ var testPolicy = Policy{HostNetwork: true, NamespaceIssuers: true}
 // startManager runs the manager with the production cache options (watching
 // the given namespaces, or all) and both controllers until the test ends; a
 // zero o.Policy is testPolicy.
-func startManager(t testing.TB, cfg *rest.Config, s *runtime.Scheme, o Options, watch ...string) {
+func startManager(t testing.TB, cfg *rest.Config, s *runtime.Scheme, o Options, watch ...string) manager.Manager {
 	t.Helper()
 	if reflect.DeepEqual(o.Policy, Policy{}) {
 		o.Policy = testPolicy
@@ -77,6 +78,7 @@ func startManager(t testing.TB, cfg *rest.Config, s *runtime.Scheme, o Options, 
 			t.Errorf("manager: %v", err)
 		}
 	})
+	return mgr
 }
 
 // applyFiles creates every object of the YAML files (multi-document).

@@ -32,8 +32,8 @@ import (
 // so it and the members controller never remove each other's status.
 type ProfilesReconciler struct {
 	Client client.Client
-	// APIReader reads what the cache trims: the private key of a user's
-	// client certificate, when its PKCS#12 is made.
+	// APIReader reads what the cache does not hold: a user's client
+	// certificate with its private key, when its PKCS#12 is made.
 	APIReader client.Reader
 	Recorder  events.EventRecorder
 	// Workers bounds the users delivered to concurrently.
@@ -176,7 +176,7 @@ func (r *ProfilesReconciler) deliver(ctx context.Context, b *gatewayBuild, u *v1
 // into out), and removes one no longer asked for. It returns the issued
 // certificate's Secret once ready, or wait while the profile must wait
 // for it.
-func (r *ProfilesReconciler) clientCert(ctx context.Context, gw *v1alpha1.VPNGateway, u *v1alpha1.VPNUser, out *delivery) (ready *corev1.Secret, wait bool, err error) {
+func (r *ProfilesReconciler) clientCert(ctx context.Context, gw *v1alpha1.VPNGateway, u *v1alpha1.VPNUser, out *delivery) (ready *issuedCert, wait bool, err error) {
 	if !issuesCertificate(u) {
 		if u.Status.CertificateSecretName != "" {
 			if err := r.dropClientCert(ctx, u); err != nil {
@@ -192,7 +192,7 @@ func (r *ProfilesReconciler) clientCert(ctx context.Context, gw *v1alpha1.VPNGat
 	}
 	out.conditions = append(out.conditions, cond)
 	if s != nil {
-		out.certificateSecretName = s.Name
+		out.certificateSecretName = s.key.Name
 	}
 	switch {
 	case cond.Reason == v1alpha1.ReasonCertificatePending:
@@ -208,13 +208,13 @@ func (r *ProfilesReconciler) clientCert(ctx context.Context, gw *v1alpha1.VPNGat
 // writeProfile writes the user's profile Secret when what it is built from
 // changed, and returns ProfileReady and the Secret's name ("" when none
 // could be written).
-func (r *ProfilesReconciler) writeProfile(ctx context.Context, gw string, u *v1alpha1.VPNUser, in profile.Input, certSecret *corev1.Secret) (metav1.Condition, string, error) {
+func (r *ProfilesReconciler) writeProfile(ctx context.Context, gw string, u *v1alpha1.VPNUser, in profile.Input, cert *issuedCert) (metav1.Condition, string, error) {
 	var certPEM []byte
-	if certSecret != nil {
-		certPEM = certSecret.Data[corev1.TLSCertKey]
+	if cert != nil {
+		certPEM = cert.pem
 	}
 	hash := profileHash(in, certPEM)
-	have := &corev1.Secret{}
+	have := secretMetadata()
 	err := r.Client.Get(ctx, types.NamespacedName{Namespace: u.Namespace, Name: profileSecretName(u.Name)}, have)
 	switch {
 	case apierrors.IsNotFound(err):
@@ -224,8 +224,8 @@ func (r *ProfilesReconciler) writeProfile(ctx context.Context, gw string, u *v1a
 	case have.Annotations[annotationProfileHash] == hash:
 		return profileCondition(nil, have.Annotations[annotationUnavailable]), have.Name, nil
 	}
-	if certSecret != nil {
-		if in.PKCS12, in.PKCS12Password, err = r.clientBundle(ctx, certSecret); err != nil {
+	if cert != nil {
+		if in.PKCS12, in.PKCS12Password, err = r.clientBundle(ctx, cert.key); err != nil {
 			return metav1.Condition{}, "", err
 		}
 	}
@@ -244,9 +244,9 @@ func (r *ProfilesReconciler) writeProfile(ctx context.Context, gw string, u *v1a
 var errNotOurs = errors.New("is not controlled by the VPNUser: rename or delete it to receive the profile")
 
 // writeSecret creates the profile Secret or replaces all of it. Update, not
-// apply: the cached copy has no data (see CacheOptions) and every key is the
-// manager's, so nothing of another writer is lost.
-func (r *ProfilesReconciler) writeSecret(ctx context.Context, have, want *corev1.Secret) error {
+// apply: the cache holds its metadata only (see CacheOptions) and every key
+// is the manager's, so nothing of another writer is lost.
+func (r *ProfilesReconciler) writeSecret(ctx context.Context, have *metav1.PartialObjectMetadata, want *corev1.Secret) error {
 	if have == nil {
 		// AlreadyExists and Conflict below mean the cache has not seen a
 		// write yet (often this controller's own, a pass ago); that
@@ -267,10 +267,16 @@ func (r *ProfilesReconciler) writeSecret(ctx context.Context, have, want *corev1
 	return nil
 }
 
+// issuedCert is a user's issued client certificate: its Secret and the
+// certificate (never the key).
+type issuedCert struct {
+	key types.NamespacedName
+	pem []byte
+}
+
 // reconcileClientCert makes sure the user's Certificate exists as wanted and
-// returns its condition and, once issued, its Secret as cached (without the
-// private key).
-func (r *ProfilesReconciler) reconcileClientCert(ctx context.Context, gw *v1alpha1.VPNGateway, u *v1alpha1.VPNUser) (metav1.Condition, *corev1.Secret, error) {
+// returns its condition and, once issued, the certificate.
+func (r *ProfilesReconciler) reconcileClientCert(ctx context.Context, gw *v1alpha1.VPNGateway, u *v1alpha1.VPNUser) (metav1.Condition, *issuedCert, error) {
 	want, cannot := clientCertificate(gw, u)
 	if want == nil {
 		return clientCertCondition(cannot, nil, r.now()), nil, nil
@@ -285,18 +291,24 @@ func (r *ProfilesReconciler) reconcileClientCert(ctx context.Context, gw *v1alph
 			return metav1.Condition{}, nil, err
 		}
 	}
-	var s corev1.Secret
-	err = r.Client.Get(ctx, types.NamespacedName{Namespace: u.Namespace, Name: want.Spec.SecretName}, &s)
+	key := types.NamespacedName{Namespace: u.Namespace, Name: want.Spec.SecretName}
+	s := secretMetadata()
+	err = r.Client.Get(ctx, key, s)
 	if apierrors.IsNotFound(err) {
 		return clientCertCondition("", nil, r.now()), nil, nil
 	}
 	if err != nil {
 		return metav1.Condition{}, nil, err
 	}
-	if err := r.ownSecret(ctx, &s, u); err != nil {
+	if err := r.ownSecret(ctx, s, u); err != nil {
 		return metav1.Condition{}, nil, err
 	}
-	return clientCertCondition("", &s, r.now()), &s, nil
+	issued, err := r.builds.secrets.read(ctx, key.Namespace, []secretUse{{Name: key.Name, Key: corev1.TLSCertKey}})
+	if err != nil {
+		return metav1.Condition{}, nil, err
+	}
+	cert := &issuedCert{key: key, pem: issued.Values[key.Name][corev1.TLSCertKey]}
+	return clientCertCondition("", cert.pem, r.now()), cert, nil
 }
 
 // dropClientCert removes the Certificate and Secret of a user who no longer
@@ -311,14 +323,14 @@ func (r *ProfilesReconciler) dropClientCert(ctx context.Context, u *v1alpha1.VPN
 	} else if client.IgnoreNotFound(err) != nil {
 		return err
 	}
-	var s corev1.Secret
+	s := secretMetadata()
 	key.Name = clientCertSecretName(u.Name)
-	if err := r.Client.Get(ctx, key, &s); err != nil {
+	if err := r.Client.Get(ctx, key, s); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	for _, o := range s.OwnerReferences {
 		if o.UID == u.UID {
-			if err := r.Client.Delete(ctx, &s); client.IgnoreNotFound(err) != nil {
+			if err := r.Client.Delete(ctx, s); client.IgnoreNotFound(err) != nil {
 				return fmt.Errorf("deleting Secret %s: %w", s.Name, err)
 			}
 		}
@@ -330,7 +342,7 @@ func (r *ProfilesReconciler) dropClientCert(ctx context.Context, u *v1alpha1.VPN
 // cert-manager leaves behind when its Certificate goes: the user's key must
 // go with the user. Only the owner reference is applied, under the
 // manager's field owner, so cert-manager's fields are left alone.
-func (r *ProfilesReconciler) ownSecret(ctx context.Context, s *corev1.Secret, u *v1alpha1.VPNUser) error {
+func (r *ProfilesReconciler) ownSecret(ctx context.Context, s *metav1.PartialObjectMetadata, u *v1alpha1.VPNUser) error {
 	for _, o := range s.OwnerReferences {
 		if o.UID == u.UID {
 			return nil
@@ -356,11 +368,11 @@ func (r *ProfilesReconciler) ownSecret(ctx context.Context, s *corev1.Secret, u 
 }
 
 // clientBundle reads the issued certificate with its key from the API
-// server (the cache holds no private keys) and bundles it as PKCS#12.
-func (r *ProfilesReconciler) clientBundle(ctx context.Context, cached *corev1.Secret) ([]byte, string, error) {
+// server (the cache holds no Secret's data) and bundles it as PKCS#12.
+func (r *ProfilesReconciler) clientBundle(ctx context.Context, key types.NamespacedName) ([]byte, string, error) {
 	var s corev1.Secret
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), &s); err != nil {
-		return nil, "", fmt.Errorf("reading client certificate Secret %s: %w", cached.Name, err)
+	if err := r.APIReader.Get(ctx, key, &s); err != nil {
+		return nil, "", fmt.Errorf("reading client certificate Secret %s: %w", key.Name, err)
 	}
 	data, password, err := clientPKCS12(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey])
 	if err != nil {

@@ -77,28 +77,25 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 	if err := indexFields(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
-	hashes := credentials.NewHashes()
-	builds := newBuildCache(mgr.GetClient(), o.Now, hashes)
-	// The builds and the credentials read the Secrets they reference from
-	// the informer's store by name instead of listing the namespace's.
-	secretInformer, err := mgr.GetCache().GetInformer(ctx, &corev1.Secret{})
+	// The Secrets' metadata says which exist and when they change; the
+	// builds and the credentials read what they hold through secrets.
+	secretInformer, err := mgr.GetCache().GetInformer(ctx, secretMetadata())
 	if err != nil {
 		return fmt.Errorf("Secret informer: %w", err)
 	}
-	if sii, ok := secretInformer.(toolscache.SharedIndexInformer); ok {
-		builds.secrets = sii.GetIndexer()
-	}
-	// A deleted Secret's cached hashes go with it.
+	secrets := newSecretReads(mgr.GetClient(), mgr.GetAPIReader())
+	// What is known of a deleted Secret goes with it.
 	if _, err := secretInformer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) {
 		if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj
 		}
-		if s, ok := obj.(*corev1.Secret); ok {
-			hashes.Forget(s.UID)
+		if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+			secrets.forget(types.NamespacedName{Namespace: m.Namespace, Name: m.Name})
 		}
 	}}); err != nil {
 		return fmt.Errorf("watching Secret deletions: %w", err)
 	}
+	builds := newBuildCache(mgr.GetClient(), o.Now, secrets)
 	gwr := &VPNGatewayReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), Images: o.Images, Policy: o.Policy, Now: o.Now, builds: builds}
 	mr := &MembersReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ikegate-manager"), StatusWorkers: o.StatusWorkers, builds: builds}
 	pr := &ProfilesReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("ikegate-manager"), Workers: DefaultProfileWorkers, Now: o.Now, builds: builds}
@@ -122,7 +119,7 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		Watches(&v1alpha1.MobilePool{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
 		Watches(&v1alpha1.VPNUser{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
 		Watches(&v1alpha1.Tunnel{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
-		Watches(&corev1.Secret{}, settled(o.MemberSettle, m.secretToGateways)).
+		WatchesMetadata(&corev1.Secret{}, settled(o.MemberSettle, m.secretToGateways)).
 		Watches(&cmv1.Issuer{}, handler.EnqueueRequestsFromMapFunc(m.issuerToGateways)).
 		Watches(&cmv1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(m.issuerToGateways)).
 		WatchesMetadata(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(m.nodeToGateways), builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, createOrDelete()))).
@@ -154,7 +151,7 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		// A Tunnel's Ready follows its Established condition, which its
 		// agent writes.
 		Watches(&v1alpha1.Tunnel{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(predicate.Or(memberChanged, establishedChanged()))).
-		Watches(&corev1.Secret{}, settled(o.MemberSettle, m.secretToGateways)).
+		WatchesMetadata(&corev1.Secret{}, settled(o.MemberSettle, m.secretToGateways)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.MembersConcurrency}).
 		Complete(mr); err != nil {
 		return fmt.Errorf("members controller: %w", err)
@@ -171,10 +168,10 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		Watches(&v1alpha1.MobilePool{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
 		Watches(&v1alpha1.VPNUser{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
 		Watches(&v1alpha1.Tunnel{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
-		Watches(&corev1.Secret{}, settled(o.MemberSettle, m.secretToGateways)).
+		WatchesMetadata(&corev1.Secret{}, settled(o.MemberSettle, m.secretToGateways)).
 		// A profile Secret deleted or edited is written again, and a client
 		// certificate issued goes into its user's profile.
-		Watches(&corev1.Secret{}, settled(o.MemberSettle, profileSecretToGateway)).
+		WatchesMetadata(&corev1.Secret{}, settled(o.MemberSettle, profileSecretToGateway)).
 		// A client Certificate deleted is made again.
 		Watches(&cmv1.Certificate{}, settled(o.MemberSettle, profileSecretToGateway)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.MembersConcurrency}).
@@ -182,7 +179,7 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		return fmt.Errorf("profiles controller: %w", err)
 	}
 
-	cr := &CredentialsReconciler{Client: mgr.GetClient(), hashes: hashes, secrets: builds.secrets}
+	cr := &CredentialsReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), secrets: secrets}
 	if err := setupCredentials(mgr, cr, o.MembersConcurrency); err != nil {
 		return fmt.Errorf("credentials controller: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -173,19 +174,20 @@ func (r *VPNGatewayReconciler) reconcilePKI(ctx context.Context, s *gatewayScope
 		s.cert.RenewalTime = &rt.Time
 	}
 
-	var sec corev1.Secret
-	switch err := r.Client.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: n.ServerSecret}, &sec); {
-	case apierrors.IsNotFound(err):
-		return nil
-	case err != nil:
+	secrets, err := r.builds.secrets.read(ctx, gw.Namespace, serverCertUses(gw.Name))
+	if err != nil {
 		return err
 	}
-	if blk, _ := pem.Decode(sec.Data[corev1.TLSCertKey]); blk != nil && blk.Type == "CERTIFICATE" {
+	sec, ok := secrets.Values[n.ServerSecret]
+	if !ok {
+		return nil
+	}
+	if blk, _ := pem.Decode(sec[corev1.TLSCertKey]); blk != nil && blk.Type == "CERTIFICATE" {
 		if leaf, err := x509.ParseCertificate(blk.Bytes); err == nil {
 			s.cert.Leaf = leaf
 		}
 	}
-	s.caPEM = sec.Data["ca.crt"]
+	s.caPEM = sec[cmmeta.TLSCAKey]
 	return nil
 }
 
@@ -345,7 +347,7 @@ func (r *VPNGatewayReconciler) finalize(ctx context.Context, gw *v1alpha1.VPNGat
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 	for _, name := range []string{n.ServerSecret, n.CA} {
-		sec := &corev1.Secret{}
+		sec := secretMetadata()
 		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: name}, sec); err != nil {
 			if apierrors.IsNotFound(err) {
 				continue

@@ -23,6 +23,7 @@ import (
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/credentials"
+	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/firewall"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/testutil/gen"
@@ -137,7 +138,7 @@ func newFixtureWith(t *testing.T, f *vicitest.Fake, fw Firewall, users ...string
 		userObjs = append(userObjs, *u)
 		passwords[s.Name] = s
 	}
-	shards := credentials.Split(credentials.Data(objs[0].(*v1alpha1.VPNGateway), userObjs, nil, passwords, nil))
+	shards := credentials.Split(credentialsData(objs[0].(*v1alpha1.VPNGateway), userObjs, passwords))
 	for i, data := range shards {
 		objs = append(objs, &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: credentials.ShardName(testGW, i)},
@@ -511,4 +512,22 @@ func TestCharonHoldsNoUserSecrets(t *testing.T) {
 func serves(a *Agent, identity string) bool {
 	_, ok := a.users.NTHash(identity)
 	return ok
+}
+
+// credentialsData is credentials.Data from whole Secrets, with the users'
+// passwords hashed as the manager hashes them.
+func credentialsData(gw *v1alpha1.VPNGateway, users []v1alpha1.VPNUser, secrets map[string]*corev1.Secret) map[string][]byte {
+	values := map[string]map[string][]byte{}
+	for name, s := range secrets {
+		values[name] = s.Data
+	}
+	hashes := map[swan.SecretKeyRef][]byte{}
+	for i := range users {
+		for _, ref := range users[i].SecretRefs() {
+			if h, ok := swan.PasswordHash(ref.Key, values[ref.Name][ref.Key]); ok {
+				hashes[swan.SecretKeyRef{Name: ref.Name, Key: ref.Key}] = h
+			}
+		}
+	}
+	return credentials.Data(gw, users, nil, values, hashes)
 }

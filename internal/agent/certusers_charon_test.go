@@ -71,7 +71,7 @@ func TestDisablingACertificateUserEndsItsSessionInCharon(t *testing.T) {
 	}
 	// The agent reads the client CA from the credentials Secrets the
 	// manager derives, as it reads every referenced Secret.
-	data := credentials.Data(gateway, []v1alpha1.VPNUser{carl}, nil, map[string]*corev1.Secret{"client-ca": caSecret}, nil)
+	data := credentialsData(gateway, []v1alpha1.VPNUser{carl}, map[string]*corev1.Secret{"client-ca": caSecret})
 	for i, shard := range credentials.Split(data) {
 		objs = append(objs, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: credentials.ShardName(testGW, i)}, Data: shard})
 	}

@@ -115,7 +115,7 @@ func newDiagFixture(t testing.TB, users ...*v1alpha1.VPNUser) *diagFixture {
 		userObjs = append(userObjs, *u)
 		passwords[s.Name] = s
 	}
-	for i, data := range credentials.Split(credentials.Data(gw, userObjs, nil, passwords, nil)) {
+	for i, data := range credentials.Split(credentialsData(gw, userObjs, passwords)) {
 		objs = append(objs, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: credentials.ShardName(testGW, i)}, Data: data})
 	}
 	reader := fake.NewClientBuilder().WithScheme(Scheme()).WithObjects(objs...).Build()

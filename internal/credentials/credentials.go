@@ -16,12 +16,9 @@ package credentials
 
 import (
 	"hash/fnv"
-	"slices"
 	"strings"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/swan"
@@ -85,19 +82,16 @@ func NTHashKey(secret, key string) string { return dataKey(kindNTHash, secret, k
 const maxKeyLen = 253
 
 // Data returns the credentials' data (all shards together, see Split) for
-// a gateway, its users and tunnels, from the Secrets they reference, by
-// name. References to a missing Secret or key are left out: the agent's
-// build then reports them as missing (the manager's conditions tell a
-// missing Secret from a missing key). Passwords become their NT hashes,
-// computed as Build computes them and taken from hashes when it has them.
-func Data(gw *v1alpha1.VPNGateway, users []v1alpha1.VPNUser, tunnels []v1alpha1.Tunnel, secrets map[string]*corev1.Secret, hashes *Hashes) map[string][]byte {
+// a gateway, its users and tunnels, from what the Secrets they reference
+// hold, as swan.Resources takes it: values by Secret name and key, and the
+// NT hashes of the users' valid passwords.
+// References to a missing Secret or key are left out: the agent's build
+// then reports them as missing (the manager's conditions tell a missing
+// Secret from a missing key).
+func Data(gw *v1alpha1.VPNGateway, users []v1alpha1.VPNUser, tunnels []v1alpha1.Tunnel, values map[string]map[string][]byte, hashes map[swan.SecretKeyRef][]byte) map[string][]byte {
 	out := map[string][]byte{}
 	value := func(ref v1alpha1.SecretKeyReference) {
-		s := secrets[ref.Name]
-		if s == nil {
-			return
-		}
-		if v, ok := s.Data[ref.Key]; ok && len(dataKey(kindValue, ref.Name, ref.Key)) <= maxKeyLen {
+		if v, ok := values[ref.Name][ref.Key]; ok && len(dataKey(kindValue, ref.Name, ref.Key)) <= maxKeyLen {
 			out[dataKey(kindValue, ref.Name, ref.Key)] = v
 		}
 	}
@@ -118,21 +112,15 @@ func Data(gw *v1alpha1.VPNGateway, users []v1alpha1.VPNUser, tunnels []v1alpha1.
 			continue
 		}
 		for _, ref := range u.SecretRefs() {
-			s := secrets[ref.Name]
-			if s == nil {
-				continue
-			}
-			if _, ok := s.Data[ref.Key]; !ok {
-				continue
-			}
-			k := dataKey(kindNTHash, ref.Name, ref.Key)
-			if _, done := out[k]; done || len(k) > maxKeyLen {
-				continue
-			}
 			// A value Build refuses arrives empty, and the agent's build
 			// refuses it too; the manager's conditions say why.
-			h, _ := hashes.Hash(s, ref.Key)
-			out[k] = h
+			h, ok := hashes[swan.SecretKeyRef{Name: ref.Name, Key: ref.Key}]
+			if _, invalid := values[ref.Name][ref.Key]; !ok && invalid {
+				h, ok = nil, true
+			}
+			if k := dataKey(kindNTHash, ref.Name, ref.Key); ok && len(k) <= maxKeyLen {
+				out[k] = h
+			}
 		}
 	}
 	return out
@@ -150,107 +138,6 @@ func Split(data map[string][]byte) [Shards]map[string][]byte {
 		out[Shard(secret)][k] = v
 	}
 	return out
-}
-
-// Hashes remembers the NT hash of each password by the UID of its Secret,
-// the key and the Secret's resourceVersion, so that a change to one user's
-// Secret re-hashes that one password and not all of them. Safe for
-// concurrent use; a nil *Hashes computes every hash.
-type Hashes struct {
-	mu sync.Mutex
-	// m holds the hashes by the Secret's UID, one entry per key (usually
-	// one): with 10,000 users a map per Secret would cost more than the
-	// Secrets themselves in the manager's cache.
-	m map[types.UID][]hashEntry
-}
-
-type hashEntry struct {
-	// key and resourceVersion share the strings of the cached Secret.
-	key, resourceVersion string
-	hash                 [ntHashLen]byte
-	ok                   bool
-}
-
-const ntHashLen = 16
-
-// NewHashes returns an empty cache.
-func NewHashes() *Hashes { return &Hashes{m: map[types.UID][]hashEntry{}} }
-
-// Hash returns swan.PasswordHash of the Secret's value under key, from the
-// cache when the Secret has not changed since it was computed. The Secret
-// must hold key.
-func (h *Hashes) Hash(s *corev1.Secret, key string) ([]byte, bool) {
-	if h == nil || s.UID == "" || s.ResourceVersion == "" {
-		return swan.PasswordHash(key, s.Data[key])
-	}
-	h.mu.Lock()
-	entries := h.m[s.UID]
-	h.mu.Unlock()
-	// Entries are never changed in place (see below), so the hash can be
-	// handed out without a copy.
-	for i := range entries {
-		if e := &entries[i]; e.key == key && e.resourceVersion == s.ResourceVersion {
-			if !e.ok {
-				return nil, false
-			}
-			return e.hash[:], true
-		}
-	}
-	hash, valid := swan.PasswordHash(key, s.Data[key])
-	if valid && len(hash) != ntHashLen {
-		return hash, valid
-	}
-	e := hashEntry{key: key, resourceVersion: s.ResourceVersion, ok: valid}
-	copy(e.hash[:], hash)
-	h.mu.Lock()
-	entries = h.m[s.UID]
-	i := slices.IndexFunc(entries, func(e hashEntry) bool { return e.key == key })
-	if i < 0 {
-		// A new Secret's entries get a slice of their own, not one that
-		// append shares with the old version's readers.
-		entries = append(entries[:len(entries):len(entries)], e)
-	} else {
-		entries = slices.Clone(entries)
-		entries[i] = e
-	}
-	h.m[s.UID] = entries
-	h.mu.Unlock()
-	return hash, valid
-}
-
-// Passwords returns swan.Resources' PasswordHashes for the gateway's users:
-// the NT hash of each valid password. Invalid and missing ones are left
-// out, so that Build reads them from its Secrets and says what is wrong.
-func (h *Hashes) Passwords(gw string, users []v1alpha1.VPNUser, secrets map[string]*corev1.Secret) map[swan.SecretKeyRef][]byte {
-	out := make(map[swan.SecretKeyRef][]byte, len(users))
-	for i := range users {
-		if users[i].Spec.GatewayRef.Name != gw {
-			continue
-		}
-		for _, ref := range users[i].SecretRefs() {
-			s := secrets[ref.Name]
-			if s == nil {
-				continue
-			}
-			if _, ok := s.Data[ref.Key]; !ok {
-				continue
-			}
-			if hash, ok := h.Hash(s, ref.Key); ok {
-				out[swan.SecretKeyRef{Name: ref.Name, Key: ref.Key}] = hash
-			}
-		}
-	}
-	return out
-}
-
-// Forget drops the cached hashes of a Secret that was deleted.
-func (h *Hashes) Forget(uid types.UID) {
-	if h == nil {
-		return
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.m, uid)
 }
 
 func splitKey(k string) (kind, secret, key string) {

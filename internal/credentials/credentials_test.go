@@ -21,14 +21,18 @@ import (
 
 func meta(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name, Namespace: "vpn"} }
 
-// asSecrets makes Secret objects of Secret data, each with a UID and a
-// resourceVersion as the API server sets them.
-func asSecrets(data map[string]map[string][]byte) map[string]*corev1.Secret {
-	out := map[string]*corev1.Secret{}
-	for name, d := range data {
-		m := meta(name)
-		m.UID, m.ResourceVersion = types.UID("uid-"+name), "1"
-		out[name] = &corev1.Secret{ObjectMeta: m, Data: d}
+// passwords are the NT hashes of the users' valid passwords in secrets, as
+// the manager derives them.
+func passwords(users []v1alpha1.VPNUser, secrets map[string]map[string][]byte) map[swan.SecretKeyRef][]byte {
+	out := map[swan.SecretKeyRef][]byte{}
+	for i := range users {
+		for _, ref := range users[i].SecretRefs() {
+			if v, ok := secrets[ref.Name][ref.Key]; ok {
+				if h, valid := swan.PasswordHash(ref.Key, v); valid {
+					out[swan.SecretKeyRef{Name: ref.Name, Key: ref.Key}] = h
+				}
+			}
+		}
 	}
 	return out
 }
@@ -107,7 +111,7 @@ func TestAgentBuildsTheSameModel(t *testing.T) {
 	radiusGW.Spec.ClientAuth.Method = v1alpha1.ClientAuthEAPRADIUS
 	wantRADIUS, _ := swan.RADIUSServers(&radiusGW, in.Secrets)
 
-	shards := credentials.Split(credentials.Data(&in.Gateway, in.Users, in.Tunnels, asSecrets(in.Secrets), nil))
+	shards := credentials.Split(credentials.Data(&in.Gateway, in.Users, in.Tunnels, in.Secrets, passwords(in.Users, in.Secrets)))
 	agent := in
 	agent.Secrets, agent.PasswordHashes = decode(shards[:]...)
 	res = swan.Build(agent)
@@ -116,11 +120,10 @@ func TestAgentBuildsTheSameModel(t *testing.T) {
 		t.Errorf("Users differ:\nmanager: %+v\nagent:   %+v", wantUsers, res.Users)
 	}
 
-	// The manager's own build with the cached hashes makes the same model
-	// and the same problems as with the plain passwords.
-	hashes := credentials.NewHashes()
+	// The manager's own build with the hashes makes the same model and
+	// the same problems as with the plain passwords.
 	cached := in
-	cached.PasswordHashes = hashes.Passwords(in.Gateway.Name, in.Users, asSecrets(in.Secrets))
+	cached.PasswordHashes = passwords(in.Users, in.Secrets)
 	if res := swan.Build(cached); !reflect.DeepEqual(want, res.Model) || !reflect.DeepEqual(wantProblems, res.Problems) {
 		t.Errorf("The manager's build with cached hashes differs:\nwant %v\ngot  %v", wantProblems, res.Problems)
 	}
@@ -157,7 +160,7 @@ func TestAgentBuildsTheSameModel(t *testing.T) {
 // another gateway, no unreferenced key.
 func TestDataHoldsNoPlainPassword(t *testing.T) {
 	in := resources()
-	data := credentials.Data(&in.Gateway, in.Users, in.Tunnels, asSecrets(in.Secrets), nil)
+	data := credentials.Data(&in.Gateway, in.Users, in.Tunnels, in.Secrets, passwords(in.Users, in.Secrets))
 	for k, v := range data {
 		for _, plain := range []string{"correct horse", "bobs secret", "carols secret", "another gateway's", "not for the agent", "the CA's private key"} {
 			if bytes.Contains(v, []byte(plain)) || strings.Contains(k, "mallory") || strings.Contains(k, "unused") || strings.Contains(k, "vpn-ca") {
@@ -204,7 +207,7 @@ func TestSizeAt10000Users(t *testing.T) {
 			users = append(users, user(name, name+"-password", "password"))
 			secrets[name+"-password"] = map[string][]byte{"password": []byte(fmt.Sprintf("pw-%d-%s", i, strings.Repeat("x", 20)))}
 		}
-		shards := credentials.Split(credentials.Data(gw, users, nil, asSecrets(secrets), nil))
+		shards := credentials.Split(credentials.Data(gw, users, nil, secrets, passwords(users, secrets)))
 		entries, largest := 0, 0
 		for i, data := range shards {
 			s := &corev1.Secret{ObjectMeta: meta(credentials.ShardName("vpn", i)), Data: data}
@@ -252,40 +255,6 @@ func TestShards(t *testing.T) {
 	a, s := shards[credentials.Shard("alice")], shards[credentials.Shard("shared.passwords")]
 	if len(a) != 2 || len(s) != 1 || s["nthash_shared.passwords_bob_pw"][0] != 3 {
 		t.Errorf("Split: alice's shard %v, shared.passwords' shard %v", a, s)
-	}
-}
-
-// A hash is computed once per Secret version: an unchanged Secret is not
-// hashed again, a changed one is, and a deleted Secret's hashes go.
-func TestHashesFollowResourceVersions(t *testing.T) {
-	h := credentials.NewHashes()
-	s := asSecrets(map[string]map[string][]byte{"alice": {"password": []byte("one")}})["alice"]
-	first, ok := h.Hash(s, "password")
-	if !ok || !bytes.Equal(first, swan.NTHash("one")) {
-		t.Fatalf("first hash %x %v", first, ok)
-	}
-	// The same version with other data (which the API never serves) shows
-	// that the cache answered.
-	s.Data["password"] = []byte("two")
-	if got, _ := h.Hash(s, "password"); !bytes.Equal(got, first) {
-		t.Errorf("same resourceVersion hashed again: %x", got)
-	}
-	s.ResourceVersion = "2"
-	if got, _ := h.Hash(s, "password"); !bytes.Equal(got, swan.NTHash("two")) {
-		t.Errorf("new resourceVersion: %x, want the hash of the new value", got)
-	}
-	s.Data["nthash"] = []byte("not hex")
-	if _, ok := h.Hash(s, "nthash"); ok {
-		t.Error("an invalid NT hash was accepted")
-	}
-	s.Data["password"] = []byte("three")
-	h.Forget("another Secret")
-	if got, _ := h.Hash(s, "password"); !bytes.Equal(got, swan.NTHash("two")) {
-		t.Errorf("Forgetting another Secret dropped this one's hash")
-	}
-	h.Forget(s.UID)
-	if got, _ := h.Hash(s, "password"); !bytes.Equal(got, swan.NTHash("three")) {
-		t.Errorf("Forget kept a deleted Secret's hash: %x", got)
 	}
 }
 
