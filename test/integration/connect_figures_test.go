@@ -118,7 +118,9 @@ func newConnectRig(t testing.TB, users, parallel int) *connectRig {
 func (r *connectRig) paths() []*connectPath { return []*connectPath{r.agent, r.ntlm} }
 
 // conn is the client's connection of user i to the path's gateway.
-func (p *connectPath) conn(i int) string { return fmt.Sprintf("%s%d", strings.SplitN(p.name, "'", 2)[0], i) }
+func (p *connectPath) conn(i int) string {
+	return fmt.Sprintf("%s%d", strings.SplitN(p.name, "'", 2)[0], i)
+}
 
 // connectAndLeave connects (IKE_SA, EAP, CHILD_SA), then disconnects and
 // waits for the gateway's answer, so that the next connect starts from a
