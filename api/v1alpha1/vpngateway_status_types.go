@@ -105,6 +105,11 @@ type AgentStatus struct {
 	// it serves the Tunnels, and their remote networks route to its node.
 	// +optional
 	HoldsTunnels bool `json:"holdsTunnels,omitempty"`
+	// TunnelTerm is the Lease's leaseTransitions plus one when the pod
+	// took it over. A holder that died cannot clear its holdsTunnels, so
+	// among the reports that claim the Lease the highest term holds it.
+	// +optional
+	TunnelTerm int32 `json:"tunnelTerm,omitempty"`
 	// Draining is set once the pod began to move its clients away before
 	// it stops: no replica sends it clients any more.
 	// +optional

@@ -46,9 +46,11 @@ import (
 //
 // and never when charon logged that the client was redirected to us
 // ("client got redirected from", the REDIRECTED_FROM notify), the pod is
-// draining, or the rate limit (spreadRate, spreadBurst) is spent: a
-// redirected client pays a second handshake, and a reconnect storm must
-// not double the handshakes charon does. Clients without redirect support
+// draining, the session is older than spreadMaxAge, or the rate limit
+// (spreadRate, spreadBurst) is spent: a redirected client pays a second
+// handshake (strongSwan's builds the new IKE_SA before it deletes the
+// old) and gets a new virtual address, and a reconnect storm must not
+// double the handshakes charon does. Clients without redirect support
 // are refused by charon and stay. Sessions established before the agent
 // started are left where they are.
 //
@@ -65,6 +67,11 @@ const (
 	// spreadPendingFor is how long a redirect counts toward its target
 	// while the target's report does not show it yet.
 	spreadPendingFor = 10 * time.Second
+	// spreadMaxAge is the oldest a session may be to be moved: a
+	// redirected client gets a new virtual address, which breaks the
+	// connections it opened, so only sessions just made move (the agent
+	// sees them within a listing; this bounds a stalled session loop).
+	spreadMaxAge = 30 * time.Second
 	// redirectedInFor is how long a log line saying an IKE_SA was
 	// redirected to us is kept for it to be established.
 	redirectedInFor = time.Minute
@@ -260,9 +267,10 @@ func (a *Agent) foreignStatics(users map[string][]v1alpha1.Session) []string {
 	return slices.Compact(out)
 }
 
-// spreadPeers are the other current replicas that can take clients, with
-// the sessions they report, by pod name.
-func spreadPeers(gw *v1alpha1.VPNGateway, pod string) []peerLoad {
+// otherReplicas are the other current replicas that can take clients
+// (a node address, the current configuration applied, no error, not
+// draining), with the sessions they report, by pod name.
+func otherReplicas(gw *v1alpha1.VPNGateway, pod string) []peerLoad {
 	n := int(gw.Spec.EffectiveReplicas())
 	var out []peerLoad
 	for _, s := range gw.Status.Agents {
@@ -295,7 +303,7 @@ func (a *Agent) spread(ctx context.Context, sas []vici.IKESA) {
 		// to send a client to.
 		return
 	}
-	peers := spreadPeers(&gw, a.opts.Pod)
+	peers := otherReplicas(&gw, a.opts.Pod)
 	reported := map[string]int{}
 	for i := range peers {
 		reported[peers[i].addr] = peers[i].sessions
@@ -309,10 +317,10 @@ func (a *Agent) spread(ctx context.Context, sas []vici.IKESA) {
 	}
 	log := logr.FromContextOrDiscard(ctx)
 	for _, sa := range fresh {
-		if _, redirected := st.in[sa.UniqueID]; redirected {
+		if _, redirected := st.in[sa.UniqueID]; redirected || sa.Established > spreadMaxAge {
 			continue
 		}
-		to, ok := a.spreadTarget(in, sa, own, peers)
+		to, why, ok := a.spreadTarget(in, sa, own, peers)
 		if !ok || !st.take(now) {
 			continue
 		}
@@ -320,7 +328,7 @@ func (a *Agent) spread(ctx context.Context, sas []vici.IKESA) {
 			log.Info("New client not redirected", "ikeSA", sa.UniqueID, "to", to.pod, "error", errString(err))
 			continue
 		}
-		log.Info("Redirected a new client to a replica with fewer sessions", "ikeSA", sa.UniqueID, "to", to.pod, "sessions", own, "theirs", to.sessions)
+		log.Info("Redirected a new client", "ikeSA", sa.UniqueID, "to", to.pod, "why", why, "sessions", own, "theirs", to.sessions)
 		st.sent(sa.UniqueID, to, reported[to.addr], now)
 		own--
 		for i := range peers {
@@ -334,19 +342,20 @@ func (a *Agent) spread(ctx context.Context, sas []vici.IKESA) {
 // spreadTarget is where a new session goes: a static user to the owner of
 // its address's slice if that replica can take it (and nowhere else), any
 // other to the least loaded replica when this one is above its share.
-func (a *Agent) spreadTarget(in spreadInputs, sa vici.IKESA, own int, peers []peerLoad) (peerLoad, bool) {
+func (a *Agent) spreadTarget(in spreadInputs, sa vici.IKESA, own int, peers []peerLoad) (peerLoad, string, bool) {
 	if _, owner, static := in.staticOwner(sa.RemoteVIPs); static {
 		if owner == in.replica.Ordinal {
-			return peerLoad{}, false
+			return peerLoad{}, "", false
 		}
 		pod := v1alpha1.GatewayPodName(a.opts.Gateway, owner)
 		i := slices.IndexFunc(peers, func(p peerLoad) bool { return p.pod == pod })
 		if i < 0 {
-			return peerLoad{}, false
+			return peerLoad{}, "", false
 		}
-		return peers[i], true
+		return peers[i], "its static address is that replica's", true
 	}
-	return balanceTarget(own, peers)
+	to, ok := balanceTarget(own, peers)
+	return to, "that replica has fewer sessions", ok
 }
 
 func errString(err error) string {

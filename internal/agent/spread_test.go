@@ -138,7 +138,7 @@ func TestSpreadPeersAreTheOtherCurrentReplicasThatTakeClients(t *testing.T) {
 		{Pod: "vpn-gateway-4", NodeAddress: "192.0.2.18", AppliedGeneration: 4}, // scaled away
 	}
 	want := []peerLoad{{pod: "vpn-gateway-1", addr: "192.0.2.6", sessions: 3}}
-	if diff := cmp.Diff(want, spreadPeers(gw, "vpn-gateway-0"), cmp.AllowUnexported(peerLoad{})); diff != "" {
+	if diff := cmp.Diff(want, otherReplicas(gw, "vpn-gateway-0"), cmp.AllowUnexported(peerLoad{})); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	if got := drainTargets(gw, "vpn-gateway-0"); !cmp.Equal(got, []string{"192.0.2.6"}) {
@@ -157,13 +157,13 @@ func TestStaticUsersGoToTheReplicaOwningTheirSlice(t *testing.T) {
 	}
 	a := &Agent{opts: Options{Gateway: "vpn"}, spreadIn: in}
 	peers := []peerLoad{{pod: "vpn-gateway-1", addr: "192.0.2.6", sessions: 9}}
-	if to, ok := a.spreadTarget(in, vici.IKESA{RemoteVIPs: []string{"10.3.200.200"}}, 0, peers); !ok || to.pod != "vpn-gateway-1" {
+	if to, _, ok := a.spreadTarget(in, vici.IKESA{RemoteVIPs: []string{"10.3.200.200"}}, 0, peers); !ok || to.pod != "vpn-gateway-1" {
 		t.Errorf("replica 1's static user goes to %+v, %v; want vpn-gateway-1 whatever the counts", to, ok)
 	}
-	if _, ok := a.spreadTarget(in, vici.IKESA{RemoteVIPs: []string{"10.3.200.5"}}, 20, peers[:0]); ok {
+	if _, _, ok := a.spreadTarget(in, vici.IKESA{RemoteVIPs: []string{"10.3.200.5"}}, 20, peers[:0]); ok {
 		t.Error("a static user on its own replica is moved")
 	}
-	if _, ok := a.spreadTarget(in, vici.IKESA{RemoteVIPs: []string{"10.3.200.200"}}, 0, nil); ok {
+	if _, _, ok := a.spreadTarget(in, vici.IKESA{RemoteVIPs: []string{"10.3.200.200"}}, 0, nil); ok {
 		t.Error("a static user is moved while its replica cannot take it")
 	}
 	users := map[string][]v1alpha1.Session{
