@@ -36,9 +36,10 @@ type VPNGatewayStatus struct {
 	// ReturnRoutes are the routes the LAN needs toward the replicas. On a
 	// Routed return path: each current replica's pool slices toward the
 	// node that runs it, and every user's static address (a /32 or /128)
-	// toward the replica that serves it. On both return paths, when the
-	// gateway has Tunnels: their remote networks toward the replica that
-	// holds the tunnel Lease (tunnel traffic keeps its addresses). The
+	// toward the replica that serves it. On both return paths (none is
+	// listed while returnPath is unset): the Tunnels' remote networks
+	// toward the replica that holds the tunnel Lease (tunnel traffic keeps
+	// its addresses). The
 	// next hops are the nodes the replicas' agents report. The gateway
 	// announces none of them; install them on the LAN router (static
 	// routes or your routing protocol's redistribution).
