@@ -70,18 +70,22 @@ func TestBalancedRedirectsNeverSendASessionBack(t *testing.T) {
 	}
 }
 
-func TestSpreadingConsidersEachNewSessionOnce(t *testing.T) {
+func TestSpreadingConsidersEachNewSessionOnceItSettled(t *testing.T) {
 	st := newSpreadState()
 	now := time.Unix(1000, 0)
 	sa := func(id uint32) vici.IKESA { return vici.IKESA{UniqueID: id} }
-	if got := st.fresh([]vici.IKESA{sa(1), sa(2)}, now); got != nil {
-		t.Errorf("the first listing (sessions from before the agent) gave %v, want none", got)
+	if got, wait := st.fresh([]vici.IKESA{sa(1), sa(2)}, now); got != nil || wait != 0 {
+		t.Errorf("the first listing (sessions from before the agent) gave %v, wait %v; want none", got, wait)
 	}
-	got := st.fresh([]vici.IKESA{sa(1), sa(4), sa(3)}, now)
-	if len(got) != 2 || got[0].UniqueID != 3 || got[1].UniqueID != 4 {
-		t.Errorf("fresh = %+v, want #3 and #4, oldest first", got)
+	later := now.Add(300 * time.Millisecond)
+	if got, wait := st.fresh([]vici.IKESA{sa(1), sa(4), sa(3)}, later); got != nil || wait != spreadSettle {
+		t.Errorf("new sessions gave %v, wait %v; want none before they settled, wait %v", got, wait, spreadSettle)
 	}
-	if got := st.fresh([]vici.IKESA{sa(3), sa(4)}, now); len(got) != 0 {
+	got, wait := st.fresh([]vici.IKESA{sa(1), sa(4), sa(3), sa(5)}, later.Add(spreadSettle))
+	if len(got) != 2 || got[0].UniqueID != 3 || got[1].UniqueID != 4 || wait != spreadSettle {
+		t.Errorf("fresh = %+v, wait %v; want #3 and #4, oldest first, and #5 in %v", got, wait, spreadSettle)
+	}
+	if got, _ := st.fresh([]vici.IKESA{sa(3), sa(4)}, later.Add(3*spreadSettle)); len(got) != 0 {
 		t.Errorf("sessions considered before came again: %+v", got)
 	}
 	st.noteLog(&vici.LogEntry{IKEUniqueID: 7, Message: "client got redirected from 192.0.2.2"}, now)
