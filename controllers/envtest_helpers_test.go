@@ -27,6 +27,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/certmanagertest"
 	"github.com/ikegate/ikegate/internal/testenv"
 	"github.com/ikegate/ikegate/internal/testutil/kube"
 )
@@ -111,6 +112,19 @@ func exampleFiles(t testing.TB, dir string) []string {
 }
 
 const waitTimeout = 60 * time.Second
+
+// startSeedGateway runs an API server, cert-manager's controllers and the
+// manager, and applies the seed example (gateway, pool and user "vpn",
+// "staff", "jimp" in namespace "vpn"); it returns the test's client.
+func startSeedGateway(t *testing.T) client.Client {
+	t.Helper()
+	s := testScheme(t)
+	cfg, c, kubeconfig := testenv.Start(t, testenv.WithScheme(s))
+	certmanagertest.Start(t, kubeconfig)
+	startManager(t, cfg, s, Options{StatusWorkers: 4})
+	applyFiles(t, c, exampleFiles(t, "pfsense-mobile")...)
+	return c
+}
 
 // eventually polls cond until it returns nil or the timeout passes, then
 // fails with cond's last error.

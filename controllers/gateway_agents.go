@@ -214,12 +214,13 @@ func returnRouteInputsChanged(o, n client.Object) bool {
 	type inputs struct {
 		Hop     string
 		Tunnels bool
+		Term    int32
 		Statics []string
 	}
 	of := func(gw *v1alpha1.VPNGateway) map[string]inputs {
 		out := map[string]inputs{}
 		for _, a := range gw.Status.Agents {
-			out[a.Pod] = inputs{a.NodeAddress, a.HoldsTunnels, a.ForeignStaticAddresses}
+			out[a.Pod] = inputs{a.NodeAddress, a.HoldsTunnels, a.TunnelTerm, a.ForeignStaticAddresses}
 		}
 		return out
 	}

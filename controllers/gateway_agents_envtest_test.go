@@ -13,8 +13,6 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
-	"github.com/ikegate/ikegate/internal/certmanagertest"
-	"github.com/ikegate/ikegate/internal/testenv"
 )
 
 // reconciles is controller-runtime's count of the named controller's
@@ -46,13 +44,8 @@ func reconciles(t *testing.T, controller string) float64 {
 // scales the gateway down and checks that the reports of the pods gone are
 // removed and counted no more.
 func TestAgentReportsOnlyRunTheirSums(t *testing.T) {
-	s := testScheme(t)
-	cfg, c, kubeconfig := testenv.Start(t, testenv.WithScheme(s))
-	certmanagertest.Start(t, kubeconfig)
-	startManager(t, cfg, s, Options{StatusWorkers: 4})
+	c := startSeedGateway(t)
 	ctx := context.Background()
-
-	applyFiles(t, c, exampleFiles(t, "pfsense-mobile")...)
 	const ns = "vpn"
 	gw := &v1alpha1.VPNGateway{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vpn"}}
 	gwConds := func() []metav1.Condition { return gw.Status.Conditions }

@@ -12,8 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
-	"github.com/ikegate/ikegate/internal/certmanagertest"
-	"github.com/ikegate/ikegate/internal/testenv"
 	"github.com/ikegate/ikegate/internal/testutil/gen"
 )
 
@@ -25,13 +23,8 @@ import (
 // to whichever replica reports the tunnel Lease, and the gateway's
 // PodDisruptionBudget comes back when deleted.
 func TestRoutedGatewayRoutesStaticUsersAndTunnelsToTheirReplica(t *testing.T) {
-	s := testScheme(t)
-	cfg, c, kubeconfig := testenv.Start(t, testenv.WithScheme(s))
-	certmanagertest.Start(t, kubeconfig)
-	startManager(t, cfg, s, Options{StatusWorkers: 4})
+	c := startSeedGateway(t)
 	ctx := context.Background()
-
-	applyFiles(t, c, exampleFiles(t, "pfsense-mobile")...)
 	const ns = "vpn"
 	gw := &v1alpha1.VPNGateway{}
 	mustGet(t, c, ns, "vpn", gw)

@@ -155,18 +155,20 @@ func poolOf(res *swan.Result, a netip.Addr) (string, netip.Prefix, bool) {
 }
 
 // tunnelHolder is the current pod that reports holding the tunnel Lease
-// (the first by name while a hand-over shows two), the only pod of a
-// gateway of one replica, or "" when neither is known.
+// (of those that claim it, the one with the highest term: a holder that
+// died still claims it; the first by name among equal terms), the only
+// pod of a gateway of one replica, or "" when neither is known.
 func tunnelHolder(pods []string, agents map[string]*v1alpha1.AgentStatus) string {
+	holder, term := "", int32(-1)
 	for _, pod := range pods {
-		if a := agents[pod]; a != nil && a.HoldsTunnels {
-			return pod
+		if a := agents[pod]; a != nil && a.HoldsTunnels && a.TunnelTerm > term {
+			holder, term = pod, a.TunnelTerm
 		}
 	}
-	if len(pods) == 1 {
+	if holder == "" && len(pods) == 1 {
 		return pods[0]
 	}
-	return ""
+	return holder
 }
 
 // tunnelRoutes send each accepted Tunnel's remote networks, ordered by

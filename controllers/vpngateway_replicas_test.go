@@ -137,6 +137,10 @@ func TestReturnRoutesSendTunnelNetworksToTheLeaseHolder(t *testing.T) {
 	}{
 		{"replica 1 holds the Lease", v1alpha1.ReturnPathRouted, 2, holding(1), routes("vpn-gateway-1", "192.0.2.11")},
 		{"nobody reports the Lease yet", v1alpha1.ReturnPathRouted, 2, agents, routes("", "")},
+		{"a dead holder's claim has the lower term", v1alpha1.ReturnPathRouted, 2, []v1alpha1.AgentStatus{
+			{Pod: "vpn-gateway-0", NodeAddress: "192.0.2.10", HoldsTunnels: true, TunnelTerm: 1},
+			{Pod: "vpn-gateway-1", NodeAddress: "192.0.2.11", HoldsTunnels: true, TunnelTerm: 2},
+		}, routes("vpn-gateway-1", "192.0.2.11")},
 		{"Masquerade keeps tunnel addresses", v1alpha1.ReturnPathMasquerade, 2, holding(0), routes("vpn-gateway-0", "192.0.2.10")},
 		{"a lone replica holds them", v1alpha1.ReturnPathMasquerade, 1, agents[:1], routes("vpn-gateway-0", "192.0.2.10")},
 		{"no return path chosen", "", 2, holding(1), nil},

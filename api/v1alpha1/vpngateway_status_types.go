@@ -36,9 +36,10 @@ type VPNGatewayStatus struct {
 	// ReturnRoutes are the routes the LAN needs toward the replicas. On a
 	// Routed return path: each current replica's pool slices toward the
 	// node that runs it, and every user's static address (a /32 or /128)
-	// toward the replica that serves it. On both return paths, when the
-	// gateway has Tunnels: their remote networks toward the replica that
-	// holds the tunnel Lease (tunnel traffic keeps its addresses). The
+	// toward the replica that serves it. On both return paths (none is
+	// listed while returnPath is unset): the Tunnels' remote networks
+	// toward the replica that holds the tunnel Lease (tunnel traffic keeps
+	// its addresses). The
 	// next hops are the nodes the replicas' agents report. The gateway
 	// announces none of them; install them on the LAN router (static
 	// routes or your routing protocol's redistribution).
@@ -105,6 +106,11 @@ type AgentStatus struct {
 	// it serves the Tunnels, and their remote networks route to its node.
 	// +optional
 	HoldsTunnels bool `json:"holdsTunnels,omitempty"`
+	// TunnelTerm is the Lease's leaseTransitions plus one when the pod
+	// took it over. A holder that died cannot clear its holdsTunnels, so
+	// among the reports that claim the Lease the highest term holds it.
+	// +optional
+	TunnelTerm int32 `json:"tunnelTerm,omitempty"`
 	// Draining is set once the pod began to move its clients away before
 	// it stops: no replica sends it clients any more.
 	// +optional

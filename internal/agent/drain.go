@@ -116,18 +116,13 @@ func clientSAs(sas []vici.IKESA) []vici.IKESA {
 	})
 }
 
-// drainTargets are the node addresses of the gateway's other current
-// replicas whose configuration is applied, sorted: where pod's clients go.
+// drainTargets are the node addresses of the gateway's other replicas
+// that can take clients (otherReplicas), sorted: where pod's clients go.
 func drainTargets(gw *v1alpha1.VPNGateway, pod string) []string {
-	n := int(gw.Spec.EffectiveReplicas())
 	var out []string
-	for _, s := range gw.Status.Agents {
-		o, ok := v1alpha1.GatewayPodOrdinal(gw.Name, s.Pod)
-		if !ok || o >= n || s.Pod == pod || s.NodeAddress == "" || s.LastError != "" || s.Draining || s.AppliedGeneration < gw.Generation {
-			continue
-		}
-		if !slices.Contains(out, s.NodeAddress) {
-			out = append(out, s.NodeAddress)
+	for _, p := range otherReplicas(gw, pod) {
+		if !slices.Contains(out, p.addr) {
+			out = append(out, p.addr)
 		}
 	}
 	slices.Sort(out)

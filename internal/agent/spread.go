@@ -33,8 +33,10 @@ import (
 // better: resolvers cache, clients take the first answer.
 //
 // So each agent redirects (IKEv2 REDIRECT, RFC 5685) a newly established
-// client IKE_SA of its own to the replica with the fewest sessions when
-// its own replica holds too many. The counts are those the agents report
+// client IKE_SA of its own, once it has been up for spreadSettle (so that
+// clients connecting to the other replicas meanwhile are in their
+// reports), to the replica with the fewest sessions when its own replica
+// holds too many. The counts are those the agents report
 // in the gateway's status.agents (written within a listing of their
 // charon's SAs), plus the redirects this agent sent that the target's
 // report does not show yet. A session moves when
@@ -46,9 +48,11 @@ import (
 //
 // and never when charon logged that the client was redirected to us
 // ("client got redirected from", the REDIRECTED_FROM notify), the pod is
-// draining, or the rate limit (spreadRate, spreadBurst) is spent: a
-// redirected client pays a second handshake, and a reconnect storm must
-// not double the handshakes charon does. Clients without redirect support
+// draining, the session is older than spreadMaxAge, or the rate limit
+// (spreadRate, spreadBurst) is spent: a redirected client pays a second
+// handshake (strongSwan's builds the new IKE_SA before it deletes the
+// old) and gets a new virtual address, and a reconnect storm must not
+// double the handshakes charon does. Clients without redirect support
 // are refused by charon and stay. Sessions established before the agent
 // started are left where they are.
 //
@@ -65,6 +69,17 @@ const (
 	// spreadPendingFor is how long a redirect counts toward its target
 	// while the target's report does not show it yet.
 	spreadPendingFor = 10 * time.Second
+	// spreadSettle is how long a new session waits before it is
+	// considered: clients connecting to several replicas at once are
+	// counted by the others' reports only once those were written (a
+	// listing, about 100 ms, and the write), and a decision on counts
+	// that lag moves clients for nothing.
+	spreadSettle = time.Second
+	// spreadMaxAge is the oldest a session may be to be moved: a
+	// redirected client gets a new virtual address, which breaks the
+	// connections it opened, so only sessions just made move (the agent
+	// sees them within a listing; this bounds a stalled session loop).
+	spreadMaxAge = 30 * time.Second
 	// redirectedInFor is how long a log line saying an IKE_SA was
 	// redirected to us is kept for it to be established.
 	redirectedInFor = time.Minute
@@ -106,8 +121,10 @@ func balanceTarget(own int, peers []peerLoad) (peerLoad, bool) {
 // spreadState is the spreading's memory; only the session loop uses it.
 type spreadState struct {
 	primed bool
-	// seen are the client IKE_SAs already considered, by unique id.
-	seen map[uint32]bool
+	// seen are the client IKE_SAs listed so far, by unique id, with the
+	// listing that first showed them; done those already considered.
+	seen map[uint32]time.Time
+	done map[uint32]bool
 	// in are the IKE_SAs charon logged as redirected to us, out those we
 	// redirected away (gone once the client deletes them), with when.
 	in, out map[uint32]time.Time
@@ -115,6 +132,10 @@ type spreadState struct {
 	pending map[string]*pendingRedirects
 	tokens  float64
 	filled  time.Time
+	// timer kicks the session loop (kick) for a listing once the next
+	// new session has settled.
+	timer *time.Timer
+	kick  chan struct{}
 }
 
 type pendingRedirects struct {
@@ -123,8 +144,27 @@ type pendingRedirects struct {
 }
 
 func newSpreadState() *spreadState {
-	return &spreadState{seen: map[uint32]bool{}, in: map[uint32]time.Time{}, out: map[uint32]time.Time{},
-		pending: map[string]*pendingRedirects{}, tokens: spreadBurst}
+	return &spreadState{seen: map[uint32]time.Time{}, done: map[uint32]bool{}, in: map[uint32]time.Time{}, out: map[uint32]time.Time{},
+		pending: map[string]*pendingRedirects{}, tokens: spreadBurst, kick: make(chan struct{}, 1)}
+}
+
+// scheduleSpread has the session loop list the SAs again after d, when a
+// new session will have settled; 0 schedules nothing.
+func (a *Agent) scheduleSpread(d time.Duration) {
+	st := a.spreadSt
+	if d <= 0 {
+		return
+	}
+	if st.timer == nil {
+		st.timer = time.AfterFunc(d, func() {
+			select {
+			case st.kick <- struct{}{}:
+			default:
+			}
+		})
+		return
+	}
+	st.timer.Reset(d)
 }
 
 // noteLog marks an IKE_SA whose client was redirected to this replica.
@@ -168,21 +208,39 @@ func (s *spreadState) sent(id uint32, to peerLoad, reported int, now time.Time) 
 	p.at = now
 }
 
-// fresh are the client sessions not considered before, oldest first, and
-// forgets what is gone.
-func (s *spreadState) fresh(clients []vici.IKESA, now time.Time) []vici.IKESA {
+// fresh are the client sessions not considered before that have been up
+// for spreadSettle, oldest first, and how long until the next younger one
+// will have (0: none waits). It forgets what is gone.
+func (s *spreadState) fresh(clients []vici.IKESA, now time.Time) ([]vici.IKESA, time.Duration) {
 	live := map[uint32]bool{}
 	var out []vici.IKESA
+	var wait time.Duration
 	for _, sa := range clients {
 		live[sa.UniqueID] = true
-		if !s.seen[sa.UniqueID] {
-			s.seen[sa.UniqueID] = true
-			out = append(out, sa)
+		first, ok := s.seen[sa.UniqueID]
+		if !ok {
+			first = now
+			s.seen[sa.UniqueID] = now
+			// Those up before the agent's first listing stay where they are.
+			s.done[sa.UniqueID] = !s.primed
 		}
+		if s.done[sa.UniqueID] {
+			continue
+		}
+		if left := spreadSettle - now.Sub(first); left > 0 {
+			if wait == 0 || left < wait {
+				wait = left
+			}
+			continue
+		}
+		s.done[sa.UniqueID] = true
+		out = append(out, sa)
 	}
+	s.primed = true
 	for id := range s.seen {
 		if !live[id] {
 			delete(s.seen, id)
+			delete(s.done, id)
 			delete(s.out, id)
 		}
 	}
@@ -192,11 +250,7 @@ func (s *spreadState) fresh(clients []vici.IKESA, now time.Time) []vici.IKESA {
 		}
 	}
 	slices.SortFunc(out, func(a, b vici.IKESA) int { return cmp.Compare(a.UniqueID, b.UniqueID) })
-	if !s.primed {
-		s.primed = true
-		return nil
-	}
-	return out
+	return out, wait
 }
 
 // spreadInputs are what the last apply said about this replica's share.
@@ -260,9 +314,10 @@ func (a *Agent) foreignStatics(users map[string][]v1alpha1.Session) []string {
 	return slices.Compact(out)
 }
 
-// spreadPeers are the other current replicas that can take clients, with
-// the sessions they report, by pod name.
-func spreadPeers(gw *v1alpha1.VPNGateway, pod string) []peerLoad {
+// otherReplicas are the other current replicas that can take clients
+// (a node address, the current configuration applied, no error, not
+// draining), with the sessions they report, by pod name.
+func otherReplicas(gw *v1alpha1.VPNGateway, pod string) []peerLoad {
 	n := int(gw.Spec.EffectiveReplicas())
 	var out []peerLoad
 	for _, s := range gw.Status.Agents {
@@ -277,25 +332,26 @@ func spreadPeers(gw *v1alpha1.VPNGateway, pod string) []peerLoad {
 }
 
 // spread redirects this pod's new client sessions as the package doc
-// says. sas is charon's listing; only the session loop calls it.
-func (a *Agent) spread(ctx context.Context, sas []vici.IKESA) {
+// says, and returns when a session not yet settled will be (0: none
+// waits). sas is charon's listing; only the session loop calls it.
+func (a *Agent) spread(ctx context.Context, sas []vici.IKESA) time.Duration {
 	now := a.opts.Now()
 	st := a.spreadSt
 	clients := slices.DeleteFunc(clientSAs(sas), func(sa vici.IKESA) bool { return !carriesTraffic(&sa) })
-	fresh := st.fresh(clients, now)
+	fresh, wait := st.fresh(clients, now)
 	a.mu.Lock()
 	in := a.spreadIn
 	a.mu.Unlock()
 	if len(fresh) == 0 || !in.replica.Split() || a.draining.Load() {
-		return
+		return wait
 	}
 	var gw v1alpha1.VPNGateway
 	if err := a.opts.Reader.Get(ctx, client.ObjectKey{Namespace: a.opts.Namespace, Name: a.opts.Gateway}, &gw); err != nil || !gw.Spec.HostNetwork() {
 		// Behind a LoadBalancer the replicas have no address of their own
 		// to send a client to.
-		return
+		return wait
 	}
-	peers := spreadPeers(&gw, a.opts.Pod)
+	peers := otherReplicas(&gw, a.opts.Pod)
 	reported := map[string]int{}
 	for i := range peers {
 		reported[peers[i].addr] = peers[i].sessions
@@ -309,18 +365,19 @@ func (a *Agent) spread(ctx context.Context, sas []vici.IKESA) {
 	}
 	log := logr.FromContextOrDiscard(ctx)
 	for _, sa := range fresh {
-		if _, redirected := st.in[sa.UniqueID]; redirected {
+		if _, redirected := st.in[sa.UniqueID]; redirected || sa.Established > spreadMaxAge {
 			continue
 		}
-		to, ok := a.spreadTarget(in, sa, own, peers)
+		to, why, ok := a.spreadTarget(in, sa, own, peers)
 		if !ok || !st.take(now) {
 			continue
 		}
 		if done, err := vici.Redirect(ctx, a.opts.VICI, sa.UniqueID, to.addr); err != nil || !done {
-			log.Info("New client not redirected", "ikeSA", sa.UniqueID, "to", to.pod, "error", errString(err))
+			// Expected of clients without redirect support: not worth a line each.
+			log.V(1).Info("New client not redirected", "ikeSA", sa.UniqueID, "to", to.pod, "error", errString(err))
 			continue
 		}
-		log.Info("Redirected a new client to a replica with fewer sessions", "ikeSA", sa.UniqueID, "to", to.pod, "sessions", own, "theirs", to.sessions)
+		log.Info("Redirected a new client", "ikeSA", sa.UniqueID, "to", to.pod, "why", why, "sessions", own, "theirs", to.sessions)
 		st.sent(sa.UniqueID, to, reported[to.addr], now)
 		own--
 		for i := range peers {
@@ -329,24 +386,26 @@ func (a *Agent) spread(ctx context.Context, sas []vici.IKESA) {
 			}
 		}
 	}
+	return wait
 }
 
 // spreadTarget is where a new session goes: a static user to the owner of
 // its address's slice if that replica can take it (and nowhere else), any
 // other to the least loaded replica when this one is above its share.
-func (a *Agent) spreadTarget(in spreadInputs, sa vici.IKESA, own int, peers []peerLoad) (peerLoad, bool) {
+func (a *Agent) spreadTarget(in spreadInputs, sa vici.IKESA, own int, peers []peerLoad) (peerLoad, string, bool) {
 	if _, owner, static := in.staticOwner(sa.RemoteVIPs); static {
 		if owner == in.replica.Ordinal {
-			return peerLoad{}, false
+			return peerLoad{}, "", false
 		}
 		pod := v1alpha1.GatewayPodName(a.opts.Gateway, owner)
 		i := slices.IndexFunc(peers, func(p peerLoad) bool { return p.pod == pod })
 		if i < 0 {
-			return peerLoad{}, false
+			return peerLoad{}, "", false
 		}
-		return peers[i], true
+		return peers[i], "its static address is that replica's", true
 	}
-	return balanceTarget(own, peers)
+	to, ok := balanceTarget(own, peers)
+	return to, "that replica has fewer sessions", ok
 }
 
 func errString(err error) string {

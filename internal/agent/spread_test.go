@@ -70,18 +70,22 @@ func TestBalancedRedirectsNeverSendASessionBack(t *testing.T) {
 	}
 }
 
-func TestSpreadingConsidersEachNewSessionOnce(t *testing.T) {
+func TestSpreadingConsidersEachNewSessionOnceItSettled(t *testing.T) {
 	st := newSpreadState()
 	now := time.Unix(1000, 0)
 	sa := func(id uint32) vici.IKESA { return vici.IKESA{UniqueID: id} }
-	if got := st.fresh([]vici.IKESA{sa(1), sa(2)}, now); got != nil {
-		t.Errorf("the first listing (sessions from before the agent) gave %v, want none", got)
+	if got, wait := st.fresh([]vici.IKESA{sa(1), sa(2)}, now); got != nil || wait != 0 {
+		t.Errorf("the first listing (sessions from before the agent) gave %v, wait %v; want none", got, wait)
 	}
-	got := st.fresh([]vici.IKESA{sa(1), sa(4), sa(3)}, now)
-	if len(got) != 2 || got[0].UniqueID != 3 || got[1].UniqueID != 4 {
-		t.Errorf("fresh = %+v, want #3 and #4, oldest first", got)
+	later := now.Add(300 * time.Millisecond)
+	if got, wait := st.fresh([]vici.IKESA{sa(1), sa(4), sa(3)}, later); got != nil || wait != spreadSettle {
+		t.Errorf("new sessions gave %v, wait %v; want none before they settled, wait %v", got, wait, spreadSettle)
 	}
-	if got := st.fresh([]vici.IKESA{sa(3), sa(4)}, now); len(got) != 0 {
+	got, wait := st.fresh([]vici.IKESA{sa(1), sa(4), sa(3), sa(5)}, later.Add(spreadSettle))
+	if len(got) != 2 || got[0].UniqueID != 3 || got[1].UniqueID != 4 || wait != spreadSettle {
+		t.Errorf("fresh = %+v, wait %v; want #3 and #4, oldest first, and #5 in %v", got, wait, spreadSettle)
+	}
+	if got, _ := st.fresh([]vici.IKESA{sa(3), sa(4)}, later.Add(3*spreadSettle)); len(got) != 0 {
 		t.Errorf("sessions considered before came again: %+v", got)
 	}
 	st.noteLog(&vici.LogEntry{IKEUniqueID: 7, Message: "client got redirected from 192.0.2.2"}, now)
@@ -138,7 +142,7 @@ func TestSpreadPeersAreTheOtherCurrentReplicasThatTakeClients(t *testing.T) {
 		{Pod: "vpn-gateway-4", NodeAddress: "192.0.2.18", AppliedGeneration: 4}, // scaled away
 	}
 	want := []peerLoad{{pod: "vpn-gateway-1", addr: "192.0.2.6", sessions: 3}}
-	if diff := cmp.Diff(want, spreadPeers(gw, "vpn-gateway-0"), cmp.AllowUnexported(peerLoad{})); diff != "" {
+	if diff := cmp.Diff(want, otherReplicas(gw, "vpn-gateway-0"), cmp.AllowUnexported(peerLoad{})); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	if got := drainTargets(gw, "vpn-gateway-0"); !cmp.Equal(got, []string{"192.0.2.6"}) {
@@ -157,13 +161,13 @@ func TestStaticUsersGoToTheReplicaOwningTheirSlice(t *testing.T) {
 	}
 	a := &Agent{opts: Options{Gateway: "vpn"}, spreadIn: in}
 	peers := []peerLoad{{pod: "vpn-gateway-1", addr: "192.0.2.6", sessions: 9}}
-	if to, ok := a.spreadTarget(in, vici.IKESA{RemoteVIPs: []string{"10.3.200.200"}}, 0, peers); !ok || to.pod != "vpn-gateway-1" {
+	if to, _, ok := a.spreadTarget(in, vici.IKESA{RemoteVIPs: []string{"10.3.200.200"}}, 0, peers); !ok || to.pod != "vpn-gateway-1" {
 		t.Errorf("replica 1's static user goes to %+v, %v; want vpn-gateway-1 whatever the counts", to, ok)
 	}
-	if _, ok := a.spreadTarget(in, vici.IKESA{RemoteVIPs: []string{"10.3.200.5"}}, 20, peers[:0]); ok {
+	if _, _, ok := a.spreadTarget(in, vici.IKESA{RemoteVIPs: []string{"10.3.200.5"}}, 20, peers[:0]); ok {
 		t.Error("a static user on its own replica is moved")
 	}
-	if _, ok := a.spreadTarget(in, vici.IKESA{RemoteVIPs: []string{"10.3.200.200"}}, 0, nil); ok {
+	if _, _, ok := a.spreadTarget(in, vici.IKESA{RemoteVIPs: []string{"10.3.200.200"}}, 0, nil); ok {
 		t.Error("a static user is moved while its replica cannot take it")
 	}
 	users := map[string][]v1alpha1.Session{

@@ -94,6 +94,8 @@ func (a *Agent) sessionLoop(ctx context.Context) {
 		case <-soon.C:
 			pending = false
 			a.refreshSessions(ctx)
+		case <-a.spreadSt.kick:
+			a.refreshSessions(ctx)
 		}
 	}
 }
@@ -188,7 +190,7 @@ func (a *Agent) refreshSessions(ctx context.Context) {
 	}
 	a.clearConditions(ctx, snap)
 	a.writeAgentStatus(ctx)
-	a.spread(ctx, sas)
+	a.scheduleSpread(a.spread(ctx, sas))
 }
 
 // writeUserSessions writes this pod's sessions into each user's status that

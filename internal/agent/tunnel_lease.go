@@ -81,13 +81,17 @@ func (a *Agent) holdTunnels(ctx context.Context) {
 		LockConfig: resourcelock.ResourceLockConfig{Identity: a.opts.Pod},
 		Labels:     map[string]string{v1alpha1.LabelGateway: a.opts.Gateway},
 	}
-	set := func(held bool) {
+	set := func(ctx context.Context, held bool) {
 		if a.tunnelsHeld.Swap(held) != held {
 			log.Info("Tunnel lease changed hands", "held", held)
 			// Reported with the apply it triggers: the LAN routes the
 			// Tunnels' networks to the holder.
+			term := int32(0)
+			if held {
+				term = a.tunnelTerm(ctx, lock.LeaseMeta.Name)
+			}
 			a.mu.Lock()
-			a.report.HoldsTunnels = held
+			a.report.HoldsTunnels, a.report.TunnelTerm = held, term
 			a.mu.Unlock()
 			a.Trigger()
 		}
@@ -100,8 +104,8 @@ func (a *Agent) holdTunnels(ctx context.Context) {
 			ReleaseOnCancel: true,
 			Name:            lock.LeaseMeta.Name,
 			Callbacks: leaderelection.LeaderCallbacks{
-				OnStartedLeading: func(context.Context) { set(true) },
-				OnStoppedLeading: func() { set(false) },
+				OnStartedLeading: func(ctx context.Context) { set(ctx, true) },
+				OnStoppedLeading: func() { set(ctx, false) },
 			},
 		})
 		if err != nil {
@@ -111,6 +115,16 @@ func (a *Agent) holdTunnels(ctx context.Context) {
 		// Run returns when the lease is lost; campaign again.
 		le.Run(ctx)
 	}
+}
+
+// tunnelTerm is the Lease's leaseTransitions plus one, read once this pod
+// holds it (see v1alpha1.AgentStatus.TunnelTerm); 0 when it cannot be read.
+func (a *Agent) tunnelTerm(ctx context.Context, name string) int32 {
+	l, err := a.opts.Leases.Leases(a.opts.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil || l.Spec.LeaseTransitions == nil {
+		return 0
+	}
+	return *l.Spec.LeaseTransitions + 1
 }
 
 // withoutTunnels is res less its Tunnels, for a pod that does not hold the

@@ -38,16 +38,7 @@ func TestDrainingAReplicaRedirectsItsClientsToTheOther(t *testing.T) {
 	for _, cl := range r.clients {
 		cl.connect(t)
 	}
-	waitFor(t, 30*time.Second, "both replicas reporting their node", func() (bool, string) {
-		gw := r.gateway(t)
-		n := 0
-		for _, a := range gw.Status.Agents {
-			if a.NodeAddress != "" && a.AppliedGeneration >= gw.Generation {
-				n++
-			}
-		}
-		return n == 2, agentsString(gw.Status.Agents)
-	})
+	r.waitReported(t)
 
 	lost := make([][]int, len(r.clients))
 	var wg sync.WaitGroup

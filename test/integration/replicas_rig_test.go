@@ -94,6 +94,12 @@ func nodeAddr(k int) string { return fmt.Sprintf("192.0.2.%d", 4*k+2) }
 // dialling the replicas in turn (client i dials node i mod nodes).
 func newReplicaRig(t *testing.T, nodes, n int, path v1alpha1.ReturnPath) *replicaRig {
 	t.Helper()
+	return newReplicaRigDialing(t, nodes, n, path, func(i int) int { return i % nodes })
+}
+
+// newReplicaRigDialing is newReplicaRig with client i dialling node dial(i).
+func newReplicaRigDialing(t *testing.T, nodes, n int, path v1alpha1.ReturnPath, dial func(i int) int) *replicaRig {
+	t.Helper()
 	require.Root(t)
 	r := &replicaRig{inet: netns.New(t, "rpin"), lan: netns.New(t, "rpln")}
 	r.inet.EnableForwarding(t)
@@ -134,7 +140,7 @@ func newReplicaRig(t *testing.T, nodes, n int, path v1alpha1.ReturnPath) *replic
 			nodeAddress: nd.addr, tunnelLease: rigLease, log: testr.New(t).WithName(nd.pod)})
 	}
 	for i := range n {
-		cl := &replicaClient{name: fmt.Sprintf("user%d", i), node: i % nodes, ns: netns.New(t, fmt.Sprintf("rpc%d", i))}
+		cl := &replicaClient{name: fmt.Sprintf("user%d", i), node: dial(i), ns: netns.New(t, fmt.Sprintf("rpc%d", i))}
 		cl.identity = cl.name + "@example.com"
 		netns.Veth(t, cl.ns, r.inet, fmt.Sprintf("198.18.%d.2/24", i), fmt.Sprintf("198.18.%d.1/24", i))
 		cl.ns.AddRoute(t, "default", "via", fmt.Sprintf("198.18.%d.1", i))
@@ -148,8 +154,15 @@ func newReplicaRig(t *testing.T, nodes, n int, path v1alpha1.ReturnPath) *replic
 		loadClient(t, cl.cl, r.pki, []string{conn}, []string{secret})
 		r.clients = append(r.clients, cl)
 	}
+	var users []string
+	for _, cl := range r.clients {
+		users = append(users, cl.name)
+	}
 	for _, nd := range r.nodes {
 		nd.agent.waitReady(t, 60*time.Second)
+		// Every replica serves every user; on a loaded machine a user's
+		// password hash may reach a replica after it is ready.
+		waitServed(t, nd.agent, users...)
 	}
 	return r
 }
@@ -184,14 +197,46 @@ func (cl *replicaClient) vip(t *testing.T) netip.Addr {
 }
 
 // pings sends n pings from ns to addr (from the source address from, if
-// set) and reports whether all came back.
+// set) until all come back, for at most reachWithin, and reports whether
+// they did: on a loaded machine the userspace data path drops a packet
+// now and then, which says nothing about the routes under test.
 func pings(ns *netns.NS, from, addr string, n int) (bool, string) {
+	deadline := time.Now().Add(reachWithin)
+	for {
+		ok, out := pingOnce(ns, from, addr, n)
+		if ok || time.Now().After(deadline) {
+			return ok, out
+		}
+	}
+}
+
+// reachWithin bounds how long pings tries.
+const reachWithin = 15 * time.Second
+
+// pingOnce sends n pings and reports whether all came back.
+func pingOnce(ns *netns.NS, from, addr string, n int) (bool, string) {
 	args := []string{"ping", "-c", fmt.Sprint(n), "-i", "0.2", "-W", "2", addr}
 	if from != "" {
 		args = append(args, "-I", from)
 	}
 	out, err := ns.Exec(args...)
 	return err == nil && strings.Contains(out, fmt.Sprintf("%d received", n)), out
+}
+
+// waitReported waits until every replica's agent reported its node and
+// the current configuration: a replica other agents can send clients to.
+func (r *replicaRig) waitReported(t *testing.T) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "every replica reporting its node", func() (bool, string) {
+		gw := r.gateway(t)
+		n := 0
+		for _, a := range gw.Status.Agents {
+			if a.NodeAddress != "" && a.AppliedGeneration >= gw.Generation {
+				n++
+			}
+		}
+		return n == len(r.nodes), agentsString(gw.Status.Agents)
+	})
 }
 
 // gateway reads the VPNGateway.

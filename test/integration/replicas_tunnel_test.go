@@ -48,6 +48,8 @@ func TestTheTunnelMovesToTheOtherReplicaWhenItsHolderDies(t *testing.T) {
 		t.Fatalf("%s holds no Lease but loaded the tunnel (%v): %v", other.pod, err, names)
 	}
 
+	r.waitTunnelRoutes(t, r.nodes[holder])
+
 	dead := r.nodes[holder]
 	dead.cut.Store(true)
 	died := time.Now()
@@ -74,7 +76,26 @@ func TestTheTunnelMovesToTheOtherReplicaWhenItsHolderDies(t *testing.T) {
 		return c != nil && c.Status == metav1.ConditionTrue && slices.Contains(owners, v1alpha1.AgentFieldOwner(other.pod)),
 			fmt.Sprintf("condition %+v, status owners %v", c, owners)
 	})
+	// The dead holder's report still claims the Lease, with the older term.
+	r.waitTunnelRoutes(t, other)
 	t.Logf("Tunnel up on %s %v after %s died (Lease %v, retry %v)", other.pod, took.Round(10*time.Millisecond), dead.pod, rigLease.Duration, rigLease.RetryPeriod)
+}
+
+// waitTunnelRoutes waits until the gateway's return routes send the
+// Tunnel's remote networks, and nothing else, to nd's node.
+func (r *replicaRig) waitTunnelRoutes(t *testing.T, nd *replicaNode) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "the Tunnel's return routes toward "+nd.pod, func() (bool, string) {
+		routes := r.gateway(t).Status.ReturnRoutes
+		n := 0
+		for _, rt := range routes {
+			if rt.Tunnel != rigTunnel || rt.Pod != nd.pod || rt.NextHop != nd.addr {
+				return false, fmt.Sprintf("routes %+v", routes)
+			}
+			n++
+		}
+		return n > 0, fmt.Sprintf("routes %+v", routes)
+	})
 }
 
 func waitForTunnel(t *testing.T, nd *replicaNode) (sa vici.IKESA) {
