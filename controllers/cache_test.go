@@ -12,7 +12,8 @@ import (
 	"github.com/ikegate/ikegate/internal/testutil/gen"
 )
 
-// The cache keeps no managedFields and no kubectl copy, and two users hold
+// The cache keeps no managedFields, no kubectl copy and no sessions of a
+// user (the agents' account, which the manager never reads), and two users hold
 // one copy of the strings they share, however each was decoded.
 func TestTrimObject(t *testing.T) {
 	// Strings built at run time, as a decoder makes them: each its own.
@@ -21,6 +22,7 @@ func TestTrimObject(t *testing.T) {
 		u := gen.User(fresh(gen.Namespace), name, v1alpha1.Identity(name+"@example.com"), gen.WithLabels(map[string]string{fresh("team"): fresh("sales")}))
 		u.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}
 		u.Annotations = map[string]string{lastApplied: `{"spec":{}}`, fresh("note"): "kept"}
+		u.Status.Sessions = []v1alpha1.Session{{}}
 		u.Status.Conditions = []metav1.Condition{{Type: fresh(v1alpha1.ConditionValid), Status: metav1.ConditionTrue, Reason: fresh(v1alpha1.ReasonReady), Message: fresh("the user is valid")}}
 		out, err := trimObject(u)
 		if err != nil {
@@ -29,7 +31,7 @@ func TestTrimObject(t *testing.T) {
 		return out.(*v1alpha1.VPNUser)
 	}
 	a, b := user("alice"), user("bob")
-	if a.ManagedFields != nil || a.Annotations[lastApplied] != "" || a.Annotations["note"] != "kept" {
+	if a.ManagedFields != nil || a.Annotations[lastApplied] != "" || a.Annotations["note"] != "kept" || a.Status.Sessions != nil {
 		t.Errorf("metadata after trim: %+v", a.ObjectMeta)
 	}
 	same := func(what, x, y string) {
