@@ -3,6 +3,7 @@ package controllers
 import (
 	"maps"
 	"slices"
+	"unique"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -15,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
 )
 
 // lastApplied is kubectl's copy of the whole object; for a Secret applied
@@ -73,17 +76,78 @@ func readSecretTypes() fields.Selector {
 	return fields.AndSelectors(not...)
 }
 
+// trimObject drops what no reader of the cache uses and shares the strings
+// that thousands of objects repeat: a decoded object has its own copy of
+// every string, and with 100,000 users the same namespace, labels,
+// condition reasons and messages would be held 100,000 times.
 func trimObject(obj any) (any, error) {
-	if m, err := meta.Accessor(obj); err == nil {
-		m.SetManagedFields(nil)
-		if a := m.GetAnnotations(); a != nil {
-			if _, ok := a[lastApplied]; ok {
-				delete(a, lastApplied)
-				m.SetAnnotations(a)
-			}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return obj, nil
+	}
+	m.SetManagedFields(nil)
+	if a := m.GetAnnotations(); a != nil {
+		delete(a, lastApplied)
+		m.SetAnnotations(internKeys(a))
+	}
+	m.SetNamespace(intern(m.GetNamespace()))
+	m.SetLabels(internMap(m.GetLabels()))
+	if refs := m.GetOwnerReferences(); len(refs) > 0 {
+		for i := range refs {
+			refs[i].APIVersion, refs[i].Kind = intern(refs[i].APIVersion), intern(refs[i].Kind)
 		}
 	}
+	if u, ok := obj.(*v1alpha1.VPNUser); ok {
+		// The agents' account of each session: the manager writes a
+		// user's status under a field owner of its own and never reads it.
+		u.Status.Sessions = nil
+		u.Spec.GatewayRef.Name = intern(u.Spec.GatewayRef.Name)
+		if r := u.Spec.PasswordSecretRef; r != nil {
+			r.Key = intern(r.Key)
+		}
+		internConditions(u.Status.Conditions)
+	}
 	return obj, nil
+}
+
+func intern(s string) string {
+	if s == "" {
+		return s
+	}
+	return unique.Make(s).Value()
+}
+
+// internMap shares keys and values; internKeys only keys (values such as
+// a profile's hash are each object's own).
+func internMap(in map[string]string) map[string]string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(in))
+	for k, v := range in {
+		out[intern(k)] = intern(v)
+	}
+	return out
+}
+
+func internKeys(in map[string]string) map[string]string {
+	if len(in) == 0 {
+		// kubectl's copy was often the only one: an empty map still costs
+		// some 300 bytes.
+		return nil
+	}
+	out := make(map[string]string, len(in))
+	for k, v := range in {
+		out[intern(k)] = v
+	}
+	return out
+}
+
+func internConditions(cs []metav1.Condition) {
+	for i := range cs {
+		c := &cs[i]
+		c.Type, c.Status, c.Reason, c.Message = intern(c.Type), metav1.ConditionStatus(intern(string(c.Status))), intern(c.Reason), intern(c.Message)
+	}
 }
 
 // unreadSecretTypes are Secret types no ikegate object can reference

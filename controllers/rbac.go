@@ -2,8 +2,9 @@ package controllers
 
 // The manager's RBAC, shared by all its reconcilers, is these markers and
 // nothing else (TestManagerRBAC holds them to the calls the manager makes):
-// reads come from the informer cache (list, watch) except the Secrets the
-// cache trims, objects are written with server-side apply (patch, and create
+// reads come from the informer cache (list, watch) except Secrets' data,
+// which the cache does not hold (get, and list of a namespace's Secrets: see
+// secretReads), objects are written with server-side apply (patch, and create
 // for new ones), and owner references remove what a gateway made, so only
 // what finalizers and the profiles remove is deleted. The agent's Role needs
 // the manager to hold what it grants (get and status patch of the ikegate

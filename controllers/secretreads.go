@@ -151,8 +151,8 @@ func newSecretReads(cache, api client.Reader) *secretReads {
 	return &secretReads{cache: cache, api: api, known: map[types.NamespacedName]*secretFacts{}}
 }
 
-// Reads of fewer stale Secrets than listAbove are GETs; listPage is the
-// page size of a list.
+// A read that finds at most listAbove Secrets stale GETs them, unless it
+// is the first of its namespace; listPage is the page size of a list.
 const (
 	listAbove = 8
 	listPage  = 500
