@@ -113,9 +113,31 @@ func TestEAPRADIUSWithFreeRADIUS(t *testing.T) {
 
 	logs := &syncBuffer{}
 	startRADIUSAgent(t, cfg, pod, gw.VICISocket(), radiusDir, logs)
-	reloads := func() int { return strings.Count(logs.String(), "charon re-read its RADIUS servers") }
-	waitFor(t, 30*time.Second, "charon re-reading the RADIUS servers", func() (bool, string) { return reloads() == 1, logs.String() })
-	st, err := os.Stat(filepath.Join(radiusDir, "servers.conf"))
+	// charon has read a secret when the servers file holds it and charon
+	// re-read the file naming the server since the change was made. The
+	// manager writes the RADIUS secret into the credentials a moment after
+	// the gateway, so the agent's first reload may come before it, with no
+	// server; counting every reload raced with that.
+	serversFile := filepath.Join(radiusDir, "servers.conf")
+	reloads := func() int {
+		n := 0
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "charon re-read its RADIUS servers") && strings.Contains(l, "freeradius") {
+				n++
+			}
+		}
+		return n
+	}
+	readSecret := func(what string, before int, holds, lacks string) {
+		t.Helper()
+		waitFor(t, 30*time.Second, what, func() (bool, string) {
+			b, _ := os.ReadFile(serversFile)
+			in := strings.Contains(string(b), holds) && (lacks == "" || !strings.Contains(string(b), lacks))
+			return in && reloads() > before, logs.String()
+		})
+	}
+	readSecret("charon re-reading the RADIUS servers", 0, "sec}#ret", "")
+	st, err := os.Stat(serversFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,8 +165,9 @@ func TestEAPRADIUSWithFreeRADIUS(t *testing.T) {
 
 	// A wrong shared secret: FreeRADIUS drops what charon signs with it.
 	// Re-reading the settings leaves the established session alone.
+	before := reloads()
 	setRADIUSSecret(t, c, radSecret, wrongShare)
-	waitFor(t, 10*time.Second, "charon re-reading the wrong secret", func() (bool, string) { return reloads() == 2, logs.String() })
+	readSecret("charon re-reading the wrong secret", before, wrongShare, "sec}#ret")
 	if sas, err := established(ctx, clVICI, "home"); err != nil || len(sas) != 1 {
 		t.Fatalf("The session did not survive charon re-reading its settings: %v %v", sas, err)
 	}
@@ -181,8 +204,9 @@ func TestEAPRADIUSWithFreeRADIUS(t *testing.T) {
 	}
 
 	// Fixed: connects work again, the same charon all along.
+	before = reloads()
 	setRADIUSSecret(t, c, radSecret, radiusShare)
-	waitFor(t, 10*time.Second, "charon re-reading the fixed secret", func() (bool, string) { return reloads() == 3, logs.String() })
+	readSecret("charon re-reading the fixed secret", before, "sec}#ret", wrongShare)
 	if took, err = initiate(ctx, clVICI, "home"); err != nil {
 		t.Fatalf("Client could not connect after the secret was fixed: %v\nFreeRADIUS:\n%s", err, rad.tail())
 	}
