@@ -32,9 +32,9 @@ type connectPath struct {
 	// conns is the prefix of the client's connections to it.
 	conns string
 	addr  string
-	lat  []time.Duration // sorted after measuring
-	busy time.Duration
-	n    int
+	lat   []time.Duration // sorted after measuring
+	busy  time.Duration
+	n     int
 }
 
 func (p *connectPath) cps() float64 { return float64(p.n) / p.busy.Seconds() }
