@@ -52,8 +52,10 @@ type VPNUserSpec struct {
 	// clientAuth.maxSessionsPerUser. A login beyond it replaces the oldest
 	// session: that device receives a DELETE and the VPNUser a
 	// SessionReplaced Event. A user with a staticAddress has that one
-	// address only: while one device holds it, another gets none
-	// (INTERNAL_ADDRESS_FAILURE, no session), whatever this says.
+	// address only, so one session whatever this says: on EAPMSCHAPv2
+	// gateways, whose agent hands the address out, another device's login
+	// replaces the session; on others, while one device holds the address,
+	// another gets none (INTERNAL_ADDRESS_FAILURE, no session).
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=64

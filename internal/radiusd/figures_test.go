@@ -209,7 +209,7 @@ func TestConnectFigures(t *testing.T) {
 // and 100,000 users and connects per second against charon's own NTLM
 // secrets (about a minute; `make bench`). It measures once, whatever b.N.
 func BenchmarkConnectFigures(b *testing.B) {
-	res := measureConnects(b, connectSpec{large: 100000, rounds: 150, parallel: 3, perClient: 10, bursts: 5})
+	res := measureConnects(b, connectSpec{large: 100000, rounds: 150, parallel: 3, perClient: 10, bursts: 15})
 	// Straight to stdout: the testing package cuts a benchmark's log short.
 	fmt.Println(res.table())
 	for _, m := range res.modes {

@@ -64,7 +64,10 @@ func (b *builder) clientAuth() (Auth, bool) {
 // gets one connection that accepts any identity, except on certificate
 // gateways (see catchAll). Each user of another group gets a
 // connection of its own that names its identity and carries its group's pools;
-// charon switches to it after authentication (see selectRemoteAddrs).
+// charon switches to it after authentication (see selectRemoteAddrs). When
+// the agent's RADIUS server checks the users (AgentRADIUS) it names each
+// user's group and static address itself, and no connection names a user
+// (see radiusGroupConnections).
 func (b *builder) mobile(pools []*parsedPool) {
 	base, remote, gwOK := b.gatewayIKE()
 	groups := b.groupPools(pools)

@@ -86,6 +86,12 @@ func (b *builder) radiusGroupConnections(g *poolGroup, base Connection, remote A
 		}
 		fam := addrFamily(a)
 		b.acceptUserInGroup(u, remote.Method, StaticConnectionName(pool, fam), a, GroupClass(pool, fam))
+		// Every login of the user gets the address (eap_radius_provider.c
+		// keeps one per IKE_SA): a second device would take it from the
+		// first, which the agent therefore ends (the oldest session beyond
+		// the limit goes). A one-address pool refused the second device
+		// its virtual IP instead.
+		b.res.Users[len(b.res.Users)-1].MaxSessions = 1
 		s, seen := span[fam]
 		if !seen || a.Less(s[0]) {
 			s[0] = a

@@ -353,8 +353,8 @@ func TestBuildProblems(t *testing.T) {
 			}) {
 				t.Errorf("No connection of the static users with the radius pool: %+v", m.Connections)
 			}
-			if i := slices.IndexFunc(users, func(u AcceptedUser) bool { return u.Name == "one" }); i < 0 || users[i].Address != netip.MustParseAddr("10.3.200.7") || users[i].Group != GroupClass("staff", "4") {
-				t.Errorf("User one is not served with 10.3.200.7 and the static group: %+v", users)
+			if i := slices.IndexFunc(users, func(u AcceptedUser) bool { return u.Name == "one" }); i < 0 || users[i].Address != netip.MustParseAddr("10.3.200.7") || users[i].Group != GroupClass("staff", "4") || users[i].MaxSessions != 1 {
+				t.Errorf("User one is not served with 10.3.200.7, the static group and one session: %+v", users)
 			}
 		},
 	}, {

@@ -107,7 +107,7 @@ func TestMaximalNamesConverge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{swan.MobileConnectionName(poolName), swan.UserConnectionName(userName), swan.TunnelConnectionName(tunnelName)} {
+	for _, want := range []string{swan.MobileConnectionName(poolName), swan.MobileConnectionName(longPool), swan.TunnelConnectionName(tunnelName)} {
 		if !slices.Contains(conns, want) {
 			t.Errorf("charon lacks connection %s: %v", want, conns)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr/testr"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
@@ -125,9 +126,12 @@ func TestUsersServedByTheAgent(t *testing.T) {
 	// Disabled: bob's session ends, and his next login, tried as soon as
 	// the agent's server dropped him, is refused by that server.
 	rejects := ag.metric(t, "ikegate_agent_radius_rejects_total", nil)
-	u := getUser(t, c, "bob")
-	u.Spec.Disabled = true
-	if err := c.Update(ctx, &u); err != nil {
+	// The agent writes bob's status meanwhile: read again on a conflict.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		u := getUser(t, c, "bob")
+		u.Spec.Disabled = true
+		return c.Update(ctx, &u)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	ag.waitServes(t, 1)

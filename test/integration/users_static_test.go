@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -107,19 +108,25 @@ func TestStaticAddressesAndGroupsThroughTheAgent(t *testing.T) {
 		if _, err := initiate(ctx, clVICI, tc.user); err != nil {
 			t.Fatalf("%s could not log in: %v", tc.user, err)
 		}
-		sas, err := established(ctx, clVICI, tc.user)
-		if err != nil || len(sas) != 1 || len(sas[0].LocalVIPs) != 1 {
-			t.Fatalf("%s: client IKE_SAs %+v (%v), want one with a virtual IP", tc.user, sas, err)
+		// charon lists an IKE_SA a moment after initiate returned.
+		var vip string
+		waitFor(t, 10*time.Second, tc.user+"'s IKE_SA with a virtual IP on the client", func() (bool, string) {
+			sas, err := established(ctx, clVICI, tc.user)
+			if err != nil || len(sas) != 1 || len(sas[0].LocalVIPs) != 1 {
+				return false, fmt.Sprintf("client IKE_SAs %+v (%v), want one with a virtual IP", sas, err)
+			}
+			vip = sas[0].LocalVIPs[0]
+			return true, ""
+		})
+		if a, err := netip.ParseAddr(vip); err != nil || !tc.ok(a) {
+			t.Errorf("%s got virtual IP %s, want %s", tc.user, vip, tc.what)
 		}
-		vip, err := netip.ParseAddr(sas[0].LocalVIPs[0])
-		if err != nil || !tc.ok(vip) {
-			t.Errorf("%s got virtual IP %s, want %s", tc.user, sas[0].LocalVIPs[0], tc.what)
-		}
-		onGW, err := established(ctx, gwVICI, tc.conn)
-		if err != nil || !slices.ContainsFunc(onGW, func(sa vici.IKESA) bool { return sa.RemoteEAPID == tc.user+"@example.com" }) {
-			t.Errorf("The gateway holds no IKE_SA of %s on connection %s: %+v (%v)", tc.user, tc.conn, onGW, err)
-		}
-		ping(t, clNS, 2)
+		waitFor(t, 10*time.Second, tc.user+"'s IKE_SA on the gateway's connection "+tc.conn, func() (bool, string) {
+			onGW, err := established(ctx, gwVICI, tc.conn)
+			ok := err == nil && slices.ContainsFunc(onGW, func(sa vici.IKESA) bool { return sa.RemoteEAPID == tc.user+"@example.com" })
+			return ok, fmt.Sprintf("gateway IKE_SAs of %s: %+v (%v)", tc.conn, onGW, err)
+		})
+		waitFor(t, 10*time.Second, tc.user+" pinging the LAN", func() (bool, string) { return pings(clNS, "", lanAddr, 2) })
 		if err := terminate(ctx, clVICI, tc.user); err != nil {
 			t.Fatal(err)
 		}
