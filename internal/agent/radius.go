@@ -98,8 +98,11 @@ func writeIfChanged(path string, content []byte) (bool, error) {
 	if exists && bytes.Equal(old, content) {
 		return false, nil
 	}
+	// Only the file's own directory is made, never the volume it lives in:
+	// a volume that went away (a pod being torn down) must not be made
+	// again under its mount point.
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return false, err
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")

@@ -164,6 +164,11 @@ func (r *Run) RemoveAndExit(code int, report func([]string, error)) {
 	if killed, err := killMarked(r.dir); len(killed) > 0 || err != nil {
 		report(killed, err)
 	}
+	// What the rest of the process wrote meanwhile (a component reacting to
+	// its peers being killed) goes too.
+	if err := removeAll(r.dir); err != nil {
+		report(nil, err)
+	}
 	os.Exit(code)
 }
 
