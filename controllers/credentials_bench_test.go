@@ -34,7 +34,7 @@ import (
 //
 //	go test -run '^$' -bench CredentialsBulkImport -benchtime 1x ./controllers/
 func BenchmarkCredentialsBulkImport(b *testing.B) {
-	for _, users := range benchSizes(b, 10000) {
+	for _, users := range gen.UserCounts(b, 10000) {
 		b.Run(fmt.Sprintf("users=%d", users), func(b *testing.B) { bulkImport(b, users) })
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,7 +52,7 @@ func BenchmarkManagerUsers(b *testing.B) {
 		// default rate (one sample per 512 KiB) leaves them to chance.
 		runtime.MemProfileRate = 4096
 	}
-	sizes := benchSizes(b, 10000, 100000)
+	sizes := gen.UserCounts(b, 10000, 100000)
 	rows := map[int][]managerRow{}
 	for _, users := range sizes {
 		b.Run(fmt.Sprintf("users=%d", users), func(b *testing.B) {
@@ -87,24 +85,6 @@ func BenchmarkManagerUsers(b *testing.B) {
 				small.users, small.cold, small.restart, large.users, large.cold, large.restart)
 		}
 	}
-}
-
-// benchSizes are the user counts a scale benchmark runs at: def, or the
-// comma-separated IKEGATE_BENCH_USERS.
-func benchSizes(b *testing.B, def ...int) []int {
-	env := os.Getenv("IKEGATE_BENCH_USERS")
-	if env == "" {
-		return def
-	}
-	var out []int
-	for _, f := range strings.Split(env, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			b.Fatalf("IKEGATE_BENCH_USERS=%q: want user counts separated by commas", env)
-		}
-		out = append(out, n)
-	}
-	return out
 }
 
 // managerRow is one manager measured at one size.

@@ -3,10 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -73,22 +70,4 @@ func sampleUserReady(t testing.TB, c client.Client, ag *runningAgent, shards *sh
 	slices.Sort(row.agent)
 	slices.Sort(row.write)
 	slices.Sort(row.credentials)
-}
-
-// figureSizes are the comma-separated sizes of IKEGATE_BENCH_USERS, nil
-// when it is not set.
-func figureSizes(b *testing.B) []int {
-	env := os.Getenv("IKEGATE_BENCH_USERS")
-	if env == "" {
-		return nil
-	}
-	var out []int
-	for _, f := range strings.Split(env, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			b.Fatalf("IKEGATE_BENCH_USERS=%q: want user counts separated by commas", env)
-		}
-		out = append(out, n)
-	}
-	return out
 }

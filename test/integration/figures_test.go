@@ -13,6 +13,7 @@ import (
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
+	"github.com/ikegate/ikegate/internal/testutil/gen"
 	"github.com/ikegate/ikegate/internal/testutil/netns"
 	"github.com/ikegate/ikegate/internal/testutil/require"
 	"github.com/ikegate/ikegate/internal/vici"
@@ -274,10 +275,7 @@ func TestUserReadyFigures(t *testing.T) {
 // the smallest's; the first login after a charon restart within 1 s of its
 // socket returning.
 func BenchmarkUserReadyFigures(b *testing.B) {
-	sizes := []int{10, 10000, 100000}
-	if s := figureSizes(b); s != nil {
-		sizes = s
-	}
+	sizes := gen.UserCounts(b, 10, 10000, 100000)
 	res := measureFigures(b, figureSpec{sizes: sizes, samples: 100, naiveSamples: 3, naiveMax: 10000, connects: 20, gap: time.Second})
 	// Straight to stdout: the testing package cuts a benchmark's log short.
 	fmt.Println(res.table())
@@ -304,10 +302,7 @@ func BenchmarkUserReadyFigures(b *testing.B) {
 // agent holding the user, charon faked, at 10, 10,000 and 100,000 users
 // (IKEGATE_BENCH_USERS overrides), with the same goals for p99.
 func BenchmarkUserReadyHeldFigures(b *testing.B) {
-	sizes := []int{10, 10000, 100000}
-	if s := figureSizes(b); s != nil {
-		sizes = s
-	}
+	sizes := gen.UserCounts(b, 10, 10000, 100000)
 	held := measureHeld(b, figureSpec{sizes: sizes, samples: 100, gap: time.Second})
 	fmt.Println(heldTable(held))
 	for _, row := range held {
