@@ -296,8 +296,11 @@ func (r *diagRig) toPublicKey(t *testing.T, user, identity string) {
 		if err := r.c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: gatewayName}, &gw); err != nil {
 			return false, err.Error()
 		}
+		// The gateway's generation is applied before the user's connection
+		// may be: the user waits for its client CA in the credentials.
+		// A public key gateway has no connection but its users'.
 		for _, a := range gw.Status.Agents {
-			if a.AppliedGeneration >= gw.Generation && a.LastError == "" {
+			if a.AppliedGeneration >= gw.Generation && a.LastError == "" && a.Connections != nil && *a.Connections >= 1 {
 				return true, ""
 			}
 		}
