@@ -11,7 +11,6 @@ import (
 
 	"github.com/go-logr/logr"
 	govici "github.com/strongswan/govici/vici"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/diagnose"
@@ -57,7 +56,6 @@ type connectRig struct {
 
 func newConnectRig(t testing.TB, users, parallel int) *connectRig {
 	require.Root(t)
-	ctx := context.Background()
 	const (
 		agentAddr = "192.0.2.1"
 		ntlmAddr  = "198.51.100.1"
@@ -87,16 +85,7 @@ func newConnectRig(t testing.TB, users, parallel int) *connectRig {
 
 	// The NTLM gateway: what Build makes of the same objects, each user's
 	// NT hash as a charon secret instead of the agent's.
-	var (
-		gw   v1alpha1.VPNGateway
-		pool v1alpha1.MobilePool
-	)
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: gatewayName}, &gw); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: poolName}, &pool); err != nil {
-		t.Fatal(err)
-	}
+	gw, pool := seedObjects(t, c)
 	in := swan.Resources{Gateway: gw, Pools: []v1alpha1.MobilePool{pool}, Secrets: map[string]map[string][]byte{},
 		ServerCertPEM: server.CertPEM, ServerKeyPEM: server.KeyPEM, CAPEM: pki.CertPEM, Now: time.Now()}
 	for i := range users {

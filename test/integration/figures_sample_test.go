@@ -71,3 +71,21 @@ func sampleUserReady(t testing.TB, c client.Client, ag *runningAgent, shards *sh
 	slices.Sort(row.write)
 	slices.Sort(row.credentials)
 }
+
+// seedObjects reads the gateway and pool createGateway made, as the
+// figures' naive gateways build them again.
+func seedObjects(t testing.TB, c client.Client) (v1alpha1.VPNGateway, v1alpha1.MobilePool) {
+	t.Helper()
+	ctx := context.Background()
+	var (
+		gw   v1alpha1.VPNGateway
+		pool v1alpha1.MobilePool
+	)
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: gatewayName}, &gw); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: poolName}, &pool); err != nil {
+		t.Fatal(err)
+	}
+	return gw, pool
+}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/swan"
@@ -136,16 +135,7 @@ func measureFigures(t testing.TB, spec figureSpec) figureResult {
 	cfg, c := startAPI(t)
 	createGateway(t, c, pki, server, nil)
 	shards := watchShards(t, cfg)
-	var (
-		gw   v1alpha1.VPNGateway
-		pool v1alpha1.MobilePool
-	)
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: gatewayName}, &gw); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: poolName}, &pool); err != nil {
-		t.Fatal(err)
-	}
+	gw, pool := seedObjects(t, c)
 	// The first user: the pool serves nobody without one.
 	createUsers(t, c, "u", 0, 1)
 	ag := startAgent(t, cfg, agentConfig{pod: "figures-0", gw: agGW, log: logr.Discard()})
