@@ -161,6 +161,10 @@ type Decoder struct {
 	entries [Shards][]entry
 	values  map[string]map[string][]byte
 	hashes  map[swan.SecretKeyRef][]byte
+	// changed are the references whose hash the last Update added,
+	// changed or removed; valuesChanged says whether it changed a value.
+	changed       []swan.SecretKeyRef
+	valuesChanged bool
 }
 
 type entry struct{ kind, secret, key string }
@@ -182,6 +186,7 @@ func (d *Decoder) Update(secrets []*corev1.Secret) (values map[string]map[string
 			current[i] = s
 		}
 	}
+	d.changed, d.valuesChanged = d.changed[:0], false
 	for i, s := range current {
 		version := ""
 		if s != nil {
@@ -192,31 +197,76 @@ func (d *Decoder) Update(secrets []*corev1.Secret) (values map[string]map[string
 		if version == d.version[i] && (s == nil || s.ResourceVersion != "") {
 			continue
 		}
+		before := d.shardHashes(i)
 		d.drop(i)
 		d.version[i] = version
-		if s == nil {
-			continue
+		if s != nil {
+			d.decode(i, s)
 		}
-		for k, v := range s.Data {
-			kind, secret, key := splitKey(k)
-			if secret == "" || key == "" || Shard(secret) != i {
-				continue
-			}
-			switch kind {
-			case kindValue:
-				if d.values[secret] == nil {
-					d.values[secret] = map[string][]byte{}
-				}
-				d.values[secret][key] = v
-			case kindNTHash:
-				d.hashes[swan.SecretKeyRef{Name: secret, Key: key}] = v
-			default:
-				continue
-			}
-			d.entries[i] = append(d.entries[i], entry{kind, secret, key})
-		}
+		d.compare(i, before)
 	}
 	return d.values, d.hashes
+}
+
+// Changes reports what the last Update changed: the references whose NT
+// hash came, went or changed, and whether any plain value changed.
+func (d *Decoder) Changes() (hashes []swan.SecretKeyRef, values bool) {
+	return d.changed, d.valuesChanged
+}
+
+// shardHashes are the hashes shard i holds now; a shard's values count as
+// changed whenever it is decoded again.
+func (d *Decoder) shardHashes(i int) map[swan.SecretKeyRef]string {
+	out := map[swan.SecretKeyRef]string{}
+	for _, e := range d.entries[i] {
+		if e.kind != kindNTHash {
+			d.valuesChanged = true
+			continue
+		}
+		ref := swan.SecretKeyRef{Name: e.secret, Key: e.key}
+		out[ref] = string(d.hashes[ref])
+	}
+	return out
+}
+
+// compare records how shard i's hashes differ from before.
+func (d *Decoder) compare(i int, before map[swan.SecretKeyRef]string) {
+	for _, e := range d.entries[i] {
+		if e.kind != kindNTHash {
+			d.valuesChanged = true
+			continue
+		}
+		ref := swan.SecretKeyRef{Name: e.secret, Key: e.key}
+		if h, ok := before[ref]; !ok || h != string(d.hashes[ref]) {
+			d.changed = append(d.changed, ref)
+		}
+		delete(before, ref)
+	}
+	for ref := range before {
+		d.changed = append(d.changed, ref)
+	}
+}
+
+// decode adds what Secret s holds for shard i.
+func (d *Decoder) decode(i int, s *corev1.Secret) {
+	for k, v := range s.Data {
+		kind, secret, key := splitKey(k)
+		if secret == "" || key == "" || Shard(secret) != i {
+			continue
+		}
+		switch kind {
+		case kindValue:
+			if d.values[secret] == nil {
+				d.values[secret] = map[string][]byte{}
+			}
+			d.values[secret][key] = v
+		case kindNTHash:
+			d.hashes[swan.SecretKeyRef{Name: secret, Key: key}] = v
+		default:
+			continue
+		}
+		d.entries[i] = append(d.entries[i], entry{kind, secret, key})
+	}
 }
 
 // drop removes what shard i contributed.

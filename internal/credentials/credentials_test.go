@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -296,6 +297,22 @@ func TestDecoderFollowsShardVersions(t *testing.T) {
 	values, hashes = d.Update(secrets)
 	if hash("alice") != 9 || len(values) != 0 || hash(other) != 3 {
 		t.Errorf("After alice's shard changed: values %v hashes %v", values, hashes)
+	}
+	// The agent decides again only the users whose hash changed.
+	if refs, valuesChanged := d.Changes(); !valuesChanged || !slices.Equal(refs, []swan.SecretKeyRef{{Name: "alice", Key: "password"}}) {
+		t.Errorf("After alice's shard changed, Changes is %v, values changed %v; want alice's password and values changed", refs, valuesChanged)
+	}
+	// The same shard again, with the hash unchanged, changes nothing;
+	// versions alone do not make a change.
+	secrets[a] = secrets[a].DeepCopy()
+	secrets[a].ResourceVersion = "2b"
+	d.Update(secrets)
+	if refs, valuesChanged := d.Changes(); len(refs) != 0 || valuesChanged {
+		t.Errorf("A shard written again unchanged: Changes is %v, values changed %v; want none", refs, valuesChanged)
+	}
+	d.Update(secrets)
+	if refs, _ := d.Changes(); len(refs) != 0 {
+		t.Errorf("An Update without a new version: Changes is %v; want none", refs)
 	}
 
 	// A shard gone is a shard empty; other Secrets are ignored; a key

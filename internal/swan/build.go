@@ -54,6 +54,9 @@ type Resources struct {
 	// Replica is the gateway pod the configuration is for: it serves its
 	// own slices of the pools (see Slices).
 	Replica Replica
+	// IndexUsers asks for Result.Index: the agent keeps it to decide
+	// single users' changes without a whole Build.
+	IndexUsers bool
 }
 
 // Problem is a fault in the resources that keeps an object out of the model.
@@ -138,13 +141,23 @@ func Build(in Resources) Result {
 	b.res.LocalUsers = in.Gateway.Spec.OnlyVPNUsers()
 	b.res.AgentRADIUS = in.Gateway.Spec.UsesLocalUsers()
 	b.res.MaxSessions = int(in.Gateway.Spec.EffectiveMaxSessionsPerUser())
+	if in.IndexUsers && b.res.AgentRADIUS {
+		// A copy: the index must not keep the builder, and with it every
+		// user, alive.
+		gw := in.Gateway
+		b.index = newUserIndex(&gw)
+	}
 	b.credentials()
 	pools, tunnels := b.admit(b.parsePools(), b.parseTunnels())
 	b.mobile(pools)
 	b.commitTunnels(tunnels)
 	b.radius()
 	b.refused()
-	return b.finish()
+	res := b.finish()
+	if res.Index != nil {
+		res.Index.finish(in.Users, &res)
+	}
+	return res
 }
 
 type builder struct {
@@ -156,6 +169,8 @@ type builder struct {
 	problems []Problem
 	// hashes are the NT hashes of the local users with a usable password.
 	hashes map[*v1alpha1.VPNUser][16]byte
+	// index is filled for Result.Index when asked for.
+	index *UserIndex
 }
 
 func (b *builder) problem(reason, kind, name, format string, args ...any) {

@@ -73,6 +73,9 @@ func (b *builder) mobile(pools []*parsedPool) {
 	groups := b.groupPools(pools)
 	users := b.validUsers()
 	b.assignUsers(groups, users)
+	if b.index != nil {
+		b.index.assignedTo(groups, users, remote.Method)
+	}
 	live := b.liveGroups(groups, len(users) > 0)
 	if !gwOK {
 		return
@@ -89,6 +92,7 @@ func (b *builder) mobile(pools []*parsedPool) {
 			b.acceptGroup(g)
 			b.radiusGroupConnections(g, base, remote, statics)
 		}
+		b.res.Index = b.index
 		return
 	}
 	catchAll := b.catchAll(live)

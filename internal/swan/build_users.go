@@ -19,71 +19,103 @@ func (b *builder) validUsers() []*v1alpha1.VPNUser {
 	}
 	slices.SortFunc(users, func(x, y *v1alpha1.VPNUser) int { return strings.Compare(x.Name, y.Name) })
 	claims := make(map[string][]string, len(users))
-	var mine []*v1alpha1.VPNUser
+	var (
+		mine []*v1alpha1.VPNUser
+		keys []string
+	)
 	for _, u := range users {
-		if !b.belongs(u.Spec.GatewayRef, KindVPNUser, u.Name) {
+		key, ok := b.identityOf(u)
+		if !ok {
 			continue
 		}
-		if u.Spec.Identity == "" {
-			b.problem(v1alpha1.ReasonInvalidSpec, KindVPNUser, u.Name, "identity is empty")
-			continue
-		}
-		if reason, why := userIdentityProblem(string(u.Spec.Identity), LocalIdentity(b.gw)); why != "" {
-			b.problem(reason, KindVPNUser, u.Name, "identity %q %s", u.Spec.Identity, why)
-			continue
-		}
-		key := identityKey(string(u.Spec.Identity))
 		claims[key] = append(claims[key], u.Name)
 		mine = append(mine, u)
+		keys = append(keys, key)
 	}
 	out := mine[:0]
-	for _, u := range mine {
-		if others := claims[identityKey(string(u.Spec.Identity))]; len(others) > 1 {
+	for i, u := range mine {
+		if others := claims[keys[i]]; len(others) > 1 {
 			b.problem(v1alpha1.ReasonDuplicateIdentity, KindVPNUser, u.Name, "identity %q is also claimed by VPNUser %s", u.Spec.Identity, strings.Join(slices.DeleteFunc(slices.Clone(others), func(n string) bool { return n == u.Name }), ", "))
 			continue
 		}
-		if u.Spec.Disabled {
-			continue
-		}
-		if u.Spec.ExpiresAt != nil && !b.in.Now.Before(u.Spec.ExpiresAt.Time) {
+		if !b.mayLogIn(u) {
 			continue
 		}
 		out = append(out, u)
 	}
+	if b.index != nil {
+		b.index.claimed(claims)
+	}
 	return out
+}
+
+// identityOf checks what a user's identity must be on its own (the gateway
+// it names, a literal identity that is not the gateway's), reports what
+// fails, and returns the key under which users' identities collide.
+func (b *builder) identityOf(u *v1alpha1.VPNUser) (string, bool) {
+	if !b.belongs(u.Spec.GatewayRef, KindVPNUser, u.Name) {
+		return "", false
+	}
+	if u.Spec.Identity == "" {
+		b.problem(v1alpha1.ReasonInvalidSpec, KindVPNUser, u.Name, "identity is empty")
+		return "", false
+	}
+	if reason, why := userIdentityProblem(string(u.Spec.Identity), LocalIdentity(b.gw)); why != "" {
+		b.problem(reason, KindVPNUser, u.Name, "identity %q %s", u.Spec.Identity, why)
+		return "", false
+	}
+	return identityKey(string(u.Spec.Identity)), true
+}
+
+// mayLogIn reports whether a user is neither disabled nor expired.
+func (b *builder) mayLogIn(u *v1alpha1.VPNUser) bool {
+	if u.Spec.Disabled {
+		return false
+	}
+	return u.Spec.ExpiresAt == nil || b.in.Now.Before(u.Spec.ExpiresAt.Time)
 }
 
 // assignUsers puts every user into the one group whose selector matches it,
 // or the group without selector.
 func (b *builder) assignUsers(groups []*poolGroup, users []*v1alpha1.VPNUser) {
-	var fallback *poolGroup
+	for _, u := range users {
+		if g := b.groupOf(groups, u); g != nil {
+			g.users = append(g.users, u)
+		}
+	}
+}
+
+// groupOf is the one group whose selector matches the user, or else the
+// group without selector; it reports a user that no group or more than one
+// selects.
+func (b *builder) groupOf(groups []*poolGroup, u *v1alpha1.VPNUser) *poolGroup {
+	set := labels.Set(u.Labels)
+	var (
+		hits     []*poolGroup
+		fallback *poolGroup
+	)
 	for _, g := range groups {
 		if g.key == "" {
 			fallback = g
+		} else if g.sel.Matches(set) {
+			hits = append(hits, g)
 		}
 	}
-	for _, u := range users {
-		set := labels.Set(u.Labels)
-		var hits []*poolGroup
-		for _, g := range groups {
-			if g.key != "" && g.sel.Matches(set) {
-				hits = append(hits, g)
-			}
+	switch {
+	case len(hits) > 1:
+		names := make([]string, len(hits))
+		for i, g := range hits {
+			names[i] = g.pools[0].obj.Name
 		}
-		switch {
-		case len(hits) > 1:
-			names := make([]string, len(hits))
-			for i, g := range hits {
-				names[i] = g.pools[0].obj.Name
-			}
-			b.problem(v1alpha1.ReasonPoolConflict, KindVPNUser, u.Name, "selected by MobilePools %s, which hand out different addresses; a user can draw from one group of pools only", strings.Join(names, ", "))
-		case len(hits) == 1:
-			hits[0].users = append(hits[0].users, u)
-		case fallback != nil:
-			fallback.users = append(fallback.users, u)
-		default:
-			b.problem(v1alpha1.ReasonNoPool, KindVPNUser, u.Name, "no MobilePool of gateway %s selects the user", b.gw.Name)
-		}
+		b.problem(v1alpha1.ReasonPoolConflict, KindVPNUser, u.Name, "selected by MobilePools %s, which hand out different addresses; a user can draw from one group of pools only", strings.Join(names, ", "))
+		return nil
+	case len(hits) == 1:
+		return hits[0]
+	case fallback != nil:
+		return fallback
+	default:
+		b.problem(v1alpha1.ReasonNoPool, KindVPNUser, u.Name, "no MobilePool of gateway %s selects the user", b.gw.Name)
+		return nil
 	}
 }
 

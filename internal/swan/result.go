@@ -45,6 +45,9 @@ type Result struct {
 	Refused []RefusedRange
 	// Problems are the faults that kept objects out, sorted.
 	Problems []Problem
+	// Index is set when Resources.IndexUsers asked for it on a gateway
+	// whose users the agent's RADIUS server checks: see UserIndex.
+	Index *UserIndex
 }
 
 // AcceptedPool is a MobilePool charon serves, with its values parsed.
