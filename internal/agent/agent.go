@@ -167,6 +167,19 @@ type Agent struct {
 
 	kick  chan struct{}
 	ready atomic.Bool
+	// dirty is what changed since the apply loop last looked; index is
+	// the last whole apply's user index while nothing but users changed
+	// since (users_delta.go). The apply loop alone uses index and the
+	// last* fields.
+	dirty          dirty
+	index          *swan.UserIndex
+	lastModel      swan.Model
+	lastGeneration int64
+	lastRADIUS     savedRADIUS
+	// savedAt is the state file's last write; saveTimer is set while a
+	// change of users waits to be written.
+	savedAt   time.Time
+	saveTimer *time.Timer
 
 	// mu guards what both loops read and write.
 	mu sync.Mutex
@@ -203,8 +216,9 @@ type Agent struct {
 	// log is Run's logger, for requests of the health server.
 	log    atomic.Pointer[logr.Logger]
 	report v1alpha1.AgentStatus
-	// expiry triggers an apply when the next user expires.
-	expiry *time.Timer
+	// expiry triggers an apply when the next user expires, at nextExpiry.
+	expiry     *time.Timer
+	nextExpiry time.Time
 	// firewallOff is set once the table of a gateway whose firewall is
 	// disabled has been deleted.
 	firewallOff bool
@@ -309,8 +323,14 @@ func (a *Agent) FieldOwner() string { return a.owner }
 // not make the pod unready: everything else is served.
 func (a *Agent) Ready() bool { return a.ready.Load() }
 
-// Trigger asks for an apply; a burst of triggers causes one.
+// Trigger asks for an apply of everything; a burst of triggers causes one.
 func (a *Agent) Trigger() {
+	a.dirty.mark("", "", true, false)
+	a.wake()
+}
+
+// wake asks the apply loop to look at what is dirty.
+func (a *Agent) wake() {
 	select {
 	case a.kick <- struct{}{}:
 	default:
@@ -347,6 +367,10 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // sync makes charon and the firewall hold what the gateway's objects say.
 func (a *Agent) sync(ctx context.Context) error {
+	if done, err := a.syncUsers(ctx, a.dirty.take()); done {
+		return err
+	}
+	a.index = nil
 	log := logr.FromContextOrDiscard(ctx)
 	start := time.Now()
 	in, gw, err := a.resources(ctx)
@@ -421,6 +445,8 @@ func (a *Agent) sync(ctx context.Context) error {
 		if err := a.saved.save(model, gw.Generation, savedRADIUSOf(&res, users)); err != nil {
 			log.Error(err, "Keeping the applied configuration for a restart failed")
 		}
+		a.savedAt = time.Now()
+		a.lastModel, a.lastGeneration, a.lastRADIUS = model, gw.Generation, savedRADIUSOf(&res, nil)
 	}
 
 	if !errors.Is(applyErr, vici.ErrUnavailable) {
@@ -429,6 +455,10 @@ func (a *Agent) sync(ctx context.Context) error {
 	err = errors.Join(errs...)
 	a.setReport(ctx, gw, err)
 	a.updateReadiness(ctx, model, applied, applyErr, errors.Join(servingErrs...))
+	if err == nil && a.stores != nil {
+		// Until something but users changes, users are decided alone.
+		a.index = res.Index
+	}
 	return err
 }
 
@@ -457,6 +487,7 @@ func (a *Agent) scheduleExpiry(in swan.Resources) {
 		a.expiry.Stop()
 		a.expiry = nil
 	}
+	a.nextExpiry = next
 	if !next.IsZero() {
 		a.expiry = time.AfterFunc(next.Sub(in.Now), a.Trigger)
 	}

@@ -42,6 +42,12 @@ func (a *Agent) applyLoop(ctx context.Context) {
 // then, while a new user's password hash is awaited, until it arrives or
 // CredentialsWait has passed. It returns false when ctx is done.
 func (a *Agent) gather(ctx context.Context) bool {
+	if a.index != nil && a.dirty.onlyUsers() {
+		// Deciding single users costs microseconds each: nothing is
+		// gained by waiting for more, and a user whose hash is still on
+		// its way is decided again when its shard comes.
+		return ctx.Err() == nil
+	}
 	start := time.Now()
 	deadline := start.Add(a.opts.Debounce + max(0, a.opts.CredentialsWait))
 	timer := time.NewTimer(a.opts.Debounce)

@@ -117,16 +117,22 @@ func excessDevices(sas []vici.IKESA, tunnels map[string]tunnelInfo, limits sessi
 // gets a DELETE, and its user an Event saying which device was replaced.
 // It reports whether it ended any, so the caller lists the SAs again.
 func (a *Agent) enforceSessionLimits(ctx context.Context, sas []vici.IKESA) bool {
+	// Under the lock: a change of single users updates the limits in place.
 	a.mu.Lock()
-	limits, tunnels := a.limits, a.tunnelConns
+	excess := excessDevices(sas, a.tunnelConns, a.limits)
+	limits := make([]int, len(excess))
+	owners := make([]string, len(excess))
+	for i, d := range excess {
+		limits[i] = a.limits.of(d.identity)
+		owners[i] = a.limits.users[d.identity].name
+	}
 	a.mu.Unlock()
-	excess := excessDevices(sas, tunnels, limits)
 	if len(excess) == 0 {
 		return false
 	}
 	log := logr.FromContextOrDiscard(ctx)
 	var errs []error
-	for _, d := range excess {
+	for i, d := range excess {
 		ended := false
 		for _, sa := range d.sas {
 			ok, err := vici.DeleteSA(ctx, a.opts.VICI, sa.UniqueID)
@@ -139,14 +145,14 @@ func (a *Agent) enforceSessionLimits(ctx context.Context, sas []vici.IKESA) bool
 			continue
 		}
 		sa := d.sas[len(d.sas)-1]
-		limit := limits.of(d.identity)
+		limit := limits[i]
 		log.Info("Replaced the oldest session of a user over its session limit", "identity", d.identity,
 			"remote", sa.RemoteHost, "port", sa.RemotePort, "ikeSA", sa.UniqueID, "maxSessions", limit)
-		if u, ok := limits.users[d.identity]; ok {
+		if owner := owners[i]; owner != "" {
 			msg := fmt.Sprintf("Session from %s port %d (IKE identity %s, virtual IPs %s) was ended with a DELETE: a new login exceeded maxSessions %d",
 				sa.RemoteHost, sa.RemotePort, sa.RemoteID, strings.Join(sa.RemoteVIPs, ", "), limit)
-			if err := a.userEvent(ctx, u.name, v1alpha1.EventReasonSessionReplaced, msg); err != nil {
-				errs = append(errs, fmt.Errorf("recording the replaced session of VPNUser %s: %w", u.name, err))
+			if err := a.userEvent(ctx, owner, v1alpha1.EventReasonSessionReplaced, msg); err != nil {
+				errs = append(errs, fmt.Errorf("recording the replaced session of VPNUser %s: %w", owner, err))
 			}
 		}
 	}

@@ -5,10 +5,12 @@ import (
 	"encoding/pem"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/diagnose"
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/vici"
@@ -34,9 +36,11 @@ type userRef struct {
 // replaced whole, never changed in place.
 type diagIndex struct {
 	gateway member
-	users   map[string]userRef // by identity
-	tunnels map[string]member  // by charon connection
-	peers   map[string]member  // by the tunnel peer's address
+	// users are the gateway's users by identity, and which of them the
+	// agent's RADIUS server serves; a user change updates them in place.
+	users   *userBook
+	tunnels map[string]member // by charon connection
+	peers   map[string]member // by the tunnel peer's address
 	// routes are the networks the gateway offers on each connection, the
 	// gateway's side of a traffic selector mismatch.
 	routes map[string][]string
@@ -47,10 +51,52 @@ type diagIndex struct {
 	// peer's certificate, the gateway's side of one that does not verify.
 	cas      map[string][]string
 	localIDs []string
+}
+
+// userBook is what diagnosis knows of the gateway's users by identity.
+// The diag index of a Build is replaced whole, but its book is changed in
+// place by a change of single users (users_delta.go), hence the lock.
+type userBook struct {
+	mu   sync.RWMutex
+	refs map[string]userRef
+	// byName is each user's identity in refs.
+	byName map[string]string
 	// served are the identities the agent's RADIUS server checks (with
 	// Result.AgentRADIUS; nil otherwise): charon's log says only that the
 	// server refused a login, the agent knows whether it knew the user.
 	served map[string]bool
+}
+
+// ref is the user of an identity.
+func (b *userBook) ref(identity string) (userRef, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	r, ok := b.refs[identity]
+	return r, ok
+}
+
+// serves reports whether the agent's RADIUS server checks the identity,
+// and whether the agent's server checks this gateway's logins at all.
+func (b *userBook) serves(identity string) (served, agent bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.served[identity], b.served != nil
+}
+
+// add records the user of an identity, unless another user has it.
+func (b *userBook) add(identity string, u *v1alpha1.VPNUser, now time.Time) {
+	if _, dup := b.refs[identity]; dup || identity == "" {
+		return
+	}
+	ref := userRef{member: member{kind: "VPNUser", name: u.Name, uid: u.UID}}
+	switch {
+	case u.Spec.Disabled:
+		ref.state = diagnose.ReasonDisabled
+	case u.Spec.ExpiresAt != nil && !u.Spec.ExpiresAt.After(now):
+		ref.state = diagnose.ReasonExpired
+	}
+	b.refs[identity] = ref
+	b.byName[u.Name] = identity
 }
 
 // newDiagIndex indexes the objects Build accepted and the users it did not
@@ -59,7 +105,7 @@ func newDiagIndex(in *swan.Resources, res *swan.Result) *diagIndex {
 	gw := &in.Gateway
 	ix := &diagIndex{
 		gateway: member{kind: "VPNGateway", name: gw.Name, uid: gw.UID},
-		users:   make(map[string]userRef, len(in.Users)),
+		users:   &userBook{refs: make(map[string]userRef, len(in.Users)), byName: make(map[string]string, len(in.Users))},
 		tunnels: make(map[string]member, len(res.Tunnels)),
 		peers:   map[string]member{},
 		routes:  map[string][]string{},
@@ -67,25 +113,13 @@ func newDiagIndex(in *swan.Resources, res *swan.Result) *diagIndex {
 		cas:     map[string][]string{},
 	}
 	if res.AgentRADIUS {
-		ix.served = make(map[string]bool, len(res.Users))
+		ix.users.served = make(map[string]bool, len(res.Users))
 		for _, u := range res.Users {
-			ix.served[u.Identity] = true
+			ix.users.served[u.Identity] = true
 		}
 	}
 	for i := range in.Users {
-		u := &in.Users[i]
-		id := string(u.Spec.Identity)
-		if _, dup := ix.users[id]; dup || id == "" {
-			continue
-		}
-		ref := userRef{member: member{kind: "VPNUser", name: u.Name, uid: u.UID}}
-		switch {
-		case u.Spec.Disabled:
-			ref.state = diagnose.ReasonDisabled
-		case u.Spec.ExpiresAt != nil && !u.Spec.ExpiresAt.After(in.Now):
-			ref.state = diagnose.ReasonExpired
-		}
-		ix.users[id] = ref
+		ix.users.add(string(in.Users[i].Spec.Identity), &in.Users[i], in.Now)
 	}
 	uids := make(map[string]types.UID, len(in.Tunnels))
 	for i := range in.Tunnels {
@@ -141,10 +175,10 @@ func (ix *diagIndex) userState(identity string) string {
 	if ix == nil {
 		return ""
 	}
-	if r := ix.users[identity].state; r != "" {
-		return r
+	if r, _ := ix.users.ref(identity); r.state != "" {
+		return r.state
 	}
-	if ix.served != nil && !ix.served[identity] {
+	if served, agent := ix.users.serves(identity); agent && !served {
 		return diagnose.ReasonUnknownUser
 	}
 	return ""
@@ -157,7 +191,7 @@ func (ix *diagIndex) target(f diagnose.Failure) member {
 	if t, ok := ix.tunnels[f.Connection]; ok {
 		return t
 	}
-	if u, ok := ix.users[f.RemoteID]; ok {
+	if u, ok := ix.users.ref(f.RemoteID); ok {
 		return u.member
 	}
 	if t, ok := ix.peers[f.Remote]; ok {
@@ -186,9 +220,9 @@ func (ix *diagIndex) complete(f diagnose.Failure) diagnose.Failure {
 	}
 	// With the agent's own RADIUS server, charon logs only that the server
 	// rejected the login; the agent knows why.
-	if ix.served != nil && f.Phase == diagnose.PhaseIKEAuth {
+	if served, agent := ix.users.serves(f.RemoteID); agent && f.Phase == diagnose.PhaseIKEAuth {
 		switch {
-		case f.Reason == diagnose.ReasonAuthenticationFailed && ix.served[f.RemoteID]:
+		case f.Reason == diagnose.ReasonAuthenticationFailed && served:
 			f.Detail = "wrong password: the client's EAP-MS-CHAPv2 response did not verify against the password this gateway pod holds for the user"
 		case f.Reason == diagnose.ReasonUnknownUser:
 			f.Detail = "no VPNUser of this gateway has this EAP identity"
@@ -197,7 +231,7 @@ func (ix *diagIndex) complete(f diagnose.Failure) diagnose.Failure {
 	// charon has no password for the user while the manager has not
 	// derived its hash, or the pod is loading it: "create a VPNUser"
 	// would send the owner the wrong way.
-	if u, ok := ix.users[f.RemoteID]; ok && f.Reason == diagnose.ReasonUnknownUser && u.state == "" {
+	if u, ok := ix.users.ref(f.RemoteID); ok && f.Reason == diagnose.ReasonUnknownUser && u.state == "" {
 		f.Reason = diagnose.ReasonCredentialsPending
 		f.Detail = "the VPNUser " + u.name + " exists, but this gateway pod holds no password for it yet"
 	}

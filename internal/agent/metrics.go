@@ -22,6 +22,8 @@ type metrics struct {
 	radiusUsers   prometheus.Gauge
 	// radiusSessions are the sessions charon's RADIUS accounting reports.
 	radiusSessions prometheus.Gauge
+	// userChanges counts users decided alone, without a whole apply.
+	userChanges prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -71,12 +73,16 @@ func newMetrics() *metrics {
 			Name: "ikegate_agent_radius_sessions",
 			Help: "Sessions of the agent's RADIUS users that charon's accounting reports started and not stopped.",
 		}),
+		userChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ikegate_agent_user_changes_total",
+			Help: "Changes of single users the agent decided without building the whole gateway (ikegate_agent_applies_total counts whole applies).",
+		}),
 	}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{m.sessions, m.ikeSAs, m.childSAs, m.authFailures, m.failures,
-		m.applyDuration, m.applies, m.viciWrites, m.lastError, m.radiusUsers, m.radiusSessions} {
+		m.applyDuration, m.applies, m.viciWrites, m.lastError, m.radiusUsers, m.radiusSessions, m.userChanges} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

@@ -36,8 +36,8 @@ func TestPendingHashes(t *testing.T) {
 	now := t0
 	st := newStores()
 	st.awaitHashes("vpn", func() time.Time { return now })
-	users := st.users.handler(func() {})
-	secrets := st.secrets.handler(func() {})
+	users := st.users.handler(func(string) {})
+	secrets := st.secrets.handler(func(string) {})
 
 	// A user whose shard already holds the hash awaits nothing.
 	secrets.OnAdd(shardWith("vpn", "old"), false)
@@ -114,7 +114,7 @@ func TestApplyWaitsForAComingHash(t *testing.T) {
 	a := &Agent{opts: Options{Debounce: 10 * time.Millisecond, CredentialsWait: time.Minute}, kick: make(chan struct{}, 1)}
 	a.stores = newStores()
 	a.stores.awaitHashes("vpn", time.Now)
-	users, secrets := a.stores.users.handler(a.Trigger), a.stores.secrets.handler(a.Trigger)
+	users, secrets := a.stores.users.handler(a.triggers().user), a.stores.secrets.handler(a.triggers().secret)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -160,7 +160,7 @@ func TestRevocationDoesNotWaitForHashes(t *testing.T) {
 	now := time.Unix(1000, 0)
 	st := newStores()
 	st.awaitHashes("vpn", func() time.Time { return now })
-	users := st.users.handler(func() {})
+	users := st.users.handler(func(string) {})
 	users.OnAdd(pendingUser("coming", "vpn", "coming"), false)
 	users.OnAdd(pendingUser("leaving", "vpn", "leaving"), false)
 	for _, tc := range []struct {

@@ -111,7 +111,7 @@ func (a *Agent) revokedEvent(ctx context.Context, sa vici.IKESA) {
 	var u userRef
 	ok := false
 	if a.diag != nil {
-		u, ok = a.diag.users[sa.RemoteEAPID]
+		u, ok = a.diag.users.ref(sa.RemoteEAPID)
 	}
 	a.mu.Unlock()
 	if !ok || u.state == "" {

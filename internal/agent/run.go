@@ -65,7 +65,7 @@ func (a *Agent) startCache(ctx context.Context) error {
 	}
 	a.stores = newStores()
 	a.stores.awaitHashes(a.opts.Gateway, time.Now)
-	handlersSynced, err := a.stores.watch(ctx, a.cache, a.secretCaches, a.Trigger)
+	handlersSynced, err := a.stores.watch(ctx, a.cache, a.secretCaches, a.triggers())
 	if err != nil {
 		return err
 	}

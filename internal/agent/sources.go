@@ -219,6 +219,9 @@ func (a *Agent) resources(ctx context.Context) (swan.Resources, *v1alpha1.VPNGat
 		// keeps nothing of it once the apply is done.
 		Users: a.usersBuf[:0],
 		Now:   a.opts.Now(),
+		// With its own informers the agent hears which users changed,
+		// and decides them alone (users_delta.go).
+		IndexUsers: a.stores != nil,
 	}
 	// Build reports objects of other gateways as problems; leaving them out
 	// here keeps the problem list about this gateway.

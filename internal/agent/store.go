@@ -73,25 +73,32 @@ func (s *objects[T]) get(name string) (T, bool) {
 	return o, ok
 }
 
-// handler keeps the store current and then calls trigger, so that an apply
-// started by the trigger sees the change.
-func (s *objects[T]) handler(trigger func()) toolscache.ResourceEventHandler {
+// handler keeps the store current and then calls changed with the name of
+// the object, so that an apply started by it sees the change.
+func (s *objects[T]) handler(changed func(name string)) toolscache.ResourceEventHandler {
 	return toolscache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
+			name := ""
 			if o, ok := obj.(T); ok {
 				s.set(o)
+				name = o.GetName()
 			}
-			trigger()
+			changed(name)
 		},
 		UpdateFunc: func(oldObj, newObj any) {
+			name := ""
 			if o, ok := newObj.(T); ok {
 				s.set(o)
+				name = o.GetName()
 			}
-			onUpdate(oldObj, newObj, trigger)
+			onUpdate(oldObj, newObj, func() { changed(name) })
 		},
 		DeleteFunc: func(obj any) {
-			s.remove(obj)
-			trigger()
+			name := ""
+			if o, ok := s.remove(obj); ok {
+				name = o.GetName()
+			}
+			changed(name)
 		},
 	}
 }
@@ -120,27 +127,36 @@ func newStores() *stores {
 	}
 }
 
+// triggers are what the stores' handlers call on a change: a user's and a
+// Secret's name the apply loop, which may then decide single users'
+// changes alone; anything else asks for a whole apply.
+type triggers struct {
+	other        func()
+	user, secret func(name string)
+}
+
 // watch registers the stores' handlers on the informers of c and of
 // secretCaches (one Secret each) and returns once every handler has
 // seen the informers' initial lists, so that the first apply never works
 // from a partial view (which would unload users).
-func (st *stores) watch(ctx context.Context, c cache.Cache, secretCaches []cache.Cache, trigger func()) (func(context.Context) error, error) {
+func (st *stores) watch(ctx context.Context, c cache.Cache, secretCaches []cache.Cache, t triggers) (func(context.Context) error, error) {
+	other := func(string) { t.other() }
 	regs := []struct {
 		c   cache.Cache
 		obj client.Object
 		h   toolscache.ResourceEventHandler
 	}{
-		{c, &v1alpha1.VPNGateway{}, st.gateways.handler(trigger)},
-		{c, &v1alpha1.MobilePool{}, st.pools.handler(trigger)},
-		{c, &v1alpha1.VPNUser{}, st.users.handler(trigger)},
-		{c, &v1alpha1.Tunnel{}, st.tunnels.handler(trigger)},
+		{c, &v1alpha1.VPNGateway{}, st.gateways.handler(other)},
+		{c, &v1alpha1.MobilePool{}, st.pools.handler(other)},
+		{c, &v1alpha1.VPNUser{}, st.users.handler(t.user)},
+		{c, &v1alpha1.Tunnel{}, st.tunnels.handler(other)},
 	}
 	for _, sc := range secretCaches {
 		regs = append(regs, struct {
 			c   cache.Cache
 			obj client.Object
 			h   toolscache.ResourceEventHandler
-		}{sc, &corev1.Secret{}, st.secrets.handler(trigger)})
+		}{sc, &corev1.Secret{}, st.secrets.handler(t.secret)})
 	}
 	var synced []toolscache.ResourceEventHandlerRegistration
 	for _, r := range regs {

@@ -13,7 +13,7 @@ import (
 func TestSecretEventsTrigger(t *testing.T) {
 	st := newStores()
 	triggers := 0
-	secrets := st.secrets.handler(func() { triggers++ })
+	secrets := st.secrets.handler(func(string) { triggers++ })
 	secret := func(name, rv string) *corev1.Secret {
 		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, ResourceVersion: rv}}
 	}

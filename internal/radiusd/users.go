@@ -1,6 +1,7 @@
 package radiusd
 
 import (
+	"maps"
 	"net/netip"
 	"sync"
 )
@@ -90,4 +91,11 @@ func (m *Map) Policy(identity string) Policy {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.users[identity].Policy
+}
+
+// Snapshot is a copy of the users the map holds.
+func (m *Map) Snapshot() map[string]User {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return maps.Clone(m.users)
 }

@@ -114,11 +114,21 @@ func TestUsersServedByTheAgent(t *testing.T) {
 	}
 	sessions(1)
 
-	// A user added: served by the agent, logged in, nothing loaded into charon.
+	// A user added: served by the agent, logged in, nothing loaded into
+	// charon, and decided alone, without building the whole gateway.
+	alone := ag.metric(t, "ikegate_agent_user_changes_total", nil)
+	decidedAlone := func(what string) {
+		t.Helper()
+		if v := ag.metric(t, "ikegate_agent_user_changes_total", nil); v <= alone {
+			t.Errorf("%s: the agent decided no user alone (ikegate_agent_user_changes_total %v); want the change of one user applied without a whole Build", what, v)
+		}
+		alone = ag.metric(t, "ikegate_agent_user_changes_total", nil)
+	}
 	if err := createUser(ctx, c, "bob", "bob@example.com", "bob-pass"); err != nil {
 		t.Fatal(err)
 	}
 	ag.waitServes(t, 2)
+	decidedAlone("bob added")
 	login("bob")
 	noSharedKeys("bob added")
 	sessions(2)
@@ -135,6 +145,7 @@ func TestUsersServedByTheAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	ag.waitServes(t, 1)
+	decidedAlone("bob disabled")
 	waitFor(t, 10*time.Second, "bob's session to end", func() (bool, string) {
 		sas, err := established(ctx, clVICI, "bob")
 		return err == nil && len(sas) == 0, "bob still has an IKE_SA"

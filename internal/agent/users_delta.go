@@ -1,0 +1,277 @@
+package agent
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/credentials"
+	"github.com/ikegate/ikegate/internal/radiusd"
+	"github.com/ikegate/ikegate/internal/swan"
+	"github.com/ikegate/ikegate/internal/vici"
+)
+
+// maxUserChanges is the most users one apply decides alone; a bulk import
+// builds the whole gateway, which then costs less than deciding each.
+const maxUserChanges = 512
+
+// saveGap is how long a change of single users may wait to reach the
+// state file, unless it ends a user's right to log in: with 100,000 users
+// the file takes about a tenth of a second to write, and an agent that
+// restarts offline serving a user added a moment ago too late is harmless.
+const saveGap = 2 * time.Second
+
+// dirty is what changed since the apply loop last looked: which users,
+// which Secrets, and whether anything else did (the gateway, a pool, a
+// tunnel, charon, a timer), or only the state file is due. Only a change
+// of users and credentials shards alone takes the path of single users.
+type dirty struct {
+	mu      sync.Mutex
+	users   map[string]struct{}
+	secrets map[string]struct{}
+	other   bool
+	save    bool
+}
+
+type dirtySet struct {
+	users, secrets map[string]struct{}
+	other, save    bool
+}
+
+func (d *dirty) mark(users, secrets string, other, save bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case other || (users == "" && secrets == "" && !save):
+		// An object of unknown name counts as anything.
+		d.other = true
+	case users != "":
+		if d.users == nil {
+			d.users = map[string]struct{}{}
+		}
+		d.users[users] = struct{}{}
+	case secrets != "":
+		if d.secrets == nil {
+			d.secrets = map[string]struct{}{}
+		}
+		d.secrets[secrets] = struct{}{}
+	}
+	d.save = d.save || save
+}
+
+// onlyUsers reports whether only users, Secrets or the state file are
+// dirty.
+func (d *dirty) onlyUsers() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.other
+}
+
+func (d *dirty) take() dirtySet {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := dirtySet{users: d.users, secrets: d.secrets, other: d.other, save: d.save}
+	d.users, d.secrets, d.other, d.save = nil, nil, false, false
+	return s
+}
+
+// triggers are the stores' handlers' calls into the apply loop.
+func (a *Agent) triggers() triggers {
+	return triggers{
+		other:  a.Trigger,
+		user:   func(name string) { a.dirty.mark(name, "", false, false); a.wake() },
+		secret: func(name string) { a.dirty.mark("", name, false, false); a.wake() },
+	}
+}
+
+// syncUsers applies a change of single users without building the whole
+// gateway: the RADIUS server's users, the session limits, diagnosis's
+// view, and the sessions of users no longer served. It reports false when
+// the change needs a whole apply (sync), leaving nothing half done.
+func (a *Agent) syncUsers(ctx context.Context, d dirtySet) (bool, error) {
+	x := a.index
+	if x == nil || d.other || a.stores == nil {
+		return false, nil
+	}
+	gw, ok := a.stores.gateways.get(a.opts.Gateway)
+	if !ok {
+		return false, nil
+	}
+	for name := range d.secrets {
+		if !credentials.IsShard(a.opts.Gateway, name) {
+			return false, nil
+		}
+	}
+	names := make(map[string]struct{}, len(d.users))
+	for n := range d.users {
+		names[n] = struct{}{}
+	}
+	values, hashes := a.decoder.Update(a.stores.secrets.list())
+	refs, valuesChanged := a.decoder.Changes()
+	if valuesChanged {
+		return false, nil
+	}
+	for _, r := range refs {
+		for _, n := range x.Users(r) {
+			names[n] = struct{}{}
+		}
+	}
+	if len(names) > maxUserChanges {
+		return false, nil
+	}
+	now := a.opts.Now()
+	in := swan.UserInputs{PasswordHashes: hashes, Secrets: values, Now: now}
+	changes := make([]userChange, 0, len(names))
+	for n := range names {
+		u, ok := a.stores.users.get(n)
+		if !ok || u.Spec.GatewayRef.Name != gw.Name {
+			u = nil
+		}
+		c, ok := x.Change(n, u, in)
+		if !ok {
+			// Changes already taken live only in the index, which goes.
+			a.index = nil
+			return false, nil
+		}
+		changes = append(changes, userChange{UserChange: c, obj: u})
+	}
+	start := time.Now()
+	lost := a.serveChanges(changes, now)
+	log := logr.FromContextOrDiscard(ctx)
+	for _, c := range changes {
+		for _, p := range c.Problems {
+			log.V(1).Info("Object left out of the configuration", "problem", p.String())
+		}
+	}
+	if len(changes) > 0 {
+		log.V(1).Info("Applied a change of users", "users", len(changes), "revoked", len(lost), "took", time.Since(start).String())
+	}
+	err := a.endLostSessions(ctx, lost)
+	a.scheduleExpiryOf(changes, now)
+	a.saveUsers(ctx, len(lost) > 0 || d.save)
+	if err != nil {
+		// The retry must look at charon's SAs again: a whole apply does.
+		a.index = nil
+	}
+	return true, err
+}
+
+type userChange struct {
+	swan.UserChange
+	obj *v1alpha1.VPNUser
+}
+
+// serveChanges makes the RADIUS server, the session limits and diagnosis
+// hold the changes, and returns the identities no longer served.
+func (a *Agent) serveChanges(changes []userChange, now time.Time) []string {
+	var lost []string
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, c := range changes {
+		if b := c.Before; b != nil && (c.After == nil || c.After.Identity != b.Identity) {
+			a.users.Delete(b.Identity)
+			delete(a.allowed, b.Identity)
+			delete(a.limits.users, b.Identity)
+			lost = append(lost, b.Identity)
+		}
+		if n := c.After; n != nil {
+			a.users.Set(n.Identity, radiusd.User{NTHash: n.NTHash, Policy: radiusd.Policy{Address: n.Address, Class: n.Group}})
+			a.allowed[n.Identity] = true
+			a.limits.users[n.Identity] = userLimit{name: n.Name, limit: n.MaxSessions}
+		}
+		if a.diag != nil {
+			a.diag.users.change(c, now)
+		}
+	}
+	a.metrics.radiusUsers.Set(float64(a.users.Len()))
+	a.metrics.userChanges.Add(float64(len(changes)))
+	if a.opts.OnUsers != nil {
+		a.opts.OnUsers(a.users)
+	}
+	return lost
+}
+
+// endLostSessions ends the IKE_SAs of identities no longer served.
+func (a *Agent) endLostSessions(ctx context.Context, lost []string) error {
+	if len(lost) == 0 {
+		return nil
+	}
+	sas, err := vici.ListSAs(ctx, a.opts.VICI)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	stale := revoked(sas, a.allowed, a.tunnelConns)
+	a.mu.Unlock()
+	return a.endSessions(ctx, stale)
+}
+
+// change records a user's change in diagnosis's view.
+func (b *userBook) change(c userChange, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if id, ok := b.byName[c.Name]; ok {
+		if b.refs[id].name == c.Name {
+			delete(b.refs, id)
+		}
+		delete(b.byName, c.Name)
+	}
+	if c.obj != nil {
+		b.add(string(c.obj.Spec.Identity), c.obj, now)
+	}
+	if b.served != nil {
+		if c.Before != nil {
+			delete(b.served, c.Before.Identity)
+		}
+		if c.After != nil {
+			b.served[c.After.Identity] = true
+		}
+	}
+}
+
+// scheduleExpiryOf brings the expiry timer forward for a changed user
+// that expires first; a later one is found by the whole apply the timer
+// causes.
+func (a *Agent) scheduleExpiryOf(changes []userChange, now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, c := range changes {
+		if c.obj == nil || c.obj.Spec.ExpiresAt == nil || !c.obj.Spec.ExpiresAt.After(now) {
+			continue
+		}
+		at := c.obj.Spec.ExpiresAt.Time
+		if !a.nextExpiry.IsZero() && !at.Before(a.nextExpiry) {
+			continue
+		}
+		if a.expiry != nil {
+			a.expiry.Stop()
+		}
+		a.nextExpiry = at
+		a.expiry = time.AfterFunc(at.Sub(now), a.Trigger)
+	}
+}
+
+// saveUsers writes the state file after a change of single users: at
+// once when asked (a user lost its right to log in, or the wait is over),
+// else within saveGap.
+func (a *Agent) saveUsers(ctx context.Context, now bool) {
+	if !now && time.Since(a.savedAt) < saveGap {
+		if a.saveTimer == nil {
+			a.saveTimer = time.AfterFunc(saveGap, func() { a.dirty.mark("", "", false, true); a.wake() })
+		}
+		return
+	}
+	if a.saveTimer != nil {
+		a.saveTimer.Stop()
+		a.saveTimer = nil
+	}
+	r := a.lastRADIUS
+	r.Users = a.users.Snapshot()
+	if err := a.saved.save(a.lastModel, a.lastGeneration, r); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "Keeping the applied configuration for a restart failed")
+	}
+	a.savedAt = time.Now()
+}
