@@ -217,3 +217,45 @@ func sortedProblems(p []Problem) []Problem {
 	})
 	return p
 }
+
+// BenchmarkUserIndexChange is the agent's work for one more user at
+// gateway sizes, decided by the index, beside a whole Build of the same
+// users (the path every change took before): the index's cost must not
+// grow with the users.
+func BenchmarkUserIndexChange(b *testing.B) {
+	for _, n := range []int{10, 10000, 100000} {
+		in := manyUsers(n)
+		in.IndexUsers = true
+		in.PasswordHashes = map[SecretKeyRef][]byte{}
+		for _, u := range in.Users {
+			r := u.Spec.PasswordSecretRef
+			in.PasswordHashes[SecretKeyRef{Name: r.Name, Key: r.Key}] = make([]byte, 16)
+		}
+		in.Secrets = nil
+		res := Build(in)
+		if res.Index == nil || len(res.Users) != n {
+			b.Fatalf("%d users: index %v, %d served", n, res.Index != nil, len(res.Users))
+		}
+		extra := newUser("extra", "extra@example.com")
+		in.PasswordHashes[SecretKeyRef{Name: "extra", Key: "password"}] = make([]byte, 16)
+		inputs := UserInputs{PasswordHashes: in.PasswordHashes, Now: in.Now}
+		b.Run(fmt.Sprintf("users=%d/index", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if c, ok := res.Index.Change("extra", &extra, inputs); !ok || c.After == nil {
+					b.Fatalf("adding a user: taken %v, served %v", ok, c.After != nil)
+				}
+				if _, ok := res.Index.Change("extra", nil, inputs); !ok {
+					b.Fatal("removing the user was refused")
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("users=%d/build", n), func(b *testing.B) {
+			with := in
+			with.Users = append(slices.Clip(in.Users), extra)
+			for b.Loop() {
+				Build(with)
+			}
+		})
+	}
+}
