@@ -96,6 +96,10 @@ func (a *Agent) syncUsers(ctx context.Context, d dirtySet) (bool, error) {
 	if x == nil || d.other || a.stores == nil {
 		return false, nil
 	}
+	if len(d.users) == 0 && len(d.secrets) == 0 && !d.save {
+		// A wake-up whose change an earlier pass already took.
+		return true, nil
+	}
 	gw, ok := a.stores.gateways.get(a.opts.Gateway)
 	if !ok {
 		return false, nil
