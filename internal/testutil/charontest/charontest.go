@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -66,6 +67,16 @@ type Options struct {
 	// written, e.g. IKE_SA table sizes or retransmission timeouts under
 	// test. Keep the VICI socket and log file: the harness relies on them.
 	Settings func(*swan.Settings)
+	// RunDir, when set, holds the VICI socket and the RADIUS directory
+	// instead of the charon's own directory: the volume a gateway pod's
+	// charon shares with its agent. The test makes it, with the owner,
+	// group and mode the kubelet would give it; the RADIUS directory is
+	// left for the agent to make, as in the pod.
+	RunDir string
+	// Exec, when set, is the command charon-systemd is started under (it
+	// must end by executing its last argument, charon), e.g. setpriv
+	// limiting charon's capabilities and groups to a container's.
+	Exec []string
 }
 
 // Charon is one running (or stopped) charon daemon.
@@ -96,8 +107,10 @@ func Start(t testing.TB, ns *netns.NS, opts Options) *Charon {
 			t.Fatalf("Creating %s: %v", d, err)
 		}
 	}
-	if err := os.MkdirAll(c.RADIUSDir(), 0o700); err != nil {
-		t.Fatalf("Creating %s: %v", c.RADIUSDir(), err)
+	if opts.RunDir == "" {
+		if err := os.MkdirAll(c.RADIUSDir(), 0o700); err != nil {
+			t.Fatalf("Creating %s: %v", c.RADIUSDir(), err)
+		}
 	}
 	settings := c.settings()
 	if opts.Settings != nil {
@@ -177,7 +190,15 @@ func (c *Charon) settings() swan.Settings {
 func (c *Charon) PID() int { return c.cmd.Process.Pid }
 
 // VICISocket is the path of the charon's VICI unix socket.
-func (c *Charon) VICISocket() string { return filepath.Join(c.dir, "charon.vici") }
+func (c *Charon) VICISocket() string { return filepath.Join(c.runDir(), "charon.vici") }
+
+// runDir is where the charon's VICI socket and RADIUS directory are.
+func (c *Charon) runDir() string {
+	if c.opts.RunDir != "" {
+		return c.opts.RunDir
+	}
+	return c.dir
+}
 
 // Dir is the charon's directory: strongswan.conf, charon.log, swanctl/.
 func (c *Charon) Dir() string { return c.dir }
@@ -210,7 +231,7 @@ func (c *Charon) start() error {
 		return err
 	}
 	defer out.Close()
-	cmd := c.ns.Command(Binary)
+	cmd := c.ns.Command(append(slices.Clone(c.opts.Exec), Binary)...)
 	cmd.Env = append(os.Environ(), "STRONGSWAN_CONF="+c.confPath())
 	cmd.Dir = c.dir
 	cmd.Stdout, cmd.Stderr = out, out
