@@ -70,24 +70,25 @@ func TestAgentRunsAsNonRoot(t *testing.T) {
 	forwardAPI(t, gwNS, cfg.Host)
 	kc := pod.file(t, kubeconfig, "kubeconfig", 0o640)
 	table := firewall.TableName(namespace, gatewayName)
-	run := func(bin string) (p *agentProcess, readyz string) {
-		health := freeAddr(t) // on the loopback of gwNS, where the agent runs
+	run := func(bin string) (p *agentProcess, readyz, metrics string) {
+		// On the loopback of gwNS, where the agent runs.
+		health, metricsAddr := freeAddr(t), freeAddr(t)
 		p = startAgentCommand(t, agentCommand(gwNS, bin,
 			"--kubeconfig", kc,
 			"--vici-socket", gw.VICISocket(),
 			"--error-notify-socket", errorNotify,
 			"--health-addr", health,
-			"--metrics-addr", "",
+			"--metrics-addr", metricsAddr,
 			"--certificate-secret", certSecret,
 			"--state-file", filepath.Join(pod.run, "agent-state.json"),
 			"--radius-dir", gw.RADIUSDir(),
 		), "vpn-gateway-0")
-		return p, "http://" + health + "/readyz"
+		return p, "http://" + health + "/readyz", "http://" + metricsAddr + "/metrics"
 	}
 
 	// The negative control: without the file capability the agent's exec
 	// ends with an empty permitted set, and nftables refuses it.
-	p, readyz := run(noCap)
+	p, readyz, _ := run(noCap)
 	st := execStatus(t, p.cmd.Process.Pid, noCap)
 	t.Logf("Agent without the file capability: %s", st)
 	if st.uid != agentUser || st.capEff != 0 || st.capPrm != 0 {
@@ -106,7 +107,7 @@ func TestAgentRunsAsNonRoot(t *testing.T) {
 	p.kill(t)
 
 	// The agent as its image runs it.
-	p, readyz = run(withCap)
+	p, readyz, metrics := run(withCap)
 	st = execStatus(t, p.cmd.Process.Pid, withCap)
 	t.Logf("Agent with cap_net_admin+ep: %s", st)
 	if st.uid != agentUser || st.gid != podGroup || st.capEff != capNetAdmin || st.capPrm != capNetAdmin || st.capBnd != capNetAdmin || !st.noNewPrivs {
@@ -122,6 +123,14 @@ func TestAgentRunsAsNonRoot(t *testing.T) {
 	}
 	if tables := gwNS.Run(t, "nft", "list", "tables"); !strings.Contains(tables, table) {
 		t.Errorf("No table %s in the gateway's namespace:\n%s", table, tables)
+	}
+	// The agent's binary runs in secure mode (AT_SECURE, not dumpable) for
+	// its file capability; its process metrics read /proc/self all the same.
+	_, body := nsGet(gwNS, metrics)
+	for _, want := range []string{"ikegate_agent_last_apply_error 0", "process_open_fds "} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 	waitFor(t, 10*time.Second, "charon to re-read the agent's RADIUS servers", func() (bool, string) {
 		return p.count("charon re-read its RADIUS servers") > 0, "the agent has not said so"
