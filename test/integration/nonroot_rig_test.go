@@ -113,9 +113,19 @@ func charonExec() []string {
 // privileges; then exec. Only a file capability on bin can make NET_ADMIN
 // effective after that exec.
 func agentCommand(ns *netns.NS, bin string, args ...string) *exec.Cmd {
+	return ns.Command(append(append(agentCreds("net_admin"), bin), args...)...)
+}
+
+// agentCreds is the setpriv command that runs a program as the agent's
+// container whose securityContext adds caps (e.g. "net_admin").
+func agentCreds(caps ...string) []string {
 	u, g := strconv.Itoa(agentUser), strconv.Itoa(podGroup)
-	return ns.Command(append([]string{"setpriv", "--reuid", u, "--regid", g, "--groups", g,
-		"--inh-caps=-all", "--bounding-set=-all,+net_admin", "--no-new-privs", bin}, args...)...)
+	bounding := "-all"
+	for _, c := range caps {
+		bounding += ",+" + c
+	}
+	return []string{"setpriv", "--reuid", u, "--regid", g, "--groups", g,
+		"--inh-caps=-all", "--bounding-set=" + bounding, "--no-new-privs"}
 }
 
 // procStatus is what /proc/PID/status says of a process's credentials.

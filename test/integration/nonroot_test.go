@@ -105,6 +105,13 @@ func TestAgentRunsAsNonRoot(t *testing.T) {
 		t.Errorf("The agent without the file capability made table %s:\n%s", table, tables)
 	}
 	p.kill(t)
+	// A pod that does not add NET_ADMIN cannot start the agent's image at
+	// all: the kernel refuses to exec a binary whose file capability it
+	// cannot grant in full.
+	creds := agentCreds()
+	if out, err := exec.Command(creds[0], append(creds[1:], withCap, "--help")...).CombinedOutput(); err == nil || !strings.Contains(string(out), "Operation not permitted") {
+		t.Errorf("Without NET_ADMIN in the bounding set, exec of the agent gave %v:\n%s", err, out)
+	}
 
 	// The agent as its image runs it.
 	p, readyz, metrics := run(withCap)
