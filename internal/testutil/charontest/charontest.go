@@ -61,7 +61,8 @@ type Options struct {
 	// received DNS server never rewrites the host's /etc/resolv.conf.
 	Client bool
 	// LogLevels maps "default" or a subsystem (swan.Subsystems) to a level;
-	// nil means default 1 with ike, cfg, chd and knl at 2.
+	// nil means default 1 with ike, cfg, chd and knl at 2, an empty map
+	// charon's own defaults.
 	LogLevels map[string]int
 	// Settings, when set, adjusts the rendered settings before they are
 	// written, e.g. IKE_SA table sizes or retransmission timeouts under
@@ -112,17 +113,7 @@ func Start(t testing.TB, ns *netns.NS, opts Options) *Charon {
 			t.Fatalf("Creating %s: %v", c.RADIUSDir(), err)
 		}
 	}
-	settings := c.settings()
-	if opts.Settings != nil {
-		opts.Settings(&settings)
-	}
-	if err := settings.Validate(); err != nil {
-		t.Fatalf("Settings of charon %s: %v", opts.Name, err)
-	}
-	conf := swan.RenderStrongswanConf(settings)
-	if err := os.WriteFile(c.confPath(), []byte(conf), 0o644); err != nil {
-		t.Fatalf("Writing strongswan.conf: %v", err)
-	}
+	c.writeConf(t)
 	t.Cleanup(func() {
 		if err := c.stop(); err != nil {
 			t.Errorf("Stopping charon %s: %v", opts.Name, err)
@@ -135,6 +126,35 @@ func Start(t testing.TB, ns *netns.NS, opts Options) *Charon {
 		t.Fatalf("Starting charon %s in netns %s: %v\nLog:\n%s", opts.Name, ns.Name(), err, c.Log())
 	}
 	return c
+}
+
+// writeConf renders the charon's strongswan.conf from its options.
+func (c *Charon) writeConf(t testing.TB) {
+	t.Helper()
+	settings := c.settings()
+	if c.opts.Settings != nil {
+		c.opts.Settings(&settings)
+	}
+	if err := settings.Validate(); err != nil {
+		t.Fatalf("Settings of charon %s: %v", c.opts.Name, err)
+	}
+	conf := swan.RenderStrongswanConf(settings)
+	if err := os.WriteFile(c.confPath(), []byte(conf), 0o644); err != nil {
+		t.Fatalf("Writing strongswan.conf: %v", err)
+	}
+}
+
+// SetLogLevels changes the running charon's log levels (Options.LogLevels)
+// as a changed strongswan.conf would: it rewrites the file and has charon
+// re-read its settings, which reopens its loggers. Later lines of the log
+// follow the new levels.
+func (c *Charon) SetLogLevels(t testing.TB, levels map[string]int) {
+	t.Helper()
+	c.opts.LogLevels = levels
+	c.writeConf(t)
+	if out, err := c.Swanctl("--reload-settings"); err != nil {
+		t.Fatalf("Reloading the settings of charon %s: %v\n%s", c.opts.Name, err, out)
+	}
 }
 
 // shortDir returns a directory for one charon whose VICI socket path fits
