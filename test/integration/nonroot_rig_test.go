@@ -99,11 +99,12 @@ func (d podDirs) file(t *testing.T, src, name string, mode os.FileMode) string {
 // charonExec starts charon as the charon container runs: root, primary and
 // supplementary group the pod's, only NET_ADMIN and NET_BIND_SERVICE in
 // its bounding set (so neither CAP_CHOWN nor CAP_DAC_OVERRIDE), no new
-// privileges.
+// privileges. A change of credentials clears the parent-death signal the
+// harness sets, so setpriv sets it again.
 func charonExec() []string {
 	g := strconv.Itoa(podGroup)
 	return []string{"setpriv", "--regid", g, "--groups", g, "--inh-caps=-all",
-		"--bounding-set=-all,+net_admin,+net_bind_service", "--no-new-privs"}
+		"--bounding-set=-all,+net_admin,+net_bind_service", "--no-new-privs", "--pdeathsig", "SIGKILL"}
 }
 
 // agentCommand runs bin inside ns as runc runs a non-root container whose
@@ -125,7 +126,7 @@ func agentCreds(caps ...string) []string {
 		bounding += ",+" + c
 	}
 	return []string{"setpriv", "--reuid", u, "--regid", g, "--groups", g,
-		"--inh-caps=-all", "--bounding-set=" + bounding, "--no-new-privs"}
+		"--inh-caps=-all", "--bounding-set=" + bounding, "--no-new-privs", "--pdeathsig", "SIGKILL"}
 }
 
 // procStatus is what /proc/PID/status says of a process's credentials.
