@@ -26,21 +26,35 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -ldflags="-s -w" -o /out/agent ./cmd/agent
 
-# Why this image runs as root (uid 0) and not as the distroless nonroot user:
-# - The agent needs CAP_NET_ADMIN to program nftables (and routes) in the
-#   pod's network namespace, the node's under hostNetwork. Kubernetes grants
-#   added capabilities to a non-root process only through file capabilities,
-#   which the kernel ignores under no_new_privs (allowPrivilegeEscalation:
-#   false), and it sets no ambient capabilities; so only uid 0 can use them.
-# - charon creates the VICI socket owned by root with mode 0770.
-# The gateway pod therefore runs this container as uid 0 with every
-# capability dropped but NET_ADMIN, no privilege escalation, a read-only root
-# filesystem and the RuntimeDefault seccomp profile. Where the gateway is
-# exposed through a LoadBalancer Service (no hostNetwork) the pod can also set
-# hostUsers: false, and uid 0 then maps to an unprivileged user on the node;
-# hostNetwork pods cannot use a user namespace, so there uid 0 is the node's
-# root, held to NET_ADMIN by the capability set.
-FROM gcr.io/distroless/static-debian12:latest
-COPY --from=build /out/agent /agent
-USER 0:0
+# The agent runs as the distroless nonroot user (65532), in the gateway
+# pod's group (fsGroup 65532), and needs CAP_NET_ADMIN for the gateway's
+# nftables table. For a non-root container whose securityContext adds
+# NET_ADMIN, the runtime leaves NET_ADMIN in the bounding and permitted
+# sets and execs the entrypoint; without a file capability the kernel then
+# gives the program an empty permitted set (nftables answers "operation not
+# permitted"). The file capability cap_net_admin+ep makes NET_ADMIN
+# effective on exec, also under no_new_privs (allowPrivilegeEscalation:
+# false), because it stays within the permitted set the runtime held; it
+# can never add a capability the pod did not grant. TestAgentRunsAsNonRoot
+# runs the binary that way (setpriv as runc does it) with and without the
+# capability.
+#
+# setcap writes the security.capability extended attribute. BuildKit's
+# COPY --from keeps it (moby/moby#45128 shows it kept by 20.10 and current
+# BuildKit; Docker 23.0's COPY --link dropped it, so no --link here); the
+# legacy builder dropped it before moby/moby#42934, COPY from the build
+# context drops it (moby/buildkit#2250), and kaniko drops it between
+# stages (GoogleContainerTools/kaniko#2866). The capcheck stage makes such
+# a builder fail the build instead of producing an agent that cannot
+# program nftables.
+RUN apt-get update -qq && apt-get install -qq -y --no-install-recommends libcap2-bin \
+    && setcap cap_net_admin+ep /out/agent
+
+FROM build AS capcheck
+COPY --from=build /out/agent /checked/agent
+RUN getcap /checked/agent | grep -q 'cap_net_admin=ep'
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=capcheck /checked/agent /agent
+USER 65532:65532
 ENTRYPOINT ["/agent"]

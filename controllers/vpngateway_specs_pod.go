@@ -17,9 +17,9 @@ const (
 )
 
 // Images are the images of every gateway's pods. They are the manager's
-// settings, never a gateway's: the charon and agent images run as root with
-// NET_ADMIN, often on the host's network, so whoever may create a VPNGateway
-// must not choose what runs there.
+// settings, never a gateway's: they run with NET_ADMIN (charon as root),
+// often on the host's network, so whoever may create a VPNGateway must not
+// choose what runs there.
 type Images struct {
 	Charon string
 	Agent  string
@@ -41,6 +41,15 @@ const (
 	portNATT        = 4500
 	tunDevice       = "/dev/net/tun"
 	saTokenDir      = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+	// gatewayGroup is the group the gateway pod's containers share (the
+	// pod's fsGroup): the kubelet gives the shared volumes this group with
+	// the setgid bit, so what one container makes there the other may read
+	// through the group, and neither needs CAP_DAC_OVERRIDE.
+	gatewayGroup = 65532
+	// agentUser is the agent's user, distroless's "nonroot" (the agent
+	// image's USER).
+	agentUser = 65532
 
 	// annotationConfHash on the pod template restarts the pods when
 	// strongswan.conf changes: charon reads it only at start. Everything else
@@ -92,6 +101,7 @@ func podSpec(gw *v1alpha1.VPNGateway, images Images, nodeSelector map[string]str
 		Affinity:                      spreadReplicas(gw),
 		SecurityContext: &corev1.PodSecurityContext{
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			FSGroup:        ptr.To[int64](gatewayGroup),
 		},
 		EnableServiceLinks: ptr.To(false),
 	}
@@ -105,6 +115,12 @@ func podSpec(gw *v1alpha1.VPNGateway, images Images, nodeSelector map[string]str
 // of the userspace data plane, and the per-socket IPsec bypass policies of
 // its IKE sockets) and NET_BIND_SERVICE (UDP 500 is privileged); it needs no
 // raw sockets since the farp and dhcp plugins are not loaded.
+//
+// It runs as root with gatewayGroup as its primary group: without
+// CAP_CHOWN, charon gives the sockets it creates (VICI, error-notify; mode
+// 0770) its own primary group (strongSwan's stream_service_unix.c calls
+// chown(path, -1, getegid())), which must therefore be the group the agent
+// is in; and it reads the agent's RADIUS servers file through that group.
 func charon(gw *v1alpha1.VPNGateway, images Images) corev1.Container {
 	mounts := []corev1.VolumeMount{
 		{Name: volRun, MountPath: "/run"},
@@ -123,9 +139,15 @@ func charon(gw *v1alpha1.VPNGateway, images Images) corev1.Container {
 		Ports:           ikePorts(gw.Spec.HostNetwork()),
 		Resources:       gw.Spec.Resources.Charon,
 		VolumeMounts:    mounts,
-		SecurityContext: restrictedContext("NET_ADMIN", "NET_BIND_SERVICE"),
+		SecurityContext: charonContext(),
 		Lifecycle:       drainHook(),
 	}
+}
+
+func charonContext() *corev1.SecurityContext {
+	sc := restrictedContext("NET_ADMIN", "NET_BIND_SERVICE")
+	sc.RunAsUser, sc.RunAsGroup = ptr.To[int64](0), ptr.To[int64](gatewayGroup)
+	return sc
 }
 
 func ikePorts(hostNet bool) []corev1.ContainerPort {
@@ -169,7 +191,7 @@ func agent(gw *v1alpha1.VPNGateway, images Images) corev1.Container {
 			{Name: volCerts, MountPath: v1alpha1.GatewayCertDir, ReadOnly: true},
 			{Name: volAPIAccess, MountPath: saTokenDir, ReadOnly: true},
 		},
-		SecurityContext: restrictedContext("NET_ADMIN"),
+		SecurityContext: agentContext(),
 		Lifecycle:       drainHook(),
 	}
 	if gw.Spec.HostNetwork() {
@@ -177,6 +199,19 @@ func agent(gw *v1alpha1.VPNGateway, images Images) corev1.Container {
 		c.ReadinessProbe.HTTPGet.Host = v1alpha1.AgentHostNetworkListenHost
 	}
 	return c
+}
+
+// agentContext runs the agent as a non-root user in gatewayGroup. The
+// runtime leaves NET_ADMIN in its bounding and permitted sets but, for a
+// non-root user, not in the effective set of the program it starts; the
+// agent image's binary carries the file capability cap_net_admin+ep,
+// which the kernel applies on exec even under no_new_privs, since it stays
+// within the permitted set the runtime held (docs/security.md).
+func agentContext() *corev1.SecurityContext {
+	sc := restrictedContext("NET_ADMIN")
+	sc.RunAsUser, sc.RunAsGroup = ptr.To[int64](agentUser), ptr.To[int64](gatewayGroup)
+	sc.RunAsNonRoot = ptr.To(true)
+	return sc
 }
 
 func agentArgs(gw *v1alpha1.VPNGateway) []string {

@@ -149,16 +149,32 @@ func TestStatefulSet(t *testing.T) {
 			if charon.Ports[0].HostPort != tc.hostPort {
 				t.Errorf("IKE host port %d, want %d", charon.Ports[0].HostPort, tc.hostPort)
 			}
+			// Both share group 65532 (the pod's fsGroup, charon's primary
+			// group, so its sockets get it); the agent runs as non-root.
+			wantPodSC := &corev1.PodSecurityContext{
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+				FSGroup:        ptr.To[int64](65532),
+			}
+			if diff := cmp.Diff(wantPodSC, p.SecurityContext); diff != "" {
+				t.Errorf("pod security context (-want +got):\n%s", diff)
+			}
 			wantCharonSC := &corev1.SecurityContext{
 				Privileged: ptr.To(false), AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
 				Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"NET_ADMIN", "NET_BIND_SERVICE"}},
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+				RunAsUser:      ptr.To[int64](0), RunAsGroup: ptr.To[int64](65532),
 			}
 			if diff := cmp.Diff(wantCharonSC, charon.SecurityContext); diff != "" {
 				t.Errorf("charon security context (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff([]corev1.Capability{"NET_ADMIN"}, agent.SecurityContext.Capabilities.Add); diff != "" {
-				t.Errorf("agent capabilities (-want +got):\n%s", diff)
+			wantAgentSC := &corev1.SecurityContext{
+				Privileged: ptr.To(false), AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
+				Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"NET_ADMIN"}},
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+				RunAsUser:      ptr.To[int64](65532), RunAsGroup: ptr.To[int64](65532), RunAsNonRoot: ptr.To(true),
+			}
+			if diff := cmp.Diff(wantAgentSC, agent.SecurityContext); diff != "" {
+				t.Errorf("agent security context (-want +got):\n%s", diff)
 			}
 			// On the host network the agent's endpoints would be open on
 			// every address of the node: it listens, and is probed, on the

@@ -8,9 +8,11 @@ set -euo pipefail
 
 # libcharon-extauth-plugins (eap-mschapv2) and libstrongswan-standard-plugins
 # are only Recommends of the packages above; list them so they are always there.
+# libcap2-bin (setcap) and util-linux (setpriv) run the agent and charon with
+# a container's user and capabilities (TestAgentRunsAsNonRoot).
 PKGS=(charon-systemd strongswan-swanctl strongswan-pki libcharon-extra-plugins
       libcharon-extauth-plugins libstrongswan-standard-plugins
-      iputils-ping iproute2 nftables freeradius)
+      iputils-ping iproute2 nftables freeradius libcap2-bin util-linux)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -78,11 +78,21 @@ func (a *Agent) syncRADIUS(ctx context.Context, res *swan.Result) error {
 	return nil
 }
 
+// The RADIUS directory and its file are readable by the group they get
+// from the shared volume (the pod's fsGroup, through the volume's setgid
+// bit), and by nobody else: charon runs without CAP_DAC_OVERRIDE and the
+// agent as another user, so the group is how charon reads the shared
+// secrets the file holds.
+const (
+	radiusDirMode  = 0o750
+	radiusFileMode = 0o640
+)
+
 // writeIfChanged makes the file at path hold content, or removes it when
 // content is nil, and reports whether that changed anything. A new content
-// is written to a temporary file (mode 0600, in the same directory, named
-// so that no include glob matches it) and renamed over the old one, so
-// charon never reads half a file.
+// is written to a temporary file (radiusFileMode, in the same directory,
+// named so that no include glob matches it) and renamed over the old one,
+// so charon never reads half a file.
 func writeIfChanged(path string, content []byte) (bool, error) {
 	old, err := os.ReadFile(path)
 	exists := err == nil
@@ -102,7 +112,7 @@ func writeIfChanged(path string, content []byte) (bool, error) {
 	// a volume that went away (a pod being torn down) must not be made
 	// again under its mount point.
 	dir := filepath.Dir(path)
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := os.Mkdir(dir, radiusDirMode); err != nil && !errors.Is(err, os.ErrExist) {
 		return false, err
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
@@ -110,7 +120,7 @@ func writeIfChanged(path string, content []byte) (bool, error) {
 		return false, err
 	}
 	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	if err := tmp.Chmod(0o600); err != nil {
+	if err := tmp.Chmod(radiusFileMode); err != nil {
 		tmp.Close()
 		return false, err
 	}

@@ -106,8 +106,14 @@ func TestRADIUSServersFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Mode().Perm() != 0o600 {
-		t.Errorf("Servers file mode %v, want 0600", st.Mode().Perm())
+	// charon reads them through the group alone (no CAP_DAC_OVERRIDE).
+	if st.Mode().Perm() != 0o640 {
+		t.Errorf("Servers file mode %v, want 0640", st.Mode().Perm())
+	}
+	if st, err := os.Stat(dir); err != nil {
+		t.Error(err)
+	} else if st.Mode().Perm() != 0o750 {
+		t.Errorf("RADIUS directory mode %v, want 0750", st.Mode().Perm())
 	}
 
 	step(1, "nothing changed")
@@ -197,8 +203,8 @@ func TestAgentServerInServersFile(t *testing.T) {
 	if string(b) != want {
 		t.Fatalf("Servers file:\n%s\nwant:\n%s", b, want)
 	}
-	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
-		t.Errorf("Servers file mode %v, want 0600", st.Mode().Perm())
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o640 {
+		t.Errorf("Servers file mode %v, want 0640", st.Mode().Perm())
 	}
 	if charon.count() != 1 {
 		t.Errorf("charon re-read its settings %d times, want 1", charon.count())
@@ -242,8 +248,8 @@ func TestWriteIfChangedReplacesAtomically(t *testing.T) {
 	if b, _ := os.ReadFile(path); string(b) != "new" {
 		t.Errorf("File holds %q, want new", b)
 	}
-	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
-		t.Errorf("Mode %v after replace, want 0600", st.Mode().Perm())
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o640 {
+		t.Errorf("Mode %v after replace, want 0640", st.Mode().Perm())
 	}
 	if changed, err := writeIfChanged(path, []byte("new")); err != nil || changed {
 		t.Fatalf("Same content again = %v, %v; want false, nil", changed, err)

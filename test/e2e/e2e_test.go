@@ -371,8 +371,8 @@ func startManager(t *testing.T, ctx context.Context, cfg *rest.Config, s *runtim
 }
 
 // applyExample creates the objects of examples/pfsense-mobile, with the
-// gateway's data plane set to Userspace.
-func applyExample(t *testing.T, ctx context.Context, c client.Client) {
+// gateway's data plane set to Userspace and the gateway changed by mods.
+func applyExample(t *testing.T, ctx context.Context, c client.Client, mods ...func(gw *unstructured.Unstructured)) {
 	t.Helper()
 	root, err := testenv.RepoRoot()
 	must(t, err)
@@ -382,6 +382,9 @@ func applyExample(t *testing.T, ctx context.Context, c client.Client) {
 	for _, u := range objs {
 		if u.GetKind() == "VPNGateway" {
 			must(t, unstructured.SetNestedField(u.Object, string(v1alpha1.DataplaneUserspace), "spec", "dataplane"))
+			for _, mod := range mods {
+				mod(u)
+			}
 		}
 	}
 	// The namespace first: everything else lives in it.

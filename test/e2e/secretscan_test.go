@@ -87,10 +87,13 @@ func TestMain(m *testing.M) {
 // TestNoSecretInAnyOutput runs the seed scenario with a PSK tunnel and a
 // RADIUS gateway besides, a login with the password and one with a wrong
 // one, then reads everything the run produced (the manager's and the
-// agent's logs at debug level, charon's log at the test levels, which are
-// above its default, every Event, status and ConfigMap, and the manager's
-// and the agent's metrics) and looks for every password, NT hash, PSK,
-// RADIUS secret and private key of the run in it.
+// agent's logs at debug level, every Event, status and ConfigMap, and the
+// manager's and the agent's metrics) and looks for every password, NT
+// hash, PSK, RADIUS secret and private key of the run in it. charon logs
+// with exactly the levels the manager renders into the gateway's
+// strongswan.conf: first at the default logging, then, after the gateway
+// asks for Diagnostic everywhere (without the opt-in to decrypted
+// payloads), at those, with both logins again.
 func TestNoSecretInAnyOutput(t *testing.T) {
 	require.Root(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -103,7 +106,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	certmanagertest.Start(t, kubeconfig)
 	startManager(t, ctx, cfg, s, "0", ctrl.Log)
 	must(t, c.Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gateway-node", Labels: map[string]string{"ikegate.io/gateway": "true"}}}))
-	applyExample(t, ctx, c)
+	applyExample(t, ctx, c, defaultLogging)
 	for _, o := range []client.Object{
 		gen.Secret(namespace, "branch-psk", map[string]string{gen.PSKKey: tunnelPSK}),
 		gen.Tunnel(namespace, "branch"),
@@ -128,7 +131,8 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	netns.Veth(t, gwNS, clNS, wanAddress+"/24", clientAddr+"/24")
 	gwNS.AddLoopbackAddr(t, lanAddress+"/24")
 	var errorNotify string
-	gwCharon := charontest.Start(t, gwNS, charontest.Options{Name: "gateway", Userspace: true, Settings: withErrorNotify(&errorNotify)})
+	defaultConf, defaultLevels := renderedLevels(t, ctx, c, "")
+	gwCharon := charontest.Start(t, gwNS, charontest.Options{Name: "gateway", Userspace: true, LogLevels: defaultLevels, Settings: withErrorNotify(&errorNotify)})
 	agentReg := prometheus.NewRegistry()
 	runAgent(t, ctx, cfg, gwNS, gwCharon, errorNotify, agentReg)
 
@@ -148,6 +152,8 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	// then the right one.
 	cl := charontest.Start(t, clNS, charontest.Options{Name: "client", Userspace: true, Client: true})
 	login := func(pw string) error {
+		// Whatever this client had up ends first.
+		_, _ = cl.Swanctl("--terminate", "--ike", "home", "--force", "--timeout", "5")
 		conf := charontest.ClientConf(charontest.EAPClient{Conn: "home", Gateway: wanAddress, RemoteID: hostname, Identity: identity, Password: pw, RemoteTS: "10.3.0.0/24"})
 		if out, err := cl.LoadAll(conf, map[string][]byte{"x509ca/ca.pem": []byte(caBundle.Data["ca.crt"])}); err != nil {
 			t.Fatalf("Loading the client: %v\n%s", err, out)
@@ -158,12 +164,16 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 		}
 		return nil
 	}
-	if err := login(wrongPassword); err == nil {
-		t.Fatal("A wrong password logged in")
+	logins := func(levels string) {
+		t.Helper()
+		if err := login(wrongPassword); err == nil {
+			t.Fatalf("A wrong password logged in, charon at %s", levels)
+		}
+		if err := login(password); err != nil {
+			t.Fatalf("Logging in, charon at %s: %v", levels, err)
+		}
 	}
-	if err := login(password); err != nil {
-		t.Fatalf("Logging in: %v", err)
-	}
+	logins("the default levels")
 	kube.Eventually(t, "the gateway counts the session", 30*time.Second, func() error {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(gw), gw); err != nil {
 			return err
@@ -174,10 +184,20 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 		return nil
 	})
 
+	defaultLog := gwCharon.Log()
+	setLogging(t, ctx, c, diagnosticLogging())
+	_, diagnosticLevels := renderedLevels(t, ctx, c, defaultConf)
+	t.Logf("charon's levels: default logging %v, Diagnostic %v", defaultLevels, diagnosticLevels)
+	gwCharon.SetLogLevels(t, diagnosticLevels)
+	logins("Diagnostic")
+	diagnosticLog := strings.TrimPrefix(gwCharon.Log(), defaultLog)
+
+	const defaultLogs, diagnosticLogs = "gateway charon log at the default levels", "gateway charon log at Diagnostic (no opt-in)"
 	secrets := runSecrets(t, ctx, c)
 	outputs := map[string]string{
 		"manager and agent logs": runLogs.String()[logFrom:],
-		"gateway charon log":     gwCharon.Log(),
+		defaultLogs:              defaultLog,
+		diagnosticLogs:           diagnosticLog,
 		"events":                 listJSON(t, ctx, c, &eventsv1.EventList{}, &corev1.EventList{}),
 		"statuses":               statusesJSON(t, ctx, c),
 		"ConfigMaps":             listJSON(t, ctx, c, &corev1.ConfigMapList{}),
@@ -186,9 +206,14 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	}
 	// The scan must see what it looks for: the user's identity is in the
 	// logs, the statuses carry the session.
-	for what, want := range map[string]string{"manager and agent logs": identity, "statuses": identity, "gateway charon log": identity} {
-		if !strings.Contains(outputs[what], want) {
-			t.Errorf("%s do not mention %s: the scan reads the wrong thing", what, want)
+	for _, p := range []struct{ what, want string }{
+		{"manager and agent logs", identity}, {"statuses", identity},
+		{defaultLogs, identity}, {diagnosticLogs, identity},
+		// A level-2 line of charon's manager subsystem: it took the new levels.
+		{diagnosticLogs, "checkout IKEv2 SA by message"},
+	} {
+		if !strings.Contains(outputs[p.what], p.want) {
+			t.Errorf("%s do not mention %q: the scan reads the wrong thing", p.what, p.want)
 		}
 	}
 	// ...and recognises what it looks for where it belongs: the NT hash in

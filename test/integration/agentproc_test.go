@@ -40,7 +40,13 @@ type agentProcess struct {
 // process is SIGKILLed when the test ends if it still runs.
 func startAgentProcess(t testing.TB, bin, pod string, args ...string) *agentProcess {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	return startAgentCommand(t, exec.Command(bin, args...), pod)
+}
+
+// startAgentCommand is startAgentProcess for a command that ends by
+// executing the agent (e.g. ip netns exec, setpriv).
+func startAgentCommand(t testing.TB, cmd *exec.Cmd, pod string) *agentProcess {
+	t.Helper()
 	cmd.Env = append(os.Environ(), "POD_NAME="+pod, "POD_NAMESPACE="+namespace, "GATEWAY_NAME="+gatewayName)
 	p := &agentProcess{cmd: cmd, out: &lockedBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.out, p.out

@@ -150,8 +150,11 @@ func TestAgentBinary(t *testing.T) {
 	}
 }
 
-func get(url string) (int, string) {
-	resp, err := http.Get(url)
+func get(url string) (int, string) { return getWith(http.DefaultClient, url) }
+
+// getWith is the status and body of a GET of url through c.
+func getWith(c *http.Client, url string) (int, string) {
+	resp, err := c.Get(url)
 	if err != nil {
 		return 0, err.Error()
 	}

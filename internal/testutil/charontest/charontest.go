@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -60,12 +61,23 @@ type Options struct {
 	// received DNS server never rewrites the host's /etc/resolv.conf.
 	Client bool
 	// LogLevels maps "default" or a subsystem (swan.Subsystems) to a level;
-	// nil means default 1 with ike, cfg, chd and knl at 2.
+	// nil means default 1 with ike, cfg, chd and knl at 2, an empty map
+	// charon's own defaults.
 	LogLevels map[string]int
 	// Settings, when set, adjusts the rendered settings before they are
 	// written, e.g. IKE_SA table sizes or retransmission timeouts under
 	// test. Keep the VICI socket and log file: the harness relies on them.
 	Settings func(*swan.Settings)
+	// RunDir, when set, holds the VICI socket and the RADIUS directory
+	// instead of the charon's own directory: the volume a gateway pod's
+	// charon shares with its agent. The test makes it, with the owner,
+	// group and mode the kubelet would give it; the RADIUS directory is
+	// left for the agent to make, as in the pod.
+	RunDir string
+	// Exec, when set, is the command charon-systemd is started under (it
+	// must end by executing its last argument, charon), e.g. setpriv
+	// limiting charon's capabilities and groups to a container's.
+	Exec []string
 }
 
 // Charon is one running (or stopped) charon daemon.
@@ -96,20 +108,12 @@ func Start(t testing.TB, ns *netns.NS, opts Options) *Charon {
 			t.Fatalf("Creating %s: %v", d, err)
 		}
 	}
-	if err := os.MkdirAll(c.RADIUSDir(), 0o700); err != nil {
-		t.Fatalf("Creating %s: %v", c.RADIUSDir(), err)
+	if opts.RunDir == "" {
+		if err := os.MkdirAll(c.RADIUSDir(), 0o700); err != nil {
+			t.Fatalf("Creating %s: %v", c.RADIUSDir(), err)
+		}
 	}
-	settings := c.settings()
-	if opts.Settings != nil {
-		opts.Settings(&settings)
-	}
-	if err := settings.Validate(); err != nil {
-		t.Fatalf("Settings of charon %s: %v", opts.Name, err)
-	}
-	conf := swan.RenderStrongswanConf(settings)
-	if err := os.WriteFile(c.confPath(), []byte(conf), 0o644); err != nil {
-		t.Fatalf("Writing strongswan.conf: %v", err)
-	}
+	c.writeConf(t)
 	t.Cleanup(func() {
 		if err := c.stop(); err != nil {
 			t.Errorf("Stopping charon %s: %v", opts.Name, err)
@@ -122,6 +126,35 @@ func Start(t testing.TB, ns *netns.NS, opts Options) *Charon {
 		t.Fatalf("Starting charon %s in netns %s: %v\nLog:\n%s", opts.Name, ns.Name(), err, c.Log())
 	}
 	return c
+}
+
+// writeConf renders the charon's strongswan.conf from its options.
+func (c *Charon) writeConf(t testing.TB) {
+	t.Helper()
+	settings := c.settings()
+	if c.opts.Settings != nil {
+		c.opts.Settings(&settings)
+	}
+	if err := settings.Validate(); err != nil {
+		t.Fatalf("Settings of charon %s: %v", c.opts.Name, err)
+	}
+	conf := swan.RenderStrongswanConf(settings)
+	if err := os.WriteFile(c.confPath(), []byte(conf), 0o644); err != nil {
+		t.Fatalf("Writing strongswan.conf: %v", err)
+	}
+}
+
+// SetLogLevels changes the running charon's log levels (Options.LogLevels)
+// as a changed strongswan.conf would: it rewrites the file and has charon
+// re-read its settings, which reopens its loggers. Later lines of the log
+// follow the new levels.
+func (c *Charon) SetLogLevels(t testing.TB, levels map[string]int) {
+	t.Helper()
+	c.opts.LogLevels = levels
+	c.writeConf(t)
+	if out, err := c.Swanctl("--reload-settings"); err != nil {
+		t.Fatalf("Reloading the settings of charon %s: %v\n%s", c.opts.Name, err, out)
+	}
 }
 
 // shortDir returns a directory for one charon whose VICI socket path fits
@@ -177,7 +210,15 @@ func (c *Charon) settings() swan.Settings {
 func (c *Charon) PID() int { return c.cmd.Process.Pid }
 
 // VICISocket is the path of the charon's VICI unix socket.
-func (c *Charon) VICISocket() string { return filepath.Join(c.dir, "charon.vici") }
+func (c *Charon) VICISocket() string { return filepath.Join(c.runDir(), "charon.vici") }
+
+// runDir is where the charon's VICI socket and RADIUS directory are.
+func (c *Charon) runDir() string {
+	if c.opts.RunDir != "" {
+		return c.opts.RunDir
+	}
+	return c.dir
+}
 
 // Dir is the charon's directory: strongswan.conf, charon.log, swanctl/.
 func (c *Charon) Dir() string { return c.dir }
@@ -210,7 +251,7 @@ func (c *Charon) start() error {
 		return err
 	}
 	defer out.Close()
-	cmd := c.ns.Command(Binary)
+	cmd := c.ns.Command(append(slices.Clone(c.opts.Exec), Binary)...)
 	cmd.Env = append(os.Environ(), "STRONGSWAN_CONF="+c.confPath())
 	cmd.Dir = c.dir
 	cmd.Stdout, cmd.Stderr = out, out

@@ -16,7 +16,7 @@ import (
 // RADIUSDir is where a gateway charon's eap-radius plugin reads its servers
 // (RADIUSServersInclude): the directory an agent under test writes to, as
 // the agent of a pod writes v1alpha1.RADIUSDir.
-func (c *Charon) RADIUSDir() string { return filepath.Join(c.dir, "radius") }
+func (c *Charon) RADIUSDir() string { return filepath.Join(c.runDir(), "radius") }
 
 // ListenUDP binds a UDP socket to addr in the charon's namespace, closed
 // when the test ends: where an agent running in the test process serves
