@@ -21,7 +21,8 @@ import (
 const (
 	// indexGateway indexes pools, users and tunnels by gatewayRef.name.
 	indexGateway = "spec.gatewayRef.name"
-	// indexSecrets indexes gateways, users and tunnels by the Secrets they reference.
+	// indexSecrets indexes gateways and tunnels by the Secrets they
+	// reference (users: indexUserSecretBuckets).
 	indexSecrets = "ikegate.secretRefs"
 	// indexCredentialsShard indexes users by "<gateway>/<shard>": the
 	// credentials shard that holds their password's hash.

@@ -3,6 +3,8 @@ package controllers
 import (
 	"maps"
 	"slices"
+	"strings"
+	"sync"
 	"unique"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -91,7 +93,7 @@ func trimObject(obj any) (any, error) {
 		m.SetAnnotations(internKeys(a))
 	}
 	m.SetNamespace(intern(m.GetNamespace()))
-	m.SetLabels(internMap(m.GetLabels()))
+	m.SetLabels(labelSets.share(m.GetLabels()))
 	if refs := m.GetOwnerReferences(); len(refs) > 0 {
 		for i := range refs {
 			refs[i].APIVersion, refs[i].Kind = intern(refs[i].APIVersion), intern(refs[i].Kind)
@@ -117,19 +119,61 @@ func intern(s string) string {
 	return unique.Make(s).Value()
 }
 
-// internMap shares keys and values; internKeys only keys (values such as
-// a profile's hash are each object's own).
-func internMap(in map[string]string) map[string]string {
+// labelSets shares the label maps of the cached objects: a map costs some
+// 330 bytes however few its labels, and users are labelled by group, profile
+// Secrets by gateway, so thousands of objects carry one of a few sets. The
+// shared maps are read only, like every object of the cache: readers get
+// deep copies, and those that skip the copy (UnsafeDisableDeepCopy, event
+// handlers) must not modify what they read anyway.
+var labelSets = &mapSets{max: 1024}
+
+// mapSets hands out one map per distinct content. Its memory is bounded
+// (max sets: past it, it starts over) rather than weak: sets no object
+// holds any more are dropped only then, and labels unique to each object
+// (a user's number, say) share nothing and only make it start over more
+// often.
+type mapSets struct {
+	max  int
+	mu   sync.Mutex
+	sets map[string]map[string]string
+}
+
+func (s *mapSets) share(in map[string]string) map[string]string {
 	if len(in) == 0 {
 		return nil
+	}
+	key := setKey(in)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if out, ok := s.sets[key]; ok {
+		return out
 	}
 	out := make(map[string]string, len(in))
 	for k, v := range in {
 		out[intern(k)] = intern(v)
 	}
+	if s.sets == nil || len(s.sets) >= s.max {
+		s.sets = map[string]map[string]string{}
+	}
+	s.sets[key] = out
 	return out
 }
 
+// setKey is a map's content as one string: sorted keys and values, each
+// followed by a zero byte, which neither may contain.
+func setKey(m map[string]string) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(m[k])
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// internKeys shares an annotation map's keys (values such as a profile's
+// hash are each object's own).
 func internKeys(in map[string]string) map[string]string {
 	if len(in) == 0 {
 		// kubectl's copy was often the only one: an empty map still costs

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"unsafe"
@@ -14,7 +15,8 @@ import (
 
 // The cache keeps no managedFields, no kubectl copy and no sessions of a
 // user (the agents' account, which the manager never reads), and two users hold
-// one copy of the strings they share, however each was decoded.
+// one copy of the strings they share, however each was decoded, and one map
+// of the labels they share.
 func TestTrimObject(t *testing.T) {
 	// Strings built at run time, as a decoder makes them: each its own.
 	fresh := func(s string) string { return strings.Clone(s) }
@@ -43,6 +45,12 @@ func TestTrimObject(t *testing.T) {
 	same("label value", a.Labels["team"], b.Labels["team"])
 	same("condition message", a.Status.Conditions[0].Message, b.Status.Conditions[0].Message)
 	same("password key", a.Spec.PasswordSecretRef.Key, b.Spec.PasswordSecretRef.Key)
+	if reflect.ValueOf(a.Labels).UnsafePointer() != reflect.ValueOf(b.Labels).UnsafePointer() {
+		t.Error("two users with the same labels hold a map each")
+	}
+	if c := user("carol"); reflect.ValueOf(c.Labels).UnsafePointer() != reflect.ValueOf(a.Labels).UnsafePointer() || len(c.Labels) != 1 {
+		t.Errorf("a third user's labels: %v", c.Labels)
+	}
 
 	s := secretMetadata()
 	s.ObjectMeta = metav1.ObjectMeta{Namespace: fresh(gen.Namespace), Name: "jimp", Annotations: map[string]string{lastApplied: `{"data":{"password":"YWJj"}}`}}

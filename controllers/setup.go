@@ -232,32 +232,6 @@ func createOrDelete() predicate.Funcs {
 	return predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }}
 }
 
-// indexFields registers the indexes the reconcilers and mappers query.
-func indexFields(ctx context.Context, idx client.FieldIndexer) error {
-	for obj, fn := range map[client.Object]client.IndexerFunc{
-		&v1alpha1.MobilePool{}: func(o client.Object) []string { return []string{o.(*v1alpha1.MobilePool).Spec.GatewayRef.Name} },
-		&v1alpha1.VPNUser{}:    func(o client.Object) []string { return []string{o.(*v1alpha1.VPNUser).Spec.GatewayRef.Name} },
-		&v1alpha1.Tunnel{}:     func(o client.Object) []string { return []string{o.(*v1alpha1.Tunnel).Spec.GatewayRef.Name} },
-	} {
-		if err := idx.IndexField(ctx, obj, indexGateway, fn); err != nil {
-			return fmt.Errorf("indexing %T by gateway: %w", obj, err)
-		}
-	}
-	for obj, fn := range map[client.Object]client.IndexerFunc{
-		&v1alpha1.VPNGateway{}: func(o client.Object) []string { return v1alpha1.SecretNames(o.(*v1alpha1.VPNGateway).SecretRefs()) },
-		&v1alpha1.VPNUser{}:    func(o client.Object) []string { return v1alpha1.SecretNames(o.(*v1alpha1.VPNUser).SecretRefs()) },
-		&v1alpha1.Tunnel{}:     func(o client.Object) []string { return v1alpha1.SecretNames(o.(*v1alpha1.Tunnel).SecretRefs()) },
-	} {
-		if err := idx.IndexField(ctx, obj, indexSecrets, fn); err != nil {
-			return fmt.Errorf("indexing %T by Secret: %w", obj, err)
-		}
-	}
-	if err := idx.IndexField(ctx, &v1alpha1.VPNUser{}, indexCredentialsShard, userShard); err != nil {
-		return fmt.Errorf("indexing VPNUsers by credentials shard: %w", err)
-	}
-	return nil
-}
-
 // mappers turn events on other objects into the gateways they concern, and
 // invalidate those gateways' builds on the way: handlers run after the
 // informer cache holds the change, so the next build sees it.
@@ -310,36 +284,6 @@ func (m *mappers) secretToGateways(ctx context.Context, o client.Object) []recon
 	for k := range set {
 		m.builds.invalidate(k)
 		out = append(out, reconcile.Request{NamespacedName: k})
-	}
-	return out
-}
-
-// gatewaysReferencing returns the gateways that reference the Secret
-// themselves or through a user or tunnel, from the field indexes.
-func gatewaysReferencing(ctx context.Context, r client.Reader, o client.Object) []types.NamespacedName {
-	set := map[types.NamespacedName]struct{}{}
-	by := []client.ListOption{client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSecrets: o.GetName()}, client.UnsafeDisableDeepCopy}
-	var gws v1alpha1.VPNGatewayList
-	var users v1alpha1.VPNUserList
-	var tunnels v1alpha1.TunnelList
-	if err := r.List(ctx, &gws, by...); err == nil {
-		for _, g := range gws.Items {
-			set[types.NamespacedName{Namespace: g.Namespace, Name: g.Name}] = struct{}{}
-		}
-	}
-	if err := r.List(ctx, &users, by...); err == nil {
-		for _, u := range users.Items {
-			set[types.NamespacedName{Namespace: u.Namespace, Name: u.Spec.GatewayRef.Name}] = struct{}{}
-		}
-	}
-	if err := r.List(ctx, &tunnels, by...); err == nil {
-		for _, t := range tunnels.Items {
-			set[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.GatewayRef.Name}] = struct{}{}
-		}
-	}
-	out := make([]types.NamespacedName, 0, len(set))
-	for k := range set {
-		out = append(out, k)
 	}
 	return out
 }
