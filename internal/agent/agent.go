@@ -472,27 +472,6 @@ func (a *Agent) applyModel(ctx context.Context, m swan.Model) (vici.Result, erro
 	return applied, err
 }
 
-// scheduleExpiry arranges an apply for the moment the next user expires:
-// nothing in the API changes then, but the user must be cut off.
-func (a *Agent) scheduleExpiry(in swan.Resources) {
-	var next time.Time
-	for i := range in.Users {
-		if at := in.Users[i].Spec.ExpiresAt; at != nil && at.Time.After(in.Now) && (next.IsZero() || at.Time.Before(next)) {
-			next = at.Time
-		}
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.expiry != nil {
-		a.expiry.Stop()
-		a.expiry = nil
-	}
-	a.nextExpiry = next
-	if !next.IsZero() {
-		a.expiry = time.AfterFunc(next.Sub(in.Now), a.Trigger)
-	}
-}
-
 // setReport records the outcome of an apply in this pod's status.agents
 // entry; the applied generation only moves on success.
 func (a *Agent) setReport(ctx context.Context, gw *v1alpha1.VPNGateway, err error) {

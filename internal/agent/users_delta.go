@@ -236,6 +236,27 @@ func (b *userBook) change(c userChange, now time.Time) {
 	}
 }
 
+// scheduleExpiry arranges an apply for the moment the next user expires:
+// nothing in the API changes then, but the user must be cut off.
+func (a *Agent) scheduleExpiry(in swan.Resources) {
+	var next time.Time
+	for i := range in.Users {
+		if at := in.Users[i].Spec.ExpiresAt; at != nil && at.Time.After(in.Now) && (next.IsZero() || at.Time.Before(next)) {
+			next = at.Time
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.expiry != nil {
+		a.expiry.Stop()
+		a.expiry = nil
+	}
+	a.nextExpiry = next
+	if !next.IsZero() {
+		a.expiry = time.AfterFunc(next.Sub(in.Now), a.Trigger)
+	}
+}
+
 // scheduleExpiryOf brings the expiry timer forward for a changed user
 // that expires first; a later one is found by the whole apply the timer
 // causes.
