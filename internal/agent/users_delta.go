@@ -109,9 +109,10 @@ func (a *Agent) syncUsers(ctx context.Context, d dirtySet) (bool, error) {
 			return false, nil
 		}
 	}
-	names := make(map[string]struct{}, len(d.users))
-	for n := range d.users {
-		names[n] = struct{}{}
+	// The set is the apply loop's own since take.
+	names := d.users
+	if names == nil {
+		names = map[string]struct{}{}
 	}
 	values, hashes := a.decoder.Update(a.stores.secrets.list())
 	refs, valuesChanged := a.decoder.Changes()

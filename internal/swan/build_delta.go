@@ -1,6 +1,7 @@
 package swan
 
 import (
+	"slices"
 	"time"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
@@ -82,8 +83,8 @@ func (x *UserIndex) Change(name string, u *v1alpha1.VPNUser, in UserInputs) (Use
 	if old.static || (u != nil && u.Spec.StaticAddress != "") {
 		return UserChange{}, false
 	}
-	b := &builder{in: Resources{Gateway: *x.gw, Secrets: in.Secrets, PasswordHashes: in.PasswordHashes, Now: in.Now}}
-	b.gw = &b.in.Gateway
+	// The per-user checks read the gateway through b.gw alone.
+	b := &builder{in: Resources{Secrets: in.Secrets, PasswordHashes: in.PasswordHashes, Now: in.Now}, gw: x.gw}
 	next := &indexedUser{}
 	if u != nil {
 		next.key, _ = b.identityOf(u)
@@ -176,13 +177,7 @@ func (x *UserIndex) commit(name string, old, next *indexedUser, deleted bool) {
 }
 
 func (x *UserIndex) unref(ref SecretKeyRef, name string) {
-	names := x.byRef[ref]
-	for i, n := range names {
-		if n == name {
-			names = append(names[:i], names[i+1:]...)
-			break
-		}
-	}
+	names := slices.DeleteFunc(x.byRef[ref], func(n string) bool { return n == name })
 	if len(names) == 0 {
 		delete(x.byRef, ref)
 		return
