@@ -46,6 +46,15 @@ type gatewayBuild struct {
 	// NextExpiry is the earliest expiresAt of a user still in the future:
 	// Build's result changes then without any event.
 	NextExpiry time.Time
+	// epoch numbers the whole build (buildEpochs); changes of single
+	// users keep it.
+	epoch uint64
+	// verdicts holds the users' problems and entries instead of Problems
+	// and Result.Users (which keeps only the users with static addresses)
+	// on gateways whose users the agent's RADIUS server checks: there, a
+	// change of one user is decided alone (applyUsers). Read them with
+	// problemsOf and acceptedUser.
+	verdicts *userVerdicts
 }
 
 type objectKey struct{ Kind, Name string }
@@ -66,6 +75,8 @@ type buildCache struct {
 	mu      sync.Mutex
 	gens    map[types.NamespacedName]uint64
 	entries map[types.NamespacedName]cacheEntry
+	// pending names each gateway's users changed since its last get.
+	pending map[types.NamespacedName]map[string]struct{}
 	// building serialises builds of one gateway so concurrent reconciles
 	// wait for one result instead of each building their own.
 	building map[types.NamespacedName]*sync.Mutex
@@ -83,6 +94,7 @@ func newBuildCache(r client.Reader, now func() time.Time, secrets *secretReads) 
 		secrets:  secrets,
 		gens:     map[types.NamespacedName]uint64{},
 		entries:  map[types.NamespacedName]cacheEntry{},
+		pending:  map[types.NamespacedName]map[string]struct{}{},
 		building: map[types.NamespacedName]*sync.Mutex{},
 	}
 }
@@ -109,12 +121,15 @@ func (b *buildCache) get(ctx context.Context, gw types.NamespacedName) (*gateway
 	lock.Lock()
 	defer lock.Unlock()
 
+	// The pending users are taken before anything is read: a change after
+	// this is pending again, and deciding a user twice is harmless.
+	gen, changed := b.takePending(gw)
 	b.mu.Lock()
-	gen := b.gens[gw]
 	e, ok := b.entries[gw]
 	b.mu.Unlock()
 	now := b.now()
-	if ok && e.gen == gen && (e.build.NextExpiry.IsZero() || now.Before(e.build.NextExpiry)) {
+	if ok && e.gen == gen && (e.build.NextExpiry.IsZero() || now.Before(e.build.NextExpiry)) &&
+		(len(changed) == 0 || b.applyUsers(ctx, gw, e.build, changed)) {
 		return e.build, nil
 	}
 	res, err := b.build(ctx, gw, now)
@@ -131,17 +146,18 @@ func (b *buildCache) get(ctx context.Context, gw types.NamespacedName) (*gateway
 func (b *buildCache) forget(gw types.NamespacedName) {
 	b.mu.Lock()
 	delete(b.entries, gw)
+	delete(b.pending, gw)
 	b.mu.Unlock()
 }
 
 func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now time.Time) (*gatewayBuild, error) {
-	pools, users, tunnels, err := listMembers(ctx, b.reader, key)
+	pools, users, tunnels, err := listMembers(ctx, b.reader, key, true)
 	if err != nil {
 		return nil, err
 	}
 	// The member lists are not kept: holding a copy of every user between
 	// builds would cost as much memory as the cache itself.
-	out := &gatewayBuild{Problems: map[objectKey][]swan.Problem{}}
+	out := &gatewayBuild{Problems: map[objectKey][]swan.Problem{}, epoch: buildEpochs.Add(1)}
 	for i := range users.Items {
 		if e := users.Items[i].Spec.ExpiresAt; e != nil && now.Before(e.Time) && (out.NextExpiry.IsZero() || e.Time.Before(out.NextExpiry)) {
 			out.NextExpiry = e.Time
@@ -182,15 +198,32 @@ func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now ti
 		// As replica 0 builds it: a pool too small to split between the
 		// replicas is refused by every agent, and its conditions say so.
 		Replica: swan.Replica{Count: int(gw.Spec.EffectiveReplicas())},
+		// Taken on gateways whose users the agent's RADIUS server checks.
+		IndexUsers: true,
 	})
 	// The cached result keeps no secrets: profiles do not need them, and
 	// NT hashes and pre-shared keys should not outlive the build.
 	res.Model.Secrets, res.Model.Keys = nil, nil
+	if res.Index != nil {
+		res.Index.DropHashes()
+		out.verdicts = &userVerdicts{index: res.Index}
+		res.Index = nil
+		// The index holds the users; the static addresses' routes read
+		// the users with one.
+		res.Users = slices.DeleteFunc(res.Users, func(u swan.AcceptedUser) bool { return !u.Address.IsValid() })
+	}
+	for i := range res.Users {
+		res.Users[i].NTHash = [16]byte{}
+	}
 	out.Result = &res
 	for _, p := range res.Problems {
+		if out.verdicts != nil && p.Kind == swan.KindVPNUser {
+			continue
+		}
 		k := objectKey{p.Kind, p.Name}
 		out.Problems[k] = append(out.Problems[k], p)
 	}
+	res.Problems = nil
 	return out, nil
 }
 
@@ -198,10 +231,15 @@ func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now ti
 // gateway. The lists share the cache's objects (no deep copy): Build and the
 // reconcilers only read them, and copying 10,000 users per pass would
 // dominate the cost.
-func listMembers(ctx context.Context, r client.Reader, key types.NamespacedName) (*v1alpha1.MobilePoolList, *v1alpha1.VPNUserList, *v1alpha1.TunnelList, error) {
+// Without withUsers the users' list stays empty.
+func listMembers(ctx context.Context, r client.Reader, key types.NamespacedName, withUsers bool) (*v1alpha1.MobilePoolList, *v1alpha1.VPNUserList, *v1alpha1.TunnelList, error) {
 	inGateway := []client.ListOption{client.InNamespace(key.Namespace), client.MatchingFields{indexGateway: key.Name}, client.UnsafeDisableDeepCopy}
 	pools, users, tunnels := &v1alpha1.MobilePoolList{}, &v1alpha1.VPNUserList{}, &v1alpha1.TunnelList{}
-	for _, l := range []client.ObjectList{pools, users, tunnels} {
+	lists := []client.ObjectList{pools, tunnels}
+	if withUsers {
+		lists = append(lists, users)
+	}
+	for _, l := range lists {
 		if err := r.List(ctx, l, inGateway...); err != nil {
 			return nil, nil, nil, fmt.Errorf("listing members of gateway %s: %w", key, err)
 		}

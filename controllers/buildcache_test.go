@@ -6,11 +6,13 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/testutil/gen"
@@ -18,7 +20,30 @@ import (
 
 func fakeReader(t *testing.T, objs ...client.Object) client.WithWatch {
 	t.Helper()
-	b := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(objs...)
+	return fakeReaderWith(t, fake.NewClientBuilder(), objs...)
+}
+
+// fakeSecretLister is fakeReader whose lists of Secrets ignore their field
+// selector, which the fake client cannot evaluate: the type exclusions
+// secretReads asks for when it lists a namespace.
+func fakeSecretLister(t *testing.T, objs ...client.Object) client.WithWatch {
+	t.Helper()
+	return fakeReaderWith(t, fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if _, ok := list.(*corev1.SecretList); ok {
+				var lo client.ListOptions
+				lo.ApplyOptions(opts)
+				lo.FieldSelector = nil
+				return c.List(ctx, list, &lo)
+			}
+			return c.List(ctx, list, opts...)
+		},
+	}), objs...)
+}
+
+func fakeReaderWith(t *testing.T, b *fake.ClientBuilder, objs ...client.Object) client.WithWatch {
+	t.Helper()
+	b = b.WithScheme(testScheme(t)).WithObjects(objs...)
 	b = b.WithIndex(&v1alpha1.MobilePool{}, indexGateway, func(o client.Object) []string { return []string{o.(*v1alpha1.MobilePool).Spec.GatewayRef.Name} })
 	b = b.WithIndex(&v1alpha1.VPNUser{}, indexGateway, func(o client.Object) []string { return []string{o.(*v1alpha1.VPNUser).Spec.GatewayRef.Name} })
 	b = b.WithIndex(&v1alpha1.Tunnel{}, indexGateway, func(o client.Object) []string { return []string{o.(*v1alpha1.Tunnel).Spec.GatewayRef.Name} })
@@ -92,7 +117,7 @@ func TestBuildCacheInvalidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := second.Problems[objectKey{"VPNUser", "jimp"}]; len(p) != 1 || p[0].Reason != v1alpha1.ReasonSecretNotFound {
+	if p, _ := second.problemsOf(objectKey{"VPNUser", "jimp"}); len(p) != 1 || p[0].Reason != v1alpha1.ReasonSecretNotFound {
 		t.Errorf("after deleting the Secret: %v", p)
 	}
 	clock = now.Add(2 * time.Hour)

@@ -83,33 +83,60 @@ func indexFields(ctx context.Context, idx client.FieldIndexer) error {
 // gatewaysReferencing returns the gateways that reference the Secret
 // themselves or through a user or tunnel, from the field indexes.
 func gatewaysReferencing(ctx context.Context, r client.Reader, o client.Object) []types.NamespacedName {
+	whole, users := secretReferrers(ctx, r, o)
 	set := map[types.NamespacedName]struct{}{}
-	in := client.InNamespace(o.GetNamespace())
-	by := []client.ListOption{in, client.MatchingFields{indexSecrets: o.GetName()}, client.UnsafeDisableDeepCopy}
-	var gws v1alpha1.VPNGatewayList
-	var users v1alpha1.VPNUserList
-	var tunnels v1alpha1.TunnelList
-	if err := r.List(ctx, &gws, by...); err == nil {
-		for _, g := range gws.Items {
-			set[types.NamespacedName{Namespace: g.Namespace, Name: g.Name}] = struct{}{}
-		}
+	for _, gw := range whole {
+		set[gw] = struct{}{}
 	}
-	if err := r.List(ctx, &users, in, client.MatchingFields{indexUserSecretBuckets: secretBucket(o.GetName())}, client.UnsafeDisableDeepCopy); err == nil {
-		for i := range users.Items {
-			u := &users.Items[i]
-			if slices.ContainsFunc(u.SecretRefs(), func(ref v1alpha1.SecretKeyReference) bool { return ref.Name == o.GetName() }) {
-				set[types.NamespacedName{Namespace: u.Namespace, Name: u.Spec.GatewayRef.Name}] = struct{}{}
-			}
-		}
-	}
-	if err := r.List(ctx, &tunnels, by...); err == nil {
-		for _, t := range tunnels.Items {
-			set[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.GatewayRef.Name}] = struct{}{}
-		}
+	for _, u := range users {
+		set[u.gateway] = struct{}{}
 	}
 	out := make([]types.NamespacedName, 0, len(set))
 	for k := range set {
 		out = append(out, k)
 	}
 	return out
+}
+
+// userOfGateway names a user and its gateway.
+type userOfGateway struct {
+	gateway types.NamespacedName
+	name    string
+}
+
+// secretReferrers splits what references a Secret into the gateways that
+// read it for themselves (their own references, their tunnels') and the
+// users whose
+// password it holds, each named with its gateway.
+func secretReferrers(ctx context.Context, r client.Reader, o client.Object) ([]types.NamespacedName, []userOfGateway) {
+	set := map[types.NamespacedName]struct{}{}
+	in := client.InNamespace(o.GetNamespace())
+	by := []client.ListOption{in, client.MatchingFields{indexSecrets: o.GetName()}, client.UnsafeDisableDeepCopy}
+	var gws v1alpha1.VPNGatewayList
+	if err := r.List(ctx, &gws, by...); err == nil {
+		for _, g := range gws.Items {
+			set[types.NamespacedName{Namespace: g.Namespace, Name: g.Name}] = struct{}{}
+		}
+	}
+	var tunnels v1alpha1.TunnelList
+	if err := r.List(ctx, &tunnels, by...); err == nil {
+		for _, t := range tunnels.Items {
+			set[types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.GatewayRef.Name}] = struct{}{}
+		}
+	}
+	var users []userOfGateway
+	var list v1alpha1.VPNUserList
+	if err := r.List(ctx, &list, in, client.MatchingFields{indexUserSecretBuckets: secretBucket(o.GetName())}, client.UnsafeDisableDeepCopy); err == nil {
+		for i := range list.Items {
+			u := &list.Items[i]
+			if slices.ContainsFunc(u.SecretRefs(), func(ref v1alpha1.SecretKeyReference) bool { return ref.Name == o.GetName() }) {
+				users = append(users, userOfGateway{types.NamespacedName{Namespace: u.Namespace, Name: u.Spec.GatewayRef.Name}, u.Name})
+			}
+		}
+	}
+	whole := make([]types.NamespacedName, 0, len(set))
+	for k := range set {
+		whole = append(whole, k)
+	}
+	return whole, users
 }

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,11 +21,13 @@ import (
 )
 
 // MembersReconciler reports on the MobilePools, VPNUsers and Tunnels of one
-// gateway. It is keyed by the gateway, not by the member: whether a pool
+// gateway. It is keyed by the gateway (membersRequest): whether a pool
 // overlaps or an identity is taken depends on all members at once, so one
 // swan.Build per gateway decides for every member, and each member's status
 // is written only when its verdict changed. A fix to one object (or to a
-// Secret) therefore clears the conditions of every object it affected.
+// Secret) therefore clears the conditions of every object it affected. A
+// change of one user the build decides alone is reported on that user
+// alone.
 type MembersReconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
@@ -32,6 +35,7 @@ type MembersReconciler struct {
 	StatusWorkers int
 	builds        *buildCache
 	told          conditionMemory
+	walks         walks
 }
 
 // member is what the reconciler needs of a pool, user or tunnel.
@@ -45,30 +49,85 @@ type member struct {
 	status func(conds []metav1.Condition, observed int64) client.Object
 }
 
-func (r *MembersReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	// Listing before getting the build means every listed member is one
-	// the build saw: a newer member's event has invalidated the build.
-	pools, users, tunnels, err := listMembers(ctx, r.Client, req.NamespacedName)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	b, err := r.builds.get(ctx, req.NamespacedName)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	// The build holds the gateway as it was when built; Ready follows the
-	// gateway's current status, which changes without a new build.
-	var gw *v1alpha1.VPNGateway
-	if b.Gateway != nil {
-		gw = &v1alpha1.VPNGateway{}
-		if err := r.Client.Get(ctx, req.NamespacedName, gw); err != nil {
-			if !apierrors.IsNotFound(err) {
+func (r *MembersReconciler) Reconcile(ctx context.Context, req membersRequest) (ctrl.Result, error) {
+	key := req.Gateway
+	if req.User != "" || req.NoUsers {
+		b, gw, err := r.buildAndGateway(ctx, key)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if r.walks.walked(key, b.epoch) {
+			if req.User != "" {
+				return ctrl.Result{}, r.reportUser(ctx, b, gw, req)
+			}
+			pools, _, tunnels, err := listMembers(ctx, r.Client, key, false)
+			if err != nil {
 				return ctrl.Result{}, err
 			}
-			gw = nil
+			return ctrl.Result{}, r.reportAll(ctx, b, gw, collectMembers(pools.Items, nil, tunnels.Items))
 		}
 	}
-	members := collectMembers(pools.Items, users.Items, tunnels.Items)
+	// Listing before getting the build means every listed member is one
+	// the build saw or has pending: a newer member's event comes after.
+	pools, users, tunnels, err := listMembers(ctx, r.Client, key, true)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	b, gw, err := r.buildAndGateway(ctx, key)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.reportAll(ctx, b, gw, collectMembers(pools.Items, users.Items, tunnels.Items)); err != nil {
+		return ctrl.Result{}, err
+	}
+	if b.Gateway == nil {
+		r.walks.forget(key)
+	} else {
+		r.walks.done(key, b.epoch)
+	}
+	if !b.NextExpiry.IsZero() {
+		return ctrl.Result{RequeueAfter: max(0, time.Until(b.NextExpiry)) + time.Second}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// buildAndGateway returns the gateway's build and the gateway as it is now
+// (nil when gone): the build holds the gateway as it was when built, and
+// Ready follows the gateway's current status, which changes without a new
+// build.
+func (r *MembersReconciler) buildAndGateway(ctx context.Context, key types.NamespacedName) (*gatewayBuild, *v1alpha1.VPNGateway, error) {
+	b, err := r.builds.get(ctx, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if b.Gateway == nil {
+		return b, nil, nil
+	}
+	gw := &v1alpha1.VPNGateway{}
+	if err := r.Client.Get(ctx, key, gw); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return nil, nil, err
+		}
+		gw = nil
+	}
+	return b, gw, nil
+}
+
+// reportUser reports on the one user the request names, as it is now.
+func (r *MembersReconciler) reportUser(ctx context.Context, b *gatewayBuild, gw *v1alpha1.VPNGateway, req membersRequest) error {
+	var u v1alpha1.VPNUser
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: req.Gateway.Namespace, Name: req.User}, &u); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if u.Spec.GatewayRef.Name != req.Gateway.Name {
+		// Its new gateway's request reports it.
+		return nil
+	}
+	return r.report(ctx, b, gw, collectMembers(nil, []v1alpha1.VPNUser{u}, nil)[0])
+}
+
+// reportAll reports on the members with StatusWorkers concurrent writes.
+func (r *MembersReconciler) reportAll(ctx context.Context, b *gatewayBuild, gw *v1alpha1.VPNGateway, members []member) error {
 	work := make(chan member)
 	var mu sync.Mutex
 	var errs []error
@@ -91,13 +150,7 @@ func (r *MembersReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	close(work)
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return ctrl.Result{}, err
-	}
-	if !b.NextExpiry.IsZero() {
-		return ctrl.Result{RequeueAfter: max(0, time.Until(b.NextExpiry)) + time.Second}, nil
-	}
-	return ctrl.Result{}, nil
+	return errors.Join(errs...)
 }
 
 func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, gw *v1alpha1.VPNGateway, m member) error {
@@ -106,7 +159,12 @@ func (r *MembersReconciler) report(ctx context.Context, b *gatewayBuild, gw *v1a
 		valid = condFalse(v1alpha1.ConditionValid, v1alpha1.ReasonGatewayNotFound,
 			fmt.Sprintf("VPNGateway %s not found in namespace %s", gatewayRefOf(m.obj), m.obj.GetNamespace()))
 	} else {
-		valid = validCondition(b.Problems[objectKey{m.kind, m.obj.GetName()}])
+		problems, known := b.problemsOf(objectKey{m.kind, m.obj.GetName()})
+		if !known {
+			// Its event is on the way, and its own request reports it.
+			return nil
+		}
+		valid = validCondition(problems)
 	}
 	ready := memberReadyCondition(valid, gw)
 	if m.kind == swan.KindTunnel {

@@ -18,10 +18,10 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/profile"
+	"github.com/ikegate/ikegate/internal/swan"
 )
 
 // ProfilesReconciler keeps every VPNUser's profile Secret and client
@@ -42,6 +42,7 @@ type ProfilesReconciler struct {
 	Now    func() time.Time
 	builds *buildCache
 	told   conditionMemory
+	walks  walks
 }
 
 // profilesFieldOwner owns the status fields ProfilesReconciler writes.
@@ -54,18 +55,32 @@ func (r *ProfilesReconciler) now() time.Time {
 	return r.Now()
 }
 
-func (r *ProfilesReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *ProfilesReconciler) Reconcile(ctx context.Context, req membersRequest) (ctrl.Result, error) {
+	key := req.Gateway
+	if req.User != "" {
+		b, err := r.builds.get(ctx, key)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if b.Gateway == nil {
+			return ctrl.Result{}, nil
+		}
+		if r.walks.walked(key, b.epoch) {
+			return ctrl.Result{}, r.deliverTo(ctx, b, req)
+		}
+	}
 	// As in MembersReconciler: listing first means the build saw every user.
-	_, users, _, err := listMembers(ctx, r.Client, req.NamespacedName)
+	_, users, _, err := listMembers(ctx, r.Client, key, true)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	b, err := r.builds.get(ctx, req.NamespacedName)
+	b, err := r.builds.get(ctx, key)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if b.Gateway == nil {
 		// The users' Valid says so; their profiles stay as they were.
+		r.walks.forget(key)
 		return ctrl.Result{}, nil
 	}
 	work := make(chan *v1alpha1.VPNUser)
@@ -90,13 +105,37 @@ func (r *ProfilesReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	close(work)
 	wg.Wait()
-	return ctrl.Result{}, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.walks.done(key, b.epoch)
+	return ctrl.Result{}, nil
+}
+
+// deliverTo delivers the one user the request names, as it is now.
+func (r *ProfilesReconciler) deliverTo(ctx context.Context, b *gatewayBuild, req membersRequest) error {
+	var u v1alpha1.VPNUser
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: req.Gateway.Namespace, Name: req.User}, &u); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if u.Spec.GatewayRef.Name != req.Gateway.Name {
+		return nil
+	}
+	if err := r.reconcileUser(ctx, b, &u); err != nil {
+		return fmt.Errorf("VPNUser %s: %w", u.Name, err)
+	}
+	return nil
 }
 
 // reconcileUser delivers one user's profile and writes its status when the
 // verdict changed.
 func (r *ProfilesReconciler) reconcileUser(ctx context.Context, b *gatewayBuild, u *v1alpha1.VPNUser) error {
-	d, err := r.deliver(ctx, b, u)
+	entry, known := b.acceptedUser(u.Name)
+	if !known {
+		// Its event is on the way, and its own request delivers it.
+		return nil
+	}
+	d, err := r.deliver(ctx, b, entry, u)
 	if err != nil {
 		return err
 	}
@@ -143,13 +182,13 @@ type delivery struct {
 // the gateway's build. A profile is rebuilt only when what it is built from
 // changed (profileHash), so a settled gateway writes nothing and a user's
 // PKCS#12 keeps its password until its certificate or profile changes.
-func (r *ProfilesReconciler) deliver(ctx context.Context, b *gatewayBuild, u *v1alpha1.VPNUser) (delivery, error) {
+func (r *ProfilesReconciler) deliver(ctx context.Context, b *gatewayBuild, entry *swan.AcceptedUser, u *v1alpha1.VPNUser) (delivery, error) {
 	out := delivery{profileSecretName: u.Status.ProfileSecretName, certificateSecretName: u.Status.CertificateSecretName}
 	certSecret, wait, err := r.clientCert(ctx, b.Gateway, u, &out)
 	if err != nil || wait {
 		return out, err
 	}
-	in, err := profile.FromBuild(b.Result, b.Gateway, u, profile.Options{})
+	in, err := profile.FromEntry(b.Result, entry, b.Gateway, u, profile.Options{})
 	if err != nil {
 		out.conditions = append(out.conditions, profileCondition(err, ""))
 		return out, nil
@@ -381,14 +420,3 @@ func (r *ProfilesReconciler) clientBundle(ctx context.Context, key types.Namespa
 	return data, password, nil
 }
 
-// profileSecretToGateway wakes the members controller of the gateway whose
-// profile or client certificate Secret changed. No build reads them, so the
-// gateway's build stays valid.
-func profileSecretToGateway(_ context.Context, o client.Object) []reconcile.Request {
-	for _, l := range []string{labelProfileOf, labelClientCertOf} {
-		if gw := o.GetLabels()[l]; gw != "" {
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: gw}}}
-		}
-	}
-	return nil
-}

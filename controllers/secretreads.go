@@ -45,10 +45,17 @@ func secretUses(gw *v1alpha1.VPNGateway, users []v1alpha1.VPNUser, tunnels []v1a
 	}
 	for i := range users {
 		if users[i].Spec.GatewayRef.Name == gw.Name {
-			for _, r := range users[i].SecretRefs() {
-				out = append(out, secretUse{Name: r.Name, Key: r.Key, Password: true})
-			}
+			out = append(out, userSecretUses(&users[i])...)
 		}
+	}
+	return out
+}
+
+// userSecretUses are the keys of a user's passwords.
+func userSecretUses(u *v1alpha1.VPNUser) []secretUse {
+	var out []secretUse
+	for _, r := range u.SecretRefs() {
+		out = append(out, secretUse{Name: r.Name, Key: r.Key, Password: true})
 	}
 	return out
 }
@@ -374,7 +381,7 @@ func (r *secretReads) namespaceUses(ctx context.Context, ns string) ([]secretUse
 	var out []secretUse
 	for i := range gws.Items {
 		gw := &gws.Items[i]
-		_, users, tunnels, err := listMembers(ctx, r.cache, client.ObjectKeyFromObject(gw))
+		_, users, tunnels, err := listMembers(ctx, r.cache, client.ObjectKeyFromObject(gw), true)
 		if err != nil {
 			return nil, err
 		}

@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,7 +25,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
-	"github.com/ikegate/ikegate/internal/credentials"
 )
 
 // Options configure the reconcilers.
@@ -117,7 +115,7 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		Owns(&rbacv1.Role{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&v1alpha1.MobilePool{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
-		Watches(&v1alpha1.VPNUser{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
+		Watches(&v1alpha1.VPNUser{}, settled(o.MemberSettle, m.userToGateway), builder.WithPredicates(memberChanged)).
 		Watches(&v1alpha1.Tunnel{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
 		WatchesMetadata(&corev1.Secret{}, settled(o.MemberSettle, m.secretToGateways)).
 		Watches(&cmv1.Issuer{}, handler.EnqueueRequestsFromMapFunc(m.issuerToGateways)).
@@ -138,45 +136,8 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) error {
 		return fmt.Errorf("gateway agents controller: %w", err)
 	}
 
-	if err := ctrl.NewControllerManagedBy(mgr).
-		Named("members").
-		// Every handler that enqueues invalidates too: handlers of one
-		// informer run independently, so the other controller's
-		// invalidation may come after this controller's reconcile.
-		Watches(&v1alpha1.VPNGateway{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
-		}), builder.WithPredicates(m.invalidateOnGatewayChange())).
-		Watches(&v1alpha1.MobilePool{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
-		Watches(&v1alpha1.VPNUser{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
-		// A Tunnel's Ready follows its Established condition, which its
-		// agent writes.
-		Watches(&v1alpha1.Tunnel{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(predicate.Or(memberChanged, establishedChanged()))).
-		WatchesMetadata(&corev1.Secret{}, settled(o.MemberSettle, m.secretToGateways)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: o.MembersConcurrency}).
-		Complete(mr); err != nil {
-		return fmt.Errorf("members controller: %w", err)
-	}
-
-	// The profiles follow the same builds in a controller of their own, so
-	// that building thousands of profiles never holds up the members'
-	// conditions.
-	if err := ctrl.NewControllerManagedBy(mgr).
-		Named("profiles").
-		Watches(&v1alpha1.VPNGateway{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
-		}), builder.WithPredicates(m.invalidateOnGatewayChange())).
-		Watches(&v1alpha1.MobilePool{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
-		Watches(&v1alpha1.VPNUser{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
-		Watches(&v1alpha1.Tunnel{}, settled(o.MemberSettle, m.memberToGateway), builder.WithPredicates(memberChanged)).
-		WatchesMetadata(&corev1.Secret{}, settled(o.MemberSettle, m.secretToGateways)).
-		// A profile Secret deleted or edited is written again, and a client
-		// certificate issued goes into its user's profile.
-		WatchesMetadata(&corev1.Secret{}, settled(o.MemberSettle, profileSecretToGateway)).
-		// A client Certificate deleted is made again.
-		Watches(&cmv1.Certificate{}, settled(o.MemberSettle, profileSecretToGateway)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: o.MembersConcurrency}).
-		Complete(pr); err != nil {
-		return fmt.Errorf("profiles controller: %w", err)
+	if err := setupMembers(mgr, o, m, mr, pr); err != nil {
+		return err
 	}
 
 	cr := &CredentialsReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), secrets: secrets}
@@ -206,26 +167,10 @@ const (
 // once per user. The credentials a new user's agent waits for do not wait.
 const DefaultMemberSettle = 200 * time.Millisecond
 
-// settled enqueues the gateways fn maps an object to after settle (the
-// queue keeps the earliest time of a gateway already waiting, so a steady
-// stream of changes cannot put its build off for ever).
+// settled enqueues the gateways fn maps an object to after settle (see
+// settledFor).
 func settled(settle time.Duration, fn handler.MapFunc) handler.EventHandler {
-	type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
-	add := func(ctx context.Context, q queue, o client.Object) {
-		for _, r := range fn(ctx, o) {
-			if settle > 0 {
-				q.AddAfter(r, settle)
-			} else {
-				q.Add(r)
-			}
-		}
-	}
-	return handler.Funcs{
-		CreateFunc:  func(ctx context.Context, e event.CreateEvent, q queue) { add(ctx, q, e.Object) },
-		UpdateFunc:  func(ctx context.Context, e event.UpdateEvent, q queue) { add(ctx, q, e.ObjectNew) },
-		DeleteFunc:  func(ctx context.Context, e event.DeleteEvent, q queue) { add(ctx, q, e.Object) },
-		GenericFunc: func(ctx context.Context, e event.GenericEvent, q queue) { add(ctx, q, e.Object) },
-	}
+	return settledFor(settle, func(ctx context.Context, o client.Object) []reconcile.Request { return fn(ctx, o) })
 }
 
 func createOrDelete() predicate.Funcs {
@@ -264,25 +209,23 @@ func (m *mappers) memberToGateway(_ context.Context, o client.Object) []reconcil
 	return []reconcile.Request{{NamespacedName: key}}
 }
 
-// secretToGateways finds the gateways whose build reads the Secret: those
-// that reference it themselves or through a user or tunnel, and the gateway
-// whose certificate it holds.
+// userToGateway records the user's change with its gateway's build, which
+// decides it alone when it can.
+func (m *mappers) userToGateway(_ context.Context, o client.Object) []reconcile.Request {
+	key := types.NamespacedName{Namespace: o.GetNamespace(), Name: gatewayRefOf(o)}
+	m.builds.userChanged(key, o.GetName())
+	return []reconcile.Request{{NamespacedName: key}}
+}
+
+// secretToGateways finds the gateways whose build reads the Secret (see
+// secretMembers).
 func (m *mappers) secretToGateways(ctx context.Context, o client.Object) []reconcile.Request {
 	set := map[types.NamespacedName]struct{}{}
-	if gw := o.GetLabels()[v1alpha1.LabelGateway]; gw != "" {
-		// The credentials Secrets are written from the members and read by
-		// no build: the credentials controller watches them itself.
-		if credentials.IsShard(gw, o.GetName()) {
-			return nil
-		}
-		set[types.NamespacedName{Namespace: o.GetNamespace(), Name: gw}] = struct{}{}
-	}
-	for _, gw := range gatewaysReferencing(ctx, m.c, o) {
-		set[gw] = struct{}{}
+	for _, r := range m.secretMembers(ctx, o) {
+		set[r.Gateway] = struct{}{}
 	}
 	out := make([]reconcile.Request, 0, len(set))
 	for k := range set {
-		m.builds.invalidate(k)
 		out = append(out, reconcile.Request{NamespacedName: k})
 	}
 	return out

@@ -107,8 +107,15 @@ type Options struct {
 // attributes and the gateway's certificates. A user Build left out (see its
 // Problems) has no connection to read, and FromBuild says so.
 func FromBuild(res *swan.Result, gw *v1alpha1.VPNGateway, user *v1alpha1.VPNUser, opts Options) (Input, error) {
+	return FromEntry(res, servedEntry(res, user), gw, user, opts)
+}
+
+// FromEntry is FromBuild for a holder that keeps the served users apart
+// from res: entry is the user's Result.Users entry, nil when it is not
+// served.
+func FromEntry(res *swan.Result, entry *swan.AcceptedUser, gw *v1alpha1.VPNGateway, user *v1alpha1.VPNUser, opts Options) (Input, error) {
 	m := res.Model
-	conn, ok := userConnection(res, user)
+	conn, ok := userConnection(res, entry)
 	if !ok || len(conn.Children) == 0 || len(conn.Remote) == 0 || len(conn.Local) == 0 {
 		return Input{}, fmt.Errorf("VPNUser %s has no connection on gateway %s: see the problems the gateway's resources have", user.Name, gw.Name)
 	}
@@ -167,16 +174,23 @@ func FromBuild(res *swan.Result, gw *v1alpha1.VPNGateway, user *v1alpha1.VPNUser
 	return in, nil
 }
 
-// userConnection is the connection Build put user on; a user Build did
-// not accept (disabled, expired, without a usable secret) has none.
-func userConnection(res *swan.Result, user *v1alpha1.VPNUser) (swan.Connection, bool) {
-	// Users are sorted by name: the manager looks up every user of a
-	// gateway in each pass.
+// servedEntry is the user's Result.Users entry, nil when Build did not
+// accept it (disabled, expired, without a usable secret).
+func servedEntry(res *swan.Result, user *v1alpha1.VPNUser) *swan.AcceptedUser {
+	// Users are sorted by name.
 	i, ok := slices.BinarySearchFunc(res.Users, user.Name, func(u swan.AcceptedUser, name string) int { return strings.Compare(u.Name, name) })
 	if !ok {
+		return nil
+	}
+	return &res.Users[i]
+}
+
+// userConnection is the connection Build put a served user on.
+func userConnection(res *swan.Result, entry *swan.AcceptedUser) (swan.Connection, bool) {
+	if entry == nil {
 		return swan.Connection{}, false
 	}
-	j := slices.IndexFunc(res.Model.Connections, func(c swan.Connection) bool { return c.Name == res.Users[i].Connection })
+	j := slices.IndexFunc(res.Model.Connections, func(c swan.Connection) bool { return c.Name == entry.Connection })
 	if j < 0 {
 		return swan.Connection{}, false
 	}

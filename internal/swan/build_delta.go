@@ -38,6 +38,8 @@ type UserIndex struct {
 	byRef map[SecretKeyRef][]string
 	// problems holds every Problem of the Build that is not about a user.
 	problems []Problem
+	// noHashes: the index keeps no NT hash (DropHashes).
+	noHashes bool
 }
 
 type indexedUser struct {
@@ -112,6 +114,9 @@ func (x *UserIndex) Change(name string, u *v1alpha1.VPNUser, in UserInputs) (Use
 		a := AcceptedUser{Name: u.Name, Identity: string(u.Spec.Identity), Method: x.method,
 			Connection: MobileConnectionName(next.group.pools[0].obj.Name), MaxSessions: int(u.Spec.EffectiveMaxSessions(&x.gw.Spec)),
 			NTHash: b.hashes[u], Group: GroupClass(next.group.pools[0].obj.Name, "")}
+		if x.noHashes {
+			a.NTHash = [16]byte{}
+		}
 		next.accepted = &a
 	}
 	next.problems = b.problems
@@ -276,4 +281,27 @@ func (x *UserIndex) user(name string) *indexedUser {
 		x.users[name] = r
 	}
 	return r
+}
+
+// User is what the index holds of the user named name: its Result.Users
+// entry (nil when not served) and its problems. known is false for a user
+// the index has never decided.
+func (x *UserIndex) User(name string) (accepted *AcceptedUser, problems []Problem, known bool) {
+	u := x.users[name]
+	if u == nil {
+		return nil, nil, false
+	}
+	return u.accepted, u.problems, true
+}
+
+// DropHashes makes the index keep no NT hash, now and after every Change,
+// for a holder that decides users but never authenticates them (the
+// manager).
+func (x *UserIndex) DropHashes() {
+	x.noHashes = true
+	for _, u := range x.users {
+		if u.accepted != nil {
+			u.accepted.NTHash = [16]byte{}
+		}
+	}
 }
