@@ -101,7 +101,9 @@ func (b *buildCache) applyUsers(ctx context.Context, key types.NamespacedName, b
 		return false
 	}
 	now := b.now()
-	for _, name := range names {
+	users := make([]*v1alpha1.VPNUser, len(names))
+	var uses []secretUse
+	for i, name := range names {
 		u, ok := b.currentUser(ctx, key, name)
 		if !ok {
 			return false
@@ -112,18 +114,21 @@ func (b *buildCache) applyUsers(ctx context.Context, key types.NamespacedName, b
 			(build.NextExpiry.IsZero() || u.Spec.ExpiresAt.Time.Before(build.NextExpiry)) {
 			return false
 		}
-		in := swan.UserInputs{Now: now}
 		if u != nil {
-			vals, err := b.secrets.read(ctx, key.Namespace, userSecretUses(u))
-			if err != nil {
-				return false
-			}
-			in.Secrets, in.PasswordHashes = vals.Values, vals.Hashes
+			uses = append(uses, userSecretUses(u)...)
 		}
-		build.verdicts.mu.Lock()
-		_, ok = build.verdicts.index.Change(name, u, in)
-		build.verdicts.mu.Unlock()
-		if !ok {
+		users[i] = u
+	}
+	// One read for all of them: a batch of many stale Secrets is listed.
+	vals, err := b.secrets.read(ctx, key.Namespace, uses)
+	if err != nil {
+		return false
+	}
+	in := swan.UserInputs{Now: now, Secrets: vals.Values, PasswordHashes: vals.Hashes}
+	build.verdicts.mu.Lock()
+	defer build.verdicts.mu.Unlock()
+	for i, name := range names {
+		if _, ok := build.verdicts.index.Change(name, users[i], in); !ok {
 			return false
 		}
 	}

@@ -350,27 +350,13 @@ func clearStatuses(b *testing.B, c client.Client, ns string) {
 func runManager(b *testing.B, cfg *rest.Config, s *kruntime.Scheme, co cache.Options, users int) (managerRun, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rc := rest.CopyConfig(cfg)
-	rc.QPS, rc.Burst = 500, 1000
 	base := successes("members")
 	t0 := time.Now()
-	mgr, err := ctrl.NewManager(rc, ctrl.Options{
-		Scheme:                 s,
-		Cache:                  co,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		// Each run registers its controllers under the same names.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	mgr, stop, err := startScaleManager(ctx, cfg, s, co)
 	if err != nil {
 		return managerRun{}, err
 	}
-	if err := Setup(ctx, mgr, Options{StatusWorkers: 32}); err != nil {
-		return managerRun{}, err
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer stop()
 
 	var out managerRun
 	if users == 0 {
@@ -386,6 +372,33 @@ func runManager(b *testing.B, cfg *rest.Config, s *kruntime.Scheme, co cache.Opt
 	out.settled = settledHeap()
 	writeHeapProfile(b)
 	return out, nil
+}
+
+// startScaleManager starts a manager with every controller; stop stops it and
+// waits until it has.
+func startScaleManager(ctx context.Context, cfg *rest.Config, s *kruntime.Scheme, co cache.Options) (ctrl.Manager, func(), error) {
+	ctx, cancel := context.WithCancel(ctx)
+	rc := rest.CopyConfig(cfg)
+	rc.QPS, rc.Burst = 500, 1000
+	mgr, err := ctrl.NewManager(rc, ctrl.Options{
+		Scheme:                 s,
+		Cache:                  co,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		// Each run registers its controllers under the same names.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	if err := Setup(ctx, mgr, Options{StatusWorkers: 32}); err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	return mgr, func() { cancel(); <-done }, nil
 }
 
 // untilDelivered waits for the members controller's first successful pass
