@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"time"
 
@@ -151,6 +152,25 @@ func (m *mappers) poolOrTunnelMembers(_ context.Context, o client.Object) []memb
 	key := types.NamespacedName{Namespace: o.GetNamespace(), Name: gatewayRefOf(o)}
 	m.builds.invalidate(key)
 	return allMembers(key)
+}
+
+// tunnelMembers is poolOrTunnelMembers for a Tunnel, except that a change of
+// its status alone (its agent's Established) needs no build, and no user
+// follows it.
+func (m *mappers) tunnelMembers(settle time.Duration) handler.TypedEventHandler[client.Object, membersRequest] {
+	whole := settledFor(settle, m.poolOrTunnelMembers)
+	return handler.TypedFuncs[client.Object, membersRequest]{
+		CreateFunc: whole.Create,
+		DeleteFunc: whole.Delete,
+		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[membersRequest]) {
+			if e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() || !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels()) {
+				whole.Update(ctx, e, q)
+				return
+			}
+			q.Add(membersRequest{Gateway: types.NamespacedName{Namespace: e.ObjectNew.GetNamespace(), Name: gatewayRefOf(e.ObjectNew)}, NoUsers: true})
+		},
+		GenericFunc: whole.Generic,
+	}
 }
 
 // userMembers records the user's change with its gateway's build and asks

@@ -38,7 +38,7 @@ func setupMembers(mgr manager.Manager, o Options, m *mappers, mr *MembersReconci
 		WatchesRawSource(kind(&v1alpha1.VPNUser{}, users, memberChanged)).
 		// A Tunnel's Ready follows its Established condition, which its
 		// agent writes.
-		WatchesRawSource(kind(&v1alpha1.Tunnel{}, pools, predicate.Or(memberChanged, establishedChanged()))).
+		WatchesRawSource(kind(&v1alpha1.Tunnel{}, func() handlerOf { return m.tunnelMembers(o.MemberSettle) }, predicate.Or(memberChanged, establishedChanged()))).
 		WatchesRawSource(kind(secretMetadata(), secrets)).
 		WithOptions(controller.TypedOptions[membersRequest]{MaxConcurrentReconciles: o.MembersConcurrency}).
 		Complete(mr); err != nil {
