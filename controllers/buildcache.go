@@ -134,6 +134,8 @@ func (b *buildCache) get(ctx context.Context, gw types.NamespacedName) (*gateway
 	}
 	res, err := b.build(ctx, gw, now)
 	if err != nil {
+		// The users taken are in no build: the next get builds again.
+		b.invalidate(gw)
 		return nil, err
 	}
 	b.mu.Lock()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"syscall"
@@ -32,6 +34,9 @@ import (
 // against the smallest's.
 //
 //	go test -run '^$' -bench ManagerUserChange -benchtime 1x ./controllers/
+//
+// IKEGATE_BENCH_CPUPROFILES=DIR writes a CPU profile of each size's samples
+// (change-N.pprof).
 func BenchmarkManagerUserChange(b *testing.B) {
 	sizes := gen.UserCounts(b, 10, 10000, 100000)
 	var rows []changeRow
@@ -92,6 +97,7 @@ func measureUserChange(b *testing.B, users, samples int) changeRow {
 	seen := watchProbes(b, ctx, mgr.GetCache())
 
 	row := changeRow{users: users}
+	stopProfile := cpuProfile(b, fmt.Sprintf("change-%d.pprof", users))
 	from, fromCPU := time.Now(), cpuTime()
 	for i := range samples {
 		name := fmt.Sprintf("probe-%03d", i)
@@ -109,6 +115,7 @@ func measureUserChange(b *testing.B, users, samples int) changeRow {
 		time.Sleep(time.Second)
 	}
 	elapsed, used := time.Since(from), cpuTime()-fromCPU
+	stopProfile()
 	// The idle rate as the samples left the manager: settled, with every
 	// probe user in its caches.
 	settle(ctx)
@@ -120,6 +127,23 @@ func measureUserChange(b *testing.B, users, samples int) changeRow {
 	slices.Sort(row.valid)
 	slices.Sort(row.profile)
 	return row
+}
+
+// cpuProfile writes a CPU profile of the samples into the directory
+// IKEGATE_BENCH_CPUPROFILES names, for `go tool pprof`.
+func cpuProfile(b *testing.B, name string) (stop func()) {
+	dir := os.Getenv("IKEGATE_BENCH_CPUPROFILES")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }
 }
 
 // cpuTime is the CPU this process used, user and system.
