@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -16,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
@@ -53,78 +51,6 @@ func (r *ProfilesReconciler) now() time.Time {
 		return time.Now()
 	}
 	return r.Now()
-}
-
-func (r *ProfilesReconciler) Reconcile(ctx context.Context, req membersRequest) (ctrl.Result, error) {
-	key := req.Gateway
-	if req.User != "" {
-		b, err := r.builds.get(ctx, key)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if b.Gateway == nil {
-			return ctrl.Result{}, nil
-		}
-		if r.walks.walked(key, b.epoch) {
-			return ctrl.Result{}, r.deliverTo(ctx, b, req)
-		}
-	}
-	// As in MembersReconciler: listing first means the build saw every user.
-	_, users, _, err := listMembers(ctx, r.Client, key, true)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	b, err := r.builds.get(ctx, key)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if b.Gateway == nil {
-		// The users' Valid says so; their profiles stay as they were.
-		r.walks.forget(key)
-		return ctrl.Result{}, nil
-	}
-	work := make(chan *v1alpha1.VPNUser)
-	var mu sync.Mutex
-	var errs []error
-	var wg sync.WaitGroup
-	for range max(1, r.Workers) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for u := range work {
-				if err := r.reconcileUser(ctx, b, u); err != nil {
-					mu.Lock()
-					errs = append(errs, fmt.Errorf("VPNUser %s: %w", u.Name, err))
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for i := range users.Items {
-		work <- &users.Items[i]
-	}
-	close(work)
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return ctrl.Result{}, err
-	}
-	r.walks.done(key, b.epoch)
-	return ctrl.Result{}, nil
-}
-
-// deliverTo delivers the one user the request names, as it is now.
-func (r *ProfilesReconciler) deliverTo(ctx context.Context, b *gatewayBuild, req membersRequest) error {
-	var u v1alpha1.VPNUser
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: req.Gateway.Namespace, Name: req.User}, &u); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if u.Spec.GatewayRef.Name != req.Gateway.Name {
-		return nil
-	}
-	if err := r.reconcileUser(ctx, b, &u); err != nil {
-		return fmt.Errorf("VPNUser %s: %w", u.Name, err)
-	}
-	return nil
 }
 
 // reconcileUser delivers one user's profile and writes its status when the
@@ -419,4 +345,3 @@ func (r *ProfilesReconciler) clientBundle(ctx context.Context, key types.Namespa
 	}
 	return data, password, nil
 }
-

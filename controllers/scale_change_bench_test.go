@@ -216,4 +216,3 @@ func (p *probes) wait(b *testing.B, name string, timeout time.Duration) (valid, 
 	b.Fatalf("user %s: Valid and profile not both written within %s", name, timeout)
 	return
 }
-
