@@ -51,21 +51,13 @@ type member struct {
 
 func (r *MembersReconciler) Reconcile(ctx context.Context, req membersRequest) (ctrl.Result, error) {
 	key := req.Gateway
-	if req.User != "" || req.NoUsers {
-		b, gw, err := r.buildAndGateway(ctx, key)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if r.walks.walked(key, b.epoch) {
-			if req.User != "" {
-				return ctrl.Result{}, r.reportUser(ctx, b, gw, req)
-			}
-			pools, _, tunnels, err := listMembers(ctx, r.Client, key, false)
-			if err != nil {
-				return ctrl.Result{}, err
-			}
-			return ctrl.Result{}, r.reportAll(ctx, b, gw, collectMembers(pools.Items, nil, tunnels.Items))
-		}
+	if done, err := r.reportPart(ctx, req); done || err != nil {
+		return ctrl.Result{}, err
+	}
+	defer r.walks.lock(key)()
+	// A report on every member may have ended while this one waited.
+	if done, err := r.reportPart(ctx, req); done || err != nil {
+		return ctrl.Result{}, err
 	}
 	// Listing before getting the build means every listed member is one
 	// the build saw or has pending: a newer member's event comes after.
@@ -89,6 +81,27 @@ func (r *MembersReconciler) Reconcile(ctx context.Context, req membersRequest) (
 		return ctrl.Result{RequeueAfter: max(0, time.Until(b.NextExpiry)) + time.Second}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// reportPart reports on what a request of one user, or of pools and
+// tunnels only, names, and returns false when the build is one not yet
+// reported on in whole: then every member is.
+func (r *MembersReconciler) reportPart(ctx context.Context, req membersRequest) (bool, error) {
+	if req.User == "" && !req.NoUsers {
+		return false, nil
+	}
+	b, gw, err := r.buildAndGateway(ctx, req.Gateway)
+	if err != nil || !r.walks.walked(req.Gateway, b.epoch) {
+		return false, err
+	}
+	if req.User != "" {
+		return true, r.reportUser(ctx, b, gw, req)
+	}
+	pools, _, tunnels, err := listMembers(ctx, r.Client, req.Gateway, false)
+	if err != nil {
+		return true, err
+	}
+	return true, r.reportAll(ctx, b, gw, collectMembers(pools.Items, nil, tunnels.Items))
 }
 
 // buildAndGateway returns the gateway's build and the gateway as it is now

@@ -47,10 +47,30 @@ func allMembers(gw types.NamespacedName) []membersRequest {
 }
 
 // walks remembers the build epoch each gateway's members were last all
-// reported on.
+// reported on, and serialises those reports: the requests of single users
+// are keys of their own, so without it several workers would each report
+// on every member after the same whole build (a start queues every user).
 type walks struct {
-	mu    sync.Mutex
-	epoch map[types.NamespacedName]uint64
+	mu      sync.Mutex
+	epoch   map[types.NamespacedName]uint64
+	walking map[types.NamespacedName]*sync.Mutex
+}
+
+// lock holds off other reports on every member of the gateway until
+// unlock.
+func (w *walks) lock(gw types.NamespacedName) (unlock func()) {
+	w.mu.Lock()
+	if w.walking == nil {
+		w.walking = map[types.NamespacedName]*sync.Mutex{}
+	}
+	l := w.walking[gw]
+	if l == nil {
+		l = &sync.Mutex{}
+		w.walking[gw] = l
+	}
+	w.mu.Unlock()
+	l.Lock()
+	return l.Unlock
 }
 
 func (w *walks) done(gw types.NamespacedName, epoch uint64) {

@@ -17,17 +17,13 @@ import (
 // every user of the gateway (after a whole build, every user's).
 func (r *ProfilesReconciler) Reconcile(ctx context.Context, req membersRequest) (ctrl.Result, error) {
 	key := req.Gateway
-	if req.User != "" {
-		b, err := r.builds.get(ctx, key)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if b.Gateway == nil {
-			return ctrl.Result{}, nil
-		}
-		if r.walks.walked(key, b.epoch) {
-			return ctrl.Result{}, r.deliverTo(ctx, b, req)
-		}
+	if done, err := r.deliverOne(ctx, req); done || err != nil {
+		return ctrl.Result{}, err
+	}
+	defer r.walks.lock(key)()
+	// A delivery to every user may have ended while this one waited.
+	if done, err := r.deliverOne(ctx, req); done || err != nil {
+		return ctrl.Result{}, err
 	}
 	// As in MembersReconciler: listing first means the build saw every user.
 	_, users, _, err := listMembers(ctx, r.Client, key, true)
@@ -70,6 +66,25 @@ func (r *ProfilesReconciler) Reconcile(ctx context.Context, req membersRequest) 
 	}
 	r.walks.done(key, b.epoch)
 	return ctrl.Result{}, nil
+}
+
+// deliverOne delivers the profile of the one user a request names, and
+// returns false when the build is one not yet delivered in whole.
+func (r *ProfilesReconciler) deliverOne(ctx context.Context, req membersRequest) (bool, error) {
+	if req.User == "" {
+		return false, nil
+	}
+	b, err := r.builds.get(ctx, req.Gateway)
+	if err != nil {
+		return false, err
+	}
+	if b.Gateway == nil {
+		return true, nil
+	}
+	if !r.walks.walked(req.Gateway, b.epoch) {
+		return false, nil
+	}
+	return true, r.deliverTo(ctx, b, req)
 }
 
 // deliverTo delivers the one user the request names, as it is now.

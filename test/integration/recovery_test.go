@@ -37,8 +37,8 @@ func loadedRig(t testing.TB, users int) (*recoveryRig, *runningAgent, swan.Model
 	return r, ag, r.waitLoaded(t, users, ag)
 }
 
-// waitLoaded waits until the agent serves every user and charon holds
-// exactly the model it saved, and returns that model. Users are no item of
+// waitLoaded waits until the agent serves every user and the tunnel, and
+// charon holds exactly the model it saved, and returns that model. Users are no item of
 // charon's: the agent's RADIUS server holds them, and the state file keeps
 // them with the model. ag, when not nil, is an agent of the test's process,
 // whose gauge must count them too; an agent process is judged by its file.
@@ -55,6 +55,12 @@ func (r *recoveryRig) waitLoaded(t testing.TB, users int, ag *runningAgent) swan
 		if n := len(saved.Users); n != users {
 			time.Sleep(100 * time.Millisecond)
 			return false, fmt.Sprintf("the agent saved %d users", n)
+		}
+		// The tunnel's key reaches the agent through its own credentials
+		// shard, which on a loaded machine can come after every user's.
+		if !slices.ContainsFunc(m.Connections, func(c swan.Connection) bool { return c.Name == "tunnel-"+recTunnel }) {
+			time.Sleep(100 * time.Millisecond)
+			return false, "the agent saved no connection for the tunnel " + recTunnel
 		}
 		if ag != nil {
 			if v := ag.metric(t, "ikegate_agent_radius_users", nil); v != float64(users) {
