@@ -50,15 +50,13 @@ type member struct {
 }
 
 func (r *MembersReconciler) Reconcile(ctx context.Context, req membersRequest) (ctrl.Result, error) {
-	key := req.Gateway
-	if done, err := r.reportPart(ctx, req); done || err != nil {
-		return ctrl.Result{}, err
-	}
-	defer r.walks.lock(key)()
-	// A report on every member may have ended while this one waited.
-	if done, err := r.reportPart(ctx, req); done || err != nil {
-		return ctrl.Result{}, err
-	}
+	return r.walks.partOrAll(req.Gateway,
+		func() (bool, error) { return r.reportPart(ctx, req) },
+		func() (ctrl.Result, error) { return r.reportEvery(ctx, req.Gateway) })
+}
+
+// reportEvery reports on every member of the gateway.
+func (r *MembersReconciler) reportEvery(ctx context.Context, key types.NamespacedName) (ctrl.Result, error) {
 	// Listing before getting the build means every listed member is one
 	// the build saw or has pending: a newer member's event comes after.
 	pools, users, tunnels, err := listMembers(ctx, r.Client, key, true)

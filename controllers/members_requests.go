@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -71,6 +72,21 @@ func (w *walks) lock(gw types.NamespacedName) (unlock func()) {
 	w.mu.Unlock()
 	l.Lock()
 	return l.Unlock
+}
+
+// partOrAll runs part, the work of a request of one user (or of pools and
+// tunnels only), and where part finds a build not yet gone through in
+// whole, every runs instead: one at a time per gateway, and part is tried
+// again once it may go, as a walk may have ended meanwhile.
+func (w *walks) partOrAll(gw types.NamespacedName, part func() (bool, error), every func() (ctrl.Result, error)) (ctrl.Result, error) {
+	if done, err := part(); done || err != nil {
+		return ctrl.Result{}, err
+	}
+	defer w.lock(gw)()
+	if done, err := part(); done || err != nil {
+		return ctrl.Result{}, err
+	}
+	return every()
 }
 
 func (w *walks) done(gw types.NamespacedName, epoch uint64) {

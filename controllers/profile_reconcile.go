@@ -16,15 +16,13 @@ import (
 // Reconcile delivers the profile of the user the request names, or of
 // every user of the gateway (after a whole build, every user's).
 func (r *ProfilesReconciler) Reconcile(ctx context.Context, req membersRequest) (ctrl.Result, error) {
-	key := req.Gateway
-	if done, err := r.deliverOne(ctx, req); done || err != nil {
-		return ctrl.Result{}, err
-	}
-	defer r.walks.lock(key)()
-	// A delivery to every user may have ended while this one waited.
-	if done, err := r.deliverOne(ctx, req); done || err != nil {
-		return ctrl.Result{}, err
-	}
+	return r.walks.partOrAll(req.Gateway,
+		func() (bool, error) { return r.deliverOne(ctx, req) },
+		func() (ctrl.Result, error) { return r.deliverEvery(ctx, req.Gateway) })
+}
+
+// deliverEvery delivers every user's profile.
+func (r *ProfilesReconciler) deliverEvery(ctx context.Context, key types.NamespacedName) (ctrl.Result, error) {
 	// As in MembersReconciler: listing first means the build saw every user.
 	_, users, _, err := listMembers(ctx, r.Client, key, true)
 	if err != nil {
