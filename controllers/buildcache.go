@@ -207,12 +207,13 @@ func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now ti
 	// NT hashes and pre-shared keys should not outlive the build.
 	res.Model.Secrets, res.Model.Keys = nil, nil
 	if res.Index != nil {
-		res.Index.DropHashes()
+		res.Index.DecideOnly()
 		out.verdicts = &userVerdicts{index: res.Index}
 		res.Index = nil
 		// The index holds the users; the static addresses' routes read
 		// the users with one.
-		res.Users = slices.DeleteFunc(res.Users, func(u swan.AcceptedUser) bool { return !u.Address.IsValid() })
+		// A copy: what was deleted would keep its room in the array.
+		res.Users = slices.Clone(slices.DeleteFunc(res.Users, func(u swan.AcceptedUser) bool { return !u.Address.IsValid() }))
 	}
 	for i := range res.Users {
 		res.Users[i].NTHash = [16]byte{}

@@ -65,10 +65,11 @@ func (b *gatewayBuild) acceptedUser(name string) (*swan.AcceptedUser, bool) {
 }
 
 // userChanged records that the user named name of gateway gw changed (or
-// its password Secret did): the next get decides it alone when it can.
-func (b *buildCache) userChanged(gw types.NamespacedName, name string) {
+// its password Secret did): the next get decides it alone when it can. It
+// returns how many users of the gateway are waiting so.
+func (b *buildCache) userChanged(gw types.NamespacedName, name string) int {
 	if b == nil {
-		return
+		return 0
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -78,6 +79,7 @@ func (b *buildCache) userChanged(gw types.NamespacedName, name string) {
 		b.pending[gw] = set
 	}
 	set[name] = struct{}{}
+	return len(set)
 }
 
 // takePending returns the gateway's generation and the users changed since

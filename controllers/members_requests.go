@@ -213,8 +213,20 @@ func (m *mappers) tunnelMembers(settle time.Duration) handler.TypedEventHandler[
 // for that user's report.
 func (m *mappers) userMembers(_ context.Context, o client.Object) []membersRequest {
 	key := types.NamespacedName{Namespace: o.GetNamespace(), Name: gatewayRefOf(o)}
-	m.builds.userChanged(key, o.GetName())
-	return []membersRequest{{Gateway: key, User: o.GetName()}}
+	return []membersRequest{m.userRequest(key, o.GetName())}
+}
+
+// userRequest records a user's change and asks for its report; in a burst
+// of more changes than a build decides one by one (a start, a bulk import)
+// it asks for the report on every member instead, which that build needs
+// anyway. A request of one user is a key of the queues' own: the queues'
+// maps keep the room for as many keys as they once held, so a key per user
+// of a start would stay in memory as long as the manager runs.
+func (m *mappers) userRequest(gw types.NamespacedName, name string) membersRequest {
+	if m.builds.userChanged(gw, name) > maxUserChanges {
+		return membersRequest{Gateway: gw}
+	}
+	return membersRequest{Gateway: gw, User: name}
 }
 
 // secretMembers finds what a Secret's change concerns: a gateway whose own
@@ -237,8 +249,7 @@ func (m *mappers) secretMembers(ctx context.Context, o client.Object) []membersR
 		out = append(out, membersRequest{Gateway: gw})
 	}
 	for _, u := range users {
-		m.builds.userChanged(u.gateway, u.name)
-		out = append(out, membersRequest{Gateway: u.gateway, User: u.name})
+		out = append(out, m.userRequest(u.gateway, u.name))
 	}
 	return out
 }

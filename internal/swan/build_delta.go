@@ -38,8 +38,10 @@ type UserIndex struct {
 	byRef map[SecretKeyRef][]string
 	// problems holds every Problem of the Build that is not about a user.
 	problems []Problem
-	// noHashes: the index keeps no NT hash (DropHashes).
+	// noHashes: the index keeps no NT hash and no byRef (DecideOnly).
 	noHashes bool
+	// names are groupNames' strings.
+	names map[*poolGroup][2]string
 }
 
 type indexedUser struct {
@@ -111,9 +113,10 @@ func (x *UserIndex) Change(name string, u *v1alpha1.VPNUser, in UserInputs) (Use
 		return UserChange{}, false
 	}
 	if next.group != nil && b.ntHash(u) {
+		conn, class := x.groupNames(next.group)
 		a := AcceptedUser{Name: u.Name, Identity: string(u.Spec.Identity), Method: x.method,
-			Connection: MobileConnectionName(next.group.pools[0].obj.Name), MaxSessions: int(u.Spec.EffectiveMaxSessions(&x.gw.Spec)),
-			NTHash: b.hashes[u], Group: GroupClass(next.group.pools[0].obj.Name, "")}
+			Connection: conn, MaxSessions: int(u.Spec.EffectiveMaxSessions(&x.gw.Spec)),
+			NTHash: b.hashes[u], Group: class}
 		if x.noHashes {
 			a.NTHash = [16]byte{}
 		}
@@ -122,6 +125,21 @@ func (x *UserIndex) Change(name string, u *v1alpha1.VPNUser, in UserInputs) (Use
 	next.problems = b.problems
 	x.commit(name, old, next, u == nil)
 	return UserChange{Name: name, Before: old.accepted, After: next.accepted, Problems: next.problems}, true
+}
+
+// groupNames are the connection and Class of a group's users that are no
+// static ones, made once per group.
+func (x *UserIndex) groupNames(g *poolGroup) (conn, class string) {
+	n, ok := x.names[g]
+	if !ok {
+		pool := g.pools[0].obj.Name
+		n = [2]string{MobileConnectionName(pool), GroupClass(pool, "")}
+		if x.names == nil {
+			x.names = map[*poolGroup][2]string{}
+		}
+		x.names[g] = n
+	}
+	return n[0], n[1]
 }
 
 // keepsModel reports whether replacing old by next leaves every pool
@@ -168,10 +186,10 @@ func (x *UserIndex) commit(name string, old, next *indexedUser, deleted bool) {
 	if next.group != nil {
 		x.assigned[next.group]++
 	}
-	if old.hasRef {
+	if old.hasRef && !x.noHashes {
 		x.unref(old.ref, name)
 	}
-	if next.hasRef {
+	if next.hasRef && !x.noHashes {
 		x.byRef[next.ref] = append(x.byRef[next.ref], name)
 	}
 	if deleted {
@@ -294,11 +312,12 @@ func (x *UserIndex) User(name string) (accepted *AcceptedUser, problems []Proble
 	return u.accepted, u.problems, true
 }
 
-// DropHashes makes the index keep no NT hash, now and after every Change,
-// for a holder that decides users but never authenticates them (the
-// manager).
-func (x *UserIndex) DropHashes() {
+// DecideOnly makes the index keep neither NT hashes nor the users of each
+// Secret key (Users then names none), now and after every Change, for a
+// holder that decides users but never authenticates them (the manager).
+func (x *UserIndex) DecideOnly() {
 	x.noHashes = true
+	x.byRef = nil
 	for _, u := range x.users {
 		if u.accepted != nil {
 			u.accepted.NTHash = [16]byte{}

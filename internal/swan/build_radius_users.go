@@ -76,12 +76,15 @@ func (b *builder) radiusGroupConnections(g *poolGroup, base Connection, remote A
 		c.Children = []Child{g.child}
 		b.m.Connections = append(b.m.Connections, c)
 	}
-	add(MobileConnectionName(pool), GroupClass(pool, ""), groupPools)
+	// One string each for every user of the group: with 100,000 users a
+	// copy per user is megabytes in every holder of the result.
+	conn, class := MobileConnectionName(pool), GroupClass(pool, "")
+	add(conn, class, groupPools)
 	span := map[string][2]netip.Addr{}
 	for _, u := range g.users {
 		a, static := statics[u]
 		if !static {
-			b.acceptUserInGroup(u, remote.Method, MobileConnectionName(pool), netip.Addr{}, GroupClass(pool, ""))
+			b.acceptUserInGroup(u, remote.Method, conn, netip.Addr{}, class)
 			continue
 		}
 		fam := addrFamily(a)
