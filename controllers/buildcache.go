@@ -210,9 +210,9 @@ func (b *buildCache) build(ctx context.Context, key types.NamespacedName, now ti
 		res.Index.DecideOnly()
 		out.verdicts = &userVerdicts{index: res.Index}
 		res.Index = nil
-		// The index holds the users; the static addresses' routes read
-		// the users with one.
-		// A copy: what was deleted would keep its room in the array.
+		// The index holds the users. The static addresses' routes read
+		// the users with one: a copy of those, as the deleted would keep
+		// their room in the array.
 		res.Users = slices.Clone(slices.DeleteFunc(res.Users, func(u swan.AcceptedUser) bool { return !u.Address.IsValid() }))
 	}
 	for i := range res.Users {

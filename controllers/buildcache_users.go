@@ -2,8 +2,6 @@ package controllers
 
 import (
 	"context"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -51,12 +49,7 @@ func (b *gatewayBuild) acceptedUser(name string) (*swan.AcceptedUser, bool) {
 		return nil, true
 	}
 	if b.verdicts == nil {
-		users := b.Result.Users
-		i, ok := slices.BinarySearchFunc(users, name, func(u swan.AcceptedUser, n string) int { return strings.Compare(u.Name, n) })
-		if !ok {
-			return nil, true
-		}
-		return &users[i], true
+		return b.Result.ServedUser(name), true
 	}
 	b.verdicts.mu.RLock()
 	defer b.verdicts.mu.RUnlock()

@@ -106,8 +106,7 @@ type userOfGateway struct {
 
 // secretReferrers splits what references a Secret into the gateways that
 // read it for themselves (their own references, their tunnels') and the
-// users whose
-// password it holds, each named with its gateway.
+// users whose password it holds, each named with its gateway.
 func secretReferrers(ctx context.Context, r client.Reader, o client.Object) ([]types.NamespacedName, []userOfGateway) {
 	set := map[types.NamespacedName]struct{}{}
 	in := client.InNamespace(o.GetNamespace())

@@ -22,7 +22,7 @@ import (
 // every member of a gateway, or one user of it. A user's change is decided
 // alone by the gateway's build (applyUsers) and touches no other member,
 // so only that user is reported; a whole build decides every member anew,
-// and the first reconcile after it reports them all (reports.walked).
+// and the first reconcile after it reports them all (walks).
 type membersRequest struct {
 	Gateway types.NamespacedName
 	// User names the one user to report, "" for every member.

@@ -107,7 +107,7 @@ type Options struct {
 // attributes and the gateway's certificates. A user Build left out (see its
 // Problems) has no connection to read, and FromBuild says so.
 func FromBuild(res *swan.Result, gw *v1alpha1.VPNGateway, user *v1alpha1.VPNUser, opts Options) (Input, error) {
-	return FromEntry(res, servedEntry(res, user), gw, user, opts)
+	return FromEntry(res, res.ServedUser(user.Name), gw, user, opts)
 }
 
 // FromEntry is FromBuild for a holder that keeps the served users apart
@@ -172,17 +172,6 @@ func FromEntry(res *swan.Result, entry *swan.AcceptedUser, gw *v1alpha1.VPNGatew
 	}
 	poolAttributes(m, conn.Pools, &in)
 	return in, nil
-}
-
-// servedEntry is the user's Result.Users entry, nil when Build did not
-// accept it (disabled, expired, without a usable secret).
-func servedEntry(res *swan.Result, user *v1alpha1.VPNUser) *swan.AcceptedUser {
-	// Users are sorted by name.
-	i, ok := slices.BinarySearchFunc(res.Users, user.Name, func(u swan.AcceptedUser, name string) int { return strings.Compare(u.Name, name) })
-	if !ok {
-		return nil
-	}
-	return &res.Users[i]
 }
 
 // userConnection is the connection Build put a served user on.

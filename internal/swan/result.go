@@ -136,3 +136,15 @@ func (r *Result) Pool(name string) (*AcceptedPool, bool) {
 	}
 	return &r.Pools[i], true
 }
+
+// ServedUser is the Users entry of the user named name, nil when Build did
+// not accept it (disabled, expired, without a usable secret).
+func (r *Result) ServedUser(name string) *AcceptedUser {
+	// Users are sorted by name: the manager looks up every user of a
+	// gateway in a pass.
+	i, ok := slices.BinarySearchFunc(r.Users, name, func(u AcceptedUser, n string) int { return strings.Compare(u.Name, n) })
+	if !ok {
+		return nil
+	}
+	return &r.Users[i]
+}
