@@ -104,6 +104,9 @@ func TestDisablingACertificateUserEndsItsSessionInCharon(t *testing.T) {
 		t.Errorf("eve, a certificate of the client CA but no VPNUser, connected:\n%s", out)
 	}
 
+	if conns, _ := gw.Swanctl("--list-conns"); !strings.Contains(conns, "carl@example.com") {
+		t.Fatalf("charon's connections do not name carl, whose certificate they accept:\n%s", conns)
+	}
 	if err := reader.Get(ctx, client.ObjectKeyFromObject(&carl), &carl); err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +117,13 @@ func TestDisablingACertificateUserEndsItsSessionInCharon(t *testing.T) {
 	a.Trigger()
 	waitUntil(t, "carl's session to end on the gateway", 10*time.Second, func() bool {
 		out, err := gw.Swanctl("--list-sas")
+		return err == nil && !strings.Contains(out, "carl@example.com")
+	})
+	// A certificate user is refused by charon's configuration, which the
+	// agent applies right after ending the sessions: on a loaded machine a
+	// login between the two would still be accepted.
+	waitUntil(t, "charon's connections to stop naming carl", 10*time.Second, func() bool {
+		out, err := gw.Swanctl("--list-conns")
 		return err == nil && !strings.Contains(out, "carl@example.com")
 	})
 	if out, err := cl.Swanctl("--initiate", "--ike", "carl", "--timeout", "20"); err == nil {
