@@ -59,6 +59,8 @@ type CredentialsReconciler struct {
 	pacer *shardPacer
 	// written remembers each shard as last written or found current.
 	written shardVersions
+	// memory keeps each shard's data and what changed in it since.
+	memory shardMemory
 }
 
 func (r *CredentialsReconciler) Reconcile(ctx context.Context, req credentialsRequest) (ctrl.Result, error) {
@@ -70,6 +72,7 @@ func (r *CredentialsReconciler) Reconcile(ctx context.Context, req credentialsRe
 	if err := r.Client.Get(ctx, req.Gateway, &gw); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.pacer.forget(req.Gateway)
+			r.memory.forget(req.Gateway)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -77,29 +80,16 @@ func (r *CredentialsReconciler) Reconcile(ctx context.Context, req credentialsRe
 		// A deleted gateway's Secrets go with it (owner reference).
 		return ctrl.Result{}, nil
 	}
-	// The shard's users come from an index; the gateway's own references
-	// and its tunnels are few, and Split keeps those of this shard.
-	var (
-		users   v1alpha1.VPNUserList
-		tunnels v1alpha1.TunnelList
-	)
-	if err := r.Client.List(ctx, &users, client.InNamespace(gw.Namespace),
-		client.MatchingFields{indexCredentialsShard: shardIndexValue(gw.Name, req.Shard)}, client.UnsafeDisableDeepCopy); err != nil {
-		return ctrl.Result{}, fmt.Errorf("listing the users of %s: %w", req, err)
-	}
-	if err := r.Client.List(ctx, &tunnels, client.InNamespace(gw.Namespace),
-		client.MatchingFields{indexGateway: gw.Name}, client.UnsafeDisableDeepCopy); err != nil {
-		return ctrl.Result{}, fmt.Errorf("listing the tunnels of %s: %w", req.Gateway, err)
-	}
-	secrets, err := r.secrets.read(ctx, gw.Namespace, secretUses(&gw, users.Items, tunnels.Items))
+	data, err := r.shardData(ctx, &gw, req)
 	if err != nil {
+		r.memory.spoil(req)
 		return ctrl.Result{}, err
 	}
-	data := credentials.Split(credentials.Data(&gw, users.Items, tunnels.Items, secrets.Values, secrets.Hashes))[req.Shard]
 	wrote, err := r.write(ctx, &gw, credentials.ShardName(gw.Name, req.Shard), data)
 	if apierrors.IsConflict(err) {
 		// The cache has not seen the shard's last write yet: try again when
-		// it has, without the growing backoff of a failure.
+		// it has, without the growing backoff of a failure. The data stays
+		// as derived: it holds this reconcile's changes.
 		return ctrl.Result{RequeueAfter: firstShardGap}, nil
 	}
 	if wrote {
@@ -125,33 +115,36 @@ func userShard(o client.Object) []string {
 	return out
 }
 
-// allShards are the requests for every shard of a gateway.
-func allShards(gw types.NamespacedName) []credentialsRequest {
-	out := make([]credentialsRequest, credentials.Shards)
+// allShards marks every shard of a gateway to be derived whole: the
+// gateway's own references changed.
+func allShards(gw types.NamespacedName) []shardMark {
+	out := make([]shardMark, credentials.Shards)
 	for i := range out {
-		out[i] = credentialsRequest{Gateway: gw, Shard: i}
+		out[i] = shardMark{credentialsRequest: credentialsRequest{Gateway: gw, Shard: i}, whole: true}
 	}
 	return out
 }
 
-// shardsOf maps an object to the shards that hold what is derived from
-// the Secrets it references.
-func shardsOf(gateway types.NamespacedName, secrets []string) []credentialsRequest {
-	out := make([]credentialsRequest, 0, len(secrets))
+// shardsOf marks, in the shards that hold them, the entries derived from
+// the Secrets an object references.
+func shardsOf(gateway types.NamespacedName, secrets []string) []shardMark {
+	out := make([]shardMark, 0, len(secrets))
 	for _, s := range secrets {
-		out = append(out, credentialsRequest{Gateway: gateway, Shard: credentials.Shard(s)})
+		out = append(out, shardMark{credentialsRequest: credentialsRequest{Gateway: gateway, Shard: credentials.Shard(s)}, secret: s})
 	}
 	return out
 }
 
-// credentialsHandler enqueues the shards fn names for an object; on an
-// update, those of the old object too, so a reference that moved away
-// leaves its former shard.
-func credentialsHandler[T client.Object](fn func(context.Context, T) []credentialsRequest) handler.TypedEventHandler[T, credentialsRequest] {
+// credentialsHandler marks and enqueues the shards fn names for an object;
+// on an update, those of the old object too, so a reference that moved
+// away leaves its former shard. It marks before it enqueues: the
+// reconcile takes the marks (see shardMemory).
+func credentialsHandler[T client.Object](m *shardMemory, fn func(context.Context, T) []shardMark) handler.TypedEventHandler[T, credentialsRequest] {
 	type queue = workqueue.TypedRateLimitingInterface[credentialsRequest]
 	add := func(ctx context.Context, q queue, o T) {
-		for _, r := range fn(ctx, o) {
-			q.Add(r)
+		for _, k := range fn(ctx, o) {
+			m.mark(k)
+			q.Add(k.credentialsRequest)
 		}
 	}
 	return handler.TypedFuncs[T, credentialsRequest]{
@@ -174,16 +167,15 @@ func credentialsHandler[T client.Object](fn func(context.Context, T) []credentia
 func setupCredentials(mgr manager.Manager, r *CredentialsReconciler, workers int) error {
 	c := mgr.GetCache()
 	r.pacer = newShardPacer()
-	gateways := credentialsHandler(func(_ context.Context, gw *v1alpha1.VPNGateway) []credentialsRequest {
+	m := &r.memory
+	gateways := credentialsHandler(m, func(_ context.Context, gw *v1alpha1.VPNGateway) []shardMark {
 		return allShards(client.ObjectKeyFromObject(gw))
 	})
-	users := credentialsHandler(func(_ context.Context, u *v1alpha1.VPNUser) []credentialsRequest {
-		return shardsOf(types.NamespacedName{Namespace: u.Namespace, Name: u.Spec.GatewayRef.Name}, v1alpha1.SecretNames(u.SecretRefs()))
-	})
-	tunnels := credentialsHandler(func(_ context.Context, t *v1alpha1.Tunnel) []credentialsRequest {
+	users := credentialsHandler(m, userShardMarks)
+	tunnels := credentialsHandler(m, func(_ context.Context, t *v1alpha1.Tunnel) []shardMark {
 		return shardsOf(types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.GatewayRef.Name}, v1alpha1.SecretNames(t.SecretRefs()))
 	})
-	secrets := credentialsHandler(func(ctx context.Context, s *metav1.PartialObjectMetadata) []credentialsRequest {
+	secrets := credentialsHandler(m, func(ctx context.Context, s *metav1.PartialObjectMetadata) []shardMark {
 		return secretShards(ctx, r.Client, s)
 	})
 	return builder.TypedControllerManagedBy[credentialsRequest](mgr).
@@ -194,6 +186,11 @@ func setupCredentials(mgr manager.Manager, r *CredentialsReconciler, workers int
 		WatchesRawSource(source.TypedKind(c, secretMetadata(), secrets)).
 		WithOptions(controller.TypedOptions[credentialsRequest]{MaxConcurrentReconciles: max(1, workers)}).
 		Complete(r)
+}
+
+// userShardMarks marks the entries of a user's password Secrets.
+func userShardMarks(_ context.Context, u *v1alpha1.VPNUser) []shardMark {
+	return shardsOf(types.NamespacedName{Namespace: u.Namespace, Name: u.Spec.GatewayRef.Name}, v1alpha1.SecretNames(u.SecretRefs()))
 }
 
 // specOrLabelsChanged passes creations, deletions, and updates of the spec
@@ -207,15 +204,15 @@ func specOrLabelsChanged[T client.Object]() predicate.TypedPredicate[T] {
 // Secret itself (to put a change made by someone else right), or the shard
 // of the Secret's name in every gateway that references it directly or
 // through a user or tunnel.
-func secretShards(ctx context.Context, r client.Reader, s client.Object) []credentialsRequest {
+func secretShards(ctx context.Context, r client.Reader, s client.Object) []shardMark {
 	if gw := s.GetLabels()[v1alpha1.LabelGateway]; gw != "" {
 		if i, ok := credentials.ShardIndex(gw, s.GetName()); ok {
-			return []credentialsRequest{{Gateway: types.NamespacedName{Namespace: s.GetNamespace(), Name: gw}, Shard: i}}
+			return []shardMark{{credentialsRequest: credentialsRequest{Gateway: types.NamespacedName{Namespace: s.GetNamespace(), Name: gw}, Shard: i}}}
 		}
 	}
-	var out []credentialsRequest
+	var out []shardMark
 	for _, gw := range gatewaysReferencing(ctx, r, s) {
-		out = append(out, credentialsRequest{Gateway: gw, Shard: credentials.Shard(s.GetName())})
+		out = append(out, shardMark{credentialsRequest: credentialsRequest{Gateway: gw, Shard: credentials.Shard(s.GetName())}, secret: s.GetName()})
 	}
 	return out
 }
@@ -267,6 +264,18 @@ func (r *CredentialsReconciler) write(ctx context.Context, gw *v1alpha1.VPNGatew
 	if sameMeta && r.written.current(key, cached.ResourceVersion, sum) {
 		return false, nil
 	}
+	if sameMeta && r.written.ours(key, cached.ResourceVersion) {
+		// The Secret is as this reconciler last wrote it: the new data goes
+		// over that version without reading the old back (at 100,000 users
+		// a shard is some 500 KB). Someone else's write since makes this a
+		// conflict, and the next reconcile reads it.
+		want.ResourceVersion = cached.ResourceVersion
+		if err := r.Client.Update(ctx, want); err != nil {
+			return false, fmt.Errorf("updating Secret %s: %w", want.Name, err)
+		}
+		r.written.remember(key, want.ResourceVersion, sum)
+		return true, nil
+	}
 	var have corev1.Secret
 	if err := r.APIReader.Get(ctx, key, &have); err != nil {
 		return false, fmt.Errorf("reading Secret %s: %w", want.Name, err)
@@ -311,11 +320,26 @@ func (v *shardVersions) current(key types.NamespacedName, rv string, sum [sha256
 	return v.m[key] == shardVersion{rv, sum}
 }
 
-// dataSum digests a shard's data, keys in order.
+// ours reports whether rv is the version this reconciler last wrote or
+// found current.
+func (v *shardVersions) ours(key types.NamespacedName, rv string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	w, ok := v.m[key]
+	return ok && w.resourceVersion == rv
+}
+
+// dataSum digests a shard's data, keys in order, each key and value
+// preceded by its length.
 func dataSum(data map[string][]byte) [sha256.Size]byte {
 	h := sha256.New()
+	var buf []byte
 	for _, k := range slices.Sorted(maps.Keys(data)) {
-		fmt.Fprintf(h, "%d:%s%d:", len(k), k, len(data[k]))
+		buf = strconv.AppendInt(buf[:0], int64(len(k)), 10)
+		buf = append(append(append(buf, ':'), k...), ':')
+		buf = strconv.AppendInt(buf, int64(len(data[k])), 10)
+		buf = append(buf, ':')
+		h.Write(buf)
 		h.Write(data[k])
 	}
 	return [sha256.Size]byte(h.Sum(nil))

@@ -140,6 +140,13 @@ func Split(data map[string][]byte) [Shards]map[string][]byte {
 	return out
 }
 
+// EntrySecret is the name of the referenced Secret a data key's entry was
+// derived from.
+func EntrySecret(k string) string {
+	_, secret, _ := splitKey(k)
+	return secret
+}
+
 func splitKey(k string) (kind, secret, key string) {
 	kind, rest, _ := strings.Cut(k, "_")
 	secret, key, _ = strings.Cut(rest, "_")

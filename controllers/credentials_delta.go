@@ -1,0 +1,235 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ikegate/ikegate/api/v1alpha1"
+	"github.com/ikegate/ikegate/internal/credentials"
+)
+
+// shardMark says what changed in a credentials shard: the entries derived
+// from one referenced Secret, or with whole any of them. With neither, the
+// shard is only to be checked against what it should hold (a change
+// someone else made to the shard's Secret).
+type shardMark struct {
+	credentialsRequest
+	secret string
+	whole  bool
+}
+
+// maxDirtySecrets bounds the Secrets a shard's next reconcile derives
+// alone; past it (a bulk import) the shard is derived whole, which reads
+// its users once instead of a lookup per Secret.
+const maxDirtySecrets = 512
+
+// shardMemory keeps each shard's data as last derived, and which of its
+// Secrets changed since, so that a change of one user's password derives
+// that user's entries instead of every entry of the shard: at 100,000
+// users a shard holds about 6,250. The handlers mark before they enqueue
+// and a reconcile takes the marks before it reads the cache, so a change a
+// reconcile missed stays marked for the next. Safe for concurrent use; a
+// shard's data is changed only by its own reconcile, of which there is one
+// at a time.
+type shardMemory struct {
+	mu sync.Mutex
+	m  map[credentialsRequest]*shardState
+}
+
+type shardState struct {
+	// gateway is the UID of the gateway the data was derived for.
+	gateway types.UID
+	// data is nil until the shard was derived whole.
+	data  map[string][]byte
+	dirty map[string]struct{}
+	whole bool
+}
+
+func (m *shardMemory) mark(k shardMark) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[credentialsRequest]*shardState{}
+	}
+	s := m.m[k.credentialsRequest]
+	if s == nil {
+		s = &shardState{}
+		m.m[k.credentialsRequest] = s
+	}
+	if s.whole {
+		return
+	}
+	if !k.whole && k.secret == "" {
+		return
+	}
+	if k.whole || len(s.dirty) >= maxDirtySecrets {
+		s.whole, s.dirty = true, nil
+		return
+	}
+	if s.dirty == nil {
+		s.dirty = map[string]struct{}{}
+	}
+	s.dirty[k.secret] = struct{}{}
+}
+
+// take returns the shard's data and the Secrets whose entries are to be
+// derived again, and clears the marks; whole when the shard is to be
+// derived whole instead (first seen, marked whole, or another gateway of
+// the same name).
+func (m *shardMemory) take(req credentialsRequest, gateway types.UID) (data map[string][]byte, secrets []string, whole bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.m[req]
+	if s == nil || s.data == nil || s.whole || s.gateway != gateway {
+		if s != nil {
+			s.whole, s.dirty = false, nil
+		}
+		return nil, nil, true
+	}
+	secrets = slices.Sorted(maps.Keys(s.dirty))
+	s.dirty = nil
+	return s.data, secrets, false
+}
+
+// keep stores a shard's data derived whole.
+func (m *shardMemory) keep(req credentialsRequest, gateway types.UID, data map[string][]byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[credentialsRequest]*shardState{}
+	}
+	s := m.m[req]
+	if s == nil {
+		s = &shardState{}
+		m.m[req] = s
+	}
+	s.gateway, s.data = gateway, data
+}
+
+// spoil makes the shard's next reconcile derive it whole: this one failed
+// partway, and its data may hold part of a change.
+func (m *shardMemory) spoil(req credentialsRequest) {
+	m.mark(shardMark{credentialsRequest: req, whole: true})
+}
+
+// forget drops a deleted gateway's shards.
+func (m *shardMemory) forget(gw types.NamespacedName) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for r := range m.m {
+		if r.Gateway == gw {
+			delete(m.m, r)
+		}
+	}
+}
+
+// shardData is the shard's data: its memory changed in the entries of the
+// marked Secrets, or derived whole.
+func (r *CredentialsReconciler) shardData(ctx context.Context, gw *v1alpha1.VPNGateway, req credentialsRequest) (map[string][]byte, error) {
+	data, changed, whole := r.memory.take(req, gw.UID)
+	if whole {
+		data, err := r.deriveWhole(ctx, gw, req)
+		if err != nil {
+			return nil, err
+		}
+		r.memory.keep(req, gw.UID, data)
+		return data, nil
+	}
+	if err := r.deriveSecrets(ctx, gw, data, changed); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// deriveWhole derives the shard from all of its users, the gateway's own
+// references and its tunnels'.
+func (r *CredentialsReconciler) deriveWhole(ctx context.Context, gw *v1alpha1.VPNGateway, req credentialsRequest) (map[string][]byte, error) {
+	var users v1alpha1.VPNUserList
+	if err := r.Client.List(ctx, &users, client.InNamespace(gw.Namespace),
+		client.MatchingFields{indexCredentialsShard: shardIndexValue(gw.Name, req.Shard)}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing the users of %s: %w", req, err)
+	}
+	tunnels, err := r.tunnelsOf(ctx, gw)
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := r.secrets.read(ctx, gw.Namespace, secretUses(gw, users.Items, tunnels))
+	if err != nil {
+		return nil, err
+	}
+	return credentials.Split(credentials.Data(gw, users.Items, tunnels, secrets.Values, secrets.Hashes))[req.Shard], nil
+}
+
+// deriveSecrets derives again, in data, the entries of the named Secrets:
+// those of the users, tunnels and gateway references that name them.
+func (r *CredentialsReconciler) deriveSecrets(ctx context.Context, gw *v1alpha1.VPNGateway, data map[string][]byte, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	tunnels, err := r.tunnelsOf(ctx, gw)
+	if err != nil {
+		return err
+	}
+	named := map[string]struct{}{}
+	var users []v1alpha1.VPNUser
+	for _, name := range names {
+		named[name] = struct{}{}
+		found, err := r.usersNaming(ctx, gw, name)
+		if err != nil {
+			return err
+		}
+		users = append(users, found...)
+	}
+	// A user naming two changed Secrets is found twice; Data adds its
+	// entries once either way.
+	var uses []secretUse
+	for _, u := range secretUses(gw, users, tunnels) {
+		if _, ok := named[u.Name]; ok {
+			uses = append(uses, u)
+		}
+	}
+	secrets, err := r.secrets.read(ctx, gw.Namespace, uses)
+	if err != nil {
+		return err
+	}
+	fresh := credentials.Data(gw, users, tunnels, secrets.Values, secrets.Hashes)
+	maps.DeleteFunc(data, func(k string, _ []byte) bool {
+		_, ok := named[credentials.EntrySecret(k)]
+		return ok
+	})
+	for k, v := range fresh {
+		if _, ok := named[credentials.EntrySecret(k)]; ok {
+			data[k] = v
+		}
+	}
+	return nil
+}
+
+// tunnelsOf lists the gateway's tunnels: few, and read whole.
+func (r *CredentialsReconciler) tunnelsOf(ctx context.Context, gw *v1alpha1.VPNGateway) ([]v1alpha1.Tunnel, error) {
+	var tunnels v1alpha1.TunnelList
+	if err := r.Client.List(ctx, &tunnels, client.InNamespace(gw.Namespace),
+		client.MatchingFields{indexGateway: gw.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing the tunnels of %s/%s: %w", gw.Namespace, gw.Name, err)
+	}
+	return tunnels.Items, nil
+}
+
+// usersNaming are the gateway's users that reference the Secret, found
+// through the index of their Secrets' buckets.
+func (r *CredentialsReconciler) usersNaming(ctx context.Context, gw *v1alpha1.VPNGateway, secret string) ([]v1alpha1.VPNUser, error) {
+	var list v1alpha1.VPNUserList
+	if err := r.Client.List(ctx, &list, client.InNamespace(gw.Namespace),
+		client.MatchingFields{indexUserSecretBuckets: secretBucket(secret)}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing the users of Secret %s: %w", secret, err)
+	}
+	return slices.DeleteFunc(list.Items, func(u v1alpha1.VPNUser) bool {
+		return u.Spec.GatewayRef.Name != gw.Name || !slices.Contains(v1alpha1.SecretNames(u.SecretRefs()), secret)
+	}), nil
+}
