@@ -28,17 +28,20 @@ func fakeReader(t *testing.T, objs ...client.Object) client.WithWatch {
 // secretReads asks for when it lists a namespace.
 func fakeSecretLister(t *testing.T, objs ...client.Object) client.WithWatch {
 	t.Helper()
-	return fakeReaderWith(t, fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
-		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
-			if _, ok := list.(*corev1.SecretList); ok {
-				var lo client.ListOptions
-				lo.ApplyOptions(opts)
-				lo.FieldSelector = nil
-				return c.List(ctx, list, &lo)
-			}
-			return c.List(ctx, list, opts...)
-		},
-	}), objs...)
+	return fakeReaderWith(t, fake.NewClientBuilder().WithInterceptorFuncs(secretListsIgnoreFields), objs...)
+}
+
+// secretListsIgnoreFields drops the field selector of lists of Secrets.
+var secretListsIgnoreFields = interceptor.Funcs{
+	List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+		if _, ok := list.(*corev1.SecretList); ok {
+			var lo client.ListOptions
+			lo.ApplyOptions(opts)
+			lo.FieldSelector = nil
+			return c.List(ctx, list, &lo)
+		}
+		return c.List(ctx, list, opts...)
+	},
 }
 
 func fakeReaderWith(t *testing.T, b *fake.ClientBuilder, objs ...client.Object) client.WithWatch {

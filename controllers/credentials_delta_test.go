@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/credentials"
@@ -74,17 +73,7 @@ func deltaSecret(i int) string { return fmt.Sprintf("pw-%02d", i) }
 // controller queries.
 func credentialsFake(t *testing.T, objs ...client.Object) client.WithWatch {
 	t.Helper()
-	b := fake.NewClientBuilder().WithScheme(testScheme(t)).WithInterceptorFuncs(interceptor.Funcs{
-		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
-			if _, ok := list.(*corev1.SecretList); ok {
-				var lo client.ListOptions
-				lo.ApplyOptions(opts)
-				lo.FieldSelector = nil
-				return c.List(ctx, list, &lo)
-			}
-			return c.List(ctx, list, opts...)
-		},
-	})
+	b := fake.NewClientBuilder().WithScheme(testScheme(t)).WithInterceptorFuncs(secretListsIgnoreFields)
 	b = b.WithIndex(&v1alpha1.VPNUser{}, indexCredentialsShard, userShard).
 		WithIndex(&v1alpha1.VPNUser{}, indexUserSecretBuckets, userSecretBuckets).
 		WithIndex(&v1alpha1.VPNGateway{}, indexSecrets, func(o client.Object) []string { return v1alpha1.SecretNames(o.(*v1alpha1.VPNGateway).SecretRefs()) }).
