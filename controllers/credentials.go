@@ -261,10 +261,12 @@ func (r *CredentialsReconciler) write(ctx context.Context, gw *v1alpha1.VPNGatew
 		return false, fmt.Errorf("Secret %s exists and is not VPNGateway %s's: remove it so the gateway's agent can get its credentials", want.Name, gw.Name)
 	}
 	sameMeta := maps.Equal(cached.Labels, want.Labels) && equality.Semantic.DeepEqual(cached.OwnerReferences, want.OwnerReferences)
-	if sameMeta && r.written.current(key, cached.ResourceVersion, sum) {
+	last, ours := r.written.last(key)
+	ours = ours && last.resourceVersion == cached.ResourceVersion
+	if sameMeta && ours && last.sum == sum {
 		return false, nil
 	}
-	if sameMeta && r.written.ours(key, cached.ResourceVersion) {
+	if sameMeta && ours {
 		// The Secret is as this reconciler last wrote it: the new data goes
 		// over that version without reading the old back (at 100,000 users
 		// a shard is some 500 KB). Someone else's write since makes this a
@@ -314,19 +316,13 @@ func (v *shardVersions) remember(key types.NamespacedName, rv string, sum [sha25
 	v.m[key] = shardVersion{rv, sum}
 }
 
-func (v *shardVersions) current(key types.NamespacedName, rv string, sum [sha256.Size]byte) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.m[key] == shardVersion{rv, sum}
-}
-
-// ours reports whether rv is the version this reconciler last wrote or
-// found current.
-func (v *shardVersions) ours(key types.NamespacedName, rv string) bool {
+// last is the shard's version and digest as last written or found
+// current, if any.
+func (v *shardVersions) last(key types.NamespacedName) (shardVersion, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	w, ok := v.m[key]
-	return ok && w.resourceVersion == rv
+	return w, ok
 }
 
 // dataSum digests a shard's data, keys in order, each key and value

@@ -54,14 +54,7 @@ type shardState struct {
 func (m *shardMemory) mark(k shardMark) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.m == nil {
-		m.m = map[credentialsRequest]*shardState{}
-	}
-	s := m.m[k.credentialsRequest]
-	if s == nil {
-		s = &shardState{}
-		m.m[k.credentialsRequest] = s
-	}
+	s := m.state(k.credentialsRequest)
 	if s.whole {
 		return
 	}
@@ -101,6 +94,12 @@ func (m *shardMemory) take(req credentialsRequest, gateway types.UID) (data map[
 func (m *shardMemory) keep(req credentialsRequest, gateway types.UID, data map[string][]byte) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	s := m.state(req)
+	s.gateway, s.data = gateway, data
+}
+
+// state is the shard's state, made when missing; the caller holds mu.
+func (m *shardMemory) state(req credentialsRequest) *shardState {
 	if m.m == nil {
 		m.m = map[credentialsRequest]*shardState{}
 	}
@@ -109,7 +108,7 @@ func (m *shardMemory) keep(req credentialsRequest, gateway types.UID, data map[s
 		s = &shardState{}
 		m.m[req] = s
 	}
-	s.gateway, s.data = gateway, data
+	return s
 }
 
 // spoil makes the shard's next reconcile derive it whole: this one failed
@@ -122,11 +121,7 @@ func (m *shardMemory) spoil(req credentialsRequest) {
 func (m *shardMemory) forget(gw types.NamespacedName) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for r := range m.m {
-		if r.Gateway == gw {
-			delete(m.m, r)
-		}
-	}
+	maps.DeleteFunc(m.m, func(r credentialsRequest, _ *shardState) bool { return r.Gateway == gw })
 }
 
 // shardData is the shard's data: its memory changed in the entries of the
@@ -221,15 +216,11 @@ func (r *CredentialsReconciler) tunnelsOf(ctx context.Context, gw *v1alpha1.VPNG
 	return tunnels.Items, nil
 }
 
-// usersNaming are the gateway's users that reference the Secret, found
-// through the index of their Secrets' buckets.
+// usersNaming are the gateway's users that reference the Secret.
 func (r *CredentialsReconciler) usersNaming(ctx context.Context, gw *v1alpha1.VPNGateway, secret string) ([]v1alpha1.VPNUser, error) {
-	var list v1alpha1.VPNUserList
-	if err := r.Client.List(ctx, &list, client.InNamespace(gw.Namespace),
-		client.MatchingFields{indexUserSecretBuckets: secretBucket(secret)}, client.UnsafeDisableDeepCopy); err != nil {
+	users, err := usersReferencing(ctx, r.Client, gw.Namespace, secret)
+	if err != nil {
 		return nil, fmt.Errorf("listing the users of Secret %s: %w", secret, err)
 	}
-	return slices.DeleteFunc(list.Items, func(u v1alpha1.VPNUser) bool {
-		return u.Spec.GatewayRef.Name != gw.Name || !slices.Contains(v1alpha1.SecretNames(u.SecretRefs()), secret)
-	}), nil
+	return slices.DeleteFunc(users, func(u v1alpha1.VPNUser) bool { return u.Spec.GatewayRef.Name != gw.Name }), nil
 }

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"maps"
 	"sync"
 	"time"
 
@@ -69,9 +70,5 @@ func (p *shardPacer) wrote(r credentialsRequest, now time.Time) {
 func (p *shardPacer) forget(gw types.NamespacedName) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for r := range p.shards {
-		if r.Gateway == gw {
-			delete(p.shards, r)
-		}
-	}
+	maps.DeleteFunc(p.shards, func(r credentialsRequest, _ pace) bool { return r.Gateway == gw })
 }

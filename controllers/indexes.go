@@ -124,13 +124,10 @@ func secretReferrers(ctx context.Context, r client.Reader, o client.Object) ([]t
 		}
 	}
 	var users []userOfGateway
-	var list v1alpha1.VPNUserList
-	if err := r.List(ctx, &list, in, client.MatchingFields{indexUserSecretBuckets: secretBucket(o.GetName())}, client.UnsafeDisableDeepCopy); err == nil {
-		for i := range list.Items {
-			u := &list.Items[i]
-			if slices.ContainsFunc(u.SecretRefs(), func(ref v1alpha1.SecretKeyReference) bool { return ref.Name == o.GetName() }) {
-				users = append(users, userOfGateway{types.NamespacedName{Namespace: u.Namespace, Name: u.Spec.GatewayRef.Name}, u.Name})
-			}
+	if list, err := usersReferencing(ctx, r, o.GetNamespace(), o.GetName()); err == nil {
+		for i := range list {
+			u := &list[i]
+			users = append(users, userOfGateway{types.NamespacedName{Namespace: u.Namespace, Name: u.Spec.GatewayRef.Name}, u.Name})
 		}
 	}
 	whole := make([]types.NamespacedName, 0, len(set))
@@ -138,4 +135,17 @@ func secretReferrers(ctx context.Context, r client.Reader, o client.Object) ([]t
 		whole = append(whole, k)
 	}
 	return whole, users
+}
+
+// usersReferencing are the namespace's users that reference the Secret,
+// of every gateway, found through the index of their Secrets' buckets.
+// The users are the cache's: read them, never change them.
+func usersReferencing(ctx context.Context, r client.Reader, ns, secret string) ([]v1alpha1.VPNUser, error) {
+	var list v1alpha1.VPNUserList
+	if err := r.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{indexUserSecretBuckets: secretBucket(secret)}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(list.Items, func(u v1alpha1.VPNUser) bool {
+		return !slices.ContainsFunc(u.SecretRefs(), func(ref v1alpha1.SecretKeyReference) bool { return ref.Name == secret })
+	}), nil
 }
