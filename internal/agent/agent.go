@@ -367,7 +367,11 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // sync makes charon and the firewall hold what the gateway's objects say.
 func (a *Agent) sync(ctx context.Context) error {
-	if done, err := a.syncUsers(ctx, a.dirty.take()); done {
+	d := a.dirty.take()
+	if d.charon && !d.other && !a.restoreCharon(ctx) {
+		d.other = true
+	}
+	if done, err := a.syncUsers(ctx, d); done {
 		return err
 	}
 	a.index = nil

@@ -24,6 +24,8 @@ type metrics struct {
 	radiusSessions prometheus.Gauge
 	// userChanges counts users decided alone, without a whole apply.
 	userChanges prometheus.Counter
+	// restores counts charon's returns served from the last apply.
+	restores prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -77,12 +79,16 @@ func newMetrics() *metrics {
 			Name: "ikegate_agent_user_changes_total",
 			Help: "Changes of single users the agent decided without building the whole gateway (ikegate_agent_applies_total counts whole applies).",
 		}),
+		restores: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ikegate_agent_charon_restores_total",
+			Help: "Times charon's socket came back and the agent loaded its last applied configuration without building the gateway again.",
+		}),
 	}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{m.sessions, m.ikeSAs, m.childSAs, m.authFailures, m.failures,
-		m.applyDuration, m.applies, m.viciWrites, m.lastError, m.radiusUsers, m.radiusSessions, m.userChanges} {
+		m.applyDuration, m.applies, m.viciWrites, m.lastError, m.radiusUsers, m.radiusSessions, m.userChanges, m.restores} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

@@ -25,6 +25,9 @@ type radiusState struct {
 	pending bool
 	// epoch is the VICI connection epoch of the last reload-settings.
 	epoch uint64
+	// wanted is set while the file names servers, servers their names.
+	wanted  bool
+	servers []string
 }
 
 // syncRADIUS keeps the eap-radius servers file current: an EAPRADIUS
@@ -38,7 +41,6 @@ func (a *Agent) syncRADIUS(ctx context.Context, res *swan.Result) error {
 	if a.opts.RADIUSDir == "" {
 		return nil
 	}
-	log := logr.FromContextOrDiscard(ctx)
 	servers := res.RADIUS
 	if res.AgentRADIUS && a.local != nil {
 		servers = []swan.RADIUSServer{a.local.config()}
@@ -56,11 +58,26 @@ func (a *Agent) syncRADIUS(ctx context.Context, res *swan.Result) error {
 	if changed {
 		a.radius.pending = true
 	}
+	a.radius.wanted = want != nil
+	a.radius.servers = make([]string, len(servers))
+	for i, s := range servers {
+		a.radius.servers[i] = s.Name
+	}
+	return a.reloadRADIUS(ctx, changed)
+}
+
+// reloadRADIUS has charon re-read its settings when the servers file
+// changed since it last did, or when servers are wanted and charon's socket
+// is another than at the last reload (charon may have restarted since).
+func (a *Agent) reloadRADIUS(ctx context.Context, changed bool) error {
+	if a.opts.RADIUSDir == "" {
+		return nil
+	}
 	epoch, err := a.opts.VICI.Connect(ctx)
 	if err != nil {
 		return err
 	}
-	if want != nil && epoch != a.radius.epoch {
+	if a.radius.wanted && epoch != a.radius.epoch {
 		a.radius.pending = true
 	}
 	if !a.radius.pending {
@@ -70,11 +87,7 @@ func (a *Agent) syncRADIUS(ctx context.Context, res *swan.Result) error {
 		return fmt.Errorf("charon re-reading its settings for the RADIUS servers: %w", err)
 	}
 	a.radius.pending, a.radius.epoch = false, epoch
-	names := make([]string, len(servers))
-	for i, s := range servers {
-		names[i] = s.Name
-	}
-	log.Info("charon re-read its RADIUS servers", "servers", names, "fileChanged", changed)
+	logr.FromContextOrDiscard(ctx).Info("charon re-read its RADIUS servers", "servers", a.radius.servers, "fileChanged", changed)
 	return nil
 }
 

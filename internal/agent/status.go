@@ -107,9 +107,11 @@ func (a *Agent) handleEvent(ctx context.Context, ev vici.Event, authFailed *auth
 	switch ev.Kind {
 	case vici.EventConnected:
 		// charon may have restarted with nothing loaded: apply (the
-		// applier notices the new connection and reloads everything).
+		// applier notices the new connection and reloads everything),
+		// from the last apply when nothing else changed (restore.go).
 		log.Info("Connected to charon")
-		a.Trigger()
+		a.dirty.markCharon()
+		a.wake()
 		return true
 	case vici.EventDisconnected:
 		log.Info("Lost charon's VICI socket; waiting for it to come back")

@@ -25,20 +25,23 @@ const maxUserChanges = 512
 const saveGap = 2 * time.Second
 
 // dirty is what changed since the apply loop last looked: which users,
-// which Secrets, and whether anything else did (the gateway, a pool, a
-// tunnel, charon, a timer), or only the state file is due. Only a change
-// of users and credentials shards alone takes the path of single users.
+// which Secrets, whether charon's socket came back, and whether anything
+// else did (the gateway, a pool, a tunnel, a timer), or only the state
+// file is due. Only a change of users and credentials shards alone takes
+// the path of single users; charon coming back alone is served from the
+// last apply (restore.go).
 type dirty struct {
 	mu      sync.Mutex
 	users   map[string]struct{}
 	secrets map[string]struct{}
+	charon  bool
 	other   bool
 	save    bool
 }
 
 type dirtySet struct {
-	users, secrets map[string]struct{}
-	other, save    bool
+	users, secrets      map[string]struct{}
+	charon, other, save bool
 }
 
 func (d *dirty) mark(users, secrets string, other, save bool) {
@@ -62,8 +65,15 @@ func (d *dirty) mark(users, secrets string, other, save bool) {
 	d.save = d.save || save
 }
 
-// onlyUsers reports whether only users, Secrets or the state file are
-// dirty.
+// markCharon records that charon's socket came back.
+func (d *dirty) markCharon() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.charon = true
+}
+
+// onlyUsers reports whether only users, Secrets, charon's return or the
+// state file are dirty.
 func (d *dirty) onlyUsers() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -73,8 +83,8 @@ func (d *dirty) onlyUsers() bool {
 func (d *dirty) take() dirtySet {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := dirtySet{users: d.users, secrets: d.secrets, other: d.other, save: d.save}
-	d.users, d.secrets, d.other, d.save = nil, nil, false, false
+	s := dirtySet{users: d.users, secrets: d.secrets, charon: d.charon, other: d.other, save: d.save}
+	d.users, d.secrets, d.charon, d.other, d.save = nil, nil, false, false, false
 	return s
 }
 
@@ -204,6 +214,12 @@ func (a *Agent) endLostSessions(ctx context.Context, lost []string) error {
 	if len(lost) == 0 {
 		return nil
 	}
+	return a.endDisallowed(ctx)
+}
+
+// endDisallowed ends the IKE_SAs of mobile users the last apply and the
+// changes of users since no longer allow.
+func (a *Agent) endDisallowed(ctx context.Context) error {
 	sas, err := vici.ListSAs(ctx, a.opts.VICI)
 	if err != nil {
 		return err

@@ -172,6 +172,8 @@ func TestUsersServedByTheAgent(t *testing.T) {
 	if err := terminate(ctx, clVICI, "alice"); err != nil {
 		t.Fatal(err)
 	}
+	const restores = "ikegate_agent_charon_restores_total"
+	restored := ag.metric(t, restores, nil)
 	gw.KillAndRestart(t)
 	up := time.Now()
 	waitFor(t, 30*time.Second, "the connections after charon's restart", func() (bool, string) {
@@ -180,6 +182,12 @@ func TestUsersServedByTheAgent(t *testing.T) {
 	})
 	loaded := time.Since(up)
 	login("alice")
+	// Only users changed since the last whole apply: charon got that
+	// apply's configuration back without the gateway being built again.
+	waitFor(t, 5*time.Second, "the agent to count the restore", func() (bool, string) {
+		v := ag.metric(t, restores, nil)
+		return v == restored+1, fmt.Sprintf("%s went from %v to %v, want one more", restores, restored, v)
+	})
 	t.Logf("charon SIGKILLed and restarted: connections back %v, alice logged in %v after its socket",
 		loaded.Round(time.Millisecond), time.Since(up).Round(time.Millisecond))
 	ping(t, clNS, 2)
