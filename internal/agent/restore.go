@@ -50,4 +50,3 @@ func (a *Agent) restoreCharon(ctx context.Context) bool {
 	a.index = x
 	return true
 }
-
