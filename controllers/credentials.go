@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"hash"
 	"maps"
 	"slices"
 	"strconv"
@@ -61,6 +62,8 @@ type CredentialsReconciler struct {
 	written shardVersions
 	// memory keeps each shard's data and what changed in it since.
 	memory shardMemory
+	// bounds are when recent changes are folded into their shard.
+	bounds recentBounds
 }
 
 func (r *CredentialsReconciler) Reconcile(ctx context.Context, req credentialsRequest) (ctrl.Result, error) {
@@ -85,7 +88,11 @@ func (r *CredentialsReconciler) Reconcile(ctx context.Context, req credentialsRe
 		r.memory.spoil(req)
 		return ctrl.Result{}, err
 	}
-	wrote, err := r.write(ctx, &gw, credentials.ShardName(gw.Name, req.Shard), data)
+	wrote, again, err := r.publish(ctx, &gw, req, data)
+	if err != nil {
+		// What the Secrets hold is not known now.
+		r.memory.rebase(req)
+	}
 	if apierrors.IsConflict(err) {
 		// The cache has not seen the shard's last write yet: try again when
 		// it has, without the growing backoff of a failure. The data stays
@@ -95,7 +102,7 @@ func (r *CredentialsReconciler) Reconcile(ctx context.Context, req credentialsRe
 	if wrote {
 		r.pacer.wrote(req, time.Now())
 	}
-	return ctrl.Result{}, err
+	return ctrl.Result{RequeueAfter: again}, err
 }
 
 // shardIndexValue is the value of indexCredentialsShard for the users of a
@@ -176,7 +183,7 @@ func setupCredentials(mgr manager.Manager, r *CredentialsReconciler, workers int
 		return shardsOf(types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.GatewayRef.Name}, v1alpha1.SecretNames(t.SecretRefs()))
 	})
 	secrets := credentialsHandler(m, func(ctx context.Context, s *metav1.PartialObjectMetadata) []shardMark {
-		return secretShards(ctx, r.Client, s)
+		return r.secretShards(ctx, s)
 	})
 	return builder.TypedControllerManagedBy[credentialsRequest](mgr).
 		Named("credentials").
@@ -204,14 +211,15 @@ func specOrLabelsChanged[T client.Object]() predicate.TypedPredicate[T] {
 // Secret itself (to put a change made by someone else right), or the shard
 // of the Secret's name in every gateway that references it directly or
 // through a user or tunnel.
-func secretShards(ctx context.Context, r client.Reader, s client.Object) []shardMark {
+func (r *CredentialsReconciler) secretShards(ctx context.Context, s client.Object) []shardMark {
 	if gw := s.GetLabels()[v1alpha1.LabelGateway]; gw != "" {
 		if i, ok := credentials.ShardIndex(gw, s.GetName()); ok {
-			return []shardMark{{credentialsRequest: credentialsRequest{Gateway: types.NamespacedName{Namespace: s.GetNamespace(), Name: gw}, Shard: i}}}
+			req := credentialsRequest{Gateway: types.NamespacedName{Namespace: s.GetNamespace(), Name: gw}, Shard: i}
+			return []shardMark{{credentialsRequest: req, rebase: !credentials.IsRecent(gw, s.GetName()) && !r.ownShard(ctx, s)}}
 		}
 	}
 	var out []shardMark
-	for _, gw := range gatewaysReferencing(ctx, r, s) {
+	for _, gw := range gatewaysReferencing(ctx, r.Client, s) {
 		out = append(out, shardMark{credentialsRequest: credentialsRequest{Gateway: gw, Shard: credentials.Shard(s.GetName())}, secret: s.GetName()})
 	}
 	return out
@@ -219,8 +227,11 @@ func secretShards(ctx context.Context, r client.Reader, s client.Object) []shard
 
 // credentialsSecret is one of the Secrets the gateway's agent reads instead
 // of the Secrets the gateway's objects reference: see package credentials.
-func credentialsSecret(gw *v1alpha1.VPNGateway, name string, data map[string][]byte) *corev1.Secret {
+// The annotation (AnnotationCredentialsGeneration on a shard,
+// AnnotationCredentialsBase on its recent changes) carries gen.
+func credentialsSecret(gw *v1alpha1.VPNGateway, name, annotation string, gen int64, data map[string][]byte) *corev1.Secret {
 	meta := objectMeta(gw, name)
+	meta.Annotations = map[string]string{annotation: strconv.FormatInt(gen, 10)}
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: meta,
@@ -236,10 +247,9 @@ func credentialsSecret(gw *v1alpha1.VPNGateway, name string, data map[string][]b
 // its version is the one this reconciler last wrote or read, and the data
 // is the same as then, nothing is read; otherwise the shard is read from
 // the API server, so a change someone else made is put right.
-func (r *CredentialsReconciler) write(ctx context.Context, gw *v1alpha1.VPNGateway, name string, data map[string][]byte) (bool, error) {
-	want := credentialsSecret(gw, name, data)
+func (r *CredentialsReconciler) write(ctx context.Context, gw *v1alpha1.VPNGateway, want *corev1.Secret) (bool, error) {
 	key := client.ObjectKeyFromObject(want)
-	sum := dataSum(data)
+	sum := secretSum(want)
 	cached := secretMetadata()
 	err := r.Client.Get(ctx, key, cached)
 	switch {
@@ -255,12 +265,10 @@ func (r *CredentialsReconciler) write(ctx context.Context, gw *v1alpha1.VPNGatew
 	case err != nil:
 		return false, fmt.Errorf("getting Secret %s: %w", want.Name, err)
 	}
-	// A Secret of a former gateway of the same name is taken over; one the
-	// user made is not overwritten.
-	if !metav1.IsControlledBy(cached, gw) && cached.Labels[v1alpha1.LabelGateway] != gw.Name {
-		return false, fmt.Errorf("Secret %s exists and is not VPNGateway %s's: remove it so the gateway's agent can get its credentials", want.Name, gw.Name)
+	if err := takesOver(cached, gw); err != nil {
+		return false, err
 	}
-	sameMeta := maps.Equal(cached.Labels, want.Labels) && equality.Semantic.DeepEqual(cached.OwnerReferences, want.OwnerReferences)
+	sameMeta := sameCredentialsMeta(cached, want)
 	last, ours := r.written.last(key)
 	ours = ours && last.resourceVersion == cached.ResourceVersion
 	if sameMeta && ours && last.sum == sum {
@@ -282,12 +290,15 @@ func (r *CredentialsReconciler) write(ctx context.Context, gw *v1alpha1.VPNGatew
 	if err := r.APIReader.Get(ctx, key, &have); err != nil {
 		return false, fmt.Errorf("reading Secret %s: %w", want.Name, err)
 	}
-	if have.Type == want.Type && maps.EqualFunc(have.Data, want.Data, bytes.Equal) && maps.Equal(have.Labels, want.Labels) &&
-		equality.Semantic.DeepEqual(have.OwnerReferences, want.OwnerReferences) {
+	if have.Type == want.Type && maps.EqualFunc(have.Data, want.Data, bytes.Equal) && sameCredentialsMeta(&have, want) {
 		r.written.remember(key, have.ResourceVersion, sum)
 		return false, nil
 	}
 	have.Type, have.Data, have.Labels, have.OwnerReferences = want.Type, want.Data, want.Labels, want.OwnerReferences
+	if have.Annotations == nil {
+		have.Annotations = map[string]string{}
+	}
+	maps.Copy(have.Annotations, want.Annotations)
 	if err := r.Client.Update(ctx, &have); err != nil {
 		return false, fmt.Errorf("updating Secret %s: %w", want.Name, err)
 	}
@@ -325,10 +336,40 @@ func (v *shardVersions) last(key types.NamespacedName) (shardVersion, bool) {
 	return w, ok
 }
 
-// dataSum digests a shard's data, keys in order, each key and value
-// preceded by its length.
-func dataSum(data map[string][]byte) [sha256.Size]byte {
+// takesOver refuses a credentials Secret of another owner: a Secret of a
+// former gateway of the same name is taken over; one the user made is not
+// overwritten.
+func takesOver(s client.Object, gw *v1alpha1.VPNGateway) error {
+	if !metav1.IsControlledBy(s, gw) && s.GetLabels()[v1alpha1.LabelGateway] != gw.Name {
+		return fmt.Errorf("Secret %s exists and is not VPNGateway %s's: remove it so the gateway's agent can get its credentials", s.GetName(), gw.Name)
+	}
+	return nil
+}
+
+// sameCredentialsMeta reports whether have's labels, owners and
+// credentials annotations are want's.
+func sameCredentialsMeta(have client.Object, want *corev1.Secret) bool {
+	for k, v := range want.Annotations {
+		if have.GetAnnotations()[k] != v {
+			return false
+		}
+	}
+	return maps.Equal(have.GetLabels(), want.Labels) && equality.Semantic.DeepEqual(have.GetOwnerReferences(), want.OwnerReferences)
+}
+
+// secretSum digests a credentials Secret's data and annotations.
+func secretSum(s *corev1.Secret) [sha256.Size]byte {
 	h := sha256.New()
+	for _, k := range slices.Sorted(maps.Keys(s.Annotations)) {
+		fmt.Fprintf(h, "%d:%s:%d:%s:", len(k), k, len(s.Annotations[k]), s.Annotations[k])
+	}
+	dataSum(h, s.Data)
+	return [sha256.Size]byte(h.Sum(nil))
+}
+
+// dataSum digests a shard's data into h, keys in order, each key and
+// value preceded by its length.
+func dataSum(h hash.Hash, data map[string][]byte) {
 	var buf []byte
 	for _, k := range slices.Sorted(maps.Keys(data)) {
 		buf = strconv.AppendInt(buf[:0], int64(len(k)), 10)
@@ -338,5 +379,4 @@ func dataSum(data map[string][]byte) [sha256.Size]byte {
 		h.Write(buf)
 		h.Write(data[k])
 	}
-	return [sha256.Size]byte(h.Sum(nil))
 }

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,6 +23,9 @@ type shardMark struct {
 	credentialsRequest
 	secret string
 	whole  bool
+	// rebase is set when someone else wrote the shard's Secret: it is to
+	// be read again (see shardBase).
+	rebase bool
 }
 
 // maxDirtySecrets bounds the Secrets a shard's next reconcile derives
@@ -49,12 +53,20 @@ type shardState struct {
 	data  map[string][]byte
 	dirty map[string]struct{}
 	whole bool
+	// base is the shard's Secret as last written whole or read, if
+	// known; recentAt the last write of its recent changes.
+	base     shardBase
+	based    bool
+	recentAt time.Time
 }
 
 func (m *shardMemory) mark(k shardMark) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.state(k.credentialsRequest)
+	if k.rebase {
+		s.based = false
+	}
 	if s.whole {
 		return
 	}
@@ -111,10 +123,57 @@ func (m *shardMemory) state(req credentialsRequest) *shardState {
 	return s
 }
 
-// spoil makes the shard's next reconcile derive it whole: this one failed
-// partway, and its data may hold part of a change.
+// spoil makes the shard's next reconcile derive it whole and read its
+// Secret again: this one failed partway, and its data may hold part of a
+// change, its Secret a write whose answer was lost.
 func (m *shardMemory) spoil(req credentialsRequest) {
-	m.mark(shardMark{credentialsRequest: req, whole: true})
+	m.mark(shardMark{credentialsRequest: req, whole: true, rebase: true})
+}
+
+// rebase makes the shard's next reconcile read its Secret again: a write
+// of it or of its recent changes failed.
+func (m *shardMemory) rebase(req credentialsRequest) {
+	m.mark(shardMark{credentialsRequest: req, rebase: true})
+}
+
+// base is the shard's Secret as last written whole or read, if known for
+// the gateway of that UID.
+func (m *shardMemory) base(req credentialsRequest, gateway types.UID) (shardBase, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.m[req]
+	if s == nil || !s.based || s.gateway != gateway {
+		return shardBase{}, false
+	}
+	return s.base, true
+}
+
+// based records the shard's Secret as written whole or read.
+func (m *shardMemory) based(req credentialsRequest, gateway types.UID, b shardBase) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.state(req)
+	if s.gateway != gateway {
+		s.data, s.gateway = nil, gateway
+	}
+	s.base, s.based = b, true
+}
+
+// wroteRecent records a write of the shard's recent changes.
+func (m *shardMemory) wroteRecent(req credentialsRequest, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.state(req).recentAt = at
+}
+
+// lastRecent is the last write of the shard's recent changes.
+func (m *shardMemory) lastRecent(req credentialsRequest) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s := m.m[req]; s != nil {
+		return s.recentAt
+	}
+	return time.Time{}
 }
 
 // forget drops a deleted gateway's shards.

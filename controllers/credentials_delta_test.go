@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -45,23 +46,35 @@ func shardChangesAgree(t *testing.T, seed uint64) {
 	}
 	c := credentialsFake(t, objs...)
 	r := &CredentialsReconciler{Client: c, APIReader: c, secrets: newSecretReads(c, c)}
+	// Small bounds, no wait for quiet: the changes are folded into their
+	// shards now and then, and written as recent changes in between.
+	r.bounds = recentBounds{foldAt: 20 + rng.IntN(80), maxRecent: 150, quiet: time.Nanosecond}
 	gw := types.NamespacedName{Namespace: gen.Namespace, Name: gen.GatewayName}
 	var all []shardMark
 	all = append(all, allShards(gw)...)
 	all = append(all, allShards(types.NamespacedName{Namespace: gen.Namespace, Name: "vpn2"})...)
 	reconcileMarked(t, ctx, r, all)
-	partial, whole := 0, 0
+	partial, whole, recent := 0, 0, 0
 	for step := range 300 {
 		what, marks := changeForShards(t, ctx, c, rng, r.secrets.forget)
 		p, w := reconcileMarked(t, ctx, r, marks)
 		partial, whole = partial+p, whole+w
-		if d := shardsDiffer(t, ctx, c, gw); d != "" {
+		d, n := shardsDiffer(t, ctx, c, gw)
+		if d != "" {
 			t.Fatalf("step %d (%s): %s", step, what, d)
 		}
+		recent += n
 	}
-	t.Logf("seed %d: %d shard reconciles derived changed Secrets alone, %d whole", seed, partial, whole)
-	if partial == 0 || whole == 0 {
-		t.Fatalf("partial %d, whole %d: both paths must be taken", partial, whole)
+	folds := int64(0)
+	for i := range credentials.Shards {
+		var s corev1.Secret
+		must(t, c.Get(ctx, types.NamespacedName{Namespace: gw.Namespace, Name: credentials.ShardName(gw.Name, i)}, &s))
+		folds += credentials.Generation(&s) - 1
+	}
+	t.Logf("seed %d: %d shard reconciles derived changed Secrets alone, %d whole; %d folds, %d shards with recent changes after a step",
+		seed, partial, whole, folds, recent)
+	if partial == 0 || whole == 0 || folds == 0 || recent == 0 {
+		t.Fatalf("partial %d, whole %d, folds %d, recent changes %d: every path must be taken", partial, whole, folds, recent)
 	}
 }
 
@@ -159,7 +172,7 @@ func changeForShards(t *testing.T, ctx context.Context, c client.Client, rng *ra
 		shardSecretChange(t, ctx, c, rng, secret, deleted)
 		meta := secretMetadata()
 		meta.Namespace, meta.Name = gen.Namespace, secret
-		return "password Secret", secretShards(ctx, c, meta)
+		return "password Secret", (&CredentialsReconciler{Client: c}).secretShards(ctx, meta)
 	}
 }
 
@@ -190,25 +203,32 @@ func shardSecretChange(t *testing.T, ctx context.Context, c client.Client, rng *
 	must(t, c.Update(ctx, s))
 }
 
-// shardsDiffer compares each of the gateway's shard Secrets with the shard
-// derived whole from the objects as they are, "" when all agree.
-func shardsDiffer(t *testing.T, ctx context.Context, c client.Client, key types.NamespacedName) string {
+// shardsDiffer compares each of the gateway's shards, as its Secret with
+// its recent changes gives it, with the shard derived whole from the
+// objects as they are, "" when all agree; and counts the shards with
+// recent changes.
+func shardsDiffer(t *testing.T, ctx context.Context, c client.Client, key types.NamespacedName) (string, int) {
 	t.Helper()
 	var gw v1alpha1.VPNGateway
 	must(t, c.Get(ctx, key, &gw))
 	fresh := &CredentialsReconciler{Client: c, APIReader: c, secrets: newSecretReads(c, c)}
+	recent := 0
 	for i := range credentials.Shards {
 		want, err := fresh.deriveWhole(ctx, &gw, credentialsRequest{Gateway: key, Shard: i})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var s corev1.Secret
+		var s, r corev1.Secret
 		must(t, c.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: credentials.ShardName(key.Name, i)}, &s))
-		if !maps.EqualFunc(s.Data, want, bytes.Equal) {
-			return fmt.Sprintf("shard %d holds %s, derived whole %s", i, shardKeys(s.Data), shardKeys(want))
+		must(t, c.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: credentials.RecentName(key.Name, i)}, &r))
+		if len(r.Data) > 0 {
+			recent++
+		}
+		if got := credentials.Effective(&s, &r); !maps.EqualFunc(got, want, bytes.Equal) {
+			return fmt.Sprintf("shard %d holds %s, derived whole %s", i, shardKeys(got), shardKeys(want)), recent
 		}
 	}
-	return ""
+	return "", recent
 }
 
 func shardKeys(data map[string][]byte) string {

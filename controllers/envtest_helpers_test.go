@@ -12,6 +12,7 @@ import (
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/certmanagertest"
+	"github.com/ikegate/ikegate/internal/credentials"
 	"github.com/ikegate/ikegate/internal/testenv"
 	"github.com/ikegate/ikegate/internal/testutil/kube"
 )
@@ -210,4 +212,19 @@ func gone(c client.Client, obj client.Object) func() error {
 		}
 		return fmt.Errorf("%s still exists", obj.GetName())
 	}
+}
+
+// credentialsOf is what the gateway's agent reads of the credentials shard
+// that holds Secret secret's entries: the shard's Secret with its recent
+// changes; and the shard's Secret itself.
+func credentialsOf(ctx context.Context, c client.Client, ns, gateway, secret string) (map[string][]byte, *corev1.Secret, error) {
+	i := credentials.Shard(secret)
+	var shard, recent corev1.Secret
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: credentials.ShardName(gateway, i)}, &shard); err != nil {
+		return nil, nil, err
+	}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: credentials.RecentName(gateway, i)}, &recent); err != nil {
+		return nil, nil, err
+	}
+	return credentials.Effective(&shard, &recent), &shard, nil
 }

@@ -142,7 +142,7 @@ func TestGatewayEnvtest(t *testing.T) {
 			mustGet(t, c, ns, "vpn-agent", &role)
 			for _, r := range role.Rules {
 				if slices.Contains(r.Resources, "secrets") {
-					if !slices.Equal(r.ResourceNames, append(credentials.ShardNames("vpn"), "vpn-server-tls")) || !slices.Equal(r.Verbs, []string{"get", "list", "watch"}) {
+					if !slices.Equal(r.ResourceNames, append(credentials.SecretNames("vpn"), "vpn-server-tls")) || !slices.Equal(r.Verbs, []string{"get", "list", "watch"}) {
 						return fmt.Errorf("agent Role's Secret rule %+v, want read of the credentials and server certificate Secrets", r)
 					}
 					return nil
@@ -243,17 +243,17 @@ func TestGatewayEnvtest(t *testing.T) {
 		// The agent gets the password's NT hash through the credentials
 		// shard of Secret jimp, never the password.
 		eventually(t, "credentials Secret holds the NT hash", func() error {
-			var creds corev1.Secret
-			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: credentials.ShardName("vpn", credentials.Shard("jimp"))}, &creds); err != nil {
+			data, creds, err := credentialsOf(ctx, c, ns, "vpn", "jimp")
+			if err != nil {
 				return err
 			}
-			if !metav1.IsControlledBy(&creds, gw) || creds.Labels[v1alpha1.LabelGateway] != "vpn" || creds.Type != corev1.SecretTypeOpaque {
+			if !metav1.IsControlledBy(creds, gw) || creds.Labels[v1alpha1.LabelGateway] != "vpn" || creds.Type != corev1.SecretTypeOpaque {
 				return fmt.Errorf("credentials Secret not the gateway's: %+v %v %s", creds.OwnerReferences, creds.Labels, creds.Type)
 			}
-			if got := creds.Data["nthash_jimp_password"]; !bytes.Equal(got, swan.NTHash("abc123")) {
+			if got := data["nthash_jimp_password"]; !bytes.Equal(got, swan.NTHash("abc123")) {
 				return fmt.Errorf("nthash_jimp_password = %x, want the NT hash of the password", got)
 			}
-			for k, v := range creds.Data {
+			for k, v := range data {
 				if bytes.Contains(v, []byte("abc123")) {
 					return fmt.Errorf("key %s holds the plain password", k)
 				}
@@ -285,11 +285,11 @@ func TestGatewayEnvtest(t *testing.T) {
 		}
 		shardHolds := func(secret string, want []byte) func() error {
 			return func() error {
-				var creds corev1.Secret
-				if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: credentials.ShardName("vpn", credentials.Shard(secret))}, &creds); err != nil {
+				data, creds, err := credentialsOf(ctx, c, ns, "vpn", secret)
+				if err != nil {
 					return err
 				}
-				got, ok := creds.Data[credentials.NTHashKey(secret, "password")]
+				got, ok := data[credentials.NTHashKey(secret, "password")]
 				switch {
 				case want == nil && ok:
 					return fmt.Errorf("shard %s still holds the hash of Secret %s", creds.Name, secret)
@@ -315,14 +315,20 @@ func TestGatewayEnvtest(t *testing.T) {
 		eventually(t, "the new Secret's hash in its shard", shardHolds(moved, swan.NTHash("a new password")))
 		eventually(t, "the former Secret's hash gone from its shard", shardHolds("jimp", nil))
 
-		// A shard changed by hand is put right.
-		var creds corev1.Secret
-		mustGet(t, c, ns, credentials.ShardName("vpn", credentials.Shard(moved)), &creds)
-		creds.Data[credentials.NTHashKey(moved, "password")] = []byte("0123456789abcdef")
-		if err := c.Update(ctx, &creds); err != nil {
-			t.Fatal(err)
+		// A shard changed by hand is put right, and so are its recent
+		// changes.
+		for _, name := range []string{credentials.ShardName("vpn", credentials.Shard(moved)), credentials.RecentName("vpn", credentials.Shard(moved))} {
+			var creds corev1.Secret
+			mustGet(t, c, ns, name, &creds)
+			if creds.Data == nil {
+				creds.Data = map[string][]byte{}
+			}
+			creds.Data[credentials.NTHashKey(moved, "password")] = []byte("0123456789abcdef")
+			if err := c.Update(ctx, &creds); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the hand-edited "+name+" restored", shardHolds(moved, swan.NTHash("a new password")))
 		}
-		eventually(t, "the hand-edited shard restored", shardHolds(moved, swan.NTHash("a new password")))
 
 		setRef("jimp")
 		eventually(t, "jimp's hash back in its shard", shardHolds("jimp", swan.NTHash("abc123")))

@@ -116,11 +116,11 @@ func TestSecretsReadOnlyWhenReferencedAndChanged(t *testing.T) {
 	eventually(t, "the first user Valid", conditionIs(c, first, firstConds, v1alpha1.ConditionValid, metav1.ConditionTrue, v1alpha1.ReasonReady))
 	shardHolds := func(password string) func() error {
 		return func() error {
-			var shard corev1.Secret
-			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: credentials.ShardName(gen.GatewayName, credentials.Shard(first.Name))}, &shard); err != nil {
+			data, _, err := credentialsOf(ctx, c, ns, gen.GatewayName, first.Name)
+			if err != nil {
 				return err
 			}
-			if got := shard.Data[credentials.NTHashKey(first.Name, gen.PasswordKey)]; !bytes.Equal(got, swan.NTHash(password)) {
+			if got := data[credentials.NTHashKey(first.Name, gen.PasswordKey)]; !bytes.Equal(got, swan.NTHash(password)) {
 				return fmt.Errorf("the shard holds %x for the first user, want the hash of its password", got)
 			}
 			return nil

@@ -63,7 +63,7 @@ func agentRBAC(gw *v1alpha1.VPNGateway) (*corev1.ServiceAccount, *rbacv1.Role, *
 			{APIGroups: []string{group}, Resources: []string{"mobilepools/status", "vpnusers/status", "tunnels/status"}, Verbs: []string{"get", "patch"}},
 			// The derived credentials and the server certificate only: not the
 			// CA's key, not the Secrets the gateway's objects reference.
-			{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: append(credentials.ShardNames(gw.Name), n.ServerSecret), Verbs: read},
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: append(credentials.SecretNames(gw.Name), n.ServerSecret), Verbs: read},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 			// The tunnel Lease the replicas elect a holder with. RBAC cannot
 			// limit create to a name (the object has none yet when checked).

@@ -144,6 +144,39 @@ func AgentCredentialsSecretIndex(gateway, name string) (int, bool) {
 
 func agentCredentialsPrefix(gateway string) string { return gateway + "-agent-credentials-" }
 
+// AgentRecentCredentialsSecretName is the Secret with the recent changes
+// of the gateway's i-th credentials Secret (see package
+// internal/credentials).
+func AgentRecentCredentialsSecretName(gateway string, i int) string {
+	return AgentCredentialsSecretName(gateway, i) + agentRecentSuffix
+}
+
+// AgentRecentCredentialsSecretIndex is the i of
+// AgentRecentCredentialsSecretName that gives name, if one does; it does
+// not bound i.
+func AgentRecentCredentialsSecretIndex(gateway, name string) (int, bool) {
+	n, ok := strings.CutSuffix(name, agentRecentSuffix)
+	if !ok {
+		return 0, false
+	}
+	return AgentCredentialsSecretIndex(gateway, n)
+}
+
+const agentRecentSuffix = "-recent"
+
+// Annotations of the credentials Secrets. A shard's Secret is rewritten
+// whole now and then, its recent changes in between go to a small Secret
+// of their own; the generations tell the agent which recent changes apply
+// to which shard, as the two Secrets reach it through separate watches.
+const (
+	// AnnotationCredentialsGeneration counts the writes of a shard's
+	// Secret whole.
+	AnnotationCredentialsGeneration = "ikegate.io/credentials-generation"
+	// AnnotationCredentialsBase is the generation of the shard the recent
+	// changes apply to.
+	AnnotationCredentialsBase = "ikegate.io/credentials-base"
+)
+
 // GatewayWorkloadName names the gateway's StatefulSet and Service; its pods
 // are GatewayPodName.
 func GatewayWorkloadName(gateway string) string { return gateway + "-gateway" }

@@ -4,13 +4,14 @@ import "testing"
 
 func TestDerivedNames(t *testing.T) {
 	for got, want := range map[string]string{
-		ServerTLSSecretName("vpn"):               "vpn-server-tls",
-		AgentCredentialsSecretName("vpn", 7):     "vpn-agent-credentials-7",
-		GatewayWorkloadName("vpn"):               "vpn-gateway",
-		GatewayPodName("vpn", 2):                 "vpn-gateway-2",
-		AgentServiceAccountName("vpn"):           "vpn-agent",
-		AgentArg(AgentFlagVICISocket, "/x.sock"): "--vici-socket=/x.sock",
-		AgentFieldOwner("vpn-gateway-0"):         "ikegate-agent/vpn-gateway-0",
+		ServerTLSSecretName("vpn"):                 "vpn-server-tls",
+		AgentCredentialsSecretName("vpn", 7):       "vpn-agent-credentials-7",
+		AgentRecentCredentialsSecretName("vpn", 7): "vpn-agent-credentials-7-recent",
+		GatewayWorkloadName("vpn"):                 "vpn-gateway",
+		GatewayPodName("vpn", 2):                   "vpn-gateway-2",
+		AgentServiceAccountName("vpn"):             "vpn-agent",
+		AgentArg(AgentFlagVICISocket, "/x.sock"):   "--vici-socket=/x.sock",
+		AgentFieldOwner("vpn-gateway-0"):           "ikegate-agent/vpn-gateway-0",
 	} {
 		if got != want {
 			t.Errorf("got %q, want %q", got, want)
@@ -32,6 +33,9 @@ func TestNamesParseBack(t *testing.T) {
 		{"credentials with a leading zero", AgentCredentialsSecretIndex, "vpn", "vpn-agent-credentials-01", 0, false},
 		{"credentials without a number", AgentCredentialsSecretIndex, "vpn", "vpn-agent-credentials-", 0, false},
 		{"credentials with a sign", AgentCredentialsSecretIndex, "vpn", "vpn-agent-credentials-+1", 0, false},
+		{"recent credentials", AgentRecentCredentialsSecretIndex, "vpn", "vpn-agent-credentials-15-recent", 15, true},
+		{"recent credentials are no shard", AgentCredentialsSecretIndex, "vpn", "vpn-agent-credentials-15-recent", 0, false},
+		{"a shard is no recent credentials", AgentRecentCredentialsSecretIndex, "vpn", "vpn-agent-credentials-15", 0, false},
 		{"pod", GatewayPodOrdinal, "vpn", "vpn-gateway-3", 3, true},
 		{"pod of a gateway whose name ends like ours", GatewayPodOrdinal, "vpn", "a-vpn-gateway-3", 0, false},
 		{"pod of another gateway with our prefix", GatewayPodOrdinal, "vpn", "vpn-gateway-x-gateway-0", 0, false},

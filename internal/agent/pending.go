@@ -125,10 +125,13 @@ func (st *stores) awaitHashes(gateway string, now func() time.Time) {
 			return
 		}
 		key := credentials.NTHashKey(ref.Name, ref.Key)
-		if shard, ok := st.secrets.get(credentials.ShardName(gateway, credentials.Shard(ref.Name))); ok {
-			if _, ok := shard.Data[key]; ok {
-				st.pending.forget(u.Name)
-				return
+		i := credentials.Shard(ref.Name)
+		for _, name := range []string{credentials.ShardName(gateway, i), credentials.RecentName(gateway, i)} {
+			if s, ok := st.secrets.get(name); ok {
+				if _, ok := s.Data[key]; ok {
+					st.pending.forget(u.Name)
+					return
+				}
 			}
 		}
 		st.pending.expect(u.Name, key, now())

@@ -31,7 +31,7 @@ func NewForConfig(cfg *rest.Config, opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("creating the informer cache: %w", err)
 	}
 	var secretCaches []cache.Cache
-	for _, name := range append(credentials.ShardNames(opts.Gateway), opts.CertificateSecret) {
+	for _, name := range append(credentials.SecretNames(opts.Gateway), opts.CertificateSecret) {
 		sc, err := NewSecretCache(cfg, opts.Namespace, name)
 		if err != nil {
 			return nil, fmt.Errorf("creating the informer cache of Secret %s: %w", name, err)

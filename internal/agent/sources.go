@@ -178,7 +178,7 @@ func (a *Agent) read(ctx context.Context, withSecrets bool) (view, error) {
 		return v, nil
 	}
 	// The same Secrets the informers would hold, read by name.
-	names := credentials.ShardNames(a.opts.Gateway)
+	names := credentials.SecretNames(a.opts.Gateway)
 	if c := a.certSecret(v.gateway); c != "" {
 		names = append(names, c)
 	}

@@ -6,8 +6,9 @@
 // plain password among them), and no plain password reaches the gateway pod.
 //
 // The derived data is split into Shards Secrets by a hash of the referenced
-// Secret's name: a change to one user's Secret rewrites, and makes every
-// gateway pod receive, one shard instead of the data of every user. At
+// Secret's name, each with a Secret of its recent changes (recent.go): a
+// change to one user's Secret rewrites, and makes every gateway pod
+// receive, that shard's recent changes instead of the data of every user. At
 // 100,000 users a shard holds about 6,250 entries; a watch delivers each as
 // its Secret's name and about 46 bytes (the data key and the base64 hash),
 // so the shards stay under the API's 1 MiB while those names average under
@@ -17,8 +18,6 @@ package credentials
 import (
 	"hash/fnv"
 	"strings"
-
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/swan"
@@ -34,17 +33,8 @@ func ShardName(gateway string, i int) string {
 	return v1alpha1.AgentCredentialsSecretName(gateway, i)
 }
 
-// ShardNames are the names of all of the gateway's credentials Secrets, in
-// shard order.
-func ShardNames(gateway string) []string {
-	names := make([]string, Shards)
-	for i := range names {
-		names[i] = ShardName(gateway, i)
-	}
-	return names
-}
-
-// IsShard reports whether name is one of the gateway's credentials Secrets.
+// IsShard reports whether name is one of the gateway's credentials Secrets:
+// a shard's or its recent changes'.
 func IsShard(gateway, name string) bool {
 	_, ok := ShardIndex(gateway, name)
 	return ok
@@ -153,148 +143,14 @@ func splitKey(k string) (kind, secret, key string) {
 	return kind, secret, key
 }
 
-// Decoder holds the decoded data of one gateway's credentials shards:
-// the plain values and the NT hashes by referenced Secret name and key, as
-// swan.Resources' Secrets and PasswordHashes take them. Update decodes only
-// the shards whose version changed, so that a change to one user costs the
-// agent one shard (about 1/Shards of the users) instead of all of them.
-// Not safe for concurrent use; the maps it hands out are its own and
-// change with the next Update.
-type Decoder struct {
-	gateway string
-	// version is the UID and resourceVersion of each decoded shard.
-	version [Shards]string
-	// entries are the references each shard contributed.
-	entries [Shards][]entry
-	values  map[string]map[string][]byte
-	hashes  map[swan.SecretKeyRef][]byte
-	// changed are the references whose hash the last Update added,
-	// changed or removed; valuesChanged says whether it changed a value.
-	changed       []swan.SecretKeyRef
-	valuesChanged bool
-}
-
-type entry struct{ kind, secret, key string }
-
-// NewDecoder returns a decoder of the named gateway's shards.
-func NewDecoder(gateway string) *Decoder {
-	return &Decoder{gateway: gateway, values: map[string]map[string][]byte{}, hashes: map[swan.SecretKeyRef][]byte{}}
-}
-
-// Update brings the decoded data to secrets, which hold the gateway's
-// shards (a shard not among them is taken as empty; other Secrets are
-// ignored), and returns the plain values and the NT hashes. A shard
-// contributes only what belongs in it (see Shard); keys it does not know
-// are ignored.
-func (d *Decoder) Update(secrets []*corev1.Secret) (values map[string]map[string][]byte, hashes map[swan.SecretKeyRef][]byte) {
-	var current [Shards]*corev1.Secret
-	for _, s := range secrets {
-		if i, ok := ShardIndex(d.gateway, s.Name); ok {
-			current[i] = s
-		}
-	}
-	d.changed, d.valuesChanged = d.changed[:0], false
-	for i, s := range current {
-		version := ""
-		if s != nil {
-			version = string(s.UID) + "/" + s.ResourceVersion
-		}
-		// An object without a resourceVersion (not from an API server)
-		// is decoded every time.
-		if version == d.version[i] && (s == nil || s.ResourceVersion != "") {
-			continue
-		}
-		before := d.shardHashes(i)
-		d.drop(i)
-		d.version[i] = version
-		if s != nil {
-			d.decode(i, s)
-		}
-		d.compare(i, before)
-	}
-	return d.values, d.hashes
-}
-
-// Changes reports what the last Update changed: the references whose NT
-// hash came, went or changed, and whether any plain value changed.
-func (d *Decoder) Changes() (hashes []swan.SecretKeyRef, values bool) {
-	return d.changed, d.valuesChanged
-}
-
-// shardHashes are the hashes shard i holds now; a shard's values count as
-// changed whenever it is decoded again.
-func (d *Decoder) shardHashes(i int) map[swan.SecretKeyRef]string {
-	out := map[swan.SecretKeyRef]string{}
-	for _, e := range d.entries[i] {
-		if e.kind != kindNTHash {
-			d.valuesChanged = true
-			continue
-		}
-		ref := swan.SecretKeyRef{Name: e.secret, Key: e.key}
-		out[ref] = string(d.hashes[ref])
-	}
-	return out
-}
-
-// compare records how shard i's hashes differ from before.
-func (d *Decoder) compare(i int, before map[swan.SecretKeyRef]string) {
-	for _, e := range d.entries[i] {
-		if e.kind != kindNTHash {
-			d.valuesChanged = true
-			continue
-		}
-		ref := swan.SecretKeyRef{Name: e.secret, Key: e.key}
-		if h, ok := before[ref]; !ok || h != string(d.hashes[ref]) {
-			d.changed = append(d.changed, ref)
-		}
-		delete(before, ref)
-	}
-	for ref := range before {
-		d.changed = append(d.changed, ref)
-	}
-}
-
-// decode adds what Secret s holds for shard i.
-func (d *Decoder) decode(i int, s *corev1.Secret) {
-	for k, v := range s.Data {
-		kind, secret, key := splitKey(k)
-		if secret == "" || key == "" || Shard(secret) != i {
-			continue
-		}
-		switch kind {
-		case kindValue:
-			if d.values[secret] == nil {
-				d.values[secret] = map[string][]byte{}
-			}
-			d.values[secret][key] = v
-		case kindNTHash:
-			d.hashes[swan.SecretKeyRef{Name: secret, Key: key}] = v
-		default:
-			continue
-		}
-		d.entries[i] = append(d.entries[i], entry{kind, secret, key})
-	}
-}
-
-// drop removes what shard i contributed.
-func (d *Decoder) drop(i int) {
-	for _, e := range d.entries[i] {
-		if e.kind == kindNTHash {
-			delete(d.hashes, swan.SecretKeyRef{Name: e.secret, Key: e.key})
-			continue
-		}
-		delete(d.values[e.secret], e.key)
-		if len(d.values[e.secret]) == 0 {
-			delete(d.values, e.secret)
-		}
-	}
-	d.entries[i] = d.entries[i][:0]
-}
-
-// ShardIndex is the index of the gateway's credentials Secret named name,
-// if it is one.
+// ShardIndex is the index of the shard the gateway's credentials Secret
+// named name belongs to (the shard's own Secret or its recent changes), if
+// it is one.
 func ShardIndex(gateway, name string) (int, bool) {
 	i, ok := v1alpha1.AgentCredentialsSecretIndex(gateway, name)
+	if !ok {
+		i, ok = v1alpha1.AgentRecentCredentialsSecretIndex(gateway, name)
+	}
 	if !ok || i >= Shards {
 		return 0, false
 	}

@@ -232,8 +232,9 @@ func TestSizeAt10000Users(t *testing.T) {
 // A shard is chosen by the referenced Secret's name alone, so the entries of
 // one Secret stay together and a shard's name never depends on the others.
 func TestShards(t *testing.T) {
-	if got := credentials.ShardNames("vpn"); len(got) != credentials.Shards || got[0] != "vpn-agent-credentials-0" || got[15] != "vpn-agent-credentials-15" {
-		t.Errorf("ShardNames: %v", got)
+	if got := credentials.SecretNames("vpn"); len(got) != 2*credentials.Shards || got[0] != "vpn-agent-credentials-0" || got[15] != "vpn-agent-credentials-15" ||
+		got[16] != "vpn-agent-credentials-0-recent" || got[31] != "vpn-agent-credentials-15-recent" {
+		t.Errorf("SecretNames: %v", got)
 	}
 	for name, want := range map[string]bool{
 		"vpn-agent-credentials-0": true, "vpn-agent-credentials-15": true,
