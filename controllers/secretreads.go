@@ -159,18 +159,30 @@ func newSecretReads(cache, api client.Reader) *secretReads {
 }
 
 // A read that finds at most listAbove Secrets stale GETs them, unless it
-// is the first of its namespace; listPage is the page size of a list.
+// is the first of its namespace; so does one that finds at most one in
+// listShare of the namespace's Secrets stale: a list returns every Secret
+// of the namespace, and during a bulk import into 100,000 users, listing
+// them for each few hundred new ones made the import quadratic. listPage
+// is the page size of a list.
 const (
 	listAbove = 8
+	listShare = 8
 	listPage  = 500
 )
+
+// worthListing reports whether stale Secrets of a namespace of listed are
+// better read with a list of the namespace than with a GET each.
+func worthListing(stale, listed int) bool {
+	return stale > listAbove && stale > listed/listShare
+}
 
 // read returns what uses select from the namespace's Secrets, reading the
 // stale ones from the API server first.
 func (r *secretReads) read(ctx context.Context, ns string, uses []secretUse) (secretValues, error) {
 	stale := r.stale(ctx, ns, uses)
-	if _, seen := r.considered.Load(ns); len(stale) > listAbove || (len(stale) > 0 && !seen) {
-		if err := r.listNamespace(ctx, ns, len(stale) > listAbove); err != nil {
+	many := len(stale) > listAbove && worthListing(len(stale), r.listed(ctx, ns))
+	if _, seen := r.considered.Load(ns); many || (len(stale) > 0 && !seen) {
+		if err := r.listNamespace(ctx, ns, many); err != nil {
 			return secretValues{}, err
 		}
 		stale = r.stale(ctx, ns, uses)
@@ -324,8 +336,8 @@ var notOurs = func() labels.Selector {
 }()
 
 // listNamespace reads the stale Secrets of every use in the namespace by
-// listing its Secrets, when that takes fewer requests than a GET each: on
-// the namespace's first read, or when a read has many stale.
+// listing its Secrets, when many of them are stale (see listShare): on the
+// namespace's first read, or when a read has many stale.
 func (r *secretReads) listNamespace(ctx context.Context, ns string, many bool) error {
 	lock, _ := r.listing.LoadOrStore(ns, &sync.Mutex{})
 	lock.(*sync.Mutex).Lock()
@@ -341,7 +353,7 @@ func (r *secretReads) listNamespace(ctx context.Context, ns string, many bool) e
 		return err
 	}
 	stale := r.stale(ctx, ns, uses)
-	if pages := r.listed(ctx, ns)/listPage + 1; len(stale) <= max(listAbove, pages) {
+	if !worthListing(len(stale), r.listed(ctx, ns)) {
 		return nil
 	}
 	opts := []client.ListOption{client.InNamespace(ns), client.Limit(listPage),

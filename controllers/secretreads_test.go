@@ -69,3 +69,24 @@ func TestSecretReadsKeepOnlyWhatIsUsed(t *testing.T) {
 		t.Errorf("problems from the Secrets:\n%v\nfrom the read:\n%v", want, have)
 	}
 }
+
+// A list of the namespace pays when many of its Secrets are stale (a cold
+// start), not for the few hundred new users of a bulk import's moment in a
+// namespace of 100,000.
+func TestWorthListing(t *testing.T) {
+	for _, c := range []struct {
+		stale, listed int
+		want          bool
+	}{
+		{stale: 40, listed: 40, want: true},
+		{stale: 100000, listed: 100000, want: true},
+		{stale: 8, listed: 8, want: false},
+		{stale: 30, listed: 100, want: true},
+		{stale: 300, listed: 100000, want: false},
+		{stale: 12501, listed: 100000, want: true},
+	} {
+		if got := worthListing(c.stale, c.listed); got != c.want {
+			t.Errorf("%d stale of %d: listing %v, want %v", c.stale, c.listed, got, c.want)
+		}
+	}
+}
