@@ -39,7 +39,7 @@ func measureHeld(t testing.TB, spec figureSpec) []figureRow {
 		row.agentSyncAfterBulk = servedAt(t, ag, n, 15*time.Minute*time.Duration(max(1, n/10000))).Sub(bulk)
 		// The fake records every command; the bulk's are not needed.
 		fake.ResetCalls()
-		waitValidated(t, c, n)
+		waitSettled(t, c, n)
 		sampleUserReady(t, c, ag, shards, spec, n, &row)
 		rows = append(rows, row)
 		t.Logf("%d users held by the agent: p50 %v p99 %v; the bulk took %v", n, percentile(row.agent, 0.5), percentile(row.agent, 0.99),

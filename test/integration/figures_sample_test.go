@@ -14,28 +14,37 @@ import (
 	"github.com/ikegate/ikegate/internal/credentials"
 )
 
-// waitValidated waits until the manager has written a current Valid
-// condition for each of the n users: it validates a bulk too, and writes
-// every new user's status, and a sample measures one change on a settled
-// gateway.
-func waitValidated(t testing.TB, c client.Client, n int) {
+// waitSettled waits until the manager has written a current Valid and
+// ProfileReady condition for each of the n users: it validates a bulk and
+// builds every new user's profiles too, and a sample measures one change
+// on a settled gateway, not one queued behind a bulk's profiles (at
+// 100,000 users those take minutes after the last write, and the API
+// server's writes of them slow every other write meanwhile).
+func waitSettled(t testing.TB, c client.Client, n int) {
 	ctx := context.Background()
-	waitFor(t, 15*time.Minute*time.Duration(max(1, n/10000)), fmt.Sprintf("the manager to validate %d users", n), func() (bool, string) {
+	current := func(u *v1alpha1.VPNUser, typ string) bool {
+		c := meta.FindStatusCondition(u.Status.Conditions, typ)
+		return c != nil && c.ObservedGeneration == u.Generation
+	}
+	waitFor(t, 30*time.Minute*time.Duration(max(1, n/10000)), fmt.Sprintf("the manager to validate %d users and build their profiles", n), func() (bool, string) {
 		var users v1alpha1.VPNUserList
 		if err := c.List(ctx, &users, client.InNamespace(namespace)); err != nil {
 			return false, err.Error()
 		}
-		pending := 0
-		for _, u := range users.Items {
-			if c := meta.FindStatusCondition(u.Status.Conditions, v1alpha1.ConditionValid); c == nil || c.ObservedGeneration != u.Generation {
-				pending++
+		invalid, profiles := 0, 0
+		for i := range users.Items {
+			if !current(&users.Items[i], v1alpha1.ConditionValid) {
+				invalid++
+			}
+			if !current(&users.Items[i], v1alpha1.ConditionProfileReady) {
+				profiles++
 			}
 		}
-		if pending == 0 {
+		if invalid == 0 && profiles == 0 {
 			return true, ""
 		}
 		time.Sleep(time.Second * time.Duration(max(1, n/10000)))
-		return false, fmt.Sprintf("%d of %d users without a current Valid condition", pending, len(users.Items))
+		return false, fmt.Sprintf("of %d users, %d without a current Valid condition, %d without a current ProfileReady", len(users.Items), invalid, profiles)
 	})
 }
 

@@ -73,18 +73,18 @@ func (r figureResult) table() string {
 	var b strings.Builder
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 	fmt.Fprintf(&b, "\nUser-ready latency (API write of VPNUser+Secret -> the manager writes a credentials Secret -> the agent's RADIUS server holds the user)\n")
-	fmt.Fprintf(&b, "%-13s %-11s %-11s %-11s %-26s %-14s %-16s %-16s %-30s\n", "users loaded", "agent p50", "agent p99", "agent max",
-		"swanctl --load-all median", "swanctl/agent", "of which: writes", "credentials p50", "bulk served (after last write)")
+	fmt.Fprintf(&b, "%-13s %-11s %-11s %-11s %-26s %-14s %-16s %-16s %-30s %s\n", "users loaded", "agent p50", "agent p99", "agent max",
+		"swanctl --load-all median", "swanctl/agent", "of which: writes", "credentials p50", "bulk served (after last write)", "manager settled after last write")
 	for _, row := range r.rows {
 		naive := percentile(row.naive, 0.5)
 		ratio := "-"
 		if p50 := percentile(row.agent, 0.5); p50 > 0 && naive > 0 {
 			ratio = fmt.Sprintf("%.2fx", float64(naive)/float64(p50))
 		}
-		fmt.Fprintf(&b, "%-13d %-11s %-11s %-11s %-26s %-14s %-16s %-16s %-30s\n", row.users, ms(percentile(row.agent, 0.5)),
+		fmt.Fprintf(&b, "%-13d %-11s %-11s %-11s %-26s %-14s %-16s %-16s %-30s %s\n", row.users, ms(percentile(row.agent, 0.5)),
 			ms(percentile(row.agent, 0.99)), ms(percentile(row.agent, 1)), ms(naive), ratio,
 			ms(percentile(row.write, 0.5)), ms(percentile(row.credentials, 0.5)),
-			fmt.Sprintf("%s (%s)", ms(row.agentSyncAfterBulk), ms(row.afterBulkWritten)))
+			fmt.Sprintf("%s (%s)", ms(row.agentSyncAfterBulk), ms(row.afterBulkWritten)), ms(row.settledAfterBulk))
 	}
 	if len(r.rows) > 1 {
 		first, last := r.rows[0], r.rows[len(r.rows)-1]

@@ -52,6 +52,10 @@ type figureRow struct {
 	// afterBulkWritten is the part of agentSyncAfterBulk after the test's
 	// last API write of the bulk.
 	afterBulkWritten time.Duration
+	// settledAfterBulk is when, after the test's last API write of the
+	// bulk, the manager had every user's Valid and ProfileReady written
+	// (the samples start then).
+	settledAfterBulk time.Duration
 	// connectAgent and connectNaive are the client's connect times
 	// (IKE_SA, EAP-MSCHAPv2, CHILD_SA) at this size; connectNaive is empty
 	// above naiveMax.
@@ -182,7 +186,8 @@ func measureFigures(t testing.TB, spec figureSpec) figureResult {
 		loaded = n
 		served := servedAt(t, ag, n, 15*time.Minute*time.Duration(max(1, n/10000)))
 		row.agentSyncAfterBulk, row.afterBulkWritten = served.Sub(bulk), served.Sub(written)
-		waitValidated(t, c, n)
+		waitSettled(t, c, n)
+		row.settledAfterBulk = time.Since(written)
 
 		sampleUserReady(t, c, ag, shards, spec, n, &row)
 		if keys, err := sharedKeys(ctx, agVICI); err != nil || len(keys) != 0 {
