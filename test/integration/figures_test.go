@@ -265,13 +265,16 @@ func TestUserReadyFigures(t *testing.T) {
 // comma-separated, overrides the sizes), the naive full reload up to
 // 10,000. It measures once, whatever b.N. 100 samples per size make p99 the
 // 99th of them rather than the largest; the tables show the largest too.
+// 100 connects per size too: with 20, the connect p50 at 100,000 users
+// swung from 0.92 to 1.21 times the 10-user one between two runs, too
+// wide for a goal of 1.1.
 // Goals (issue 18): p99 under 100 ms at the largest size and at most 1.5
 // times the smallest size's; connects at the largest size within 1.1 times
 // the smallest's; the first login after a charon restart within 1 s of its
 // socket returning.
 func BenchmarkUserReadyFigures(b *testing.B) {
 	sizes := gen.UserCounts(b, 10, 10000, 100000)
-	res := measureFigures(b, figureSpec{sizes: sizes, samples: 100, naiveSamples: 3, naiveMax: 10000, connects: 20, gap: time.Second})
+	res := measureFigures(b, figureSpec{sizes: sizes, samples: 100, naiveSamples: 3, naiveMax: 10000, connects: 100, gap: time.Second})
 	// Straight to stdout: the testing package cuts a benchmark's log short.
 	fmt.Println(res.table())
 	for _, row := range res.rows {
