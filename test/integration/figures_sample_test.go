@@ -23,8 +23,8 @@ import (
 func waitSettled(t testing.TB, c client.Client, n int) {
 	ctx := context.Background()
 	current := func(u *v1alpha1.VPNUser, typ string) bool {
-		c := meta.FindStatusCondition(u.Status.Conditions, typ)
-		return c != nil && c.ObservedGeneration == u.Generation
+		cond := meta.FindStatusCondition(u.Status.Conditions, typ)
+		return cond != nil && cond.ObservedGeneration == u.Generation
 	}
 	waitFor(t, 30*time.Minute*time.Duration(max(1, n/10000)), fmt.Sprintf("the manager to validate %d users and build their profiles", n), func() (bool, string) {
 		var users v1alpha1.VPNUserList
