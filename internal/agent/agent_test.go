@@ -446,7 +446,9 @@ func TestAuthFailuresCountOncePerIKESA(t *testing.T) {
 		{IKEUniqueID: 10, Message: "no EAP key found for hosts 'vpn.example.com' - 'mallory@example.com'"},
 		{IKEUniqueID: 10, Message: "EAP-MS-CHAPv2 verification failed, retry (1)"},
 		{IKEUniqueID: 11, Message: "EAP-MS-CHAPv2 verification failed, retry (1)"},
+		{IKEUniqueID: 12, Message: "received AUTHENTICATION_FAILED notify"},
 		{IKEUniqueID: 9, Message: "IKE_SA mobile-staff[9] established"},
+		{IKEUniqueID: 13, Message: "sending RADIUS Access-Request to server 'agent'"},
 	}
 	n := 0
 	for i := range lines {
@@ -454,8 +456,8 @@ func TestAuthFailuresCountOncePerIKESA(t *testing.T) {
 			n++
 		}
 	}
-	if n != 4 {
-		t.Errorf("Counted %d failures, want 4", n)
+	if n != 5 {
+		t.Errorf("Counted %d failures, want 5", n)
 	}
 }
 

@@ -115,7 +115,7 @@ func (p *pendingHashes) waiting(now time.Time, wait time.Duration) bool {
 // in their credentials shard, and the shards that bring them.
 func (st *stores) awaitHashes(gateway string, now func() time.Time) {
 	st.pending = newPendingHashes()
-	st.users.onSet = func(u *v1alpha1.VPNUser) {
+	st.users.onSet = append(st.users.onSet, func(u *v1alpha1.VPNUser) {
 		if u.Spec.Disabled {
 			st.pending.revoke()
 		}
@@ -135,14 +135,14 @@ func (st *stores) awaitHashes(gateway string, now func() time.Time) {
 			}
 		}
 		st.pending.expect(u.Name, key, now())
-	}
-	st.users.onRemove = func(u *v1alpha1.VPNUser) {
+	})
+	st.users.onRemove = append(st.users.onRemove, func(u *v1alpha1.VPNUser) {
 		st.pending.forget(u.Name)
 		st.pending.revoke()
-	}
-	st.secrets.onSet = func(s *corev1.Secret) {
+	})
+	st.secrets.onSet = append(st.secrets.onSet, func(s *corev1.Secret) {
 		if credentials.IsShard(gateway, s.Name) {
 			st.pending.arrived(s.Data)
 		}
-	}
+	})
 }

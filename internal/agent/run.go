@@ -65,6 +65,7 @@ func (a *Agent) startCache(ctx context.Context) error {
 	}
 	a.stores = newStores()
 	a.stores.awaitHashes(a.opts.Gateway, time.Now)
+	a.stores.indexUsers(a.opts.Gateway, a.opts.Pod)
 	handlersSynced, err := a.stores.watch(ctx, a.cache, a.secretCaches, a.triggers())
 	if err != nil {
 		return err

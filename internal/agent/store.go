@@ -22,9 +22,9 @@ import (
 type objects[T client.Object] struct {
 	mu sync.RWMutex
 	m  map[string]T
-	// onSet and onRemove keep indexes of the objects current.
-	onSet    func(T)
-	onRemove func(T)
+	// onSet and onRemove keep indexes of the objects current, each in turn.
+	onSet    []func(T)
+	onRemove []func(T)
 }
 
 func newObjects[T client.Object]() *objects[T] { return &objects[T]{m: map[string]T{}} }
@@ -33,8 +33,8 @@ func (s *objects[T]) set(o T) {
 	s.mu.Lock()
 	s.m[o.GetName()] = o
 	s.mu.Unlock()
-	if s.onSet != nil {
-		s.onSet(o)
+	for _, f := range s.onSet {
+		f(o)
 	}
 }
 
@@ -50,8 +50,8 @@ func (s *objects[T]) remove(obj any) (T, bool) {
 	s.mu.Lock()
 	delete(s.m, o.GetName())
 	s.mu.Unlock()
-	if s.onRemove != nil {
-		s.onRemove(o)
+	for _, f := range s.onRemove {
+		f(o)
 	}
 	return o, true
 }
@@ -115,6 +115,16 @@ type stores struct {
 	// pending are the password hashes on their way; nil when nobody awaits
 	// them (see awaitHashes).
 	pending *pendingHashes
+	// index finds the users an SA listing concerns; nil until indexUsers.
+	index *userIndex
+}
+
+// indexUsers keeps an index of the gateway's users (userIndex) as the
+// users' informer delivers them.
+func (st *stores) indexUsers(gateway, pod string) {
+	st.index = newUserIndex(gateway, pod)
+	st.users.onSet = append(st.users.onSet, st.index.set)
+	st.users.onRemove = append(st.users.onRemove, st.index.remove)
 }
 
 func newStores() *stores {

@@ -1,7 +1,6 @@
 package diagnose
 
 import (
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -79,15 +78,20 @@ func NewCorrelator(opts Options) *Correlator {
 // about earlier ones must not be joined to new ones: charon.c logs
 // "Starting IKE charon daemon (strongSwan %s, ...)", and every daemon,
 // charon-systemd too, "loaded plugins: %s" (plugin_loader.c).
-var daemonStart = regexp.MustCompile(`^(Starting IKE charon daemon \(strongSwan |loaded plugins: )`)
+func daemonStart(msg string) bool {
+	return strings.HasPrefix(msg, "Starting IKE charon daemon (strongSwan ") || strings.HasPrefix(msg, "loaded plugins: ")
+}
 
 // Observe takes one log event and returns the Failure it completes, if any.
 func (c *Correlator) Observe(ev LogEvent) (Failure, bool) {
-	if daemonStart.MatchString(ev.Msg) {
+	if daemonStart(ev.Msg) {
 		c.attempts, c.byRemote, c.order = map[string]*attempt{}, map[string]string{}, nil
 		return Failure{}, false
 	}
-	for _, s := range signals {
+	for i, s := range signals {
+		if !signalLiterals[i].admits(ev.Msg) {
+			continue
+		}
 		m := s.re.FindStringSubmatch(ev.Msg)
 		if m == nil {
 			continue

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -34,6 +35,8 @@ type connectPath struct {
 	lat   []time.Duration // sorted after measuring
 	busy  time.Duration
 	n     int
+	// cpu is what each process spent during the path's bursts.
+	cpu cpuSpent
 }
 
 func (p *connectPath) cps() float64 { return float64(p.n) / p.busy.Seconds() }
@@ -52,6 +55,7 @@ type connectRig struct {
 	agent, ntlm, bare *connectPath
 	cl                *charontest.Charon
 	users             int
+	cpu               *cpuWatch
 }
 
 func newConnectRig(t testing.TB, users, parallel int) *connectRig {
@@ -79,7 +83,7 @@ func newConnectRig(t testing.TB, users, parallel int) *connectRig {
 	cfg, c := startAPI(t)
 	createGateway(t, c, pki, server, nil)
 	createUsers(t, c, "u", 0, users)
-	ag := startAgent(t, cfg, agentConfig{pod: "connects-0", gw: agGW, log: logr.Discard()})
+	ag := startAgent(t, cfg, agentConfig{pod: v1alpha1.GatewayPodName(gatewayName, 0), gw: agGW, log: logr.Discard()})
 	ag.waitReady(t, 60*time.Second)
 	ag.waitServes(t, users)
 
@@ -112,6 +116,13 @@ func newConnectRig(t testing.TB, users, parallel int) *connectRig {
 		bare:  &connectPath{name: "charon's NTLM secrets, unwatched", conns: "bare", addr: bareAddr},
 		cl:    cl, users: users,
 	}
+	for _, p := range r.paths() {
+		p.cpu = cpuSpent{}
+	}
+	r.cpu = newCPUWatch(map[string]int{
+		cpuLabelGateway + r.agent.conns: agGW.PID(), cpuLabelGateway + r.ntlm.conns: ntGW.PID(),
+		cpuLabelGateway + r.bare.conns: baGW.PID(), cpuLabelClient: cl.PID(), cpuLabelSelf: os.Getpid(),
+	}, map[string]string{"kube-apiserver": cpuLabelAPI, "etcd": cpuLabelAPI})
 	var conns, secrets []string
 	for _, p := range r.paths() {
 		for i := range parallel {
@@ -161,6 +172,14 @@ func watchLikeAnAgent(t testing.TB, gw *charontest.Charon) {
 		}
 	}()
 }
+
+// The processes whose CPU the rig reads.
+const (
+	cpuLabelGateway = "gateway charon of "
+	cpuLabelClient  = "client charon"
+	cpuLabelSelf    = "test process"
+	cpuLabelAPI     = "kube-apiserver and etcd"
+)
 
 func (r *connectRig) paths() []*connectPath { return []*connectPath{r.agent, r.ntlm, r.bare} }
 
@@ -217,7 +236,7 @@ func (r *connectRig) measure(t testing.TB, rounds, parallel, perClient, bursts i
 				wg   sync.WaitGroup
 				errs = make([]error, parallel)
 			)
-			start := time.Now()
+			start, before := time.Now(), r.cpu.sample()
 			for i, s := range sessions {
 				wg.Go(func() {
 					for range perClient {
@@ -230,6 +249,7 @@ func (r *connectRig) measure(t testing.TB, rounds, parallel, perClient, bursts i
 			}
 			wg.Wait()
 			p.busy += time.Since(start)
+			p.cpu.add(before, r.cpu.sample())
 			for _, err := range errs {
 				if err != nil {
 					t.Fatalf("Through the %s: %v", p.name, err)
@@ -252,6 +272,13 @@ func (r *connectRig) table() string {
 	fmt.Fprintf(&b, "| users checked by | p50 | p99 | connects/s |\n|---|---|---|---|\n")
 	for _, p := range r.paths() {
 		fmt.Fprintf(&b, "| %s | %s | %s | %.1f |\n", p.name, ms(percentile(p.lat, 0.5)), ms(percentile(p.lat, 0.99)), p.cps())
+	}
+	fmt.Fprintf(&b, "\nCPU per connect in the bursts (ms; /proc, 10 ms ticks over all of a path's bursts)\n")
+	fmt.Fprintf(&b, "| users checked by | gateway charon | client charon | test process (agent, watcher) | kube-apiserver + etcd | all |\n|---|---|---|---|---|---|\n")
+	for _, p := range r.paths() {
+		per := func(label string) string { return fmt.Sprintf("%.2f", p.cpu.perConnect(label, p.n)) }
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", p.name, per(cpuLabelGateway+p.conns), per(cpuLabelClient),
+			per(cpuLabelSelf), per(cpuLabelAPI), per(""))
 	}
 	fmt.Fprintf(&b, "connects/s through the agent over NTLM (watched): %.3f (goal >= %.1f); over NTLM unwatched: %.3f\n",
 		r.ratio(), goalConnectRatio, r.agent.cps()/r.bare.cps())

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/testutil/charontest"
 	"github.com/ikegate/ikegate/internal/vici/vicitest"
 )
@@ -26,7 +27,7 @@ func measureHeld(t testing.TB, spec figureSpec) []figureRow {
 	// The first user: the pool serves nobody without one.
 	createUsers(t, c, "u", 0, 1)
 	fake := vicitest.NewFake()
-	ag := startAgent(t, cfg, agentConfig{pod: "held-0", session: fake, log: logr.Discard()})
+	ag := startAgent(t, cfg, agentConfig{pod: v1alpha1.GatewayPodName(gatewayName, 0), session: fake, log: logr.Discard()})
 	ag.waitReady(t, 60*time.Second)
 
 	var rows []figureRow

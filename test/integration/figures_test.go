@@ -142,7 +142,7 @@ func measureFigures(t testing.TB, spec figureSpec) figureResult {
 	gw, pool := seedObjects(t, c)
 	// The first user: the pool serves nobody without one.
 	createUsers(t, c, "u", 0, 1)
-	ag := startAgent(t, cfg, agentConfig{pod: "figures-0", gw: agGW, log: logr.Discard()})
+	ag := startAgent(t, cfg, agentConfig{pod: v1alpha1.GatewayPodName(gatewayName, 0), gw: agGW, log: logr.Discard()})
 	ag.waitReady(t, 60*time.Second)
 
 	// naiveConf renders what a full reload of n users plus extra loads.
