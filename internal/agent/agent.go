@@ -39,6 +39,10 @@ const (
 	DefaultCredentialsWait = 300 * time.Millisecond
 	DefaultSAInterval      = 3 * time.Second
 	DefaultCounterInterval = 30 * time.Second
+	// DefaultSessionWriteGap is Options.SessionWriteGap's default.
+	DefaultSessionWriteGap = time.Second
+	// DefaultCountsWriteGap is Options.CountsWriteGap's default.
+	DefaultCountsWriteGap = 5 * time.Second
 	DefaultMaxBackoff      = 10 * time.Second
 	minBackoff             = 100 * time.Millisecond
 	// sessionRefreshDelay gathers the burst of events one connect or
@@ -118,6 +122,17 @@ type Options struct {
 	// CounterInterval is how often a session whose only change is its
 	// traffic counters is written to status.
 	CounterInterval time.Duration
+	// SessionWriteGap is the least time between two writes of one user's
+	// sessions: a user's first connect is written at once, a change within
+	// the gap when it ends. A client reconnecting in a loop costs the API
+	// server a write a second, not one per connect (each is a server-side
+	// apply, several milliseconds of the API server's CPU).
+	SessionWriteGap time.Duration
+	// CountsWriteGap is the least time between two writes of this pod's
+	// report (status.agents) whose only change is its session and lease
+	// counts. Each such write has the manager write the gateway's and the
+	// pools' sums as well.
+	CountsWriteGap time.Duration
 	// MaxBackoff caps the delay between retries of a failed apply.
 	MaxBackoff time.Duration
 	// ErrorNotifySocket is charon's error-notify socket
@@ -270,6 +285,12 @@ func New(opts Options) (*Agent, error) {
 	}
 	if opts.CounterInterval <= 0 {
 		opts.CounterInterval = DefaultCounterInterval
+	}
+	if opts.SessionWriteGap <= 0 {
+		opts.SessionWriteGap = DefaultSessionWriteGap
+	}
+	if opts.CountsWriteGap <= 0 {
+		opts.CountsWriteGap = DefaultCountsWriteGap
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = DefaultMaxBackoff

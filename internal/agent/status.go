@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
@@ -35,6 +34,8 @@ type writtenState struct {
 	users   map[string]written
 	tunnels map[string]written
 	agent   *v1alpha1.AgentStatus
+	// agentAt is when agent was written.
+	agentAt time.Time
 }
 
 func newWrittenState() writtenState {
@@ -44,10 +45,22 @@ func newWrittenState() writtenState {
 // due decides whether a status with this shape and these counters must be
 // written, given what was written last.
 func (w written) due(shape, counters string, now time.Time, every time.Duration) bool {
+	write, _ := w.spaced(shape, counters, now, 0, every)
+	return write
+}
+
+// spaced is due with at least gap between two writes: a change of shape
+// within gap of the last write is held, and held is how long until it is
+// due.
+func (w written) spaced(shape, counters string, now time.Time, gap, every time.Duration) (write bool, held time.Duration) {
+	since := now.Sub(w.at)
 	if shape != w.shape {
-		return true
+		if since < gap {
+			return false, gap - since
+		}
+		return true, 0
 	}
-	return counters != w.counters && now.Sub(w.at) >= every
+	return counters != w.counters && since >= every, 0
 }
 
 // sessionLoop follows charon's events and lists its SAs periodically, and
@@ -90,13 +103,14 @@ func (a *Agent) sessionLoop(ctx context.Context) {
 				diag.alert(ctx, al)
 			}
 		case <-tick.C:
-			a.refreshSessions(ctx)
+			held := a.refreshSessions(ctx)
 			a.flushFailures(ctx)
+			pending = listAgainAfter(soon, pending, held)
 		case <-soon.C:
 			pending = false
-			a.refreshSessions(ctx)
+			pending = listAgainAfter(soon, pending, a.refreshSessions(ctx))
 		case <-a.spreadSt.kick:
-			a.refreshSessions(ctx)
+			pending = listAgainAfter(soon, pending, a.refreshSessions(ctx))
 		}
 	}
 }
@@ -168,32 +182,47 @@ func (a *Agent) takeSnapshot(sas []vici.IKESA, now time.Time) snapshot {
 	return snap
 }
 
-// refreshSessions lists the live SAs and reports them.
-func (a *Agent) refreshSessions(ctx context.Context) {
+// listAgainAfter arms soon for a listing after held, when a write is held
+// and no listing is due already, and returns whether one is.
+func listAgainAfter(soon *time.Timer, pending bool, held time.Duration) bool {
+	if pending || held <= 0 {
+		return pending
+	}
+	soon.Reset(held)
+	return true
+}
+
+// refreshSessions lists the live SAs and reports them, and returns how
+// long until a user's change it held is due (0 for none).
+func (a *Agent) refreshSessions(ctx context.Context) time.Duration {
 	log := logr.FromContextOrDiscard(ctx)
 	sas, err := vici.ListSAs(ctx, a.opts.VICI)
 	if err != nil {
 		if !errors.Is(err, vici.ErrUnavailable) {
 			log.Error(err, "Listing SAs failed")
 		}
-		return
+		return 0
 	}
 	if a.enforceSessionLimits(ctx, sas) {
 		// The replaced devices' IKE_SAs are being deleted: report the rest.
 		if sas, err = vici.ListSAs(ctx, a.opts.VICI); err != nil {
 			log.Error(err, "Listing SAs failed")
-			return
+			return 0
 		}
 	}
 	now := a.opts.Now()
 	snap := a.takeSnapshot(sas, now)
 	a.metrics.sessions.Set(float64(snap.total))
-	if err := errors.Join(a.writeUserSessions(ctx, snap.users, now), a.writeTunnels(ctx, snap.tunnels, now)); err != nil {
+	held, userErr := a.writeUserSessions(ctx, snap.users, now)
+	if err := errors.Join(userErr, a.writeTunnels(ctx, snap.tunnels, now)); err != nil {
 		log.Error(err, "Writing session status failed")
 	}
 	a.clearConditions(ctx, snap)
-	a.writeAgentStatus(ctx)
+	if h := a.writeAgentCounts(ctx, now); h > 0 && (held == 0 || h < held) {
+		held = h
+	}
 	a.scheduleSpread(a.spread(ctx, sas))
+	return held
 }
 
 func (a *Agent) writeTunnels(ctx context.Context, stats map[string]v1alpha1.TunnelStatus, now time.Time) error {
@@ -233,30 +262,6 @@ func (a *Agent) writeTunnels(ctx context.Context, stats map[string]v1alpha1.Tunn
 	}
 	a.mu.Unlock()
 	return errors.Join(errs...)
-}
-
-// writeAgentStatus writes this pod's entry of the gateway's status.agents
-// when it changed.
-func (a *Agent) writeAgentStatus(ctx context.Context) {
-	a.mu.Lock()
-	rep := a.report
-	last := a.written.agent
-	a.mu.Unlock()
-	if last != nil && equality.Semantic.DeepEqual(*last, rep) {
-		return
-	}
-	entry, err := toMap(&rep)
-	if err != nil {
-		logr.FromContextOrDiscard(ctx).Error(err, "Encoding the gateway's agent status failed")
-		return
-	}
-	if err := a.applyStatus(ctx, "VPNGateway", a.opts.Gateway, map[string]any{"agents": []any{entry}}); err != nil {
-		logr.FromContextOrDiscard(ctx).Error(err, "Writing the gateway's agent status failed")
-		return
-	}
-	a.mu.Lock()
-	a.written.agent = &rep
-	a.mu.Unlock()
 }
 
 // applyStatus writes status fields of one object with server-side apply as

@@ -73,7 +73,7 @@ func TestUserIndexFollowsIdentitiesAndHeldSessions(t *testing.T) {
 // remembers shrinks back once they are gone.
 func TestSessionWritesLookOnlyAtTheUsersConcerned(t *testing.T) {
 	w := &statusRecorder{}
-	a := &Agent{opts: Options{Namespace: testNS, Gateway: testGW, Pod: testPod, Writer: w, CounterInterval: time.Hour},
+	a := &Agent{opts: Options{Namespace: testNS, Gateway: testGW, Pod: testPod, Writer: w, CounterInterval: time.Hour, SessionWriteGap: time.Second},
 		owner: "agent", written: newWrittenState(), stores: newStores()}
 	a.stores.indexUsers(testGW, testPod)
 	for i := range 1000 {
@@ -98,23 +98,33 @@ func TestSessionWritesLookOnlyAtTheUsersConcerned(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
+	ms := time.Millisecond
 	steps := []struct {
 		byID map[string][]v1alpha1.Session
 		at   time.Duration
 		want []string
+		held time.Duration
 	}{
-		{on("u1@example.com", "u2@example.com"), 0, []string{"u1", "u2", "u7"}},
-		{on("u1@example.com", "u2@example.com"), time.Second, nil},
-		{on("u2@example.com"), 2 * time.Second, []string{"u1"}},
-		{on(), 3 * time.Second, []string{"u2"}},
-		{on(), 4 * time.Second, nil},
+		{on("u1@example.com", "u2@example.com"), 0, []string{"u1", "u2", "u7"}, 0},
+		{on("u1@example.com", "u2@example.com"), 500 * ms, nil, 0},
+		// u1 leaves within a second of its first write: held.
+		{on("u2@example.com"), 700 * ms, nil, 300 * ms},
+		{on("u2@example.com"), time.Second, []string{"u1"}, 0},
+		{on(), 3 * time.Second, []string{"u2"}, 0},
+		// u1 comes back and leaves again: the first change at once, the
+		// second a second after it.
+		{on("u1@example.com"), 3100 * ms, []string{"u1"}, 0},
+		{on(), 3200 * ms, nil, 900 * ms},
+		{on(), 4100 * ms, []string{"u1"}, 0},
+		{on(), 5 * time.Second, nil, 0},
 	}
 	for i, s := range steps {
-		if err := a.writeUserSessions(ctx, s.byID, now.Add(s.at)); err != nil {
+		held, err := a.writeUserSessions(ctx, s.byID, now.Add(s.at))
+		if err != nil {
 			t.Fatal(err)
 		}
-		if got := names(); !slices.Equal(got, s.want) {
-			t.Errorf("Step %d wrote %v, want %v", i, got, s.want)
+		if got := names(); !slices.Equal(got, s.want) || held != s.held {
+			t.Errorf("Step %d wrote %v and held a change for %v, want %v and %v", i, got, held, s.want, s.held)
 		}
 	}
 	if n := len(a.written.users); n != 3 {
@@ -122,7 +132,7 @@ func TestSessionWritesLookOnlyAtTheUsersConcerned(t *testing.T) {
 	}
 	// The informer brings the agent's own writes back.
 	a.stores.users.set(indexedUser("u7", "u7@example.com", testGW))
-	if err := a.writeUserSessions(ctx, on(), now.Add(forgetWrittenAfter+4*time.Second)); err != nil {
+	if _, err := a.writeUserSessions(ctx, on(), now.Add(forgetWrittenAfter+5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if got := names(); len(got) != 0 {
@@ -155,11 +165,11 @@ func BenchmarkSessionListing100kUsers(b *testing.B) {
 				byID[fmt.Sprintf("u%d@example.com", i)] = []v1alpha1.Session{{Pod: testPod, RemoteAddress: "198.51.100.4", EstablishedAt: metav1.NewTime(now)}}
 			}
 			ctx := context.Background()
-			if err := a.writeUserSessions(ctx, byID, now); err != nil {
+			if _, err := a.writeUserSessions(ctx, byID, now); err != nil {
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				if err := a.writeUserSessions(ctx, byID, now); err != nil {
+				if _, err := a.writeUserSessions(ctx, byID, now); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -18,20 +18,29 @@ const forgetWrittenAfter = time.Minute
 // writeUserSessions writes this pod's sessions into each user's status that
 // changed. A user seen for the first time since the agent started is
 // compared with what its status already says this pod holds. Only the
-// users the listing concerns are looked at (sessionUsers).
-func (a *Agent) writeUserSessions(ctx context.Context, byID map[string][]v1alpha1.Session, now time.Time) error {
+// users the listing concerns are looked at (sessionUsers). It returns how
+// long until the first change it held (Options.SessionWriteGap) is due,
+// 0 for none.
+func (a *Agent) writeUserSessions(ctx context.Context, byID map[string][]v1alpha1.Session, now time.Time) (time.Duration, error) {
 	users, err := a.sessionUsers(ctx, byID)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	var errs []error
+	var (
+		errs  []error
+		first time.Duration
+	)
 	for _, u := range users {
-		if err := a.writeUserSession(ctx, u, byID[string(u.Spec.Identity)], now); err != nil {
+		held, err := a.writeUserSession(ctx, u, byID[string(u.Spec.Identity)], now)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("VPNUser %s: %w", u.Name, err))
+		}
+		if held > 0 && (first == 0 || held < first) {
+			first = held
 		}
 	}
 	a.forgetWritten(users, now)
-	return errors.Join(errs...)
+	return first, errors.Join(errs...)
 }
 
 // sessionUsers are the gateway's users that hold a session of this pod
@@ -70,8 +79,8 @@ func (a *Agent) sessionUsers(ctx context.Context, byID map[string][]v1alpha1.Ses
 }
 
 // writeUserSession writes u's sessions of this pod, mine, when they
-// changed since the last write.
-func (a *Agent) writeUserSession(ctx context.Context, u *v1alpha1.VPNUser, mine []v1alpha1.Session, now time.Time) error {
+// changed since the last write, or returns how long the change is held.
+func (a *Agent) writeUserSession(ctx context.Context, u *v1alpha1.VPNUser, mine []v1alpha1.Session, now time.Time) (time.Duration, error) {
 	var others []v1alpha1.Session
 	for _, s := range u.Status.Sessions {
 		if s.Pod != a.opts.Pod {
@@ -93,20 +102,19 @@ func (a *Agent) writeUserSession(ctx context.Context, u *v1alpha1.VPNUser, mine 
 				before = append(before, s)
 			}
 		}
-		last = written{shape: sessionShape(before), counters: sessionCounters(before), at: now}
-		if len(before) > 0 {
-			// Counters from an earlier run are stale by definition.
-			last.at = time.Time{}
-		}
+		// Nothing written by this run: a change is written at once, and
+		// counters from an earlier run are stale by definition.
+		last = written{shape: sessionShape(before), counters: sessionCounters(before)}
 	}
-	if !last.due(shape, counters, now, a.opts.CounterInterval) {
-		return nil
+	write, held := last.spaced(shape, counters, now, a.opts.SessionWriteGap, a.opts.CounterInterval)
+	if !write {
+		return held, nil
 	}
 	status := map[string]any{}
 	if len(mine) > 0 {
 		list, err := toList(mine)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		status["sessions"] = list
 	}
@@ -114,12 +122,12 @@ func (a *Agent) writeUserSession(ctx context.Context, u *v1alpha1.VPNUser, mine 
 		status["sessionCount"] = int64(n)
 	}
 	if err := a.applyStatus(ctx, "VPNUser", u.Name, status); err != nil {
-		return err
+		return 0, err
 	}
 	a.mu.Lock()
 	a.written.users[u.Name] = written{shape: shape, counters: counters, at: now}
 	a.mu.Unlock()
-	return nil
+	return 0, nil
 }
 
 // forgetWritten drops what the agent remembers of users gone (not among

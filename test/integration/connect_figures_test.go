@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	govici "github.com/strongswan/govici/vici"
+	"k8s.io/client-go/rest"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/diagnose"
@@ -35,8 +36,10 @@ type connectPath struct {
 	lat   []time.Duration // sorted after measuring
 	busy  time.Duration
 	n     int
-	// cpu is what each process spent during the path's bursts.
-	cpu cpuSpent
+	// cpu is what each process spent during the path's bursts, writes
+	// the API server's write requests meanwhile by resource.
+	cpu    cpuSpent
+	writes map[string]float64
 }
 
 func (p *connectPath) cps() float64 { return float64(p.n) / p.busy.Seconds() }
@@ -56,6 +59,7 @@ type connectRig struct {
 	cl                *charontest.Charon
 	users             int
 	cpu               *cpuWatch
+	api               *rest.Config
 }
 
 func newConnectRig(t testing.TB, users, parallel int) *connectRig {
@@ -117,8 +121,9 @@ func newConnectRig(t testing.TB, users, parallel int) *connectRig {
 		cl:    cl, users: users,
 	}
 	for _, p := range r.paths() {
-		p.cpu = cpuSpent{}
+		p.cpu, p.writes = cpuSpent{}, map[string]float64{}
 	}
+	r.api = cfg
 	r.cpu = newCPUWatch(map[string]int{
 		cpuLabelGateway + r.agent.conns: agGW.PID(), cpuLabelGateway + r.ntlm.conns: ntGW.PID(),
 		cpuLabelGateway + r.bare.conns: baGW.PID(), cpuLabelClient: cl.PID(), cpuLabelSelf: os.Getpid(),
@@ -236,7 +241,10 @@ func (r *connectRig) measure(t testing.TB, rounds, parallel, perClient, bursts i
 				wg   sync.WaitGroup
 				errs = make([]error, parallel)
 			)
-			start, before := time.Now(), r.cpu.sample()
+			// The API server's metrics first: rendering them costs it CPU.
+			writesBefore := apiWrites(t, r.api)
+			before := r.cpu.sample()
+			start := time.Now()
 			for i, s := range sessions {
 				wg.Go(func() {
 					for range perClient {
@@ -250,6 +258,9 @@ func (r *connectRig) measure(t testing.TB, rounds, parallel, perClient, bursts i
 			wg.Wait()
 			p.busy += time.Since(start)
 			p.cpu.add(before, r.cpu.sample())
+			for k, v := range apiWrites(t, r.api) {
+				p.writes[k] += v - writesBefore[k]
+			}
 			for _, err := range errs {
 				if err != nil {
 					t.Fatalf("Through the %s: %v", p.name, err)
@@ -279,6 +290,16 @@ func (r *connectRig) table() string {
 		per := func(label string) string { return fmt.Sprintf("%.2f", p.cpu.perConnect(label, p.n)) }
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", p.name, per(cpuLabelGateway+p.conns), per(cpuLabelClient),
 			per(cpuLabelSelf), per(cpuLabelAPI), per(""))
+	}
+	for _, p := range r.paths() {
+		var parts []string
+		for k, v := range p.writes {
+			if v > 0 {
+				parts = append(parts, fmt.Sprintf("%s %.2f", k, v/float64(p.n)))
+			}
+		}
+		slices.Sort(parts)
+		fmt.Fprintf(&b, "API writes per connect during the bursts of the %s: %s\n", p.name, strings.Join(parts, ", "))
 	}
 	fmt.Fprintf(&b, "connects/s through the agent over NTLM (watched): %.3f (goal >= %.1f); over NTLM unwatched: %.3f\n",
 		r.ratio(), goalConnectRatio, r.agent.cps()/r.bare.cps())

@@ -1,12 +1,16 @@
 package integration
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
+
+	"k8s.io/client-go/rest"
 )
 
 // clockTick is the unit of /proc/<pid>/stat's times (USER_HZ, 100 on
@@ -127,4 +131,48 @@ func (c cpuSpent) perConnect(label string, n int) float64 {
 		}
 	}
 	return float64(t.Microseconds()) / 1000 / float64(n)
+}
+
+// apiWrites counts the API server's write requests by resource (and
+// subresource), read off its own apiserver_request_total.
+func apiWrites(t testing.TB, cfg *rest.Config) map[string]float64 {
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Get(strings.TrimSuffix(cfg.Host, "/") + "/metrics")
+	if err != nil {
+		t.Fatalf("Reading the API server's metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	label := func(line, name string) string {
+		_, rest, ok := strings.Cut(line, name+`="`)
+		if !ok {
+			return ""
+		}
+		v, _, _ := strings.Cut(rest, `"`)
+		return v
+	}
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		switch label(line, "verb") {
+		case "POST", "PUT", "PATCH", "APPLY", "DELETE":
+		default:
+			continue
+		}
+		key := label(line, "verb") + " " + label(line, "resource")
+		if sub := label(line, "subresource"); sub != "" {
+			key += "/" + sub
+		}
+		f := strings.Fields(line)
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		out[key] += v
+	}
+	return out
 }
