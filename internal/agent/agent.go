@@ -43,8 +43,8 @@ const (
 	DefaultSessionWriteGap = time.Second
 	// DefaultCountsWriteGap is Options.CountsWriteGap's default.
 	DefaultCountsWriteGap = 5 * time.Second
-	DefaultMaxBackoff      = 10 * time.Second
-	minBackoff             = 100 * time.Millisecond
+	DefaultMaxBackoff     = 10 * time.Second
+	minBackoff            = 100 * time.Millisecond
 	// sessionRefreshDelay gathers the burst of events one connect or
 	// disconnect raises (ike-updown, child-updown, log) into one list-sas.
 	sessionRefreshDelay = 100 * time.Millisecond
