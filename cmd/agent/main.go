@@ -49,6 +49,8 @@ type config struct {
 	firewallCleanup         bool
 	debounce, saInterval    time.Duration
 	counterInterval         time.Duration
+	sessionWriteGap         time.Duration
+	countsWriteGap          time.Duration
 }
 
 func main() {
@@ -91,6 +93,8 @@ func parseFlags(fs *flag.FlagSet, args []string, zapOpts *zap.Options) config {
 	fs.DurationVar(&c.debounce, "debounce", agent.DefaultDebounce, "how long a burst of changes may gather before one apply")
 	fs.DurationVar(&c.saInterval, "sa-interval", agent.DefaultSAInterval, "how often live SAs are listed")
 	fs.DurationVar(&c.counterInterval, "counter-interval", agent.DefaultCounterInterval, "how often traffic counters alone are written to status")
+	fs.DurationVar(&c.sessionWriteGap, "session-write-gap", agent.DefaultSessionWriteGap, "least time between two writes of one user's sessions to its status")
+	fs.DurationVar(&c.countsWriteGap, "counts-write-gap", agent.DefaultCountsWriteGap, "least time between two writes of this pod's report whose only change is its session counts")
 	if zapOpts != nil {
 		zapOpts.BindFlags(fs)
 	}
@@ -135,6 +139,7 @@ func run(ctx context.Context, c config) error {
 		VICI: sess, Registerer: reg, RADIUSDir: c.radiusDir, RADIUSAddr: c.radiusAddr, ErrorNotifySocket: c.errorNotify,
 		StateFile: c.stateFile, OfflineAfter: c.offlineAfter,
 		Debounce: c.debounce, SAInterval: c.saInterval, CounterInterval: c.counterInterval,
+		SessionWriteGap: c.sessionWriteGap, CountsWriteGap: c.countsWriteGap,
 	}
 	if c.radiusNetns != "" {
 		conn, err := listenUDPIn(c.radiusNetns, c.radiusAddr)
