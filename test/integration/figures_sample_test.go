@@ -27,24 +27,32 @@ func waitSettled(t testing.TB, c client.Client, n int) {
 		return cond != nil && cond.ObservedGeneration == u.Generation
 	}
 	waitFor(t, 30*time.Minute*time.Duration(max(1, n/10000)), fmt.Sprintf("the manager to validate %d users and build their profiles", n), func() (bool, string) {
+		// In pages: a list of 100,000 users at once costs the API server
+		// hundreds of megabytes each time, which it keeps.
+		invalid, profiles, seen := 0, 0, 0
 		var users v1alpha1.VPNUserList
-		if err := c.List(ctx, &users, client.InNamespace(namespace)); err != nil {
-			return false, err.Error()
-		}
-		invalid, profiles := 0, 0
-		for i := range users.Items {
-			if !current(&users.Items[i], v1alpha1.ConditionValid) {
-				invalid++
+		for {
+			if err := c.List(ctx, &users, client.InNamespace(namespace), client.Limit(2000), client.Continue(users.Continue)); err != nil {
+				return false, err.Error()
 			}
-			if !current(&users.Items[i], v1alpha1.ConditionProfileReady) {
-				profiles++
+			seen += len(users.Items)
+			for i := range users.Items {
+				if !current(&users.Items[i], v1alpha1.ConditionValid) {
+					invalid++
+				}
+				if !current(&users.Items[i], v1alpha1.ConditionProfileReady) {
+					profiles++
+				}
+			}
+			if users.Continue == "" {
+				break
 			}
 		}
 		if invalid == 0 && profiles == 0 {
 			return true, ""
 		}
 		time.Sleep(time.Second * time.Duration(max(1, n/10000)))
-		return false, fmt.Sprintf("of %d users, %d without a current Valid condition, %d without a current ProfileReady", len(users.Items), invalid, profiles)
+		return false, fmt.Sprintf("of %d users, %d without a current Valid condition, %d without a current ProfileReady", seen, invalid, profiles)
 	})
 }
 
@@ -53,19 +61,26 @@ func waitSettled(t testing.TB, c client.Client, n int) {
 // server serves it (servedAt), and deleted again before the next.
 func sampleUserReady(t testing.TB, c client.Client, ag *runningAgent, shards *shardWatch, spec figureSpec, n int, row *figureRow) {
 	ctx := context.Background()
+	defer samplesProfile(t, n)()
+	first := time.Now()
 	for i := range spec.samples {
 		time.Sleep(spec.gap)
 		name := fmt.Sprintf("new-%d-%d", n, i)
+		gcs := gcCycles()
 		start := time.Now()
 		if err := createUser(ctx, c, name, name+"@example.com", "pw-"+name); err != nil {
 			t.Fatal(err)
 		}
-		written := time.Since(start)
-		row.agent = append(row.agent, servedAt(t, ag, n+1, time.Minute).Sub(start))
-		row.write = append(row.write, written)
+		d := sampleDetail{at: start.Sub(first), write: time.Since(start)}
+		d.ready = servedAt(t, ag, n+1, time.Minute).Sub(start)
+		d.gcs = gcCycles() - gcs
+		row.agent = append(row.agent, d.ready)
+		row.write = append(row.write, d.write)
 		if at, ok := shards.seen(credentials.NTHashKey(name+"-password", "password"), 10*time.Second); ok {
-			row.credentials = append(row.credentials, at.Sub(start))
+			d.credentials = at.Sub(start)
+			row.credentials = append(row.credentials, d.credentials)
 		}
+		row.details = append(row.details, d)
 		// Back to n users for the next sample.
 		sec, u := userObjects(name, "", "")
 		if err := c.Delete(ctx, u); err != nil {

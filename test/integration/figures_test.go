@@ -47,7 +47,9 @@ type figureRow struct {
 	write []time.Duration // sorted
 	// credentials is when the manager's credentials Secret with the new
 	// user's NT hash reached a watch of the test's.
-	credentials        []time.Duration // sorted
+	credentials []time.Duration // sorted
+	// details are the samples' parts, in the order they ran.
+	details            []sampleDetail
 	agentSyncAfterBulk time.Duration
 	// afterBulkWritten is the part of agentSyncAfterBulk after the test's
 	// last API write of the bulk.
@@ -277,6 +279,7 @@ func BenchmarkUserReadyFigures(b *testing.B) {
 	res := measureFigures(b, figureSpec{sizes: sizes, samples: 100, naiveSamples: 3, naiveMax: 10000, connects: 100, gap: time.Second})
 	// Straight to stdout: the testing package cuts a benchmark's log short.
 	fmt.Println(res.table())
+	fmt.Println(slowestSamples(res.rows, 5))
 	for _, row := range res.rows {
 		b.ReportMetric(float64(percentile(row.agent, 0.99).Microseconds())/1000, fmt.Sprintf("p99-ms@%d", row.users))
 		b.ReportMetric(float64(percentile(row.connectAgent, 0.5).Microseconds())/1000, fmt.Sprintf("connect-p50-ms@%d", row.users))
