@@ -178,6 +178,9 @@ func setupCredentials(mgr manager.Manager, r *CredentialsReconciler, workers int
 	gateways := credentialsHandler(m, func(_ context.Context, gw *v1alpha1.VPNGateway) []shardMark {
 		return allShards(client.ObjectKeyFromObject(gw))
 	})
+	agents := credentialsHandler(m, func(_ context.Context, gw *v1alpha1.VPNGateway) []shardMark {
+		return checkShards(client.ObjectKeyFromObject(gw))
+	})
 	users := credentialsHandler(m, userShardMarks)
 	tunnels := credentialsHandler(m, func(_ context.Context, t *v1alpha1.Tunnel) []shardMark {
 		return shardsOf(types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.GatewayRef.Name}, v1alpha1.SecretNames(t.SecretRefs()))
@@ -188,6 +191,7 @@ func setupCredentials(mgr manager.Manager, r *CredentialsReconciler, workers int
 	return builder.TypedControllerManagedBy[credentialsRequest](mgr).
 		Named("credentials").
 		WatchesRawSource(source.TypedKind(c, &v1alpha1.VPNGateway{}, gateways, predicate.TypedGenerationChangedPredicate[*v1alpha1.VPNGateway]{})).
+		WatchesRawSource(source.TypedKind(c, &v1alpha1.VPNGateway{}, agents, shardOnlyAgentCame())).
 		WatchesRawSource(source.TypedKind(c, &v1alpha1.VPNUser{}, users, specOrLabelsChanged[*v1alpha1.VPNUser]())).
 		WatchesRawSource(source.TypedKind(c, &v1alpha1.Tunnel{}, tunnels, specOrLabelsChanged[*v1alpha1.Tunnel]())).
 		WatchesRawSource(source.TypedKind(c, secretMetadata(), secrets)).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/credentials"
@@ -72,7 +75,7 @@ func (r *CredentialsReconciler) publish(ctx context.Context, gw *v1alpha1.VPNGat
 	diff := credentials.Diff(base.data, data, base.gen)
 	quiet := now.Sub(r.memory.lastRecent(req)) >= bounds.quiet
 	wrote := false
-	if !base.exists || diff.Size() > bounds.maxRecent || (diff.Size() > bounds.foldAt && quiet) {
+	if !base.exists || diff.Size() > bounds.maxRecent || (diff.Size() > bounds.foldAt && quiet) || (diff.Len() > 0 && shardOnlyAgents(gw)) {
 		// A new generation above any the recent changes named, so that
 		// none of theirs applies to it.
 		gen := max(base.gen, r.recentBase(ctx, gw, req)) + 1
@@ -96,6 +99,37 @@ func (r *CredentialsReconciler) publish(ctx context.Context, gw *v1alpha1.VPNGat
 		return wrote || wroteRecent, bounds.quiet, nil
 	}
 	return wrote || wroteRecent, 0, nil
+}
+
+// shardOnlyAgents reports whether one of the gateway's pods runs an agent
+// that reads only the shards, not their recent changes (an older agent,
+// during a rolling upgrade): then every change goes into the shard.
+func shardOnlyAgents(gw *v1alpha1.VPNGateway) bool {
+	return slices.ContainsFunc(gw.Status.Agents, func(a v1alpha1.AgentStatus) bool { return !a.CredentialsRecent })
+}
+
+// checkShards marks every shard of a gateway to be checked alone: what
+// its agents read changed, not what the shards hold.
+func checkShards(gw types.NamespacedName) []shardMark {
+	out := make([]shardMark, credentials.Shards)
+	for i := range out {
+		out[i] = shardMark{credentialsRequest: credentialsRequest{Gateway: gw, Shard: i}}
+	}
+	return out
+}
+
+// shardOnlyAgentCame passes a gateway status update in which a pod whose
+// agent reads only the shards appeared among none: the recent changes
+// such an agent misses are to be folded into their shards now.
+func shardOnlyAgentCame() predicate.TypedPredicate[*v1alpha1.VPNGateway] {
+	return predicate.TypedFuncs[*v1alpha1.VPNGateway]{
+		CreateFunc:  func(event.TypedCreateEvent[*v1alpha1.VPNGateway]) bool { return false },
+		DeleteFunc:  func(event.TypedDeleteEvent[*v1alpha1.VPNGateway]) bool { return false },
+		GenericFunc: func(event.TypedGenericEvent[*v1alpha1.VPNGateway]) bool { return false },
+		UpdateFunc: func(e event.TypedUpdateEvent[*v1alpha1.VPNGateway]) bool {
+			return !shardOnlyAgents(e.ObjectOld) && shardOnlyAgents(e.ObjectNew)
+		},
+	}
 }
 
 // shardBase is the shard's Secret as last written whole, read from the

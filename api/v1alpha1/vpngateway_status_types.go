@@ -115,6 +115,13 @@ type AgentStatus struct {
 	// it stops: no replica sends it clients any more.
 	// +optional
 	Draining bool `json:"draining,omitempty"`
+	// CredentialsRecent is set by an agent that applies the recent changes
+	// of the credentials shards (their -recent Secrets). While a pod's
+	// agent does not (an older agent, during a rolling upgrade), the
+	// manager writes each change into the shard itself, the one Secret
+	// such an agent reads.
+	// +optional
+	CredentialsRecent bool `json:"credentialsRecent,omitempty"`
 	// ForeignStaticAddresses are the static addresses of users connected
 	// to this pod whose pool slice another replica owns (a client that
 	// cannot be redirected to that replica, or whose replica is away): the

@@ -188,7 +188,7 @@ func New(opts Options) (*Agent, error) {
 		kick:     make(chan struct{}, 1),
 		drained:  make(chan struct{}),
 		spreadSt: newSpreadState(),
-		report:   v1alpha1.AgentStatus{Pod: opts.Pod, NodeAddress: opts.NodeAddress},
+		report:   v1alpha1.AgentStatus{Pod: opts.Pod, NodeAddress: opts.NodeAddress, CredentialsRecent: true},
 		decoder:  credentials.NewDecoder(opts.Gateway),
 		users:    &radiusd.Map{},
 		written:  newWrittenState(),
