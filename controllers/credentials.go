@@ -83,12 +83,12 @@ func (r *CredentialsReconciler) Reconcile(ctx context.Context, req credentialsRe
 		// A deleted gateway's Secrets go with it (owner reference).
 		return ctrl.Result{}, nil
 	}
-	data, err := r.shardData(ctx, &gw, req)
+	data, touched, all, err := r.shardData(ctx, &gw, req)
 	if err != nil {
 		r.memory.spoil(req)
 		return ctrl.Result{}, err
 	}
-	wrote, again, err := r.publish(ctx, &gw, req, data)
+	wrote, again, err := r.publish(ctx, &gw, req, data, touched, all)
 	if err != nil {
 		// What the Secrets hold is not known now.
 		r.memory.rebase(req)

@@ -49,15 +49,18 @@ type shardMemory struct {
 type shardState struct {
 	// gateway is the UID of the gateway the data was derived for.
 	gateway types.UID
-	// data is nil until the shard was derived whole.
-	data  map[string][]byte
-	dirty map[string]struct{}
-	whole bool
+	// entries is nil until the shard was derived whole.
+	entries *shardEntries
+	dirty   map[string]struct{}
+	whole   bool
 	// base is the shard's Secret as last written whole or read, if
 	// known; recentAt the last write of its recent changes.
 	base     shardBase
 	based    bool
 	recentAt time.Time
+	// diff is the recent changes against base, while diffKnown.
+	diff      credentials.Recent
+	diffKnown bool
 }
 
 func (m *shardMemory) mark(k shardMark) {
@@ -83,15 +86,15 @@ func (m *shardMemory) mark(k shardMark) {
 	s.dirty[k.secret] = struct{}{}
 }
 
-// take returns the shard's data and the Secrets whose entries are to be
+// take returns the shard's entries and the Secrets whose entries are to be
 // derived again, and clears the marks; whole when the shard is to be
 // derived whole instead (first seen, marked whole, or another gateway of
 // the same name).
-func (m *shardMemory) take(req credentialsRequest, gateway types.UID) (data map[string][]byte, secrets []string, whole bool) {
+func (m *shardMemory) take(req credentialsRequest, gateway types.UID) (entries *shardEntries, secrets []string, whole bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.m[req]
-	if s == nil || s.data == nil || s.whole || s.gateway != gateway {
+	if s == nil || s.entries == nil || s.whole || s.gateway != gateway {
 		if s != nil {
 			s.whole, s.dirty = false, nil
 		}
@@ -99,7 +102,7 @@ func (m *shardMemory) take(req credentialsRequest, gateway types.UID) (data map[
 	}
 	secrets = slices.Sorted(maps.Keys(s.dirty))
 	s.dirty = nil
-	return s.data, secrets, false
+	return s.entries, secrets, false
 }
 
 // keep stores a shard's data derived whole.
@@ -107,7 +110,7 @@ func (m *shardMemory) keep(req credentialsRequest, gateway types.UID, data map[s
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.state(req)
-	s.gateway, s.data = gateway, data
+	s.gateway, s.entries = gateway, newShardEntries(data)
 }
 
 // state is the shard's state, made when missing; the caller holds mu.
@@ -154,9 +157,9 @@ func (m *shardMemory) based(req credentialsRequest, gateway types.UID, b shardBa
 	defer m.mu.Unlock()
 	s := m.state(req)
 	if s.gateway != gateway {
-		s.data, s.gateway = nil, gateway
+		s.entries, s.gateway = nil, gateway
 	}
-	s.base, s.based = b, true
+	s.base, s.based, s.diffKnown = b, true, false
 }
 
 // wroteRecent records a write of the shard's recent changes.
@@ -184,21 +187,22 @@ func (m *shardMemory) forget(gw types.NamespacedName) {
 }
 
 // shardData is the shard's data: its memory changed in the entries of the
-// marked Secrets, or derived whole.
-func (r *CredentialsReconciler) shardData(ctx context.Context, gw *v1alpha1.VPNGateway, req credentialsRequest) (map[string][]byte, error) {
-	data, changed, whole := r.memory.take(req, gw.UID)
+// marked Secrets, with the keys that changed; or derived whole (all).
+func (r *CredentialsReconciler) shardData(ctx context.Context, gw *v1alpha1.VPNGateway, req credentialsRequest) (data map[string][]byte, touched []string, all bool, err error) {
+	entries, changed, whole := r.memory.take(req, gw.UID)
 	if whole {
 		data, err := r.deriveWhole(ctx, gw, req)
 		if err != nil {
-			return nil, err
+			return nil, nil, false, err
 		}
 		r.memory.keep(req, gw.UID, data)
-		return data, nil
+		return data, nil, true, nil
 	}
-	if err := r.deriveSecrets(ctx, gw, data, changed); err != nil {
-		return nil, err
+	touched, err = r.deriveSecrets(ctx, gw, entries, changed)
+	if err != nil {
+		return nil, nil, false, err
 	}
-	return data, nil
+	return entries.data, touched, false, nil
 }
 
 // deriveWhole derives the shard from all of its users, the gateway's own
@@ -220,15 +224,16 @@ func (r *CredentialsReconciler) deriveWhole(ctx context.Context, gw *v1alpha1.VP
 	return credentials.Split(credentials.Data(gw, users.Items, tunnels, secrets.Values, secrets.Hashes))[req.Shard], nil
 }
 
-// deriveSecrets derives again, in data, the entries of the named Secrets:
-// those of the users, tunnels and gateway references that name them.
-func (r *CredentialsReconciler) deriveSecrets(ctx context.Context, gw *v1alpha1.VPNGateway, data map[string][]byte, names []string) error {
+// deriveSecrets derives again, in entries, the entries of the named
+// Secrets: those of the users, tunnels and gateway references that name
+// them. It returns the keys it removed or set.
+func (r *CredentialsReconciler) deriveSecrets(ctx context.Context, gw *v1alpha1.VPNGateway, entries *shardEntries, names []string) ([]string, error) {
 	if len(names) == 0 {
-		return nil
+		return nil, nil
 	}
 	tunnels, err := r.tunnelsOf(ctx, gw)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	named := map[string]struct{}{}
 	var users []v1alpha1.VPNUser
@@ -236,7 +241,7 @@ func (r *CredentialsReconciler) deriveSecrets(ctx context.Context, gw *v1alpha1.
 		named[name] = struct{}{}
 		found, err := r.usersNaming(ctx, gw, name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		users = append(users, found...)
 	}
@@ -250,19 +255,9 @@ func (r *CredentialsReconciler) deriveSecrets(ctx context.Context, gw *v1alpha1.
 	}
 	secrets, err := r.secrets.read(ctx, gw.Namespace, uses)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fresh := credentials.Data(gw, users, tunnels, secrets.Values, secrets.Hashes)
-	maps.DeleteFunc(data, func(k string, _ []byte) bool {
-		_, ok := named[credentials.EntrySecret(k)]
-		return ok
-	})
-	for k, v := range fresh {
-		if _, ok := named[credentials.EntrySecret(k)]; ok {
-			data[k] = v
-		}
-	}
-	return nil
+	return entries.replace(named, credentials.Data(gw, users, tunnels, secrets.Values, secrets.Hashes)), nil
 }
 
 // tunnelsOf lists the gateway's tunnels: few, and read whole.

@@ -107,7 +107,7 @@ func reconcileMarked(t *testing.T, ctx context.Context, r *CredentialsReconciler
 	for req := range reqs {
 		r.memory.mu.Lock()
 		s := r.memory.m[req]
-		if s == nil || s.data == nil || s.whole {
+		if s == nil || s.entries == nil || s.whole {
 			whole++
 		} else if len(s.dirty) > 0 {
 			partial++
@@ -119,8 +119,37 @@ func reconcileMarked(t *testing.T, ctx context.Context, r *CredentialsReconciler
 		if err != nil || res.RequeueAfter != 0 {
 			t.Fatalf("reconciling %s: %v, %+v", req, err, res)
 		}
+		memoryAgrees(t, r, req)
 	}
 	return partial, whole
+}
+
+// memoryAgrees checks what the reconciler keeps of a shard against what it
+// stands for: the recent changes it updates key by key against a diff of
+// the whole shard, the index of keys by Secret against the data.
+func memoryAgrees(t *testing.T, r *CredentialsReconciler, req credentialsRequest) {
+	t.Helper()
+	r.memory.mu.Lock()
+	defer r.memory.mu.Unlock()
+	s := r.memory.m[req]
+	if s == nil || s.entries == nil {
+		return
+	}
+	if s.diffKnown && s.based {
+		if want := credentials.Diff(s.base.data, s.entries.data, s.base.gen); !s.diff.Equal(want) {
+			t.Fatalf("shard %s: recent changes kept %+v, against its base %+v", req, s.diff, want)
+		}
+	}
+	want := newShardEntries(s.entries.data).bySecret
+	got := s.entries.bySecret
+	if len(got) != len(want) {
+		t.Fatalf("shard %s: keys of %d Secrets indexed, data has %d", req, len(got), len(want))
+	}
+	for secret, keys := range want {
+		if !slices.Equal(slices.Sorted(slices.Values(got[secret])), slices.Sorted(slices.Values(keys))) {
+			t.Fatalf("shard %s: Secret %s's keys indexed %v, in the data %v", req, secret, got[secret], keys)
+		}
+	}
 }
 
 // changeForShards makes one random change and returns the marks the

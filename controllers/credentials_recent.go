@@ -63,16 +63,17 @@ type shardBase struct {
 // publish makes the shard's two Secrets hold data: the changes from the
 // shard's Secret in its recent changes, or, when those grew too large, or
 // large and quiet, data whole in the shard's Secret (a new generation)
-// and no changes. It reports whether it wrote, and when to look again for
-// a fold that waits for quiet.
-func (r *CredentialsReconciler) publish(ctx context.Context, gw *v1alpha1.VPNGateway, req credentialsRequest, data map[string][]byte) (bool, time.Duration, error) {
+// and no changes. touched are the keys changed since the last publish,
+// unless all did (see shardMemory.recent). It reports whether it wrote,
+// and when to look again for a fold that waits for quiet.
+func (r *CredentialsReconciler) publish(ctx context.Context, gw *v1alpha1.VPNGateway, req credentialsRequest, data map[string][]byte, touched []string, all bool) (bool, time.Duration, error) {
 	base, err := r.shardBase(ctx, gw, req)
 	if err != nil {
 		return false, 0, err
 	}
 	bounds := r.bounds.orDefaults()
 	now := time.Now()
-	diff := credentials.Diff(base.data, data, base.gen)
+	diff := r.memory.recent(req, base, data, touched, all)
 	quiet := now.Sub(r.memory.lastRecent(req)) >= bounds.quiet
 	wrote := false
 	if !base.exists || diff.Size() > bounds.maxRecent || (diff.Size() > bounds.foldAt && quiet) || (diff.Len() > 0 && shardOnlyAgents(gw)) {
@@ -85,7 +86,7 @@ func (r *CredentialsReconciler) publish(ctx context.Context, gw *v1alpha1.VPNGat
 		}
 		// data is the memory's own, which later changes edit in place.
 		r.memory.based(req, gw.UID, shardBase{data: maps.Clone(data), gen: gen, exists: true})
-		diff = credentials.Diff(data, data, gen)
+		diff = r.memory.folded(req, gen)
 	}
 	recent := credentialsSecret(gw, credentials.RecentName(gw.Name, req.Shard), v1alpha1.AnnotationCredentialsBase, diff.Base, diff.Data())
 	wroteRecent, err := r.write(ctx, gw, recent)

@@ -57,10 +57,6 @@ type Agent struct {
 	lastModel      swan.Model
 	lastGeneration int64
 	lastRADIUS     savedRADIUS
-	// savedAt is the state file's last write; saveTimer is set while a
-	// change of users waits to be written.
-	savedAt   time.Time
-	saveTimer *time.Timer
 
 	// mu guards what both loops read and write.
 	mu sync.Mutex
@@ -212,7 +208,7 @@ func (a *Agent) Ready() bool { return a.ready.Load() }
 
 // Trigger asks for an apply of everything; a burst of triggers causes one.
 func (a *Agent) Trigger() {
-	a.dirty.mark("", "", true, false)
+	a.dirty.mark("", "", true)
 	a.wake()
 }
 
@@ -336,7 +332,6 @@ func (a *Agent) sync(ctx context.Context) error {
 		if err := a.saved.save(model, gw.Generation, savedRADIUSOf(&res, users)); err != nil {
 			log.Error(err, "Keeping the applied configuration for a restart failed")
 		}
-		a.savedAt = time.Now()
 		a.lastModel, a.lastGeneration, a.lastRADIUS = model, gw.Generation, savedRADIUSOf(&res, nil)
 	}
 

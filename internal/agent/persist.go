@@ -33,8 +33,10 @@ import (
 // does not already have.
 
 // savedVersion is the layout of the state file; a file of another layout
-// is ignored rather than misread. Layout 1 held no RADIUS users.
-const savedVersion = 2
+// is ignored rather than misread. Layout 1 held no RADIUS users; layout 2
+// had no journal (persist_journal.go), and an agent of that layout would
+// serve users a journal removed.
+const savedVersion = 3
 
 // savedConfig is the state file's content.
 type savedConfig struct {
@@ -87,6 +89,12 @@ const offlineInterval = time.Second
 type stateFile struct {
 	path string
 	sum  [sha256.Size]byte
+	// journal is open, with records written, from the first change of
+	// single users after a whole write; broken after a failed append,
+	// until the next whole write.
+	journal *os.File
+	records int
+	broken  bool
 }
 
 // save replaces the file atomically (write, sync, rename), so that a crash
@@ -101,7 +109,8 @@ func (f *stateFile) save(m swan.Model, generation int64, radius savedRADIUS) err
 	}
 	sum := sha256.Sum256(data)
 	if sum == f.sum {
-		return nil
+		// The journal's changes are in what the file holds, or undone.
+		return f.dropJournal()
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(f.path), "."+filepath.Base(f.path)+"-*")
 	if err != nil {
@@ -118,7 +127,7 @@ func (f *stateFile) save(m swan.Model, generation int64, radius savedRADIUS) err
 		return fmt.Errorf("saving the applied configuration to %s: %w", f.path, err)
 	}
 	f.sum = sum
-	return nil
+	return f.dropJournal()
 }
 
 // LoadSavedConfig reads the model an agent saved in path and the
@@ -148,6 +157,7 @@ func loadSaved(path string) (savedConfig, error) {
 	if c.Version != savedVersion {
 		return savedConfig{}, fmt.Errorf("saved configuration %s has layout %d, this agent reads %d", path, c.Version, savedVersion)
 	}
+	c.RADIUS.Users = replayJournal(path, sha256.Sum256(data), c.RADIUS.Users)
 	return c, nil
 }
 

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -17,12 +18,6 @@ import (
 // maxUserChanges is the most users one apply decides alone; a bulk import
 // builds the whole gateway, which then costs less than deciding each.
 const maxUserChanges = 512
-
-// saveGap is how long a change of single users may wait to reach the
-// state file, unless it ends a user's right to log in: with 100,000 users
-// the file takes about a tenth of a second to write, and an agent that
-// restarts offline serving a user added a moment ago too late is harmless.
-const saveGap = 2 * time.Second
 
 // dirty is what changed since the apply loop last looked: which users,
 // which Secrets, whether charon's socket came back, and whether anything
@@ -40,15 +35,15 @@ type dirty struct {
 }
 
 type dirtySet struct {
-	users, secrets      map[string]struct{}
-	charon, other, save bool
+	users, secrets map[string]struct{}
+	charon, other  bool
 }
 
-func (d *dirty) mark(users, secrets string, other, save bool) {
+func (d *dirty) mark(users, secrets string, other bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switch {
-	case other || (users == "" && secrets == "" && !save):
+	case other || (users == "" && secrets == ""):
 		// An object of unknown name counts as anything.
 		d.other = true
 	case users != "":
@@ -62,7 +57,6 @@ func (d *dirty) mark(users, secrets string, other, save bool) {
 		}
 		d.secrets[secrets] = struct{}{}
 	}
-	d.save = d.save || save
 }
 
 // markCharon records that charon's socket came back.
@@ -83,8 +77,8 @@ func (d *dirty) onlyUsers() bool {
 func (d *dirty) take() dirtySet {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := dirtySet{users: d.users, secrets: d.secrets, charon: d.charon, other: d.other, save: d.save}
-	d.users, d.secrets, d.charon, d.other, d.save = nil, nil, false, false, false
+	s := dirtySet{users: d.users, secrets: d.secrets, charon: d.charon, other: d.other}
+	d.users, d.secrets, d.charon, d.other = nil, nil, false, false
 	return s
 }
 
@@ -92,8 +86,8 @@ func (d *dirty) take() dirtySet {
 func (a *Agent) triggers() triggers {
 	return triggers{
 		other:  a.Trigger,
-		user:   func(name string) { a.dirty.mark(name, "", false, false); a.wake() },
-		secret: func(name string) { a.dirty.mark("", name, false, false); a.wake() },
+		user:   func(name string) { a.dirty.mark(name, "", false); a.wake() },
+		secret: func(name string) { a.dirty.mark("", name, false); a.wake() },
 	}
 }
 
@@ -106,7 +100,7 @@ func (a *Agent) syncUsers(ctx context.Context, d dirtySet) (bool, error) {
 	if x == nil || d.other || a.stores == nil {
 		return false, nil
 	}
-	if len(d.users) == 0 && len(d.secrets) == 0 && !d.save {
+	if len(d.users) == 0 && len(d.secrets) == 0 {
 		// A wake-up whose change an earlier pass already took.
 		return true, nil
 	}
@@ -166,7 +160,7 @@ func (a *Agent) syncUsers(ctx context.Context, d dirtySet) (bool, error) {
 	}
 	err := a.endLostSessions(ctx, lost)
 	a.scheduleExpiryOf(changes, now)
-	a.saveUsers(ctx, len(lost) > 0 || d.save)
+	a.saveUsers(ctx, changes)
 	if err != nil {
 		// The retry must look at charon's SAs again: a whole apply does.
 		a.index = nil
@@ -296,24 +290,17 @@ func (a *Agent) scheduleExpiryOf(changes []userChange, now time.Time) {
 	}
 }
 
-// saveUsers writes the state file after a change of single users: at
-// once when asked (a user lost its right to log in, or the wait is over),
-// else within saveGap.
-func (a *Agent) saveUsers(ctx context.Context, now bool) {
-	if !now && time.Since(a.savedAt) < saveGap {
-		if a.saveTimer == nil {
-			a.saveTimer = time.AfterFunc(saveGap, func() { a.dirty.mark("", "", false, true); a.wake() })
-		}
-		return
+// saveUsers keeps a change of single users for a restart: appended to
+// the state file's journal at once, a revocation too, or in a whole write
+// of the file when the journal is long or cannot be written.
+func (a *Agent) saveUsers(ctx context.Context, changes []userChange) {
+	err := a.saved.record(journalOf(changes), a.users.Len())
+	if errors.Is(err, errWholeDue) {
+		r := a.lastRADIUS
+		r.Users = a.users.Snapshot()
+		err = a.saved.save(a.lastModel, a.lastGeneration, r)
 	}
-	if a.saveTimer != nil {
-		a.saveTimer.Stop()
-		a.saveTimer = nil
-	}
-	r := a.lastRADIUS
-	r.Users = a.users.Snapshot()
-	if err := a.saved.save(a.lastModel, a.lastGeneration, r); err != nil {
+	if err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "Keeping the applied configuration for a restart failed")
 	}
-	a.savedAt = time.Now()
 }

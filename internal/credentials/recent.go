@@ -205,3 +205,28 @@ func lookup(shard map[string][]byte, r *Recent, k string) ([]byte, bool) {
 	v, ok := shard[k]
 	return v, ok
 }
+
+// Update makes r, the changes from base to an earlier version of data,
+// the changes to data as it is now, where only the given keys may have
+// changed since (each key any number of times).
+func (r *Recent) Update(base, data map[string][]byte, keys []string) {
+	if r.Changed == nil {
+		r.Changed = map[string][]byte{}
+	}
+	for _, k := range keys {
+		v, inData := data[k]
+		old, inBase := base[k]
+		if inData && (!inBase || !bytes.Equal(old, v)) {
+			r.Changed[k] = v
+		} else {
+			delete(r.Changed, k)
+		}
+		i, removed := slices.BinarySearch(r.Removed, k)
+		switch gone := !inData && inBase; {
+		case gone && !removed:
+			r.Removed = slices.Insert(r.Removed, i, k)
+		case !gone && removed:
+			r.Removed = slices.Delete(r.Removed, i, i+1)
+		}
+	}
+}

@@ -229,3 +229,42 @@ func TestRecentChangesRoundTrip(t *testing.T) {
 		t.Error("Changes without a base generation were read")
 	}
 }
+
+// TestRecentUpdateAgreesWithDiff changes random keys of a shard, some more
+// than once and some back to what the base holds, and checks after each
+// batch that updating the changes by the touched keys gives what a diff of
+// the whole shard gives.
+func TestRecentUpdateAgreesWithDiff(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 18))
+	key := func() string { return fmt.Sprintf("nthash_u%02d_password", rng.IntN(40)) }
+	base := map[string][]byte{}
+	for range 25 {
+		base[key()] = []byte{byte(rng.IntN(3))}
+	}
+	data := maps.Clone(base)
+	r := credentials.Diff(base, data, 3)
+	for batch := range 300 {
+		var touched []string
+		for range 1 + rng.IntN(4) {
+			k := key()
+			switch rng.IntN(3) {
+			case 0:
+				delete(data, k)
+			case 1:
+				data[k] = []byte{byte(rng.IntN(3))}
+			default:
+				if v, ok := base[k]; ok {
+					data[k] = v
+				}
+			}
+			touched = append(touched, k)
+		}
+		r.Update(base, data, touched)
+		if want := credentials.Diff(base, data, 3); !r.Equal(want) {
+			t.Fatalf("batch %d: updated %+v, diffed %+v", batch, r, want)
+		}
+	}
+	if r.Len() == 0 {
+		t.Fatal("no changes left at the end: the batches tested nothing")
+	}
+}

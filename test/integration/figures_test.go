@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -144,7 +145,9 @@ func measureFigures(t testing.TB, spec figureSpec) figureResult {
 	gw, pool := seedObjects(t, c)
 	// The first user: the pool serves nobody without one.
 	createUsers(t, c, "u", 0, 1)
-	ag := startAgent(t, cfg, agentConfig{pod: v1alpha1.GatewayPodName(gatewayName, 0), gw: agGW, log: logr.Discard()})
+	// With a state file, as in a pod: each change of users is saved too.
+	ag := startAgent(t, cfg, agentConfig{pod: v1alpha1.GatewayPodName(gatewayName, 0), gw: agGW, log: logr.Discard(),
+		stateFile: filepath.Join(t.TempDir(), "agent-state.json")})
 	ag.waitReady(t, 60*time.Second)
 
 	// naiveConf renders what a full reload of n users plus extra loads.

@@ -128,6 +128,25 @@ func BenchmarkCharonKillRecovery(b *testing.B) {
 // more before the API server answers again.
 func TestRestartsWithoutTheAPIServerServeTheLastConfiguration(t *testing.T) {
 	r, ag, m := loadedRig(t, 100)
+	// A change of single users reaches the state file (through its
+	// journal): a new user, and a revoked one whom an agent restarted
+	// offline must not serve.
+	if err := createUser(t.Context(), r.c, "journaled", "journaled@example.com", "pw-journaled"); err != nil {
+		t.Fatal(err)
+	}
+	_, revoked := userObjects("u-3", "", "")
+	if err := r.c.Delete(t.Context(), revoked); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "the state file to hold the new user and not the revoked one", func() (bool, string) {
+		saved, err := agent.LoadSaved(r.stateFile)
+		if err != nil {
+			return false, err.Error()
+		}
+		_, added := saved.Users["journaled@example.com"]
+		_, kept := saved.Users["u-3@example.com"]
+		return added && !kept && len(saved.Users) == 100, fmt.Sprintf("%d users saved, the new one %v, the revoked one %v", len(saved.Users), added, kept)
+	})
 	r.proxy.cut()
 
 	r.killCharon(t)
@@ -145,6 +164,12 @@ func TestRestartsWithoutTheAPIServerServeTheLastConfiguration(t *testing.T) {
 	r.waitInventory(t, m, time.Minute, "charon to hold the saved configuration again after another restart")
 	offline.waitReady(t, time.Minute)
 
+	// The revoked user is refused.
+	conn, secret := clientConf("u-3", recGWAddr, "u-3@example.com", "pw-u-3")
+	loadClient(t, r.cl, r.pki, []string{conn}, []string{secret})
+	if _, err := initiate(t.Context(), r.clVICI, "u-3"); err == nil {
+		t.Fatal("u-3, revoked before the API server was cut off, logged in through the agent serving its saved users")
+	}
 	// The saved users log in: the new agent's RADIUS server checks them,
 	// and the restarted charon re-read the servers file that names it.
 	if _, ok := r.connectClients(t, []int{7})["u-7@example.com"]; !ok {
