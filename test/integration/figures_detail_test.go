@@ -68,3 +68,14 @@ func samplesProfile(t testing.TB, users int) (stop func()) {
 	}
 	return func() { pprof.StopCPUProfile(); _ = f.Close() }
 }
+
+// memoryDir is a directory on tmpfs (/dev/shm), removed when the test
+// ends: a pod's memory-backed emptyDir.
+func memoryDir(t testing.TB) string {
+	dir, err := os.MkdirTemp("/dev/shm", "ikegate-figures-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}

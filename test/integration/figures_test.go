@@ -145,9 +145,11 @@ func measureFigures(t testing.TB, spec figureSpec) figureResult {
 	gw, pool := seedObjects(t, c)
 	// The first user: the pool serves nobody without one.
 	createUsers(t, c, "u", 0, 1)
-	// With a state file, as in a pod: each change of users is saved too.
+	// With a state file, as in a pod: each change of users is saved too,
+	// into memory as a pod's emptyDir keeps it, not onto the disk that
+	// etcd syncs its log to.
 	ag := startAgent(t, cfg, agentConfig{pod: v1alpha1.GatewayPodName(gatewayName, 0), gw: agGW, log: logr.Discard(),
-		stateFile: filepath.Join(t.TempDir(), "agent-state.json")})
+		stateFile: filepath.Join(memoryDir(t), "agent-state.json")})
 	ag.waitReady(t, 60*time.Second)
 
 	// naiveConf renders what a full reload of n users plus extra loads.
