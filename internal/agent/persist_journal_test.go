@@ -22,7 +22,9 @@ func TestJournalContinuesTheStateFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "agent-state.json")
 	m := swan.Model{Pools: []swan.Pool{{Name: "staff", Addrs: "10.3.200.0/24"}}}
 	res := &swan.Result{AgentRADIUS: true}
-	user := func(b byte) radiusd.User { return radiusd.User{NTHash: [16]byte{b}, Policy: radiusd.Policy{Class: "staff"}} }
+	user := func(b byte) radiusd.User {
+		return radiusd.User{NTHash: [16]byte{b}, Policy: radiusd.Policy{Class: "staff"}}
+	}
 	users := map[string]radiusd.User{"ann@example.com": user(1), "bob@example.com": user(2)}
 	f := stateFile{path: path}
 	if err := f.record([]journalRecord{{Del: "ann@example.com"}}, 2); !errors.Is(err, errWholeDue) {
