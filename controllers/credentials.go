@@ -122,12 +122,13 @@ func userShard(o client.Object) []string {
 	return out
 }
 
-// allShards marks every shard of a gateway to be derived whole: the
-// gateway's own references changed.
-func allShards(gw types.NamespacedName) []shardMark {
+// gatewayShards marks every shard of a gateway: to be derived whole (the
+// gateway's own references changed), or only checked (what its agents
+// read changed, not what the shards hold).
+func gatewayShards(gw types.NamespacedName, whole bool) []shardMark {
 	out := make([]shardMark, credentials.Shards)
 	for i := range out {
-		out[i] = shardMark{credentialsRequest: credentialsRequest{Gateway: gw, Shard: i}, whole: true}
+		out[i] = shardMark{credentialsRequest: credentialsRequest{Gateway: gw, Shard: i}, whole: whole}
 	}
 	return out
 }
@@ -176,10 +177,10 @@ func setupCredentials(mgr manager.Manager, r *CredentialsReconciler, workers int
 	r.pacer = newShardPacer()
 	m := &r.memory
 	gateways := credentialsHandler(m, func(_ context.Context, gw *v1alpha1.VPNGateway) []shardMark {
-		return allShards(client.ObjectKeyFromObject(gw))
+		return gatewayShards(client.ObjectKeyFromObject(gw), true)
 	})
 	agents := credentialsHandler(m, func(_ context.Context, gw *v1alpha1.VPNGateway) []shardMark {
-		return checkShards(client.ObjectKeyFromObject(gw))
+		return gatewayShards(client.ObjectKeyFromObject(gw), false)
 	})
 	users := credentialsHandler(m, userShardMarks)
 	tunnels := credentialsHandler(m, func(_ context.Context, t *v1alpha1.Tunnel) []shardMark {

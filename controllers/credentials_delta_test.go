@@ -51,8 +51,8 @@ func shardChangesAgree(t *testing.T, seed uint64) {
 	r.bounds = recentBounds{foldAt: 20 + rng.IntN(80), maxRecent: 150, quiet: time.Nanosecond}
 	gw := types.NamespacedName{Namespace: gen.Namespace, Name: gen.GatewayName}
 	var all []shardMark
-	all = append(all, allShards(gw)...)
-	all = append(all, allShards(types.NamespacedName{Namespace: gen.Namespace, Name: "vpn2"})...)
+	all = append(all, gatewayShards(gw, true)...)
+	all = append(all, gatewayShards(types.NamespacedName{Namespace: gen.Namespace, Name: "vpn2"}, true)...)
 	reconcileMarked(t, ctx, r, all)
 	partial, whole, recent := 0, 0, 0
 	for step := range 300 {
@@ -195,7 +195,7 @@ func changeForShards(t *testing.T, ctx context.Context, c client.Client, rng *ra
 		return updated("moved between gateways")
 	case op == 4 && rng.IntN(4) == 0:
 		// The gateway's own references changed: every shard whole.
-		return "gateway", allShards(types.NamespacedName{Namespace: gen.Namespace, Name: gen.GatewayName})
+		return "gateway", gatewayShards(types.NamespacedName{Namespace: gen.Namespace, Name: gen.GatewayName}, true)
 	default:
 		secret := deltaSecret(rng.IntN(deltaUsers))
 		shardSecretChange(t, ctx, c, rng, secret, deleted)

@@ -109,16 +109,6 @@ func shardOnlyAgents(gw *v1alpha1.VPNGateway) bool {
 	return slices.ContainsFunc(gw.Status.Agents, func(a v1alpha1.AgentStatus) bool { return !a.CredentialsRecent })
 }
 
-// checkShards marks every shard of a gateway to be checked alone: what
-// its agents read changed, not what the shards hold.
-func checkShards(gw types.NamespacedName) []shardMark {
-	out := make([]shardMark, credentials.Shards)
-	for i := range out {
-		out[i] = shardMark{credentialsRequest: credentialsRequest{Gateway: gw, Shard: i}}
-	}
-	return out
-}
-
 // shardOnlyAgentCame passes a gateway status update in which a pod whose
 // agent reads only the shards appeared among none: the recent changes
 // such an agent misses are to be folded into their shards now.

@@ -136,11 +136,12 @@ func replayJournal(path string, sum [32]byte, users map[string]radiusd.User) map
 func journalOf(changes []userChange) []journalRecord {
 	var out []journalRecord
 	for _, c := range changes {
-		if b := c.Before; b != nil && (c.After == nil || c.After.Identity != b.Identity) {
-			out = append(out, journalRecord{Del: b.Identity})
+		if b := c.left(); b != "" {
+			out = append(out, journalRecord{Del: b})
 		}
 		if n := c.After; n != nil {
-			out = append(out, journalRecord{Set: n.Identity, User: &radiusd.User{NTHash: n.NTHash, Policy: radiusd.Policy{Address: n.Address, Class: n.Group}}})
+			u := radiusUser(n)
+			out = append(out, journalRecord{Set: n.Identity, User: &u})
 		}
 	}
 	return out

@@ -124,11 +124,16 @@ func (a *Agent) serveUsers(res *swan.Result) map[string]radiusd.User {
 	users := make(map[string]radiusd.User, len(res.Users))
 	if res.AgentRADIUS {
 		for _, u := range res.Users {
-			users[u.Identity] = radiusd.User{NTHash: u.NTHash, Policy: radiusd.Policy{Address: u.Address, Class: u.Group}}
+			users[u.Identity] = radiusUser(&u)
 		}
 	}
 	a.serveMap(users)
 	return users
+}
+
+// radiusUser is what the RADIUS server holds of a served user.
+func radiusUser(u *swan.AcceptedUser) radiusd.User {
+	return radiusd.User{NTHash: u.NTHash, Policy: radiusd.Policy{Address: u.Address, Class: u.Group}}
 }
 
 // serveMap swaps the RADIUS server's users for users, which it keeps.

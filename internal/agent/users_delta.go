@@ -10,7 +10,6 @@ import (
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
 	"github.com/ikegate/ikegate/internal/credentials"
-	"github.com/ikegate/ikegate/internal/radiusd"
 	"github.com/ikegate/ikegate/internal/swan"
 	"github.com/ikegate/ikegate/internal/vici"
 )
@@ -173,6 +172,15 @@ type userChange struct {
 	obj *v1alpha1.VPNUser
 }
 
+// left is the identity the change stops serving: the user's former one,
+// when it is gone or has another; "" when none.
+func (c userChange) left() string {
+	if b := c.Before; b != nil && (c.After == nil || c.After.Identity != b.Identity) {
+		return b.Identity
+	}
+	return ""
+}
+
 // serveChanges makes the RADIUS server, the session limits and diagnosis
 // hold the changes, and returns the identities no longer served.
 func (a *Agent) serveChanges(changes []userChange, now time.Time) []string {
@@ -180,14 +188,14 @@ func (a *Agent) serveChanges(changes []userChange, now time.Time) []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, c := range changes {
-		if b := c.Before; b != nil && (c.After == nil || c.After.Identity != b.Identity) {
-			a.users.Delete(b.Identity)
-			delete(a.allowed, b.Identity)
-			delete(a.limits.users, b.Identity)
-			lost = append(lost, b.Identity)
+		if b := c.left(); b != "" {
+			a.users.Delete(b)
+			delete(a.allowed, b)
+			delete(a.limits.users, b)
+			lost = append(lost, b)
 		}
 		if n := c.After; n != nil {
-			a.users.Set(n.Identity, radiusd.User{NTHash: n.NTHash, Policy: radiusd.Policy{Address: n.Address, Class: n.Group}})
+			a.users.Set(n.Identity, radiusUser(n))
 			a.allowed[n.Identity] = true
 			a.limits.users[n.Identity] = userLimit{name: n.Name, limit: n.MaxSessions}
 		}
