@@ -1,12 +1,14 @@
 package integration
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +25,56 @@ type sampleDetail struct {
 	// gcs are this process's garbage collections during the sample (the
 	// manager and the agent run in it).
 	gcs uint64
+	// plane is the CPU the API server and etcd used during the sample.
+	plane planeCPU
+}
+
+// planeCPU is CPU time used by the kube-apiserver and the etcd this
+// process started.
+type planeCPU struct{ apiServer, etcd time.Duration }
+
+func (p planeCPU) sub(q planeCPU) planeCPU {
+	return planeCPU{p.apiServer - q.apiServer, p.etcd - q.etcd}
+}
+
+// controlPlaneCPU reads the CPU time (user and system, all threads) the
+// kube-apiserver and etcd children of this process have used so far, from
+// /proc/<pid>/stat, in the kernel's 10 ms ticks; zero for one not found.
+// It tells a slow sample the API server spent it working (a collection of
+// its heap, a compaction) from one the manager or the agent did.
+func controlPlaneCPU() planeCPU {
+	var p planeCPU
+	dirs, _ := os.ReadDir("/proc")
+	self := strconv.Itoa(os.Getpid())
+	for _, d := range dirs {
+		if d.Name()[0] < '0' || d.Name()[0] > '9' {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		// After the command: state, ppid, ... utime is the 14th field of
+		// the line, stime the 15th.
+		f := strings.Fields(string(stat[end+1:]))
+		if len(f) < 13 || f[1] != self {
+			continue
+		}
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		cpu := time.Duration(utime+stime) * 10 * time.Millisecond
+		switch string(stat[open+1 : end]) {
+		case "kube-apiserver":
+			p.apiServer += cpu
+		case "etcd":
+			p.etcd += cpu
+		}
+	}
+	return p
 }
 
 // gcCycles is the number of garbage collections this process completed.
@@ -39,14 +91,23 @@ func gcCycles() uint64 {
 func slowestSamples(rows []figureRow, n int) string {
 	var b strings.Builder
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
-	fmt.Fprintf(&b, "\nSlowest user-ready samples (at: since the size's first sample; GCs: this process's during the sample)\n")
-	fmt.Fprintf(&b, "%-13s %-10s %-11s %-11s %-13s %s\n", "users loaded", "at", "ready", "writes", "credentials", "GCs")
+	fmt.Fprintf(&b, "\nSlowest user-ready samples (at: since the size's first sample; GCs: this process's during the sample; CPU: used during the sample, 10 ms steps)\n")
+	fmt.Fprintf(&b, "%-13s %-10s %-11s %-11s %-13s %-5s %-16s %s\n", "users loaded", "at", "ready", "writes", "credentials", "GCs", "API server CPU", "etcd CPU")
 	for _, row := range rows {
 		d := slices.Clone(row.details)
 		slices.SortFunc(d, func(a, b sampleDetail) int { return int(b.ready - a.ready) })
 		for _, s := range d[:min(n, len(d))] {
-			fmt.Fprintf(&b, "%-13d %-10s %-11s %-11s %-13s %d\n", row.users, s.at.Round(100*time.Millisecond), ms(s.ready), ms(s.write), ms(s.credentials), s.gcs)
+			fmt.Fprintf(&b, "%-13d %-10s %-11s %-11s %-13s %-5d %-16s %s\n", row.users, s.at.Round(100*time.Millisecond), ms(s.ready), ms(s.write), ms(s.credentials), s.gcs,
+				ms(s.plane.apiServer), ms(s.plane.etcd))
 		}
+		var api, etcd []time.Duration
+		for _, s := range row.details {
+			api, etcd = append(api, s.plane.apiServer), append(etcd, s.plane.etcd)
+		}
+		slices.Sort(api)
+		slices.Sort(etcd)
+		fmt.Fprintf(&b, "%-13d CPU per sample, p50 / p99: API server %s / %s, etcd %s / %s\n", row.users,
+			ms(percentile(api, 0.5)), ms(percentile(api, 0.99)), ms(percentile(etcd, 0.5)), ms(percentile(etcd, 0.99)))
 	}
 	return b.String()
 }

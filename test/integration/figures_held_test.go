@@ -41,7 +41,7 @@ func measureHeld(t testing.TB, spec figureSpec) []figureRow {
 		// The fake records every command; the bulk's are not needed.
 		fake.ResetCalls()
 		waitSettled(t, c, n)
-		sampleUserReady(t, c, ag, shards, spec, n, &row)
+		sampleUserReady(t, cfg, c, ag, shards, spec, n, &row)
 		rows = append(rows, row)
 		t.Logf("%d users held by the agent: p50 %v p99 %v; the bulk took %v", n, percentile(row.agent, 0.5), percentile(row.agent, 0.99),
 			row.agentSyncAfterBulk.Round(time.Millisecond))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ikegate/ikegate/api/v1alpha1"
@@ -59,21 +60,22 @@ func waitSettled(t testing.TB, c client.Client, n int) {
 // sampleUserReady measures spec.samples single new users into row, on top
 // of the n users loaded: each from its API write until the agent's RADIUS
 // server serves it (servedAt), and deleted again before the next.
-func sampleUserReady(t testing.TB, c client.Client, ag *runningAgent, shards *shardWatch, spec figureSpec, n int, row *figureRow) {
+func sampleUserReady(t testing.TB, cfg *rest.Config, c client.Client, ag *runningAgent, shards *shardWatch, spec figureSpec, n int, row *figureRow) {
 	ctx := context.Background()
 	defer samplesProfile(t, n)()
+	defer planeProfiles(t, cfg, n)()
 	first := time.Now()
 	for i := range spec.samples {
 		time.Sleep(spec.gap)
 		name := fmt.Sprintf("new-%d-%d", n, i)
-		gcs := gcCycles()
+		gcs, plane := gcCycles(), controlPlaneCPU()
 		start := time.Now()
 		if err := createUser(ctx, c, name, name+"@example.com", "pw-"+name); err != nil {
 			t.Fatal(err)
 		}
 		d := sampleDetail{at: start.Sub(first), write: time.Since(start)}
 		d.ready = servedAt(t, ag, n+1, time.Minute).Sub(start)
-		d.gcs = gcCycles() - gcs
+		d.gcs, d.plane = gcCycles()-gcs, controlPlaneCPU().sub(plane)
 		row.agent = append(row.agent, d.ready)
 		row.write = append(row.write, d.write)
 		if at, ok := shards.seen(credentials.NTHashKey(name+"-password", "password"), 10*time.Second); ok {
