@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,37 +37,44 @@ func planeProfiles(t testing.TB, cfg *rest.Config, users int) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fetch := func(ctx context.Context, path, file string) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.Host+path, nil)
+	host := strings.TrimSuffix(cfg.Host, "/")
+	// fetch reports whether it got the profile: a refusal is not asked
+	// again, lest the loop below hammer the API server being measured.
+	fetch := func(ctx context.Context, path, file string) bool {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, host+path, nil)
 		if err != nil {
 			t.Error(err)
-			return
+			return false
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
-			return // the samples ended mid-chunk
+			return false // the samples ended mid-chunk
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			t.Logf("The API server answered %s to %s", resp.Status, path)
-			return
+			t.Errorf("The API server answered %s to %s", resp.Status, path)
+			return false
 		}
 		f, err := os.Create(filepath.Join(dir, file))
 		if err != nil {
 			t.Error(err)
-			return
+			return false
 		}
 		defer f.Close()
-		_, _ = io.Copy(f, resp.Body)
+		_, err = io.Copy(f, resp.Body)
+		return err == nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	fetch(ctx, "/debug/pprof/heap", fmt.Sprintf("apiserver-heap-%d.pprof", users))
+	if !fetch(ctx, "/debug/pprof/heap", fmt.Sprintf("apiserver-heap-%d.pprof", users)) {
+		cancel()
+		return func() {}
+	}
 	first := time.Now()
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		for ctx.Err() == nil {
-			at := int(time.Since(first).Seconds())
-			fetch(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(planeProfileChunk.Seconds())), fmt.Sprintf("apiserver-cpu-%d-%03d.pprof", users, at))
+		chunk := fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(planeProfileChunk.Seconds()))
+		for ok := true; ok && ctx.Err() == nil; {
+			ok = fetch(ctx, chunk, fmt.Sprintf("apiserver-cpu-%d-%03d.pprof", users, int(time.Since(first).Seconds())))
 		}
 	})
 	return func() { cancel(); wg.Wait() }
