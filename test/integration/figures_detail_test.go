@@ -37,44 +37,70 @@ func (p planeCPU) sub(q planeCPU) planeCPU {
 	return planeCPU{p.apiServer - q.apiServer, p.etcd - q.etcd}
 }
 
-// controlPlaneCPU reads the CPU time (user and system, all threads) the
-// kube-apiserver and etcd children of this process have used so far, from
-// /proc/<pid>/stat, in the kernel's 10 ms ticks; zero for one not found.
-// It tells a slow sample the API server spent it working (a collection of
-// its heap, a compaction) from one the manager or the agent did.
-func controlPlaneCPU() planeCPU {
-	var p planeCPU
+// controlPlane is the kube-apiserver and the etcd this process started,
+// by pid; 0 for one not found. They keep their pids for the test's life,
+// so the samples find them once and read two stat files each.
+type controlPlane struct{ apiServer, etcd int }
+
+// findControlPlane looks through /proc for this process's children named
+// kube-apiserver and etcd.
+func findControlPlane() controlPlane {
+	var p controlPlane
 	dirs, _ := os.ReadDir("/proc")
 	self := strconv.Itoa(os.Getpid())
 	for _, d := range dirs {
-		if d.Name()[0] < '0' || d.Name()[0] > '9' {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		pid, err := strconv.Atoi(d.Name())
 		if err != nil {
 			continue
 		}
-		open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
-		if open < 0 || end < open {
+		name, f, ok := procStat(pid)
+		if !ok || f[1] != self {
 			continue
 		}
-		// After the command: state, ppid, ... utime is the 14th field of
-		// the line, stime the 15th.
-		f := strings.Fields(string(stat[end+1:]))
-		if len(f) < 13 || f[1] != self {
-			continue
-		}
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		cpu := time.Duration(utime+stime) * 10 * time.Millisecond
-		switch string(stat[open+1 : end]) {
+		switch name {
 		case "kube-apiserver":
-			p.apiServer += cpu
+			p.apiServer = pid
 		case "etcd":
-			p.etcd += cpu
+			p.etcd = pid
 		}
 	}
 	return p
+}
+
+// cpu reads the CPU time (user and system, all threads) each has used so
+// far, in the kernel's 10 ms ticks; zero for one not found. It tells a
+// slow sample the API server spent it working (a collection of its heap,
+// a consistency check) from one the manager or the agent did.
+func (p controlPlane) cpu() planeCPU {
+	return planeCPU{procCPU(p.apiServer), procCPU(p.etcd)}
+}
+
+func procCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	_, f, ok := procStat(pid)
+	if !ok {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// procStat reads /proc/<pid>/stat: the command, and the fields after it
+// (state, ppid, ...; utime is f[11], stime f[12]).
+func procStat(pid int) (name string, f []string, ok bool) {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return "", nil, false
+	}
+	open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+	if open < 0 || end < open {
+		return "", nil, false
+	}
+	f = strings.Fields(string(stat[end+1:]))
+	return string(stat[open+1 : end]), f, len(f) >= 13
 }
 
 // gcCycles is the number of garbage collections this process completed.

@@ -64,18 +64,19 @@ func sampleUserReady(t testing.TB, cfg *rest.Config, c client.Client, ag *runnin
 	ctx := context.Background()
 	defer samplesProfile(t, n)()
 	defer planeProfiles(t, cfg, n)()
+	plane := findControlPlane()
 	first := time.Now()
 	for i := range spec.samples {
 		time.Sleep(spec.gap)
 		name := fmt.Sprintf("new-%d-%d", n, i)
-		gcs, plane := gcCycles(), controlPlaneCPU()
+		gcs, cpu := gcCycles(), plane.cpu()
 		start := time.Now()
 		if err := createUser(ctx, c, name, name+"@example.com", "pw-"+name); err != nil {
 			t.Fatal(err)
 		}
 		d := sampleDetail{at: start.Sub(first), write: time.Since(start)}
 		d.ready = servedAt(t, ag, n+1, time.Minute).Sub(start)
-		d.gcs, d.plane = gcCycles()-gcs, controlPlaneCPU().sub(plane)
+		d.gcs, d.plane = gcCycles()-gcs, plane.cpu().sub(cpu)
 		row.agent = append(row.agent, d.ready)
 		row.write = append(row.write, d.write)
 		if at, ok := shards.seen(credentials.NTHashKey(name+"-password", "password"), 10*time.Second); ok {

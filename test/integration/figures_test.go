@@ -260,7 +260,7 @@ func TestUserReadyFigures(t *testing.T) {
 	}
 	// The slowest samples' CPU columns read the control plane this test
 	// started, which has used seconds by now.
-	if p := controlPlaneCPU(); p.apiServer == 0 || p.etcd == 0 {
+	if p := findControlPlane().cpu(); p.apiServer == 0 || p.etcd == 0 {
 		t.Errorf("The CPU time of this test's API server and etcd reads %v and %v; want both found", p.apiServer, p.etcd)
 	}
 	t.Log(slowestSamples(res.rows, 3))
